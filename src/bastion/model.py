@@ -1,0 +1,104 @@
+"""Values shared by every room of Bastion: who is calling, what they call, what was decided.
+
+Frozen dataclasses only; this module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated agent.
+
+    `servers` is the set of upstream names the agent may reach, or `None` for all of them.
+    `credential_id` identifies the credential (token id or JWT subject) for session binding.
+    """
+
+    agent: str
+    servers: frozenset[str] | None = None
+    via: str = "token"
+    credential_id: str = ""
+
+    def may_reach(self, server: str) -> bool:
+        return self.servers is None or server in self.servers
+
+
+LOCAL_PRINCIPAL_VIA = "local"
+"""`via` of the principal `bastion wrap` uses: the user who launched it, on stdio."""
+
+
+class Decision(enum.StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    ASK = "ask"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a guard check decided, and why. `check` names the check (or rule) that decided."""
+
+    decision: Decision
+    reason: str = ""
+    check: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+
+ALLOW = Verdict(Decision.ALLOW)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A `tools/call` request as the guard pipeline sees it."""
+
+    call_id: str
+    principal: Principal
+    server: str
+    tool: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Outcome(enum.StrEnum):
+    """How a request ended, as recorded in the audit log."""
+
+    PENDING = "pending"
+    """Recorded before forwarding; not yet answered (a crash leaves it so)."""
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """The audit record of a request, written before it is forwarded."""
+
+    call_id: str
+    time: float
+    """Unix time, seconds."""
+    agent: str | None
+    server: str | None
+    method: str
+    tool: str | None = None
+    arguments: Any = None
+    transport: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """The completion of an audit record: how the request ended."""
+
+    call_id: str
+    outcome: Outcome
+    latency_ms: float
+    is_error: bool | None = None
+    result_size: int | None = None
+    error: str | None = None
+    check: str | None = None
+    """The guard check that denied the call, when one did."""
