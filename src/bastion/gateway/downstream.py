@@ -1,0 +1,137 @@
+"""The agents connected to one upstream, and how server-initiated messages find them.
+
+One upstream session is shared by many agents, so a message the server starts (a
+sampling request, a log line, a list-changed notice) has to be routed:
+
+- notifications that concern everyone (list changed, log messages) go to every
+  connected agent session; `resources/updated` only to the sessions that subscribed;
+- a server-to-client request goes to the agent whose call is in flight. When that is
+  ambiguous (calls from several agents in flight at once, over a transport that does not
+  say which call a request belongs to) the request is refused rather than risk showing
+  one agent's data to another.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import mcp_types as types
+from mcp.server.connection import Connection
+from mcp.server.session import ServerSession
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types import INVALID_REQUEST, RequestId
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
+
+from bastion.model import Principal
+
+logger = logging.getLogger(__name__)
+
+_SERVER_REQUESTS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult),
+    "elicitation/create": (types.ElicitRequest, types.ElicitResult),
+    "roots/list": (types.ListRootsRequest, types.ListRootsResult),
+}
+
+
+@dataclass(eq=False)
+class AgentSession:
+    """One connected agent session (a legacy-era connection with a channel back to the agent)."""
+
+    connection: Connection
+    principal: Principal
+    session: ServerSession
+    subscriptions: set[str] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A request forwarded upstream and not yet answered."""
+
+    agent: AgentSession | None
+    session: ServerSession
+    request_id: RequestId | None
+
+
+class DownstreamHub:
+    """The agent sessions and in-flight requests of one upstream."""
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+        self._agents: dict[int, AgentSession] = {}
+        self._in_flight: dict[int, InFlight] = {}
+        self._ids = itertools.count()
+
+    def join(self, connection: Connection, principal: Principal, session: ServerSession) -> AgentSession | None:
+        """Register the connection a request came in on; `None` for connections with no back-channel."""
+        if not connection.has_standalone_channel or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return None
+        key = id(connection)
+        agent = self._agents.get(key)
+        if agent is None:
+            agent = AgentSession(connection, principal, session)
+            self._agents[key] = agent
+            connection.exit_stack.callback(self._agents.pop, key, None)
+        else:
+            agent.session = session
+        return agent
+
+    @property
+    def agent_count(self) -> int:
+        return len(self._agents)
+
+    def begin(self, agent: AgentSession | None, session: ServerSession, request_id: RequestId | None) -> int:
+        token = next(self._ids)
+        self._in_flight[token] = InFlight(agent, session, request_id)
+        return token
+
+    def end(self, token: int) -> None:
+        self._in_flight.pop(token, None)
+
+    async def broadcast(self, method: str, params: dict[str, Any]) -> None:
+        """Deliver an upstream notification to the sessions it concerns."""
+        if method == "notifications/resources/updated":
+            uri = params.get("uri")
+            targets = [a for a in self._agents.values() if uri in a.subscriptions]
+        else:
+            targets = list(self._agents.values())
+        for agent in targets:
+            await agent.connection.notify(method, params)
+
+    async def relay_request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a server-to-client request to the one agent it can belong to."""
+        kinds = _SERVER_REQUESTS.get(method)
+        if kinds is None:
+            raise MCPError(code=INVALID_REQUEST, message=f"Bastion does not relay {method!r}")
+        request_type, result_type = kinds
+        request = request_type.model_validate({"method": method, "params": params})
+        target = self._target()
+        if target is None:
+            raise MCPError(
+                code=INVALID_REQUEST,
+                message=f"Bastion cannot tell which agent {method!r} is meant for: "
+                f"{len(self._in_flight)} requests in flight from several agents",
+            )
+        session, related = target
+        metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
+        result = await session.send_request(request, result_type, metadata=metadata)  # type: ignore[arg-type]
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    def _target(self) -> tuple[ServerSession, RequestId | None] | None:
+        in_flight = list(self._in_flight.values())
+        if len(in_flight) == 1 and in_flight[0].session.can_send_request:
+            only = in_flight[0]
+            return only.session, only.request_id
+        agents = {id(f.agent) for f in in_flight if f.agent is not None}
+        if len(agents) == 1 and all(f.agent is not None for f in in_flight):
+            agent = in_flight[0].agent
+            assert agent is not None
+            return agent.session, None
+        if not in_flight and len(self._agents) == 1:
+            (agent,) = self._agents.values()
+            return agent.session, None
+        return None

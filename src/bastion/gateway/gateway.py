@@ -1,0 +1,202 @@
+"""The gateway: configuration in, running front doors out.
+
+`Gateway` opens the stores, starts one upstream session per configured server, builds a
+`ProxyServer` for each, and serves them over HTTP (`serve_http`) or over stdio to a
+single agent (`serve_stdio`, used by `bastion wrap`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, TextIO
+
+import anyio
+import uvicorn
+from mcp.server.stdio import stdio_server
+
+from bastion.audit import open_audit_store
+from bastion.audit.store import AuditStore
+from bastion.config import BastionConfig, JwtConfig
+from bastion.gateway.authenticator import Authenticator
+from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
+from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
+from bastion.gateway.proxy import ProxyServer
+from bastion.gateway.recording import CallRecorder
+from bastion.gateway.tokens import TokenStore
+from bastion.gateway.upstream import Upstream, UpstreamUnavailable
+from bastion.guard.pipeline import Check, GuardPipeline
+from bastion.guard.server_access import ServerAccessCheck
+from bastion.model import Principal
+
+logger = logging.getLogger(__name__)
+
+
+def open_token_store(config: BastionConfig) -> TokenStore:
+    """The agent-token store under the configured data folder."""
+    return TokenStore(config.data_dir / "tokens.db")
+
+
+def jwt_settings(config: JwtConfig) -> JwtSettings:
+    """The verifier's settings from the `auth.jwt` section (a key file is read here)."""
+    public_key = config.public_key
+    if config.public_key_file is not None:
+        public_key = config.public_key_file.read_text(encoding="utf-8")
+    return JwtSettings(
+        issuer=config.issuer,
+        audience=config.audience,
+        jwks_url=str(config.jwks_url) if config.jwks_url is not None else None,
+        public_key=public_key,
+        secret=config.secret,
+        algorithms=tuple(config.algorithms),
+        agent_claim=config.agent_claim,
+        servers_claim=config.servers_claim,
+    )
+
+
+def default_checks() -> list[Check]:
+    """The guard pipeline's checks, in order. Later capabilities insert theirs here."""
+    return [ServerAccessCheck()]
+
+
+class Gateway:
+    """Everything one Bastion process runs. Use `async with gateway.running(): ...`."""
+
+    def __init__(
+        self,
+        config: BastionConfig,
+        *,
+        checks: Sequence[Check] | None = None,
+        local_principal: Principal | None = None,
+        errlog: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.pipeline = GuardPipeline(default_checks() if checks is None else checks)
+        self.local_principal = local_principal
+        self._errlog = errlog if errlog is not None else sys.stderr
+        self.audit: AuditStore = open_audit_store(config.data_dir)
+        self.tokens: TokenStore | None = None
+        self.authenticator: Authenticator
+        self.upstreams: dict[str, Upstream] = {}
+        self.servers: dict[str, ProxyServer] = {}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        """Open the stores and start every upstream; stop them all on exit."""
+        async with AsyncExitStack() as stack:
+            await self.audit.open()
+            stack.push_async_callback(self.audit.close)
+            self.tokens = open_token_store(self.config)
+            stack.callback(self.tokens.close)
+            self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())
+            recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
+            for name, server_config in self.config.servers.items():
+                upstream = Upstream(
+                    name,
+                    server_config,
+                    on_server_request=self._server_request_router(name),
+                    on_notification=self._notification_router(name),
+                    errlog=self._errlog,
+                )
+                await stack.enter_async_context(upstream.running())
+                self.upstreams[name] = upstream
+                self.servers[name] = ProxyServer(
+                    upstream, self.pipeline, recorder, local_principal=self.local_principal
+                )
+            await self._start_upstreams()
+            yield self
+
+    async def _start_upstreams(self) -> None:
+        async def start(name: str) -> None:
+            try:
+                await self.upstreams[name].ensure_started()
+            except UpstreamUnavailable as exc:
+                logger.error("%s", exc)
+                return
+            self.servers[name].adopt_upstream_identity()
+
+        async with anyio.create_task_group() as tg:
+            for name in self.upstreams:
+                tg.start_soon(start, name)
+
+    async def serve_http(self, *, ready: anyio.Event | None = None) -> None:
+        """Serve every server over HTTP until cancelled."""
+        config = self.config
+        security = transport_security(config.host, config.public_url)
+        endpoints = {
+            name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
+            for name, server in self.servers.items()
+        }
+        app = GatewayApp(self, endpoints)
+        uv_config = uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            h11_max_incomplete_event_size=config.max_body_bytes,
+        )
+        server = uvicorn.Server(uv_config)
+        async with AsyncExitStack() as stack:
+            for endpoint in endpoints.values():
+                await stack.enter_async_context(endpoint.manager.run())
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(server.serve)
+                while not server.started:
+                    if server.should_exit:
+                        raise OSError(f"could not listen on {config.host}:{config.port}")
+                    await anyio.sleep(0.01)
+                if ready is not None:
+                    ready.set()
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    server.should_exit = True
+
+    async def serve_stdio(self, server_name: str) -> None:
+        """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
+        server = self.servers[server_name]
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    async def readiness(self) -> dict[str, Any]:
+        writable = await self.audit.check_writable()
+        servers = {name: upstream.state for name, upstream in self.upstreams.items()}
+        return {
+            "ready": writable and all(state == "up" for state in servers.values()),
+            "audit_store": "writable" if writable else "failing",
+            "servers": servers,
+        }
+
+    def authorization_servers(self) -> list[str]:
+        jwt = self.config.auth.jwt
+        return [jwt.issuer] if jwt is not None else []
+
+    def _jwt_verifier(self) -> JwtVerifier | None:
+        jwt = self.config.auth.jwt
+        if jwt is None:
+            return None
+        return JwtVerifier(jwt_settings(jwt))
+
+    def _agent_servers(self) -> dict[str, frozenset[str] | None]:
+        return {name: agent.servers for name, agent in self.config.agents.items()}
+
+    def _server_request_router(self, name: str) -> Any:
+        async def route(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            return await self.servers[name].hub.relay_request(method, params)
+
+        return route
+
+    def _notification_router(self, name: str) -> Any:
+        async def route(method: str, params: dict[str, Any]) -> None:
+            server = self.servers.get(name)
+            if server is None:
+                return
+            if method.endswith("/list_changed") or method == "notifications/message":
+                server.adopt_upstream_identity()
+            await server.hub.broadcast(method, params)
+
+        return route

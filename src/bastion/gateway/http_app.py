@@ -1,0 +1,171 @@
+"""The HTTP front door: one ASGI app serving every configured server to authenticated agents.
+
+Routes:
+- `/servers/<name>/mcp`: Streamable HTTP (both protocol eras);
+- `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
+- `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
+- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started).
+
+Order of refusals on a server path: 401 (no valid credential) before 404 (no such server)
+before 403 (the credential does not reach that server), so nothing about the configured
+servers is revealed to an unauthenticated caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.runner import serve_dual_era_loop
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from bastion.gateway.http_auth import (
+    attach_principal,
+    forbidden,
+    protected_resource_metadata,
+    resource_metadata_url,
+    unauthorized,
+)
+from bastion.gateway.proxy import ProxyServer
+
+if TYPE_CHECKING:
+    from bastion.gateway.gateway import Gateway
+
+logger = logging.getLogger(__name__)
+
+_METADATA_PREFIX = "/.well-known/oauth-protected-resource/servers/"
+
+
+class ServerEndpoint:
+    """The SDK transports serving one proxy server over HTTP."""
+
+    def __init__(self, server: ProxyServer, *, max_body_bytes: int, security: TransportSecuritySettings) -> None:
+        self.server = server
+        self.manager = StreamableHTTPSessionManager(
+            app=server,
+            security_settings=security,
+            max_request_body_size=max_body_bytes,
+        )
+        self.sse = SseServerTransport(
+            f"/servers/{server.upstream.name}/messages/",
+            security_settings=security,
+            max_request_body_size=max_body_bytes,
+        )
+
+    async def serve_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with self.sse.connect_sse(scope, receive, send) as (read, write):
+                await serve_dual_era_loop(self.server, read, write, lifespan_state={})
+        except ValueError:
+            return  # connect_sse already answered (request validation failed)
+
+
+class GatewayApp:
+    """The ASGI application. Built by `Gateway`, which owns the endpoints' lifecycles."""
+
+    def __init__(self, gateway: Gateway, endpoints: dict[str, ServerEndpoint]) -> None:
+        self.gateway = gateway
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _refuse_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        try:
+            if path.startswith("/servers/"):
+                await self._server_route(path, scope, receive, send)
+            elif path == "/healthz":
+                await JSONResponse({"status": "ok"})(scope, receive, send)
+            elif path == "/readyz":
+                await self._readyz(scope, receive, send)
+            elif path.startswith(_METADATA_PREFIX):
+                await self._metadata(path, scope, receive, send)
+            else:
+                await _not_found("no such endpoint; servers are at /servers/<name>/mcp")(scope, receive, send)
+        except Exception:
+            logger.exception("error serving %s", path)
+            raise
+
+    async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        _, _, name, *rest = path.split("/", 3)
+        suffix = rest[0] if rest else ""
+        base_url = self.gateway.config.base_url
+        header = Headers(scope=scope).get("authorization")
+        principal = await self.gateway.authenticator.authenticate(header)
+        if principal is None:
+            description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
+            await unauthorized(resource_metadata_url(base_url, name), description)(scope, receive, send)
+            return
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            await _not_found(f"no server named {name!r}")(scope, receive, send)
+            return
+        if not principal.may_reach(name):
+            await forbidden(f"agent {principal.agent!r} may not use server {name!r}")(scope, receive, send)
+            return
+        attach_principal(scope, principal)
+        method = scope["method"]
+        if suffix == "mcp":
+            scope["bastion.transport"] = "streamable-http"
+            await endpoint.manager.handle_request(scope, receive, send)
+        elif suffix == "sse" and method == "GET":
+            scope["bastion.transport"] = "sse"
+            await endpoint.serve_sse(scope, receive, send)
+        elif suffix in ("messages", "messages/"):
+            scope["bastion.transport"] = "sse"
+            await endpoint.sse.handle_post_message(scope, receive, send)
+        else:
+            await _not_found(f"server {name!r} is served at /servers/{name}/mcp and /servers/{name}/sse")(
+                scope, receive, send
+            )
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        report = await self.gateway.readiness()
+        status = 200 if report["ready"] else 503
+        await JSONResponse(report, status_code=status)(scope, receive, send)
+
+    async def _metadata(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        name, _, suffix = path.removeprefix(_METADATA_PREFIX).partition("/")
+        if name not in self.endpoints or suffix not in ("mcp", "sse"):
+            await _not_found("no such protected resource")(scope, receive, send)
+            return
+        issuers = self.gateway.authorization_servers()
+        await protected_resource_metadata(self.gateway.config.base_url, name, issuers)(scope, receive, send)
+
+
+def _not_found(message: str) -> Response:
+    return Response(json.dumps({"error": "not_found", "error_description": message}), 404, media_type="application/json")
+
+
+async def _refuse_lifespan(receive: Receive, send: Send) -> None:
+    # The gateway manages its own startup and shutdown; uvicorn runs with lifespan off.
+    message: Any = await receive()
+    if message["type"] == "lifespan.startup":
+        await send({"type": "lifespan.startup.complete"})
+
+
+def transport_security(host: str, public_url: str | None) -> TransportSecuritySettings:
+    """DNS-rebinding protection: accept only the Host and Origin values Bastion is reached by."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", f"{host}:*"]
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    if public_url:
+        from urllib.parse import urlsplit
+
+        netloc = urlsplit(public_url).netloc
+        hosts += [netloc, f"{netloc}:*"]
+        origins.append(public_url.rstrip("/"))
+    wildcard = host in ("0.0.0.0", "::", "")
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=not wildcard,
+        allowed_hosts=hosts,
+        allowed_origins=origins,
+    )

@@ -1,0 +1,179 @@
+"""The MCP server an agent talks to: an SDK `Server` whose handlers forward to one upstream.
+
+The SDK does the wire work on the agent's side (both protocol eras, every transport);
+this module mirrors the upstream's identity and capabilities, forwards each request raw,
+relays progress and cancellation, and puts every `tools/call` through the guard pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp.server.caching import CACHEABLE_METHODS, CacheHint
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from bastion.gateway.downstream import DownstreamHub
+from bastion.gateway.recording import CallRecorder, current_call
+from bastion.gateway.sdk_access import connection_of
+from bastion.gateway.upstream import Upstream
+from bastion.guard.pipeline import GuardPipeline, denial_message
+from bastion.model import Principal, ToolCall
+
+FORWARDED_METHODS: tuple[str, ...] = (
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+)
+"""Client requests passed to the upstream. `ping`, `initialize` and `server/discover` are answered here."""
+
+_RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
+
+class ProxyServer(Server[Any]):
+    """Presents one upstream to agents, under the upstream's own name and capabilities."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        pipeline: GuardPipeline,
+        recorder: CallRecorder,
+        *,
+        local_principal: Principal | None = None,
+    ) -> None:
+        # Agents may see different tool lists later (policy hides tools), so results are
+        # private to their authorization context and never cached across agents.
+        hints = {method: CacheHint(ttl_ms=0, scope="private") for method in CACHEABLE_METHODS}
+        super().__init__(upstream.name, version="", cache_hints=hints)
+        self.upstream = upstream
+        self.pipeline = pipeline
+        self.hub = DownstreamHub(upstream.name)
+        self.local_principal = local_principal
+        self.middleware = [recorder.middleware(self)]
+        for method in FORWARDED_METHODS:
+            self.add_request_handler(method, types.RequestParams, self._forward)
+        self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
+        self.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, self._roots_changed)
+
+    def adopt_upstream_identity(self) -> None:
+        """Show agents the upstream's name, version and instructions once its session is open."""
+        info = self.upstream.info
+        if info is None:
+            return
+        if info.server_info is not None:
+            self.name = info.server_info.name
+            self.version = info.server_info.version
+            self.title = info.server_info.title
+        self.instructions = info.instructions
+        self.__dict__.pop("_server_info_stamp_source", None)
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        info = self.upstream.info
+        if info is None:
+            return types.ServerCapabilities()
+        capabilities = info.capabilities.model_copy(deep=True)
+        if protocol_version in MODERN_PROTOCOL_VERSIONS:
+            # Change notices reach 2026 agents only over subscriptions/listen, which is not relayed.
+            for part in (capabilities.tools, capabilities.prompts):
+                if part is not None:
+                    part.list_changed = False
+            if capabilities.resources is not None:
+                capabilities.resources.list_changed = False
+                capabilities.resources.subscribe = False
+        return capabilities
+
+    def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+        """Who sent this request: the authenticated HTTP principal, or the local user over stdio."""
+        request = ctx.request
+        scope = getattr(request, "scope", None)
+        if isinstance(scope, Mapping):
+            principal = scope.get("bastion.principal")
+            return principal if isinstance(principal, Principal) else None
+        return self.local_principal
+
+    async def _forward(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+        raw = _outbound_params(ctx.params)
+        state = current_call.get()
+        agent = state.agent if state is not None else None
+        if ctx.method == "resources/subscribe" and agent is not None:
+            agent.subscriptions.add(str(raw.get("uri")))
+        elif ctx.method == "resources/unsubscribe" and agent is not None:
+            agent.subscriptions.discard(str(raw.get("uri")))
+        token = self.hub.begin(agent, ctx.session, ctx.request_id)
+        try:
+            wants_progress = isinstance(ctx.meta, Mapping) and ctx.meta.get("progressToken") is not None
+            on_progress = ctx.session.report_progress if wants_progress else None
+            return _inbound_result(await self.upstream.request(ctx.method, raw, on_progress=on_progress))
+        finally:
+            self.hub.end(token)
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
+        state = current_call.get()
+        principal = state.principal if state is not None else None
+        if state is None or principal is None:
+            # Unreachable through the front doors; refuse rather than forward unattributed.
+            return _tool_error("Bastion denied this tool call: the caller is not authenticated [check: auth]")
+        call = ToolCall(
+            call_id=state.call_id,
+            principal=principal,
+            server=self.upstream.name,
+            tool=params.name,
+            arguments=params.arguments or {},
+        )
+        verdict = await self.pipeline.evaluate(call)
+        if not verdict.allowed:
+            state.deny(verdict)
+            return _tool_error(denial_message(verdict))
+        return await self._forward(ctx, params)
+
+    async def _roots_changed(self, ctx: ServerRequestContext[Any, Any], params: Any) -> None:
+        await self.upstream.notify("notifications/roots/list_changed", None)
+
+
+def _outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The agent's params minus what belongs to its own hop: era envelope keys and progress token."""
+    out = dict(params or {})
+    meta = out.get("_meta")
+    if isinstance(meta, Mapping):
+        kept = {k: v for k, v in meta.items() if k != "progressToken" and not k.startswith(_RESERVED_META_PREFIX)}
+        if kept:
+            out["_meta"] = kept
+        else:
+            out.pop("_meta")
+    return out
+
+
+def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The upstream's result minus its own era stamps; the SDK stamps ours for the agent's era."""
+    meta = result.get("_meta")
+    if isinstance(meta, Mapping) and any(k.startswith(_RESERVED_META_PREFIX) for k in meta):
+        kept = {k: v for k, v in meta.items() if not k.startswith(_RESERVED_META_PREFIX)}
+        result = {**result, "_meta": kept} if kept else {k: v for k, v in result.items() if k != "_meta"}
+    return result
+
+
+def _tool_error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def bind_connection(server: ProxyServer, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Any:
+    """Register the agent session a request came in on, so notifications can reach it later."""
+    return server.hub.join(connection_of(ctx), principal, ctx.session)

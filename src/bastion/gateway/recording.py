@@ -1,0 +1,167 @@
+"""Audit of every request an agent sends, as SDK server middleware.
+
+A `tools/call` is recorded durably before anything else happens to it (guards, forwarding);
+other requests are recorded through the group-committed path. When the store cannot write,
+requests are refused (fail closed) unless `audit.on_failure: allow` says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
+from pydantic import ValidationError
+
+from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.model import CallFinished, CallStarted, Outcome, Principal, Verdict
+
+if TYPE_CHECKING:
+    from bastion.gateway.downstream import AgentSession
+    from bastion.gateway.proxy import ProxyServer
+
+logger = logging.getLogger(__name__)
+
+_UNRECORDED_METHODS = frozenset({"ping"})
+"""Liveness probes: answered by Bastion itself, never forwarded, not worth a record each."""
+
+
+@dataclass(eq=False)
+class CallState:
+    """What the handlers learn about a request that the audit record needs."""
+
+    call_id: str
+    principal: Principal | None
+    agent: AgentSession | None
+    verdict: Verdict | None = None
+
+    def deny(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+
+
+current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", default=None)
+
+
+class CallRecorder:
+    """Writes one audit record per request, through `store`."""
+
+    def __init__(self, store: AuditStore, *, refuse_on_failure: bool = True) -> None:
+        self.store = store
+        self.refuse_on_failure = refuse_on_failure
+
+    def middleware(self, server: ProxyServer) -> ServerMiddleware[Any]:
+        async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+            if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
+                return await call_next(ctx)
+            return await self._record(server, ctx, call_next)
+
+        return record
+
+    async def _record(self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        from bastion.gateway.proxy import bind_connection
+
+        principal = server.principal_of(ctx)
+        if principal is None:
+            raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
+        state = CallState(uuid.uuid4().hex, principal, bind_connection(server, ctx, principal))
+        params = ctx.params if isinstance(ctx.params, Mapping) else {}
+        is_tool_call = ctx.method == "tools/call"
+        started = CallStarted(
+            call_id=state.call_id,
+            time=time.time(),
+            agent=principal.agent,
+            server=server.upstream.name,
+            method=ctx.method,
+            tool=_str_or_none(params.get("name")) if is_tool_call else None,
+            arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
+            transport=_transport_of(ctx),
+        )
+        began = time.perf_counter()
+        try:
+            await self.store.start(started, durable=is_tool_call)
+        except AuditStoreError as exc:
+            logger.error("audit store cannot write: %s", exc)
+            if self.refuse_on_failure:
+                raise MCPError(
+                    code=INTERNAL_ERROR,
+                    message="Bastion refused the request: its audit log cannot be written",
+                ) from exc
+        token = current_call.set(state)
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            await self._finish(state, began, Outcome.ERROR, error=exc.error.message)
+            raise
+        except ValidationError:
+            await self._finish(state, began, Outcome.ERROR, error="invalid request parameters")
+            raise
+        except BaseException as exc:
+            cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            await self._finish(state, began, Outcome.ERROR, error="cancelled" if cancelled else type(exc).__name__)
+            raise
+        finally:
+            current_call.reset(token)
+        outcome = Outcome.DENIED if state.verdict is not None else Outcome.ALLOWED
+        is_error = bool(result.get("isError")) if is_tool_call and isinstance(result, Mapping) else None
+        await self._finish(state, began, outcome, is_error=is_error, result=result)
+        return result
+
+    async def _finish(
+        self,
+        state: CallState,
+        began: float,
+        outcome: Outcome,
+        *,
+        error: str | None = None,
+        is_error: bool | None = None,
+        result: Any = None,
+    ) -> None:
+        verdict = state.verdict
+        finished = CallFinished(
+            call_id=state.call_id,
+            outcome=outcome,
+            latency_ms=(time.perf_counter() - began) * 1000.0,
+            is_error=is_error,
+            result_size=_size_of(result) if result is not None else None,
+            error=verdict.reason if verdict is not None else error,
+            check=verdict.check if verdict is not None else None,
+        )
+        # Shielded: a cancelled request must still have its ending recorded.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.store.finish(finished)
+            except AuditStoreError as exc:
+                logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
+
+
+def _transport_of(ctx: ServerRequestContext[Any, Any]) -> str:
+    scope = getattr(ctx.request, "scope", None)
+    if isinstance(scope, Mapping):
+        return str(scope.get("bastion.transport", "http"))
+    return "stdio"
+
+
+def _interesting_params(params: Mapping[str, Any]) -> Any:
+    """What to keep of a non-tool request's params: everything but the `_meta` envelope."""
+    kept = {k: v for k, v in params.items() if k != "_meta"}
+    return kept or None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _size_of(result: Any) -> int:
+    try:
+        return len(json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    except (TypeError, ValueError):
+        return -1

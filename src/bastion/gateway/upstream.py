@@ -1,0 +1,289 @@
+"""One long-lived client session to an upstream MCP server, shared by every agent that reaches it.
+
+The session is opened when the gateway starts and reopened on the next request after it
+dies. A request in flight when the server dies fails promptly with CONNECTION_CLOSED (the
+SDK dispatcher fans the close out to every waiter), never hangs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import anyio
+import anyio.abc
+import httpx2
+import mcp_types as types
+from mcp.client.session import ClientRequestContext, ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
+
+from bastion import __version__
+from bastion.config import HttpServerConfig, StdioServerConfig
+from bastion.gateway.upstream_wire import Stamp
+
+logger = logging.getLogger(__name__)
+
+ServerConfig = StdioServerConfig | HttpServerConfig
+
+ServerRequestHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Answers a server-to-client request (sampling, elicitation, roots): `(method, params) -> result`."""
+
+NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Receives a server notification (list changed, logging, resource updated): `(method, params)`."""
+
+_CLIENT_INFO = types.Implementation(name="bastion", version=__version__)
+
+_CONNECT_TIMEOUT = 60.0
+"""How long opening a session may take (npx may download a package on first start)."""
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be started or reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamInfo:
+    """What the upstream said about itself in the handshake."""
+
+    protocol_version: str
+    server_info: types.Implementation | None
+    capabilities: types.ServerCapabilities
+    instructions: str | None
+
+
+class Upstream:
+    """The shared session to one configured server.
+
+    `request()` forwards a raw request and returns the raw result dict. Server-to-client
+    requests and notifications go to `on_server_request` / `on_notification`, which the
+    gateway routes to the right agent.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        *,
+        on_server_request: ServerRequestHandler,
+        on_notification: NotificationHandler,
+        errlog: TextIO | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._on_server_request = on_server_request
+        self._on_notification = on_notification
+        self._errlog = errlog if errlog is not None else sys.stderr
+        self._session: ClientSession | None = None
+        self._dispatcher: _WatchedDispatcher | None = None
+        self._stamp: Stamp | None = None
+        self._info: UpstreamInfo | None = None
+        self._lock = anyio.Lock()
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._stop: anyio.Event | None = None
+        self.starts = 0
+        self.last_error: str | None = None
+
+    @property
+    def info(self) -> UpstreamInfo | None:
+        return self._info
+
+    @property
+    def state(self) -> str:
+        if self._session is not None:
+            return "up"
+        return "down" if self.starts == 0 and self.last_error is None else "stopped"
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Upstream]:
+        """Own the background task that holds the session open; close it on exit."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+                self._tg = None
+
+    async def ensure_started(self) -> UpstreamInfo:
+        """Open the session if it is not open. Raises `UpstreamUnavailable` when it cannot."""
+        if self._session is not None and self._info is not None:
+            return self._info
+        async with self._lock:
+            if self._session is not None and self._info is not None:
+                return self._info
+            if self._tg is None:
+                raise UpstreamUnavailable(f"server {self.name!r} is not running (gateway shutting down)")
+            try:
+                with anyio.fail_after(_CONNECT_TIMEOUT):
+                    await self._tg.start(self._hold_session)
+            except TimeoutError:
+                self.last_error = f"did not answer the handshake within {_CONNECT_TIMEOUT:.0f} s"
+                raise UpstreamUnavailable(f"server {self.name!r} {self.last_error}") from None
+            except Exception as exc:
+                self.last_error = _describe(exc)
+                raise UpstreamUnavailable(f"server {self.name!r} could not be started: {self.last_error}") from exc
+            assert self._info is not None
+            return self._info
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        on_progress: ProgressFnT | None = None,
+    ) -> dict[str, Any]:
+        """Forward one request and return the raw result. Raises `MCPError` for error responses."""
+        try:
+            await self.ensure_started()
+        except UpstreamUnavailable as exc:
+            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
+        dispatcher, stamp = self._dispatcher, self._stamp
+        if dispatcher is None or stamp is None:
+            raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} closed the connection")
+        out, headers = stamp.request(method, params or {})
+        opts = stamp.options(headers, self.config.timeout)
+        if on_progress is not None:
+            opts["on_progress"] = on_progress
+        return await dispatcher.send_raw_request(method, out, opts)
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
+        """Forward a client notification (e.g. roots list changed). Dropped if the session is down."""
+        session = self._session
+        if session is None:
+            return
+        notification: types.Notification[Any, Any] = types.Notification(method=method, params=dict(params or {}))
+        with contextlib.suppress(Exception):
+            await session.send_notification(notification)  # type: ignore[arg-type]
+
+    async def _hold_session(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        started = False
+        try:
+            async with AsyncExitStack() as stack:
+                read, write = await stack.enter_async_context(self._transport())
+                dispatcher = _WatchedDispatcher(read, write)
+                session = ClientSession(
+                    dispatcher=dispatcher,
+                    sampling_callback=self._sampling,
+                    elicitation_callback=self._elicitation,
+                    list_roots_callback=self._list_roots,
+                    message_handler=self._message,
+                    client_info=_CLIENT_INFO,
+                )
+                await stack.enter_async_context(session)
+                self._info = await _negotiate(session)
+                self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
+                self._dispatcher = dispatcher
+                self._session = session
+                self.starts += 1
+                self.last_error = None
+                started = True
+                task_status.started()
+                logger.info("upstream %s up (protocol %s)", self.name, self._info.protocol_version)
+                # Hold the session until the transport closes (the process exits, or the
+                # HTTP stream ends) or the gateway cancels us.
+                await dispatcher.closed.wait()
+                self.last_error = "connection closed"
+        finally:
+            self._session = None
+            self._dispatcher = None
+            if started and self.last_error is not None:
+                logger.warning("upstream %s down: %s", self.name, self.last_error)
+
+    def _transport(self) -> Any:
+        config = self.config
+        if isinstance(config, StdioServerConfig):
+            params = StdioServerParameters(
+                command=config.command,
+                args=list(config.args),
+                env=dict(config.env) or None,
+                cwd=config.cwd,
+            )
+            return stdio_client(params, errlog=self._errlog)
+        if config.transport == "sse":
+            return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
+        client = httpx2.AsyncClient(headers=dict(config.headers), timeout=httpx2.Timeout(30.0, read=config.timeout))
+        return _with_client(client, config.url)
+
+    async def _sampling(
+        self, ctx: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.ErrorData:
+        raw = await self._relay("sampling/createMessage", params)
+        return types.CreateMessageResult.model_validate(raw)
+
+    async def _elicitation(self, ctx: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        raw = await self._relay("elicitation/create", params)
+        return types.ElicitResult.model_validate(raw)
+
+    async def _list_roots(self, ctx: ClientRequestContext) -> types.ListRootsResult:
+        raw = await self._relay("roots/list", None)
+        return types.ListRootsResult.model_validate(raw)
+
+    async def _relay(self, method: str, params: Any) -> dict[str, Any]:
+        dumped = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
+        return await self._on_server_request(method, dumped)
+
+    async def _message(self, message: Any) -> None:
+        if isinstance(message, Exception):
+            logger.debug("upstream %s transport error: %r", self.name, message)
+            return
+        if isinstance(message, types.ProgressNotification):
+            return  # routed to the waiting request by the dispatcher
+        dumped = message.model_dump(by_alias=True, mode="json", exclude_none=True)
+        await self._on_notification(dumped["method"], dumped.get("params") or {})
+
+
+@asynccontextmanager
+async def _with_client(client: httpx2.AsyncClient, url: str) -> AsyncIterator[Any]:
+    async with client, streamable_http_client(url, http_client=client) as streams:
+        yield streams
+
+
+async def _negotiate(session: ClientSession) -> UpstreamInfo:
+    """Speak the newest era the server offers: `server/discover` first, else the handshake."""
+    try:
+        discovered = await session.discover()
+    except MCPError:
+        initialized = await session.initialize()
+        return UpstreamInfo(
+            protocol_version=initialized.protocol_version,
+            server_info=initialized.server_info,
+            capabilities=initialized.capabilities,
+            instructions=initialized.instructions,
+        )
+    return UpstreamInfo(
+        protocol_version=session.protocol_version or discovered.supported_versions[-1],
+        server_info=session.server_info,
+        capabilities=discovered.capabilities,
+        instructions=discovered.instructions,
+    )
+
+
+class _WatchedDispatcher(JSONRPCDispatcher[Any]):
+    """A dispatcher that says when its receive loop has ended (the transport closed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closed = anyio.Event()
+
+    async def run(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().run(*args, **kwargs)
+        finally:
+            self.closed.set()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _describe(exc.exceptions[0])
+    return str(exc) or type(exc).__name__
