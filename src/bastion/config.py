@@ -302,7 +302,7 @@ class BastionConfig(_Frozen):
         for name in servers if isinstance(servers, dict) else ():
             if not isinstance(name, str) or not SERVER_NAME.fullmatch(name):
                 raise config_problem(
-                    "is not a valid server name (it appears in URLs)",
+                    "is not a valid server name (it appears in URLs)" if isinstance(name, str) else "must be text",
                     "use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit",
                     "servers",
                     str(name),
@@ -317,7 +317,7 @@ class BastionConfig(_Frozen):
         for name in agents:
             if not isinstance(name, str) or not AGENT_NAME.fullmatch(name):
                 raise config_problem(
-                    "is not a valid agent name",
+                    "is not a valid agent name" if isinstance(name, str) else "must be text",
                     "use 1-128 letters, digits, `.`, `@`, `-` or `_`, starting with a letter or digit",
                     "agents",
                     str(name),

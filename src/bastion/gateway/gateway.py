@@ -8,6 +8,7 @@ single agent (`serve_stdio`, used by `bastion wrap`).
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -56,6 +57,21 @@ def jwt_settings(config: JwtConfig) -> JwtSettings:
     )
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; OSError names the address when it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 def default_checks() -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here."""
     return [ServerAccessCheck()]
@@ -81,6 +97,7 @@ class Gateway:
         self.authenticator: Authenticator
         self.upstreams: dict[str, Upstream] = {}
         self.servers: dict[str, ProxyServer] = {}
+        self.bound_port: int | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -122,45 +139,51 @@ class Gateway:
                 tg.start_soon(start, name)
 
     async def serve_http(self, *, ready: anyio.Event | None = None) -> None:
-        """Serve every server over HTTP until cancelled."""
+        """Serve every server over HTTP until SIGINT/SIGTERM or cancellation.
+
+        The listening socket is bound before `ready` is set, so a client may connect as
+        soon as it is; `bound_port` tells the port when the config asked for port 0.
+        """
         config = self.config
         security = transport_security(config.host, config.public_url)
         endpoints = {
             name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
             for name, server in self.servers.items()
         }
-        app = GatewayApp(self, endpoints)
+        sock = bind_socket(config.host, config.port)
+        self.bound_port = sock.getsockname()[1]
         uv_config = uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
+            GatewayApp(self, endpoints),
             lifespan="off",
             log_level="warning",
             access_log=False,
-            h11_max_incomplete_event_size=config.max_body_bytes,
+            timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(uv_config)
-        async with AsyncExitStack() as stack:
-            for endpoint in endpoints.values():
-                await stack.enter_async_context(endpoint.manager.run())
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(server.serve)
-                while not server.started:
-                    if server.should_exit:
-                        raise OSError(f"could not listen on {config.host}:{config.port}")
-                    await anyio.sleep(0.01)
+        try:
+            async with AsyncExitStack() as stack:
+                for endpoint in endpoints.values():
+                    await stack.enter_async_context(endpoint.manager.run())
                 if ready is not None:
                     ready.set()
-                try:
-                    await anyio.sleep_forever()
-                finally:
-                    server.should_exit = True
+                await server.serve(sockets=[sock])
+        finally:
+            sock.close()
 
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
         server = self.servers[server_name]
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
+
+    @property
+    def base_url(self) -> str:
+        """Where agents reach this gateway: `public_url`, else the address actually bound."""
+        config = self.config
+        if config.public_url or self.bound_port is None:
+            return config.base_url
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        return f"http://{host}:{self.bound_port}"
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()

@@ -98,7 +98,7 @@ class GatewayApp:
     async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, name, *rest = path.split("/", 3)
         suffix = rest[0] if rest else ""
-        base_url = self.gateway.config.base_url
+        base_url = self.gateway.base_url
         header = Headers(scope=scope).get("authorization")
         principal = await self.gateway.authenticator.authenticate(header)
         if principal is None:
@@ -139,7 +139,7 @@ class GatewayApp:
             await _not_found("no such protected resource")(scope, receive, send)
             return
         issuers = self.gateway.authorization_servers()
-        await protected_resource_metadata(self.gateway.config.base_url, name, issuers)(scope, receive, send)
+        await protected_resource_metadata(self.gateway.base_url, name, issuers)(scope, receive, send)
 
 
 def _not_found(message: str) -> Response:

@@ -89,7 +89,8 @@ class ProxyServer(Server[Any]):
         info = self.upstream.info
         if info is None:
             return types.ServerCapabilities()
-        capabilities = info.capabilities.model_copy(deep=True)
+        # Only what Bastion forwards is offered: no tasks, no extension methods.
+        capabilities = info.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None})
         if protocol_version in MODERN_PROTOCOL_VERSIONS:
             # Change notices reach 2026 agents only over subscriptions/listen, which is not relayed.
             for part in (capabilities.tools, capabilities.prompts):

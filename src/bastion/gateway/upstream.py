@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -100,9 +103,12 @@ class Upstream:
 
     @property
     def state(self) -> str:
+        """`up`; `starting` (never started yet); `failed` (the last start failed); `down` (it closed)."""
         if self._session is not None:
             return "up"
-        return "down" if self.starts == 0 and self.last_error is None else "stopped"
+        if self.last_error is None:
+            return "starting" if self.starts == 0 else "down"
+        return "failed" if self.starts == 0 or "closed" not in self.last_error else "down"
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Upstream]:
@@ -204,7 +210,7 @@ class Upstream:
         config = self.config
         if isinstance(config, StdioServerConfig):
             params = StdioServerParameters(
-                command=config.command,
+                command=resolve_command(config.command),
                 args=list(config.args),
                 env=dict(config.env) or None,
                 cwd=config.cwd,
@@ -267,6 +273,18 @@ async def _negotiate(session: ClientSession) -> UpstreamInfo:
         capabilities=discovered.capabilities,
         instructions=discovered.instructions,
     )
+
+
+def resolve_command(command: str) -> str:
+    """A bare program name, looked up on PATH and then beside Bastion's own Python.
+
+    A server installed into the same environment as Bastion (`pip install mcp-server-time`
+    next to it) is found even when that environment's `bin` is not on PATH.
+    """
+    if os.sep in command:
+        return command
+    found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
+    return found or command
 
 
 class _WatchedDispatcher(JSONRPCDispatcher[Any]):

@@ -1,0 +1,156 @@
+"""The `bastion` command. Each subcommand is thin: it parses, then calls the library."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+from pathlib import Path
+
+import anyio
+import click
+
+from bastion import __version__
+from bastion.cli.audit import audit_group
+from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
+from bastion.cli.doctor import doctor
+from bastion.cli.servers import servers
+from bastion.cli.tokens import token_group
+from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
+from bastion.gateway.gateway import Gateway, open_token_store
+from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bastion")
+def main() -> None:
+    """Bastion: a secure runtime for MCP servers. Every tool call authenticated, checked and audited."""
+
+
+@main.command()
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def up(config_path: Path, verbose: bool) -> None:
+    """Start the gateway. Writes an example bastion.yaml first if there is none."""
+    setup_logging(verbose)
+    if not config_path.exists():
+        config_path.write_text(default_config_text(), encoding="utf-8")
+        click.echo(f"Wrote an example configuration to {config_path} (edit it to add your servers).")
+    config = load_or_exit(config_path)
+    first_token = _first_run_token(config)
+    gateway = Gateway(config)
+
+    async def run() -> None:
+        async with gateway.running():
+            ready = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_announce, gateway, ready, first_token)
+                await gateway.serve_http(ready=ready)
+                tg.cancel_scope.cancel()
+
+    try:
+        anyio.run(run)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+def _first_run_token(config: BastionConfig) -> str | None:
+    """On a fresh data folder, an agent token to start with (printed once, like any token)."""
+    store = open_token_store(config)
+    try:
+        if store.list():
+            return None
+        agent = next(iter(config.agents), "default")
+        _, token = store.create(agent)
+        return token
+    finally:
+        store.close()
+
+
+async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> None:
+    await ready.wait()
+    base = gateway.base_url
+    click.echo(f"Bastion {__version__} is serving on {base}")
+    for name, upstream in gateway.upstreams.items():
+        click.echo(f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]")
+    click.echo(f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})")
+    if token is not None:
+        click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
+        click.echo(token)
+    else:
+        click.echo("Agent tokens: bastion token create --config FILE --agent NAME")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="bastion.yaml (default: ./bastion.yaml if present).",
+)
+@click.option("--server", "server_name", default=None, help="Serve this configured server instead of a command.")
+@click.option("--name", default=None, help="The name the wrapped command is audited under.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def wrap(config_path: Path | None, server_name: str | None, name: str | None, command: tuple[str, ...]) -> None:
+    """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
+
+    Use it as the command in the agent's MCP config. Bastion launches CMD, checks and
+    audits every request, and speaks MCP to the agent on stdin/stdout.
+    """
+    setup_logging(verbose=bool(os.environ.get("BASTION_DEBUG")))
+    if (server_name is None) == (not command):
+        raise click.UsageError("give a command after -- or --server NAME (one of them)")
+    config = _wrap_config(config_path, server_name, name, list(command))
+    served = server_name or next(iter(config.servers))
+    if served not in config.servers:
+        raise click.UsageError(f"no server named {served!r} in {config.source}; configured: {', '.join(config.servers)}")
+    principal = Principal(agent=f"local:{getpass.getuser()}", via=LOCAL_PRINCIPAL_VIA, credential_id="local")
+    only = config.model_copy(update={"servers": {served: config.servers[served]}})
+    gateway = Gateway(only, local_principal=principal)
+
+    async def run() -> None:
+        async with gateway.running():
+            await gateway.serve_stdio(served)
+
+    anyio.run(run)
+
+
+def _wrap_config(path: Path | None, server: str | None, name: str | None, command: list[str]) -> BastionConfig:
+    if path is None and Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG)).exists():
+        path = Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG))
+    if path is None:
+        if server is not None:
+            raise click.UsageError("--server needs a configuration file (--config FILE)")
+        config = config_for_wrap(command)
+        data_dir = os.environ.get("BASTION_DATA_DIR")
+        if data_dir:
+            config = config.model_copy(update={"data_dir": Path(data_dir).resolve()})
+    else:
+        config = load_or_exit(path)
+    if command:
+        stdio = StdioServerConfig(command=command[0], args=tuple(command[1:]))
+        config = config.model_copy(update={"servers": {name or _name_for(command): stdio}})
+    return config
+
+
+def _name_for(command: list[str]) -> str:
+    """An audit name for a wrapped command: its program, or the package it runs (npx, uvx)."""
+    words = [w for w in command if not w.startswith("-")]
+    runner = Path(words[0]).name if words else "wrapped"
+    target = words[1] if runner in ("npx", "uvx", "pipx", "bunx") and len(words) > 1 else runner
+    slug = re.sub(r"[^a-z0-9_-]+", "-", target.rsplit("/", 1)[-1].split("@")[0].lower()).strip("-_")
+    return slug[:63] or "wrapped"
+
+
+main.add_command(token_group)
+main.add_command(audit_group)
+main.add_command(servers)
+main.add_command(doctor)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""`bastion servers`: the configured upstreams, and their state in the running gateway."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bastion.cli.common import config_option, load_or_exit
+from bastion.config import StdioServerConfig
+
+
+@click.command()
+@config_option
+def servers(config_path: Path) -> None:
+    """List upstream servers and their state (asks the running gateway at its /readyz)."""
+    config = load_or_exit(config_path)
+    states = _running_states(f"{config.base_url}/readyz")
+    if states is None:
+        click.echo(f"The gateway is not running at {config.base_url} (start it with: bastion up).")
+    click.echo(f"{'NAME':16} {'STATE':8} {'KIND':6} TARGET")
+    for name, server in config.servers.items():
+        if isinstance(server, StdioServerConfig):
+            kind, target = "stdio", " ".join([server.command, *server.args])
+        else:
+            kind, target = server.transport, server.url
+        state = states.get(name, "unknown") if states is not None else "-"
+        click.echo(f"{name:16} {state:8} {kind:6} {target}")
+
+
+def _running_states(url: str) -> dict[str, str] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 (our own loopback URL)
+            body: Any = json.load(response)
+    except urllib.error.HTTPError as exc:
+        body = json.load(exc)
+    except (OSError, ValueError):
+        return None
+    states = body.get("servers") if isinstance(body, dict) else None
+    return {str(k): str(v) for k, v in states.items()} if isinstance(states, dict) else None

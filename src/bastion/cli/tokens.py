@@ -1,0 +1,110 @@
+"""`bastion token create|list|revoke`: agent credentials. Only a hash of each token is kept."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from bastion.cli.common import config_option, load_or_exit
+from bastion.gateway.gateway import open_token_store
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    unit = text[-1:]
+    try:
+        if unit in _UNITS:
+            return float(text[:-1]) * _UNITS[unit]
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration; write e.g. 3600, 90m, 12h or 30d") from None
+
+
+@click.group("token")
+def token_group() -> None:
+    """Create, list and revoke agent tokens."""
+
+
+@token_group.command("create")
+@config_option
+@click.option("--agent", required=True, help="The agent's name, as it appears in the audit log.")
+@click.option("--servers", default=None, help="Comma-separated servers the token may reach (default: all).")
+@click.option("--expires", default=None, help="Lifetime, e.g. 3600, 90m, 12h, 30d (default: never).")
+def create(config_path: Path, agent: str, servers: str | None, expires: str | None) -> None:
+    """Create a token and print it once, alone on the last line."""
+    config = load_or_exit(config_path)
+    names = [s.strip() for s in servers.split(",") if s.strip()] if servers is not None else None
+    unknown = [n for n in names or [] if n not in config.servers]
+    if unknown:
+        raise click.BadParameter(
+            f"no server named {', '.join(unknown)} in {config.source}; configured: {', '.join(config.servers)}",
+            param_hint="--servers",
+        )
+    if config.agents and agent not in config.agents:
+        raise click.BadParameter(
+            f"{config.source} lists the agents allowed in, and {agent!r} is not one of them", param_hint="--agent"
+        )
+    store = open_token_store(config)
+    try:
+        info, token = store.create(agent, names, expires_in=_duration(expires))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    reach = ", ".join(sorted(info.servers)) if info.servers is not None else "all servers"
+    click.echo(f"Created token {info.id} for agent {agent!r} ({reach}). It is shown only now:", err=False)
+    click.echo(token)
+
+
+@token_group.command("list")
+@config_option
+def list_tokens(config_path: Path) -> None:
+    """List tokens (never the secrets)."""
+    config = load_or_exit(config_path)
+    store = open_token_store(config)
+    try:
+        infos = store.list()
+    finally:
+        store.close()
+    if not infos:
+        click.echo("no tokens; create one with: bastion token create --agent NAME")
+        return
+    click.echo(f"{'ID':10} {'AGENT':24} {'STATE':8} {'CREATED':20} {'EXPIRES':20} SERVERS")
+    for info in infos:
+        reach = ",".join(sorted(info.servers)) if info.servers is not None else "*"
+        click.echo(
+            f"{info.id:10} {info.agent:24} {info.state:8} {_when(info.created_at):20} "
+            f"{_when(info.expires_at):20} {reach}"
+        )
+
+
+@token_group.command("revoke")
+@config_option
+@click.argument("token_id", required=False)
+@click.option("--agent", default=None, help="Revoke every token of this agent instead.")
+def revoke(config_path: Path, token_id: str | None, agent: str | None) -> None:
+    """Revoke one token by id, or all of an agent's tokens. Takes effect within a second."""
+    if (token_id is None) == (agent is None):
+        raise click.UsageError("give a token id or --agent NAME (one of them)")
+    config = load_or_exit(config_path)
+    store = open_token_store(config)
+    try:
+        if agent is not None:
+            count = store.revoke_agent(agent)
+            click.echo(f"revoked {count} token(s) of agent {agent!r}")
+            return
+        assert token_id is not None
+        if not store.revoke(token_id):
+            raise click.ClickException(f"no token with id {token_id!r}; see: bastion token list")
+        click.echo(f"revoked token {token_id}")
+    finally:
+        store.close()
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t is not None else "-"
