@@ -111,11 +111,11 @@ class DownstreamHub:
         request = request_type.model_validate({"method": method, "params": params})
         target = self._target()
         if target is None:
-            raise MCPError(
-                code=INVALID_REQUEST,
-                message=f"Bastion cannot tell which agent {method!r} is meant for: "
-                f"{len(self._in_flight)} requests in flight from several agents",
-            )
+            if not self._agents and not self._in_flight:
+                why = "no agent is connected"
+            else:
+                why = f"{len(self._in_flight)} requests from several agents are in flight"
+            raise MCPError(code=INVALID_REQUEST, message=f"Bastion cannot route {method!r} to an agent: {why}")
         session, related = target
         metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
         result = await session.send_request(request, result_type, metadata=metadata)  # type: ignore[arg-type]

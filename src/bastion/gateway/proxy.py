@@ -14,6 +14,9 @@ import mcp_types as types
 from mcp.server.caching import CACHEABLE_METHODS, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion.gateway.downstream import DownstreamHub
@@ -55,7 +58,9 @@ class ProxyServer(Server[Any]):
         # Agents may see different tool lists later (policy hides tools), so results are
         # private to their authorization context and never cached across agents.
         hints = {method: CacheHint(ttl_ms=0, scope="private") for method in CACHEABLE_METHODS}
-        super().__init__(upstream.name, version="", cache_hints=hints)
+        # The SDK's Mcp-Param header check would list tools upstream (unauthenticated, unaudited)
+        # before every 2026-era call; the upstream validates its own inputs, so it is off.
+        super().__init__(upstream.name, version="", cache_hints=hints, get_tool_input_schema=_no_schema)
         self.upstream = upstream
         self.pipeline = pipeline
         self.hub = DownstreamHub(upstream.name)
@@ -120,11 +125,23 @@ class ProxyServer(Server[Any]):
             agent.subscriptions.discard(str(raw.get("uri")))
         token = self.hub.begin(agent, ctx.session, ctx.request_id)
         try:
-            wants_progress = isinstance(ctx.meta, Mapping) and ctx.meta.get("progressToken") is not None
+            wants_progress = progress_token_from_params(ctx.params) is not None
             on_progress = ctx.session.report_progress if wants_progress else None
-            return _inbound_result(await self.upstream.request(ctx.method, raw, on_progress=on_progress))
+            result = _inbound_result(await self.upstream.request(ctx.method, raw, on_progress=on_progress))
+        except MCPError as exc:
+            if exc.error.code != CONNECTION_CLOSED:
+                raise
+            raise MCPError(
+                code=INTERNAL_ERROR,
+                message=f"Bastion: server {self.upstream.name!r} stopped while handling this request; "
+                "it is restarted on the next request",
+            ) from exc
         finally:
             self.hub.end(token)
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
+            # A handshake-era upstream's result, going to a 2026 agent: results are complete there.
+            result["resultType"] = "complete"
+        return result
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
         state = current_call.get()
@@ -160,6 +177,10 @@ def _outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         else:
             out.pop("_meta")
     return out
+
+
+def _no_schema(tool: str) -> None:
+    return None
 
 
 def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:

@@ -102,9 +102,13 @@ class Upstream:
         return self._info
 
     @property
+    def is_up(self) -> bool:
+        return self._dispatcher is not None and not self._dispatcher.closed.is_set()
+
+    @property
     def state(self) -> str:
         """`up`; `starting` (never started yet); `failed` (the last start failed); `down` (it closed)."""
-        if self._session is not None:
+        if self.is_up:
             return "up"
         if self.last_error is None:
             return "starting" if self.starts == 0 else "down"
@@ -123,10 +127,10 @@ class Upstream:
 
     async def ensure_started(self) -> UpstreamInfo:
         """Open the session if it is not open. Raises `UpstreamUnavailable` when it cannot."""
-        if self._session is not None and self._info is not None:
+        if self.is_up and self._info is not None:
             return self._info
         async with self._lock:
-            if self._session is not None and self._info is not None:
+            if self.is_up and self._info is not None:
                 return self._info
             if self._tg is None:
                 raise UpstreamUnavailable(f"server {self.name!r} is not running (gateway shutting down)")
@@ -155,7 +159,7 @@ class Upstream:
         except UpstreamUnavailable as exc:
             raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
         dispatcher, stamp = self._dispatcher, self._stamp
-        if dispatcher is None or stamp is None:
+        if dispatcher is None or stamp is None or dispatcher.closed.is_set():
             raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} closed the connection")
         out, headers = stamp.request(method, params or {})
         opts = stamp.options(headers, self.config.timeout)
@@ -174,6 +178,7 @@ class Upstream:
 
     async def _hold_session(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False
+        dispatcher: _WatchedDispatcher | None = None
         try:
             async with AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self._transport())
@@ -201,8 +206,10 @@ class Upstream:
                 await dispatcher.closed.wait()
                 self.last_error = "connection closed"
         finally:
-            self._session = None
-            self._dispatcher = None
+            # A newer session may already have replaced this one; only clear our own.
+            if dispatcher is not None and self._dispatcher is dispatcher:
+                self._session = None
+                self._dispatcher = None
             if started and self.last_error is not None:
                 logger.warning("upstream %s down: %s", self.name, self.last_error)
 

@@ -6,6 +6,7 @@ Run as `python crashy_server.py`; it speaks MCP over stdio with the SDK's `MCPSe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -27,10 +28,14 @@ async def die_midway(ctx: Context) -> str:
 
 
 @server.tool()
-async def wait_forever(ctx: Context) -> str:
-    """Report progress, then block until cancelled."""
+async def wait_forever(marker: str, ctx: Context) -> str:
+    """Report progress, then block until cancelled; on cancellation, write `marker` (a file path)."""
     await ctx.report_progress(1, None, "waiting")
-    await anyio.sleep_forever()
+    try:
+        await anyio.sleep_forever()
+    except anyio.get_cancelled_exc_class():
+        Path(marker).write_text("cancelled")
+        raise
     return "unreachable"
 
 
