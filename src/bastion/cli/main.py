@@ -92,7 +92,13 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     default=None,
     help="bastion.yaml (default: ./bastion.yaml if present).",
 )
-@click.option("--server", "server_name", default=None, help="Serve this configured server instead of a command.")
+@click.option(
+    "--server",
+    "server_name",
+    default=None,
+    envvar="BASTION_SERVER",
+    help="Serve this configured server instead of a command (or $BASTION_SERVER).",
+)
 @click.option("--name", default=None, help="The name the wrapped command is audited under.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def wrap(config_path: Path | None, server_name: str | None, name: str | None, command: tuple[str, ...]) -> None:

@@ -6,6 +6,7 @@ Run as `python crashy_server.py`; it speaks MCP over stdio with the SDK's `MCPSe
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import anyio
@@ -37,6 +38,22 @@ async def wait_forever(marker: str, ctx: Context) -> str:
         Path(marker).write_text("cancelled")
         raise
     return "unreachable"
+
+
+@server.tool()
+async def peek_audit(db_path: str, nonce: str) -> str:
+    """Count the audit records of this very call that exist while it runs (write-ahead proof).
+
+    Reads Bastion's audit database directly, from inside the upstream: a count of 1 means the
+    record was committed before the call was forwarded here.
+    """
+    uri = f"file:{db_path}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM calls WHERE tool = 'peek_audit' AND arguments LIKE ? AND outcome = 'pending'",
+            (f"%{nonce}%",),
+        ).fetchone()
+    return str(count)
 
 
 if __name__ == "__main__":

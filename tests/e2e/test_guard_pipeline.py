@@ -1,0 +1,90 @@
+"""The guard pipeline decides every tool call, fails closed, and its denials are audited.
+
+The gateway runs in-process (so a test can plug in checks); the server (mcp-server-time),
+the HTTP front door and the client are all real.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway
+from bastion.guard.server_access import ServerAccessCheck
+from bastion.model import Decision, ToolCall, Verdict
+from tests.e2e.conftest import VENV_BIN, write_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+
+class ScriptedCheck:
+    """Decides by the `timezone` argument: a stand-in for later policy checks, and a fault injector."""
+
+    name = "scripted"
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        zone = call.arguments.get("timezone")
+        if zone == "Explode/Here":
+            raise RuntimeError("a bug in a check")
+        if zone == "Deny/Here":
+            return Verdict(Decision.DENY, "this timezone is off limits")
+        if zone == "Ask/Here":
+            return Verdict(Decision.ASK, "a person must look at this timezone")
+        return None
+
+
+class NeverReached:
+    name = "after"
+    calls = 0
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        NeverReached.calls += 1
+        return None
+
+
+CASES = [
+    ("UTC", False, None, "allowed"),
+    ("Deny/Here", True, "this timezone is off limits [check: scripted]", "denied"),
+    ("Explode/Here", True, "the scripted check failed (RuntimeError), so the call is denied", "denied"),
+    ("Ask/Here", True, "human approval is required: a person must look at this timezone", "denied"),
+]
+
+
+async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
+    config = load_config(write_config(tmp_path, {"time": {"command": str(VENV_BIN / "mcp-server-time")}}))
+    gateway = Gateway(config, checks=[ServerAccessCheck(), ScriptedCheck(), NeverReached()])
+    results = {}
+    with anyio.fail_after(60):
+        async with gateway.running(), anyio.create_task_group() as tg:
+            ready = anyio.Event()
+            tg.start_soon(partial(gateway.serve_http, ready=ready))
+            await ready.wait()
+            assert gateway.tokens is not None
+            _, token = gateway.tokens.create("guarded-agent")
+            url = f"{gateway.base_url}/servers/time/mcp"
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+                async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+                    for zone, _, _, _ in CASES:
+                        results[zone] = await client.call_tool("get_current_time", {"timezone": zone})
+            tg.cancel_scope.cancel()
+    records = {r["arguments"]["timezone"]: r for r in gateway.audit.export() if r["method"] == "tools/call"}
+    for zone, is_error, message, outcome in CASES:
+        result = results[zone]
+        assert result.is_error is is_error, zone
+        if message is not None:
+            assert message in result.content[0].text
+            assert result.content[0].text.startswith("Bastion denied this tool call")
+        record = records[zone]
+        assert record["outcome"] == outcome, zone
+        assert record["agent"] == "guarded-agent"
+        if outcome == "denied":
+            assert record["check"] == "scripted"
+            assert record["error"]
+    # A decided call stops the chain; only the allowed call reached the last check.
+    assert NeverReached.calls == 1

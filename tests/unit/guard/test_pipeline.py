@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from bastion.guard.pipeline import GuardPipeline, denial_message
+from bastion.guard.server_access import ServerAccessCheck
+from bastion.model import Decision, Principal, ToolCall, Verdict
+
+
+class Fixed:
+    def __init__(self, name: str, verdict: Verdict | None = None, error: Exception | None = None) -> None:
+        self.name = name
+        self.verdict = verdict
+        self.error = error
+        self.seen = 0
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        self.seen += 1
+        if self.error is not None:
+            raise self.error
+        return self.verdict
+
+
+def call(server: str = "files", servers: frozenset[str] | None = None) -> ToolCall:
+    return ToolCall("c1", Principal("agent", servers), server, "read_file", {"path": "/tmp/x"})
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("checks", "decision", "check", "reason_part"),
+    [
+        ([], Decision.ALLOW, "", ""),
+        ([Fixed("a"), Fixed("b")], Decision.ALLOW, "", ""),
+        ([Fixed("a", Verdict(Decision.DENY, "no"))], Decision.DENY, "a", "no"),
+        ([Fixed("a", error=KeyError("x"))], Decision.DENY, "a", "the a check failed (KeyError)"),
+        ([Fixed("a"), Fixed("b", Verdict(Decision.ASK, "risky"))], Decision.DENY, "b", "human approval is required"),
+        ([Fixed("a", Verdict(Decision.ALLOW)), Fixed("b", Verdict(Decision.DENY, "late"))], Decision.ALLOW, "a", ""),
+    ],
+)
+async def test_first_verdict_wins_and_errors_deny(checks, decision, check, reason_part):
+    verdict = await GuardPipeline(checks).evaluate(call())
+    assert verdict.decision is decision
+    assert verdict.check == check
+    assert reason_part in verdict.reason
+
+
+@pytest.mark.anyio
+async def test_checks_after_a_verdict_do_not_run():
+    later = Fixed("later")
+    await GuardPipeline([Fixed("first", Verdict(Decision.DENY, "stop")), later]).evaluate(call())
+    assert later.seen == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("servers", "allowed"), [(None, True), (frozenset({"files"}), True), (frozenset({"crm"}), False)]
+)
+async def test_server_access(servers, allowed):
+    verdict = await GuardPipeline([ServerAccessCheck()]).evaluate(call(servers=servers))
+    assert verdict.allowed is allowed
+    if not allowed:
+        assert "may not use server 'files'" in denial_message(verdict)
+        assert "[check: server-access]" in denial_message(verdict)
