@@ -54,9 +54,7 @@ def write_config(folder: Path, servers: dict[str, Any], **extra: Any) -> Path:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [BASTION, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
+    return subprocess.run([BASTION, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 class LineReader:

@@ -98,7 +98,7 @@ async def test_cancellation_reaches_the_upstream(gateway, tmp_path, front, mode)
                 tg.start_soon(_call_ignoring_cancel, client, str(marker), on_progress)
                 await started.wait()
                 tg.cancel_scope.cancel()
-            await _wait_for_file(marker, timeout=20)
+            await _wait_for_file(marker, within=20)
             # The shared session survives the cancellation.
             after = await client.call_tool("echo", {"text": "still here"})
             assert after.content[0].text == "still here"
@@ -108,9 +108,9 @@ async def _call_ignoring_cancel(client, marker: str, on_progress) -> None:
     await client.call_tool("wait_forever", {"marker": marker}, progress_callback=on_progress)
 
 
-async def _wait_for_file(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
+async def _wait_for_file(path: Path, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await anyio.Path(path).exists():
         assert time.monotonic() < deadline, f"the upstream never saw the cancellation ({path} not written)"
         await anyio.sleep(0.05)
 
@@ -150,7 +150,12 @@ async def test_sampling_and_elicitation_reach_the_agent(gateway, front):
 
     with anyio.fail_after(90):
         async with connect(
-            gateway, "everything", front=front, mode="legacy", sampling_callback=sampling, elicitation_callback=elicitation
+            gateway,
+            "everything",
+            front=front,
+            mode="legacy",
+            sampling_callback=sampling,
+            elicitation_callback=elicitation,
         ) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert "trigger-sampling-request" in names, names
@@ -179,4 +184,5 @@ async def test_logging_notifications_reach_the_agent(gateway, front):
                 await got.wait()
             finally:
                 await client.call_tool("toggle-simulated-logging", {})
-    assert messages and messages[0].level
+    assert messages
+    assert messages[0].level

@@ -68,10 +68,12 @@ async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("guarded-agent")
             url = f"{gateway.base_url}/servers/time/mcp"
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
-                async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
-                    for zone, _, _, _ in CASES:
-                        results[zone] = await client.call_tool("get_current_time", {"timezone": zone})
+            async with (
+                httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+                Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
+            ):
+                for zone, _, _, _ in CASES:
+                    results[zone] = await client.call_tool("get_current_time", {"timezone": zone})
             tg.cancel_scope.cancel()
     records = {r["arguments"]["timezone"]: r for r in gateway.audit.export() if r["method"] == "tools/call"}
     for zone, is_error, message, outcome in CASES:

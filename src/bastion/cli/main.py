@@ -75,8 +75,12 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     base = gateway.base_url
     click.echo(f"Bastion {__version__} is serving on {base}")
     for name, upstream in gateway.upstreams.items():
-        click.echo(f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]")
-    click.echo(f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})")
+        click.echo(
+            f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]"
+        )
+    click.echo(
+        f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})"
+    )
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)
@@ -113,7 +117,9 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
     config = _wrap_config(config_path, server_name, name, list(command))
     served = server_name or next(iter(config.servers))
     if served not in config.servers:
-        raise click.UsageError(f"no server named {served!r} in {config.source}; configured: {', '.join(config.servers)}")
+        raise click.UsageError(
+            f"no server named {served!r} in {config.source}; configured: {', '.join(config.servers)}"
+        )
     principal = Principal(agent=f"local:{getpass.getuser()}", via=LOCAL_PRINCIPAL_VIA, credential_id="local")
     only = config.model_copy(update={"servers": {served: config.servers[served]}})
     gateway = Gateway(only, local_principal=principal)

@@ -143,7 +143,9 @@ class GatewayApp:
 
 
 def _not_found(message: str) -> Response:
-    return Response(json.dumps({"error": "not_found", "error_description": message}), 404, media_type="application/json")
+    return Response(
+        json.dumps({"error": "not_found", "error_description": message}), 404, media_type="application/json"
+    )
 
 
 async def _refuse_lifespan(receive: Receive, send: Send) -> None:

@@ -8,14 +8,14 @@ relays progress and cancellation, and puts every `tools/call` through the guard 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
-from mcp.server.caching import CACHEABLE_METHODS, CacheHint
+from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -57,7 +57,8 @@ class ProxyServer(Server[Any]):
     ) -> None:
         # Agents may see different tool lists later (policy hides tools), so results are
         # private to their authorization context and never cached across agents.
-        hints = {method: CacheHint(ttl_ms=0, scope="private") for method in CACHEABLE_METHODS}
+        private = CacheHint(ttl_ms=0, scope="private")
+        hints = {cast("CacheableMethod", method): private for method in CACHEABLE_METHODS}
         # The SDK's Mcp-Param header check would list tools upstream (unauthenticated, unaudited)
         # before every 2026-era call; the upstream validates its own inputs, so it is off.
         super().__init__(upstream.name, version="", cache_hints=hints, get_tool_input_schema=_no_schema)

@@ -66,7 +66,9 @@ class CallRecorder:
 
         return record
 
-    async def _record(self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+    async def _record(
+        self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
         from bastion.gateway.proxy import bind_connection
 
         principal = server.principal_of(ctx)

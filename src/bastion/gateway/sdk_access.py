@@ -15,6 +15,6 @@ from mcp.server.context import ServerRequestContext
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
     """The connection (one agent session) a request arrived on."""
-    connection = ctx.session._connection  # noqa: SLF001
+    connection = ctx.session._connection
     assert isinstance(connection, Connection)
     return connection

@@ -229,16 +229,20 @@ class Upstream:
         return _with_client(client, config.url)
 
     async def _sampling(
-        self, ctx: ClientRequestContext, params: types.CreateMessageRequestParams
-    ) -> types.CreateMessageResult | types.ErrorData:
+        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools:
         raw = await self._relay("sampling/createMessage", params)
+        if params.tools:
+            return types.CreateMessageResultWithTools.model_validate(raw)
         return types.CreateMessageResult.model_validate(raw)
 
-    async def _elicitation(self, ctx: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    async def _elicitation(
+        self, context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
         raw = await self._relay("elicitation/create", params)
         return types.ElicitResult.model_validate(raw)
 
-    async def _list_roots(self, ctx: ClientRequestContext) -> types.ListRootsResult:
+    async def _list_roots(self, context: ClientRequestContext) -> types.ListRootsResult:
         raw = await self._relay("roots/list", None)
         return types.ListRootsResult.model_validate(raw)
 

@@ -24,7 +24,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 CLIENT_CAPABILITIES = types.ClientCapabilities(
     sampling=types.SamplingCapability(),
-    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability(), url=types.UrlElicitationCapability()),
+    elicitation=types.ElicitationCapability(
+        form=types.FormElicitationCapability(), url=types.UrlElicitationCapability()
+    ),
     roots=types.RootsCapability(list_changed=True),
 )
 """What Bastion declares upstream: everything an agent behind it may be able to answer."""

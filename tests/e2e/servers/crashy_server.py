@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,7 +34,8 @@ async def wait_forever(marker: str, ctx: Context) -> str:
     try:
         await anyio.sleep_forever()
     except anyio.get_cancelled_exc_class():
-        Path(marker).write_text("cancelled")
+        with anyio.CancelScope(shield=True):
+            await anyio.Path(marker).write_text("cancelled")
         raise
     return "unreachable"
 
