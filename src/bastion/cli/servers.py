@@ -12,6 +12,7 @@ import click
 
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import StdioServerConfig
+from bastion.gateway.gateway import running_url_file
 
 
 @click.command()
@@ -19,9 +20,11 @@ from bastion.config import StdioServerConfig
 def servers(config_path: Path) -> None:
     """List upstream servers and their state (asks the running gateway at its /readyz)."""
     config = load_or_exit(config_path)
-    states = _running_states(f"{config.base_url}/readyz")
+    url_file = running_url_file(config)
+    base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
+    states = _running_states(f"{base_url}/readyz")
     if states is None:
-        click.echo(f"The gateway is not running at {config.base_url} (start it with: bastion up).")
+        click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
     click.echo(f"{'NAME':16} {'STATE':8} {'KIND':6} TARGET")
     for name, server in config.servers.items():
         if isinstance(server, StdioServerConfig):

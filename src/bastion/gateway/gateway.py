@@ -12,6 +12,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -55,6 +56,11 @@ def jwt_settings(config: JwtConfig) -> JwtSettings:
         agent_claim=config.agent_claim,
         servers_claim=config.servers_claim,
     )
+
+
+def running_url_file(config: BastionConfig) -> Path:
+    """Where a serving gateway records the URL it is reachable at (for `bastion servers`)."""
+    return config.data_dir / "gateway.url"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -152,6 +158,8 @@ class Gateway:
         }
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
+        url_file = running_url_file(config)
+        url_file.write_text(self.base_url + "\n", encoding="utf-8")
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),
             lifespan="off",
@@ -169,6 +177,7 @@ class Gateway:
                 await server.serve(sockets=[sock])
         finally:
             sock.close()
+            url_file.unlink(missing_ok=True)
 
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
