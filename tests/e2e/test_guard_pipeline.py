@@ -6,19 +6,15 @@ the HTTP front door and the client are all real.
 
 from __future__ import annotations
 
-from functools import partial
-
 import anyio
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Decision, ToolCall, Verdict
 from tests.e2e.conftest import VENV_BIN, write_config
+from tests.e2e.inprocess import http_client, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -61,20 +57,12 @@ async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
     gateway = Gateway(config, checks=[ServerAccessCheck(), ScriptedCheck(), NeverReached()])
     results = {}
     with anyio.fail_after(60):
-        async with gateway.running(), anyio.create_task_group() as tg:
-            ready = anyio.Event()
-            tg.start_soon(partial(gateway.serve_http, ready=ready))
-            await ready.wait()
+        async with serving(gateway):
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("guarded-agent")
-            url = f"{gateway.base_url}/servers/time/mcp"
-            async with (
-                httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-                Client(streamable_http_client(url, http_client=http), mode="legacy") as client,
-            ):
+            async with http_client(gateway, "time", token) as client:
                 for zone, _, _, _ in CASES:
                     results[zone] = await client.call_tool("get_current_time", {"timezone": zone})
-            tg.cancel_scope.cancel()
     records = {r["arguments"]["timezone"]: r for r in gateway.audit.export() if r["method"] == "tools/call"}
     for zone, is_error, message, outcome in CASES:
         result = results[zone]

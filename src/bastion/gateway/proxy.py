@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import mcp_types as types
 from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
@@ -22,7 +22,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from bastion.gateway.downstream import DownstreamHub
 from bastion.gateway.recording import CallRecorder, current_call
 from bastion.gateway.sdk_access import connection_of
-from bastion.gateway.upstream import Upstream
+from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pipeline import GuardPipeline, denial_message
 from bastion.model import Principal, ToolCall
 
@@ -42,6 +42,8 @@ FORWARDED_METHODS: tuple[str, ...] = (
 """Client requests passed to the upstream. `ping`, `initialize` and `server/discover` are answered here."""
 
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
+
+_HANDSHAKE_METHODS = frozenset({"initialize", "server/discover"})
 
 
 class ProxyServer(Server[Any]):
@@ -66,7 +68,7 @@ class ProxyServer(Server[Any]):
         self.pipeline = pipeline
         self.hub = DownstreamHub(upstream.name)
         self.local_principal = local_principal
-        self.middleware = [recorder.middleware(self)]
+        self.middleware = [recorder.middleware(self), self._upstream_ready]
         for method in FORWARDED_METHODS:
             self.add_request_handler(method, types.RequestParams, self._forward)
         self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
@@ -106,6 +108,16 @@ class ProxyServer(Server[Any]):
                 capabilities.resources.list_changed = False
                 capabilities.resources.subscribe = False
         return capabilities
+
+    async def _upstream_ready(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Before answering a handshake, make sure the upstream is up, so the agent sees its capabilities."""
+        if ctx.method in _HANDSHAKE_METHODS:
+            try:
+                await self.upstream.ensure_started()
+            except UpstreamUnavailable as exc:
+                raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
+            self.adopt_upstream_identity()
+        return await call_next(ctx)
 
     def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None:
         """Who sent this request: the authenticated HTTP principal, or the local user over stdio."""
