@@ -8,11 +8,14 @@ Routes:
 
 Order of refusals on a server path: 401 (no valid credential) before 404 (no such server)
 before 403 (the credential does not reach that server), so nothing about the configured
-servers is revealed to an unauthenticated caller.
+servers is revealed to an unauthenticated caller. For the same reason the public RFC 9728
+documents are served for any well-formed name, and `/readyz` details (server names and
+states) go only to callers on this host.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from bastion.config import SERVER_NAME
 from bastion.gateway.http_auth import (
     attach_principal,
     forbidden,
@@ -131,15 +135,30 @@ class GatewayApp:
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         report = await self.gateway.readiness()
         status = 200 if report["ready"] else 503
+        if not _from_loopback(scope):
+            # Probes from elsewhere learn ready or not; server names stay on this host.
+            report = {"ready": report["ready"]}
         await JSONResponse(report, status_code=status)(scope, receive, send)
 
     async def _metadata(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        # Answered for any well-formed name, configured or not, so this public document
+        # does not tell an unauthenticated caller which servers exist.
         name, _, suffix = path.removeprefix(_METADATA_PREFIX).partition("/")
-        if name not in self.endpoints or suffix not in ("mcp", "sse"):
+        if not SERVER_NAME.fullmatch(name) or suffix not in ("mcp", "sse"):
             await _not_found("no such protected resource")(scope, receive, send)
             return
         issuers = self.gateway.authorization_servers()
         await protected_resource_metadata(self.gateway.base_url, name, issuers)(scope, receive, send)
+
+
+def _from_loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _not_found(message: str) -> Response:
