@@ -66,7 +66,10 @@ def running_url_file(config: BastionConfig) -> Path:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port; OSError names the address when it is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose
+    # proto says TCP, and without it Nagle holds a response body behind its headers until the
+    # client's delayed ACK (40 ms a request on a kept-alive connection).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
