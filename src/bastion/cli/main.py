@@ -21,6 +21,13 @@ from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, de
 from bastion.gateway.gateway import Gateway, open_token_store
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
 
+try:
+    import uvloop  # noqa: F401  (its presence is the switch)
+
+    EVENT_LOOP_OPTIONS: dict[str, object] = {"use_uvloop": True}
+except ImportError:  # not installed on this platform (Windows): the standard asyncio loop
+    EVENT_LOOP_OPTIONS = {}
+
 
 @click.group()
 @click.version_option(__version__, prog_name="bastion")
@@ -50,7 +57,7 @@ def up(config_path: Path, verbose: bool) -> None:
                 tg.cancel_scope.cancel()
 
     try:
-        anyio.run(run)
+        anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
     except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
@@ -128,7 +135,7 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
         async with gateway.running():
             await gateway.serve_stdio(served)
 
-    anyio.run(run)
+    anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
 
 
 def _wrap_config(path: Path | None, server: str | None, name: str | None, command: list[str]) -> BastionConfig:
