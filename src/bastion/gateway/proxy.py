@@ -177,7 +177,12 @@ class ProxyServer(Server[Any]):
             # Unreachable through the front doors; refuse rather than forward unattributed.
             return _tool_error("Bastion denied this tool call: the caller is not authenticated [check: auth]")
         try:
+            # A server that died is restarted first, so the call is judged by the tools the
+            # running server declares, not by a copy cached from before it went away.
+            await self.upstream.ensure_started()
             definition = await self.tools.definition(params.name)
+        except UpstreamUnavailable as exc:
+            raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
         except MCPError as exc:
             raise MCPError(
                 code=INTERNAL_ERROR,
