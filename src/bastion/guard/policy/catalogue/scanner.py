@@ -1,0 +1,24 @@
+"""`scan`: run every family's detector over one call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bastion.guard.policy.catalogue.base import CallView, Finding, ScanContext
+from bastion.guard.policy.catalogue.registry import DETECTORS
+from bastion.guard.policy.catalogue.walker import walk
+
+
+def scan(tool: str, arguments: Mapping[str, Any], context: ScanContext) -> list[Finding]:
+    """The catalogue entries seen in a call, at most one finding per (entry, path)."""
+    strings, scalars = walk(arguments if isinstance(arguments, Mapping) else {})
+    call = CallView(tool, context.server, arguments, context, strings, scalars)
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    for detect in DETECTORS:
+        for f in detect(call):
+            if (f.entry.id, f.path) not in seen:
+                seen.add((f.entry.id, f.path))
+                findings.append(f)
+    return findings
