@@ -63,6 +63,9 @@ class ToolCall:
     server: str
     tool: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    definition: Mapping[str, Any] | None = None
+    """The tool as the upstream declared it in its tool list (name, description, inputSchema,
+    annotations), or `None` when the upstream does not list it. Never taken from the request."""
 
 
 class Outcome(enum.StrEnum):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
@@ -78,3 +79,42 @@ async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
             assert record["error"]
     # A decided call stops the chain; only the allowed call reached the last check.
     assert NeverReached.calls == 1
+
+
+class DefinitionRecorder:
+    """Hides `convert_time` from tool lists and remembers the definitions calls arrive with."""
+
+    name = "definitions"
+
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        self.seen[call.tool] = call.definition
+        return None
+
+    async def filter_tool_list(self, principal, server, tools):
+        return [tool for tool in tools if tool["name"] != "convert_time"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_checks_filter_tool_lists_and_see_declared_definitions(tmp_path, mode):
+    config = load_config(write_config(tmp_path, {"time": {"command": str(VENV_BIN / "mcp-server-time")}}))
+    recorder = DefinitionRecorder()
+    gateway = Gateway(config, checks=[ServerAccessCheck(), recorder])
+    with anyio.fail_after(60):
+        async with serving(gateway):
+            assert gateway.tokens is not None
+            _, token = gateway.tokens.create("lister")
+            async with http_client(gateway, "time", token, mode=mode) as client:
+                # A call before any tools/list still carries the definition, fetched by Bastion.
+                await client.call_tool("get_current_time", {"timezone": "UTC"})
+                listed = await client.list_tools()
+                with pytest.raises(MCPError, match="no_such_tool"):
+                    await client.call_tool("no_such_tool", {})
+    assert [tool.name for tool in listed.tools] == ["get_current_time"]
+    definition = recorder.seen["get_current_time"]
+    assert isinstance(definition, dict)
+    assert definition["name"] == "get_current_time"
+    assert "timezone" in definition["inputSchema"]["properties"]
+    assert recorder.seen["no_such_tool"] is None

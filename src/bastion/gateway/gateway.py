@@ -229,6 +229,8 @@ class Gateway:
                 return
             if method.endswith("/list_changed") or method == "notifications/message":
                 server.adopt_upstream_identity()
+            if method == "notifications/tools/list_changed":
+                server.tools.invalidate()
             await server.hub.broadcast(method, params)
 
         return route

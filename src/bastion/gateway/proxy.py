@@ -22,6 +22,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from bastion.gateway.downstream import DownstreamHub
 from bastion.gateway.recording import CallRecorder, current_call
 from bastion.gateway.sdk_access import connection_of
+from bastion.gateway.tool_definitions import ToolDefinitions
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pipeline import GuardPipeline, denial_message
 from bastion.model import Principal, ToolCall
@@ -67,6 +68,7 @@ class ProxyServer(Server[Any]):
         self.upstream = upstream
         self.pipeline = pipeline
         self.hub = DownstreamHub(upstream.name)
+        self.tools = ToolDefinitions(upstream.request, lambda: upstream.starts)
         self.local_principal = local_principal
         self.middleware = [recorder.middleware(self), self._upstream_ready]
         for method in FORWARDED_METHODS:
@@ -154,7 +156,19 @@ class ProxyServer(Server[Any]):
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
             # A handshake-era upstream's result, going to a 2026 agent: results are complete there.
             result["resultType"] = "complete"
+        if ctx.method == "tools/list":
+            result = await self._filter_tool_list(raw, result)
         return result
+
+    async def _filter_tool_list(self, params: Mapping[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Remember the declared tools, then show the agent only those the guard checks let it see."""
+        tools = [tool for tool in result.get("tools") or [] if isinstance(tool, dict)]
+        self.tools.remember(tools, complete=not params.get("cursor") and not result.get("nextCursor"))
+        state = current_call.get()
+        principal = state.principal if state is not None else None
+        if principal is None:
+            return {**result, "tools": []}
+        return {**result, "tools": await self.pipeline.filter_tools(principal, self.upstream.name, tools)}
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
         state = current_call.get()
@@ -162,12 +176,20 @@ class ProxyServer(Server[Any]):
         if state is None or principal is None:
             # Unreachable through the front doors; refuse rather than forward unattributed.
             return _tool_error("Bastion denied this tool call: the caller is not authenticated [check: auth]")
+        try:
+            definition = await self.tools.definition(params.name)
+        except MCPError as exc:
+            raise MCPError(
+                code=INTERNAL_ERROR,
+                message=f"Bastion: could not read the tool list of server {self.upstream.name!r}: {exc.error.message}",
+            ) from exc
         call = ToolCall(
             call_id=state.call_id,
             principal=principal,
             server=self.upstream.name,
             tool=params.name,
             arguments=params.arguments or {},
+            definition=definition,
         )
         verdict = await self.pipeline.evaluate(call)
         if not verdict.allowed:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from bastion.model import ALLOW, Decision, ToolCall, Verdict
+from bastion.model import ALLOW, Decision, Principal, ToolCall, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,39 @@ class Check(Protocol):
         ...
 
 
+@runtime_checkable
+class ToolListFilter(Protocol):
+    """An optional second hook: a check that also sees every `tools/list` result.
+
+    It returns the tools the agent may see (it may drop entries, never add them). Checks
+    that have this method are called in pipeline order by `GuardPipeline.filter_tools`.
+    """
+
+    name: str
+
+    async def filter_tool_list(
+        self, principal: Principal, server: str, tools: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]: ...
+
+
 class GuardPipeline:
     """Runs the checks in order; the first verdict wins; no verdict allows."""
 
     def __init__(self, checks: Sequence[Check]) -> None:
         self.checks: tuple[Check, ...] = tuple(checks)
+        self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
+
+    async def filter_tools(
+        self, principal: Principal, server: str, tools: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The tools of a `tools/list` result that `principal` may see. Fails closed: a filter that raises hides all."""
+        for check in self.list_filters:
+            try:
+                tools = await check.filter_tool_list(principal, server, tools)
+            except Exception:
+                logger.exception("tool list filter %s failed on %s; hiding every tool", check.name, server)
+                return []
+        return tools
 
     async def evaluate(self, call: ToolCall) -> Verdict:
         for check in self.checks:

@@ -66,3 +66,34 @@ async def test_server_access(servers, allowed):
     if not allowed:
         assert "may not use server 'files'" in denial_message(verdict)
         assert "[check: server-access]" in denial_message(verdict)
+
+
+class Hider:
+    def __init__(self, name: str, hide: str = "", error: Exception | None = None) -> None:
+        self.name = name
+        self.hide = hide
+        self.error = error
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        return None
+
+    async def filter_tool_list(self, principal: Principal, server: str, tools: list[dict]) -> list[dict]:
+        if self.error is not None:
+            raise self.error
+        return [t for t in tools if t["name"] != self.hide]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("checks", "visible"),
+    [
+        ([], ["a", "b", "c"]),
+        ([Fixed("plain")], ["a", "b", "c"]),
+        ([Hider("h1", "a"), Fixed("plain"), Hider("h2", "c")], ["b"]),
+        ([Hider("h1", "a"), Hider("broken", error=RuntimeError("x"))], []),
+    ],
+)
+async def test_tool_list_filters_run_in_order_and_fail_closed(checks, visible):
+    tools = [{"name": n} for n in ("a", "b", "c")]
+    shown = await GuardPipeline(checks).filter_tools(Principal("agent"), "files", tools)
+    assert [t["name"] for t in shown] == visible
