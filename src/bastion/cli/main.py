@@ -15,6 +15,7 @@ from bastion import __version__
 from bastion.cli.audit import audit_group
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
+from bastion.cli.policy import policy_group
 from bastion.cli.servers import servers
 from bastion.cli.tokens import token_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
@@ -162,6 +163,7 @@ main.add_command(token_group)
 main.add_command(audit_group)
 main.add_command(servers)
 main.add_command(doctor)
+main.add_command(policy_group)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from bastion.gateway.recording import CallRecorder
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pipeline import Check, GuardPipeline
+from bastion.guard.policy.check import PolicyCheck
+from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
 
@@ -78,9 +80,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def default_checks() -> list[Check]:
+def default_checks(config: BastionConfig | None = None) -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here."""
-    return [ServerAccessCheck()]
+    policy = policy_of(config) if config is not None else CompiledPolicy()
+    return [ServerAccessCheck(), PolicyCheck(policy)]
 
 
 class Gateway:
@@ -95,7 +98,7 @@ class Gateway:
         errlog: TextIO | None = None,
     ) -> None:
         self.config = config
-        self.pipeline = GuardPipeline(default_checks() if checks is None else checks)
+        self.pipeline = GuardPipeline(default_checks(config) if checks is None else checks)
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.audit: AuditStore = open_audit_store(config.data_dir)
