@@ -44,7 +44,9 @@ def test_number_spelling_does_not_matter() -> None:
 
 
 def test_null_fields_count_as_absent_and_unpinned_fields_are_ignored() -> None:
-    assert fingerprint({**TOOL, "outputSchema": None}) == fingerprint({k: v for k, v in TOOL.items() if k != "outputSchema"})
+    assert fingerprint({**TOOL, "outputSchema": None}) == fingerprint(
+        {k: v for k, v in TOOL.items() if k != "outputSchema"}
+    )
     assert fingerprint({**TOOL, "_meta": {"x": 1}, "icons": [{"src": "a.png"}]}) == fingerprint(TOOL)
 
 

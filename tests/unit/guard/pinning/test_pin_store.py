@@ -57,7 +57,9 @@ async def test_first_sight_pins_and_an_unchanged_definition_is_quiet(store: Sqli
     assert store.lookup("other", "add") is None
 
 
-async def test_a_change_blocks_until_accepted_and_stays_blocked_when_reverted(store: SqlitePinStore, clock: Clock) -> None:
+async def test_a_change_blocks_until_accepted_and_stays_blocked_when_reverted(
+    store: SqlitePinStore, clock: Clock
+) -> None:
     await store.observe("s", "add", fingerprint(V1), V1, ())
     clock.now += 10
     changed, events = await store.observe("s", "add", fingerprint(V2), V2, ())
@@ -81,14 +83,24 @@ async def test_a_change_blocks_until_accepted_and_stays_blocked_when_reverted(st
         "alice",
         clock.now,
     )
-    assert (event.kind, event.actor, event.hash, event.previous_hash) == ("accepted", "alice", fingerprint(V2), fingerprint(V1))
+    assert (event.kind, event.actor, event.hash, event.previous_hash) == (
+        "accepted",
+        "alice",
+        fingerprint(V2),
+        fingerprint(V1),
+    )
     kinds = [e.kind for e in await store.events("s", "add")]
     assert kinds == ["pinned", "changed", "changed", "changed", "accepted"]
 
 
 async def test_findings_hold_a_new_tool_with_nothing_trusted(store: SqlitePinStore) -> None:
     record, events = await store.observe("s", "add", fingerprint(V1), V1, (FINDING,))
-    assert (record.state, record.status, record.trusted_hash, record.findings) == ("held", "held-for-review", None, (FINDING,))
+    assert (record.state, record.status, record.trusted_hash, record.findings) == (
+        "held",
+        "held-for-review",
+        None,
+        (FINDING,),
+    )
     assert [e.kind for e in events] == ["held"]
     assert events[0].detail == (str(FINDING),)
     changed, _ = await store.observe("s", "add", fingerprint(V2), V2, ())

@@ -110,7 +110,8 @@ async def test_removed_tools_are_recorded(store: SqlitePinStore) -> None:
 
 
 @pytest.mark.parametrize(
-    ("on_change", "decision", "listed"), [("block", Decision.DENY, False), ("ask", Decision.ASK, False), ("log", None, True)]
+    ("on_change", "decision", "listed"),
+    [("block", Decision.DENY, False), ("ask", Decision.ASK, False), ("log", None, True)],
 )
 async def test_on_change_decides_what_a_changed_tool_gets(
     store: SqlitePinStore, on_change: Any, decision: Decision | None, listed: bool
