@@ -49,6 +49,7 @@ __all__ = [
     "ConfigError",
     "HttpServerConfig",
     "JwtConfig",
+    "PinningConfig",
     "ServerConfig",
     "StdioServerConfig",
     "config_for_wrap",
@@ -243,6 +244,18 @@ class AuthConfig(_Frozen):
     jwt: JwtConfig | None = None
 
 
+PinAction: TypeAlias = Literal["block", "ask", "log"]
+
+
+class PinningConfig(_Frozen):
+    """Tool pinning (docs/pinning.md): what a changed tool, or one held for review, gets."""
+
+    enabled: bool = True
+    on_change: PinAction = "block"
+    on_finding: PinAction = "block"
+    scan_descriptions: bool = True
+
+
 class BastionConfig(_Frozen):
     """A whole bastion.yaml. `source` is the file it came from (absolute)."""
 
@@ -255,6 +268,7 @@ class BastionConfig(_Frozen):
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    pinning: PinningConfig = Field(default_factory=PinningConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -357,6 +371,7 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,
+    ("pinning",): PinningConfig,
     **POLICY_MODELS_AT,
 }
 
