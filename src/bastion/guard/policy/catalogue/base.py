@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from dataclasses import dataclass
 
 from bastion.model import Decision
 
@@ -84,52 +80,6 @@ class ScalarValue:
     path: str
     key: str
     value: float | bool
-
-
-_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-
-
-def name_words(name: str) -> frozenset[str]:
-    """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
-    return frozenset(w.lower() for w in _WORD.findall(name))
-
-
-@dataclass
-class CallView:
-    """What detectors see of one call: the tool, its words, and every value of its arguments."""
-
-    tool: str
-    server: str
-    arguments: Mapping[str, Any]
-    context: ScanContext
-    strings: list[StringValue] = field(default_factory=list)
-    scalars: list[ScalarValue] = field(default_factory=list)
-
-    @cached_property
-    def words(self) -> frozenset[str]:
-        """Words of the tool name and the server name."""
-        return name_words(self.tool) | name_words(self.server)
-
-    @cached_property
-    def tool_words(self) -> frozenset[str]:
-        return name_words(self.tool)
-
-    def by_key(self, *keys: str) -> Iterator[StringValue]:
-        """Strings whose key (lower-cased, without `_`/`-`) is one of `keys`."""
-        wanted = {k.replace("_", "").lower() for k in keys}
-        for s in self.strings:
-            if s.key.replace("_", "").replace("-", "").lower() in wanted:
-                yield s
-
-    def first(self, *keys: str) -> StringValue | None:
-        return next(self.by_key(*keys), None)
-
-    def scalar(self, *keys: str) -> ScalarValue | None:
-        wanted = {k.replace("_", "").lower() for k in keys}
-        for s in self.scalars:
-            if s.key.replace("_", "").replace("-", "").lower() in wanted:
-                return s
-        return None
 
 
 def entry(id: str, title: str, description: str, severity: Severity, default: Decision = Decision.DENY) -> Entry:

@@ -18,7 +18,8 @@ from bastion.guard.policy.catalogue import (
     sql,
     vcs,
 )
-from bastion.guard.policy.catalogue.base import CallView, Entry, Finding
+from bastion.guard.policy.catalogue.base import Entry, Finding
+from bastion.guard.policy.catalogue.view import CallView
 
 _MODULES = (shell, fs, sql, net, secrets, comm, payment, vcs, cloud, browser, injection)
 

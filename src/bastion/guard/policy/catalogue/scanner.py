@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bastion.guard.policy.catalogue.base import CallView, Finding, ScanContext
+from bastion.guard.policy.catalogue.base import Finding, ScanContext
 from bastion.guard.policy.catalogue.registry import DETECTORS
+from bastion.guard.policy.catalogue.view import CallView
 from bastion.guard.policy.catalogue.walker import walk
 
 
