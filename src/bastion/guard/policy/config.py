@@ -100,7 +100,7 @@ def check_glob(pattern: str) -> str:
     return pattern
 
 
-Glob = Annotated[str, Field(min_length=1)]
+Glob = str
 Globs = Annotated[tuple[Glob, ...], BeforeValidator(_one_or_many), Field(min_length=1)]
 
 
@@ -207,8 +207,6 @@ def _check_condition_paths(when: Any) -> Any:
                     raise config_problem(
                         f"`{path}` is not an argument path: {exc}",
                         "write e.g. arguments.sql, arguments.items[*].path or arguments.**.url",
-                        "when",
-                        path,
                     ) from None
     return when
 
@@ -222,7 +220,7 @@ class RuleConfig(_Strict):
     action: Action
     log: bool = False
     reason: str | None = None
-    skip_catalogue: Annotated[tuple[Glob, ...], BeforeValidator(_one_or_many)] = ()
+    skip_catalogue: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = ()
 
     @field_validator("name")
     @classmethod
@@ -266,13 +264,20 @@ class ServerPolicyConfig(_Strict):
         return domains
 
 
+def _yaml_off(settings: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; in this mapping it can only mean the setting `off`.
+    if isinstance(settings, dict):
+        return {key: "off" if value is False else value for key, value in settings.items()}
+    return settings
+
+
 class PolicyConfig(_Strict):
     """The whole `policy:` section."""
 
     profile: Profile = Profile.RECOMMENDED
     rules: tuple[RuleConfig, ...] = ()
     include: tuple[Path, ...] = ()
-    catalogue: dict[str, CatalogueSetting] = Field(default_factory=dict)
+    catalogue: Annotated[dict[str, CatalogueSetting], BeforeValidator(_yaml_off)] = Field(default_factory=dict)
     servers: dict[str, ServerPolicyConfig] = Field(default_factory=dict)
 
     @field_validator("catalogue")

@@ -128,7 +128,7 @@ class PolicyEngine:
                 candidates.append(candidate)
         if self.profile is Profile.STRICT and (rule is None or rule.action != "allow"):
             reason = f"tool {subject.tool!r} on server {subject.server!r} has no allow rule (strict profile)"
-            candidates.append(_Candidate(Decision.ASK, "profile:strict", reason, False, len(candidates) + 10_000))
+            candidates.append(_Candidate(Decision.ASK, "profile:strict", reason, False, 10**9))
         best = _most_restrictive(candidates)
         if best is None:
             verdict = Verdict(
@@ -187,10 +187,9 @@ class PolicyEngine:
         reason = f"{entry.title} ({entry.id}, {entry.severity}): {finding.reason}{where}"
         if considered is not None:
             considered.append(Considered("catalogue", entry.id, True, reason, decision))
-        # Severity orders ties between findings: the worse entry names the verdict.
-        return _Candidate(
-            decision, f"catalogue:{entry.id}", reason, setting is CatalogueSetting.LOG, order * 10 - entry.severity.rank
-        )
+        # On a tie the more severe entry names the verdict, then the first found.
+        rank = (3 - entry.severity.rank) * 100_000 + order
+        return _Candidate(decision, f"catalogue:{entry.id}", reason, setting is CatalogueSetting.LOG, rank)
 
     def hides(self, subject: Subject) -> Rule | None:
         """The rule that denies every call of this tool for this agent (so `tools/list` hides it), or None.
@@ -227,8 +226,9 @@ def _glob_setting(settings: Mapping[str, CatalogueSetting], entry_id: str) -> Ca
 
 def _rule_candidate(rule: Rule, subject: Subject) -> _Candidate:
     decision = Decision(rule.action)
-    verb = {"allow": "allows", "deny": "denies", "ask": "holds for approval"}[rule.action]
-    text = rule.reason or f"{verb} {subject.tool} on {subject.server} (it matches {rule.describe_match()})"
+    what = f"{subject.tool} on {subject.server}"
+    verb = {"allow": f"allows {what}", "deny": f"denies {what}", "ask": f"holds {what} for approval"}[rule.action]
+    text = rule.reason or f"{verb} (it matches {rule.describe_match()})"
     reason = f"rule {rule.id} ({rule.where}): {text}"
     return _Candidate(decision, f"rule:{rule.id}", reason, rule.log, 0)
 
