@@ -34,7 +34,7 @@ class PinEvent:
         if self.actor:
             text += f" by {self.actor}"
         if self.detail:
-            text += ": " + "; ".join(self.detail)
+            text += " (" + "; ".join(self.detail) + ")"
         return text
 
 

@@ -256,7 +256,7 @@ class SqlitePinStore:
                         (new_state, fingerprint, json.dumps(definition), _findings_json(findings), now, server, tool),
                     )
                     fields = changed_fields(record.current_definition, definition)
-                    detail = (f"changed: {', '.join(fields) or 'representation'}", *(str(f) for f in findings))
+                    detail = (", ".join(fields) or "representation", *(str(f) for f in findings))
                     previous = record.current_hash
                     events.append(PinEvent("changed", server, tool, now, fingerprint, previous, detail=detail))
             self._insert_events(events)

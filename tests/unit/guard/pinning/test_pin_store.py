@@ -68,9 +68,7 @@ async def test_a_change_blocks_until_accepted_and_stays_blocked_when_reverted(
     assert changed.current_definition == V2
     assert changed.trusted_definition == V1
     assert changed.changed_at == clock.now
-    assert [(e.kind, e.previous_hash, e.detail[0]) for e in events] == [
-        ("changed", fingerprint(V1), "changed: description")
-    ]
+    assert [(e.kind, e.previous_hash, e.detail[0]) for e in events] == [("changed", fingerprint(V1), "description")]
     reverted, events = await store.observe("s", "add", fingerprint(V1), V1, ())
     assert reverted.state == "changed"
     assert [e.kind for e in events] == ["changed"]
