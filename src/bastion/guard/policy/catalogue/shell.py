@@ -295,7 +295,7 @@ def _install(cmd: Command) -> Iterator[ShellFinding]:
     if "-r" in opts or "--requirement" in opts or "-e" in opts:
         return
     names = [a for a in rest if not a.startswith("-")]
-    untrusted = opts & _UNTRUSTED_OPTS or any(re.match(r"^(https?|git\+|file)[:+]", n) or n.startswith("git@")
+    untrusted = opts & _UNTRUSTED_OPTS or any(re.match(r"^(https?:|git\+|file:|svn\+|hg\+)", n) or n.startswith("git@")
                                               for n in names)  # fmt: skip
     if untrusted:
         yield ShellFinding("shell.package_untrusted_source", f"{cmd.name} {' '.join(cmd.args)[:80]}")

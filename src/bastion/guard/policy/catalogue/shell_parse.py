@@ -33,6 +33,7 @@ WRAPPERS = frozenset(
 )  # fmt: skip
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _ANSI_C = re.compile(r"^\$'(.*)'$", re.S)
+_ANSI_C_SPAN = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
 
@@ -221,6 +222,13 @@ class _Builder:
                     _parse_into(self.script, payload, self.depth + 1, "base64")
 
 
+def _ansi_c_word(script: Script, body: str) -> str:
+    decoded = _decode_ansi_c(f"$'{body}'")
+    if re.search(r"\\(x[0-9a-fA-F]|[0-7]{1,3}|u[0-9a-fA-F])", body):
+        script.obfuscations.append(f"escaped characters $'{body[:40]}' spell {decoded[:40]!r}")
+    return shlex.quote(decoded)
+
+
 def _skip_wrapper_options(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv) and (argv[i].startswith("-") or "=" in argv[i] or re.fullmatch(r"\d+[smhd]?", argv[i])):
@@ -247,6 +255,8 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
     if _IFS.search(text):
         script.obfuscations.append("${IFS} used as a separator")
         text = _IFS.sub(" ", text)
+    if "$'" in text:
+        text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
     builder = _Builder(script, depth, via)
     try:
         trees = bashlex.parse(text)

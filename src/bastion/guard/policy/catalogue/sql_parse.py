@@ -32,6 +32,8 @@ _FILE_FUNCS = frozenset({"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo
                          "load_extension", "openrowset", "opendatasource"})  # fmt: skip
 _AGGREGATES = (exp.AggFunc,)
 _USER_WORDS = re.compile(r"^\s*(create|alter|drop)\s+(user|role|login)\b", re.I)
+_DROP_OBJECT = re.compile(r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
+                          r"materialized|collection|keyspace|type|extension)\b")
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
 
@@ -95,10 +97,13 @@ def _parse(text: str, strict: bool) -> SqlScript | None:
 
 
 def _too_long(text: str) -> SqlScript | None:
-    ops = frozenset(m.group(1).lower() for m in _DANGER_START.finditer(text))
+    """What a keyword scan of statement starts finds, for SQL too long or too odd for the parser."""
+    ops = {m.group(1).lower() for m in _DANGER_START.finditer(text)}
+    if re.search(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(", text):
+        ops.add("file_access")
     if not ops:
         return None
-    return SqlScript((Statement(ops, "", text[:80]),), "unparsed")
+    return SqlScript((Statement(frozenset(ops), "", text[:80]),), "unparsed")
 
 
 def _table(tree: exp.Expr) -> str:
@@ -212,6 +217,6 @@ def _command_ops(tree: exp.Command) -> set[str]:
         return {"exec_program"}
     if name == "attach":
         return {"file_access"}
-    if name == "drop":
+    if name == "drop" and re.match(_DROP_OBJECT, rest):
         return {"drop", "command"}
     return {"command"}
