@@ -13,6 +13,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import anyio
+
 from bastion.guard.pinning.events import LoggingPinEventSink, PinEventSink
 from bastion.guard.pinning.fingerprint import changed_fields, fingerprint
 from bastion.guard.pinning.scanner import scan_definition
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 PinAction = Literal["block", "ask", "log"]
 _DECISIONS: dict[PinAction, Decision | None] = {"block": Decision.DENY, "ask": Decision.ASK, "log": None}
+_MEMO_SIZE = 4096
 
 
 class PinningCheck:
@@ -49,6 +52,10 @@ class PinningCheck:
         self.on_change = on_change
         self.on_finding = on_finding
         self.scan_descriptions = scan_descriptions
+        # Fingerprints by definition object: the gateway hands the same parsed definition to
+        # every call until it fetches the list again, and hashing costs ~50 us per call.
+        # Entries hold the object, so its id cannot be reused while it is here.
+        self._fingerprints: dict[int, tuple[Mapping[str, Any], str]] = {}
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         record: PinRecord | None
@@ -100,12 +107,23 @@ class PinningCheck:
 
     async def _see(self, server: str, tool: str, definition: Mapping[str, Any]) -> PinRecord:
         """The pin of this tool after recording that the server declares it as `definition`."""
-        digest = fingerprint(definition)
+        digest = self._fingerprint(definition)
         known = self.store.lookup(server, tool)
         if known is not None and known.current_hash == digest and known.removed_at is None:
             return known
-        findings = scan_definition(definition) if self.scan_descriptions else ()
+        # New or changed: rare, and a large description takes a while to scan, so off the loop.
+        findings = await anyio.to_thread.run_sync(scan_definition, definition) if self.scan_descriptions else ()
         record, events = await self.store.observe(server, tool, digest, definition, findings)
         for event in events:
             await self.sink.emit(event)
         return record
+
+    def _fingerprint(self, definition: Mapping[str, Any]) -> str:
+        entry = self._fingerprints.get(id(definition))
+        if entry is not None and entry[0] is definition:
+            return entry[1]
+        digest = fingerprint(definition)
+        if len(self._fingerprints) >= _MEMO_SIZE:
+            self._fingerprints.clear()
+        self._fingerprints[id(definition)] = (definition, digest)
+        return digest
