@@ -7,7 +7,7 @@ from bastion.guard.policy.catalogue import sql_operations
     ("text", "expected"),
     [
         ("drop table accounts", {"drop"}),
-        ("/* cleanup */ DROP\tTABLE IF EXISTS \"audit\" CASCADE", {"drop"}),
+        ('/* cleanup */ DROP\tTABLE IF EXISTS "audit" CASCADE', {"drop"}),
         ("dRoP DaTaBaSe prod", {"drop", "drop_database"}),
         ("DROP SCHEMA billing CASCADE", {"drop", "drop_database"}),
         ("truncate events", {"truncate"}),

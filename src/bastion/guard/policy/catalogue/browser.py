@@ -26,7 +26,7 @@ ENTRIES: tuple[Entry, ...] = (
     entry("browser.form_submit", "Submit a consequential form", "Clicking or submitting pay, buy, place order, "
           "confirm, delete, transfer, send ...", H, ASK),
     entry("browser.download", "Download an executable", "Navigating to or downloading .exe, .sh, .dmg, .msi, .apk, "
-          "... files.", H, DENY),
+          "... files, from any host.", H, DENY),
     entry("browser.script_exfil", "Page script that sends data", "Evaluated JavaScript that reads cookies or "
           "storage, or sends requests to a host.", H, DENY),
     entry("browser.file_upload", "Upload a local file", "Uploading a local file into a page.", M, ASK),
@@ -62,7 +62,7 @@ def detect(call: CallView) -> Iterator[Finding]:
         path = s.value.split("?", 1)[0].split("#", 1)[0]
         host = host_of(s.value)
         off = bool(domains) and host is not None and not host_allowed(host, domains)
-        if _EXEC_EXT.search(path) and (off or not domains):
+        if _EXEC_EXT.search(path):
             yield Finding(_BY_ID["browser.download"], f"executable download {path[-60:]} in {s.path}", s.path)
         elif off and words & {"navigate", "goto", "open", "visit", "tab", "new"}:
             yield Finding(_BY_ID["browser.navigate_off_allowlist"], f"{host} in {s.path}", s.path)

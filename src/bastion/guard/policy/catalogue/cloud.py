@@ -108,6 +108,7 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
             yield ("cloud.database_delete" if "sql" in words[:1] else "cloud.instance_terminate" if
                    {"instances", "vm"} & set(words[:2]) else "cloud.resource_delete"), line  # fmt: skip
     elif name in ("kubectl", "oc"):
+        words = _without_option_values(args)
         verb = words[0] if words else ""
         if verb == "delete":
             yield "cloud.k8s_delete", line
@@ -133,6 +134,41 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
             yield "cloud.terraform_destroy", line
         elif words[:1] == ["apply"] and any(a.lstrip("-") in ("auto-approve", "yes") for a in args):
             yield "cloud.unreviewed_apply", line
+
+
+_VALUE_OPTIONS = frozenset(
+    {
+        "-n",
+        "--namespace",
+        "--context",
+        "--kubeconfig",
+        "--cluster",
+        "-l",
+        "--selector",
+        "-f",
+        "--filename",
+        "-c",
+        "--container",
+        "-o",
+        "--output",
+        "--user",
+        "-s",
+        "--server",
+    }
+)
+
+
+def _without_option_values(args: list[str]) -> list[str]:
+    words: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in _VALUE_OPTIONS:
+            skip = True
+        elif not a.startswith("-"):
+            words.append(a)
+    return words
 
 
 def detect(call: CallView) -> Iterator[Finding]:

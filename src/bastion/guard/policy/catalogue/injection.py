@@ -53,11 +53,16 @@ _EXFIL = re.compile(
     r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
     r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
 )
+_PHRASES = (
+    ("injection.prompt_override", _OVERRIDE),
+    ("injection.hidden_instruction", _COVERT),
+    ("injection.exfil_instruction", _EXFIL),
+)
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e]{3,}")
 _QUICK = re.compile(
     r"(?i)ignor|disregard|forget|overrid|bypass|you are now|instruction|system|notice|mention|tell|"
-    r"inform|reveal|always|secret|covert|without|<\|?im_|[\[<(]\s*(admin|developer)|"
+    r"inform|reveal|always|secret|covert|without|\.ssh|id_rsa|\.env|credential|api.?key|passw|token|<\|?im_|[\[<(]\s*(admin|developer)|"
     "[\U000e0000-\U000e007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
 )
 
@@ -98,15 +103,23 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     elif _INVISIBLE.search(text):
         yield InjectionMatch("injection.hidden_unicode", "a run of zero-width or bidi control characters")
     visible = unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
-    m = _OVERRIDE.search(visible)
-    if m:
-        yield InjectionMatch("injection.prompt_override", f"{m.group(0).strip()[:60]!r}")
-    m = _COVERT.search(visible)
-    if m:
-        yield InjectionMatch("injection.hidden_instruction", f"{m.group(0).strip()[:60]!r}")
-    m = _EXFIL.search(visible)
-    if m:
-        yield InjectionMatch("injection.exfil_instruction", f"{m.group(0).strip()[:60]!r}")
+    for entry_id, pattern in _PHRASES:
+        m = _addressed(pattern, visible)
+        if m:
+            yield InjectionMatch(entry_id, f"{m.group(0).strip()[:60]!r}")
+
+
+_QUOTES = "'\"`\u2018\u2019\u201c\u201d"
+
+
+def _addressed(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match not quoted as an example (`attackers write 'ignore previous instructions'`)."""
+    for m in pattern.finditer(text):
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end() : m.end() + 1]
+        if not (before and before in _QUOTES and after and after in _QUOTES):
+            return m
+    return None
 
 
 def detect(call: CallView) -> Iterator[Finding]:

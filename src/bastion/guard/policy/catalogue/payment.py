@@ -50,7 +50,9 @@ def _entry_for(words: frozenset[str]) -> str | None:
         return "payment.transfer"
     if words & {"payout", "payouts", "withdraw", "withdrawal"}:
         return "payment.payout"
-    if words & {"charge", "charges", "capture", "pay"} or ("intent" in words and words & {"create", "confirm"}):
+    if words & {"charge", "charges", "capture", "pay"} or (
+        words & {"intent", "payment"} and words & {"create", "confirm"}
+    ):
         return "payment.charge"
     if words & {"subscription", "subscriptions"} and words & {"cancel", "update", "delete", "pause", "resume",
                                                                 "create", "modify"}:  # fmt: skip

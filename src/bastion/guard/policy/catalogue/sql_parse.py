@@ -32,8 +32,10 @@ _FILE_FUNCS = frozenset({"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo
                          "load_extension", "openrowset", "opendatasource"})  # fmt: skip
 _AGGREGATES = (exp.AggFunc,)
 _USER_WORDS = re.compile(r"^\s*(create|alter|drop)\s+(user|role|login)\b", re.I)
-_DROP_OBJECT = re.compile(r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
-                          r"materialized|collection|keyspace|type|extension)\b")
+_DROP_OBJECT = re.compile(
+    r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
+    r"materialized|collection|keyspace|type|extension)\b"
+)
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
 

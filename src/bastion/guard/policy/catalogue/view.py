@@ -49,7 +49,7 @@ _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
 
 def name_words(name: str) -> frozenset[str]:
     """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
-    return frozenset(w.lower() for w in _WORD.findall(name))
+    return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
 def norm_key(key: str) -> str:
