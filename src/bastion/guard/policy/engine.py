@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.config import CatalogueSetting, Profile
-from bastion.guard.policy.rules import Rule, Subject
+from bastion.guard.policy.rules import Rule, Subject, annotation_key
 from bastion.model import Decision, Verdict
 
 if TYPE_CHECKING:
     from bastion.guard.policy.catalogue import Entry, Finding, ScanContext
 
+_SUBJECT_CACHE_SIZE = 4096
 _RANK = {Decision.ALLOW: 0, Decision.ASK: 1, Decision.DENY: 2}
 
 
@@ -89,6 +90,11 @@ class PolicyEngine:
         self._scan: Scanner = scan if scanner is None else scanner
         self._scan_context = ScanContext
         self._actions: dict[str, CatalogueSetting] = {}
+        self._by_subject: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
+        self._default_by = f"profile:{profile}"
+        self._default_allow = Verdict(
+            Decision.ALLOW, "no rule or catalogue entry applies", check=f"policy/{self._default_by}"
+        )
 
     def entry_setting(self, entry: Entry) -> CatalogueSetting:
         """What the catalogue entry does here: the exact override, else the longest matching glob, else its default."""
@@ -131,10 +137,7 @@ class PolicyEngine:
             candidates.append(_Candidate(Decision.ASK, "profile:strict", reason, False, 10**9))
         best = _most_restrictive(candidates)
         if best is None:
-            verdict = Verdict(
-                Decision.ALLOW, "no rule or catalogue entry applies", check=f"policy/profile:{self.profile}"
-            )
-            decided_by = f"profile:{self.profile}"
+            verdict, decided_by = self._default_allow, self._default_by
         else:
             log = best.log or any(c.log for c in candidates if c.decision is Decision.ALLOW)
             verdict = Verdict(best.decision, best.reason, check=f"policy/{best.decided_by}", log=log)
@@ -146,6 +149,17 @@ class PolicyEngine:
             considered.append(Considered("profile", str(self.profile), True, _profile_note(self.profile)))
         return PolicyDecision(verdict, decided_by, tuple(considered), tuple(findings))
 
+    def _candidate_rules(self, subject: Subject) -> tuple[Rule, ...]:
+        """The rules whose `match` holds for `subject`, in order; cached per subject."""
+        key = (subject.agent, subject.roles, subject.server, subject.tool, annotation_key(subject.annotations))
+        found = self._by_subject.get(key)
+        if found is None:
+            if len(self._by_subject) >= _SUBJECT_CACHE_SIZE:
+                self._by_subject.clear()
+            found = tuple(rule for rule in self.rules if rule.matches_statically(subject))
+            self._by_subject[key] = found
+        return found
+
     def _first_rule(
         self,
         subject: Subject,
@@ -153,6 +167,11 @@ class PolicyEngine:
         context: ServerContext,
         considered: list[Considered] | None,
     ) -> Rule | None:
+        if considered is None:
+            for rule in self._candidate_rules(subject):
+                if rule.failing_condition(arguments, context) is None:
+                    return rule
+            return None
         for index, rule in enumerate(self.rules):
             mismatch = rule.static_mismatch(subject)
             if mismatch is None:
@@ -200,9 +219,7 @@ class PolicyEngine:
         """
         if self.profile is Profile.AUDIT_ONLY:
             return None
-        for rule in self.rules:
-            if rule.static_mismatch(subject) is not None:
-                continue
+        for rule in self._candidate_rules(subject):
             if rule.action != "deny":
                 return None
             if not rule.conditions:

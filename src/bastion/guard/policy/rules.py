@@ -7,6 +7,7 @@ without looking at arguments; `tools/list` filtering and the unreachable-rule li
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,20 @@ def _any_glob(patterns: tuple[str, ...] | None, value: str) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
 
 
+def _globs_regex(patterns: tuple[str, ...] | None) -> re.Pattern[str] | None:
+    """One compiled regex for a list of globs (None: matches anything)."""
+    if patterns is None:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns))
+
+
+def annotation_key(annotations: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    """The part of a tool's annotations rules can match on, as a hashable value."""
+    if annotations is None:
+        return None
+    return tuple(annotations.get(hint, ANNOTATION_DEFAULTS[hint]) for hint in ANNOTATION_DEFAULTS)
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One rule, compiled. `id` names it in verdicts: its `name`, else `rules[N]` (with the file for includes)."""
@@ -57,6 +72,8 @@ class Rule:
     file: Path
     line: int | None
     loc: tuple[str | int, ...]
+    regexes: tuple[re.Pattern[str] | None, ...] = ()
+    """Compiled agent, role, server and tool globs."""
 
     @classmethod
     def compile(
@@ -75,11 +92,27 @@ class Rule:
             file=file,
             line=line,
             loc=loc,
+            regexes=tuple(
+                _globs_regex(p) for p in (config.match.agent, config.match.role, config.match.server, config.match.tool)
+            ),
         )
 
     @property
     def where(self) -> str:
         return f"{self.file.name}:{self.line}" if self.line is not None else self.file.name
+
+    def matches_statically(self, subject: Subject) -> bool:
+        """Whether `match` holds for `subject` (the fast form of `static_mismatch(...) is None`)."""
+        agent, role, server, tool = self.regexes
+        if agent is not None and agent.fullmatch(subject.agent) is None:
+            return False
+        if role is not None and not any(role.fullmatch(r) for r in subject.roles):
+            return False
+        if server is not None and server.fullmatch(subject.server) is None:
+            return False
+        if tool is not None and tool.fullmatch(subject.tool) is None:
+            return False
+        return not self.match.annotations or self.static_mismatch(subject) is None
 
     def static_mismatch(self, subject: Subject) -> str | None:
         """Why the rule's `match` does not apply to `subject`, or None when it does."""
