@@ -221,6 +221,7 @@ class RuleConfig(_Strict):
     log: bool = False
     reason: str | None = None
     skip_catalogue: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = ()
+    cel: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -230,6 +231,22 @@ class RuleConfig(_Strict):
                 f"`{name}` is not a valid rule name", "use 1-128 letters, digits, `.`, `:`, `-` or `_`"
             )
         return name
+
+    @field_validator("cel")
+    @classmethod
+    def _cel(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        from bastion.guard.policy.cel import CelSyntaxError, compile_program  # celpy loads only when used
+
+        try:
+            compile_program(text)
+        except CelSyntaxError as exc:
+            raise config_problem(
+                f"is not a valid CEL expression: {exc}",
+                "fix the expression, e.g. cel: 'arguments.amount > 100 && \"finance\" in roles'",
+            ) from None
+        return text
 
     @field_validator("skip_catalogue")
     @classmethod

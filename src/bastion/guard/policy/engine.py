@@ -23,13 +23,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bastion.guard.policy.conditions import ServerContext
+from bastion.guard.policy.conditions import Condition, ServerContext
 from bastion.guard.policy.config import CatalogueSetting, Profile
 from bastion.guard.policy.rules import Rule, Subject, annotation_key
 from bastion.model import Decision, Verdict
 
 if TYPE_CHECKING:
     from bastion.guard.policy.catalogue import Entry, Finding, ScanContext
+    from bastion.guard.policy.cel import CelExpression
 
 _SUBJECT_CACHE_SIZE = 4096
 _RANK = {Decision.ALLOW: 0, Decision.ASK: 1, Decision.DENY: 2}
@@ -169,13 +170,13 @@ class PolicyEngine:
     ) -> Rule | None:
         if considered is None:
             for rule in self._candidate_rules(subject):
-                if rule.failing_condition(arguments, context) is None:
+                if rule.failing_condition(subject, arguments, context) is None:
                     return rule
             return None
         for index, rule in enumerate(self.rules):
             mismatch = rule.static_mismatch(subject)
             if mismatch is None:
-                failing = rule.failing_condition(arguments, context)
+                failing = rule.failing_condition(subject, arguments, context)
                 if failing is None:
                     if considered is not None:
                         why = f"matches ({rule.describe_match()}) at {rule.where}: action {rule.action}"
@@ -183,7 +184,7 @@ class PolicyEngine:
                         for later in self.rules[index + 1 :]:
                             considered.append(Considered("rule", later.id, False, "not tried: an earlier rule matched"))
                     return rule
-                mismatch = f"condition {failing.describe()} does not hold"
+                mismatch = _not_holding(rule, failing, subject, arguments, context)
             if considered is not None:
                 considered.append(Considered("rule", rule.id, False, mismatch))
         return None
@@ -222,9 +223,23 @@ class PolicyEngine:
         for rule in self._candidate_rules(subject):
             if rule.action != "deny":
                 return None
-            if not rule.conditions:
+            if not rule.conditional:
                 return rule
         return None
+
+
+def _not_holding(
+    rule: Rule,
+    failing: Condition | CelExpression,
+    subject: Subject,
+    arguments: Mapping[str, Any],
+    context: ServerContext,
+) -> str:
+    if isinstance(failing, Condition):
+        return f"condition {failing.describe()} does not hold"
+    _, error = rule.cel_holds(subject, arguments, context)
+    why = f" (it failed: {error}; counted as false for an allow rule)" if error else ""
+    return f"cel {failing.text!r} is false{why}"
 
 
 def _hint(subject: Subject, name: str) -> bool | None:

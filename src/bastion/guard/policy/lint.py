@@ -175,7 +175,8 @@ def _unreachable(rules: list[Rule]) -> list[ConfigError]:
             same_conditions = {c.path: c.source for c in earlier.conditions}.items() <= {
                 c.path: c.source for c in later.conditions
             }.items()
-            if same_conditions and _match_covers(earlier.match, later.match):
+            same_cel = earlier.cel is None or (later.cel is not None and earlier.cel.text == later.cel.text)
+            if same_conditions and same_cel and _match_covers(earlier.match, later.match):
                 problems.append(
                     _error(
                         later,

@@ -11,10 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.guard.policy.conditions import Condition, ServerContext
 from bastion.guard.policy.config import MatchConfig, RuleConfig
+
+if TYPE_CHECKING:
+    from bastion.guard.policy.cel import CelExpression
 
 ANNOTATION_DEFAULTS: Mapping[str, bool] = {
     "readOnlyHint": False,
@@ -74,6 +77,7 @@ class Rule:
     loc: tuple[str | int, ...]
     regexes: tuple[re.Pattern[str] | None, ...] = ()
     """Compiled agent, role, server and tool globs."""
+    cel: CelExpression | None = None
 
     @classmethod
     def compile(
@@ -95,6 +99,7 @@ class Rule:
             regexes=tuple(
                 _globs_regex(p) for p in (config.match.agent, config.match.role, config.match.server, config.match.tool)
             ),
+            cel=_cel(config),
         )
 
     @property
@@ -135,12 +140,37 @@ class Rule:
                 return f"the tool's declared {hint} is {_yaml_bool(declared)}, not {_yaml_bool(wanted)}"
         return None
 
-    def failing_condition(self, arguments: Mapping[str, Any], context: ServerContext) -> Condition | None:
-        """The first `when` condition that does not hold, or None when all do."""
+    def failing_condition(
+        self, subject: Subject, arguments: Mapping[str, Any], context: ServerContext
+    ) -> Condition | CelExpression | None:
+        """The first `when` condition (or the `cel` expression) that does not hold, or None when all do."""
         for condition in self.conditions:
             if not condition.holds(arguments, context):
                 return condition
+        if self.cel is not None and not self.cel_holds(subject, arguments, context)[0]:
+            return self.cel
         return None
+
+    def cel_holds(
+        self, subject: Subject, arguments: Mapping[str, Any], context: ServerContext
+    ) -> tuple[bool, str | None]:
+        """Whether the rule's `cel` expression holds (True without one), and its evaluation error."""
+        if self.cel is None:
+            return True, None
+        return self.cel.evaluate(
+            agent=subject.agent,
+            roles=subject.roles,
+            server=subject.server,
+            tool=subject.tool,
+            annotations=subject.annotations,
+            arguments=arguments,
+            context=context,
+        )
+
+    @property
+    def conditional(self) -> bool:
+        """Whether arguments decide if the rule matches (it has `when` or `cel`)."""
+        return bool(self.conditions) or self.cel is not None
 
     def describe_match(self) -> str:
         parts = [
@@ -155,7 +185,18 @@ class Rule:
         ]
         parts += [f"{hint}={_yaml_bool(v)}" for hint, v in (self.match.annotations or {}).items()]
         parts += [f"when {c.describe()}" for c in self.conditions]
+        if self.cel is not None:
+            parts.append(f"cel {self.cel.text!r}")
         return ", ".join(parts) or "every call"
+
+
+def _cel(config: RuleConfig) -> CelExpression | None:
+    if config.cel is None:
+        return None
+    from bastion.guard.policy.cel import CelExpression
+
+    # An evaluation error must not open a door: it counts as a match for deny and ask rules.
+    return CelExpression.compile(config.cel, on_error=config.action.value != "allow")
 
 
 def _list(patterns: tuple[str, ...] | None) -> str:

@@ -278,3 +278,31 @@ def test_explain_lists_every_rule_and_finding() -> None:
     assert "condition arguments.n {gt: 5.0} does not hold" in whys[1]
     assert "not tried" in whys[3]
     assert result.decided_by == "catalogue:test.export"
+
+
+def test_cel_expressions() -> None:
+    e = engine(
+        {
+            "name": "over-total",
+            "match": {"tool": "refund"},
+            "cel": "arguments.amount > arguments.order_total && 'finance' in roles == false",
+            "action": "deny",
+        },
+        {"name": "finance-ok", "match": {"tool": "transfer"}, "cel": "'finance' in roles", "action": "allow"},
+    )
+    refund = subject("refund")
+    assert decide(e, refund, amount=50, order_total=40)[:2] == (Decision.DENY, "rule:over-total")
+    assert decide(e, refund, amount=30, order_total=40)[:2] == (Decision.ALLOW, "profile:recommended")
+    finance = subject("refund", roles=frozenset({"finance"}))
+    assert decide(e, finance, amount=50, order_total=40)[:2] == (Decision.ALLOW, "profile:recommended")
+    # An evaluation error (no order_total) counts as true for a deny rule: errors never open a door ...
+    assert decide(e, refund, amount=50)[:2] == (Decision.DENY, "rule:over-total")
+    # ... and as false for an allow rule.
+    assert decide(e, subject("transfer", roles=frozenset({"finance"})))[:2] == (Decision.ALLOW, "rule:finance-ok")
+    explained = e.decide(subject("refund"), {"amount": 1}, ServerContext(), explain=True)
+    assert explained.considered[0].applies is True
+
+
+def test_cel_rules_are_conditional_for_hiding_and_lint() -> None:
+    e = engine({"name": "c", "match": {"tool": "t"}, "cel": "arguments.a == 1", "action": "deny"})
+    assert e.hides(subject("t")) is None

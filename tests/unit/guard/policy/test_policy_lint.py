@@ -261,3 +261,22 @@ def test_lint_command(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert f"error: {bad}:7: policy.rules[1]: rule rules[1] can never apply" in done.output
     assert "Fix: move it above rule rules[0]" in done.output
+
+
+def test_bad_cel_expression(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "rules:\n  - match: {tool: x}\n    cel: 'arguments.amount >'\n    action: deny\n"))
+    error = info.value
+    assert (error.line, error.key) == (7, "policy.rules[0].cel")
+    assert error.problem.startswith("is not a valid CEL expression")
+    assert "fix the expression" in error.fix
+
+
+def test_cel_rules_shadow_only_with_the_same_expression(tmp_path: Path) -> None:
+    different = "rules:\n  - {match: {tool: x}, cel: 'true', action: ask}\n  - {match: {tool: x}, action: deny}\n"
+    load_config(write(tmp_path, different))
+    same = (
+        "rules:\n  - {match: {tool: x}, cel: 'true', action: ask}\n  - {match: {tool: x}, cel: 'true', action: deny}\n"
+    )
+    with pytest.raises(ConfigError, match="can never apply"):
+        load_config(write(tmp_path, same))
