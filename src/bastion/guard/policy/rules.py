@@ -57,7 +57,9 @@ def annotation_key(annotations: Mapping[str, Any] | None) -> tuple[Any, ...] | N
     """The part of a tool's annotations rules can match on, as a hashable value."""
     if annotations is None:
         return None
-    return tuple(annotations.get(hint, ANNOTATION_DEFAULTS[hint]) for hint in ANNOTATION_DEFAULTS)
+    values = (annotations.get(hint, ANNOTATION_DEFAULTS[hint]) for hint in ANNOTATION_DEFAULTS)
+    # A non-boolean hint (a server's mistake) matches neither true nor false; keep the key hashable.
+    return tuple(value if isinstance(value, bool) else None for value in values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -306,3 +306,10 @@ def test_cel_expressions() -> None:
 def test_cel_rules_are_conditional_for_hiding_and_lint() -> None:
     e = engine({"name": "c", "match": {"tool": "t"}, "cel": "arguments.a == 1", "action": "deny"})
     assert e.hides(subject("t")) is None
+
+
+def test_odd_declared_annotations_match_nothing_and_do_not_break_the_cache() -> None:
+    e = engine({"name": "ro", "match": {"annotations": {"readOnlyHint": True}}, "action": "allow", "log": True})
+    odd = subject(annotations={"readOnlyHint": ["yes"], "destructiveHint": {"a": 1}})
+    assert decide(e, odd) == (Decision.ALLOW, "profile:recommended", False)
+    assert e.hides(odd) is None
