@@ -60,6 +60,11 @@ _STARTUP = re.compile(r"(^|/)\.(bashrc|bash_profile|bash_login|profile|zshrc|zpr
 _CI = re.compile(r"(^|/)(\.github/workflows/|\.gitlab-ci\.yml$|\.circleci/|Jenkinsfile$|\.buildkite/|azure-pipelines)")
 _SYSTEM = re.compile(r"^/(usr|bin|sbin|lib|lib64|boot|sys|proc|var/lib|var/spool/cron|opt/[^/]+/bin)(/|$)")
 _DEVICE = re.compile(r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|mem|kmem|port|disk)|^/proc/kcore$|docker\.sock$")
+_ANY_SENSITIVE = re.compile(
+    "|".join(p.pattern for p in (_DEVICE, _CREDENTIALS, _SECRET_FILES, _STARTUP, _CI, _SYSTEM))
+    + r"|/\.git/hooks/|^\.git/hooks/|^/etc(/|$)"
+)
+"""One pass that no ordinary path matches; the kinds are then told apart one by one."""
 _WRITE_WORDS = frozenset({"write", "edit", "create", "move", "rename", "delete", "remove", "append", "copy", "upload",
                           "save", "put", "mkdir", "patch", "replace", "chmod", "chown", "truncate", "unlink", "rm",
                           "touch", "insert", "overwrite", "modify", "set", "update", "mv", "cp"})  # fmt: skip
@@ -98,7 +103,8 @@ def normalise(value: str, base: str = "") -> str:
         v = v[7:]
     if base and not v.startswith(("/", "~")):
         v = posixpath.join(base, v)
-    v = re.sub(r"/+", "/", v)
+    if "//" in v:
+        v = re.sub(r"/+", "/", v)
     if v.startswith("~"):
         head, _, rest = v.partition("/")
         return head + ("/" + posixpath.normpath("/" + rest).lstrip("/") if rest else "")
@@ -133,7 +139,7 @@ def sensitive_path(value: str) -> str | None:
 
 
 def _sensitive(path: str) -> str | None:
-    if _TEMPLATE_SUFFIX.search(path):
+    if not _ANY_SENSITIVE.search(path) or _TEMPLATE_SUFFIX.search(path):
         return None
     if _DEVICE.search(path):
         return "device"

@@ -60,11 +60,12 @@ _PHRASES = (
 )
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e]{3,}")
-_QUICK = re.compile(
-    r"(?i)ignor|disregard|forget|overrid|bypass|you are now|instruction|system|notice|mention|tell|"
-    r"inform|reveal|always|secret|covert|without|\.ssh|id_rsa|\.env|credential|api.?key|passw|token|<\|?im_|[\[<(]\s*(admin|developer)|"
-    "[\U000e0000-\U000e007f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
+_NEEDLES = (
+    "ignor", "disregard", "forget", "overrid", "bypass", "you are now", "instruction", "system", "sys]", "admin",
+    "developer", "im_start", "im_end", "notice", "mention", "tell", "inform", "reveal", "notify", "alert", "show",
+    "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
+)  # fmt: skip
+"""Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,10 @@ def _fix_surrogates(text: str) -> str:
 
 def injection_findings(text: str) -> list[InjectionMatch]:
     """Injection signals in `text` (an argument, or a tool description). Never raises."""
-    if not isinstance(text, str) or not _QUICK.search(text):
+    if not isinstance(text, str) or len(text) < 6:
+        return []
+    lowered = text.lower()
+    if text.isascii() and not any(n in lowered for n in _NEEDLES):
         return []
     try:
         return list(_scan(_fix_surrogates(text)))
@@ -97,12 +101,12 @@ def injection_findings(text: str) -> list[InjectionMatch]:
 
 
 def _scan(text: str) -> Iterator[InjectionMatch]:
-    hidden = _tag_text(text)
+    hidden = "" if text.isascii() else _tag_text(text)
     if hidden:
         yield InjectionMatch("injection.hidden_unicode", f"{len(hidden)} invisible tag characters: {hidden[:60]!r}")
-    elif _INVISIBLE.search(text):
+    elif not text.isascii() and _INVISIBLE.search(text):
         yield InjectionMatch("injection.hidden_unicode", "a run of zero-width or bidi control characters")
-    visible = unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
+    visible = text if text.isascii() else unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
     for entry_id, pattern in _PHRASES:
         m = _addressed(pattern, visible)
         if m:

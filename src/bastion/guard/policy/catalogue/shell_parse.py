@@ -34,6 +34,8 @@ WRAPPERS = frozenset(
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _ANSI_C = re.compile(r"^\$'(.*)'$", re.S)
 _ANSI_C_SPAN = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
+_SIMPLE = re.compile(r"[A-Za-z0-9_./=:,@%+\-~ \t^]*")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
 
@@ -185,6 +187,8 @@ class _Builder:
 
     def add(self, argv: list[str], redirects: tuple[tuple[str, str], ...]) -> Command:
         wrappers: list[str] = []
+        while argv and _ASSIGNMENT.match(argv[0]):  # `FOO=1 rm ...` (the fallback and fast paths see it as a word)
+            argv = argv[1:]
         while argv and argv[0].rsplit("/", 1)[-1] in WRAPPERS:
             wrappers.append(argv[0].rsplit("/", 1)[-1])
             argv = _skip_wrapper_options(argv[1:])
@@ -289,6 +293,10 @@ def parse_shell(text: str) -> Script:
     if len(text) > MAX_PARSED:
         script.parsed = False
         _fallback(_Builder(script, MAX_NESTING, ""), text)
+        return script
+    if _SIMPLE.fullmatch(text):
+        # No quotes, expansions, operators, braces or comments: bash would split on whitespace alone.
+        _Builder(script, 0, "").add(text.split(), ())
         return script
     _parse_into(script, text, 0, "")
     return script

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sqlglot
@@ -41,11 +41,17 @@ _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One statement: its operations (`drop`, `delete_without_where`, ...), table and a short text."""
+    """One statement: its operations (`drop`, `delete_without_where`, ...) and table; `text` is made on demand."""
 
     ops: frozenset[str]
     table: str
-    text: str
+    raw: str
+    tree: exp.Expr | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The statement as SQL (regenerated from the tree: generation costs more than parsing)."""
+        return self.tree.sql()[:120] if self.tree is not None else self.raw[:120]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +95,8 @@ def _parse(text: str, strict: bool) -> SqlScript | None:
             trees = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
         except Exception:  # sqlglot raises ParseError, TokenError and others on non-SQL
             continue
-        stmts = tuple(_statement(t) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
+        lowered = text.lower()
+        stmts = tuple(_statement(t, lowered) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
         if not stmts:
             continue
         if strict and any(not s.ops or "command" in s.ops for s in stmts):
@@ -143,9 +150,9 @@ def _unbounded_select(sel: exp.Select) -> bool:
     return any(isinstance(t, exp.Table) for t in sel.find_all(exp.Table))
 
 
-def _statement(tree: exp.Expr) -> Statement:
+def _statement(tree: exp.Expr, lowered: str) -> Statement:
+    """What one parsed statement does; `lowered` is the whole input in lower case, for cheap substring checks."""
     ops: set[str] = set()
-    text = tree.sql()[:120]
     if isinstance(tree, exp.Drop):
         kind = str(tree.args.get("kind") or "").upper()
         ops.add("drop")
@@ -160,7 +167,7 @@ def _statement(tree: exp.Expr) -> Statement:
         ops.add("delete_without_where" if where is None or _tautology(where) else "delete")
     elif isinstance(tree, exp.Update):
         if not tree.expressions:
-            return Statement(frozenset(), "", text)
+            return Statement(frozenset(), "", "", tree)
         where = tree.args.get("where")
         ops.add("update_without_where" if where is None or _tautology(where) else "update")
     elif isinstance(tree, exp.Alter):
@@ -198,13 +205,13 @@ def _statement(tree: exp.Expr) -> Statement:
             if _unbounded_select(sel):
                 ops.add("unbounded_select")
                 break
-        if tree.args.get("into") is not None or "OUTFILE" in text.upper():
+        if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
             ops.add("file_access")
-    for func in tree.find_all(exp.Anonymous, exp.Func):
+    for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:
             ops.add("file_access")
-    return Statement(frozenset(ops), _table(tree), text)
+    return Statement(frozenset(ops), _table(tree), "", tree)
 
 
 def _command_ops(tree: exp.Command) -> set[str]:

@@ -17,7 +17,7 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
@@ -47,12 +47,15 @@ _HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
 
 
+@lru_cache(maxsize=4096)
 def name_words(name: str) -> frozenset[str]:
     """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
+@lru_cache(maxsize=8192)
 def norm_key(key: str) -> str:
+    """A key without `_`/`-`, in lower case: `cli_command`, `cliCommand` and `CLI-command` are one key."""
     return key.replace("_", "").replace("-", "").lower()
 
 
