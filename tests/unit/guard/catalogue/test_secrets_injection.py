@@ -104,3 +104,9 @@ def test_injection_positive(text, entry_id):
 )
 def test_injection_near_misses(text):
     assert injection_findings(text) == []
+
+
+def test_every_secret_pattern_has_a_gate():
+    from bastion.guard.policy.catalogue import secrets
+
+    assert {kind for kind, *_ in secrets._PATTERNS} == set(secrets._NEEDLES)

@@ -96,16 +96,34 @@ _PATTERNS: tuple[tuple[str, str, re.Pattern[str], int], ...] = (
      re.compile(r"(?i)\b(?:password|passwd|pwd|db_pass|secret_key)\b[\"']?\s*[:=]\s*[\"']([^\s\"']{8,128})[\"']"), 1),
 )  # fmt: skip
 _NEEDLES: dict[str, tuple[str, ...]] = {
-    "aws_access_key": ("akia", "asia", "abia", "acca"), "aws_secret_key": ("aws",), "gcp_api_key": ("aiza",),
-    "gcp_oauth_token": ("ya29.",), "gcp_service_account": ("private_key",), "azure_storage_key": ("accountkey=",),
-    "azure_sas": ("sig=",), "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "github_pat": ("github_pat_",), "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-"),
-    "slack_token": ("xox",), "slack_app_token": ("xapp-",), "slack_webhook": ("hooks.slack.com",),
-    "stripe_key": ("_live_", "_test_"), "openai_key": ("t3blbkfj",), "openai_project_key": ("sk-",),
-    "anthropic_key": ("sk-ant-",), "huggingface_token": ("hf_",), "sendgrid_key": ("sg.",), "twilio_key": tuple(f"sk{c}" for c in "0123456789abcdef"),
-    "npm_token": ("npm_",), "pypi_token": ("pypi-",), "digitalocean_token": ("_v1_",),
-    "private_key": ("private key",), "jwt": ("eyj",), "connection_password": ("://",),
+    "aws_access_key": ("akia", "asia", "abia", "acca"),
+    "aws_secret_key": ("aws",),
+    "gcp_api_key": ("aiza",),
+    "gcp_oauth_token": ("ya29.",),
+    "gcp_service_account": ("private_key",),
+    "azure_storage_key": ("accountkey=",),
+    "azure_sas": ("sig=",),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    "github_pat": ("github_pat_",),
+    "gitlab_token": ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-"),
+    "slack_token": ("xox",),
+    "slack_app_token": ("xapp-",),
+    "slack_webhook": ("hooks.slack.com",),
+    "stripe_key": ("_live_", "_test_"),
+    "openai_key": ("t3blbkfj",),
+    "openai_project_key": ("sk-",),
+    "anthropic_key": ("sk-ant-",),
+    "huggingface_token": ("hf_",),
+    "sendgrid_key": ("sg.",),
+    "twilio_key": tuple(f"sk{c}" for c in "0123456789abcdef"),
+    "npm_token": ("npm_",),
+    "pypi_token": ("pypi-",),
+    "digitalocean_token": ("_v1_",),
+    "private_key": ("private key",),
+    "jwt": ("eyj",),
+    "connection_password": ("://",),
     "password_assignment": ("password", "passwd", "pwd", "db_pass", "secret_key"),
-}  # fmt: skip
+}
 """Lower-case substrings without which a pattern cannot match."""
 _PLACEHOLDER = re.compile(r"(?i)\$\{|\$\(|\{\{|<[^>]*>|%\(|example|sample|dummy|placeholder|changeme|your[_\-]?|"
                           r"x{5,}|\*{3,}|\.{3}|redacted|replace[_\-]?me|fake|test_?key")  # fmt: skip
