@@ -159,3 +159,15 @@ def test_write_methods_off_allowlist_are_external_writes(scan_ids):
 )
 def test_net_near_misses(scan_ids, tool, arguments):
     assert scan_ids(tool, arguments, domains=DOMAINS) == set()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://169.254.169.254.nip.io/latest/", "net.cloud_metadata"),
+        ("http://app.10-0-0-5.sslip.io/", "net.internal_address"),
+        ("http://dev.localtest.me:8080/", "net.internal_address"),
+    ],
+)
+def test_wildcard_dns_names_are_judged_by_the_ip_inside(scan_ids, url, expected):
+    assert expected in scan_ids("fetch", {"url": url})

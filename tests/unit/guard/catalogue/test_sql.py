@@ -36,6 +36,8 @@ from bastion.guard.policy.catalogue import sql_operations
         ("SET FOREIGN_KEY_CHECKS = 0", {"set", "disable_safety"}),
         ("INSERT INTO notes (body) VALUES ('DROP TABLE x; DELETE FROM y')", {"insert"}),
         ("CREATE TABLE drop_log (id INT)", {"create"}),
+        ("SELECT name FROM sqlite_master", {"select"}),
+        ("SELECT table_name FROM information_schema.tables", {"select"}),
     ],
 )
 def test_sql_operations(text, expected):

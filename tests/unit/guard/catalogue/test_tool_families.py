@@ -84,6 +84,8 @@ def test_tool_family_positive(scan_ids, server, tool, arguments, expected):
         ("gmail", "create_draft", {"to": ["x@y.example"], "body": "hi"}),
         ("slack", "get_thread_replies", {"channel": "c", "thread_ts": "1.2"}),
         ("stripe", "list_refunds", {"limit": 3}),
+        ("stripe", "create_invoice", {"customer": "cus_1"}),
+        ("stripe", "create_customer", {"email": "a@b.example"}),
         ("stripe", "retrieve_payout", {"payout": "po_1"}),
         ("files", "transfer_file", {"src": "a", "dst": "b"}),
         ("github", "get_branch", {"branch": "delete-me"}),

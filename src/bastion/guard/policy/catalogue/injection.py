@@ -38,6 +38,8 @@ _OVERRIDE = re.compile(
     r"(?is)\b(ignore|disregard|forget|override|bypass)\b.{0,30}\b(all\s+|any\s+|the\s+|your\s+|my\s+)?"
     r"(previous|prior|above|earlier|preceding|original|system|existing|former)\b.{0,20}\b(instructions?|prompts?|"
     r"rules|directives|guidelines|context|messages)"
+    r"|\b(ignore|disregard|forget)\s+(everything\s+|all\s+)?(of\s+)?(the\s+|that\s+|what\s+is\s+)?(above|previous|"
+    r"prior|preceding)\s*([.,;:!]|\band\b|\bthen\b|$)"
     r"|\byou\s+are\s+now\s+(in\s+)?\w+\s+(mode|assistant|ai)\b|\bnew\s+(instructions?|task|directive)\s+for\s+(the\s+|"
     r"all\s+|any\s+)?(assistant|ai|model|agent|llm)s?\b"
     r"|(^|\n)\s*[\[<(]\s*(system|sys|admin|developer)\s*[\])>]\s*\S"

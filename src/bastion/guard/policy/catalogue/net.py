@@ -70,6 +70,11 @@ _SINK_PATHS = re.compile(r"/(api/)?webhooks?/|/hooks/|/webhookb2/")
 _SCHEMES_OK = frozenset({"http", "https", "ws", "wss"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _ENCODED = re.compile(r"^[A-Za-z0-9+/_=-]{16,}$")
+_WILDCARD_DNS = re.compile(
+    r"^(?:.*?[.-])?(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})\.(?:nip\.io|sslip\.io|xip\.io|nip\.direct)$"
+    r"|^(?:.+\.)?(?:localtest\.me|lvh\.me|localhost\.run)$()"
+)
+"""Names that public wildcard DNS resolves to the IP written inside them (or to loopback)."""
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|\d+)(\.(0x[0-9a-f]+|\d+)){0,3}$", re.I)
 
 
@@ -151,6 +156,10 @@ def judge_url(url: str, domains: Sequence[str], write: bool) -> Iterator[tuple[s
     ip, disguised = parse_ip(host)
     if disguised and ip is not None:
         yield "net.obfuscated_ip", f"host {host} is {ip}"
+    wildcard = _WILDCARD_DNS.match(host)
+    if ip is None and wildcard:
+        ip, _ = parse_ip(re.sub(r"[-]", ".", wildcard.group(1)) if wildcard.group(1) else "127.0.0.1")
+        yield "net.obfuscated_ip", f"{host} resolves to {ip} (wildcard DNS)"
     if host in METADATA_HOSTS or (ip is not None and ip in METADATA_IPS):
         yield "net.cloud_metadata", f"metadata address {host}"
         return

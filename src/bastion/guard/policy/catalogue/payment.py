@@ -57,7 +57,7 @@ def _entry_for(words: frozenset[str]) -> str | None:
     if words & {"subscription", "subscriptions"} and words & {"cancel", "update", "delete", "pause", "resume",
                                                                 "create", "modify"}:  # fmt: skip
         return "payment.subscription_change"
-    if words & {"invoice", "invoices"} and words & {"finalize", "pay", "send", "void", "create", "uncollectible"}:
+    if words & {"invoice", "invoices"} and words & {"finalize", "pay", "send", "void", "uncollectible"}:
         return "payment.invoice_change"
     if words & {"price", "prices", "coupon", "coupons", "discount", "promotion"} and words & {"create", "update"}:
         return "payment.price_change"

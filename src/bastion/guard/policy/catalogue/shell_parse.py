@@ -22,19 +22,24 @@ import bashlex  # type: ignore[import-untyped]
 MAX_NESTING = 4
 MAX_PARSED = 16_384
 """Longer text is split on operators instead of parsed (bashlex is slow on huge input)."""
-SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish", "busybox"})
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish"})
 INTERPRETERS = SHELLS | frozenset(
     {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "pwsh", "powershell", "osascript"}
 )
 WRAPPERS = frozenset(
     {"sudo", "doas", "env", "nohup", "timeout", "nice", "ionice", "time", "exec", "command", "builtin", "stdbuf",
-     "xargs", "watch", "setsid", "unbuffer", "chronic", "caffeinate", "pkexec", "runuser", "chroot", "strace", "then",
-     "do", "else"}
+     "xargs", "watch", "setsid", "busybox", "toybox", "unbuffer", "chronic", "caffeinate", "pkexec", "runuser",
+     "chroot", "strace", "then", "do", "else"}
 )  # fmt: skip
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _ANSI_C = re.compile(r"^\$'(.*)'$", re.S)
 _ANSI_C_SPAN = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 _SIMPLE = re.compile(r"[A-Za-z0-9_./=:,@%+\-~ \t^]*")
+_SPAWN = re.compile(
+    r"\b(system|popen|spawn|spawnSync|execSync|exec|check_output|check_call|getoutput|getstatusoutput|run|call|Popen)"
+    r"\s*\(\s*(['\"])(.+?)\2|`([^`]+)`"
+)
+"""Inline interpreter code that hands a string to a shell: os.system("..."), subprocess.run("...", shell=True)."""
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
@@ -217,6 +222,10 @@ class _Builder:
         elif cmd.name == "ssh":
             rest = [a for a in cmd.args if not a.startswith("-")]
             inner = " ".join(rest[1:]) if len(rest) > 1 else None
+        elif cmd.name in INTERPRETERS:
+            code = _inline_code(cmd.args)
+            for m in _SPAWN.finditer(code or ""):
+                _parse_into(self.script, m.group(3) or m.group(4), self.depth + 1, f"{cmd.name} code")
         if inner:
             _parse_into(self.script, inner, self.depth + 1, f"{cmd.name} -c")
         if cmd.name in ("echo", "printf"):
@@ -224,6 +233,14 @@ class _Builder:
                 payload = b64_payload(a)
                 if payload and any(c in payload for c in " |;/"):
                     _parse_into(self.script, payload, self.depth + 1, "base64")
+
+
+def _inline_code(args: tuple[str, ...]) -> str | None:
+    """The code of `python -c CODE`, `perl -e CODE`, `node -e CODE`, `ruby -e CODE`."""
+    for i, a in enumerate(args[:-1]):
+        if a in ("-c", "-e", "-E", "--eval", "-r") or (a.startswith("-") and not a.startswith("--") and a[-1] in "ce"):
+            return args[i + 1]
+    return None
 
 
 def _ansi_c_word(script: Script, body: str) -> str:

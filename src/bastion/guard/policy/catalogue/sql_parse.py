@@ -147,7 +147,17 @@ def _unbounded_select(sel: exp.Select) -> bool:
     projections = sel.expressions
     if projections and all(p.find(*_AGGREGATES) is not None for p in projections):
         return False
-    return any(isinstance(t, exp.Table) for t in sel.find_all(exp.Table))
+    return any(not _catalog_table(t) for t in sel.find_all(exp.Table))
+
+
+def _catalog_table(table: exp.Table) -> bool:
+    """The database's own catalogue (sqlite_master, information_schema, pg_catalog, ...): schema, not data."""
+    name, schema = table.name.lower(), (table.db or "").lower()
+    return (
+        name in ("sqlite_master", "sqlite_schema", "sqlite_sequence", "sqlite_temp_master")
+        or schema in ("information_schema", "pg_catalog", "sys", "mysql", "performance_schema")
+        or name.startswith(("pg_", "information_schema"))
+    )
 
 
 def _statement(tree: exp.Expr, lowered: str) -> Statement:
