@@ -26,12 +26,13 @@ def pinned_part(definition: Mapping[str, Any]) -> dict[str, Any]:
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes of `value`.
 
-    Integers beyond the JSON-safe range (2**53) have no RFC 8785 form; such a value falls
-    back to sorted-key JSON, marked so the two encodings can never produce the same bytes.
+    Integers beyond the JSON-safe range (2**53) and NaN or infinities (which Python's JSON
+    parser accepts) have no RFC 8785 form; such a value falls back to sorted-key JSON,
+    marked so the two encodings can never produce the same bytes.
     """
     try:
         return rfc8785.dumps(value)
-    except rfc8785.IntegerDomainError:
+    except rfc8785.CanonicalizationError:
         return b"\x00json:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

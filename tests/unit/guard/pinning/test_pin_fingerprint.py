@@ -87,6 +87,13 @@ def test_adding_or_removing_a_field_is_a_change() -> None:
     assert changed_fields(None, TOOL) == list(PINNED_FIELDS)
 
 
+def test_values_without_an_rfc8785_form_still_fingerprint() -> None:
+    nan = mutate(("inputSchema", "properties", "limit", "maximum"), float("nan"))
+    inf = mutate(("inputSchema", "properties", "limit", "maximum"), float("inf"))
+    assert len({fingerprint(nan), fingerprint(inf), fingerprint(TOOL)}) == 3
+    assert fingerprint(reordered(inf)) == fingerprint(inf)
+
+
 def test_integers_beyond_the_json_safe_range_still_fingerprint() -> None:
     big = mutate(("inputSchema", "properties", "limit", "maximum"), 2**63)
     bigger = mutate(("inputSchema", "properties", "limit", "maximum"), 2**63 + 1)
