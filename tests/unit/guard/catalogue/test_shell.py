@@ -130,3 +130,9 @@ def test_shell_inside_interpreters_and_multicall_binaries(command, expected):
 @pytest.mark.parametrize("command", ["python3 -c 'print(2 + 2)'", "node -e \"console.log('run tests')\""])
 def test_inline_code_without_a_shell_call(command):
     assert _ids(command) == set()
+
+
+def test_oversized_command_lines_are_held_and_still_split():
+    padding = "echo " + "a" * 20_000
+    ids = _ids(padding + " ; rm -rf /srv/data")
+    assert {"shell.oversized", "shell.recursive_delete"} <= ids

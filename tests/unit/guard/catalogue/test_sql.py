@@ -90,3 +90,9 @@ def test_sql_findings_anywhere(scan_ids, tool, arguments, expected):
 )
 def test_sql_near_misses(scan_ids, server, tool, arguments):
     assert not {i for i in scan_ids(tool, arguments, server=server) if i.startswith("sql.")}
+
+
+def test_padding_does_not_hide_a_statement():
+    ops = sql_operations("SELECT 1; /* " + "x" * 60_000 + " */ DROP TABLE users")
+    assert ops is not None
+    assert "drop" in ops

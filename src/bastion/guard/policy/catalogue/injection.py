@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
 from bastion.model import Decision
 
 ASK, DENY = Decision.ASK, Decision.DENY
@@ -109,8 +110,12 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     elif not text.isascii() and _INVISIBLE.search(text):
         yield InjectionMatch("injection.hidden_unicode", "a run of zero-width or bidi control characters")
     visible = text if text.isascii() else unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
+    if len(visible) > LONG_TEXT and visible.isascii():
+        windows = needle_windows(visible.lower(), _NEEDLES, 250, 250)
+    else:
+        windows = [(0, len(visible))]
     for entry_id, pattern in _PHRASES:
-        m = _addressed(pattern, visible)
+        m = next((m for start, end in windows if (m := _addressed(pattern, visible, start, end))), None)
         if m:
             yield InjectionMatch(entry_id, f"{m.group(0).strip()[:60]!r}")
 
@@ -118,9 +123,9 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
-def _addressed(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:
     """The first match not quoted as an example (`attackers write 'ignore previous instructions'`)."""
-    for m in pattern.finditer(text):
+    for m in pattern.finditer(text, start, end):
         before = text[m.start() - 1] if m.start() else ""
         after = text[m.end() : m.end() + 1]
         if not (before and before in _QUOTES and after and after in _QUOTES):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
 from bastion.model import Decision
 
 C, H = Severity.CRITICAL, Severity.HIGH
@@ -127,6 +128,8 @@ _NEEDLES: dict[str, tuple[str, ...]] = {
 """Lower-case substrings without which a pattern cannot match."""
 _PLACEHOLDER = re.compile(r"(?i)\$\{|\$\(|\{\{|<[^>]*>|%\(|example|sample|dummy|placeholder|changeme|your[_\-]?|"
                           r"x{5,}|\*{3,}|\.{3}|redacted|replace[_\-]?me|fake|test_?key")  # fmt: skip
+_WHOLE_TEXT = frozenset({"private_key", "gcp_service_account"})
+"""Patterns whose match can run far from their needle (a PEM body): always searched whole."""
 _ALL_NEEDLES = tuple(sorted({n for needles in _NEEDLES.values() for n in needles}))
 
 
@@ -167,7 +170,11 @@ def find_secrets(text: str) -> list[SecretMatch]:
     for kind, eid, pattern, group in _PATTERNS:
         if not any(n in lowered for n in _NEEDLES[kind]):
             continue  # the pattern cannot match: skip a regex pass over a long text
-        for m in pattern.finditer(text):
+        if len(text) <= LONG_TEXT or kind in _WHOLE_TEXT:
+            windows = [(0, len(text))]
+        else:
+            windows = needle_windows(lowered, _NEEDLES[kind], 80, 400)
+        for m in (m for start, end in windows for m in pattern.finditer(text, start, end)):
             value = m.group(group)
             if not _random_enough(kind, value) or (kind == "jwt" and not _jwt_ok(value)):
                 continue

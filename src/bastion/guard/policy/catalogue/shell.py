@@ -65,6 +65,9 @@ ENTRIES: tuple[Entry, ...] = (
     entry("shell.user_change", "Create or change OS users", "useradd, usermod, passwd, chpasswd, visudo.", H, DENY),
     entry("shell.exfil_upload", "Upload files to a remote host", "curl -T/-d @file/-F @file, scp/rsync to a remote, "
           "nc with input: data leaves the host.", H, DENY),
+    entry("shell.oversized", "Command line too long to analyse", "A command line longer than 16 KB: it is only split "
+          "on operators, so it is held rather than trusted (padding is a way to hide a command).", Severity.MEDIUM,
+          ASK),
     entry("shell.eval_dynamic", "Eval of dynamic text", "eval or sh -c of a substitution or variable whose value is "
           "not visible.", H, DENY),
 )  # fmt: skip
@@ -102,6 +105,8 @@ def shell_findings(text: str) -> list[ShellFinding]:
 
 def analyse(script: Script) -> Iterator[ShellFinding]:
     """Every dangerous construct of a parsed script (shell family only)."""
+    if script.oversized:
+        yield ShellFinding("shell.oversized", "command line longer than the parser's limit")
     for note in script.obfuscations:
         yield ShellFinding("shell.obfuscated", note)
     for cmd in script.commands:

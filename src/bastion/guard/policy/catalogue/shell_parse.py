@@ -75,6 +75,8 @@ class Script:
     obfuscations: list[str] = field(default_factory=list)
     parsed: bool = True
     fork_bomb: bool = False
+    oversized: bool = False
+    """Longer than MAX_PARSED: split on operators and whitespace, not parsed (quoting tricks are not undone)."""
 
 
 def short_flags(args: tuple[str, ...] | list[str]) -> set[str]:
@@ -289,12 +291,13 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
         builder.visit(tree)
 
 
-def _fallback(builder: _Builder, text: str) -> None:
+def _fallback(builder: _Builder, text: str, quoted: bool = True) -> None:
+    """Commands of text bashlex rejects (or that is too long for it): split on operators, then words."""
     for segment in re.split(r"\|\||&&|;|\n", text):
         stages: list[Command] = []
         for piece in segment.split("|"):
             try:
-                argv = shlex.split(piece)
+                argv = shlex.split(piece) if quoted else piece.replace("'", " ").replace('"', " ").split()
             except ValueError:
                 argv = piece.split()
             if argv:
@@ -309,7 +312,8 @@ def parse_shell(text: str) -> Script:
     script = Script()
     if len(text) > MAX_PARSED:
         script.parsed = False
-        _fallback(_Builder(script, MAX_NESTING, ""), text)
+        script.oversized = True
+        _fallback(_Builder(script, MAX_NESTING, ""), text, quoted=False)
         return script
     if _SIMPLE.fullmatch(text):
         # No quotes, expansions, operators, braces or comments: bash would split on whitespace alone.

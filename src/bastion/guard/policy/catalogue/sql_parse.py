@@ -19,7 +19,7 @@ from sqlglot import exp
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls back to Command: not news
 
 DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "sqlite", "tsql", "snowflake", "bigquery", "oracle")
-MAX_PARSED = 32_768
+MAX_PARSED = 262_144
 STATEMENT_KEYWORDS = frozenset(
     {"select", "insert", "update", "delete", "drop", "truncate", "alter", "grant", "revoke", "create", "copy", "merge",
      "replace", "with", "attach", "detach", "pragma", "exec", "execute", "call", "load", "rename", "vacuum", "set",
