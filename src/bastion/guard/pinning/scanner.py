@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from confusable_homoglyphs import categories, confusables  # type: ignore[import-untyped]
+
 _EXCERPT = 100
 _MAX_STRINGS = 2000
 """Strings scanned per definition at most; a schema larger than this is judged on its first part."""
@@ -28,7 +30,8 @@ class Finding:
     """One reason a tool definition looks poisoned."""
 
     kind: str
-    """`invisible-unicode`, `hidden-tag`, `override`, `concealment`, `sensitive-read`, `exfiltration`, `redirect`."""
+    """`invisible-unicode`, `homoglyph`, `hidden-tag`, `override`, `concealment`, `sensitive-read`,
+    `exfiltration` or `redirect`."""
     where: str
     """Which part of the definition: `description`, `inputSchema.properties.path.description`, ..."""
     excerpt: str
@@ -93,12 +96,42 @@ def _smuggled_text(text: str) -> str:
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "`": "'"})
 
 
+_LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
 def normalise(text: str) -> str:
-    """NFKC, format characters dropped, curly quotes straightened, case folded, spaces collapsed."""
+    """NFKC, format characters dropped, curly quotes straightened, case folded, Latin lookalikes
+    (Cyrillic a, Greek omicron, ... inside words of Latin letters) folded to Latin, spaces collapsed."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf" and ord(c) not in _VARIATION_SUPPLEMENT)
     text = text.translate(_QUOTES).casefold()
+    text = re.sub(r"\w+", lambda m: _fold_lookalikes(m[0]), text)
     return re.sub(r"[ \t\r\f\v]+", " ", text)
+
+
+def _fold_lookalikes(word: str) -> str:
+    """The word in Latin letters, if it mixes Latin with letters that only look Latin."""
+    if word.isascii() or not _mixes_lookalikes(word):
+        return word
+    found = confusables.is_confusable(word, greedy=True, preferred_aliases=["latin"]) or []
+    latin = {
+        hit["character"]: glyph["c"]
+        for hit in found
+        for glyph in hit["homoglyphs"][:1]
+        if glyph["c"].isascii() and glyph["c"].isalpha()
+    }
+    return "".join(latin.get(c, c) for c in word)
+
+
+def _mixes_lookalikes(word: str) -> bool:
+    scripts = {categories.alias(c) for c in word if c.isalpha()}
+    return "LATIN" in scripts and bool(scripts & _LOOKALIKE_SCRIPTS)
+
+
+def _homoglyph_words(text: str) -> list[str]:
+    """Words that mix Latin letters with lookalikes from another script ("paypal" spelled with a Cyrillic a)."""
+    words = re.findall(r"\w+", unicodedata.normalize("NFKC", text))
+    return [w for w in words if not w.isascii() and _mixes_lookalikes(w)]
 
 
 def _sentences(text: str) -> list[str]:
@@ -212,6 +245,8 @@ def scan_text(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if hidden := _invisible(text):
         found.append(("invisible-unicode", hidden))
+    if mixed := _homoglyph_words(text):
+        found.append(("homoglyph", f"words mixing Latin with lookalike letters: {', '.join(mixed[:5])}"))
     texts = [text]
     if smuggled := _smuggled_text(text):
         texts.append(smuggled)
