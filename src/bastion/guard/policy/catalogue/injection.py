@@ -56,11 +56,15 @@ _EXFIL = re.compile(
     r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
     r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
 )
-_PHRASES = (
-    ("injection.prompt_override", _OVERRIDE),
-    ("injection.hidden_instruction", _COVERT),
-    ("injection.exfil_instruction", _EXFIL),
-)
+_PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    ("injection.prompt_override", _OVERRIDE, ("ignor", "disregard", "forget", "overrid", "bypass", "you are now",
+                                              "instruction", "system", "sys]", "admin", "developer", "im_start",
+                                              "im_end", "notice")),
+    ("injection.hidden_instruction", _COVERT, ("mention", "tell", "inform", "notify", "reveal", "show", "alert",
+                                               "always", "secretly", "covertly", "without")),
+    ("injection.exfil_instruction", _EXFIL, ("://", "@")),
+)  # fmt: skip
+"""(entry id, pattern, lower-case substrings a match must contain) for each phrase family."""
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e]{3,}")
 _NEEDLES = (
@@ -84,6 +88,14 @@ def _tag_text(text: str) -> str:
 
 
 def _fix_surrogates(text: str) -> str:
+    """Pairs of UTF-16 surrogates (as some JSON decoders leave them) joined into the characters they encode."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
     try:
         return text.encode("utf-16", "surrogatepass").decode("utf-16")
     except UnicodeError:
@@ -110,11 +122,15 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     elif not text.isascii() and _INVISIBLE.search(text):
         yield InjectionMatch("injection.hidden_unicode", "a run of zero-width or bidi control characters")
     visible = text if text.isascii() else unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
-    if len(visible) > LONG_TEXT and visible.isascii():
-        windows = needle_windows(visible.lower(), _NEEDLES, 250, 250)
-    else:
-        windows = [(0, len(visible))]
-    for entry_id, pattern in _PHRASES:
+    long_ascii = len(visible) > LONG_TEXT and visible.isascii()
+    lowered = visible.lower()
+    for entry_id, pattern, needles in _PHRASES:
+        if long_ascii:
+            windows = needle_windows(lowered, needles, 250, 250)
+        elif not visible.isascii() or any(n in lowered for n in needles):
+            windows = [(0, len(visible))]
+        else:
+            continue
         m = next((m for start, end in windows if (m := _addressed(pattern, visible, start, end))), None)
         if m:
             yield InjectionMatch(entry_id, f"{m.group(0).strip()[:60]!r}")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 LONG_TEXT = 4096
 """Shorter texts are searched whole."""
+MAX_WINDOWS = 64
 
 
 def needle_windows(lowered: str, needles: Iterable[str], before: int, after: int) -> list[tuple[int, int]]:
@@ -21,6 +22,8 @@ def needle_windows(lowered: str, needles: Iterable[str], before: int, after: int
         at = lowered.find(needle)
         while at != -1:
             spans.append((max(0, at - before), min(len(lowered), at + len(needle) + after)))
+            if len(spans) > MAX_WINDOWS:
+                return [(0, len(lowered))]  # needles everywhere: one pass over the whole text is cheaper
             at = lowered.find(needle, at + 1)
     spans.sort()
     merged: list[tuple[int, int]] = []
