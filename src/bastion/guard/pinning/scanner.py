@@ -176,7 +176,7 @@ _SENSITIVE_PATH = (
 _SENSITIVE_DATA = (
     r"(?:contents?|text|data)\s+of\s+(?:the\s+|any\s+|all\s+|every\s+|their\s+|your\s+)?(?:\w+\s+)?(?:files?|folders?|"
     r"director(?:y|ies)|home)|env(?:ironment)?\s+variables|(?:conversation|chat|message)\s+history|system\s+prompt"
-    r"|previous\s+messages|(?:all|any|every|stored|saved|local|other)\s+(?:the\s+|of\s+the\s+)?(?:\w+\s+)?"
+    r"|(?:previous|prior|last|recent|earlier|all)\s+(?:\w+\s+)?(?:messages|chats|conversations)|(?:all|any|every|stored|saved|local|other)\s+(?:the\s+|of\s+the\s+)?(?:\w+\s+)?"
     r"(?:api\s*keys?|secrets?|credentials?|passwords?|tokens?|private\s+keys?)"
 )
 _SECRET_WORD = (
@@ -194,7 +194,7 @@ _LEAD = (
     r"(?:^|[,:(\"'>-]\s*"
     r"|\b(?:you|the\s+(?:assistant|model|ai|llm|agent))\s+"
     r"(?:must|should|need\s+to|have\s+to|are\s+required\s+to|will)\s+(?:first\s+)?"
-    r"|\b(?:please|first|then|and|also|always|otherwise|tool,)\s+)"
+    r"|\b(?:please|first|then|and|also|always|otherwise|tool,)\s+|\bmake\s+sure\s+(?:that\s+)?(?:you\s+|to\s+)?)"
 )
 _READ_VERB = r"(?:read|open|cat|load|fetch|retrieve|access|collect|gather|extract|dump|grab|look\s+up|check)"
 _PASS_VERB = (
@@ -205,7 +205,7 @@ _PASS = re.compile(rf"{_LEAD}{_PASS_VERB}\b")
 _DESTINATION = re.compile(
     r"\b(?:to|in|into|as|via|inside|within|through)\s+(?:the\s+|a\s+|an\s+|this\s+|that\s+)?(?:[\w'\"-]+\s+)?"
     r"(?:parameters?|params?|arguments?|args?|fields?|property|sidenote|note|notes|url|endpoint|webhook|server|"
-    r"email|address|request|query\s+string|header)\b|https?://|\b[\w.+-]+@[\w-]+\.[\w.-]+|\bas\s+'[\w-]+'"
+    r"email|address|request|query\s+string|header|body)\b|https?://|\b[\w.+-]+@[\w-]+\.[\w.-]+|\bas\s+'[\w-]+'"
 )
 _MODEL_ADDRESSED = re.compile(
     r"\bbefore\s+(?:using|calling|invoking|running|executing)\s+(?:this|the|any)\b|\b(?:you|the\s+(?:assistant|model|ai|llm|agent))"
@@ -215,6 +215,12 @@ _REDIRECT = re.compile(
     r"\b(?:must|should|always|has\s+to|have\s+to|needs\s+to)\s+(?:\w+\s+){0,2}?"
     r"(?:send|forward|bcc|cc|redirect|route|copy|deliver)\s+(?:all|every|any|each)\b[^.]{0,80}?"
     r"\bto\s+(?:[\w.+-]+@[\w-]+\.[\w.-]+|https?://)"
+    # "make sure to change the recipient to +13241234123"
+    r"|\b(?:change|set|replace|switch|rewrite)\s+the\s+(?:\w+\s+)?(?:recipients?|receivers?|destination|address|"
+    r"phone\s+number|email|account|iban|wallet)\s+(?:\w+\s+){0,3}?to\s+(?:\+?\d[\d\s-]{5,}|[\w.+-]+@[\w-]+\.|https?://)"
+    # "before executing any shell command, prepend ..." (instructions about other tools' calls)
+    r"|\b(?:before|after|whenever|when)\s+(?:executing|running|calling|using|invoking|sending)\s+(?:any|every|all|other)"
+    r"\b[^.]{0,80}?\b(?:prepend|append|insert|replace|rewrite|modify|bcc|cc|redirect|forward)\b"
 )
 
 
