@@ -120,6 +120,9 @@ class SqlitePinStore:
         self._clock = clock
         self._refresh_interval = refresh_interval
         self._lock = threading.Lock()
+        """Guards the writer connection; held through busy waits, so never taken by `lookup`."""
+        self._cache_lock = threading.Lock()
+        """Guards the reader connection and the copy in memory."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if not self._path.exists():
             os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -156,7 +159,7 @@ class SqlitePinStore:
     # --- reads -------------------------------------------------------------------
 
     def lookup(self, server: str, tool: str) -> PinRecord | None:
-        with self._lock:
+        with self._cache_lock:
             self._refresh(self._clock())
             return self._cache.get((server, tool))
 
@@ -263,7 +266,7 @@ class SqlitePinStore:
             row = self._row(server, tool)
         assert row is not None
         updated = _record(row)
-        with self._lock:
+        with self._cache_lock:
             self._cache[(server, tool)] = updated
         return updated, events
 
@@ -281,7 +284,6 @@ class SqlitePinStore:
                 self._db.execute("UPDATE pins SET removed_at = ? WHERE server = ? AND tool = ?", (now, server, tool))
             events = [PinEvent("removed", server, tool, now, hash=current) for tool, current in gone]
             self._insert_events(events)
-            self._data_version = None if gone else self._data_version
         return events
 
     async def accept(
@@ -321,7 +323,7 @@ class SqlitePinStore:
             row = self._row(server, tool)
         assert row is not None
         updated = _record(row)
-        with self._lock:
+        with self._cache_lock:
             self._cache[(server, tool)] = updated
         return updated, event
 
@@ -342,7 +344,7 @@ class SqlitePinStore:
         )
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._cache_lock:
             self._reader.close()
             self._db.close()
 
