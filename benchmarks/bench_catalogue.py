@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
 import string
 import sys
@@ -38,10 +39,16 @@ TYPICAL: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _fresh(value: Any, salt: str) -> Any:
-    """The same call with every string made new (so no parser cache can answer)."""
+def _fresh(value: Any, salt: int) -> Any:
+    """The same call with its strings made new but still well-formed (no parser cache can answer)."""
     if isinstance(value, str):
-        return value + salt if " " in value or "/" in value else value
+        if re.search(r"\d", value):
+            return re.sub(r"\d+", lambda m: str(int(m.group()) + salt), value)
+        if "://" in value:
+            return value + ("&" if "?" in value else "?") + f"v={salt}"
+        if value.startswith("/"):
+            return f"{value}{salt}"
+        return f"{value} v{salt}" if " " in value else value
     if isinstance(value, dict):
         return {k: _fresh(v, salt) for k, v in value.items()}
     if isinstance(value, list):
@@ -95,7 +102,7 @@ def main() -> None:
     for _ in range(max(1, rounds // 10)):
         for tool, args in TYPICAL:
             counter += 1
-            fresh = _fresh(args, f" #{counter}")
+            fresh = _fresh(args, counter)
             cold += measure(lambda t=tool, a=fresh: scan(t, a, ROOTS), 1)
     report("typical calls, every string new", cold, base)
 
@@ -104,7 +111,7 @@ def main() -> None:
         n = max(5, rounds // 20)
         times = []
         for i in range(n):
-            fresh = _fresh(args, f" #{i}")
+            fresh = _fresh(args, i + 1)
             times += measure(lambda t=tool, a=fresh: scan(t, a, ROOTS), 1)
         b = measure(lambda a=args: json.dumps(a), n)
         report(f"{tool} {size // 1000} KB, strings new", times, b)

@@ -56,10 +56,8 @@ class Command:
     """The command name came from an expansion this parse could not resolve."""
     via: str = ""
     """How it was reached when nested: `sh -c`, `$(...)`, `base64`, ..."""
-
-    @property
-    def name(self) -> str:
-        return self.argv[0].rsplit("/", 1)[-1] if self.argv else ""
+    name: str = ""
+    """argv[0] without its directory (`/usr/bin/rm` -> `rm`)."""
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -204,7 +202,8 @@ class _Builder:
             argv[0] = argv[0].replace("\\", "")
         if dynamic:
             self.script.obfuscations.append(f"command name from an expansion: {argv[0]}")
-        cmd = Command(tuple(argv), redirects, tuple(wrappers), dynamic, self.via)
+        name = argv[0].rsplit("/", 1)[-1] if argv else ""
+        cmd = Command(tuple(argv), redirects, tuple(wrappers), dynamic, self.via, name)
         self.script.commands.append(cmd)
         self.nested(cmd)
         return cmd
