@@ -142,12 +142,27 @@ def _tautology(cond: exp.Expr | None) -> bool:
 def _unbounded_select(sel: exp.Select) -> bool:
     if not sel.args.get("from") and not sel.args.get("from_"):
         return False
-    if sel.args.get("where") or sel.args.get("limit") or sel.args.get("fetch") or sel.args.get("group"):
+    where = sel.args.get("where")
+    if (where is not None and not _tautology(where)) or sel.args.get("limit") or sel.args.get("fetch"):
+        return False
+    if sel.args.get("group"):
         return False
     projections = sel.expressions
     if projections and all(p.find(*_AGGREGATES) is not None for p in projections):
         return False
     return any(not _catalog_table(t) for t in sel.find_all(exp.Table))
+
+
+def _outer_selects(tree: exp.Expr) -> list[exp.Select]:
+    """The SELECTs whose rows a statement returns (a CTE read only by an aggregate returns none of its rows)."""
+    if isinstance(tree, exp.Select):
+        return [tree]
+    if isinstance(tree, exp.SetOperation):
+        return _outer_selects(tree.left) + _outer_selects(tree.right)
+    if isinstance(tree, exp.Subquery | exp.Paren):
+        return _outer_selects(tree.this)
+    inner = tree.find(exp.Select)
+    return [inner] if inner is not None else []
 
 
 def _catalog_table(table: exp.Table) -> bool:
@@ -211,10 +226,8 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
     else:
         ops.add(type(tree).__name__.lower())
     if isinstance(tree, exp.Query | exp.Copy):
-        for sel in tree.find_all(exp.Select):
-            if _unbounded_select(sel):
-                ops.add("unbounded_select")
-                break
+        if any(_unbounded_select(sel) for sel in _outer_selects(tree)):
+            ops.add("unbounded_select")
         if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
             ops.add("file_access")
     for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
