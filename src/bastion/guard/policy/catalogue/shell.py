@@ -175,6 +175,8 @@ def _command(cmd: Command) -> Iterator[ShellFinding]:
         yield ShellFinding("shell.sudo", f"{name} {' '.join(args)[:60]}")
     if name == "eval" and any("$" in a or "`" in a for a in args):
         yield ShellFinding("shell.eval_dynamic", f"eval {' '.join(args)[:60]}")
+    if name in INTERPRETERS | {"source", "."} and any(a.startswith("<(") for a in args):
+        yield ShellFinding("shell.pipe_to_interpreter", f"{name} runs the output of a process substitution")
     if name in SHELLS and "c" in short_flags(args) and any(a.startswith("$") for a in args):
         yield ShellFinding("shell.eval_dynamic", f"{name} -c of a substitution")
 
@@ -336,8 +338,25 @@ _CHECKS = {
 
 
 def download_then_run(script: Script) -> bool:
-    """curl/wget writing a file and a later `chmod +x` or run of a file in the same line."""
-    fetched = any(c.name in ("curl", "wget") and short_flags(c.args) & {"o", "O"} for c in script.commands)
-    runs = any((c.name == "chmod" and any("x" in a for a in c.args)) or (c.argv[:1] and c.argv[0].startswith("./"))
-               for c in script.commands)  # fmt: skip
-    return fetched and bool(runs)
+    """curl/wget writing a file that a later command makes executable or runs, in the same line."""
+    fetched: set[str] = set()
+    for c in script.commands:
+        if c.name in ("curl", "wget"):
+            args = c.args
+            fetched |= {
+                args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-o", "-O", "--output", "--output-document")
+            }
+            fetched |= {t for op, t in c.redirects if ">" in op}
+            if c.name == "curl" and ("-O" in args or "--remote-name" in args):
+                fetched.add("*")  # saved under the URL's file name
+    if not fetched:
+        return False
+    names = {f.rsplit("/", 1)[-1] for f in fetched}
+    for c in script.commands:
+        if c.name == "chmod" and any("x" in a for a in c.args if a.startswith(("+", "u+", "a+", "7", "5"))):
+            return True
+        if c.argv and (c.argv[0].startswith("./") or c.name in names and "/" in c.argv[0]):
+            return True
+        if c.name in INTERPRETERS and any(a in fetched or a.rsplit("/", 1)[-1] in names for a in c.args):
+            return True
+    return False
