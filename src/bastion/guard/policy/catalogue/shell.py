@@ -355,7 +355,7 @@ def download_then_run(script: Script) -> bool:
     for c in script.commands:
         if c.name == "chmod" and any("x" in a for a in c.args if a.startswith(("+", "u+", "a+", "7", "5"))):
             return True
-        if c.argv and (c.argv[0].startswith("./") or c.name in names and "/" in c.argv[0]):
+        if c.argv and (c.argv[0].startswith("./") or (c.name in names and "/" in c.argv[0])):
             return True
         if c.name in INTERPRETERS and any(a in fetched or a.rsplit("/", 1)[-1] in names for a in c.args):
             return True
