@@ -123,3 +123,15 @@ def test_bad_policy_stops_bastion_up(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "rule rules[1] can never apply: rule rules[0]" in done.stderr
     assert f"{config}:" in done.stderr
+
+
+async def test_the_policy_holds_through_bastion_wrap(policy_gateway: RunningGateway) -> None:
+    with anyio.fail_after(60):
+        async with connect(policy_gateway, "time", front="wrap") as client:
+            listed = [tool.name for tool in (await client.list_tools()).tools]
+            mars = await client.call_tool("get_current_time", {"timezone": "Mars/Olympus_Mons"})
+            utc = await client.call_tool("get_current_time", {"timezone": "UTC"})
+    assert listed == ["get_current_time"]
+    assert mars.is_error is True
+    assert mars.content[0].text.endswith("[check: policy/rule:no-mars]")
+    assert utc.is_error is False

@@ -240,4 +240,5 @@ def policy_of(config: BastionConfig) -> CompiledPolicy:
             _, lines = parse_yaml(config.source.read_text(encoding="utf-8-sig"), config.source)
         except (OSError, UnicodeDecodeError, ConfigError):
             lines = None
-    return compile_policy(config.policy, source=config.source, lines=lines, servers=config.servers.keys(), roles=roles)
+    # Server names were checked when the file was loaded; `bastion wrap` then narrows `servers`.
+    return compile_policy(config.policy, source=config.source, lines=lines, roles=roles)

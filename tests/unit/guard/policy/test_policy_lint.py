@@ -280,3 +280,10 @@ def test_cel_rules_shadow_only_with_the_same_expression(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="can never apply"):
         load_config(write(tmp_path, same))
+
+
+def test_policy_of_a_config_narrowed_to_one_server(tmp_path: Path) -> None:
+    # `bastion wrap --server db` keeps only `db`; the policy naming `crm` must still compile.
+    config = load_config(write(tmp_path, "servers: {crm: {roots: [/srv/crm]}, db: {roots: [/srv/db]}}\n"))
+    narrowed = config.model_copy(update={"servers": {"db": config.servers["db"]}})
+    assert policy_of(narrowed).context_for("db").roots == ("/srv/db",)
