@@ -117,14 +117,14 @@ def _tools(call: CallView) -> Iterator[Finding]:
     deleting = bool(words & {"delete", "remove"})
     if deleting and words & {"repository", "repo"}:
         yield Finding(_BY_ID["vcs.repo_delete"], f"tool {call.tool}", "arguments")
+    elif words & {"protection", "ruleset", "rulesets"} and (deleting or words & {"update", "disable"}):
+        yield Finding(_BY_ID["vcs.protection_change"], f"tool {call.tool}", "arguments")
     elif deleting and words & {"branch", "ref", "tag"}:
         yield Finding(_BY_ID["vcs.branch_delete"], f"tool {call.tool}", "arguments")
     elif deleting and words & {"file", "files", "path"}:
         branch = call.first("branch", "ref")
         where = f" on {branch.value}" if branch else ""
         yield Finding(_BY_ID["vcs.file_delete"], f"tool {call.tool}{where}", "arguments")
-    elif words & {"protection", "ruleset", "rulesets"} and (deleting or words & {"update", "disable"}):
-        yield Finding(_BY_ID["vcs.protection_change"], f"tool {call.tool}", "arguments")
     elif words & {"collaborator", "collaborators", "key", "keys", "member", "permission"} and words & {
         "add",
         "create",
