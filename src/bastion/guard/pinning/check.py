@@ -79,8 +79,10 @@ class PinningCheck:
             record = await self._see(server, name, tool)
             if self.verdict(record) is None:
                 visible.append(tool)
-        for event in await self.store.mark_removed(server, names):
-            await self.sink.emit(event)
+        present = set(names)
+        if any(pin.removed_at is None and pin.tool not in present for pin in self.store.pins_of(server)):
+            for event in await self.store.mark_removed(server, present):
+                await self.sink.emit(event)
         return visible
 
     def verdict(self, record: PinRecord) -> Verdict | None:

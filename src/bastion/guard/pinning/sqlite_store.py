@@ -163,6 +163,11 @@ class SqlitePinStore:
             self._refresh(self._clock())
             return self._cache.get((server, tool))
 
+    def pins_of(self, server: str) -> builtins.list[PinRecord]:
+        with self._cache_lock:
+            self._refresh(self._clock())
+            return [record for (owner, _), record in self._cache.items() if owner == server]
+
     def _refresh(self, now: float) -> None:
         if (
             self._data_version is not None

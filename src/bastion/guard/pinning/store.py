@@ -69,6 +69,9 @@ class PinStore(Protocol):
     def lookup(self, server: str, tool: str) -> PinRecord | None:
         """The pin of `tool` on `server`, from memory (no I/O on the common path)."""
 
+    def pins_of(self, server: str) -> builtins.list[PinRecord]:
+        """Every pin of `server`, from memory, like `lookup`."""
+
     async def observe(
         self,
         server: str,
