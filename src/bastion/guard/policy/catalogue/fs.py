@@ -187,8 +187,6 @@ def _is_write(call: CallView, s: StringValue) -> bool:
     words = call.tool_words
     if words & {"copy", "cp"}:
         return norm_key(s.key) in _DEST_KEYS
-    if call.context.read_only_hint is True:
-        return False
     return bool(words & _WRITE_WORDS) and not (words & _READ_WORDS and not words & {"write", "edit", "move", "delete"})
 
 
