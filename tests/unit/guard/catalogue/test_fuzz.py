@@ -55,3 +55,9 @@ def test_deep_nesting_is_bounded():
     for _ in range(500):
         deep = {"command": deep}
     assert isinstance(scan("run_command", {"x": deep}, ScanContext()), list)
+
+
+def test_arguments_that_are_not_an_object_are_still_scanned():
+    ids = {f.entry.id for f in scan("run_command", ["rm -rf /"], ScanContext())}  # type: ignore[arg-type]
+    assert isinstance(ids, set)
+    assert scan("x", None, ScanContext()) == []  # type: ignore[arg-type]

@@ -13,8 +13,9 @@ from bastion.guard.policy.catalogue.walker import walk
 
 def scan(tool: str, arguments: Mapping[str, Any], context: ScanContext) -> list[Finding]:
     """The catalogue entries seen in a call, at most one finding per (entry, path)."""
-    strings, scalars = walk(arguments if isinstance(arguments, Mapping) else {})
-    call = CallView(tool, context.server, arguments, context, strings, scalars)
+    args: Mapping[str, Any] = arguments if isinstance(arguments, Mapping) else {"arguments": arguments}
+    strings, scalars = walk(args)
+    call = CallView(tool if isinstance(tool, str) else str(tool), context.server, args, context, strings, scalars)
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     for detect in DETECTORS:
