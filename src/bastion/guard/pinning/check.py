@@ -16,7 +16,7 @@ from typing import Any, Literal
 import anyio
 
 from bastion.guard.pinning.events import LoggingPinEventSink, PinEventSink
-from bastion.guard.pinning.fingerprint import changed_fields, fingerprint
+from bastion.guard.pinning.fingerprint import FingerprintMemo, changed_fields
 from bastion.guard.pinning.scanner import scan_definition
 from bastion.guard.pinning.store import PinRecord, PinStore
 from bastion.model import Decision, Principal, ToolCall, Verdict
@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 PinAction = Literal["block", "ask", "log"]
 _DECISIONS: dict[PinAction, Decision | None] = {"block": Decision.DENY, "ask": Decision.ASK, "log": None}
-_MEMO_SIZE = 4096
 
 
 class PinningCheck:
@@ -52,10 +51,7 @@ class PinningCheck:
         self.on_change = on_change
         self.on_finding = on_finding
         self.scan_descriptions = scan_descriptions
-        # Fingerprints by definition object: the gateway hands the same parsed definition to
-        # every call until it fetches the list again, and hashing costs ~50 us per call.
-        # Entries hold the object, so its id cannot be reused while it is here.
-        self._fingerprints: dict[int, tuple[Mapping[str, Any], str]] = {}
+        self._fingerprint = FingerprintMemo()
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         record: PinRecord | None
@@ -119,13 +115,3 @@ class PinningCheck:
         for event in events:
             await self.sink.emit(event)
         return record
-
-    def _fingerprint(self, definition: Mapping[str, Any]) -> str:
-        entry = self._fingerprints.get(id(definition))
-        if entry is not None and entry[0] is definition:
-            return entry[1]
-        digest = fingerprint(definition)
-        if len(self._fingerprints) >= _MEMO_SIZE:
-            self._fingerprints.clear()
-        self._fingerprints[id(definition)] = (definition, digest)
-        return digest

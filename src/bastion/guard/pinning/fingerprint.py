@@ -33,7 +33,12 @@ def canonical_json(value: Any) -> bytes:
     try:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError:
-        return b"\x00json:" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return b"\x00json:" + _fast_json(value)
+
+
+def _fast_json(value: Any) -> bytes:
+    """Sorted-key JSON, C speed; ASCII-escaped so lone surrogates encode too."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def fingerprint(definition: Mapping[str, Any]) -> str:
@@ -50,3 +55,41 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
         for key in PINNED_FIELDS
         if (key in old) != (key in new) or (key in new and canonical_json(old[key]) != canonical_json(new[key]))
     ]
+
+
+class FingerprintMemo:
+    """`fingerprint` with memory, for the hot path.
+
+    The gateway hands the same parsed definition to every call until it fetches the tool
+    list again: those are found by identity (entries hold the object, so its id cannot be
+    reused while it is here). A fresh `tools/list` result holds new objects with, mostly,
+    the same content: those are found by a SHA-256 of their sorted-key JSON, which costs a
+    tenth of canonicalising them (the same content always has the same fingerprint).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._by_object: dict[int, tuple[Mapping[str, Any], str]] = {}
+        self._by_content: dict[bytes, str] = {}
+
+    def __call__(self, definition: Mapping[str, Any]) -> str:
+        entry = self._by_object.get(id(definition))
+        if entry is not None and entry[0] is definition:
+            return entry[1]
+        part = pinned_part(definition)
+        try:
+            key = hashlib.sha256(_fast_json(part)).digest()
+        except (TypeError, ValueError):
+            key = None
+        digest = self._by_content.get(key) if key is not None else None
+        if digest is None:
+            digest = "sha256:" + hashlib.sha256(canonical_json(part)).hexdigest()
+            if key is not None:
+                self._remember(self._by_content, key, digest)
+        self._remember(self._by_object, id(definition), (definition, digest))
+        return digest
+
+    def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(memo) >= self._size:
+            memo.clear()
+        memo[key] = value

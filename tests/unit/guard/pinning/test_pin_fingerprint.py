@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bastion.guard.pinning.fingerprint import PINNED_FIELDS, changed_fields, fingerprint
+from bastion.guard.pinning.fingerprint import PINNED_FIELDS, FingerprintMemo, changed_fields, fingerprint
 
 TOOL: dict[str, Any] = {
     "name": "search",
@@ -99,3 +99,22 @@ def test_integers_beyond_the_json_safe_range_still_fingerprint() -> None:
     bigger = mutate(("inputSchema", "properties", "limit", "maximum"), 2**63 + 1)
     assert fingerprint(big) != fingerprint(bigger)
     assert fingerprint(reordered(big)) == fingerprint(big)
+
+
+def test_lone_surrogates_fingerprint() -> None:
+    odd = mutate(("description",), "Search \ud800 the index.")
+    assert fingerprint(odd) != fingerprint(TOOL)
+    assert FingerprintMemo()(odd) == fingerprint(odd)
+
+
+def test_the_memo_agrees_with_fingerprint_for_same_new_and_changed_content() -> None:
+    memo = FingerprintMemo(size=4)
+    assert memo(TOOL) == fingerprint(TOOL)
+    assert memo(copy.deepcopy(TOOL)) == fingerprint(TOOL)  # new object, same content
+    assert memo(reordered(TOOL)) == fingerprint(TOOL)
+    for path, value, _ in CHANGES:
+        changed = mutate(path, value)
+        assert memo(changed) == fingerprint(changed) != fingerprint(TOOL)
+    as_float = mutate(("inputSchema", "properties", "limit", "maximum"), 10.0)
+    as_int = mutate(("inputSchema", "properties", "limit", "maximum"), 10)
+    assert memo(as_float) == memo(as_int) == fingerprint(as_int)
