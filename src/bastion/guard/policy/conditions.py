@@ -10,13 +10,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bastion.guard.policy.config import ConditionConfig
 from bastion.guard.policy.paths import Step, parse_argument_path, select
+from bastion.guard.policy.regex import compile_regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def _compile_tests(config: ConditionConfig) -> list[Test]:
         pattern = config.glob
         tests.append(lambda value, context: isinstance(value, str) and fnmatch.fnmatchcase(value, pattern))
     if config.regex is not None:
-        regex = re.compile(config.regex)
+        regex = compile_regex(config.regex)
         tests.append(lambda value, context: isinstance(value, str) and regex.search(value) is not None)
     for bound, compare in (
         (config.gt, lambda a, b: a > b),

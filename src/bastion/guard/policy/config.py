@@ -167,13 +167,15 @@ class ConditionConfig(_Strict):
     def _regex(cls, pattern: str | None) -> str | None:
         if pattern is None:
             return None
+        from bastion.guard.policy.regex import compile_regex
+
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
+            compile_regex(pattern)
+        except ValueError as exc:
             raise config_problem(
-                f"`{pattern}` is not a valid regular expression: {exc.msg}{where}",
-                "fix the expression (Python `re` syntax); escape literal characters such as `(` or `.` with `\\`",
+                f"`{pattern}` is not a valid regular expression: {exc}",
+                "fix the expression (RE2 syntax: no backreferences or lookaround); "
+                "escape literal characters such as `(` or `.` with `\\`",
             ) from None
         return pattern
 

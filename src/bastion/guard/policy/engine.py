@@ -12,8 +12,8 @@ Precedence (docs/policy.md#precedence):
 4. `strict`: a call with no matching `allow` rule is at least held (ask), by `profile:strict`.
 5. `audit-only`: whatever would be denied or held is allowed instead, with the log flag.
 
-The log flag is set when the deciding rule or catalogue entry has it (`log: true`, `log`),
-and on every verdict `audit-only` turns into an allow.
+The log flag is set when the matching rule has `log: true`, when an entry set to `log` is
+found, and on every verdict `audit-only` turns into an allow.
 """
 
 from __future__ import annotations

@@ -149,3 +149,10 @@ def test_secret_predicate() -> None:
     )
     assert condition.holds({"body": {"note": key}}, ServerContext())
     assert not condition.holds({"body": {"note": "use ${GITHUB_TOKEN} here"}}, ServerContext())
+
+
+def test_regex_runs_in_linear_time_on_hostile_input() -> None:
+    # With a backtracking engine this pattern on this input would not finish; RE2 answers at once.
+    condition = Condition.compile("arguments.name", ConditionConfig.model_validate({"regex": "^(a+)+$"}))
+    assert not condition.holds({"name": "a" * 50_000 + "!"}, CONTEXT)
+    assert condition.holds({"name": "a" * 50_000}, CONTEXT)

@@ -72,8 +72,15 @@ def write(folder: Path, policy: str, name: str = "bastion.yaml") -> Path:
             "rules:\n  - match: {tool: x}\n    when: {arguments.a: {regex: 'prod-(\\d+'}}\n    action: deny\n",
             7,
             "policy.rules[0].when.arguments.a.regex",
-            "is not a valid regular expression: missing ), unterminated subpattern at position 5",
-            "Python `re` syntax",
+            "is not a valid regular expression: missing ): prod-(\\d+",
+            "RE2 syntax",
+        ),
+        (
+            "rules:\n  - match: {tool: x}\n    when: {arguments.a: {regex: '(?<=x)y'}}\n    action: deny\n",
+            7,
+            "policy.rules[0].when.arguments.a.regex",
+            "is not a valid regular expression: invalid perl operator: (?<=",
+            "no backreferences or lookaround",
         ),
         (
             "rules:\n  - match: {tool: x}\n    when: {sql: {equals: 1}}\n    action: deny\n",
