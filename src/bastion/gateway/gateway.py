@@ -29,7 +29,7 @@ from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
-from bastion.guard.pinning import PinningCheck, PinStore, SqlitePinStore, open_pin_store
+from bastion.guard.pinning import PinEventSink, PinningCheck, PinStore, SqlitePinStore, open_pin_store
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
@@ -81,10 +81,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def default_checks(config: BastionConfig | None = None, pins: PinStore | None = None) -> list[Check]:
+def default_checks(
+    config: BastionConfig | None = None,
+    pins: PinStore | None = None,
+    pin_events: PinEventSink | None = None,
+) -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here.
 
-    Tool pinning runs when a pin store is given and `pinning.enabled` is on.
+    Tool pinning runs when a pin store is given and `pinning.enabled` is on; its events go
+    to `pin_events` (default: the log).
     """
     policy = policy_of(config) if config is not None else CompiledPolicy()
     checks: list[Check] = [ServerAccessCheck()]
@@ -93,6 +98,7 @@ def default_checks(config: BastionConfig | None = None, pins: PinStore | None = 
         checks.append(
             PinningCheck(
                 pins,
+                sink=pin_events,
                 on_change=pinning.on_change,
                 on_finding=pinning.on_finding,
                 scan_descriptions=pinning.scan_descriptions,
