@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
+
+import anyio.to_thread
 
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.lint import CompiledPolicy
@@ -12,6 +15,26 @@ from bastion.guard.policy.rules import Subject
 from bastion.model import Principal, ToolCall, Verdict
 
 logger = logging.getLogger(__name__)
+
+
+OFF_LOOP_BYTES = 32 * 1024
+"""Arguments with more text than this are judged on a worker thread."""
+
+
+def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
+    """Characters of text in `value` (nested), counted up to about `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+            total += len(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
 
 
 class PolicyCheck:
@@ -33,8 +56,11 @@ class PolicyCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         subject = self.subject(call.principal, call.server, call.tool, call.definition)
-        decision = self.engine.decide(subject, call.arguments, self.policy.context_for(call.server))
-        return decision.verdict
+        decide = partial(self.engine.decide, subject, call.arguments, self.policy.context_for(call.server))
+        if text_size(call.arguments) > OFF_LOOP_BYTES:
+            # Parsing a large payload takes milliseconds: keep the event loop serving other agents.
+            return (await anyio.to_thread.run_sync(decide)).verdict
+        return decide().verdict
 
     async def filter_tool_list(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]

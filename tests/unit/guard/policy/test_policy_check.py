@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from bastion.config import load_config
 from bastion.guard.pipeline import GuardPipeline, denial_message
-from bastion.guard.policy.check import PolicyCheck
+from bastion.guard.policy.check import OFF_LOOP_BYTES, PolicyCheck, text_size
 from bastion.guard.policy.lint import policy_of
 from bastion.model import Decision, Principal, ToolCall
 
@@ -136,3 +137,35 @@ async def test_an_engine_failure_denies(check: PolicyCheck, monkeypatch: pytest.
     verdict = await GuardPipeline([check]).evaluate(call("get_customer"))
     assert (verdict.decision, verdict.check) == (Decision.DENY, "policy")
     assert "the policy check failed (RuntimeError)" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ({}, 0),
+        ({"a": "xyz"}, 4),
+        ({"a": ["xy", {"b": "z" * 10}], "n": 5}, 2 + 2 + 1 + 10),
+    ],
+)
+def test_text_size(value: Any, size: int) -> None:
+    assert text_size(value) == size
+
+
+@pytest.mark.anyio
+async def test_large_arguments_are_judged_off_the_event_loop(check: PolicyCheck) -> None:
+    assert text_size({"a": ["x" * 1000] * 10_000}) <= OFF_LOOP_BYTES + 1000  # counting stops early
+    threads: list[int] = []
+    decide = check.engine.decide
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return decide(*args, **kwargs)
+
+    check.engine.decide = watched  # type: ignore[method-assign]
+    small = await check.check_tool_call(call("delete_customer"))
+    big = await check.check_tool_call(call("delete_customer", content="x" * (OFF_LOOP_BYTES + 1)))
+    for verdict in (small, big):
+        assert verdict is not None
+        assert (verdict.decision, verdict.check) == (Decision.DENY, "policy/rule:no-deletes")
+    assert threads[0] == threading.get_ident()
+    assert threads[1] != threading.get_ident()
