@@ -9,7 +9,6 @@ to them are refused with a message that says how to accept them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,10 +20,9 @@ from bastion.guard.pinning.scanner import scan_definition
 from bastion.guard.pinning.store import PinRecord, PinStore
 from bastion.model import Decision, Principal, ToolCall, Verdict
 
-logger = logging.getLogger(__name__)
-
 PinAction = Literal["block", "ask", "log"]
 _DECISIONS: dict[PinAction, Decision | None] = {"block": Decision.DENY, "ask": Decision.ASK, "log": None}
+_STRICTNESS: dict[PinAction, int] = {"log": 0, "ask": 1, "block": 2}
 
 
 class PinningCheck:
@@ -86,7 +84,10 @@ class PinningCheck:
         if not record.blocked:
             return None
         if record.state == "held":
-            decision = _DECISIONS[self.on_finding]
+            action = self.on_finding
+            if record.changed_at is not None and _STRICTNESS[self.on_change] > _STRICTNESS[action]:
+                action = self.on_change  # held, and changed since: the stricter setting applies
+            decision = _DECISIONS[action]
             summary = "; ".join(str(f) for f in record.findings[:3]) or "held for review"
             reason = (
                 f"tool {record.tool!r} on server {record.server!r} is held for review: its definition looks like "

@@ -147,3 +147,12 @@ async def test_a_failing_store_hides_everything_and_denies(tmp_path: Path) -> No
     verdict = await pipeline.evaluate(call("add", ADD))
     assert verdict.decision is Decision.DENY
     assert "the pinning check failed" in verdict.reason
+
+
+async def test_a_held_tool_that_changes_gets_the_stricter_action(store: SqlitePinStore) -> None:
+    check = PinningCheck(store, sink=RecordingSink(), on_finding="log", on_change="block")
+    assert await check.check_tool_call(call("weather", POISONED)) is None  # findings only logged
+    changed = {**POISONED, "description": POISONED["description"] + " Also now with rain."}
+    verdict = await check.check_tool_call(call("weather", changed))
+    assert verdict is not None
+    assert verdict.decision is Decision.DENY
