@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.guard.policy.conditions import Condition, ServerContext
 from bastion.guard.policy.config import ConditionConfig
@@ -156,3 +158,30 @@ def test_regex_runs_in_linear_time_on_hostile_input() -> None:
     condition = Condition.compile("arguments.name", ConditionConfig.model_validate({"regex": "^(a+)+$"}))
     assert not condition.holds({"name": "a" * 50_000 + "!"}, CONTEXT)
     assert condition.holds({"name": "a" * 50_000}, CONTEXT)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+ANY_TESTS = [
+    ("arguments.**", {"equals": "x"}),
+    ("arguments.**", {"in": [1, "a", True]}),
+    ("arguments.*.a", {"glob": "a*"}),
+    ("arguments.**", {"regex": "^[0-9]+$"}),
+    ("arguments.**", {"gt": 0.5, "lte": 1e9}),
+    ("arguments.**.q", {"sql": ["drop", "delete"]}),
+    ("arguments.**", {"outside_roots": True}),
+    ("arguments.**", {"off_allowlist": True}),
+    ("arguments.**", {"secret": True}),
+    ("arguments[0]", {"exists": True}),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(arguments=st.dictionaries(st.text(max_size=8), JSON, max_size=5))
+def test_conditions_never_raise_on_any_json(arguments: dict[str, Any]) -> None:
+    for path, tests in ANY_TESTS:
+        condition = Condition.compile(path, ConditionConfig.model_validate(tests))
+        assert condition.holds(arguments, CONTEXT) in (True, False)
