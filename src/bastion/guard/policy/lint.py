@@ -80,6 +80,7 @@ def compile_policy(
     problems += _catalogue_keys(policy.catalogue, source, lines)
     if servers is not None:
         problems += _server_names(policy, servers, source, lines)
+        problems += _context_never_set(rules, policy)
     if problems:
         problems.sort(key=lambda e: (str(e.file) != str(source), str(e.file), e.line or 0))
         first, *rest = problems
@@ -187,6 +188,34 @@ def _unreachable(rules: list[Rule]) -> list[ConfigError]:
                     )
                 )
                 break
+    return problems
+
+
+def _context_never_set(rules: list[Rule], policy: PolicyConfig) -> list[ConfigError]:
+    """Rules testing `outside_roots` / `off_allowlist` only on named servers that have no roots / domains.
+
+    Such a condition never holds, so the rule silently never applies: a deny that never denies.
+    """
+    problems = []
+    for rule in rules:
+        names = rule.match.server
+        if names is None or any(c in name for name in names for c in "*?["):
+            continue
+        for condition in rule.conditions:
+            for test, setting in (("outside_roots", "roots"), ("off_allowlist", "domains")):
+                if test not in condition.source:
+                    continue
+                if not any(getattr(policy.servers.get(name), setting, ()) for name in names):
+                    where = " or ".join(f"policy.servers.{name}.{setting}" for name in names)
+                    problems.append(
+                        _error(
+                            rule,
+                            "",
+                            f"rule {rule.id} tests `{test}` on {condition.path}, but {where} is not set, "
+                            "so the test never holds and the rule never applies",
+                            f"set {where}, or remove the test",
+                        )
+                    )
     return problems
 
 

@@ -294,3 +294,19 @@ def test_policy_of_a_config_narrowed_to_one_server(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "servers: {crm: {roots: [/srv/crm]}, db: {roots: [/srv/db]}}\n"))
     narrowed = config.model_copy(update={"servers": {"db": config.servers["db"]}})
     assert policy_of(narrowed).context_for("db").roots == ("/srv/db",)
+
+
+def test_a_context_test_on_servers_without_that_context_is_an_error(tmp_path: Path) -> None:
+    policy = "rules:\n  - {match: {server: crm}, when: {arguments.path: {outside_roots: true}}, action: deny}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, policy))
+    assert info.value.line == 6
+    assert "tests `outside_roots` on arguments.path, but policy.servers.crm.roots is not set" in info.value.problem
+    assert info.value.fix == "set policy.servers.crm.roots, or remove the test"
+    load_config(write(tmp_path, policy + "servers: {crm: {roots: [/srv/crm]}}\n"))
+    # Unnamed or globbed servers may get their context elsewhere (or from `policy check` lines).
+    load_config(
+        write(
+            tmp_path, "rules:\n  - {match: {server: 'c*'}, when: {arguments.u: {off_allowlist: true}}, action: deny}\n"
+        )
+    )
