@@ -39,6 +39,7 @@ from bastion.config_errors import (
     parse_yaml,
     split_listen,
 )
+from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 
 __all__ = [
     "AgentConfig",
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigError",
     "HttpServerConfig",
     "JwtConfig",
+    "PinningConfig",
     "ServerConfig",
     "StdioServerConfig",
     "config_for_wrap",
@@ -166,9 +168,13 @@ class AuditConfig(_Frozen):
 
 
 class AgentConfig(_Frozen):
-    """An agent allowed in. `servers` is what it may reach; None means every server."""
+    """An agent allowed in. `servers` is what it may reach; None means every server.
+
+    `roles` are names policy rules can match on (`match: {role: ...}`).
+    """
 
     servers: frozenset[str] | None = None
+    roles: frozenset[str] = frozenset()
 
 
 class JwtConfig(_Frozen):
@@ -238,6 +244,18 @@ class AuthConfig(_Frozen):
     jwt: JwtConfig | None = None
 
 
+PinAction: TypeAlias = Literal["block", "ask", "log"]
+
+
+class PinningConfig(_Frozen):
+    """Tool pinning (docs/pinning.md): what a changed tool, or one held for review, gets."""
+
+    enabled: bool = True
+    on_change: PinAction = "block"
+    on_finding: PinAction = "block"
+    scan_descriptions: bool = True
+
+
 class BastionConfig(_Frozen):
     """A whole bastion.yaml. `source` is the file it came from (absolute)."""
 
@@ -249,6 +267,8 @@ class BastionConfig(_Frozen):
     servers: dict[str, _TaggedServer] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    pinning: PinningConfig = Field(default_factory=PinningConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -351,6 +371,8 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,
+    ("pinning",): PinningConfig,
+    **POLICY_MODELS_AT,
 }
 
 
@@ -363,9 +385,13 @@ def _yaml_path(loc: Loc) -> Loc:
 
 def _validate(data: Any, source: Path, lines: KeyLines) -> BastionConfig:
     try:
-        return BastionConfig.model_validate(data, context={"source": source})
+        config = BastionConfig.model_validate(data, context={"source": source})
     except ValidationError as exc:
         raise from_validation_error(exc, file=source, lines=lines, models_at=_MODELS_AT, yaml_path=_yaml_path) from None
+    from bastion.guard.policy.lint import compile_policy  # loads the catalogue: only when a file is loaded
+
+    compile_policy(config.policy, source=source, lines=lines, servers=config.servers.keys())
+    return config
 
 
 def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> BastionConfig:

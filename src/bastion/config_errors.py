@@ -219,6 +219,7 @@ _TYPE_PROBLEMS: dict[str, tuple[str, str]] = {
     "finite_number": ("must be a finite number", "write a number of seconds such as 30 or 2.5"),
     "greater_than": ("must be greater than {gt}", "use a value greater than {gt}"),
     "literal_error": ("must be one of {expected}", "use one of {expected}"),
+    "enum": ("must be one of {expected}", "use one of {expected}"),
     "dict_type": ("must be a mapping", "write it as indented `key: value` lines"),
     "model_type": ("must be a mapping", "write it as indented `key: value` lines"),
     "model_attributes_type": ("must be a mapping", "write it as indented `key: value` lines"),

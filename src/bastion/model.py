@@ -40,11 +40,16 @@ class Decision(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """What a guard check decided, and why. `check` names the check (or rule) that decided."""
+    """What a guard check decided, and why. `check` names the check (or rule) that decided.
+
+    `log` marks the call for attention without blocking it (a rule's `log: true`, the
+    `audit-only` profile); it is kept in the audit record.
+    """
 
     decision: Decision
     reason: str = ""
     check: str = ""
+    log: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -104,4 +109,6 @@ class CallFinished:
     result_size: int | None = None
     error: str | None = None
     check: str | None = None
-    """The guard check that denied the call, when one did."""
+    """The guard check (or policy rule) that decided the call, when one did."""
+    log: bool = False
+    """The deciding check marked the call for attention (e.g. a policy rule's `log: true`)."""

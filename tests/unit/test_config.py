@@ -18,6 +18,7 @@ from bastion.config import (
     ConfigError,
     HttpServerConfig,
     JwtConfig,
+    PinningConfig,
     StdioServerConfig,
     config_for_wrap,
     default_config_text,
@@ -333,7 +334,7 @@ def test_error_message_format(tmp_path: Path) -> None:
     assert str(error) == (
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
-        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth."
+        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth, policy, pinning."
     )
 
 
@@ -443,6 +444,7 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("agents.<name>", AgentConfig),
     ("auth", AuthConfig),
     ("auth.jwt", JwtConfig),
+    ("pinning", PinningConfig),
 ]
 YAML_KEYS = [
     (section, field.alias or name) for section, model in MODELS_BY_SECTION for name, field in model.model_fields.items()

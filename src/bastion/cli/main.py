@@ -15,8 +15,10 @@ from bastion import __version__
 from bastion.cli.audit import audit_group
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
+from bastion.cli.policy import policy_group
 from bastion.cli.servers import servers
 from bastion.cli.tokens import token_group
+from bastion.cli.tools import tools_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.gateway.gateway import Gateway, open_token_store
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
@@ -166,9 +168,11 @@ def _name_for(command: list[str]) -> str:
 
 
 main.add_command(token_group)
+main.add_command(tools_group)
 main.add_command(audit_group)
 main.add_command(servers)
 main.add_command(doctor)
+main.add_command(policy_group)
 
 
 if __name__ == "__main__":

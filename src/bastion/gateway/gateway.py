@@ -29,7 +29,10 @@ from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
+from bastion.guard.pinning import PinEventSink, PinningCheck, PinStore, SqlitePinStore, open_pin_store
 from bastion.guard.pipeline import Check, GuardPipeline
+from bastion.guard.policy.check import PolicyCheck
+from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
 
@@ -81,9 +84,30 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def default_checks() -> list[Check]:
-    """The guard pipeline's checks, in order. Later capabilities insert theirs here."""
-    return [ServerAccessCheck()]
+def default_checks(
+    config: BastionConfig | None = None,
+    pins: PinStore | None = None,
+    pin_events: PinEventSink | None = None,
+) -> list[Check]:
+    """The guard pipeline's checks, in order. Later capabilities insert theirs here.
+
+    Tool pinning runs when a pin store is given and `pinning.enabled` is on; its events go
+    to `pin_events` (default: the log).
+    """
+    policy = policy_of(config) if config is not None else CompiledPolicy()
+    checks: list[Check] = [ServerAccessCheck()]
+    if pins is not None and config is not None and config.pinning.enabled:
+        pinning = config.pinning
+        checks.append(
+            PinningCheck(
+                pins,
+                sink=pin_events,
+                on_change=pinning.on_change,
+                on_finding=pinning.on_finding,
+                scan_descriptions=pinning.scan_descriptions,
+            )
+        )
+    return [*checks, PolicyCheck(policy)]
 
 
 class Gateway:
@@ -98,7 +122,10 @@ class Gateway:
         errlog: TextIO | None = None,
     ) -> None:
         self.config = config
-        self.pipeline = GuardPipeline(default_checks() if checks is None else checks)
+        self.pins: SqlitePinStore | None = None
+        if checks is None and config.pinning.enabled:
+            self.pins = open_pin_store(config.data_dir)
+        self.pipeline = GuardPipeline(default_checks(config, self.pins) if checks is None else checks)
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.audit: AuditStore = open_audit_store(config.data_dir)
@@ -116,6 +143,8 @@ class Gateway:
             stack.push_async_callback(self.audit.close)
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
+            if self.pins is not None:
+                stack.callback(self.pins.close)
             self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())
             recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
             for name, server_config in self.config.servers.items():

@@ -197,8 +197,8 @@ class ProxyServer(Server[Any]):
             definition=definition,
         )
         verdict = await self.pipeline.evaluate(call)
+        state.verdict = verdict
         if not verdict.allowed:
-            state.deny(verdict)
             return _tool_error(denial_message(verdict))
         return await self._forward(ctx, params)
 

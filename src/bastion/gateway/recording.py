@@ -112,7 +112,8 @@ class CallRecorder:
             raise
         finally:
             current_call.reset(token)
-        outcome = Outcome.DENIED if state.verdict is not None else Outcome.ALLOWED
+        denied = state.verdict is not None and not state.verdict.allowed
+        outcome = Outcome.DENIED if denied else Outcome.ALLOWED
         is_error = bool(result.get("isError")) if is_tool_call and isinstance(result, Mapping) else None
         await self._finish(state, began, outcome, is_error=is_error, result=result)
         return result
@@ -134,8 +135,9 @@ class CallRecorder:
             latency_ms=(time.perf_counter() - began) * 1000.0,
             is_error=is_error,
             result_size=_size_of(result) if result is not None else None,
-            error=verdict.reason if verdict is not None else error,
-            check=verdict.check if verdict is not None else None,
+            error=verdict.reason if verdict is not None and not verdict.allowed else error,
+            check=(verdict.check or None) if verdict is not None else None,
+            log=verdict.log if verdict is not None else False,
         )
         # Shielded: a cancelled request must still have its ending recorded.
         with anyio.CancelScope(shield=True):

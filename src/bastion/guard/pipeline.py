@@ -7,6 +7,7 @@ The pipeline fails closed: a check that raises denies the call, naming the check
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -75,7 +76,7 @@ class GuardPipeline:
             if verdict is None:
                 continue
             if not verdict.check:
-                verdict = Verdict(verdict.decision, verdict.reason, check=check.name)
+                verdict = dataclasses.replace(verdict, check=check.name)
             if verdict.decision is Decision.ASK:
                 # The approval queue does not exist yet: holding means refusing, with a reason.
                 return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)

@@ -1,0 +1,191 @@
+"""`bastion tools list|show|accept|history`: review pinned tool definitions and accept changes."""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from bastion.cli.common import config_option, load_or_exit
+from bastion.guard.pinning import LoggingPinEventSink, PinRecord, PinStoreError, SqlitePinStore, open_pin_store
+
+T = TypeVar("T")
+
+
+def _with_store(config_path: Path, action: Callable[[SqlitePinStore], Awaitable[T]]) -> T:
+    config = load_or_exit(config_path)
+    store = open_pin_store(config.data_dir)
+    try:
+        return anyio.run(action, store)
+    finally:
+        store.close()
+
+
+@click.group("tools")
+def tools_group() -> None:
+    """Review pinned tool definitions: list them, see what changed, accept a change."""
+
+
+@tools_group.command("list")
+@config_option
+@click.option("--server", default=None, help="Only this server's tools.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+def list_tools(config_path: Path, server: str | None, as_json: bool) -> None:
+    """List pinned tools and their state: pinned, changed, held-for-review or removed."""
+
+    async def run(store: SqlitePinStore) -> list[PinRecord]:
+        return await store.list(server)
+
+    records = _with_store(config_path, run)
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(_as_dict(record)))
+        return
+    if not records:
+        click.echo("no pinned tools yet; tools are pinned when an agent first lists or calls them")
+        return
+    click.echo(f"{'SERVER':16} {'TOOL':28} {'STATUS':16} {'HASH':14} {'SINCE':20} DETAIL")
+    for record in records:
+        since = record.removed_at or record.changed_at or record.accepted_at or record.first_seen
+        click.echo(
+            f"{record.server:16} {record.tool:28} {record.status:16} {_short(record.current_hash):14} "
+            f"{_when(since):20} {_detail(record)}"
+        )
+    blocked = [r for r in records if r.blocked]
+    if blocked:
+        click.echo(f"\n{len(blocked)} tool(s) blocked. Review one with: bastion tools show SERVER TOOL")
+
+
+@tools_group.command("show")
+@config_option
+@click.argument("server")
+@click.argument("tool")
+def show(config_path: Path, server: str, tool: str) -> None:
+    """Show a pinned tool: its state, findings, and what changed since it was trusted."""
+
+    async def run(store: SqlitePinStore) -> list[PinRecord]:
+        return [r for r in await store.list(server) if r.tool == tool]
+
+    found = _with_store(config_path, run)
+    if not found:
+        raise click.ClickException(f"no pinned tool {tool!r} on server {server!r}; see: bastion tools list")
+    record = found[0]
+    click.echo(f"{server}/{tool}: {record.status}")
+    click.echo(f"  current  {record.current_hash}")
+    click.echo(f"  trusted  {record.trusted_hash or '(nothing trusted yet: held on first sight)'}")
+    if record.accepted_by:
+        click.echo(f"  accepted by {record.accepted_by} at {_when(record.accepted_at)}")
+    for finding in record.findings:
+        click.echo(f"  finding: {finding}")
+    current = _pretty(record.current_definition)
+    if record.trusted_definition is not None and record.trusted_hash != record.current_hash:
+        click.echo("\nChange since it was trusted:")
+        diff = difflib.unified_diff(
+            _pretty(record.trusted_definition).splitlines(),
+            current.splitlines(),
+            "trusted",
+            "current",
+            lineterm="",
+        )
+        click.echo("\n".join(diff))
+    else:
+        click.echo("\nCurrent definition:")
+        click.echo(current)
+    if record.blocked:
+        click.echo(f"\nTo accept it: bastion tools accept {server} {tool} --hash {_short(record.current_hash)}")
+
+
+@tools_group.command("accept")
+@config_option
+@click.argument("server")
+@click.argument("tool", required=False)
+@click.option("--all", "accept_all", is_flag=True, help="Accept every changed or held tool of SERVER.")
+@click.option("--hash", "expected_hash", default=None, help="Accept only if the definition still has this hash.")
+@click.option("--by", "actor", default=None, help="Who accepts (recorded). Default: the local user.")
+def accept(
+    config_path: Path, server: str, tool: str | None, accept_all: bool, expected_hash: str | None, actor: str | None
+) -> None:
+    """Trust the current definition of SERVER's TOOL; a running gateway unblocks it within a second."""
+    if (tool is None) == (not accept_all):
+        raise click.UsageError("give a TOOL or --all (one of them)")
+    if accept_all and expected_hash is not None:
+        raise click.UsageError("--hash applies to one tool; leave it out with --all")
+    who = actor or f"local:{getpass.getuser()}"
+    sink = LoggingPinEventSink()
+
+    async def run(store: SqlitePinStore) -> list[PinRecord]:
+        names = [tool] if tool is not None else [r.tool for r in await store.list(server) if r.blocked]
+        accepted = []
+        for name in names:
+            record, event = await store.accept(server, name, actor=who, expected_hash=expected_hash)
+            await sink.emit(event)
+            accepted.append(record)
+        return accepted
+
+    try:
+        records = _with_store(config_path, run)
+    except PinStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not records:
+        click.echo(f"nothing to accept: no tool of server {server!r} is changed or held")
+    for record in records:
+        click.echo(f"accepted {record.server}/{record.tool} ({_short(record.current_hash)}) as {who}")
+
+
+@tools_group.command("history")
+@config_option
+@click.option("--server", default=None, help="Only this server's events.")
+@click.option("--tool", default=None, help="Only this tool's events.")
+@click.option("--limit", default=100, show_default=True, help="How many of the latest events.")
+def history(config_path: Path, server: str | None, tool: str | None, limit: int) -> None:
+    """Pin events, oldest first: pinned, held, changed, removed, restored, accepted."""
+
+    async def run(store: SqlitePinStore) -> list[Any]:
+        return await store.events(server, tool, limit)
+
+    for event in _with_store(config_path, run):
+        click.echo(f"{_when(event.time)}  {event.describe()}")
+
+
+def _as_dict(record: PinRecord) -> dict[str, Any]:
+    return {
+        "server": record.server,
+        "tool": record.tool,
+        "status": record.status,
+        "current_hash": record.current_hash,
+        "trusted_hash": record.trusted_hash,
+        "findings": [str(f) for f in record.findings],
+        "first_seen": record.first_seen,
+        "changed_at": record.changed_at,
+        "removed_at": record.removed_at,
+        "accepted_by": record.accepted_by,
+        "accepted_at": record.accepted_at,
+    }
+
+
+def _detail(record: PinRecord) -> str:
+    if record.state == "held" and record.findings:
+        more = f" (+{len(record.findings) - 1} more)" if len(record.findings) > 1 else ""
+        return f"{record.findings[0].kind} in {record.findings[0].where}{more}"
+    if record.accepted_by:
+        return f"accepted by {record.accepted_by}"
+    return ""
+
+
+def _short(fingerprint: str | None) -> str:
+    return fingerprint.removeprefix("sha256:")[:12] if fingerprint else "-"
+
+
+def _pretty(definition: Any) -> str:
+    return json.dumps(definition, indent=2, sort_keys=True, ensure_ascii=True)
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) if t is not None else "-"

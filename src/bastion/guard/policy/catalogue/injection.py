@@ -1,0 +1,155 @@
+"""Prompt injection: instructions aimed at a model, planted in arguments (and in tool descriptions).
+
+Three signals: invisible characters (Unicode tag characters, runs of zero-width or bidi
+controls) that hide text from a human reader; phrasing that overrides the model's instructions
+("ignore all previous instructions", a fake `[SYSTEM]` header addressed to the assistant); and
+covert standing orders ("do not tell the user", "always BCC ..."). Text that merely talks about
+prompt injection does not match: the phrases must address the model. `injection_findings`
+serves tool-description scanning too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
+from bastion.model import Decision
+
+ASK, DENY = Decision.ASK, Decision.DENY
+C, H = Severity.CRITICAL, Severity.HIGH
+
+ENTRIES: tuple[Entry, ...] = (
+    entry("injection.prompt_override", "Instruction override", "Text telling a model to ignore or replace its "
+          "instructions, or posing as a system message.", H, DENY),
+    entry("injection.hidden_unicode", "Invisible characters", "Unicode tag characters, or runs of zero-width / "
+          "bidirectional control characters, hiding text from people.", H, DENY),
+    entry("injection.hidden_instruction", "Covert standing instruction", "Text telling a model to act without "
+          "telling the user, or to always copy data somewhere.", H, DENY),
+    entry("injection.exfil_instruction", "Instruction to send data out", "Text telling a model to read secrets or "
+          "send data to a URL or address.", C, DENY),
+)  # fmt: skip
+_BY_ID = {e.id: e for e in ENTRIES}
+
+_OVERRIDE = re.compile(
+    r"(?is)\b(ignore|disregard|forget|override|bypass)\b.{0,30}\b(all\s+|any\s+|the\s+|your\s+|my\s+)?"
+    r"(previous|prior|above|earlier|preceding|original|system|existing|former)\b.{0,20}\b(instructions?|prompts?|"
+    r"rules|directives|guidelines|context|messages)"
+    r"|\b(ignore|disregard|forget)\s+(everything\s+|all\s+)?(of\s+)?(the\s+|that\s+|what\s+is\s+)?(above|previous|"
+    r"prior|preceding)\s*([.,;:!]|\band\b|\bthen\b|$)"
+    r"|\byou\s+are\s+now\s+(in\s+)?\w+\s+(mode|assistant|ai)\b|\bnew\s+(instructions?|task|directive)\s+for\s+(the\s+|"
+    r"all\s+|any\s+)?(assistant|ai|model|agent|llm)s?\b"
+    r"|(^|\n)\s*[\[<(]\s*(system|sys|admin|developer)\s*[\])>]\s*\S"
+    r"|\b(system\s+(notice|message|prompt|override)|important\s+notice)\s+(for|to)\s+(ai|the\s+)?(assistants?|models?|"
+    r"agents?|llms?|ai)\b"
+    r"|</?(system|im_start|im_end)>|<\|im_start\|>")  # fmt: skip
+_COVERT = re.compile(
+    r"(?is)\b(do\s+not|don'?t|never|without)\s+(mention|tell|inform|notify|reveal|show|alert|telling|informing|"
+    r"mentioning)\w*\s+(this\s+|it\s+)?(to\s+)?(the\s+)?(user|human|operator|anyone|them)\b"
+    r"|\balways\s+(bcc|cc|forward|copy|send|include)\b.{0,60}\b(to|@)"
+    r"|\bsecretly\b|\bcovertly\b|\bwithout\s+(the\s+)?user'?s?\s+(knowledge|consent|approval)")  # fmt: skip
+_EXFIL = re.compile(
+    r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
+    r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
+)
+_PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    ("injection.prompt_override", _OVERRIDE, ("ignor", "disregard", "forget", "overrid", "bypass", "you are now",
+                                              "instruction", "system", "sys]", "admin", "developer", "im_start",
+                                              "im_end", "notice")),
+    ("injection.hidden_instruction", _COVERT, ("mention", "tell", "inform", "notify", "reveal", "show", "alert",
+                                               "always", "secretly", "covertly", "without")),
+    ("injection.exfil_instruction", _EXFIL, ("://", "@")),
+)  # fmt: skip
+"""(entry id, pattern, lower-case substrings a match must contain) for each phrase family."""
+_TAGS = re.compile("[\U000e0000-\U000e007f]")
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e]{3,}")
+_NEEDLES = (
+    "ignor", "disregard", "forget", "overrid", "bypass", "you are now", "instruction", "system", "sys]", "admin",
+    "developer", "im_start", "im_end", "notice", "mention", "tell", "inform", "reveal", "notify", "alert", "show",
+    "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
+)  # fmt: skip
+"""Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionMatch:
+    """An injection signal in a text: its entry id and what was seen."""
+
+    entry_id: str
+    reason: str
+
+
+def _tag_text(text: str) -> str:
+    return "".join(chr(ord(c) - 0xE0000) for c in _TAGS.findall(text) if 0x20 <= ord(c) - 0xE0000 < 0x7F)
+
+
+def _fix_surrogates(text: str) -> str:
+    """Pairs of UTF-16 surrogates (as some JSON decoders leave them) joined into the characters they encode."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeError:
+        return text
+
+
+def injection_findings(text: str) -> list[InjectionMatch]:
+    """Injection signals in `text` (an argument, or a tool description). Never raises."""
+    if not isinstance(text, str) or len(text) < 6:
+        return []
+    lowered = text.lower()
+    if text.isascii() and not any(n in lowered for n in _NEEDLES):
+        return []
+    try:
+        return list(_scan(_fix_surrogates(text)))
+    except Exception:
+        return []
+
+
+def _scan(text: str) -> Iterator[InjectionMatch]:
+    hidden = "" if text.isascii() else _tag_text(text)
+    if hidden:
+        yield InjectionMatch("injection.hidden_unicode", f"{len(hidden)} invisible tag characters: {hidden[:60]!r}")
+    elif not text.isascii() and _INVISIBLE.search(text):
+        yield InjectionMatch("injection.hidden_unicode", "a run of zero-width or bidi control characters")
+    visible = text if text.isascii() else unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
+    long_ascii = len(visible) > LONG_TEXT and visible.isascii()
+    lowered = visible.lower()
+    for entry_id, pattern, needles in _PHRASES:
+        if long_ascii:
+            windows = needle_windows(lowered, needles, 250, 250)
+        elif not visible.isascii() or any(n in lowered for n in needles):
+            windows = [(0, len(visible))]
+        else:
+            continue
+        m = next((m for start, end in windows if (m := _addressed(pattern, visible, start, end))), None)
+        if m:
+            yield InjectionMatch(entry_id, f"{m.group(0).strip()[:60]!r}")
+
+
+_QUOTES = "'\"`\u2018\u2019\u201c\u201d"
+
+
+def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:
+    """The first match not quoted as an example (`attackers write 'ignore previous instructions'`)."""
+    for m in pattern.finditer(text, start, end):
+        before = text[m.start() - 1] if m.start() else ""
+        after = text[m.end() : m.end() + 1]
+        if not (before and before in _QUOTES and after and after in _QUOTES):
+            return m
+    return None
+
+
+def detect(call: CallView) -> Iterator[Finding]:
+    for s in call.strings:
+        for match in injection_findings(s.value):
+            yield Finding(_BY_ID[match.entry_id], f"{match.reason} in {s.path}", s.path)

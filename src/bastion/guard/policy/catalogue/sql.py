@@ -1,0 +1,121 @@
+"""Databases: SQL statements parsed with sqlglot wherever they appear, and document-database bulk operations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
+from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+from bastion.guard.policy.catalogue.view import CallView
+from bastion.model import Decision
+
+ASK, DENY = Decision.ASK, Decision.DENY
+C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
+
+ENTRIES: tuple[Entry, ...] = (
+    entry("sql.drop", "Drop a table", "A DROP statement (table, view, index, ...): the object and its data are gone.",
+          C, DENY),
+    entry("sql.drop_database", "Drop a database or schema", "DROP DATABASE / DROP SCHEMA: every table in it is gone.",
+          C, DENY),
+    entry("sql.truncate", "Truncate a table", "TRUNCATE empties a table without a WHERE and usually without undo.",
+          C, DENY),
+    entry("sql.delete_without_where", "DELETE without WHERE", "A DELETE with no WHERE, or with an always-true one "
+          "(`WHERE 1=1`, a WHERE commented out): every row goes.", C, DENY),
+    entry("sql.update_without_where", "UPDATE without WHERE", "An UPDATE with no WHERE or an always-true one: every "
+          "row is rewritten.", H, DENY),
+    entry("sql.alter_destructive", "Destructive schema change", "ALTER TABLE that drops or renames a column or table.",
+          H, DENY),
+    entry("sql.alter", "Schema change", "ALTER TABLE adding or changing columns or constraints.", M, ASK),
+    entry("sql.grant", "Grant or revoke privileges", "GRANT / REVOKE changes who may read or change data.", H, DENY),
+    entry("sql.user_management", "Create or change database users", "CREATE/ALTER/DROP USER or ROLE, SET PASSWORD.",
+          H, DENY),
+    entry("sql.bulk_export", "Unbounded read of a whole table", "A SELECT of non-aggregate columns from a table with "
+          "no WHERE, LIMIT or GROUP BY, or a COPY ... TO: the whole table leaves the database.", M, ASK),
+    entry("sql.file_access", "Read or write server files from SQL", "SELECT INTO OUTFILE, pg_read_file, LOAD_FILE, "
+          "lo_export, ATTACH DATABASE: the database server's file system is reached.", H, DENY),
+    entry("sql.exec_program", "Run a program from SQL", "COPY ... PROGRAM, xp_cmdshell: a shell command runs on the "
+          "database host.", C, DENY),
+    entry("sql.multi_statement", "Stacked statements", "Several statements in one string where a read is followed by "
+          "a write (the shape of SQL injection).", H, DENY),
+    entry("sql.write_in_read_only", "Write through a read-only tool", "A statement that changes data sent to a tool "
+          "whose name or declared annotations say it only reads.", H, DENY),
+    entry("sql.disable_safety", "Disable database safety checks", "SET FOREIGN_KEY_CHECKS=0, "
+          "session_replication_role = replica, SQL_SAFE_UPDATES=0.", M, ASK),
+    entry("sql.collection_drop", "Drop a document collection", "A document-database tool dropping a collection or "
+          "database (MongoDB drop, dropDatabase).", C, DENY),
+    entry("sql.document_delete_all", "Delete every document", "deleteMany / remove with an empty filter.", C, DENY),
+    entry("sql.document_update_all", "Update every document", "updateMany with an empty filter.", H, DENY),
+)  # fmt: skip
+_BY_ID = {e.id: e for e in ENTRIES}
+_OP_ENTRY = {
+    "drop": "sql.drop", "drop_database": "sql.drop_database", "truncate": "sql.truncate",
+    "delete_without_where": "sql.delete_without_where", "update_without_where": "sql.update_without_where",
+    "alter_drop": "sql.alter_destructive", "alter": "sql.alter", "grant": "sql.grant", "revoke": "sql.grant",
+    "user_management": "sql.user_management", "unbounded_select": "sql.bulk_export", "copy_to": "sql.bulk_export",
+    "file_access": "sql.file_access", "exec_program": "sql.exec_program", "disable_safety": "sql.disable_safety",
+}  # fmt: skip
+WRITE_OPS = frozenset({"drop", "drop_database", "truncate", "delete", "delete_without_where", "update",
+                       "update_without_where", "alter", "alter_drop", "grant", "revoke", "user_management", "insert",
+                       "merge", "create", "copy_from", "exec_program"})  # fmt: skip
+_READ_TOOL_WORDS = frozenset({"read", "select", "readonly", "describe", "list", "explain", "search"})
+SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "duckdb", "clickhouse-client", "sqlcmd", "cockroach",
+                         "snowsql", "bq", "mongosh", "mongo", "pgcli", "mycli", "litecli"})  # fmt: skip
+
+
+def sql_operations(text: str) -> frozenset[str] | None:
+    """The operations of the SQL in `text` (`select`, `drop`, `delete_without_where`, `unbounded_select`,
+    `multi_statement`, ...), or None when `text` is not SQL. Never raises."""
+    try:
+        parsed = parse_sql(text, strict=False) if isinstance(text, str) else None
+    except Exception:
+        return None
+    return parsed.operations if parsed is not None else None
+
+
+def _findings(call: CallView, where: StringValue, parsed: SqlScript, prefix: str = "") -> Iterator[Finding]:
+    ops = parsed.operations
+    for stmt in parsed.statements:
+        for op in sorted(stmt.ops):
+            eid = _OP_ENTRY.get(op)
+            if eid:
+                yield Finding(_BY_ID[eid], f"{prefix}{_label(op)}: {stmt.text[:80]} in {where.path}", where.path)
+    reads = [s for s in parsed.statements if s.ops & {"select"}]
+    writes = [s for s in parsed.statements if s.ops & WRITE_OPS]
+    if len(parsed.statements) > 1 and reads and writes:
+        yield Finding(_BY_ID["sql.multi_statement"], f"{len(parsed.statements)} statements, a read then a write, "
+                      f"in {where.path}", where.path)  # fmt: skip
+    read_only = call.context.read_only_hint is True or bool(call.tool_words & _READ_TOOL_WORDS)
+    if read_only and ops & WRITE_OPS and call.context.read_only_hint is not False:
+        yield Finding(_BY_ID["sql.write_in_read_only"], f"{', '.join(sorted(ops & WRITE_OPS))} sent to read-only "
+                      f"tool {call.tool} in {where.path}", where.path)  # fmt: skip
+
+
+def _label(op: str) -> str:
+    return op.replace("_", " ").upper() if op in ("drop", "truncate", "grant", "revoke") else op.replace("_", " ")
+
+
+def detect(call: CallView) -> Iterator[Finding]:
+    for where, parsed in call.sql:
+        yield from _findings(call, where, parsed)
+    for where, script in call.commands:
+        for cmd in script.commands:
+            if cmd.name in SQL_CLIENTS:
+                for arg in cmd.args:
+                    inner = parse_sql(arg, strict=False)
+                    if inner is not None:
+                        yield from _findings(call, where, inner, f"{cmd.name} runs ")
+    yield from _documents(call)
+
+
+def _documents(call: CallView) -> Iterator[Finding]:
+    words = call.tool_words
+    if "drop" in words and words & {"collection", "database", "db", "index", "indexes"}:
+        yield Finding(_BY_ID["sql.collection_drop"], f"tool {call.tool} drops a collection or database", "arguments")
+        return
+    many = "many" in words or "all" in words
+    filt = call.arguments.get("filter", call.arguments.get("query")) if hasattr(call.arguments, "get") else None
+    empty = filt is None or filt == {} or filt == "{}"
+    if many and empty and words & {"delete", "remove"}:
+        yield Finding(_BY_ID["sql.document_delete_all"], f"tool {call.tool} with an empty filter", "arguments")
+    elif many and empty and words & {"update", "replace"}:
+        yield Finding(_BY_ID["sql.document_update_all"], f"tool {call.tool} with an empty filter", "arguments")

@@ -1,0 +1,158 @@
+"""What detectors see of one call: tool words, every argument value, and what each value parses as.
+
+Which parser applies to a string is decided by trying, guided by where the string is:
+- shell: strings under a command-like key (`command`, `cmd`, `cli_command`, ...), or any non-prose
+  string of a tool whose name says it executes (`run_command`, `start_process`, `shell_exec`);
+- SQL: any string whose first word is a statement keyword and that a SQL parser accepts, except
+  prose fields (`body`, `content`, `message`, ...) of tools whose name does not say SQL;
+- URL: a whole string value with a scheme (`https://...`), or a host-like value under a URL key;
+- path: strings under a path-like key, or absolute / `~` values without whitespace.
+Free text (a document's content, an issue body) is never executed as a command: `rm -rf` in a
+document is text. Secrets and injection are looked for in every string.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any
+
+from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
+from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
+from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+COMMAND_KEYS = frozenset({"command", "cmd", "commandline", "script", "shell", "clicommand", "bash", "sh", "exec"})
+EXEC_TOOL_WORDS = frozenset({"exec", "execute", "shell", "command", "commands", "terminal", "bash", "process", "cli",
+                             "cmd", "ssh", "sh", "console", "run"})  # fmt: skip
+PROSE_KEYS = frozenset({"content", "body", "text", "message", "description", "title", "comment", "note", "notes",
+                        "subject", "summary", "observations", "html", "markdown", "contents", "newtext", "oldtext",
+                        "prompt", "question", "answer", "reason", "caption", "element", "name", "label"})  # fmt: skip
+SQL_TOOL_WORDS = frozenset({"sql", "query", "queries", "database", "db", "postgres", "postgresql", "mysql", "sqlite",
+                            "duckdb", "snowflake", "bigquery", "mssql", "oracle", "clickhouse", "redshift", "mariadb",
+                            "supabase", "neon", "tursodb", "libsql"})  # fmt: skip
+SQL_KEYS = frozenset({"sql", "query", "statement", "statements", "stmt", "sqlquery", "querytext"})
+PATH_KEY = re.compile(
+    r"(path|file|dir|folder|directory|filename)s?$"
+    r"|^(source|destination|dest|src|dst|target|cwd|workdir|root|location|output|outfile|input)$"
+)
+URL_KEYS = frozenset(
+    {"url", "uri", "urls", "endpoint", "href", "link", "webhook", "webhookurl", "baseurl", "targeturl"}
+)
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://\S*$")
+_HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
+_ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
+
+
+@lru_cache(maxsize=4096)
+def name_words(name: str) -> frozenset[str]:
+    """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
+    return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+
+
+@lru_cache(maxsize=8192)
+def norm_key(key: str) -> str:
+    """A key without `_`/`-`, in lower case: `cli_command`, `cliCommand` and `CLI-command` are one key."""
+    return key.replace("_", "").replace("-", "").lower()
+
+
+@dataclass
+class CallView:
+    """One call as the detectors see it; parses are computed once and shared by every family."""
+
+    tool: str
+    server: str
+    arguments: Mapping[str, Any]
+    context: ScanContext
+    strings: list[StringValue] = field(default_factory=list)
+    scalars: list[ScalarValue] = field(default_factory=list)
+
+    @cached_property
+    def tool_words(self) -> frozenset[str]:
+        return name_words(self.tool)
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """Words of the tool name and the server name."""
+        return self.tool_words | name_words(self.server)
+
+    def by_key(self, *keys: str) -> Iterator[StringValue]:
+        """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
+        wanted = {norm_key(k) for k in keys}
+        return (s for s in self.strings if norm_key(s.key) in wanted)
+
+    def first(self, *keys: str) -> StringValue | None:
+        return next(self.by_key(*keys), None)
+
+    def scalar(self, *keys: str) -> ScalarValue | None:
+        wanted = {norm_key(k) for k in keys}
+        return next((s for s in self.scalars if norm_key(s.key) in wanted), None)
+
+    def flag(self, *keys: str) -> bool:
+        """Whether a boolean argument under one of `keys` is true."""
+        s = self.scalar(*keys)
+        return s is not None and s.value is True
+
+    @cached_property
+    def exec_tool(self) -> bool:
+        return bool(self.tool_words & EXEC_TOOL_WORDS)
+
+    @cached_property
+    def commands(self) -> list[tuple[StringValue, Script]]:
+        """Strings that are shell command lines, parsed."""
+        out: list[tuple[StringValue, Script]] = []
+        args = self.arguments.get("args") if isinstance(self.arguments, Mapping) else None
+        for s in self.strings:
+            k = norm_key(s.key)
+            if k in COMMAND_KEYS or (self.exec_tool and k not in PROSE_KEYS and k in ("input", "args", "argv", "")):
+                if not s.value.strip():
+                    continue
+                text = s.value
+                if k in COMMAND_KEYS and s.path.count(".") == 1 and isinstance(args, list):
+                    text = " ".join([text, *(shlex.quote(a) for a in args if isinstance(a, str))])
+                elif k in ("args", "argv") and s.path.startswith("arguments.args"):
+                    continue  # joined into the command above
+                out.append((s, parse_shell(text)))
+        return out
+
+    @cached_property
+    def sql(self) -> list[tuple[StringValue, SqlScript]]:
+        """Strings that parse as SQL with a real statement."""
+        sql_tool = bool(self.words & SQL_TOOL_WORDS)
+        out: list[tuple[StringValue, SqlScript]] = []
+        for s in self.strings:
+            if not sql_tool and norm_key(s.key) in PROSE_KEYS:
+                continue
+            strict = not (sql_tool or norm_key(s.key) in SQL_KEYS)
+            parsed = parse_sql(s.value, strict=strict)
+            if parsed is not None:
+                out.append((s, parsed))
+        return out
+
+    @cached_property
+    def urls(self) -> list[StringValue]:
+        """Strings that are URLs as a whole."""
+        out: list[StringValue] = []
+        for s in self.strings:
+            v = s.value.strip()
+            if len(v) > 8192:
+                continue
+            if _SCHEME.match(v) or (norm_key(s.key) in URL_KEYS and _HOSTLIKE.match(v)):
+                out.append(StringValue(s.path, s.key, v))
+        return out
+
+    @cached_property
+    def paths(self) -> list[StringValue]:
+        """Strings that name a file or directory."""
+        out: list[StringValue] = []
+        for s in self.strings:
+            v = s.value
+            if not v or len(v) > 4096 or "\n" in v or _SCHEME.match(v):
+                continue
+            k = s.key.replace("-", "_").lower()
+            if PATH_KEY.search(k.replace("_", "")) or (_ABS.match(v) and not any(c.isspace() for c in v)):
+                out.append(s)
+        return out

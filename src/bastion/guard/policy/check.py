@@ -1,0 +1,79 @@
+"""`PolicyCheck`: the policy engine as a guard pipeline check, and as a `tools/list` filter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+
+from bastion.guard.policy.engine import PolicyEngine
+from bastion.guard.policy.lint import CompiledPolicy
+from bastion.guard.policy.rules import Subject
+from bastion.model import Principal, ToolCall, Verdict
+
+logger = logging.getLogger(__name__)
+
+
+OFF_LOOP_BYTES = 32 * 1024
+"""Arguments with more text than this are judged on a worker thread."""
+
+
+def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
+    """Characters of text in `value` (nested), counted up to about `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+            total += len(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
+
+
+class PolicyCheck:
+    """Decides each call by rules, catalogue and profile; hides tools every call of which a rule denies."""
+
+    name = "policy"
+
+    def __init__(self, policy: CompiledPolicy, engine: PolicyEngine | None = None) -> None:
+        self.policy = policy
+        self.engine = engine or PolicyEngine(policy.rules, profile=policy.profile, catalogue_settings=policy.catalogue)
+
+    def subject(self, principal: Principal, server: str, tool: str, definition: Mapping[str, Any] | None) -> Subject:
+        annotations: Mapping[str, Any] | None = None
+        if definition is not None:
+            declared = definition.get("annotations")
+            annotations = declared if isinstance(declared, Mapping) else {}
+        roles = self.policy.roles.get(principal.agent, frozenset())
+        return Subject(principal.agent, roles, server, tool, annotations)
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        subject = self.subject(call.principal, call.server, call.tool, call.definition)
+        decide = partial(self.engine.decide, subject, call.arguments, self.policy.context_for(call.server))
+        if text_size(call.arguments) > OFF_LOOP_BYTES:
+            # Parsing a large payload takes milliseconds: keep the event loop serving other agents.
+            return (await anyio.to_thread.run_sync(decide)).verdict
+        return decide().verdict
+
+    async def filter_tool_list(
+        self, principal: Principal, server: str, tools: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The tools no rule denies outright for this agent (a rule on name, agent, server, annotations alone)."""
+        visible = []
+        for tool in tools:
+            name = tool.get("name")
+            if not isinstance(name, str):
+                continue
+            hidden_by = self.engine.hides(self.subject(principal, server, name, tool))
+            if hidden_by is None:
+                visible.append(tool)
+            else:
+                logger.debug("tool %s/%s hidden from %s by rule %s", server, name, principal.agent, hidden_by.id)
+        return visible
