@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.alerts.config import AlertsConfig, WebhookConfig
+from bastion.approvals.config import ApprovalsConfig
 from bastion.config_errors import (
     ConfigError,
     KeyLines,
@@ -249,6 +251,8 @@ class BastionConfig(_Frozen):
     servers: dict[str, _TaggedServer] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -351,6 +355,9 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,
+    ("approvals",): ApprovalsConfig,
+    ("alerts",): AlertsConfig,
+    ("alerts", "webhooks", "*"): WebhookConfig,
 }
 
 

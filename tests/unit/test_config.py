@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from bastion.alerts.config import AlertsConfig, WebhookConfig
+from bastion.approvals.config import ApprovalsConfig
 from bastion.config import (
     AgentConfig,
     AuditConfig,
@@ -333,7 +335,7 @@ def test_error_message_format(tmp_path: Path) -> None:
     assert str(error) == (
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
-        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth."
+        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth, approvals, alerts."
     )
 
 
@@ -443,6 +445,9 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("agents.<name>", AgentConfig),
     ("auth", AuthConfig),
     ("auth.jwt", JwtConfig),
+    ("approvals", ApprovalsConfig),
+    ("alerts", AlertsConfig),
+    ("alerts.webhooks[]", WebhookConfig),
 ]
 YAML_KEYS = [
     (section, field.alias or name) for section, model in MODELS_BY_SECTION for name, field in model.model_fields.items()

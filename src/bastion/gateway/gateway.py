@@ -19,6 +19,11 @@ import anyio
 import uvicorn
 from mcp.server.stdio import stdio_server
 
+from bastion.alerts.denials import call_denied_alerts
+from bastion.alerts.dispatcher import AlertDispatcher
+from bastion.approvals.events import EventSink, LoggingEventSink
+from bastion.approvals.gate import ApprovalGate
+from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig
@@ -39,6 +44,11 @@ logger = logging.getLogger(__name__)
 def open_token_store(config: BastionConfig) -> TokenStore:
     """The agent-token store under the configured data folder."""
     return TokenStore(config.data_dir / "tokens.db")
+
+
+def open_approval_store(config: BastionConfig) -> SqliteApprovalStore:
+    """The approval store under the configured data folder (shared with `bastion approvals`)."""
+    return SqliteApprovalStore(config.data_dir / "approvals.db")
 
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
@@ -96,9 +106,15 @@ class Gateway:
         checks: Sequence[Check] | None = None,
         local_principal: Principal | None = None,
         errlog: TextIO | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
-        self.pipeline = GuardPipeline(default_checks() if checks is None else checks)
+        self.events: EventSink = events if events is not None else LoggingEventSink()
+        self.alerts = AlertDispatcher(config.alerts, self.events)
+        self.pipeline = GuardPipeline(
+            default_checks() if checks is None else checks, on_deny=call_denied_alerts(self.alerts)
+        )
+        self.approvals: SqliteApprovalStore | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.audit: AuditStore = open_audit_store(config.data_dir)
@@ -117,6 +133,14 @@ class Gateway:
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())
+            self.approvals = open_approval_store(self.config)
+            stack.callback(self.approvals.close)
+            gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.alerts)
+            self.pipeline.approvals = gate
+            background = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(background.cancel_scope.cancel)
+            background.start_soon(self.alerts.run)
+            background.start_soon(gate.run_sweeper)
             recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
             for name, server_config in self.config.servers.items():
                 upstream = Upstream(
