@@ -12,6 +12,8 @@ import anyio
 import click
 
 from bastion import __version__
+from bastion.cli.admin import admin_group
+from bastion.cli.approvals import approvals_group
 from bastion.cli.audit import audit_group
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
@@ -169,6 +171,8 @@ main.add_command(token_group)
 main.add_command(audit_group)
 main.add_command(servers)
 main.add_command(doctor)
+main.add_command(approvals_group)
+main.add_command(admin_group)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ from typing import Any, TextIO
 import anyio
 import uvicorn
 from mcp.server.stdio import stdio_server
+from starlette.types import ASGIApp
 
+from bastion.admin.api import AdminApi
+from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.denials import call_denied_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.approvals.events import EventSink, LoggingEventSink
@@ -49,6 +52,11 @@ def open_token_store(config: BastionConfig) -> TokenStore:
 def open_approval_store(config: BastionConfig) -> SqliteApprovalStore:
     """The approval store under the configured data folder (shared with `bastion approvals`)."""
     return SqliteApprovalStore(config.data_dir / "approvals.db")
+
+
+def open_admin_token_store(config: BastionConfig) -> AdminTokenStore:
+    """Admin credentials, in their own file apart from agent tokens."""
+    return AdminTokenStore(config.data_dir / "admin_tokens.db")
 
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
@@ -115,6 +123,7 @@ class Gateway:
             default_checks() if checks is None else checks, on_deny=call_denied_alerts(self.alerts)
         )
         self.approvals: SqliteApprovalStore | None = None
+        self.admin_api: ASGIApp | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.audit: AuditStore = open_audit_store(config.data_dir)
@@ -137,6 +146,9 @@ class Gateway:
             stack.callback(self.approvals.close)
             gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.alerts)
             self.pipeline.approvals = gate
+            admin_tokens = open_admin_token_store(self.config)
+            stack.callback(admin_tokens.close)
+            self.admin_api = AdminApi(self.approvals, admin_tokens, self.authenticator.authenticate, self.events).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
