@@ -253,3 +253,39 @@ async def test_undecided_approvals_expire_deny_the_call_and_alert(tmp_path: Path
     assert not any(a["kind"] == "call_denied" and a["details"]["check"] == "approval" for a in receiver.alerts)
     assert late.returncode != 0
     assert b"already expired" in late.stderr
+
+
+async def test_admin_tokens_from_the_cli_carry_their_role(tmp_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with held_gateway(tmp_path, wait=0) as (gateway, _, token, config_path):
+            made = await anyio.run_process(
+                [
+                    BASTION,
+                    "admin",
+                    "token",
+                    "create",
+                    "--name",
+                    "auditor",
+                    "--role",
+                    "viewer",
+                    "--config",
+                    str(config_path),
+                ]
+            )
+            viewer = made.stdout.decode().strip().splitlines()[-1]
+            async with http_client(gateway, "time", token) as client:
+                approval_id = approval_id_in(await client.call_tool("get_current_time", {"timezone": HELD_ZONE}))
+            api = f"{gateway.base_url}/admin/api"
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {viewer}"}) as http:
+                whoami = (await http.get(f"{api}/whoami")).json()
+                shown = await http.get(f"{api}/approvals/{approval_id}")
+                refused = await http.post(f"{api}/approvals/{approval_id}/approve")
+            listed = await anyio.run_process([BASTION, "admin", "token", "list", "--config", str(config_path)])
+            shown_cli = await cli(config_path, "show", approval_id)
+    assert viewer.startswith("bsa_")
+    assert viewer not in listed.stdout.decode()
+    assert "auditor" in listed.stdout.decode()
+    assert whoami == {"id": viewer.split("_")[1], "name": "auditor", "role": "viewer"}
+    assert shown.json()["state"] == "pending"
+    assert refused.status_code == 403
+    assert '"state": "pending"' in shown_cli
