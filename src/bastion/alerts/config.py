@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from bastion.alerts.model import AlertKind, Severity
+from bastion.config_errors import check_http_url, config_problem
 
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
+        raise config_problem("must be a number, not true/false", "write a number")
     return value
-
-
-def _http_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http:// or https:// URL")
-    return url
 
 
 Positive = Annotated[float, BeforeValidator(_number), Field(gt=0, allow_inf_nan=False)]
@@ -33,7 +26,7 @@ class _Frozen(BaseModel):
 class WebhookConfig(_Frozen):
     """One webhook: where to POST, which alerts, how to sign and shape them."""
 
-    url: Annotated[str, AfterValidator(_http_url)]
+    url: Annotated[str, AfterValidator(check_http_url)]
     events: tuple[AlertKind, ...] | None = None
     """None: every kind."""
     min_severity: Literal["info", "warning", "critical"] = "info"

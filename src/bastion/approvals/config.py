@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from bastion.config_errors import config_problem
+
 
 def _number(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError("must be a number of seconds, not true/false")
+        raise config_problem("must be a number of seconds, not true/false", "write a number, e.g. 30")
     return value
 
 
