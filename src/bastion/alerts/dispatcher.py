@@ -98,7 +98,7 @@ class AlertDispatcher:
                         self.delivered += 1
                         return
                     error = f"HTTP {response.status_code}"
-                except httpx2.HTTPError as exc:
+                except Exception as exc:  # any failure is a failed attempt; it must not end the dispatcher
                     error = f"{type(exc).__name__}: {exc}"
                 if attempt < self.config.max_attempts:
                     delay = min(self.config.backoff * 2 ** (attempt - 1), self.config.max_backoff)

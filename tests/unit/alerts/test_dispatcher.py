@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,9 +22,22 @@ pytestmark = pytest.mark.anyio
 SECRET = "webhook-secret-0123456789abcdef"
 
 
+class FailureSink(ListEventSink):
+    """Records events; `failed` is set once a delivery failure is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = anyio.Event()
+
+    def record(self, event: object) -> None:
+        super().record(event)
+        if isinstance(event, AlertDeliveryFailed):
+            self.failed.set()
+
+
 @asynccontextmanager
-async def dispatching(**config: Any) -> AsyncIterator[tuple[AlertDispatcher, ListEventSink]]:
-    events = ListEventSink()
+async def dispatching(**config: Any) -> AsyncIterator[tuple[AlertDispatcher, FailureSink]]:
+    events = FailureSink()
     dispatcher = AlertDispatcher(AlertsConfig.model_validate({"backoff": 0.01, **config}), events)
     async with anyio.create_task_group() as tg:
         tg.start_soon(dispatcher.run)
@@ -108,3 +122,20 @@ def test_alerts_nobody_wants_are_not_queued() -> None:
     dispatcher.emit(Alert(AlertKind.SERVER_RESTARTED, "restarted"))
     dispatcher.emit(Alert(AlertKind.CALL_DENIED, "denied", severity=Severity.CRITICAL))
     assert dispatcher._send.statistics().current_buffer_used == 1
+
+
+async def test_an_unreachable_webhook_is_recorded_and_does_not_stop_the_others(receiver: Receiver) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    hooks = [{"url": dead}, {"url": receiver.url}]
+    with anyio.fail_after(10):
+        async with dispatching(webhooks=hooks, max_attempts=2) as (dispatcher, events):
+            dispatcher.emit(denied("first"))
+            await events.failed.wait()
+            dispatcher.emit(denied("second"))
+            await receiver.wait_for(2)
+    [failed] = [e for e in events.events if isinstance(e, AlertDeliveryFailed)]
+    assert failed.url == dead
+    assert "ConnectError" in failed.error
+    assert [json.loads(r.body)["details"]["tool"] for r in receiver.requests] == ["first", "second"]
