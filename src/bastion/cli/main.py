@@ -90,6 +90,8 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     click.echo(
         f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})"
     )
+    admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
+    click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)
