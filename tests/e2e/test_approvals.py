@@ -150,7 +150,8 @@ async def test_the_admin_api_approves_and_denies_with_a_reason_and_refuses_agent
                 first = await sink.wait_for(ApprovalRequested)
                 assert (await as_agent.get(f"{api}/approvals")).status_code == 403
                 assert (await as_agent.post(f"{api}/approvals/{first.approval.id}/approve")).status_code == 403
-                assert (await httpx2.AsyncClient().get(f"{api}/approvals")).status_code == 401
+                async with httpx2.AsyncClient() as anonymous:
+                    assert (await anonymous.get(f"{api}/approvals")).status_code == 401
                 pending = (await admin.get(f"{api}/approvals", params={"state": "pending"})).json()["approvals"]
                 assert [a["id"] for a in pending] == [first.approval.id]
                 answer = await admin.post(f"{api}/approvals/{first.approval.id}/approve", json={"reason": "ok"})
