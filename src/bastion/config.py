@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.alerts.config import AlertsConfig, WebhookConfig
+from bastion.approvals.config import ApprovalsConfig
 from bastion.config_errors import (
     ConfigError,
     KeyLines,
@@ -269,6 +271,8 @@ class BastionConfig(_Frozen):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     pinning: PinningConfig = Field(default_factory=PinningConfig)
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -373,6 +377,9 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("auth", "jwt"): JwtConfig,
     ("pinning",): PinningConfig,
     **POLICY_MODELS_AT,
+    ("approvals",): ApprovalsConfig,
+    ("alerts",): AlertsConfig,
+    ("alerts", "webhooks", "*"): WebhookConfig,
 }
 
 

@@ -49,12 +49,13 @@ CASES = [
     ("UTC", False, None, "allowed"),
     ("Deny/Here", True, "this timezone is off limits [check: scripted]", "denied"),
     ("Explode/Here", True, "the scripted check failed (RuntimeError), so the call is denied", "denied"),
-    ("Ask/Here", True, "human approval is required: a person must look at this timezone", "denied"),
+    ("Ask/Here", True, "queued for human review as approval", "denied"),
 ]
 
 
 async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
-    config = load_config(write_config(tmp_path, {"time": {"command": str(VENV_BIN / "mcp-server-time")}}))
+    servers = {"time": {"command": str(VENV_BIN / "mcp-server-time")}}
+    config = load_config(write_config(tmp_path, servers, approvals={"wait": 0}))
     gateway = Gateway(config, checks=[ServerAccessCheck(), ScriptedCheck(), NeverReached()])
     results = {}
     with anyio.fail_after(60):
@@ -75,7 +76,7 @@ async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
         assert record["outcome"] == outcome, zone
         assert record["agent"] == "guarded-agent"
         if outcome == "denied":
-            assert record["check"] == "scripted"
+            assert record["check"] == ("approval" if zone == "Ask/Here" else "scripted")
             assert record["error"]
     # A decided call stops the chain; only the allowed call reached the last check.
     assert NeverReached.calls == 1

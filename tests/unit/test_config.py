@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from bastion.alerts.config import AlertsConfig, WebhookConfig
+from bastion.approvals.config import ApprovalsConfig
 from bastion.config import (
     AgentConfig,
     AuditConfig,
@@ -334,7 +336,8 @@ def test_error_message_format(tmp_path: Path) -> None:
     assert str(error) == (
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
-        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth, policy, pinning."
+        "listen, data_dir, public_url, max_body_bytes, audit, servers, agents, auth, "
+        "policy, pinning, approvals, alerts."
     )
 
 
@@ -445,6 +448,9 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("auth", AuthConfig),
     ("auth.jwt", JwtConfig),
     ("pinning", PinningConfig),
+    ("approvals", ApprovalsConfig),
+    ("alerts", AlertsConfig),
+    ("alerts.webhooks[]", WebhookConfig),
 ]
 YAML_KEYS = [
     (section, field.alias or name) for section, model in MODELS_BY_SECTION for name, field in model.model_fields.items()

@@ -12,6 +12,8 @@ import anyio
 import click
 
 from bastion import __version__
+from bastion.cli.admin import admin_group
+from bastion.cli.approvals import approvals_group
 from bastion.cli.audit import audit_group
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
@@ -90,6 +92,8 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     click.echo(
         f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})"
     )
+    admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
+    click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)
@@ -173,6 +177,8 @@ main.add_command(audit_group)
 main.add_command(servers)
 main.add_command(doctor)
 main.add_command(policy_group)
+main.add_command(approvals_group)
+main.add_command(admin_group)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,15 @@ from typing import Any, TextIO
 import anyio
 import uvicorn
 from mcp.server.stdio import stdio_server
+from starlette.types import ASGIApp
 
+from bastion.admin.api import AdminApi
+from bastion.admin.tokens import AdminTokenStore
+from bastion.alerts.denials import call_denied_alerts
+from bastion.alerts.dispatcher import AlertDispatcher
+from bastion.approvals.events import EventSink, LoggingEventSink
+from bastion.approvals.gate import ApprovalGate
+from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig
@@ -42,6 +50,16 @@ logger = logging.getLogger(__name__)
 def open_token_store(config: BastionConfig) -> TokenStore:
     """The agent-token store under the configured data folder."""
     return TokenStore(config.data_dir / "tokens.db")
+
+
+def open_approval_store(config: BastionConfig) -> SqliteApprovalStore:
+    """The approval store under the configured data folder (shared with `bastion approvals`)."""
+    return SqliteApprovalStore(config.data_dir / "approvals.db")
+
+
+def open_admin_token_store(config: BastionConfig) -> AdminTokenStore:
+    """Admin credentials, in their own file apart from agent tokens."""
+    return AdminTokenStore(config.data_dir / "admin_tokens.db")
 
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
@@ -120,12 +138,19 @@ class Gateway:
         checks: Sequence[Check] | None = None,
         local_principal: Principal | None = None,
         errlog: TextIO | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.config = config
         self.pins: SqlitePinStore | None = None
         if checks is None and config.pinning.enabled:
             self.pins = open_pin_store(config.data_dir)
-        self.pipeline = GuardPipeline(default_checks(config, self.pins) if checks is None else checks)
+        self.events: EventSink = events if events is not None else LoggingEventSink()
+        self.alerts = AlertDispatcher(config.alerts, self.events)
+        self.pipeline = GuardPipeline(
+            default_checks(config, self.pins) if checks is None else checks, on_deny=call_denied_alerts(self.alerts)
+        )
+        self.approvals: SqliteApprovalStore | None = None
+        self.admin_api: ASGIApp | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.audit: AuditStore = open_audit_store(config.data_dir)
@@ -146,6 +171,17 @@ class Gateway:
             if self.pins is not None:
                 stack.callback(self.pins.close)
             self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())
+            self.approvals = open_approval_store(self.config)
+            stack.callback(self.approvals.close)
+            gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.alerts)
+            self.pipeline.approvals = gate
+            admin_tokens = open_admin_token_store(self.config)
+            stack.callback(admin_tokens.close)
+            self.admin_api = AdminApi(self.approvals, admin_tokens, self.authenticator.authenticate, self.events).app
+            background = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(background.cancel_scope.cancel)
+            background.start_soon(self.alerts.run)
+            background.start_soon(gate.run_sweeper)
             recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
             for name, server_config in self.config.servers.items():
                 upstream = Upstream(

@@ -4,7 +4,8 @@ Routes:
 - `/servers/<name>/mcp`: Streamable HTTP (both protocol eras);
 - `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
 - `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
-- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started).
+- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started);
+- `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only.
 
 Order of refusals on a server path: 401 (no valid credential) before 404 (no such server)
 before 403 (the credential does not reach that server), so nothing about the configured
@@ -91,6 +92,8 @@ class GatewayApp:
                 await JSONResponse({"status": "ok"})(scope, receive, send)
             elif path == "/readyz":
                 await self._readyz(scope, receive, send)
+            elif (path == "/admin/api" or path.startswith("/admin/api/")) and self.gateway.admin_api is not None:
+                await self.gateway.admin_api(scope, receive, send)
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from bastion.model import ALLOW, Decision, Principal, ToolCall, Verdict
@@ -43,11 +43,33 @@ class ToolListFilter(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-class GuardPipeline:
-    """Runs the checks in order; the first verdict wins; no verdict allows."""
+class ApprovalResolver(Protocol):
+    """The approval stage: turns an `ask` verdict into allow or deny (see bastion.approvals.gate)."""
 
-    def __init__(self, checks: Sequence[Check]) -> None:
+    async def resolve(self, call: ToolCall, asked: Verdict) -> Verdict: ...
+
+
+DenialListener = Callable[[ToolCall, Verdict], None]
+"""Told of every refused call (alerts); must not block or raise."""
+
+
+class GuardPipeline:
+    """Runs the checks in order; the first verdict wins; no verdict allows.
+
+    An `ask` verdict goes to `approvals`; when a person approved, the remaining checks still
+    run (an approval lifts the hold, not the other checks). Without `approvals`, ask denies.
+    """
+
+    def __init__(
+        self,
+        checks: Sequence[Check],
+        *,
+        approvals: ApprovalResolver | None = None,
+        on_deny: DenialListener | None = None,
+    ) -> None:
         self.checks: tuple[Check, ...] = tuple(checks)
+        self.approvals = approvals
+        self.on_deny = on_deny
         self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
 
     async def filter_tools(
@@ -63,6 +85,16 @@ class GuardPipeline:
         return tools
 
     async def evaluate(self, call: ToolCall) -> Verdict:
+        verdict = await self._evaluate(call)
+        if not verdict.allowed and self.on_deny is not None:
+            try:
+                self.on_deny(call, verdict)
+            except Exception:
+                logger.exception("denial listener failed on %s/%s", call.server, call.tool)
+        return verdict
+
+    async def _evaluate(self, call: ToolCall) -> Verdict:
+        approved: Verdict | None = None
         for check in self.checks:
             try:
                 verdict = await check.check_tool_call(call)
@@ -78,10 +110,24 @@ class GuardPipeline:
             if not verdict.check:
                 verdict = dataclasses.replace(verdict, check=check.name)
             if verdict.decision is Decision.ASK:
-                # The approval queue does not exist yet: holding means refusing, with a reason.
-                return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)
+                if self.approvals is None:
+                    return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)
+                try:
+                    verdict = await self.approvals.resolve(call, verdict)
+                except Exception as exc:
+                    logger.exception("approval stage failed on %s/%s; denying", call.server, call.tool)
+                    return Verdict(
+                        Decision.DENY,
+                        f"the approval stage failed ({type(exc).__name__}), so the call is denied",
+                        check="approval",
+                    )
+                if verdict.decision is Decision.ALLOW:
+                    approved = verdict
+                    continue
+                if verdict.decision is Decision.ASK:  # a resolver must decide; fail closed
+                    return Verdict(Decision.DENY, "the approval stage did not decide", check="approval")
             return verdict
-        return ALLOW
+        return approved if approved is not None else ALLOW
 
 
 def denial_message(verdict: Verdict) -> str:

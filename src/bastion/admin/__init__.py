@@ -1,0 +1,1 @@
+"""Administration: admin credentials (separate from agent tokens) and the JSON admin API."""

@@ -1,0 +1,1 @@
+"""Human approval of held tool calls: the store, the pipeline stage, and decision events."""

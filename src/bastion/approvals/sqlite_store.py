@@ -1,0 +1,353 @@
+"""Approvals in a SQLite file (WAL), shared safely by the gateway and the `bastion` CLI.
+
+A waiting call learns of a decision made by another process by watching the file's
+`PRAGMA data_version`, which changes whenever another connection commits: a cheap check
+made every `poll_interval` seconds, so the wait ends promptly without reading rows.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from bastion.approvals.model import (
+    AllowRule,
+    Approval,
+    ApprovalError,
+    ApprovalState,
+    canonical_arguments,
+)
+
+SCHEMA_VERSION = 1
+DEFAULT_POLL_INTERVAL = 0.05
+_ID_ATTEMPTS = 5
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        state TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at REAL,
+        decision_reason TEXT,
+        always INTEGER NOT NULL DEFAULT 0,
+        consumed_at REAL
+    );
+    CREATE INDEX approvals_fingerprint ON approvals (fingerprint, state);
+    CREATE INDEX approvals_state ON approvals (state, expires_at);
+    CREATE TABLE allow_rules (
+        id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        reason TEXT NOT NULL,
+        approval_id TEXT NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX allow_rules_match ON allow_rules (agent, server, tool);
+    """,
+)
+_COLUMNS = (
+    "id, agent, server, tool, arguments, rule, reason, created_at, expires_at, state, "
+    "decided_by, decided_at, decision_reason, always, consumed_at"
+)
+_RULE_COLUMNS = "id, agent, server, tool, arguments, created_by, created_at, reason, approval_id"
+
+
+def _approval(row: tuple[Any, ...]) -> Approval:
+    (id_, agent, server, tool, arguments, rule, reason, created, expires, state, by, at, why, always, used) = row
+    return Approval(
+        id=id_,
+        agent=agent,
+        server=server,
+        tool=tool,
+        arguments=json.loads(arguments),
+        rule=rule,
+        reason=reason,
+        created_at=created,
+        expires_at=expires,
+        state=ApprovalState(state),
+        decided_by=by,
+        decided_at=at,
+        decision_reason=why,
+        always=bool(always),
+        consumed_at=used,
+    )
+
+
+def _rule(row: tuple[Any, ...]) -> AllowRule:
+    id_, agent, server, tool, arguments, created_by, created_at, reason, approval_id = row
+    return AllowRule(id_, agent, server, tool, json.loads(arguments), created_by, created_at, reason, approval_id)
+
+
+class SqliteApprovalStore:
+    """`ApprovalStore` on one SQLite file. `clock` returns Unix time (tests move it)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        self._path = Path(path)
+        self._clock = clock
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._path.exists():
+            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._db = self._connect()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+        self._watch = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{self._path}: approval schema version {version} is newer than this Bastion "
+                        f"understands ({SCHEMA_VERSION}); upgrade Bastion"
+                    )
+                for number in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def create(
+        self,
+        *,
+        agent: str,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        rule: str,
+        reason: str,
+        expire_after: float,
+    ) -> Approval:
+        now = self._clock()
+        for attempt in range(_ID_ATTEMPTS):
+            approval = Approval(
+                id=secrets.token_hex(4),
+                agent=agent,
+                server=server,
+                tool=tool,
+                arguments=dict(arguments),
+                rule=rule,
+                reason=reason,
+                created_at=now,
+                expires_at=now + expire_after,
+            )
+            try:
+                with self._lock:
+                    self._db.execute(
+                        "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
+                        "created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            approval.id,
+                            approval.fingerprint,
+                            agent,
+                            server,
+                            tool,
+                            canonical_arguments(arguments),
+                            rule,
+                            reason,
+                            now,
+                            approval.expires_at,
+                            ApprovalState.PENDING.value,
+                        ),
+                    )
+            except sqlite3.IntegrityError:
+                if attempt == _ID_ATTEMPTS - 1:
+                    raise
+                continue
+            return approval
+        raise AssertionError("unreachable")
+
+    def get(self, approval_id: str) -> Approval | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+        return None if row is None else self._effective(_approval(row))
+
+    def list(self, state: ApprovalState | None = None) -> builtins.list[Approval]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM approvals ORDER BY created_at, id").fetchall()
+        approvals = [self._effective(_approval(row)) for row in rows]
+        return [a for a in approvals if state is None or a.state is state]
+
+    def _effective(self, approval: Approval) -> Approval:
+        """Past its expiry, a pending approval is expired, even before `expire_due` records it."""
+        if approval.state is ApprovalState.PENDING and approval.expires_at <= self._clock():
+            return replace(approval, state=ApprovalState.EXPIRED)
+        return approval
+
+    def pending_for(self, fingerprint: str) -> Approval | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM approvals WHERE fingerprint = ? AND state = ? AND expires_at > ? "
+                "ORDER BY created_at LIMIT 1",
+                (fingerprint, ApprovalState.PENDING.value, self._clock()),
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def decide(
+        self, approval_id: str, *, approve: bool, decided_by: str, reason: str = "", always: bool = False
+    ) -> Approval:
+        if not decided_by:
+            raise ValueError("a decision must name who decided")
+        if always and not approve:
+            raise ApprovalError("`always` applies to approvals only")
+        now = self._clock()
+        state = ApprovalState.APPROVED if approve else ApprovalState.DENIED
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+                if row is None:
+                    raise ApprovalError(f"no approval with id {approval_id!r}")
+                current = self._effective(_approval(row))
+                if current.state is not ApprovalState.PENDING:
+                    raise ApprovalError(f"approval {approval_id} is already {current.state.value}")
+                self._db.execute(
+                    "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, decision_reason = ?, always = ? "
+                    "WHERE id = ?",
+                    (state.value, decided_by, now, reason, int(always), approval_id),
+                )
+                if always:
+                    self._db.execute(
+                        f"INSERT INTO allow_rules ({_RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            secrets.token_hex(4),
+                            current.agent,
+                            current.server,
+                            current.tool,
+                            canonical_arguments(current.arguments),
+                            decided_by,
+                            now,
+                            reason,
+                            approval_id,
+                        ),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        decided = self.get(approval_id)
+        assert decided is not None
+        return decided
+
+    def consume(self, approval_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE approvals SET consumed_at = ? WHERE id = ? AND state = ? AND consumed_at IS NULL",
+                (self._clock(), approval_id, ApprovalState.APPROVED.value),
+            )
+        return cursor.rowcount > 0
+
+    def consume_approved(self, fingerprint: str, retry_window: float) -> Approval | None:
+        now = self._clock()
+        with self._lock:
+            row = self._db.execute(
+                "UPDATE approvals SET consumed_at = ? WHERE id = ("
+                "SELECT id FROM approvals WHERE fingerprint = ? AND state = ? AND consumed_at IS NULL "
+                "AND decided_at > ? ORDER BY decided_at LIMIT 1) AND consumed_at IS NULL "
+                f"RETURNING {_COLUMNS}",
+                (now, fingerprint, ApprovalState.APPROVED.value, now - retry_window),
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def matching_rule(self, agent: str, server: str, tool: str, arguments: Mapping[str, Any]) -> AllowRule | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RULE_COLUMNS} FROM allow_rules WHERE agent = ? AND server = ? AND tool = ? "
+                "AND arguments = ? AND revoked_at IS NULL ORDER BY created_at LIMIT 1",
+                (agent, server, tool, canonical_arguments(arguments)),
+            ).fetchone()
+        return None if row is None else _rule(row)
+
+    def rules(self) -> builtins.list[AllowRule]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id"
+            ).fetchall()
+        return [_rule(row) for row in rows]
+
+    def revoke_rule(self, rule_id: str) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE allow_rules SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (self._clock(), rule_id)
+            )
+        return cursor.rowcount > 0
+
+    def expire_due(self) -> builtins.list[Approval]:
+        with self._lock:
+            rows = self._db.execute(
+                f"UPDATE approvals SET state = ? WHERE state = ? AND expires_at <= ? RETURNING {_COLUMNS}",
+                (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock()),
+            ).fetchall()
+        return [_approval(row) for row in rows]
+
+    async def wait_for_decision(self, approval_id: str, within: float) -> Approval:
+        with anyio.move_on_after(within):
+            while True:
+                version = self._data_version()
+                approval = self._get_fresh(approval_id)
+                if approval.state is not ApprovalState.PENDING:
+                    return approval
+                # Reading the version before the row means a commit in between is not missed.
+                while self._data_version() == version:
+                    await anyio.sleep(self._poll_interval)
+                    if self._clock() >= approval.expires_at:
+                        break
+        return self._get_fresh(approval_id)
+
+    def _get_fresh(self, approval_id: str) -> Approval:
+        approval = self.get(approval_id)
+        if approval is None:
+            raise ApprovalError(f"no approval with id {approval_id!r}")
+        return approval
+
+    def _data_version(self) -> int:
+        with self._lock:
+            version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    def close(self) -> None:
+        with self._lock:
+            self._watch.close()
+            self._db.close()
