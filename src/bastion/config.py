@@ -39,6 +39,7 @@ from bastion.config_errors import (
     parse_yaml,
     split_listen,
 )
+from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
     "AgentConfig",
@@ -93,6 +94,9 @@ class StdioServerConfig(_Frozen):
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
     cwd: Path | None = None
     timeout: Seconds = DEFAULT_TIMEOUT
+    sandbox: Annotated[SandboxConfig, BeforeValidator(sandbox_setting)] = Field(default_factory=SandboxConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    restart: RestartConfig = Field(default_factory=RestartConfig)
 
     @property
     def kind(self) -> Literal["stdio"]:
@@ -348,6 +352,9 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("audit",): AuditConfig,
     ("servers", "*", "stdio"): StdioServerConfig,
     ("servers", "*", "http"): HttpServerConfig,
+    ("servers", "*", "stdio", "sandbox"): SandboxConfig,
+    ("servers", "*", "stdio", "health"): HealthConfig,
+    ("servers", "*", "stdio", "restart"): RestartConfig,
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,

@@ -1,0 +1,170 @@
+"""Memory, CPU, process and file limits for one sandboxed server.
+
+cgroups where this host lets Bastion write them (v2, else v1), rlimits otherwise. The
+cgroups are created under Bastion's own cgroup (so the host's limits on Bastion still
+hold), joined by the launch wrapper before bubblewrap starts, and removed after the
+server exits. `AppliedLimits.in_force` says which limit is enforced by which mechanism.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bastion.runtime.config import SandboxConfig
+
+__all__ = ["AppliedLimits", "apply_limits"]
+
+logger = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_CPU_PERIOD_US = 100_000
+
+
+@dataclass
+class AppliedLimits:
+    """The limits one server start runs under."""
+
+    in_force: dict[str, str] = field(default_factory=dict)
+    """Limit name to how it is enforced, e.g. `{"memory": "512M (cgroup v1)"}`."""
+    cgroup_procs: list[str] = field(default_factory=list)
+    rlimits: dict[str, int] = field(default_factory=dict)
+    cgroup_dirs: list[Path] = field(default_factory=list)
+    _oom_files: list[Path] = field(default_factory=list)
+
+    def oom_kills(self) -> int:
+        """How many times the kernel killed a process of this server for exceeding its memory limit."""
+        total = 0
+        for path in self._oom_files:
+            with contextlib.suppress(OSError, ValueError):
+                for line in path.read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        total += int(value)
+        return total
+
+    def release(self) -> None:
+        """Remove the server's cgroups (they are empty once the sandbox has exited)."""
+        for directory in reversed(self.cgroup_dirs):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        self.cgroup_dirs.clear()
+
+
+def apply_limits(server: str, config: SandboxConfig, root: Path = CGROUP_ROOT) -> AppliedLimits:
+    """Create the cgroups for one server start and work out the rlimits for what they cannot cover."""
+    applied = AppliedLimits()
+    leaf = f"bastion-{server}-{uuid.uuid4().hex[:8]}"
+    if (root / "cgroup.controllers").exists():
+        _cgroup_v2(applied, config, root, leaf)
+    else:
+        _cgroup_v1(applied, config, root, leaf)
+    if config.memory is not None and "memory" not in applied.in_force:
+        applied.rlimits["AS"] = config.memory
+        applied.in_force["memory"] = f"{_size(config.memory)} address space (rlimit)"
+    if config.pids is not None and "pids" not in applied.in_force:
+        applied.rlimits["NPROC"] = config.pids
+        note = "; not enforced for root" if os.geteuid() == 0 else ""
+        applied.in_force["pids"] = f"{config.pids} (rlimit, per user{note})"
+    if config.cpu is not None and "cpu" not in applied.in_force:
+        applied.in_force["cpu"] = f"{config.cpu:g} not enforced (no writable cpu cgroup)"
+    if config.nofile is not None:
+        applied.rlimits["NOFILE"] = config.nofile
+        applied.in_force["nofile"] = f"{config.nofile} (rlimit)"
+    return applied
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """Bastion's own cgroup path for `controller` (v1), or the unified one (`""`)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path.lstrip("/")
+    return None
+
+
+def _cgroup_v1(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: str) -> None:
+    wanted: dict[str, dict[str, int]] = {}
+    if config.memory is not None:
+        wanted["memory"] = {"memory.limit_in_bytes": config.memory, "memory.memsw.limit_in_bytes": config.memory}
+    if config.pids is not None:
+        wanted["pids"] = {"pids.max": config.pids}
+    if config.cpu is not None:
+        wanted["cpu"] = {"cpu.cfs_period_us": _CPU_PERIOD_US, "cpu.cfs_quota_us": int(config.cpu * _CPU_PERIOD_US)}
+    for controller, files in wanted.items():
+        own = _own_cgroup(controller)
+        if own is None or not (root / controller).is_dir():
+            continue
+        directory = root / controller / own / leaf
+        try:
+            directory.mkdir()
+        except OSError:
+            continue
+        applied.cgroup_dirs.append(directory)
+        try:
+            for name, value in files.items():
+                if (directory / name).exists():
+                    (directory / name).write_text(str(value))
+        except OSError as exc:
+            logger.debug("cgroup v1 %s not writable: %s", controller, exc)
+            continue
+        applied.cgroup_procs.append(str(directory / "cgroup.procs"))
+        applied.in_force[controller] = _describe(controller, config) + " (cgroup v1)"
+        if controller == "memory":
+            applied._oom_files.append(directory / "memory.oom_control")
+
+
+def _cgroup_v2(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: str) -> None:
+    own = _own_cgroup("")
+    if own is None:
+        return
+    parent = root / own
+    directory = parent / leaf
+    try:
+        available = set((parent / "cgroup.subtree_control").read_text().split())
+        missing = {"memory", "pids", "cpu"} - available
+        if missing:
+            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(missing)))
+        directory.mkdir()
+    except OSError as exc:
+        logger.debug("cgroup v2 not usable under %s: %s", parent, exc)
+        return
+    applied.cgroup_dirs.append(directory)
+    files: dict[str, tuple[str, str]] = {}
+    if config.memory is not None:
+        files["memory"] = ("memory.max", str(config.memory))
+    if config.pids is not None:
+        files["pids"] = ("pids.max", str(config.pids))
+    if config.cpu is not None:
+        files["cpu"] = ("cpu.max", f"{int(config.cpu * _CPU_PERIOD_US)} {_CPU_PERIOD_US}")
+    for controller, (name, value) in files.items():
+        try:
+            (directory / name).write_text(value)
+        except OSError:
+            continue
+        applied.in_force[controller] = _describe(controller, config) + " (cgroup v2)"
+    if config.memory is not None and "memory" in applied.in_force:
+        with contextlib.suppress(OSError):
+            (directory / "memory.swap.max").write_text("0")
+        applied._oom_files.append(directory / "memory.events")
+    applied.cgroup_procs.append(str(directory / "cgroup.procs"))
+
+
+def _describe(controller: str, config: SandboxConfig) -> str:
+    if controller == "memory" and config.memory is not None:
+        return _size(config.memory)
+    if controller == "cpu":
+        return f"{config.cpu:g} CPU"
+    return str(config.pids)
+
+
+def _size(size: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)
