@@ -34,7 +34,7 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.upstream_wire import Stamp
-from bastion.runtime.server_runtime import ServerRuntime
+from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,10 @@ class Upstream:
         self.refusal_state = "restarting"
         self.refusal: str | None = None
         """Set by the supervisor while it holds the server down (backoff, crash loop)."""
+        self._start: ServerStart | None = None
         self.session_ended = anyio.Event()
+        self.released = anyio.Event()
+        """Set when the supervisor stops holding the server down (see `refusal`)."""
 
     @property
     def info(self) -> UpstreamInfo | None:
@@ -150,6 +153,10 @@ class Upstream:
         """Open the session if it is not open. Raises `UpstreamUnavailable` when it cannot."""
         if self.is_up and self._info is not None:
             return self._info
+        if self.refusal is not None and self.refusal_state == "restarting":
+            # The supervisor restarts it after a short backoff: wait for that instead of failing.
+            with anyio.move_on_after(_CONNECT_TIMEOUT):
+                await self.released.wait()
         async with self._lock:
             if self.is_up and self._info is not None:
                 return self._info
@@ -203,7 +210,7 @@ class Upstream:
 
     def kill(self, reason: str) -> bool:
         """Kill a sandboxed server's process (the session then closes and calls in flight fail)."""
-        return self.runtime is not None and self.runtime.kill(reason)
+        return self._start is not None and self._start.kill(reason)
 
     async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
         """Forward a client notification (e.g. roots list changed). Dropped if the session is down."""
@@ -217,10 +224,13 @@ class Upstream:
     async def _hold_session(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False
         dispatcher: _WatchedDispatcher | None = None
-        self.session_ended = anyio.Event()
+        self.session_ended = ended = anyio.Event()
+        start: ServerStart | None = None
         try:
             async with AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport())
+                transport, start = self._transport()
+                self._start = start
+                read, write = await stack.enter_async_context(transport)
                 dispatcher = _WatchedDispatcher(read, write)
                 session = ClientSession(
                     dispatcher=dispatcher,
@@ -250,19 +260,24 @@ class Upstream:
             if dispatcher is not None and self._dispatcher is dispatcher:
                 self._session = None
                 self._dispatcher = None
-            if self.runtime is not None:
-                self.last_exit = self.runtime.exit_reason() if started else None
-                self.runtime.ended()
-            if started and self.last_error is not None:
-                if self.last_exit is not None:
+            if start is not None:
+                if started:
+                    self.last_exit = start.exit_reason()
                     self.last_error = self.last_exit[0]
+                start.release()
+            if started and self.last_error is not None:
                 logger.warning("upstream %s down: %s", self.name, self.last_error)
-            self.session_ended.set()
+            ended.set()
 
-    def _transport(self) -> Any:
+    def _transport(self) -> tuple[Any, ServerStart | None]:
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
-            return stdio_client(self.runtime.launch(resolve_command(config.command)), errlog=self._errlog)
+            params, start = self.runtime.launch(resolve_command(config.command))
+            return stdio_client(params, errlog=self._errlog), start
+        return self._plain_transport(), None
+
+    def _plain_transport(self) -> Any:
+        config = self.config
         if isinstance(config, StdioServerConfig):
             params = StdioServerParameters(
                 command=resolve_command(config.command),

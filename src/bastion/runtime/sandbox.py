@@ -120,6 +120,13 @@ def build_bwrap_argv(plan: SandboxPlan, bwrap: str = "bwrap") -> list[str]:
     hidden = _hidden_paths(plan)
     for path in hidden:
         argv += _hide(path)
+    # A path listed explicitly inside a hidden folder is what the operator asked for: show it.
+    for path in config.read_only:
+        if any(path.is_relative_to(h) for h in hidden):
+            argv += ["--ro-bind-try", str(path), str(path)]
+    for path in config.writable:
+        if any(path.is_relative_to(h) for h in hidden):
+            argv += ["--bind-try", str(path), str(path)]
     argv += ["--bind", str(plan.state_dir), str(plan.state_dir)]
     if plan.egress_dir is not None:
         argv += ["--bind", str(plan.egress_dir), str(EGRESS_MOUNT)]

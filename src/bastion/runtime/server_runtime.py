@@ -1,8 +1,8 @@
 """Everything Bastion runs around one stdio server: its sandbox, egress proxy and limits.
 
 `ServerRuntime.launch()` prepares one start (cgroups, status file) and returns the stdio
-parameters that run the server sandboxed; `ended()` says why that start ended and
-releases what it held. The egress proxy lives as long as the runtime (`running()`).
+parameters that run the server sandboxed, with a `ServerStart` handle that can kill it,
+says why it ended and releases what it held. The egress proxy lives as long as the runtime (`running()`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from bastion.runtime.launch import LaunchSpec
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
 
-__all__ = ["RuntimeSettings", "ServerRuntime"]
+__all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,6 @@ class ServerRuntime:
         self.limits: dict[str, str] = {}
         self._egress_dir: Path | None = None
         self._proxy: EgressProxy | None = None
-        self._applied: AppliedLimits | None = None
-        self._status_file: Path | None = None
-        self.killed_because: str | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ServerRuntime]:
@@ -80,12 +78,15 @@ class ServerRuntime:
             await self._proxy.close()
             shutil.rmtree(self._egress_dir, ignore_errors=True)
 
-    def launch(self, command: str) -> StdioServerParameters:
-        """The parameters of one start; `command` is already resolved. Raises `SandboxUnavailable`."""
+    def launch(self, command: str) -> tuple[StdioServerParameters, ServerStart | None]:
+        """The parameters of one start and its handle (None unsandboxed); `command` is already resolved.
+
+        Raises `SandboxUnavailable` when bubblewrap cannot run here.
+        """
         config = self.config
         if not self.sandboxed:
             env = dict(config.env) or None
-            return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd)
+            return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd), None
         problem = bubblewrap_problem()
         if problem is not None:
             raise SandboxUnavailable(f"server {self.name!r} refused: {problem}")
@@ -103,27 +104,35 @@ class ServerRuntime:
             egress_dir=self._egress_dir,
         )
         env = sandbox_env(plan, config.env, os.environ)
-        self.ended()
-        self._applied = apply_limits(self.name, config.sandbox)
-        self.limits = dict(self._applied.in_force)
-        # Outside the server's own writable folder: the server must not forge its own status.
-        self._status_file = self.settings.data_dir / "run" / f"{self.name}.status"
-        self._status_file.parent.mkdir(parents=True, exist_ok=True)
+        applied = apply_limits(self.name, config.sandbox)
+        self.limits = dict(applied.in_force)
+        # Outside the server's own writable folder (it must not forge its status), and unique
+        # per start (`bastion wrap` may run the same server beside `bastion up`).
+        status_file = self.settings.data_dir / "run" / f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}.status"
+        status_file.parent.mkdir(parents=True, exist_ok=True)
         spec = LaunchSpec(
             argv=build_bwrap_argv(plan, bwrap=shutil.which("bwrap") or "bwrap"),
             env_keys=sorted(env),
-            status_file=str(self._status_file),
-            cgroup_procs=self._applied.cgroup_procs,
-            rlimits=self._applied.rlimits,
+            status_file=str(status_file),
+            cgroup_procs=applied.cgroup_procs,
+            rlimits=applied.rlimits,
         )
-        self.killed_because = None
         python, *args = spec.command()
-        return StdioServerParameters(command=python, args=args, env=env)
+        return StdioServerParameters(command=python, args=args, env=env), ServerStart(applied, status_file)
+
+
+class ServerStart:
+    """One sandboxed run of a server: its limits and the status bubblewrap reports."""
+
+    def __init__(self, applied: AppliedLimits, status_file: Path) -> None:
+        self._applied = applied
+        self._status_file = status_file
+        self.killed_because: str | None = None
 
     def kill(self, reason: str) -> bool:
-        """Kill the running sandbox (everything in it dies with its first process). False if none runs."""
+        """Kill the sandbox (everything in it dies with its first process). False if it is not running."""
         pid = self._status().get("child-pid")
-        if not isinstance(pid, int):
+        if not isinstance(pid, int) or "exit-code" in self._status():
             return False
         self.killed_because = reason
         try:
@@ -133,12 +142,12 @@ class ServerRuntime:
         return True
 
     def exit_reason(self) -> tuple[str, int | None]:
-        """Why the last start ended, and its exit code when known."""
+        """Why this run ended, and its exit code when known."""
         code = self._status().get("exit-code")
         exit_code = code if isinstance(code, int) else None
         if self.killed_because is not None:
             return self.killed_because, exit_code
-        if self._applied is not None and self._applied.oom_kills() > 0:
+        if self._applied.oom_kills() > 0:
             return "killed for exceeding its memory limit", exit_code
         if exit_code is None:
             return "connection closed", None
@@ -149,15 +158,13 @@ class ServerRuntime:
             return f"killed by {name}", exit_code
         return f"exited with code {exit_code}", exit_code
 
-    def ended(self) -> None:
-        """Release what the last start held (its cgroups)."""
-        if self._applied is not None:
-            self._applied.release()
+    def release(self) -> None:
+        """Remove this run's cgroups and status file (once it has exited)."""
+        self._applied.release()
+        self._status_file.unlink(missing_ok=True)
 
     def _status(self) -> dict[str, object]:
         status: dict[str, object] = {}
-        if self._status_file is None:
-            return status
         try:
             text = self._status_file.read_text()
         except OSError:

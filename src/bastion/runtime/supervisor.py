@@ -34,6 +34,7 @@ class Supervised(Protocol):
     last_exit: tuple[str, int | None] | None
     last_error: str | None
     session_ended: anyio.Event
+    released: anyio.Event
 
     @property
     def is_up(self) -> bool: ...
@@ -120,6 +121,7 @@ class Supervisor:
                 return False
             delay = min(self.restart.backoff * 2 ** (len(self._failures) - 1), self.restart.backoff_max)
             upstream.refusal_state = "restarting"
+            upstream.released = anyio.Event()
             upstream.refusal = f"restarting in {delay:g} s after: {self.last_exit_reason}"
             await anyio.sleep(delay)
             upstream.refusal = None
@@ -128,6 +130,8 @@ class Supervisor:
             except Exception as exc:
                 self.last_exit_reason = f"restart failed: {exc}"
                 continue
+            finally:
+                upstream.released.set()
             self.restarts += 1
             self.sink.emit(ServerRestarted(upstream.name, self.restarts, delay))
             self._started()
