@@ -32,7 +32,7 @@ from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
-from bastion.runtime.egress.proxy import TestOnlyResolver
+from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
@@ -98,7 +98,7 @@ class Gateway:
         local_principal: Principal | None = None,
         errlog: TextIO | None = None,
         runtime_sink: RuntimeEventSink | None = None,
-        test_resolver: TestOnlyResolver | None = None,
+        test_resolver: ResolverForTests | None = None,
     ) -> None:
         self.config = config
         self.runtime_sink: RuntimeEventSink = runtime_sink if runtime_sink is not None else LoggingSink()

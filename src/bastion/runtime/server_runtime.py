@@ -23,7 +23,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from bastion.config import StdioServerConfig
 from bastion.runtime.egress.policy import EgressPolicy
-from bastion.runtime.egress.proxy import EgressProxy, TestOnlyResolver
+from bastion.runtime.egress.proxy import EgressProxy, ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink, SandboxDisabled
 from bastion.runtime.launch import LaunchSpec
 from bastion.runtime.limits import AppliedLimits, apply_limits
@@ -41,8 +41,8 @@ class RuntimeSettings:
     data_dir: Path
     config_file: Path | None = None
     sink: RuntimeEventSink = field(default_factory=LoggingSink)
-    test_resolver: TestOnlyResolver | None = None
-    """FOR TESTS ONLY (see `TestOnlyResolver`); never set from configuration."""
+    test_resolver: ResolverForTests | None = None
+    """FOR TESTS ONLY (see `ResolverForTests`); never set from configuration."""
 
 
 class ServerRuntime:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from bastion.runtime.egress.policy import EgressPolicy
 from bastion.runtime.events import EgressAllowed, EgressBlocked, RuntimeEventSink
 
-__all__ = ["EgressProxy", "TestOnlyResolver"]
+__all__ = ["EgressProxy", "ResolverForTests"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _HOP_HEADERS = frozenset({"proxy-connection", "proxy-authorization", "connection
 
 
 @dataclass(frozen=True, slots=True)
-class TestOnlyResolver:
+class ResolverForTests:
     """FOR TESTS ONLY: resolve listed names to fixed local addresses, skipping the address rules.
 
     Lets a test serve an "allowlisted domain" from a local HTTP server. It can only be given
@@ -60,7 +60,7 @@ class EgressProxy:
         sink: RuntimeEventSink,
         socket_path: Path,
         *,
-        resolver: TestOnlyResolver | None = None,
+        resolver: ResolverForTests | None = None,
     ) -> None:
         self.server = server
         self.policy = policy
