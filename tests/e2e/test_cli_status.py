@@ -31,7 +31,7 @@ def test_servers_says_when_the_gateway_is_not_running(tmp_path):
 def test_doctor_reports_the_host(gateway):
     done = gateway.cli("doctor")
     findings = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
-    for name in ("python", "sqlite", "bubblewrap", "cgroups", "config"):
+    for name in ("python", "sqlite", "bubblewrap", "limits", "config"):
         assert name in findings, done.stdout
     assert "FTS5" in findings["sqlite"]
     assert "writable" in done.stdout
