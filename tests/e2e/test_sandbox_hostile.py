@@ -103,11 +103,12 @@ async def test_network_only_through_the_proxy_and_only_to_allowlisted_names(tmp_
         async with hostile(tmp_path, monkeypatch, port) as (client, sink, _home):
             allowed = await call(client, "fetch", url="http://allowed.test/page")
             assert allowed == "ok: hello from the allowlisted site", allowed
-            assert seen == [f"allowed.test /page"]
+            assert seen == ["allowed.test /page"]
             # Off the allowlist, through the proxy: refused by the proxy.
             for url in ("http://blocked.test/", f"http://127.0.0.1:{port}/", "http://169.254.169.254/latest/"):
                 refused = await call(client, "fetch", url=url)
-                assert refused.startswith("refused") and "403" in refused, (url, refused)
+                assert refused.startswith("refused"), (url, refused)
+                assert "403" in refused, (url, refused)
             # Around the proxy: there is no route, not even to the host's loopback, and no DNS.
             around = await call(client, "fetch", url="http://allowed.test/page", use_proxy=False)
             assert around.startswith("refused"), around
@@ -119,7 +120,8 @@ async def test_network_only_through_the_proxy_and_only_to_allowlisted_names(tmp_
     assert all(e.server == "hostile" for e in blocked)
     [out] = sink.of_type(EgressAllowed)
     assert (out.host, out.port, out.method, out.address) == ("allowed.test", 80, "GET", "127.0.0.1")
-    assert out.bytes_out > 0 and out.bytes_in > len("hello from the allowlisted site")
+    assert out.bytes_out > 0
+    assert out.bytes_in > len("hello from the allowlisted site")
 
 
 @pytest.mark.parametrize("bomb", ["fork_bomb", "memory_bomb", "hang"])
@@ -129,9 +131,8 @@ async def test_bombs_and_hangs_are_contained_then_restarted(tmp_path, monkeypatc
     with local_site() as (port, _), anyio.fail_after(90):
         async with hostile(tmp_path, monkeypatch, port, **limits) as (client, sink, _home):
             arguments = {"count_file": str(count_file)} if bomb == "fork_bomb" else {}
-            with pytest.raises(Exception, match="stopped while handling this request|closed"):
-                result = await client.call_tool(bomb, arguments)
-                raise AssertionError(f"{bomb} answered: {result}")
+            with pytest.raises(Exception, match=r"stopped while handling this request|closed"):
+                await client.call_tool(bomb, arguments)
             [exited] = await sink.wait_for(ServerExited)
             await sink.wait_for(ServerRestarted)
             assert await call(client, "echo", text="back") == "back"

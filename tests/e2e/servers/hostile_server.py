@@ -1,3 +1,5 @@
+# Blocking calls in async tools are the point: a hostile server does not play fair.
+# ruff: noqa: ASYNC240, ASYNC251
 """A deliberately hostile MCP server for the sandbox tests. Every tool tries to get out.
 
 Run as `python hostile_server.py`; it speaks MCP over stdio with the SDK's `MCPServer`.
