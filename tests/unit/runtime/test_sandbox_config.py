@@ -35,7 +35,8 @@ def test_a_full_section(tmp_path):
         "    sandbox:\n      network: allowlist\n      allow_domains: [API.example.com, '*.cdn.test']\n"
         "      writable: [out]\n      read_only: [/srv/data]\n      memory: 1.5G\n      cpu: 0.5\n"
         "      pids: 64\n      nofile: 512\n"
-        "    health: {interval: 5, timeout: 1}\n    restart: {backoff: 2, backoff_max: 10, max_restarts: 3, window: 60}\n"
+        "    health: {interval: 5, timeout: 1}\n"
+        "    restart: {backoff: 2, backoff_max: 10, max_restarts: 3, window: 60}\n"
     )
     config = server(tmp_path, body)
     sandbox = config.sandbox
