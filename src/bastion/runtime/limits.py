@@ -9,6 +9,7 @@ server exits. `AppliedLimits.in_force` says which limit is enforced by which mec
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import uuid
@@ -67,15 +68,28 @@ def apply_limits(server: str, config: SandboxConfig, root: Path = CGROUP_ROOT) -
         applied.rlimits["AS"] = config.memory
         applied.in_force["memory"] = f"{_size(config.memory)} address space (rlimit)"
     if config.pids is not None and "pids" not in applied.in_force:
-        applied.rlimits["NPROC"] = config.pids
+        # RLIMIT_NPROC counts every task of the user, not of the sandbox: allow what the
+        # user already runs plus `pids` more, so the server cannot fork more than that.
+        applied.rlimits["NPROC"] = _user_tasks(os.getuid()) + config.pids
         note = "; not enforced for root" if os.geteuid() == 0 else ""
-        applied.in_force["pids"] = f"{config.pids} (rlimit, per user{note})"
+        applied.in_force["pids"] = f"{config.pids} more than the user runs (rlimit{note})"
     if config.cpu is not None and "cpu" not in applied.in_force:
         applied.in_force["cpu"] = f"{config.cpu:g} not enforced (no writable cpu cgroup)"
     if config.nofile is not None:
         applied.rlimits["NOFILE"] = config.nofile
         applied.in_force["nofile"] = f"{config.nofile} (rlimit)"
     return applied
+
+
+def _user_tasks(uid: int, proc: Path = Path("/proc")) -> int:
+    """How many tasks (threads) `uid` runs now: what RLIMIT_NPROC counts."""
+    total = 0
+    for status in proc.glob("[0-9]*/status"):
+        with contextlib.suppress(OSError, ValueError):
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                total += int(fields.get("Threads", "1"))
+    return total
 
 
 def _own_cgroup(controller: str) -> str | None:
@@ -119,17 +133,19 @@ def _cgroup_v1(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: 
             applied._oom_files.append(directory / "memory.oom_control")
 
 
+_GATEWAY_LEAF = "bastion-gateway"
+
+
 def _cgroup_v2(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: str) -> None:
     own = _own_cgroup("")
     if own is None:
         return
     parent = root / own
+    if parent.name == _GATEWAY_LEAF:  # Bastion already moved itself into a leaf (below)
+        parent = parent.parent
     directory = parent / leaf
     try:
-        available = set((parent / "cgroup.subtree_control").read_text().split())
-        missing = {"memory", "pids", "cpu"} - available
-        if missing:
-            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(missing)))
+        _enable_controllers(parent)
         directory.mkdir()
     except OSError as exc:
         logger.debug("cgroup v2 not usable under %s: %s", parent, exc)
@@ -143,7 +159,9 @@ def _cgroup_v2(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: 
     if config.cpu is not None:
         files["cpu"] = ("cpu.max", f"{int(config.cpu * _CPU_PERIOD_US)} {_CPU_PERIOD_US}")
     for controller, (name, value) in files.items():
-        try:
+        try:  # the file exists only when the controller is delegated to this cgroup
+            if not (directory / name).exists():
+                continue
             (directory / name).write_text(value)
         except OSError:
             continue
@@ -153,6 +171,31 @@ def _cgroup_v2(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: 
             (directory / "memory.swap.max").write_text("0")
         applied._oom_files.append(directory / "memory.events")
     applied.cgroup_procs.append(str(directory / "cgroup.procs"))
+
+
+def _enable_controllers(parent: Path) -> None:
+    """Delegate memory, pids and cpu (those the parent has) to the cgroups Bastion creates under `parent`."""
+    control = parent / "cgroup.subtree_control"
+    offered = (
+        set((parent / "cgroup.controllers").read_text().split()) if (parent / "cgroup.controllers").exists() else set()
+    )
+    missing = ({"memory", "pids", "cpu"} & offered) - set(control.read_text().split())
+    if not missing:
+        return
+    line = " ".join(f"+{c}" for c in sorted(missing))
+    try:
+        control.write_text(line)
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+        # cgroup v2 lets only a cgroup without processes delegate controllers: move
+        # Bastion's own processes into a leaf first (what systemd's Delegate=yes expects).
+        gateway = parent / _GATEWAY_LEAF
+        gateway.mkdir(exist_ok=True)
+        for pid in (parent / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                (gateway / "cgroup.procs").write_text(pid)
+        control.write_text(line)
 
 
 def _describe(controller: str, config: SandboxConfig) -> str:
