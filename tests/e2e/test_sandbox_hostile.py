@@ -7,6 +7,8 @@ only allowlisted names, and the bombs and the hang are contained, killed and res
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +35,7 @@ pytestmark = [
 ]
 
 FAKE_KEY = "-----BEGIN FAKE PRIVATE KEY----- do-not-leak"
+SECRET = "s3cret-token-from-the-environment"
 PIDS = 32
 
 
@@ -47,9 +50,11 @@ async def hostile(
     (home / "notes.txt").write_text("an ordinary file")
     (tmp_path / "out").mkdir()
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HOSTILE_TOKEN", SECRET)
     server = {
         "command": sys.executable,
         "args": [str(SERVERS_DIR / "hostile_server.py")],
+        "env": {"API_TOKEN": "${HOSTILE_TOKEN}"},
         "sandbox": {
             "network": "allowlist",
             "allow_domains": ["allowed.test"],
@@ -74,6 +79,27 @@ async def hostile(
 async def call(client: Client, tool: str, **arguments: Any) -> str:
     result = await client.call_tool(tool, arguments)
     return str(result.content[0].text)  # type: ignore[union-attr]
+
+
+def command_lines() -> str:
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(lines)
+
+
+async def test_secrets_reach_the_server_by_environment_only_and_are_never_logged(tmp_path, monkeypatch, caplog):
+    with caplog.at_level(logging.DEBUG), local_site() as (port, _), anyio.fail_after(60):
+        async with hostile(tmp_path, monkeypatch, port) as (client, _sink, _home):
+            assert await call(client, "env_digest", name="API_TOKEN") == hashlib.sha256(SECRET.encode()).hexdigest()
+            assert await call(client, "env_digest", name="HOSTILE_TOKEN") == "(unset)"
+            running = command_lines()
+    assert "hostile_server.py" in running, "the scan saw the sandboxed server"
+    assert SECRET not in running, "a secret is on a command line"
+    assert SECRET not in caplog.text
 
 
 async def test_files_credentials_and_bastion_data_stay_out_of_reach(tmp_path, monkeypatch):

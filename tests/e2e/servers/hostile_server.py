@@ -9,6 +9,7 @@ bombs and the hang never answer (the supervisor must kill and restart the server
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
@@ -84,6 +85,13 @@ async def fetch(url: str, use_proxy: bool = True) -> str:
 async def environment() -> str:
     """The names of the environment variables it was given."""
     return " ".join(sorted(os.environ))
+
+
+@server.tool()
+async def env_digest(name: str) -> str:
+    """The SHA-256 of one environment variable's value (not the value: it would land in logs)."""
+    value = os.environ.get(name)
+    return "(unset)" if value is None else hashlib.sha256(value.encode()).hexdigest()
 
 
 @server.tool()
