@@ -1,4 +1,4 @@
-"""Helpers for the sandbox tests: a sink tests can wait on, and a local "allowlisted site"."""
+"""Helpers for the sandbox tests: a local "allowlisted site"."""
 
 from __future__ import annotations
 
@@ -6,32 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
-
-import anyio
-
-from bastion.runtime.events import RecordingSink, RuntimeEvent
-
-E = TypeVar("E")
-
-
-class WaitingSink(RecordingSink):
-    """Records runtime events and wakes tests waiting for one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._changed = anyio.Event()
-
-    def emit(self, event: RuntimeEvent) -> None:
-        super().emit(event)
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_for(self, kind: type[E], count: int = 1) -> list[E]:
-        """Wait (bound it with anyio.fail_after) until `count` events of `kind` were emitted."""
-        while len(found := self.of_type(kind)) < count:
-            await self._changed.wait()
-        return found
+from typing import Any
 
 
 class _Page(BaseHTTPRequestHandler):

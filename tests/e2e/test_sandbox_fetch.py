@@ -13,11 +13,11 @@ import pytest
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.runtime.egress.proxy import ResolverForTests
-from bastion.runtime.events import EgressAllowed, EgressBlocked
+from bastion.runtime.events import EgressAllowed, EgressBlocked, RecordingSink
 from bastion.runtime.sandbox import bubblewrap_problem
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
-from tests.e2e.sandbox_fixtures import WaitingSink, local_site
+from tests.e2e.sandbox_fixtures import local_site
 
 pytestmark = [
     pytest.mark.anyio,
@@ -33,7 +33,7 @@ async def test_fetch_reaches_the_allowlisted_site_and_nothing_else(tmp_path):
         "sandbox": {"network": "allowlist", "allow_domains": ["docs.example.test"]},
     }
     config = load_config(write_config(tmp_path, {"fetch": fetch}))
-    sink = WaitingSink()
+    sink = RecordingSink()
     with local_site() as (port, seen), anyio.fail_after(90):
         resolver = ResolverForTests({"docs.example.test": ("127.0.0.1", port)})
         gateway = Gateway(config, runtime_sink=sink, test_resolver=resolver)

@@ -22,11 +22,11 @@ from mcp import Client
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.runtime.egress.proxy import ResolverForTests
-from bastion.runtime.events import EgressAllowed, EgressBlocked, ServerExited, ServerRestarted
+from bastion.runtime.events import EgressAllowed, EgressBlocked, RecordingSink, ServerExited, ServerRestarted
 from bastion.runtime.sandbox import bubblewrap_problem
 from tests.e2e.conftest import SERVERS_DIR, write_config
 from tests.e2e.inprocess import http_client, serving
-from tests.e2e.sandbox_fixtures import WaitingSink, local_site
+from tests.e2e.sandbox_fixtures import local_site
 
 pytestmark = [
     pytest.mark.anyio,
@@ -42,7 +42,7 @@ PIDS = 32
 @asynccontextmanager
 async def hostile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site_port: int, **sandbox: Any
-) -> AsyncIterator[tuple[Client, WaitingSink, Path]]:
+) -> AsyncIterator[tuple[Client, RecordingSink, Path]]:
     """A gateway in this process serving the hostile server; yields a client, the event sink and the home."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
@@ -66,7 +66,7 @@ async def hostile(
         "restart": {"backoff": 0.1, "backoff_max": 1, "max_restarts": 10, "window": 120},
     }
     config = load_config(write_config(tmp_path, {"hostile": server}))
-    sink = WaitingSink()
+    sink = RecordingSink()
     resolver = ResolverForTests({"allowed.test": ("127.0.0.1", site_port)})
     gateway = Gateway(config, runtime_sink=sink, test_resolver=resolver)
     async with serving(gateway):

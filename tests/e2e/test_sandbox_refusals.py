@@ -16,10 +16,9 @@ import pytest
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.runtime import sandbox
-from bastion.runtime.events import SandboxDisabled, ServerExited, ServerGaveUp, ServerStarted
+from bastion.runtime.events import RecordingSink, SandboxDisabled, ServerExited, ServerGaveUp, ServerStarted
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
-from tests.e2e.sandbox_fixtures import WaitingSink
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -40,7 +39,7 @@ async def test_without_bubblewrap_a_sandboxed_server_is_refused_with_the_fix(tmp
 async def test_sandbox_off_is_explicit_and_warned(tmp_path, caplog):
     servers = {"time": {"command": str(VENV_BIN / "mcp-server-time"), "sandbox": "off"}}
     config = load_config(write_config(tmp_path, servers))
-    sink = WaitingSink()
+    sink = RecordingSink()
     with caplog.at_level(logging.WARNING), anyio.fail_after(30):
         async with serving(Gateway(config, runtime_sink=sink)) as gateway:
             assert gateway.upstreams["time"].state == "up"
@@ -58,7 +57,7 @@ async def test_a_crash_loop_is_restarted_with_backoff_then_held_down(tmp_path):
         "restart": {"backoff": 0.05, "backoff_max": 0.2, "max_restarts": 2, "window": 60},
     }
     config = load_config(write_config(tmp_path, {"crashy": crashy}))
-    sink = WaitingSink()
+    sink = RecordingSink()
     with anyio.fail_after(60):
         async with serving(Gateway(config, runtime_sink=sink)) as gateway:
             assert gateway.tokens is not None

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
+import anyio
+
 __all__ = [
     "EgressAllowed",
     "EgressBlocked",
@@ -126,13 +128,22 @@ class LoggingSink:
 
 
 class RecordingSink:
-    """Keeps every event in a list (for tests and for `bastion servers` state)."""
+    """Keeps every event in a list, and wakes whoever waits for one (tests assert on it)."""
 
     def __init__(self) -> None:
         self.events: list[RuntimeEvent] = []
+        self._changed = anyio.Event()
 
     def emit(self, event: RuntimeEvent) -> None:
         self.events.append(event)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_for(self, kind: type[_E], count: int = 1) -> list[_E]:
+        """Wait until `count` events of `kind` were emitted (bound it with `anyio.fail_after`)."""
+        while len(found := self.of_type(kind)) < count:
+            await self._changed.wait()
+        return found
 
     def of_type(self, kind: type[_E]) -> list[_E]:
         return [e for e in self.events if isinstance(e, kind)]

@@ -105,7 +105,9 @@ async def fork_bomb(count_file: str) -> str:
         try:
             pid = os.fork()
         except OSError:
-            Path(count_file).write_text(str(forks))
+            # Atomically: the server is killed at any moment.
+            Path(count_file + ".new").write_text(str(forks))
+            os.replace(count_file + ".new", count_file)
             time.sleep(0.05)
             continue
         if pid == 0:

@@ -96,14 +96,15 @@ async def test_plain_http_is_forwarded_in_origin_form_without_proxy_headers(tmp_
             proxy(tmp_path, ["site.test"], {"site.test": ("127.0.0.1", port)}) as egress,
         ):
             request = (
-                b"GET http://site.test/a?b=1 HTTP/1.1\r\nHost: site.test\r\n"
+                b"GET http://site.test/a?b=1 HTTP/1.1\r\nHost: other-site.test\r\n"
                 b"Proxy-Authorization: Basic c2VjcmV0\r\nProxy-Connection: keep-alive\r\n\r\n"
             )
             answer = await exchange(egress, request)
     assert answer.endswith(b"\r\n\r\nhello")
     [head] = seen
     assert head.startswith(b"GET /a?b=1 HTTP/1.1\r\n")
-    assert b"Host: site.test" in head
+    assert b"Host: site.test\r\n" in head
+    assert b"other-site.test" not in head, "the Host header follows the URL, not the client"
     assert b"Proxy-" not in head
     assert b"Connection: close" in head
 
@@ -144,3 +145,21 @@ async def test_the_socket_is_private_to_bastion(tmp_path):
     async with proxy(tmp_path, [], {}) as egress:
         assert egress.socket_path.stat().st_mode & 0o077 == 0
     assert not egress.socket_path.exists()
+
+
+async def test_the_connection_ends_when_the_destination_closes(tmp_path):
+    seen: list[bytes] = []
+    with anyio.fail_after(10):
+        async with (
+            http_server(seen) as port,
+            proxy(tmp_path, ["site.test"], {"site.test": ("127.0.0.1", port)}) as egress,
+        ):
+            reader, writer = await asyncio.open_unix_connection(str(egress.socket_path))
+            # A client that keeps its proxy connection open (keep-alive) still gets its answer and an end.
+            writer.write(b"GET http://site.test/ HTTP/1.1\r\nHost: site.test\r\n\r\n")
+            answer = await reader.read()
+            writer.close()
+            await egress.sink.wait_for(EgressAllowed)  # type: ignore[attr-defined]
+    assert answer.endswith(b"hello")
+    [event] = egress.sink.of_type(EgressAllowed)  # type: ignore[attr-defined]
+    assert event.bytes_in == len(answer)

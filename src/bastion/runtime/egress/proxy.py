@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 _MAX_HEAD = 64 * 1024
 _HEAD_TIMEOUT = 30.0
 _CONNECT_TIMEOUT = 10.0
-_HOP_HEADERS = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
+_DROPPED_HEADERS = frozenset({"host", "proxy-connection", "proxy-authorization", "connection", "keep-alive"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +120,20 @@ class EgressProxy:
         else:
             upstream_writer.write(first)
             bytes_out = len(first)
+        counted = _Counts()
+        outbound = asyncio.ensure_future(_pipe(reader, upstream_writer, counted, "out"))
         try:
-            out, back = await asyncio.gather(
-                _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
-            )
+            # The connection lasts as long as the destination talks: once it closes, so does
+            # the sandbox's side (a client keeping the proxy connection alive gets nothing more).
+            await _pipe(upstream_reader, writer, counted, "back")
+        except OSError:
+            pass
         finally:
+            outbound.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await outbound
             upstream_writer.close()
-        sent = bytes_out + (out if isinstance(out, int) else 0)
-        received = back if isinstance(back, int) else 0
-        self.sink.emit(EgressAllowed(self.server, host, port, method, address, sent, received))
+        self.sink.emit(EgressAllowed(self.server, host, port, method, address, bytes_out + counted.out, counted.back))
 
     async def _open(self, host: str, port: int) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
         refusal = self.policy.host_refusal(host)
@@ -166,8 +171,11 @@ def _destination(method: str, target: str, headers: list[str]) -> tuple[str, int
     path = url.path or "/"
     if url.query:
         path += "?" + url.query
-    kept = [line for line in headers if line and line.split(":", 1)[0].strip().lower() not in _HOP_HEADERS]
-    head = "\r\n".join([f"{method} {path} HTTP/1.1", *kept, "Connection: close", "", ""])
+    # Host is rewritten to the URL's, so a request cannot name one (allowed) site and ask
+    # the server behind it for another one.
+    kept = [line for line in headers if line and line.split(":", 1)[0].strip().lower() not in _DROPPED_HEADERS]
+    host_header = f"Host: {url.netloc.rpartition('@')[2]}"
+    head = "\r\n".join([f"{method} {path} HTTP/1.1", host_header, *kept, "Connection: close", "", ""])
     return url.hostname, url.port or 80, head.encode("latin-1")
 
 
@@ -180,18 +188,22 @@ async def _resolve(host: str, port: int) -> list[tuple[str, int]]:
     return list(dict.fromkeys((str(info[4][0]), port) for info in infos))
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
-    total = 0
+@dataclass
+class _Counts:
+    out: int = 0
+    back: int = 0
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counts: _Counts, way: str) -> None:
     try:
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-            total += len(data)
+            setattr(counts, way, getattr(counts, way) + len(data))
     finally:
         with contextlib.suppress(Exception):
             if writer.can_write_eof():
                 writer.write_eof()
-    return total
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
