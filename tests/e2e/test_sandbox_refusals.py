@@ -16,7 +16,14 @@ import pytest
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.runtime import sandbox
-from bastion.runtime.events import RecordingSink, SandboxDisabled, ServerExited, ServerGaveUp, ServerStarted
+from bastion.runtime.events import (
+    RecordingSink,
+    SandboxDisabled,
+    ServerExited,
+    ServerGaveUp,
+    ServerRestarted,
+    ServerStarted,
+)
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
@@ -75,6 +82,8 @@ async def test_a_crash_loop_is_restarted_with_backoff_then_held_down(tmp_path):
     exits = sink.of_type(ServerExited)
     assert [e.reason for e in exits] == ["exited with code 3"] * 3
     assert gave_up.restarts == 2
+    # Exponential backoff: each failure within the window doubles the wait (up to backoff_max).
+    assert [r.after_seconds for r in sink.of_type(ServerRestarted)] == [0.05, 0.1]
     assert report["servers"]["crashy"] == "crash-loop"
     assert report["runtime"]["crashy"]["restarts"] == 2
     assert report["runtime"]["crashy"]["last_exit"] == "exited with code 3"

@@ -7,7 +7,6 @@ was given. Credentials in the home folder and Bastion's own config and data are 
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -82,12 +81,24 @@ class SandboxPlan:
     home: Path = field(default_factory=Path.home)
 
 
+_WORKING: set[str] = set()
+
+
 def bubblewrap_problem() -> str | None:
-    """None when bubblewrap can create the namespaces the sandbox needs; otherwise why not."""
-    return _probe(shutil.which("bwrap"))
+    """None when bubblewrap can create the namespaces the sandbox needs; otherwise why not.
+
+    Success is remembered; a failure is probed again next time (bubblewrap may be installed
+    while Bastion runs, and the supervisor retries).
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is not None and bwrap in _WORKING:
+        return None
+    problem = _probe(bwrap)
+    if problem is None and bwrap is not None:
+        _WORKING.add(bwrap)
+    return problem
 
 
-@functools.cache
 def _probe(bwrap: str | None) -> str | None:
     if bwrap is None:
         return f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
