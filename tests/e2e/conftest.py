@@ -63,7 +63,7 @@ def server_table(git_repo: Path, data_dir: Path, npm_cache: Path, scratch: Path)
             "env": {"npm_config_cache": str(npm_cache)},
             "sandbox": {
                 "network": "allowlist",
-                "allow_domains": ["registry.npmjs.org", *_non_public_addresses("registry.npmjs.org")],
+                "allow_domains": ["registry.npmjs.org", *non_public_addresses("registry.npmjs.org")],
                 "writable": [str(npm_cache)],
                 "memory": "1G",
             },
@@ -71,7 +71,7 @@ def server_table(git_repo: Path, data_dir: Path, npm_cache: Path, scratch: Path)
     return table
 
 
-def _non_public_addresses(host: str) -> list[str]:
+def non_public_addresses(host: str) -> list[str]:
     """Addresses of `host` the egress proxy refuses unless listed (some CI networks reach npm via a mirror)."""
     try:
         infos = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)

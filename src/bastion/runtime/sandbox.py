@@ -163,6 +163,8 @@ def sandbox_env(plan: SandboxPlan, configured: Mapping[str, str], environ: Mappi
     state = plan.state_dir
     env |= {
         "XDG_CACHE_HOME": str(state / "cache"),
+        "XDG_DATA_HOME": str(state / "data"),
+        "XDG_STATE_HOME": str(state / "state"),
         "npm_config_cache": str(state / "npm"),
         "npm_config_update_notifier": "false",
         "npm_config_logs_max": "0",

@@ -68,6 +68,7 @@ class EgressProxy:
         self.socket_path = socket_path
         self._resolver = resolver
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.socket_path.unlink(missing_ok=True)
@@ -75,17 +76,30 @@ class EgressProxy:
         self.socket_path.chmod(0o600)
 
     async def close(self) -> None:
+        """Stop listening and end every open connection."""
         if self._server is not None:
             self._server.close()
             self._server = None
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(list(self._connections))
         self.socket_path.unlink(missing_ok=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
         try:
             await self._proxy(reader, writer)
+        except asyncio.CancelledError:
+            # This is the connection's own top-level task (asyncio's server made it): end it
+            # quietly, or Python 3.11 logs the cancellation as an error.
+            pass
         except Exception:
             logger.debug("egress connection from %s failed", self.server, exc_info=True)
         finally:
+            self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
