@@ -27,7 +27,7 @@ def servers(config_path: Path) -> None:
         click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
     states = _mapping(report, "servers")
     runtime = _mapping(report, "runtime")
-    click.echo(f"{'NAME':16} {'STATE':11} {'KIND':6} {'SANDBOX':8} {'RESTARTS':8} TARGET")
+    click.echo(f"{'NAME':16} {'STATE':11} {'KIND':6} {'SANDBOX':9} {'RESTARTS':8} TARGET")
     for name, server in config.servers.items():
         if isinstance(server, StdioServerConfig):
             kind, target = "stdio", " ".join([server.command, *server.args])
@@ -37,7 +37,7 @@ def servers(config_path: Path) -> None:
         state = str(states.get(name, "unknown")) if report is not None else "-"
         facts: dict[str, Any] = runtime.get(name) or {}
         restarts = str(facts.get("restarts", "-"))
-        click.echo(f"{name:16} {state:11} {kind:6} {sandbox:8} {restarts:8} {target}")
+        click.echo(f"{name:16} {state:11} {kind:6} {sandbox:9} {restarts:8} {target}")
     for name, facts in runtime.items():
         if not isinstance(facts, dict) or not (facts.get("limits") or facts.get("last_exit")):
             continue
