@@ -7,9 +7,11 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import click
+from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.cli.audit import audit_group
@@ -104,8 +106,21 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     help="Serve this configured server instead of a command (or $BASTION_SERVER).",
 )
 @click.option("--name", default=None, help="The name the wrapped command is audited under.")
+@click.option("--allow-domain", "allow_domains", multiple=True, help="Let the command reach this name (repeat).")
+@click.option("--writable", multiple=True, help="A path the command may write (repeat).")
+@click.option("--read-only", "read_only", multiple=True, help="A path under /tmp or /run it may read (repeat).")
+@click.option("--no-sandbox", is_flag=True, help="Run the command without a sandbox (logged as a warning).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def wrap(config_path: Path | None, server_name: str | None, name: str | None, command: tuple[str, ...]) -> None:
+def wrap(
+    config_path: Path | None,
+    server_name: str | None,
+    name: str | None,
+    allow_domains: tuple[str, ...],
+    writable: tuple[str, ...],
+    read_only: tuple[str, ...],
+    no_sandbox: bool,
+    command: tuple[str, ...],
+) -> None:
     """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
 
     Use it as the command in the agent's MCP config. Bastion launches CMD, checks and
@@ -114,7 +129,14 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
     setup_logging(verbose=bool(os.environ.get("BASTION_DEBUG")))
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
-    config = _wrap_config(config_path, server_name, name, list(command))
+    sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
+    if allow_domains:
+        sandbox |= {"network": "allowlist", "allow_domains": allow_domains}
+    if no_sandbox:
+        sandbox = {"enabled": False}
+    if server_name is not None and (no_sandbox or allow_domains or writable or read_only):
+        raise click.UsageError("sandbox options apply to a command after --; a --server has its own in the config")
+    config = _wrap_config(config_path, server_name, name, list(command), sandbox)
     served = server_name or next(iter(config.servers))
     if served not in config.servers:
         raise click.UsageError(
@@ -131,7 +153,9 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
     anyio.run(run)
 
 
-def _wrap_config(path: Path | None, server: str | None, name: str | None, command: list[str]) -> BastionConfig:
+def _wrap_config(
+    path: Path | None, server: str | None, name: str | None, command: list[str], sandbox: dict[str, Any]
+) -> BastionConfig:
     if path is None and Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG)).exists():
         path = Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG))
     if path is None:
@@ -144,7 +168,10 @@ def _wrap_config(path: Path | None, server: str | None, name: str | None, comman
     else:
         config = load_or_exit(path)
     if command:
-        stdio = StdioServerConfig(command=command[0], args=tuple(command[1:]))
+        try:
+            stdio = StdioServerConfig.model_validate({"command": command[0], "args": command[1:], "sandbox": sandbox})
+        except ValidationError as exc:
+            raise click.UsageError(f"sandbox option: {exc.errors()[0]['msg']}") from None
         config = config.model_copy(update={"servers": {name or _name_for(command): stdio}})
     return config
 
