@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,12 +52,20 @@ def up(config_path: Path, verbose: bool) -> None:
                 await gateway.serve_http(ready=ready)
                 tg.cancel_scope.cancel()
 
+    # uvicorn re-raises the SIGTERM it caught once it has stopped serving; as an interrupt
+    # (not the default, which ends the process on the spot) the gateway's own shutdown runs:
+    # upstream sandboxes stopped, their cgroups and egress sockets removed, the audit flushed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         anyio.run(run)
     except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         pass
+    except BaseExceptionGroup as group:  # the interrupt, raised inside the task group
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is not None:
+            raise rest from None
 
 
 def _first_run_token(config: BastionConfig) -> str | None:

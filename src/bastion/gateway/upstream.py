@@ -261,7 +261,7 @@ class Upstream:
                 self._session = None
                 self._dispatcher = None
             if start is not None:
-                if started:
+                if started and self.last_error is not None:  # it ended by itself, not at shutdown
                     self.last_exit = start.exit_reason()
                     self.last_error = self.last_exit[0]
                 start.release()

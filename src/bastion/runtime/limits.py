@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bastion.runtime.config import SandboxConfig
+from bastion.runtime.leftovers import cgroup_leaf_name, sweep_cgroups
 
 __all__ = ["AppliedLimits", "apply_limits"]
 
@@ -59,7 +60,7 @@ class AppliedLimits:
 def apply_limits(server: str, config: SandboxConfig, root: Path = CGROUP_ROOT) -> AppliedLimits:
     """Create the cgroups for one server start and work out the rlimits for what they cannot cover."""
     applied = AppliedLimits()
-    leaf = f"bastion-{server}-{uuid.uuid4().hex[:8]}"
+    leaf = cgroup_leaf_name(server, uuid.uuid4().hex[:8])
     if (root / "cgroup.controllers").exists():
         _cgroup_v2(applied, config, root, leaf)
     else:
@@ -115,6 +116,7 @@ def _cgroup_v1(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: 
         if own is None or not (root / controller).is_dir():
             continue
         directory = root / controller / own / leaf
+        sweep_cgroups(directory.parent)
         try:
             directory.mkdir()
         except OSError:
@@ -144,6 +146,7 @@ def _cgroup_v2(applied: AppliedLimits, config: SandboxConfig, root: Path, leaf: 
     if parent.name == _GATEWAY_LEAF:  # Bastion already moved itself into a leaf (below)
         parent = parent.parent
     directory = parent / leaf
+    sweep_cgroups(parent)
     try:
         _enable_controllers(parent)
         directory.mkdir()

@@ -26,6 +26,7 @@ from bastion.runtime.egress.policy import EgressPolicy
 from bastion.runtime.egress.proxy import EgressProxy, ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink, SandboxDisabled
 from bastion.runtime.launch import LaunchSpec
+from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
 
@@ -67,7 +68,8 @@ class ServerRuntime:
         if not self.sandboxed or self.config.sandbox.network != "allowlist":
             yield self
             return
-        self._egress_dir = Path(tempfile.mkdtemp(prefix="bastion-egress-"))
+        sweep_egress_dirs(Path(tempfile.gettempdir()))
+        self._egress_dir = Path(tempfile.mkdtemp(prefix=egress_prefix()))
         policy = EgressPolicy.from_domains(self.config.sandbox.allow_domains)
         sock = self._egress_dir / "egress.sock"
         self._proxy = EgressProxy(self.name, policy, self.settings.sink, sock, resolver=self.settings.test_resolver)
