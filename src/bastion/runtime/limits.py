@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,15 +51,45 @@ class AppliedLimits:
         return total
 
     def release(self) -> None:
-        """Remove the server's cgroups (they are empty once the sandbox has exited)."""
+        """Remove the server's cgroups, killing any process of the sandbox still in them.
+
+        A cgroup whose last processes are still being reaped cannot be removed yet: it is
+        retried at the next server start.
+        """
         for directory in reversed(self.cgroup_dirs):
-            with contextlib.suppress(OSError):
+            _kill_members(directory)
+            try:
                 directory.rmdir()
+            except OSError:
+                _RETRY.add(directory)
         self.cgroup_dirs.clear()
+
+
+_RETRY: set[Path] = set()
+"""Cgroups of this process that were still busy when released."""
+
+
+def _kill_members(directory: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for pid in (directory / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def _retry_releases() -> None:
+    for directory in list(_RETRY):
+        try:
+            directory.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        _RETRY.discard(directory)
 
 
 def apply_limits(server: str, config: SandboxConfig, root: Path = CGROUP_ROOT) -> AppliedLimits:
     """Create the cgroups for one server start and work out the rlimits for what they cannot cover."""
+    _retry_releases()
     applied = AppliedLimits()
     leaf = cgroup_leaf_name(server, uuid.uuid4().hex[:8])
     if (root / "cgroup.controllers").exists():
