@@ -42,6 +42,7 @@ from bastion.config_errors import (
     split_listen,
 )
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
+from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
     "AgentConfig",
@@ -97,6 +98,9 @@ class StdioServerConfig(_Frozen):
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
     cwd: Path | None = None
     timeout: Seconds = DEFAULT_TIMEOUT
+    sandbox: Annotated[SandboxConfig, BeforeValidator(sandbox_setting)] = Field(default_factory=SandboxConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    restart: RestartConfig = Field(default_factory=RestartConfig)
 
     @property
     def kind(self) -> Literal["stdio"]:
@@ -372,6 +376,9 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("audit",): AuditConfig,
     ("servers", "*", "stdio"): StdioServerConfig,
     ("servers", "*", "http"): HttpServerConfig,
+    ("servers", "*", "stdio", "sandbox"): SandboxConfig,
+    ("servers", "*", "stdio", "health"): HealthConfig,
+    ("servers", "*", "stdio", "restart"): RestartConfig,
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,

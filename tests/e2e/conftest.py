@@ -7,11 +7,13 @@ cancellation tests). Agents connect with the SDK's own `mcp.Client`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import queue
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -33,16 +35,56 @@ INSPECTOR_PACKAGE = "@modelcontextprotocol/inspector@0.15.0"
 STARTUP_TIMEOUT = 120.0
 
 
-def server_table(git_repo: Path) -> dict[str, Any]:
-    """The upstreams every e2e gateway serves."""
+def server_table(git_repo: Path, data_dir: Path, npm_cache: Path, scratch: Path) -> dict[str, Any]:
+    """The upstreams every e2e gateway serves, each in its default sandbox plus what it needs.
+
+    git reads the test repository (under the sandbox's private /tmp otherwise); crashy reads
+    Bastion's audit database for the write-ahead proof and writes markers in the tests'
+    `scratch` folder; npx fetches from the npm registry
+    through the egress proxy into a cache shared by the test session.
+    """
     table: dict[str, Any] = {
         "time": {"command": str(VENV_BIN / "mcp-server-time")},
-        "git": {"command": str(VENV_BIN / "mcp-server-git"), "args": ["--repository", str(git_repo)]},
-        "crashy": {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]},
+        "git": {
+            "command": str(VENV_BIN / "mcp-server-git"),
+            "args": ["--repository", str(git_repo)],
+            "sandbox": {"read_only": [str(git_repo)]},
+        },
+        "crashy": {
+            "command": sys.executable,
+            "args": [str(SERVERS_DIR / "crashy_server.py")],
+            "sandbox": {"read_only": [str(data_dir)], "writable": [str(scratch)]},
+        },
     }
     if shutil.which("npx"):
-        table["everything"] = {"command": "npx", "args": ["-y", EVERYTHING_PACKAGE]}
+        table["everything"] = {
+            "command": "npx",
+            "args": ["-y", EVERYTHING_PACKAGE],
+            "env": {"npm_config_cache": str(npm_cache)},
+            "sandbox": {
+                "network": "allowlist",
+                "allow_domains": ["registry.npmjs.org", *non_public_addresses("registry.npmjs.org")],
+                "writable": [str(npm_cache)],
+                "memory": "1G",
+            },
+        }
     return table
+
+
+def non_public_addresses(host: str) -> list[str]:
+    """Addresses of `host` the egress proxy refuses unless listed (some CI networks reach npm via a mirror)."""
+    try:
+        infos = socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    addresses = {str(info[4][0]) for info in infos}
+    return sorted(a for a in addresses if not ipaddress.ip_address(a).is_global)
+
+
+@pytest.fixture(scope="session")
+def npm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An npm cache for the sandboxed npx servers of this test session (filled through the egress proxy)."""
+    return tmp_path_factory.mktemp("npm-cache")
 
 
 def write_config(folder: Path, servers: dict[str, Any], **extra: Any) -> Path:
@@ -169,9 +211,10 @@ def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory, git_repo: Path) -> Iterator[RunningGateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, git_repo: Path, npm_cache: Path) -> Iterator[RunningGateway]:
     """One gateway shared by the e2e tests that only read (each test uses its own agent token)."""
-    config = write_config(tmp_path_factory.mktemp("gateway"), server_table(git_repo))
+    folder = tmp_path_factory.mktemp("gateway")
+    config = write_config(folder, server_table(git_repo, folder / "data", npm_cache, tmp_path_factory.getbasetemp()))
     running = start_gateway(config)
     try:
         ready = httpx2.get(f"{running.base_url}/readyz", timeout=10).json()

@@ -12,10 +12,16 @@ pytestmark = pytest.mark.e2e
 def test_servers_lists_each_upstream_with_its_live_state(gateway):
     done = gateway.cli("servers")
     assert done.returncode == 0, done.stderr
-    rows = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[1:] if line.strip()}
-    assert rows["time"] == "up"
-    assert rows["git"] == "up"
+    table, _, details = done.stdout.partition("\n\n")
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:] if line.strip()}
+    assert rows["time"][1:5] == ["up", "stdio", "none", "0"]
+    assert rows["git"][1] == "up"
     assert "mcp-server-time" in done.stdout
+    if "everything" in rows:
+        assert rows["everything"][3] == "allowlist"
+    # Below the table: the limits in force for each server, and the mechanism.
+    assert "time:\n  limits:    cpu 1 CPU (" in details
+    assert "memory 512M (" in details
 
 
 def test_servers_says_when_the_gateway_is_not_running(tmp_path):
@@ -31,7 +37,7 @@ def test_servers_says_when_the_gateway_is_not_running(tmp_path):
 def test_doctor_reports_the_host(gateway):
     done = gateway.cli("doctor")
     findings = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
-    for name in ("python", "sqlite", "bubblewrap", "cgroups", "config"):
+    for name in ("python", "sqlite", "bubblewrap", "limits", "config"):
         assert name in findings, done.stdout
     assert "FTS5" in findings["sqlite"]
     assert "writable" in done.stdout

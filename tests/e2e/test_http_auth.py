@@ -427,8 +427,12 @@ async def test_agent_token_is_never_forwarded_upstream(
 def test_readyz_reports_every_upstream_up(url_gateway: RunningGateway) -> None:
     response = httpx2.get(f"{url_gateway.base_url}/readyz", timeout=10)
     assert response.status_code == 200, response.text
-    assert response.json() == {
+    report = response.json()
+    runtime = report.pop("runtime")
+    assert report == {
         "ready": True,
         "audit_store": "writable",
         "servers": {"time": "up", "echo-http": "up", "echo-sse": "up"},
     }
+    assert runtime["time"]["sandbox"] is True
+    assert runtime["echo-http"] == {"sandbox": False, "limits": {}, "restarts": 0, "last_exit": None}

@@ -26,6 +26,7 @@ from bastion.config import (
     default_config_text,
     load_config,
 )
+from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 SECRET = "s" * 32
@@ -444,6 +445,9 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("audit", AuditConfig),
     ("servers.<name> (stdio)", StdioServerConfig),
     ("servers.<name> (http)", HttpServerConfig),
+    ("servers.<name>.sandbox", SandboxConfig),
+    ("servers.<name>.health", HealthConfig),
+    ("servers.<name>.restart", RestartConfig),
     ("agents.<name>", AgentConfig),
     ("auth", AuthConfig),
     ("auth.jwt", JwtConfig),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import click
+from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.cli.admin import admin_group
@@ -60,12 +63,20 @@ def up(config_path: Path, verbose: bool) -> None:
                 await gateway.serve_http(ready=ready)
                 tg.cancel_scope.cancel()
 
+    # uvicorn re-raises the SIGTERM it caught once it has stopped serving; as an interrupt
+    # (not the default, which ends the process on the spot) the gateway's own shutdown runs:
+    # upstream sandboxes stopped, their cgroups and egress sockets removed, the audit flushed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
     except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         pass
+    except BaseExceptionGroup as group:  # the interrupt, raised inside the task group
+        _, rest = group.split(KeyboardInterrupt)
+        if rest is not None:
+            raise rest from None
 
 
 def _first_run_token(config: BastionConfig) -> str | None:
@@ -117,8 +128,21 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     help="Serve this configured server instead of a command (or $BASTION_SERVER).",
 )
 @click.option("--name", default=None, help="The name the wrapped command is audited under.")
+@click.option("--allow-domain", "allow_domains", multiple=True, help="Let the command reach this name (repeat).")
+@click.option("--writable", multiple=True, help="A path the command may write (repeat).")
+@click.option("--read-only", "read_only", multiple=True, help="A path under /tmp or /run it may read (repeat).")
+@click.option("--no-sandbox", is_flag=True, help="Run the command without a sandbox (logged as a warning).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def wrap(config_path: Path | None, server_name: str | None, name: str | None, command: tuple[str, ...]) -> None:
+def wrap(
+    config_path: Path | None,
+    server_name: str | None,
+    name: str | None,
+    allow_domains: tuple[str, ...],
+    writable: tuple[str, ...],
+    read_only: tuple[str, ...],
+    no_sandbox: bool,
+    command: tuple[str, ...],
+) -> None:
     """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
 
     Use it as the command in the agent's MCP config. Bastion launches CMD, checks and
@@ -127,7 +151,14 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
     setup_logging(verbose=bool(os.environ.get("BASTION_DEBUG")))
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
-    config = _wrap_config(config_path, server_name, name, list(command))
+    sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
+    if allow_domains:
+        sandbox |= {"network": "allowlist", "allow_domains": allow_domains}
+    if no_sandbox:
+        sandbox = {"enabled": False}
+    if server_name is not None and (no_sandbox or allow_domains or writable or read_only):
+        raise click.UsageError("sandbox options apply to a command after --; a --server has its own in the config")
+    config = _wrap_config(config_path, server_name, name, list(command), sandbox)
     served = server_name or next(iter(config.servers))
     if served not in config.servers:
         raise click.UsageError(
@@ -144,7 +175,9 @@ def wrap(config_path: Path | None, server_name: str | None, name: str | None, co
     anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
 
 
-def _wrap_config(path: Path | None, server: str | None, name: str | None, command: list[str]) -> BastionConfig:
+def _wrap_config(
+    path: Path | None, server: str | None, name: str | None, command: list[str], sandbox: dict[str, Any]
+) -> BastionConfig:
     if path is None and Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG)).exists():
         path = Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG))
     if path is None:
@@ -157,7 +190,10 @@ def _wrap_config(path: Path | None, server: str | None, name: str | None, comman
     else:
         config = load_or_exit(path)
     if command:
-        stdio = StdioServerConfig(command=command[0], args=tuple(command[1:]))
+        try:
+            stdio = StdioServerConfig.model_validate({"command": command[0], "args": command[1:], "sandbox": sandbox})
+        except ValidationError as exc:
+            raise click.UsageError(f"sandbox option: {exc.errors()[0]['msg']}") from None
         config = config.model_copy(update={"servers": {name or _name_for(command): stdio}})
     return config
 

@@ -18,24 +18,40 @@ from bastion.gateway.gateway import running_url_file
 @click.command()
 @config_option
 def servers(config_path: Path) -> None:
-    """List upstream servers and their state (asks the running gateway at its /readyz)."""
+    """List upstream servers, their state, sandbox, limits in force, restarts and last exit."""
     config = load_or_exit(config_path)
     url_file = running_url_file(config)
     base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
-    states = _running_states(f"{base_url}/readyz")
-    if states is None:
+    report = _readiness(f"{base_url}/readyz")
+    if report is None:
         click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
-    click.echo(f"{'NAME':16} {'STATE':8} {'KIND':6} TARGET")
+    states = _mapping(report, "servers")
+    runtime = _mapping(report, "runtime")
+    click.echo(f"{'NAME':16} {'STATE':11} {'KIND':6} {'SANDBOX':9} {'RESTARTS':8} TARGET")
     for name, server in config.servers.items():
         if isinstance(server, StdioServerConfig):
             kind, target = "stdio", " ".join([server.command, *server.args])
+            sandbox = f"{server.sandbox.network}" if server.sandbox.enabled else "OFF"
         else:
-            kind, target = server.transport, server.url
-        state = states.get(name, "unknown") if states is not None else "-"
-        click.echo(f"{name:16} {state:8} {kind:6} {target}")
+            kind, target, sandbox = server.transport, server.url, "-"
+        state = str(states.get(name, "unknown")) if report is not None else "-"
+        facts: dict[str, Any] = runtime.get(name) or {}
+        restarts = str(facts.get("restarts", "-"))
+        click.echo(f"{name:16} {state:11} {kind:6} {sandbox:9} {restarts:8} {target}")
+    for name, facts in runtime.items():
+        if not isinstance(facts, dict) or not (facts.get("limits") or facts.get("last_exit")):
+            continue
+        limits = facts.get("limits") or {}
+        in_force = ", ".join(f"{key} {value}" for key, value in sorted(limits.items())) or "none"
+        click.echo(f"\n{name}:\n  limits:    {in_force}\n  last exit: {facts.get('last_exit') or '-'}")
 
 
-def _running_states(url: str) -> dict[str, str] | None:
+def _mapping(report: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    value = report.get(key) if report is not None else None
+    return value if isinstance(value, dict) else {}
+
+
+def _readiness(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
             body: Any = json.load(response)
@@ -43,5 +59,4 @@ def _running_states(url: str) -> dict[str, str] | None:
         body = json.load(exc)
     except (OSError, ValueError):
         return None
-    states = body.get("servers") if isinstance(body, dict) else None
-    return {str(k): str(v) for k, v in states.items()} if isinstance(states, dict) else None
+    return body if isinstance(body, dict) else None

@@ -29,7 +29,7 @@ from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.store import AuditStore
-from bastion.config import BastionConfig, JwtConfig
+from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
 from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
@@ -43,6 +43,10 @@ from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
+from bastion.runtime.egress.proxy import ResolverForTests
+from bastion.runtime.events import LoggingSink, RuntimeEventSink
+from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
+from bastion.runtime.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +143,12 @@ class Gateway:
         local_principal: Principal | None = None,
         errlog: TextIO | None = None,
         events: EventSink | None = None,
+        runtime_sink: RuntimeEventSink | None = None,
+        test_resolver: ResolverForTests | None = None,
     ) -> None:
         self.config = config
+        self.runtime_sink: RuntimeEventSink = runtime_sink if runtime_sink is not None else LoggingSink()
+        self._test_resolver = test_resolver
         self.pins: SqlitePinStore | None = None
         if checks is None and config.pinning.enabled:
             self.pins = open_pin_store(config.data_dir)
@@ -158,6 +166,7 @@ class Gateway:
         self.authenticator: Authenticator
         self.upstreams: dict[str, Upstream] = {}
         self.servers: dict[str, ProxyServer] = {}
+        self.supervisors: dict[str, Supervisor] = {}
         self.bound_port: int | None = None
 
     @asynccontextmanager
@@ -183,13 +192,24 @@ class Gateway:
             background.start_soon(self.alerts.run)
             background.start_soon(gate.run_sweeper)
             recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
+            settings = RuntimeSettings(
+                self.config.data_dir,
+                config_file=self.config.source if self.config.source.is_file() else None,
+                sink=self.runtime_sink,
+                test_resolver=self._test_resolver,
+            )
             for name, server_config in self.config.servers.items():
+                runtime = None
+                if isinstance(server_config, StdioServerConfig):
+                    runtime = ServerRuntime(name, server_config, settings)
+                    await stack.enter_async_context(runtime.running())
                 upstream = Upstream(
                     name,
                     server_config,
                     on_server_request=self._server_request_router(name),
                     on_notification=self._notification_router(name),
                     errlog=self._errlog,
+                    runtime=runtime,
                 )
                 await stack.enter_async_context(upstream.running())
                 self.upstreams[name] = upstream
@@ -197,6 +217,14 @@ class Gateway:
                     upstream, self.pipeline, recorder, local_principal=self.local_principal
                 )
             await self._start_upstreams()
+            supervising = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(supervising.cancel_scope.cancel)
+            for name, upstream in self.upstreams.items():
+                server_config = self.config.servers[name]
+                if isinstance(server_config, StdioServerConfig):
+                    supervisor = Supervisor(upstream, server_config.health, server_config.restart, self.runtime_sink)
+                    self.supervisors[name] = supervisor
+                    supervising.start_soon(supervisor.run)
             yield self
 
     async def _start_upstreams(self) -> None:
@@ -269,6 +297,16 @@ class Gateway:
             "ready": writable and all(state == "up" for state in servers.values()),
             "audit_store": "writable" if writable else "failing",
             "servers": servers,
+            "runtime": {name: self._runtime_report(name) for name in self.upstreams},
+        }
+
+    def _runtime_report(self, name: str) -> dict[str, Any]:
+        upstream, supervisor = self.upstreams[name], self.supervisors.get(name)
+        return {
+            "sandbox": upstream.sandboxed,
+            "limits": upstream.limits_in_force(),
+            "restarts": supervisor.restarts if supervisor else 0,
+            "last_exit": (supervisor.last_exit_reason if supervisor else None) or upstream.last_error,
         }
 
     def authorization_servers(self) -> list[str]:

@@ -34,6 +34,7 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.upstream_wire import Stamp
+from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,10 @@ class Upstream:
         on_server_request: ServerRequestHandler,
         on_notification: NotificationHandler,
         errlog: TextIO | None = None,
+        runtime: ServerRuntime | None = None,
     ) -> None:
         self.name = name
+        self.runtime = runtime
         self.config = config
         self._on_server_request = on_server_request
         self._on_notification = on_notification
@@ -96,10 +99,28 @@ class Upstream:
         self._stop: anyio.Event | None = None
         self.starts = 0
         self.last_error: str | None = None
+        self.last_exit: tuple[str, int | None] | None = None
+        """Why the last session ended (reason, exit code), when it ran and ended."""
+        self.start_failed = False
+        self.refusal_state = "restarting"
+        self.refusal: str | None = None
+        """Set by the supervisor while it holds the server down (backoff, crash loop)."""
+        self._start: ServerStart | None = None
+        self.session_ended = anyio.Event()
+        self.released = anyio.Event()
+        """Set when the supervisor stops holding the server down (see `refusal`)."""
 
     @property
     def info(self) -> UpstreamInfo | None:
         return self._info
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.runtime is not None and self.runtime.sandboxed
+
+    def limits_in_force(self) -> dict[str, str]:
+        """Which limits the current (or last) start runs under, and by which mechanism."""
+        return dict(self.runtime.limits) if self.runtime is not None else {}
 
     @property
     def is_up(self) -> bool:
@@ -107,12 +128,15 @@ class Upstream:
 
     @property
     def state(self) -> str:
-        """`up`; `starting` (never started yet); `failed` (the last start failed); `down` (it closed)."""
+        """`up`; `starting` (never started yet); `failed` (the last start failed); `down` (it closed);
+        or what the supervisor set while it holds the server down (`restarting`, `crash-loop`)."""
         if self.is_up:
             return "up"
+        if self.refusal is not None:
+            return self.refusal_state
         if self.last_error is None:
             return "starting" if self.starts == 0 else "down"
-        return "failed" if self.starts == 0 or "closed" not in self.last_error else "down"
+        return "failed" if self.start_failed else "down"
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Upstream]:
@@ -129,18 +153,26 @@ class Upstream:
         """Open the session if it is not open. Raises `UpstreamUnavailable` when it cannot."""
         if self.is_up and self._info is not None:
             return self._info
+        if self.refusal is not None and self.refusal_state == "restarting":
+            # The supervisor restarts it after a short backoff: wait for that instead of failing.
+            with anyio.move_on_after(_CONNECT_TIMEOUT):
+                await self.released.wait()
         async with self._lock:
             if self.is_up and self._info is not None:
                 return self._info
             if self._tg is None:
                 raise UpstreamUnavailable(f"server {self.name!r} is not running (gateway shutting down)")
+            if self.refusal is not None:
+                raise UpstreamUnavailable(f"server {self.name!r} is unavailable: {self.refusal}")
             try:
                 with anyio.fail_after(_CONNECT_TIMEOUT):
                     await self._tg.start(self._hold_session)
             except TimeoutError:
+                self.start_failed = True
                 self.last_error = f"did not answer the handshake within {_CONNECT_TIMEOUT:.0f} s"
                 raise UpstreamUnavailable(f"server {self.name!r} {self.last_error}") from None
             except Exception as exc:
+                self.start_failed = True
                 self.last_error = _describe(exc)
                 raise UpstreamUnavailable(f"server {self.name!r} could not be started: {self.last_error}") from exc
             assert self._info is not None
@@ -167,6 +199,19 @@ class Upstream:
             opts["on_progress"] = on_progress
         return await dispatcher.send_raw_request(method, out, opts)
 
+    async def ping(self, within: float) -> None:
+        """A protocol-level `ping` on the open session. Raises if it is down or does not answer in time."""
+        dispatcher, stamp = self._dispatcher, self._stamp
+        if dispatcher is None or stamp is None or dispatcher.closed.is_set():
+            raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} is down")
+        out, headers = stamp.request("ping", {})
+        with anyio.fail_after(within):
+            await dispatcher.send_raw_request("ping", out, stamp.options(headers, within))
+
+    def kill(self, reason: str) -> bool:
+        """Kill a sandboxed server's process (the session then closes and calls in flight fail)."""
+        return self._start is not None and self._start.kill(reason)
+
     async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
         """Forward a client notification (e.g. roots list changed). Dropped if the session is down."""
         session = self._session
@@ -179,9 +224,13 @@ class Upstream:
     async def _hold_session(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False
         dispatcher: _WatchedDispatcher | None = None
+        self.session_ended = ended = anyio.Event()
+        start: ServerStart | None = None
         try:
             async with AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport())
+                transport, start = self._transport()
+                self._start = start
+                read, write = await stack.enter_async_context(transport)
                 dispatcher = _WatchedDispatcher(read, write)
                 session = ClientSession(
                     dispatcher=dispatcher,
@@ -198,6 +247,7 @@ class Upstream:
                 self._session = session
                 self.starts += 1
                 self.last_error = None
+                self.start_failed = False
                 started = True
                 task_status.started()
                 logger.info("upstream %s up (protocol %s)", self.name, self._info.protocol_version)
@@ -210,10 +260,23 @@ class Upstream:
             if dispatcher is not None and self._dispatcher is dispatcher:
                 self._session = None
                 self._dispatcher = None
+            if start is not None:
+                if started and self.last_error is not None:  # it ended by itself, not at shutdown
+                    self.last_exit = start.exit_reason()
+                    self.last_error = self.last_exit[0]
+                start.release()
             if started and self.last_error is not None:
                 logger.warning("upstream %s down: %s", self.name, self.last_error)
+            ended.set()
 
-    def _transport(self) -> Any:
+    def _transport(self) -> tuple[Any, ServerStart | None]:
+        config = self.config
+        if isinstance(config, StdioServerConfig) and self.runtime is not None:
+            params, start = self.runtime.launch(resolve_command(config.command))
+            return stdio_client(params, errlog=self._errlog), start
+        return self._plain_transport(), None
+
+    def _plain_transport(self) -> Any:
         config = self.config
         if isinstance(config, StdioServerConfig):
             params = StdioServerParameters(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from bastion.runtime.config import SandboxConfig
+from bastion.runtime.limits import apply_limits
+from bastion.runtime.sandbox import bubblewrap_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,34 +56,20 @@ def _sqlite() -> Finding:
 
 
 def _bubblewrap() -> Finding:
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return Finding("bubblewrap", False, "not installed; sandboxing needs it (apt-get install bubblewrap)")
-    try:
-        probe = subprocess.run(
-            [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Finding("bubblewrap", False, f"{bwrap} could not run: {exc}")
-    if probe.returncode != 0:
-        reason = probe.stderr.decode(errors="replace").strip() or f"exit code {probe.returncode}"
-        return Finding("bubblewrap", False, f"{bwrap} cannot create namespaces here: {reason}")
-    return Finding("bubblewrap", True, f"{bwrap}: namespaces (user, pid, net, ipc, uts) work")
+    problem = bubblewrap_problem()
+    if problem is not None:
+        return Finding("bubblewrap", False, f"{problem}. Sandboxed servers are refused until then")
+    return Finding("bubblewrap", True, f"{shutil.which('bwrap')}: namespaces (user, pid, net, ipc, uts) work")
 
 
 def _cgroups() -> Finding:
-    root = Path("/sys/fs/cgroup")
-    if (root / "cgroup.controllers").exists():
-        controllers = (root / "cgroup.controllers").read_text().split()
-        writable = os.access(root, os.W_OK)
-        detail = f"v2, controllers: {' '.join(controllers) or 'none'}; {'writable' if writable else 'read-only'}"
-        return Finding("cgroups", writable, detail + ("" if writable else " (limits fall back to rlimits)"))
-    if (root / "memory").is_dir():
-        return Finding("cgroups", os.access(root / "memory", os.W_OK), "v1")
-    return Finding("cgroups", False, "not mounted; limits fall back to rlimits")
+    """Which mechanism would enforce each default limit (probed by creating and removing a cgroup)."""
+    applied = apply_limits("doctor-probe", SandboxConfig())
+    applied.release()
+    detail = "; ".join(f"{name} {how}" for name, how in sorted(applied.in_force.items()))
+    return Finding(
+        "limits", bool(applied.cgroup_procs), detail + ("" if applied.cgroup_procs else " (no writable cgroups)")
+    )
 
 
 def _program(name: str, purpose: str) -> Finding:

@@ -1,0 +1,186 @@
+"""Everything Bastion runs around one stdio server: its sandbox, egress proxy and limits.
+
+`ServerRuntime.launch()` prepares one start (cgroups, status file) and returns the stdio
+parameters that run the server sandboxed, with a `ServerStart` handle that can kill it,
+says why it ended and releases what it held. The egress proxy lives as long as the runtime (`running()`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp.client.stdio import StdioServerParameters
+
+from bastion.config import StdioServerConfig
+from bastion.runtime.egress.policy import EgressPolicy
+from bastion.runtime.egress.proxy import EgressProxy, ResolverForTests
+from bastion.runtime.events import LoggingSink, RuntimeEventSink, SandboxDisabled
+from bastion.runtime.launch import LaunchSpec
+from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
+from bastion.runtime.limits import AppliedLimits, apply_limits
+from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
+
+__all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Gateway-wide facts every server's runtime needs."""
+
+    data_dir: Path
+    config_file: Path | None = None
+    sink: RuntimeEventSink = field(default_factory=LoggingSink)
+    test_resolver: ResolverForTests | None = None
+    """FOR TESTS ONLY (see `ResolverForTests`); never set from configuration."""
+
+
+class ServerRuntime:
+    """The sandbox, egress proxy and limits of one configured stdio server."""
+
+    def __init__(self, name: str, config: StdioServerConfig, settings: RuntimeSettings) -> None:
+        self.name = name
+        self.config = config
+        self.settings = settings
+        self.sandboxed = config.sandbox.enabled
+        self.state_dir = settings.data_dir / "sandbox" / name
+        self.limits: dict[str, str] = {}
+        self._egress_dir: Path | None = None
+        self._proxy: EgressProxy | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ServerRuntime]:
+        """Hold the egress proxy (for `network: allowlist`) open; remove it on exit."""
+        if not self.sandboxed:
+            logger.warning("server %s runs WITHOUT a sandbox (sandbox: off in its config)", self.name)
+            self.settings.sink.emit(SandboxDisabled(self.name))
+        if not self.sandboxed or self.config.sandbox.network != "allowlist":
+            yield self
+            return
+        sweep_egress_dirs(Path(tempfile.gettempdir()))
+        self._egress_dir = Path(tempfile.mkdtemp(prefix=egress_prefix()))
+        policy = EgressPolicy.from_domains(self.config.sandbox.allow_domains)
+        sock = self._egress_dir / "egress.sock"
+        self._proxy = EgressProxy(self.name, policy, self.settings.sink, sock, resolver=self.settings.test_resolver)
+        await self._proxy.start()
+        try:
+            yield self
+        finally:
+            await self._proxy.close()
+            shutil.rmtree(self._egress_dir, ignore_errors=True)
+
+    def launch(self, command: str) -> tuple[StdioServerParameters, ServerStart | None]:
+        """The parameters of one start and its handle (None unsandboxed); `command` is already resolved.
+
+        Raises `SandboxUnavailable` when bubblewrap cannot run here.
+        """
+        config = self.config
+        if not self.sandboxed:
+            env = dict(config.env) or None
+            return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd), None
+        problem = bubblewrap_problem()
+        if problem is not None:
+            raise SandboxUnavailable(f"server {self.name!r} refused: {problem}")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        hidden = [self.settings.data_dir]
+        if self.settings.config_file is not None:
+            hidden.append(self.settings.config_file)
+        plan = SandboxPlan(
+            command=command,
+            args=config.args,
+            config=config.sandbox,
+            state_dir=self.state_dir,
+            cwd=config.cwd,
+            hidden=hidden,
+            egress_dir=self._egress_dir,
+        )
+        env = sandbox_env(plan, config.env, os.environ)
+        applied = apply_limits(self.name, config.sandbox)
+        self.limits = dict(applied.in_force)
+        # Outside the server's own writable folder (it must not forge its status), and unique
+        # per start (`bastion wrap` may run the same server beside `bastion up`).
+        status_file = self.settings.data_dir / "run" / f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}.status"
+        status_file.parent.mkdir(parents=True, exist_ok=True)
+        spec = LaunchSpec(
+            argv=build_bwrap_argv(plan, bwrap=shutil.which("bwrap") or "bwrap"),
+            env_keys=sorted(env),
+            status_file=str(status_file),
+            cgroup_procs=applied.cgroup_procs,
+            rlimits=applied.rlimits,
+        )
+        python, *args = spec.command()
+        return StdioServerParameters(command=python, args=args, env=env), ServerStart(applied, status_file)
+
+
+class ServerStart:
+    """One sandboxed run of a server: its limits and the status bubblewrap reports."""
+
+    def __init__(self, applied: AppliedLimits, status_file: Path) -> None:
+        self._applied = applied
+        self._status_file = status_file
+        self.killed_because: str | None = None
+
+    def kill(self, reason: str) -> bool:
+        """Kill the sandbox (everything in it dies with its first process). False if it is not running."""
+        pid = self._status().get("child-pid")
+        if not isinstance(pid, int) or "exit-code" in self._status():
+            return False
+        self.killed_because = reason
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def exit_reason(self) -> tuple[str, int | None]:
+        """Why this run ended, and its exit code when known."""
+        code = self._status().get("exit-code")
+        exit_code = code if isinstance(code, int) else None
+        if self.killed_because is not None:
+            return self.killed_because, exit_code
+        if self._applied.oom_kills() > 0:
+            return "killed for exceeding its memory limit", exit_code
+        if exit_code is None:
+            return "connection closed", None
+        if exit_code > 128:
+            name = _signal_name(exit_code - 128)
+            if name == "SIGXCPU":
+                return "killed for exceeding its CPU time limit", exit_code
+            return f"killed by {name}", exit_code
+        return f"exited with code {exit_code}", exit_code
+
+    def release(self) -> None:
+        """Remove this run's cgroups and status file (once it has exited)."""
+        self._applied.release()
+        self._status_file.unlink(missing_ok=True)
+
+    def _status(self) -> dict[str, object]:
+        status: dict[str, object] = {}
+        try:
+            text = self._status_file.read_text()
+        except OSError:
+            return status
+        for line in text.splitlines():
+            try:
+                status.update(json.loads(line))
+            except ValueError:
+                continue
+        return status
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
