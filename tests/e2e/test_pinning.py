@@ -76,7 +76,11 @@ def text_of(result: Any) -> str:
 async def test_rug_pull_blocks_until_accepted_and_poisoned_tools_are_held(tmp_path: Path) -> None:
     spec = tmp_path / "tools.json"
     spec.write_text(json.dumps({"add": ADD_V1, "weather": POISONED}), encoding="utf-8")
-    server = {"command": sys.executable, "args": [str(SERVERS_DIR / "mutable_server.py"), str(spec)]}
+    server = {
+        "command": sys.executable,
+        "args": [str(SERVERS_DIR / "mutable_server.py"), str(spec)],
+        "sandbox": {"read_only": [str(tmp_path)]},  # the server reads its tool list from the spec file
+    }
     config = write_config(tmp_path / "gw", {"mutable": server})
 
     # Run 1: first sight.
@@ -160,6 +164,7 @@ async def test_a_server_upgraded_under_a_running_gateway_is_caught_at_call_time(
         "command": sys.executable,
         "args": [str(SERVERS_DIR / "mutable_server.py"), str(spec)],
         "env": {"MUTABLE_EXIT_TOOL": "1"},
+        "sandbox": {"read_only": [str(tmp_path)]},
     }
     gateway = start_gateway(write_config(tmp_path / "gw", {"mutable": server}))
     try:

@@ -65,7 +65,9 @@ async def hostile(
         "health": {"interval": 0.5, "timeout": 2},
         "restart": {"backoff": 0.1, "backoff_max": 1, "max_restarts": 10, "window": 120},
     }
-    config = load_config(write_config(tmp_path, {"hostile": server}))
+    # The policy's catalogue would refuse most of these attempts before they reached the
+    # server; audit-only lets them through, so what is tested here is the sandbox itself.
+    config = load_config(write_config(tmp_path, {"hostile": server}, policy={"profile": "audit-only"}))
     sink = RecordingSink()
     resolver = ResolverForTests({"allowed.test": ("127.0.0.1", site_port)})
     gateway = Gateway(config, runtime_sink=sink, test_resolver=resolver)
