@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.config_audit import AuditConfig, RetentionConfig
 from bastion.config_errors import (
     ConfigError,
     KeyLines,
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigError",
     "HttpServerConfig",
     "JwtConfig",
+    "RetentionConfig",
     "ServerConfig",
     "StdioServerConfig",
     "config_for_wrap",
@@ -159,10 +161,6 @@ _TaggedServer = Annotated[
     Annotated[StdioServerConfig, Tag("stdio")] | Annotated[HttpServerConfig, Tag("http")],
     Discriminator(_server_kind, custom_error_type="server_kind", custom_error_message="needs `command` or `url`"),
 ]
-
-
-class AuditConfig(_Frozen):
-    on_failure: Literal["refuse", "allow"] = "refuse"
 
 
 class AgentConfig(_Frozen):
@@ -346,6 +344,7 @@ class BastionConfig(_Frozen):
 _MODELS_AT: dict[Loc, type[BaseModel]] = {
     (): BastionConfig,
     ("audit",): AuditConfig,
+    ("audit", "retention"): RetentionConfig,
     ("servers", "*", "stdio"): StdioServerConfig,
     ("servers", "*", "http"): HttpServerConfig,
     ("agents", "*"): AgentConfig,

@@ -23,6 +23,7 @@ from bastion.config import (
     default_config_text,
     load_config,
 )
+from bastion.config_audit import RetentionConfig
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 SECRET = "s" * 32
@@ -438,6 +439,7 @@ def test_models_are_frozen_and_strict(tmp_path: Path) -> None:
 MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("", BastionConfig),
     ("audit", AuditConfig),
+    ("audit.retention", RetentionConfig),
     ("servers.<name> (stdio)", StdioServerConfig),
     ("servers.<name> (http)", HttpServerConfig),
     ("agents.<name>", AgentConfig),

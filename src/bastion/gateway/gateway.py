@@ -7,6 +7,7 @@ single agent (`serve_stdio`, used by `bastion wrap`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import sys
@@ -20,6 +21,8 @@ import uvicorn
 from mcp.server.stdio import stdio_server
 
 from bastion.audit import open_audit_store
+from bastion.audit.events import ConfigLoaded
+from bastion.audit.redact import PayloadPolicy
 from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig
 from bastion.gateway.authenticator import Authenticator
@@ -39,6 +42,23 @@ logger = logging.getLogger(__name__)
 def open_token_store(config: BastionConfig) -> TokenStore:
     """The agent-token store under the configured data folder."""
     return TokenStore(config.data_dir / "tokens.db")
+
+
+def open_audit(config: BastionConfig) -> AuditStore:
+    """The audit store the `audit` section configures (not yet opened)."""
+    audit = config.audit
+    return open_audit_store(
+        config.data_dir, url=audit.url, policy=PayloadPolicy(audit.mode), retention=audit.retention.retention()
+    )
+
+
+def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
+    """The `config.loaded` event for `config` (the digest is of the file as it is now)."""
+    try:
+        digest = hashlib.sha256(config.source.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    return ConfigLoaded(source=str(config.source), digest=digest, servers=tuple(config.servers))
 
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
@@ -98,7 +118,7 @@ class Gateway:
         self.pipeline = GuardPipeline(default_checks() if checks is None else checks)
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
-        self.audit: AuditStore = open_audit_store(config.data_dir)
+        self.audit: AuditStore = open_audit(config)
         self.tokens: TokenStore | None = None
         self.authenticator: Authenticator
         self.upstreams: dict[str, Upstream] = {}
@@ -111,6 +131,7 @@ class Gateway:
         async with AsyncExitStack() as stack:
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
+            await self.audit.record(config_loaded_event(self.config))
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())

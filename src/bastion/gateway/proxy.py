@@ -170,8 +170,8 @@ class ProxyServer(Server[Any]):
             arguments=params.arguments or {},
         )
         verdict = await self.pipeline.evaluate(call)
+        state.decide(verdict)
         if not verdict.allowed:
-            state.deny(verdict)
             return _tool_error(denial_message(verdict))
         return await self._forward(ctx, params)
 

@@ -50,7 +50,7 @@ async def peek_audit(db_path: str, nonce: str) -> str:
     uri = f"file:{db_path}?mode=ro"
     with sqlite3.connect(uri, uri=True) as conn:
         (count,) = conn.execute(
-            "SELECT count(*) FROM calls WHERE tool = 'peek_audit' AND arguments LIKE ? AND outcome = 'pending'",
+            "SELECT count(*) FROM events WHERE type = 'call.requested' AND tool = 'peek_audit' AND data LIKE ?",
             (f"%{nonce}%",),
         ).fetchone()
     return str(count)
