@@ -53,7 +53,7 @@ SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "assigned-secret",
         re.compile(
             r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|"
-            r"client[_-]?secret|aws_secret_access_key)\s*[=:]\s*[\"']?(?P<value>[^\s\"'&,;]{4,})"
+            r"client[_-]?secret|aws_secret_access_key)[\"']?\s*[=:]\s*[\"']?(?P<value>[^\s\"'&,;]{4,})"
         ),
     ),
 )

@@ -21,6 +21,16 @@ async def echo(text: str) -> str:
 
 
 @server.tool()
+def note(path: str, text: str) -> str:
+    """Append `text` as a line to the file at `path`, durably: the upstream's own record of what reached it."""
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(text + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return text
+
+
+@server.tool()
 async def die_midway(ctx: Context) -> str:
     """Report progress once, then kill this server process before answering."""
     await ctx.report_progress(1, 2, "about to die")
