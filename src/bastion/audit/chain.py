@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from bastion.audit.events import AuditEvent, AuditPruned, StoredEvent
-from bastion.audit.redact import PayloadPolicy
+from bastion.audit.redact import MAX_PAYLOAD_BYTES, PayloadPolicy, cap_payload
 
 GENESIS_HASH = "0" * 64
 """The `previous hash` of the first event of a log."""
@@ -60,6 +60,11 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
     details = event.details()
     for name in event.PAYLOAD_FIELDS:
         details[name] = policy.apply(details[name])
+    data = to_json(details)
+    if len(data) > MAX_PAYLOAD_BYTES // 4 and len(data.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
+        for name in event.PAYLOAD_FIELDS:
+            details[name] = cap_payload(details[name])
+        data = to_json(details)
     verdict = details.get("verdict", details.get("outcome"))
     return EventRow(
         event.time,
@@ -70,7 +75,7 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
         _text_or_none(details.get("tool")),
         _text_or_none(verdict),
         _text_or_none(details.get("rule")),
-        to_json(details),
+        data,
     )
 
 
@@ -82,13 +87,14 @@ def to_json(value: Any) -> str:
         return json.dumps(repr(value), ensure_ascii=False)
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 def link(previous_hash: str, seq: int, row: EventRow) -> str:
-    """The hash of the event `row` at `seq`, chained to `previous_hash`."""
-    canonical = json.dumps([seq, *row], separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(previous_hash.encode("ascii"))
-    digest.update(b"\n")
-    digest.update(canonical.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
+    """The hash of the event `row` at `seq`, chained to `previous_hash`:
+    SHA-256 of `<previous hash hex>\n<compact JSON of [seq, *row]>` (UTF-8), as hex."""
+    canonical = _CANONICAL([seq, *row])
+    return hashlib.sha256(f"{previous_hash}\n{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def chain_rows(previous: Checkpoint, rows: Iterable[EventRow]) -> list[ChainedRow]:

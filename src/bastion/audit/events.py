@@ -42,7 +42,14 @@ class AuditEvent:
 
     def details(self) -> dict[str, Any]:
         """The fields particular to this kind of event, by name."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in COMMON_FIELDS}
+        names = _DETAIL_NAMES.get(type(self))
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(self) if f.name not in COMMON_FIELDS)
+            _DETAIL_NAMES[type(self)] = names
+        return {name: getattr(self, name) for name in names}
+
+
+_DETAIL_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 COMMON_FIELDS = ("time", "agent", "server", "correlation_id")

@@ -10,12 +10,14 @@ Cells that a spreadsheet would run as a formula are prefixed with `'`.
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-from bastion.audit.chain import decode_row
+from bastion.audit.chain import ChainedRow, decode_row
 from bastion.audit.events import DETAIL_FIELDS, StoredEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader
@@ -24,12 +26,22 @@ ExportFormat = Literal["jsonl", "json", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "json", "csv")
 CSV_COLUMNS: tuple[str, ...] = ("seq", "time", "type", "agent", "server", "correlation_id", *DETAIL_FIELDS, "hash")
 PROGRESS_EVERY = 1000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset("=+-@\t\r")
+"""A cell starting with one of these would be run as a formula by a spreadsheet: it gets a leading `'`."""
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def iso_time(unix_seconds: float) -> str:
     """A Unix time as ISO 8601 UTC with microseconds, e.g. `2026-11-25T05:55:05.123000Z`."""
-    return datetime.fromtimestamp(unix_seconds, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(unix_seconds, UTC)
+    second = unix_seconds - moment.microsecond / 1e6
+    prefix = _second_prefix(round(second))
+    return f"{prefix}.{moment.microsecond:06d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second_prefix(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def event_record(event: StoredEvent) -> dict[str, Any]:
@@ -56,12 +68,80 @@ def export_events(
 ) -> int:
     """Write every event matching `query`, oldest first, to `out` in `fmt`. Returns the count.
 
-    `on_progress(n)` is called with the number of events written since its last call.
+    Streams row by row (memory stays flat however large the log). `on_progress(n)` is
+    called with the number of events written since its last call.
     """
-    events = (decode_row(row) for row in reader.rows(query, newest_first=False))
-    records = _counting((event_record(event) for event in events), on_progress)
-    writer = {"jsonl": write_jsonl, "json": write_json_array, "csv": write_csv}[fmt]
-    return writer(records, out)
+    rows = _counting(reader.rows(query, newest_first=False), on_progress)
+    if fmt == "csv":
+        return _write_csv_rows(rows, out)
+    lines = (_json_line(row) for row in rows)
+    if fmt == "jsonl":
+        count = 0
+        for line in lines:
+            out.write(line)
+            out.write("\n")
+            count += 1
+        return count
+    return _write_array(lines, out)
+
+
+def _json_line(chained: ChainedRow) -> str:
+    """`_compact(event_record(decode_row(chained)))`, without parsing the stored details again."""
+    row = chained.row
+    head = (
+        f'{{"seq":{chained.seq},"time":"{iso_time(row.time)}","type":{_string(row.type)},'
+        f'"agent":{_string(row.agent)},"server":{_string(row.server)},"correlation_id":{_string(row.correlation_id)}'
+    )
+    details = row.data.strip()
+    if not (details.startswith("{") and details.endswith("}")):  # never written so; decode to be safe
+        return _compact(event_record(decode_row(chained)))
+    inner = details[1:-1]
+    return f'{head}{"," if inner else ""}{inner},"hash":"{chained.hash}"}}'
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def _write_array(lines: Iterable[str], out: TextIO) -> int:
+    count = 0
+    out.write("[")
+    for line in lines:
+        out.write(",\n" if count else "\n")
+        out.write(line)
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+_CSV_INDEX = {column: index for index, column in enumerate(CSV_COLUMNS)}
+
+
+def _write_csv_rows(rows: Iterable[ChainedRow], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    width = len(CSV_COLUMNS)
+    hash_at = _CSV_INDEX["hash"]
+    count = 0
+    for chained in rows:
+        row = chained.row
+        cells = [""] * width
+        cells[0] = str(chained.seq)
+        cells[1] = iso_time(row.time)
+        cells[2] = csv_cell(row.type)
+        cells[3] = csv_cell(row.agent)
+        cells[4] = csv_cell(row.server)
+        cells[5] = csv_cell(row.correlation_id)
+        details = json.loads(row.data)
+        if isinstance(details, dict):
+            for key, value in details.items():
+                index = _CSV_INDEX.get(key)
+                if index is not None and index > 5:
+                    cells[index] = csv_cell(value)
+        cells[hash_at] = chained.hash
+        writer.writerow(cells)
+        count += 1
+    return count
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
@@ -76,46 +156,32 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 def write_json_array(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     """The records as one JSON array, one element a line, streamed. Returns the count."""
-    count = 0
-    out.write("[")
-    for record in records:
-        out.write(",\n" if count else "\n")
-        out.write(_compact(record))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
-
-
-def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
-    """The records as CSV with a header row (`CSV_COLUMNS`), one row an event. Returns the count."""
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    count = 0
-    for record in records:
-        writer.writerow([csv_cell(record.get(column)) for column in CSV_COLUMNS])
-        count += 1
-    return count
+    return _write_array((_compact(record) for record in records), out)
 
 
 def csv_cell(value: Any) -> str:
     """A value as spreadsheet-safe CSV text."""
+    kind = type(value)
+    if kind is str:
+        text: str = value
+        return "'" + text if text[:1] in _FORMULA_FIRST else text
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         return repr(value)
     text = value if isinstance(value, str) else _compact(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
-def _counting(records: Iterator[dict[str, Any]], on_progress: Callable[[int], None] | None) -> Iterator[dict[str, Any]]:
+def _counting(rows: Iterator[ChainedRow], on_progress: Callable[[int], None] | None) -> Iterator[ChainedRow]:
     if on_progress is None:
-        yield from records
+        yield from rows
         return
     pending = 0
-    for record in records:
-        yield record
+    for row in rows:
+        yield row
         pending += 1
         if pending == PROGRESS_EVERY:
             on_progress(pending)
@@ -124,5 +190,4 @@ def _counting(records: Iterator[dict[str, Any]], on_progress: Callable[[int], No
         on_progress(pending)
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+_compact: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode

@@ -13,6 +13,7 @@ schema; `?options=-csearch_path%3Dname` in the URL picks another).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -156,6 +157,18 @@ class PostgresAuditStore(GroupCommitWriter[psycopg.Connection[Any]]):
     def __init__(self, url: str, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
         super().__init__(PostgresBackend(url), policy or PayloadPolicy(), retention)
         self.url = url
+        self._reader: psycopg.Connection[Any] | None = None
+        self._reader_lock = threading.Lock()
+
+    async def close(self) -> None:
+        """Commit everything queued, stop the writer, close every connection. Idempotent."""
+        try:
+            await super().close()
+        finally:
+            with self._reader_lock:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
 
     @property
     def description(self) -> str:
@@ -197,22 +210,32 @@ class PostgresAuditStore(GroupCommitWriter[psycopg.Connection[Any]]):
         )
 
     def _read(self, sql: str, params: list[Any], *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
-        """Rows of `sql` on a connection of its own; `stream` reads through a server-side cursor."""
+        """Rows of `sql`. A page (`stream` False) is fetched on a reused connection; a stream
+        reads through a server-side cursor on a connection of its own."""
+        if not stream:
+            yield from self._fetch(sql, params)
+            return
         try:
             with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 conn.read_only = True
-                if stream:
-                    name = f"bastion_audit_{uuid.uuid4().hex[:8]}"
-                    with conn.cursor(name=name) as server_side:
-                        server_side.itersize = READ_BATCH
-                        server_side.execute(sql.encode(), params)
-                        yield from server_side
-                else:
-                    with conn.cursor() as cursor:
-                        cursor.execute(sql.encode(), params)
-                        yield from cursor
+                with conn.cursor(name=f"bastion_audit_{uuid.uuid4().hex[:8]}") as server_side:
+                    server_side.itersize = READ_BATCH
+                    server_side.execute(sql.encode(), params)
+                    yield from server_side
         except psycopg.Error as exc:
             raise AuditStoreError(f"cannot read audit log {self.description}: {exc}") from exc
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._reader_lock:
+            try:
+                if self._reader is None or self._reader.closed:
+                    self._reader = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                return self._reader.execute(sql.encode(), params).fetchall()
+            except psycopg.Error as exc:
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
+                raise AuditStoreError(f"cannot read audit log {self.description}: {exc}") from exc
 
 
 def _scalar(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> Any:

@@ -48,11 +48,11 @@ SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("stripe-key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}")),
     ("bastion-token", re.compile(r"\bbst_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}")),
-    ("bearer", re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{8,}")),
+    ("bearer", re.compile(r"(?i:(?<=bearer ))[A-Za-z0-9._~+/=-]{8,}")),
     (
         "assigned-secret",
         re.compile(
-            r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|"
+            r"(?<![A-Za-z0-9])(?i:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token|"
             r"client[_-]?secret|aws_secret_access_key)[\"']?\s*[=:]\s*[\"']?(?P<value>[^\s\"'&,;]{4,})"
         ),
     ),
@@ -66,40 +66,61 @@ SECRET_KEY_NAMES = re.compile(
 """Mapping keys whose string value is a secret whatever it looks like."""
 
 
+_ANY_SECRET = re.compile("|".join(f"(?P<f{i}>{p.pattern})" for i, (_, p) in enumerate(SECRET_FORMATS)), re.S)
+_ASSIGNED = next(i for i, (name, _) in enumerate(SECRET_FORMATS) if name == "assigned-secret")
+MIN_SECRET_CHARS = 8
+"""No recognised format is shorter than this, so shorter strings are not scanned."""
+
+
+_TRIGGERS = (
+    *("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa"),
+    *("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    *("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glsoat-", "glft-"),
+    *("xox", "hooks.slack.com", "_live_", "_test_", "bst_", "eyj", "bearer", "private key"),
+    *("password", "passwd", "pwd", "secret", "api_key", "api-key", "apikey", "token"),
+)
+"""Lower-case fragments every recognised format contains: strings with none are not scanned."""
+
+
 def mask_secrets(text: str) -> str:
     """`text` with every recognised credential replaced by `[REDACTED:<format>]`."""
-    for name, pattern in SECRET_FORMATS:
-        if name == "assigned-secret":
-            text = pattern.sub(_mask_assigned_value, text)
-        else:
-            text = pattern.sub(f"[REDACTED:{name}]", text)
-    return text
+    if len(text) < MIN_SECRET_CHARS:
+        return text
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return text
+    return _ANY_SECRET.sub(_mask, text)
 
 
-def _mask_assigned_value(match: re.Match[str]) -> str:
-    """`password=hunter2` -> `password=[REDACTED:assigned-secret]`: the name stays, it says what was hidden."""
-    return match.group(0)[: match.start("value") - match.start(0)] + "[REDACTED:assigned-secret]"
+def _mask(match: re.Match[str]) -> str:
+    index = int(match.lastgroup[1:]) if match.lastgroup else -1
+    if index == _ASSIGNED:  # `password=hunter2` -> `password=[REDACTED:assigned-secret]`: the name stays
+        return match.group(0)[: match.start("value") - match.start(0)] + "[REDACTED:assigned-secret]"
+    return f"[REDACTED:{SECRET_FORMATS[index][0]}]"
 
 
 class SecretRedactor:
     """The built-in `Redactor`: credential formats in any string, and values under secret-named keys."""
 
     def __call__(self, value: Any, /) -> Any:
+        kind = type(value)
+        if kind is str:
+            return mask_secrets(value)
+        if kind is dict or isinstance(value, Mapping):
+            return {key: MASK if _is_secret_key(key, item) else self(item) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [self(item) for item in value]
         if isinstance(value, str):
             return mask_secrets(value)
-        if isinstance(value, Mapping):
-            return {key: MASK if _is_secret_key(key, item) else self(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [self(item) for item in value]
         return value
 
 
 def _is_secret_key(key: Any, item: Any) -> bool:
     return (
-        isinstance(key, str)
+        type(key) is str
         and isinstance(item, str | int)
         and not isinstance(item, bool)
-        and bool(SECRET_KEY_NAMES.match(key))
+        and SECRET_KEY_NAMES.match(key) is not None
     )
 
 
@@ -116,15 +137,33 @@ def chain_redactors(*redactors: Redactor) -> Redactor:
 
 def truncate_large(value: Any) -> Any:
     """`value` with strings over `MAX_STRING_CHARS` cut to a head, their size kept."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str or isinstance(value, str):
         if len(value) <= MAX_STRING_CHARS:
             return value
         return {"_truncated": True, "size": len(value.encode("utf-8", "surrogatepass")), "head": value[:HEAD_CHARS]}
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {key: truncate_large(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return [truncate_large(item) for item in value]
     return value
+
+
+def _mask_and_truncate(value: Any) -> Any:
+    """`truncate_large(SecretRedactor()(value))`, in one walk (the default mode's hot path)."""
+    kind = type(value)
+    if kind is str:
+        return truncate_large(mask_secrets(value))
+    if kind is dict:
+        return {key: MASK if _is_secret_key(key, item) else _mask_and_truncate(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_mask_and_truncate(item) for item in value]
+    if kind in _SCALARS:
+        return value
+    return truncate_large(SecretRedactor()(value))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def shape_of(value: Any) -> Any:
@@ -153,10 +192,11 @@ class PayloadPolicy:
         if self.mode == "shape":
             return shape_of(value)
         try:
-            redacted = truncate_large(self.redactor(value))
+            if type(self.redactor) is SecretRedactor:
+                return _mask_and_truncate(value)  # the same as below, in one walk instead of two
+            return truncate_large(self.redactor(value))
         except Exception as exc:  # never let a faulty redactor leak the clear value
             return {"_redaction_failed": type(exc).__name__}
-        return cap_payload(redacted)
 
 
 def cap_payload(value: Any) -> Any:

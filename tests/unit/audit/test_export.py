@@ -11,7 +11,7 @@ import pytest
 
 from bastion.audit.chain import decode_row
 from bastion.audit.events import AuthFailed, CallCompleted, CallRequested, TokenCreated
-from bastion.audit.export import CSV_COLUMNS, csv_cell, event_record, export_events, write_json_array
+from bastion.audit.export import CSV_COLUMNS, csv_cell, event_record, export_events, iso_time, write_json_array
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditStore
 
@@ -100,3 +100,12 @@ async def test_filters_apply_to_exports(store: AuditStore) -> None:
 
     assert count == 1
     assert json.loads(out.getvalue())["reason"] == "missing bearer token"
+
+
+@pytest.mark.parametrize("moment", [0.0, 1_795_586_105.123, 1_795_586_105.9999996, 1_795_586_105.0000004, 86399.5])
+def test_iso_time_matches_datetime(moment: float) -> None:
+    from datetime import UTC, datetime
+
+    expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    assert iso_time(moment) == expected

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
+from bastion.audit.chain import encode_event
+from bastion.audit.events import CallRequested
 from bastion.audit.redact import (
     HEAD_CHARS,
     MAX_PAYLOAD_BYTES,
     MAX_STRING_CHARS,
+    PAYLOAD_HEAD_CHARS,
     PayloadPolicy,
     SecretRedactor,
     chain_redactors,
@@ -83,13 +86,16 @@ def test_redaction_happens_before_truncation() -> None:
     assert "AKIAIOSF" not in json.dumps(stored)
 
 
-def test_huge_payloads_are_capped() -> None:
-    many = {f"k{n}": "v" * 1000 for n in range(200)}
+@pytest.mark.parametrize("mode", ["full", "redacted"])
+def test_huge_payloads_are_capped_in_every_mode(mode: Any) -> None:
+    many = {f"k{n}": "é" * 1000 for n in range(200)}
+    event = CallRequested(method="tools/call", tool="t", arguments=many)
 
-    stored = PayloadPolicy("redacted").apply(many)
+    stored = json.loads(encode_event(event, PayloadPolicy(mode)).data)["arguments"]
 
     assert stored["_truncated"] is True
     assert stored["size"] > MAX_PAYLOAD_BYTES
+    assert len(stored["head"]) == PAYLOAD_HEAD_CHARS
 
 
 @pytest.mark.parametrize(
