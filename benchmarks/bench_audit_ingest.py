@@ -14,6 +14,7 @@ Target (issue 5): at least 20,000 events/s on SQLite.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -67,12 +68,17 @@ async def run_backend(name: str, make: object, total: int) -> None:
     for case, measure in (("queued", queued), ("durable, 64 writers", durable)):
         store: AuditStore = make()  # type: ignore[operator]
         await store.open()
+        cpu_before = time.process_time()
         try:
             rate = await measure(store, total)
         finally:
+            cpu = time.process_time() - cpu_before
             await store.close()
         commits = getattr(store, "commits", 0)
-        print(f"{name:<10} {case:<22} {total:>8} events  {rate:>10,.0f} events/s  {commits:>6} commits")
+        print(
+            f"{name:<10} {case:<22} {total:>8} events  {rate:>10,.0f} events/s  "
+            f"{total / cpu:>10,.0f} events/CPU-s  {commits:>6} commits"
+        )
 
 
 def postgres_factory(url: str) -> object:
@@ -101,6 +107,9 @@ async def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
     args = parser.parse_args()
     print(f"audit ingest, redacted mode, hash-chained; SQLite in {tempfile.gettempdir()} (WAL, synchronous=FULL)")
+    print(
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; events/CPU-s counts this process's CPU time (all threads)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(1_000))
         await run_backend("sqlite", lambda: open_audit_store(Path(tmp) / str(next(counter))), args.total)

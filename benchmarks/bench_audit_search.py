@@ -136,7 +136,8 @@ def measure_export(config: Path, total: int, name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "audit.csv"
         bastion = str(Path(sys.executable).parent / "bastion")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = usage_before.ru_maxrss
         began = time.perf_counter()
         done = subprocess.run(
             [bastion, "audit", "export", "--config", str(config), "--format", "csv", "--output", str(out)],
@@ -145,14 +146,16 @@ def measure_export(config: Path, total: int, name: str) -> None:
             check=False,
         )
         elapsed = time.perf_counter() - began
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mb = usage.ru_maxrss / 1024
+        cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
         if done.returncode != 0:
             print(f"{name:<10} export FAILED: {done.stderr.strip()}")
             return
         size_mb = out.stat().st_size / 1e6
         note = "" if peak_mb * 1024 > before else " (peak of an earlier child)"
         print(
-            f"{name:<10} export {total:,} events to CSV: {elapsed:6.1f} s, {size_mb:,.0f} MB written, "
+            f"{name:<10} export {total:,} events to CSV: {elapsed:6.1f} s wall, {cpu:6.1f} s CPU, {size_mb:,.0f} MB, "
             f"peak RSS {peak_mb:,.0f} MB{note}  [{done.stderr.strip()}]"
         )
 
@@ -175,6 +178,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=POSTGRES)
     args = parser.parse_args()
     print(f"audit search and export over {args.total:,} events; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+    print("(wall times include waiting for the CPU when the host is loaded; CPU time is the export's own)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.backend in ("sqlite", "both"):

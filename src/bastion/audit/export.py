@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 from bastion.audit.chain import ChainedRow, decode_row
@@ -33,10 +33,14 @@ _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 def iso_time(unix_seconds: float) -> str:
     """A Unix time as ISO 8601 UTC with microseconds, e.g. `2026-11-25T05:55:05.123000Z`."""
-    moment = datetime.fromtimestamp(unix_seconds, UTC)
-    second = unix_seconds - moment.microsecond / 1e6
-    prefix = _second_prefix(round(second))
-    return f"{prefix}.{moment.microsecond:06d}Z"
+    fraction, whole = math.modf(unix_seconds)
+    micro = round(fraction * 1e6)  # as datetime.fromtimestamp rounds (half to even)
+    second = int(whole)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    elif micro < 0:
+        second, micro = second - 1, micro + 1_000_000
+    return f"{_second_prefix(second)}.{micro:06d}Z"
 
 
 @functools.lru_cache(maxsize=64)

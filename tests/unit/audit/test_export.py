@@ -109,3 +109,14 @@ def test_iso_time_matches_datetime(moment: float) -> None:
     expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     assert iso_time(moment) == expected
+
+
+def test_iso_time_matches_datetime_on_many_times() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    rng = random.Random(5)
+    for _ in range(20_000):
+        moment = rng.uniform(-1e9, 4e9)
+        expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        assert iso_time(moment) == expected, moment
