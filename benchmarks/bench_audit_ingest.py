@@ -107,9 +107,7 @@ async def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
     args = parser.parse_args()
     print(f"audit ingest, redacted mode, hash-chained; SQLite in {tempfile.gettempdir()} (WAL, synchronous=FULL)")
-    print(
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; events/CPU-s counts this process's CPU time (all threads)"
-    )
+    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; events/CPU-s: per second of this process's CPU")
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(1_000))
         await run_backend("sqlite", lambda: open_audit_store(Path(tmp) / str(next(counter))), args.total)
