@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 import math
 import time
@@ -26,6 +27,7 @@ ExportFormat = Literal["jsonl", "json", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "json", "csv")
 CSV_COLUMNS: tuple[str, ...] = ("seq", "time", "type", "agent", "server", "correlation_id", *DETAIL_FIELDS, "hash")
 PROGRESS_EVERY = 1000
+CHUNK_EVENTS = 500
 _FORMULA_FIRST = frozenset("=+-@\t\r")
 """A cell starting with one of these would be run as a formula by a spreadsheet: it gets a leading `'`."""
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
@@ -72,21 +74,53 @@ def export_events(
 ) -> int:
     """Write every event matching `query`, oldest first, to `out` in `fmt`. Returns the count.
 
-    Streams row by row (memory stays flat however large the log). `on_progress(n)` is
-    called with the number of events written since its last call.
+    Streams (memory stays flat however large the log). `on_progress(n)` is called with the
+    number of events written since its last call.
     """
+    count = 0
+
+    def progress(done: int) -> None:
+        nonlocal count
+        count += done
+        if on_progress is not None:
+            on_progress(done)
+
+    for chunk in export_chunks(reader, query, fmt, on_progress=progress):
+        out.write(chunk)
+    return count
+
+
+def export_chunks(
+    reader: AuditReader, query: EventQuery, fmt: ExportFormat, *, on_progress: Callable[[int], None] | None = None
+) -> Iterator[str]:
+    """The export of `export_events` as text chunks of up to `CHUNK_EVENTS` events each,
+    for a streaming response (the admin API); reading happens as chunks are consumed."""
     rows = _counting(reader.rows(query, newest_first=False), on_progress)
     if fmt == "csv":
-        return _write_csv_rows(rows, out)
+        yield from _csv_chunks(rows)
+        return
     lines = (_json_line(row) for row in rows)
     if fmt == "jsonl":
-        count = 0
-        for line in lines:
-            out.write(line)
-            out.write("\n")
-            count += 1
-        return count
-    return _write_array(lines, out)
+        for batch in _batched(lines):
+            yield "\n".join(batch) + "\n"
+        return
+    yield "["
+    separator = "\n"
+    for batch in _batched(lines):
+        yield separator + ",\n".join(batch)
+        separator = ",\n"
+    yield "]\n" if separator == "\n" else "\n]\n"
+
+
+def _batched(items: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == CHUNK_EVENTS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _json_line(chained: ChainedRow) -> str:
@@ -107,27 +141,16 @@ def _string(value: str | None) -> str:
     return "null" if value is None else _encode_string(value)
 
 
-def _write_array(lines: Iterable[str], out: TextIO) -> int:
-    count = 0
-    out.write("[")
-    for line in lines:
-        out.write(",\n" if count else "\n")
-        out.write(line)
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
-
-
 _CSV_INDEX = {column: index for index, column in enumerate(CSV_COLUMNS)}
 
 
-def _write_csv_rows(rows: Iterable[ChainedRow], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\r\n")
+def _csv_chunks(rows: Iterable[ChainedRow]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     width = len(CSV_COLUMNS)
     hash_at = _CSV_INDEX["hash"]
-    count = 0
-    for chained in rows:
+    for count, chained in enumerate(rows, start=1):
         row = chained.row
         cells = [""] * width
         cells[0] = str(chained.seq)
@@ -144,8 +167,11 @@ def _write_csv_rows(rows: Iterable[ChainedRow], out: TextIO) -> int:
                     cells[index] = csv_cell(value)
         cells[hash_at] = chained.hash
         writer.writerow(cells)
-        count += 1
-    return count
+        if count % CHUNK_EVENTS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
@@ -160,7 +186,14 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 def write_json_array(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     """The records as one JSON array, one element a line, streamed. Returns the count."""
-    return _write_array((_compact(record) for record in records), out)
+    count = 0
+    out.write("[")
+    for record in records:
+        out.write(",\n" if count else "\n")
+        out.write(_compact(record))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
 
 
 def csv_cell(value: Any) -> str:

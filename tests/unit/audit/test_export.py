@@ -120,3 +120,19 @@ def test_iso_time_matches_datetime_on_many_times() -> None:
         moment = rng.uniform(-1e9, 4e9)
         expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         assert iso_time(moment) == expected, moment
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+async def test_export_chunks_join_to_the_export(store: AuditStore, fmt: Any) -> None:
+    from bastion.audit.export import CHUNK_EVENTS, export_chunks
+
+    for n in range(CHUNK_EVENTS * 2 + 3):
+        await store.record(TokenCreated(agent=f"a{n}", token_id=f"{n:08x}"), durable=False)
+    await store.flush()
+    out = io.StringIO()
+    export_events(store, EventQuery(), fmt, out)
+
+    chunks = list(export_chunks(store, EventQuery(), fmt))
+
+    assert "".join(chunks) == out.getvalue()
+    assert len(chunks) >= 3, "streamed in pieces, not built whole"
