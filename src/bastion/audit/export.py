@@ -148,24 +148,24 @@ def _csv_chunks(rows: Iterable[ChainedRow]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    width = len(CSV_COLUMNS)
+    blank = [""] * len(CSV_COLUMNS)
     hash_at = _CSV_INDEX["hash"]
-    for count, chained in enumerate(rows, start=1):
-        row = chained.row
-        cells = [""] * width
-        cells[0] = str(chained.seq)
+    detail_index = {key: index for key, index in _CSV_INDEX.items() if index > 5 and key != "hash"}
+    for count, (seq, row, digest) in enumerate(rows, start=1):
+        cells = blank.copy()
+        cells[0] = str(seq)
         cells[1] = iso_time(row.time)
         cells[2] = csv_cell(row.type)
         cells[3] = csv_cell(row.agent)
         cells[4] = csv_cell(row.server)
         cells[5] = csv_cell(row.correlation_id)
         details = json.loads(row.data)
-        if isinstance(details, dict):
+        if type(details) is dict:
             for key, value in details.items():
-                index = _CSV_INDEX.get(key)
-                if index is not None and index > 5:
+                index = detail_index.get(key)
+                if index is not None and value is not None:
                     cells[index] = csv_cell(value)
-        cells[hash_at] = chained.hash
+        cells[hash_at] = digest
         writer.writerow(cells)
         if count % CHUNK_EVENTS == 0:
             yield buffer.getvalue()
