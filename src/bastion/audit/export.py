@@ -9,9 +9,7 @@ Cells that a spreadsheet would run as a formula are prefixed with `'`.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import json
 import math
 import time
@@ -145,9 +143,9 @@ _CSV_INDEX = {column: index for index, column in enumerate(CSV_COLUMNS)}
 
 
 def _csv_chunks(rows: Iterable[ChainedRow]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """CSV text as `csv.writer` (minimal quoting, CRLF) would write it, built directly: most of a
+    row's many columns are empty, and joining them is several times faster than `writerow`."""
+    lines = [",".join(_csv_quote(column) for column in CSV_COLUMNS)]
     blank = [""] * len(CSV_COLUMNS)
     hash_at = _CSV_INDEX["hash"]
     detail_index = {key: index for key, index in _CSV_INDEX.items() if index > 5 and key != "hash"}
@@ -155,23 +153,47 @@ def _csv_chunks(rows: Iterable[ChainedRow]) -> Iterator[str]:
         cells = blank.copy()
         cells[0] = str(seq)
         cells[1] = iso_time(row.time)
-        cells[2] = csv_cell(row.type)
-        cells[3] = csv_cell(row.agent)
-        cells[4] = csv_cell(row.server)
-        cells[5] = csv_cell(row.correlation_id)
-        details = json.loads(row.data)
-        if type(details) is dict:
-            for key, value in details.items():
-                index = detail_index.get(key)
-                if index is not None and value is not None:
-                    cells[index] = csv_cell(value)
+        cells[2] = _csv_field(row.type)
+        cells[3] = _csv_field(row.agent)
+        cells[4] = _csv_field(row.server)
+        cells[5] = _csv_field(row.correlation_id)
+        details = _parse_object(row.data)
+        for key, value in details.items():
+            index = detail_index.get(key)
+            if index is not None and value is not None:
+                cells[index] = _csv_field(value)
         cells[hash_at] = digest
-        writer.writerow(cells)
+        lines.append(",".join(cells))
         if count % CHUNK_EVENTS == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+            lines.append("")
+            yield "\r\n".join(lines)
+            lines = []
+    lines.append("")
+    yield "\r\n".join(lines)
+
+
+def _parse_object(text: str) -> dict[str, Any]:
+    try:
+        value, _ = _scan_once(text, 0)  # json.loads without its Python-level wrappers
+    except StopIteration:
+        value = json.loads(text)  # raises the usual, clear error
+    return value if type(value) is dict else {}
+
+
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _csv_field(value: Any) -> str:
+    """`csv_cell(value)`, quoted for CSV where needed."""
+    return _csv_quote(value if type(value) is str and value[:1] not in _FORMULA_FIRST else csv_cell(value))
+
+
+def _csv_quote(cell: str) -> str:
+    if '"' in cell:
+        return '"' + cell.replace('"', '""') + '"'
+    if "," in cell or "\n" in cell or "\r" in cell:
+        return '"' + cell + '"'
+    return cell
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:

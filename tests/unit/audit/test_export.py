@@ -136,3 +136,24 @@ async def test_export_chunks_join_to_the_export(store: AuditStore, fmt: Any) -> 
 
     assert "".join(chunks) == out.getvalue()
     assert len(chunks) >= 3, "streamed in pieces, not built whole"
+
+
+def test_csv_rows_are_what_the_csv_module_writes() -> None:
+    from bastion.audit.chain import ChainedRow, EventRow
+    from bastion.audit.export import _csv_chunks
+
+    tricky = ["plain", 'quote " inside', "comma, inside", "line\nbreak", "cr\rhere", "", "=formula", "日本"]
+    details = {"method": "m", "tool": "t", "arguments": {"k": tricky}, "error": "a,b", "reason": '"q"'}
+    rows = [
+        ChainedRow(n, EventRow(1_795_586_105.5, "call.requested", value, value, value, None, None, None,
+                               json.dumps({**details, "transport": value})), "h")
+        for n, value in enumerate(tricky, start=1)
+    ]  # fmt: skip
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        record = event_record(decode_row(row))
+        writer.writerow([csv_cell(record.get(column)) for column in CSV_COLUMNS])
+
+    assert "".join(_csv_chunks(rows)) == expected.getvalue()
