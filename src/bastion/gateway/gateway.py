@@ -22,7 +22,7 @@ from mcp.server.stdio import stdio_server
 
 from bastion.audit import open_audit_store
 from bastion.audit.events import ConfigLoaded
-from bastion.audit.redact import PayloadPolicy
+from bastion.audit.redact import PayloadPolicy, Redactor
 from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig
 from bastion.gateway.authenticator import Authenticator
@@ -44,12 +44,15 @@ def open_token_store(config: BastionConfig) -> TokenStore:
     return TokenStore(config.data_dir / "tokens.db")
 
 
-def open_audit(config: BastionConfig) -> AuditStore:
-    """The audit store the `audit` section configures (not yet opened)."""
+def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> AuditStore:
+    """The audit store the `audit` section configures (not yet opened).
+
+    `redactor` replaces the built-in secret recogniser in `redacted` mode, e.g.
+    `chain_redactors(SecretRedactor(), catalogue_redactor)` to add the policy catalogue's.
+    """
     audit = config.audit
-    return open_audit_store(
-        config.data_dir, url=audit.url, policy=PayloadPolicy(audit.mode), retention=audit.retention.retention()
-    )
+    policy = PayloadPolicy(audit.mode) if redactor is None else PayloadPolicy(audit.mode, redactor)
+    return open_audit_store(config.data_dir, url=audit.url, policy=policy, retention=audit.retention.retention())
 
 
 def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
