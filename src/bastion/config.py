@@ -30,6 +30,7 @@ from pydantic import (
 
 from bastion.alerts.config import AlertsConfig, WebhookConfig
 from bastion.approvals.config import ApprovalsConfig
+from bastion.config_audit import AuditConfig, RetentionConfig
 from bastion.config_errors import (
     ConfigError,
     KeyLines,
@@ -53,6 +54,7 @@ __all__ = [
     "HttpServerConfig",
     "JwtConfig",
     "PinningConfig",
+    "RetentionConfig",
     "ServerConfig",
     "StdioServerConfig",
     "config_for_wrap",
@@ -167,10 +169,6 @@ _TaggedServer = Annotated[
     Annotated[StdioServerConfig, Tag("stdio")] | Annotated[HttpServerConfig, Tag("http")],
     Discriminator(_server_kind, custom_error_type="server_kind", custom_error_message="needs `command` or `url`"),
 ]
-
-
-class AuditConfig(_Frozen):
-    on_failure: Literal["refuse", "allow"] = "refuse"
 
 
 class AgentConfig(_Frozen):
@@ -374,6 +372,7 @@ class BastionConfig(_Frozen):
 _MODELS_AT: dict[Loc, type[BaseModel]] = {
     (): BastionConfig,
     ("audit",): AuditConfig,
+    ("audit", "retention"): RetentionConfig,
     ("servers", "*", "stdio"): StdioServerConfig,
     ("servers", "*", "http"): HttpServerConfig,
     ("servers", "*", "stdio", "sandbox"): SandboxConfig,

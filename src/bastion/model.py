@@ -81,34 +81,3 @@ class Outcome(enum.StrEnum):
     ALLOWED = "allowed"
     DENIED = "denied"
     ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class CallStarted:
-    """The audit record of a request, written before it is forwarded."""
-
-    call_id: str
-    time: float
-    """Unix time, seconds."""
-    agent: str | None
-    server: str | None
-    method: str
-    tool: str | None = None
-    arguments: Any = None
-    transport: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CallFinished:
-    """The completion of an audit record: how the request ended."""
-
-    call_id: str
-    outcome: Outcome
-    latency_ms: float
-    is_error: bool | None = None
-    result_size: int | None = None
-    error: str | None = None
-    check: str | None = None
-    """The guard check (or policy rule) that decided the call, when one did."""
-    log: bool = False
-    """The deciding check marked the call for attention (e.g. a policy rule's `log: true`)."""

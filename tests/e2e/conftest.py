@@ -27,6 +27,8 @@ import httpx2
 import pytest
 import yaml
 
+from tests.e2e.audit_calls import calls_of
+
 VENV_BIN = Path(sys.executable).parent
 BASTION = str(VENV_BIN / "bastion")
 SERVERS_DIR = Path(__file__).parent / "servers"
@@ -162,10 +164,15 @@ class RunningGateway:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1]
 
-    def audit_records(self) -> list[dict[str, Any]]:
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event, oldest first, through `bastion audit export`."""
         done = self.cli("audit", "export", "--format", "jsonl")
         assert done.returncode == 0, done.stderr
         return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+    def audit_records(self) -> list[dict[str, Any]]:
+        """One record per request (its call.requested and call.completed events joined)."""
+        return calls_of(self.audit_events())
 
     def stop(self) -> None:
         if self.process.poll() is None:

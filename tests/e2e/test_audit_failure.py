@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import anyio
 import httpx2
 import pytest
 
-from bastion.audit.store import AuditStoreError
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
+from tests.e2e.audit_calls import store_calls
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
-async def _failing_start(event, *, durable: bool = True) -> None:
-    raise AuditStoreError("disk I/O error (injected)")
+def _failing_append(conn, rows, health) -> None:
+    # Fails inside the writer thread, like a dying disk (which cannot be caused as root): the
+    # store's own failure handling (fail the batch, drop the connection, reconnect) runs for real.
+    raise sqlite3.OperationalError("disk I/O error (injected)")
 
 
 @pytest.mark.parametrize(("on_failure", "refused"), [("refuse", True), ("allow", False)])
@@ -29,7 +33,7 @@ async def test_unwritable_audit_store(tmp_path, monkeypatch, on_failure, refused
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("agent")
             async with http_client(gateway, "time", token) as client:
-                monkeypatch.setattr(gateway.audit, "start", _failing_start)
+                monkeypatch.setattr(gateway.audit.backend, "append", _failing_append)
                 if refused:
                     with pytest.raises(Exception, match="audit log cannot be written"):
                         await client.call_tool("get_current_time", {"timezone": "UTC"})
@@ -43,5 +47,5 @@ async def test_unwritable_audit_store(tmp_path, monkeypatch, on_failure, refused
             async with httpx2.AsyncClient(timeout=10) as http:
                 ready = (await http.get(f"{gateway.base_url}/readyz")).json()
             assert ready["audit_store"] == "writable"
-    zones = [r["arguments"]["timezone"] for r in gateway.audit.export() if r["method"] == "tools/call"]
+    zones = [r["arguments"]["timezone"] for r in store_calls(gateway.audit) if r["method"] == "tools/call"]
     assert "Europe/Paris" in zones

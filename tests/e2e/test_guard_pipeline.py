@@ -14,6 +14,7 @@ from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Decision, ToolCall, Verdict
+from tests.e2e.audit_calls import store_calls
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
@@ -65,7 +66,7 @@ async def test_checks_decide_fail_closed_and_are_audited(tmp_path):
             async with http_client(gateway, "time", token) as client:
                 for zone, _, _, _ in CASES:
                     results[zone] = await client.call_tool("get_current_time", {"timezone": zone})
-    records = {r["arguments"]["timezone"]: r for r in gateway.audit.export() if r["method"] == "tools/call"}
+    records = {r["arguments"]["timezone"]: r for r in store_calls(gateway.audit) if r["method"] == "tools/call"}
     for zone, is_error, message, outcome in CASES:
         result = results[zone]
         assert result.is_error is is_error, zone

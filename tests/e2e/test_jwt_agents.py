@@ -11,6 +11,7 @@ import pytest
 
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
+from tests.e2e.audit_calls import store_calls
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
@@ -50,5 +51,5 @@ async def test_jwt_principal_is_served_audited_and_limited(tmp_path):
                     assert "resource_metadata=" in refused.headers["www-authenticate"]
                 metadata = (await http.get("/.well-known/oauth-protected-resource/servers/time/mcp")).json()
                 assert metadata["authorization_servers"] == [ISSUER]
-    records = [r for r in gateway.audit.export() if r["method"] == "tools/call"]
+    records = [r for r in store_calls(gateway.audit) if r["method"] == "tools/call"]
     assert [r["agent"] for r in records] == ["idp-agent"]

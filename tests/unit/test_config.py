@@ -26,6 +26,7 @@ from bastion.config import (
     default_config_text,
     load_config,
 )
+from bastion.config_audit import RetentionConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -443,6 +444,7 @@ def test_models_are_frozen_and_strict(tmp_path: Path) -> None:
 MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("", BastionConfig),
     ("audit", AuditConfig),
+    ("audit.retention", RetentionConfig),
     ("servers.<name> (stdio)", StdioServerConfig),
     ("servers.<name> (http)", HttpServerConfig),
     ("servers.<name>.sandbox", SandboxConfig),

@@ -1,17 +1,38 @@
-"""The audit log: every request, recorded before it is forwarded and completed after."""
+"""The audit log: typed, hash-chained events, recorded before a call is forwarded and completed after."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import SqliteAuditStore
-from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.audit.store import AuditReader, AuditStore, AuditStoreError
 
-__all__ = ["AuditStore", "AuditStoreError", "SqliteAuditStore", "open_audit_store"]
+__all__ = ["AuditReader", "AuditStore", "AuditStoreError", "SqliteAuditStore", "open_audit_store"]
 
 AUDIT_DB_NAME = "audit.db"
 
 
-def open_audit_store(data_dir: Path) -> SqliteAuditStore:
-    """The embedded audit store at `data_dir / "audit.db"`. Not yet opened: `await store.open()`."""
-    return SqliteAuditStore(data_dir / AUDIT_DB_NAME)
+def open_audit_store(
+    data_dir: Path,
+    *,
+    url: str | None = None,
+    policy: PayloadPolicy | None = None,
+    retention: Retention | None = None,
+) -> AuditStore:
+    """The audit store `url` names (`postgresql://...`, `sqlite:///path`), else `data_dir / "audit.db"`.
+
+    Not yet opened: `await store.open()` to write; reading (search, export) needs no opening.
+    """
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        try:
+            from bastion.audit.postgres_store import PostgresAuditStore
+        except ImportError as exc:
+            raise AuditStoreError(
+                f"a PostgreSQL audit store needs psycopg: pip install 'bastion-mcp[postgres]' ({exc})"
+            ) from exc
+
+        return PostgresAuditStore(url, policy, retention)
+    path = Path(url.removeprefix("sqlite://")) if url is not None else data_dir / AUDIT_DB_NAME
+    return SqliteAuditStore(path, policy, retention)

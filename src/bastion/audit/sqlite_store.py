@@ -1,242 +1,88 @@
-"""The embedded audit store: one SQLite file, written by one thread, group-committed.
+"""The embedded audit store: one SQLite file (WAL, `synchronous=FULL`), group-committed.
 
-Every write goes through a queue to a single writer thread that owns the only writing
-connection. The writer takes everything queued, writes it in one transaction, commits
-(fsync: `synchronous=FULL`), then wakes the callers of that batch. Many concurrent durable
-writes therefore cost a few fsyncs, not one each. Waiters are asyncio futures, resolved
-with `loop.call_soon_threadsafe`, so awaiting a commit never blocks the event loop (asyncio
-backend of anyio only).
-
-A failed batch fails its waiters with `AuditStoreError`; the writer then drops its
-connection and opens a fresh one for the next batch, so the store recovers by itself once
-the disk does.
+Writes go through the shared writer thread (`audit/writer.py`). Each batch takes SQLite's
+write lock (`BEGIN IMMEDIATE`), reads the chain head, appends, updates the head, commits:
+so the CLI (recording a token created) and the gateway can share the file safely. Reads
+(search, export, verify) use read-only connections of their own, in any thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
-
-from bastion.audit.export import iso_time, serialise_arguments
+from bastion.audit.chain import GENESIS_HASH, ChainedRow, Checkpoint, EventRow, chain_rows, encode_event
+from bastion.audit.events import AuditPruned
+from bastion.audit.query import EventQuery, fts5_expression, where_clause
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.retention import Retention
 from bastion.audit.store import AuditStoreError
-from bastion.model import CallFinished, CallStarted
+from bastion.audit.writer import GroupCommitWriter
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10_000
-"""Most writes committed in one transaction; the rest wait for the next one."""
 BUSY_TIMEOUT_MS = 5_000
-CHECK_WRITABLE_TIMEOUT_S = 2.0
+COLUMNS = "seq, time, type, agent, server, correlation_id, tool, verdict, rule, data, hash"
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute(
         """CREATE TABLE calls (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            call_id TEXT NOT NULL UNIQUE,
-            time REAL NOT NULL,
-            agent TEXT, server TEXT, method TEXT NOT NULL DEFAULT '', tool TEXT,
-            arguments TEXT, transport TEXT NOT NULL DEFAULT '',
-            outcome TEXT NOT NULL DEFAULT 'pending',
-            is_error INTEGER, result_size INTEGER, error TEXT, check_name TEXT,
-            latency_ms REAL, finished_at REAL)"""
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL UNIQUE, time REAL NOT NULL,
+            agent TEXT, server TEXT, method TEXT NOT NULL DEFAULT '', tool TEXT, arguments TEXT,
+            transport TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT 'pending', is_error INTEGER,
+            result_size INTEGER, error TEXT, check_name TEXT, latency_ms REAL, finished_at REAL)"""
     )
-    conn.execute("CREATE INDEX calls_time ON calls(time)")
-    conn.execute("CREATE INDEX calls_agent_time ON calls(agent, time)")
-    conn.execute("CREATE INDEX calls_server_time ON calls(server, time)")
     conn.execute("CREATE TABLE _health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1,)
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    """Typed, hash-chained events. The v1 `calls` table is kept, unchained, as `calls_v1`."""
+    conn.execute("ALTER TABLE calls RENAME TO calls_v1")
+    conn.execute(
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY, time REAL NOT NULL, type TEXT NOT NULL,
+            agent TEXT, server TEXT, correlation_id TEXT, tool TEXT, verdict TEXT, rule TEXT,
+            data TEXT NOT NULL, hash TEXT NOT NULL)"""
+    )
+    for column in ("time", "agent", "server", "tool", "type", "correlation_id", "verdict", "rule"):
+        conn.execute(f"CREATE INDEX events_{column} ON events({column})")
+    conn.execute("CREATE VIRTUAL TABLE events_fts USING fts5(tool, data, content='events', content_rowid='seq')")
+    conn.execute("CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT)")
+    conn.execute("INSERT INTO audit_head VALUES (1, 0, ?)", (GENESIS_HASH,))
+    conn.execute(
+        "CREATE TABLE audit_checkpoints (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, time REAL NOT NULL,"
+        " removed INTEGER NOT NULL)"
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1, _migrate_to_v2)
 """`MIGRATIONS[n]` brings a database from `PRAGMA user_version` n to n + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_INSERT_START = (
-    "INSERT INTO calls (call_id, time, agent, server, method, tool, arguments, transport)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# An upsert, should a finish ever reach the writer before its start.
-_UPSERT_FINISH = (
-    "INSERT INTO calls (call_id, time, outcome, is_error, result_size, error, check_name, latency_ms, finished_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO UPDATE SET outcome = excluded.outcome,"
-    " is_error = excluded.is_error, result_size = excluded.result_size, error = excluded.error,"
-    " check_name = excluded.check_name, latency_ms = excluded.latency_ms, finished_at = excluded.finished_at"
-)
+_INSERT_EVENT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_FTS = "INSERT INTO events_fts (rowid, tool, data) VALUES (?, ?, ?)"
+_SET_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UPSERT_HEALTH = (
     "INSERT INTO _health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
 )
-_SELECT_EXPORT = (
-    "SELECT call_id, time, agent, server, method, tool, arguments, transport, outcome, is_error,"
-    " result_size, error, check_name, latency_ms FROM calls ORDER BY seq"
-)
 
 
-@dataclass(slots=True)
-class _Job:
-    """One queued write (`sql`), or a marker (`sql is None`) for flush, open and close."""
-
-    sql: str | None
-    params: tuple[Any, ...] = ()
-    waiter: asyncio.Future[int] | None = None
-    stop: bool = False
-    error: str | None = None
-
-
-class SqliteAuditStore:
-    """`AuditStore` on a SQLite file (WAL, `synchronous=FULL`), group-committed by one writer thread.
-
-    `commits` counts committed transactions and `failed_writes` the writes that were not
-    committed; both are for tests, benchmarks and metrics.
-    """
+class SqliteBackend:
+    """The SQLite side of the shared write path (see `WriterBackend`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.commits = 0
-        self.failed_writes = 0
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._accepting = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
+        self.description = str(path)
 
-    async def open(self) -> None:
-        """Create the file and schema (migrating an older one) and start the writer thread."""
-        if self._thread is not None:
-            raise AuditStoreError(f"audit store {self.path} is already opened")
-        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._thread = threading.Thread(
-            target=self._run, args=(_Job(None, waiter=ready),), name="bastion-audit-writer", daemon=True
-        )
-        self._thread.start()
-        try:
-            await ready
-        except AuditStoreError:
-            self._thread = None
-            raise
-        with self._lock:
-            self._accepting = True
-
-    async def close(self) -> None:
-        """Commit everything queued, stop the writer and close the connection. Idempotent.
-
-        Raises `AuditStoreError` (after closing) when the final writes could not be committed.
-        """
-        with self._lock:
-            thread, already_closed = self._thread, self._closed
-            self._closed = True
-            self._accepting = False
-            if already_closed or thread is None or not thread.is_alive():
-                return
-            stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._queue.put(_Job(None, waiter=stopped, stop=True))
-        try:
-            await stopped
-        finally:
-            await anyio.to_thread.run_sync(thread.join)
-
-    async def start(self, event: CallStarted, *, durable: bool = True) -> None:
-        """Record a request as pending. With `durable`, return only once it is committed."""
-        params = (event.call_id, event.time, event.agent, event.server, event.method, event.tool)
-        await self._write(_INSERT_START, (*params, serialise_arguments(event.arguments), event.transport), wait=durable)
-
-    async def finish(self, event: CallFinished) -> None:
-        """Complete a request's record. Returns once queued; the commit is grouped with others."""
-        finished_at = time.time()
-        is_error = None if event.is_error is None else int(event.is_error)
-        params = (event.call_id, finished_at, str(event.outcome), is_error, event.result_size, event.error)
-        await self._write(_UPSERT_FINISH, (*params, event.check, event.latency_ms, finished_at), wait=False)
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed; raise if any of it failed."""
-        failed_before = self.failed_writes
-        failed_after = await self._submit(_Job(None, waiter=asyncio.get_running_loop().create_future()))
-        if failed_after > failed_before:
-            raise AuditStoreError(f"{failed_after - failed_before} audit writes to {self.path} were not committed")
-
-    async def check_writable(self) -> bool:
-        """Whether a real write round-trips through the writer within 2 seconds."""
-        with anyio.move_on_after(CHECK_WRITABLE_TIMEOUT_S):
-            try:
-                await self._write(_UPSERT_HEALTH, (time.time(),), wait=True)
-            except AuditStoreError:
-                return False
-            return True
-        return False
-
-    def export(self) -> Iterator[dict[str, Any]]:
-        """Every record, oldest first, read through a read-only connection of its own.
-
-        Rows are streamed (the connection lives as long as the iteration), so exporting a
-        large log takes bounded memory; it may run in any thread while the writer works.
-        """
-        try:
-            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise AuditStoreError(f"cannot read audit log {self.path}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            for row in conn.execute(_SELECT_EXPORT):
-                yield _record(row)
-        except sqlite3.Error as exc:
-            raise AuditStoreError(f"cannot read audit log {self.path}: {exc}") from exc
-        finally:
-            conn.close()
-
-    async def _write(self, sql: str, params: tuple[Any, ...], *, wait: bool) -> None:
-        waiter = asyncio.get_running_loop().create_future() if wait else None
-        await self._submit(_Job(sql, params, waiter))
-
-    async def _submit(self, job: _Job) -> int:
-        with self._lock:
-            if not self._accepting:
-                state = "closed" if self._closed else "not opened"
-                raise AuditStoreError(f"audit store {self.path} is {state}")
-            if self._thread is None or not self._thread.is_alive():
-                raise AuditStoreError(f"audit writer for {self.path} has stopped")
-            self._queue.put(job)
-        return 0 if job.waiter is None else await job.waiter
-
-    # The writer thread. Everything below runs there, and only there touches `_conn`.
-
-    def _run(self, ready: _Job) -> None:
-        try:
-            self._conn = self._connect()
-        except Exception as exc:  # any failure must reach `open()`, which is waiting
-            ready.error = f"cannot open audit log {self.path}: {exc}"
-            self._settle([ready])
-            return
-        self._settle([ready])
-        stopping = False
-        while not stopping:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH and not batch[-1].stop:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
-            stopping = batch[-1].stop
-            if stopping and self._conn is not None:
-                self._conn.close()
-                self._conn = None
-            self._settle(batch)
-
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -249,59 +95,131 @@ class SqliteAuditStore:
             raise
         return conn
 
-    def _commit(self, batch: list[_Job]) -> None:
-        writes = [(job, job.sql) for job in batch if job.sql is not None]
-        if not writes:
-            return
-        try:
-            conn = self._conn if self._conn is not None else self._connect()
-            self._conn = conn
-            conn.execute("BEGIN IMMEDIATE")
-            for job, sql in writes:
-                try:
-                    conn.execute(sql, job.params)
-                # This record only (a reused call_id, a value sqlite cannot bind): the others commit.
-                except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
-                    job.error = f"audit write rejected by {self.path}: {exc}"
-                    self.failed_writes += 1
-            conn.execute("COMMIT")
-            self.commits += 1
-        except Exception as exc:  # whatever it is, the writer must live on and answer the waiters
-            self._drop_connection()
-            message = f"audit write to {self.path} failed, {len(writes)} records not committed: {exc}"
-            logger.error("%s", message)
-            self.failed_writes += sum(1 for job, _ in writes if job.error is None)
-            for job in batch:
-                job.error = message
+    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        if rows:
+            self._append_rows(conn, rows)
+        if health:
+            conn.execute(_UPSERT_HEALTH, (time.time(),))
+        conn.execute("COMMIT")
 
-    def _drop_connection(self) -> None:
-        if self._conn is None:
-            return
+    def _append_rows(self, conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
+        seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        chained = chain_rows(Checkpoint(seq, digest), rows)
+        conn.executemany(_INSERT_EVENT, [(c.seq, *c.row, c.hash) for c in chained])
+        conn.executemany(_INSERT_FTS, [(c.seq, c.row.tool, c.row.data) for c in chained])
+        last = chained[-1]
+        conn.execute(_SET_HEAD, (last.seq, last.hash))
+        return Checkpoint(last.seq, last.hash)
+
+    def prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            removed = self._prune(conn, retention, now, policy)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return removed
+
+    def _prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
+        head_seq: int = conn.execute("SELECT seq FROM audit_head WHERE id = 1").fetchone()[0]
+        cut = head_seq - retention.max_events if retention.max_events is not None else 0
+        cutoff = retention.cutoff(now)
+        if cutoff is not None:
+            by_age = conn.execute("SELECT max(seq) FROM events WHERE time < ?", (cutoff,)).fetchone()[0]
+            cut = max(cut, by_age or 0)
+        first = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
+        if first is None or cut < first:
+            return 0
+        through_hash: str = conn.execute("SELECT hash FROM events WHERE seq = ?", (cut,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO events_fts (events_fts, rowid, tool, data) SELECT 'delete', seq, tool, data FROM events"
+            " WHERE seq <= ?",
+            (cut,),
+        )
+        removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
+        conn.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (cut, through_hash, now, removed))
+        event = AuditPruned(time=now, through_seq=cut, through_hash=through_hash, removed=removed)
+        self._append_rows(conn, [encode_event(event, policy)])
+        return int(removed)
+
+    def discard(self, conn: sqlite3.Connection) -> None:
         # Nothing to roll back, or the connection is unusable: either way it is replaced.
         with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
         with contextlib.suppress(sqlite3.Error):
-            self._conn.close()
-        self._conn = None
-
-    def _settle(self, batch: list[_Job]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            if job.waiter is not None:
-                by_loop.setdefault(job.waiter.get_loop(), []).append(job)
-        for loop, jobs in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_resolve, jobs, self.failed_writes)
+            conn.close()
 
 
-def _resolve(jobs: list[_Job], failed_writes: int) -> None:
-    for job in jobs:
-        if job.waiter is None or job.waiter.done():  # done: the caller was cancelled
-            continue
-        if job.error is None:
-            job.waiter.set_result(failed_writes)
-        else:
-            job.waiter.set_exception(AuditStoreError(job.error))
+class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
+    """`AuditStore` on a SQLite file. `commits` and `failed_writes` are for tests and metrics."""
+
+    def __init__(self, path: Path, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
+        super().__init__(SqliteBackend(path), policy or PayloadPolicy(), retention)
+        self.path = path
+
+    @property
+    def description(self) -> str:
+        return str(self.path)
+
+    def rows(
+        self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
+    ) -> Iterator[ChainedRow]:
+        conditions, params = where_clause(query, "sqlite")
+        columns = ", ".join(f"events.{c}" for c in COLUMNS.split(", "))
+        source = "events"
+        if query.text is not None:
+            source = "events_fts JOIN events ON events.seq = events_fts.rowid"
+            conditions.append("events_fts MATCH ?")
+            params.append(fts5_expression(query.text))
+        if cursor is not None:
+            conditions.append(f"events.seq {'<' if newest_first else '>'} ?")
+            params.append(cursor)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        order = "events_fts.rowid" if query.text is not None else "events.seq"
+        sql = f"SELECT {columns} FROM {source}{where} ORDER BY {order} {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for row in self._read(sql, params):
+            yield ChainedRow(row[0], EventRow(*row[1:10]), row[10])
+
+    def count(self, query: EventQuery) -> int:
+        conditions, params = where_clause(query, "sqlite")
+        if query.text is not None:
+            conditions.append("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
+            params.append(fts5_expression(query.text))
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        found = _first(self._read(f"SELECT count(*) FROM events{where}", params))
+        return int(found[0]) if found is not None else 0
+
+    def chain_ends(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        checkpoint = _first(self._read("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1", []))
+        head = _first(self._read("SELECT seq, hash FROM audit_head WHERE id = 1", []))
+        return (
+            Checkpoint(*checkpoint) if checkpoint is not None else None,
+            Checkpoint(*head) if head is not None else None,
+        )
+
+    def _read(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql`, streamed through a read-only connection that lives as long as the iteration."""
+        if not self.path.exists():
+            raise AuditStoreError(f"no audit log at {self.path}")
+        try:
+            conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise AuditStoreError(f"cannot read audit log {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise AuditStoreError(f"{self.path} has audit schema v{version}; this Bastion reads v{SCHEMA_VERSION}")
+            yield from conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise AuditStoreError(f"cannot read audit log {self.path}: {exc}") from exc
+        finally:
+            conn.close()
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -319,21 +237,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def _record(row: tuple[Any, ...]) -> dict[str, Any]:
-    call_id, at, agent, server, method, tool, arguments, transport, outcome, is_error, size, error, check, ms = row
-    return {
-        "call_id": call_id,
-        "time": iso_time(at),
-        "agent": agent,
-        "server": server,
-        "method": method,
-        "tool": tool,
-        "arguments": None if arguments is None else json.loads(arguments),
-        "transport": transport,
-        "outcome": outcome,
-        "is_error": None if is_error is None else bool(is_error),
-        "result_size": size,
-        "error": error,
-        "check": check,
-        "latency_ms": ms,
-    }
+def _first(rows: Iterator[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """The first row, closing the read connection at once."""
+    try:
+        return next(rows, None)
+    finally:
+        close: Callable[[], None] | None = getattr(rows, "close", None)
+        if close is not None:
+            close()

@@ -1,37 +1,71 @@
-"""The audit store interface. Backends (SQLite now, PostgreSQL later) implement `AuditStore`."""
+"""The audit store interface. Backends (SQLite, PostgreSQL) implement `AuditStore`.
+
+Recording an event, from any room of Bastion::
+
+    await store.record(event)              # durable: returns once committed (write-ahead)
+    await store.record(event, durable=False)  # queued for the next group commit
+    store.record_nowait(event)             # the same, from sync code or another thread
+
+Every call raises `AuditStoreError` when the store cannot take the event (closed, or the
+commit failed); callers fail closed on it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bastion.model import CallFinished, CallStarted
+if TYPE_CHECKING:
+    from bastion.audit.chain import ChainedRow, Checkpoint
+    from bastion.audit.events import AuditEvent
+    from bastion.audit.query import EventQuery
 
 
 class AuditStoreError(Exception):
-    """The store could not record an event. Callers fail closed on it."""
+    """The store could not record (or read) an event. Callers fail closed on it."""
 
 
-class AuditStore(Protocol):
-    """Where every request is recorded.
+class AuditReader(Protocol):
+    """Read access to a log: what search, export and verify are built on. Thread-safe, sync."""
 
-    `start` with `durable=True` returns only once the record is committed to disk; the
-    gateway calls it so before forwarding a `tools/call`. Other writes are group-committed
-    and need not wait for the disk. Every method raises `AuditStoreError` when the store
-    cannot write.
+    @property
+    def description(self) -> str:
+        """Where the log is (a path, or a URL without its password)."""
+
+    def rows(
+        self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
+    ) -> Iterator[ChainedRow]:
+        """Matching events, streamed. `cursor` is an exclusive sequence-number bound in the
+        direction of travel (below it when `newest_first`, above it otherwise)."""
+
+    def count(self, query: EventQuery) -> int:
+        """How many events match."""
+
+    def chain_ends(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        """The latest retention checkpoint (None: the log starts at 1) and the recorded head."""
+
+
+class AuditStore(AuditReader, Protocol):
+    """Where every event is recorded, group-committed behind one writer per process.
+
+    `record` with `durable=True` returns only once the event is committed; the gateway
+    records a `tools/call` so before forwarding it.
     """
 
     async def open(self) -> None: ...
 
     async def close(self) -> None:
-        """Flush everything queued, then release the store."""
+        """Commit everything queued, then release the store."""
 
-    async def start(self, event: CallStarted, *, durable: bool) -> None: ...
+    async def record(self, event: AuditEvent, *, durable: bool = True) -> None: ...
 
-    async def finish(self, event: CallFinished) -> None: ...
+    def record_nowait(self, event: AuditEvent) -> None: ...
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed; raise if any of it failed."""
+
+    async def prune_now(self) -> None:
+        """Apply the retention settings now."""
 
     async def check_writable(self) -> bool:
         """Whether a write round-trips now (for `/readyz`)."""
-
-    def export(self) -> Iterator[dict[str, Any]]:
-        """Every record, oldest first, as plain JSON-ready dicts (one per request)."""

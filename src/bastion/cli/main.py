@@ -15,9 +15,11 @@ import click
 from pydantic import ValidationError
 
 from bastion import __version__
+from bastion.audit.store import AuditStoreError
 from bastion.cli.admin import admin_group
 from bastion.cli.approvals import approvals_group
 from bastion.cli.audit import audit_group
+from bastion.cli.audit_events import record_events, token_created
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
 from bastion.cli.policy import policy_group
@@ -86,7 +88,12 @@ def _first_run_token(config: BastionConfig) -> str | None:
         if store.list():
             return None
         agent = next(iter(config.agents), "default")
-        _, token = store.create(agent)
+        info, token = store.create(agent)
+        try:
+            record_events(config, token_created(info))
+        except AuditStoreError as exc:
+            store.revoke(info.id)  # fail closed: no token exists without its audit record
+            raise click.ClickException(f"cannot start: the audit log cannot be written ({exc})") from exc
         return token
     finally:
         store.close()

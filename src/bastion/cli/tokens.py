@@ -7,7 +7,11 @@ from pathlib import Path
 
 import click
 
+from bastion.audit.events import TokenRevoked
+from bastion.audit.store import AuditStoreError
+from bastion.cli.audit_events import record_events, token_created
 from bastion.cli.common import config_option, load_or_exit
+from bastion.config import BastionConfig
 from bastion.gateway.gateway import open_token_store
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,6 +56,11 @@ def create(config_path: Path, agent: str, servers: str | None, expires: str | No
     store = open_token_store(config)
     try:
         info, token = store.create(agent, names, expires_in=_duration(expires))
+        try:
+            record_events(config, token_created(info))
+        except AuditStoreError as exc:
+            store.revoke(info.id)  # fail closed: no token exists without its audit record
+            raise click.ClickException(f"token not created: the audit log cannot be written ({exc})") from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     finally:
@@ -95,15 +104,27 @@ def revoke(config_path: Path, token_id: str | None, agent: str | None) -> None:
     store = open_token_store(config)
     try:
         if agent is not None:
+            ids = [info.id for info in store.list() if info.agent == agent and info.revoked_at is None]
             count = store.revoke_agent(agent)
+            _record_revoked(config, [(token, agent) for token in ids])
             click.echo(f"revoked {count} token(s) of agent {agent!r}")
             return
         assert token_id is not None
+        owner = next((info.agent for info in store.list() if info.id == token_id), None)
         if not store.revoke(token_id):
             raise click.ClickException(f"no token with id {token_id!r}; see: bastion token list")
+        _record_revoked(config, [(token_id, owner)])
         click.echo(f"revoked token {token_id}")
     finally:
         store.close()
+
+
+def _record_revoked(config: BastionConfig, tokens: list[tuple[str, str | None]]) -> None:
+    """Record `token.revoked` events. The revocation stands even if this fails (it only removes access)."""
+    try:
+        record_events(config, *(TokenRevoked(agent=agent, token_id=token) for token, agent in tokens))
+    except AuditStoreError as exc:
+        click.echo(f"warning: the revocation is in force but could not be audited: {exc}", err=True)
 
 
 def _when(t: float | None) -> str:

@@ -7,6 +7,7 @@ single agent (`serve_stdio`, used by `bastion wrap`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import sys
@@ -28,6 +29,8 @@ from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit import open_audit_store
+from bastion.audit.events import ConfigLoaded
+from bastion.audit.redact import PayloadPolicy, Redactor
 from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
 from bastion.gateway.authenticator import Authenticator
@@ -64,6 +67,26 @@ def open_approval_store(config: BastionConfig) -> SqliteApprovalStore:
 def open_admin_token_store(config: BastionConfig) -> AdminTokenStore:
     """Admin credentials, in their own file apart from agent tokens."""
     return AdminTokenStore(config.data_dir / "admin_tokens.db")
+
+
+def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> AuditStore:
+    """The audit store the `audit` section configures (not yet opened).
+
+    `redactor` replaces the built-in secret recogniser in `redacted` mode, e.g.
+    `chain_redactors(SecretRedactor(), catalogue_redactor)` to add the policy catalogue's.
+    """
+    audit = config.audit
+    policy = PayloadPolicy(audit.mode) if redactor is None else PayloadPolicy(audit.mode, redactor)
+    return open_audit_store(config.data_dir, url=audit.url, policy=policy, retention=audit.retention.retention())
+
+
+def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
+    """The `config.loaded` event for `config` (the digest is of the file as it is now)."""
+    try:
+        digest = hashlib.sha256(config.source.read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    return ConfigLoaded(source=str(config.source), digest=digest, servers=tuple(config.servers))
 
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
@@ -161,7 +184,7 @@ class Gateway:
         self.admin_api: ASGIApp | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
-        self.audit: AuditStore = open_audit_store(config.data_dir)
+        self.audit: AuditStore = open_audit(config)
         self.tokens: TokenStore | None = None
         self.authenticator: Authenticator
         self.upstreams: dict[str, Upstream] = {}
@@ -175,6 +198,7 @@ class Gateway:
         async with AsyncExitStack() as stack:
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
+            await self.audit.record(config_loaded_event(self.config))
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             if self.pins is not None:

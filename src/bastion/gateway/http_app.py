@@ -29,6 +29,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from bastion.audit.events import AuthFailed
+from bastion.audit.store import AuditStoreError
 from bastion.config import SERVER_NAME
 from bastion.gateway.http_auth import (
     attach_principal,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METADATA_PREFIX = "/.well-known/oauth-protected-resource/servers/"
+_MAX_AUDITED_PATH = 256
 
 
 class ServerEndpoint:
@@ -102,6 +105,22 @@ class GatewayApp:
             logger.exception("error serving %s", path)
             raise
 
+    def _audit_refusal(self, scope: Scope, status: int, reason: str, agent: str | None, server: str | None) -> None:
+        """Record an `auth.failure` event; a store that cannot take it is logged, not fatal here."""
+        client = scope.get("client")
+        event = AuthFailed(
+            agent=agent,
+            server=server,
+            reason=reason,
+            status=status,
+            path=str(scope["path"])[:_MAX_AUDITED_PATH],
+            client=str(client[0]) if client else None,
+        )
+        try:
+            self.gateway.audit.record_nowait(event)
+        except AuditStoreError as exc:
+            logger.error("audit store cannot record an authentication failure: %s", exc)
+
     async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, name, *rest = path.split("/", 3)
         suffix = rest[0] if rest else ""
@@ -110,6 +129,7 @@ class GatewayApp:
         principal = await self.gateway.authenticator.authenticate(header)
         if principal is None:
             description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
+            self._audit_refusal(scope, 401, description, None, None)
             await unauthorized(resource_metadata_url(base_url, name), description)(scope, receive, send)
             return
         endpoint = self.endpoints.get(name)
@@ -117,6 +137,7 @@ class GatewayApp:
             await _not_found(f"no server named {name!r}")(scope, receive, send)
             return
         if not principal.may_reach(name):
+            self._audit_refusal(scope, 403, "the credential does not reach this server", principal.agent, name)
             await forbidden(f"agent {principal.agent!r} may not use server {name!r}")(scope, receive, send)
             return
         attach_principal(scope, principal)

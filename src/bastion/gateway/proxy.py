@@ -197,7 +197,7 @@ class ProxyServer(Server[Any]):
             definition=definition,
         )
         verdict = await self.pipeline.evaluate(call)
-        state.verdict = verdict
+        state.decide(verdict)
         if not verdict.allowed:
             return _tool_error(denial_message(verdict))
         return await self._forward(ctx, params)

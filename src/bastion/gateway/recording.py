@@ -22,8 +22,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from pydantic import ValidationError
 
+from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
-from bastion.model import CallFinished, CallStarted, Outcome, Principal, Verdict
+from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
     from bastion.gateway.downstream import AgentSession
@@ -43,9 +44,33 @@ class CallState:
     principal: Principal | None
     agent: AgentSession | None
     verdict: Verdict | None = None
+    """The guard pipeline's verdict on a `tools/call` (allowing ones too: they name the rule)."""
+    server: str | None = None
+    tool: str | None = None
+    store: AuditStore | None = None
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
+
+    def decide(self, verdict: Verdict) -> None:
+        """Record the guard pipeline's verdict (a `call.verdict` event) and remember it."""
+        self.verdict = verdict
+        if self.store is None:
+            return
+        event = VerdictReached(
+            agent=self.principal.agent if self.principal is not None else None,
+            server=self.server,
+            correlation_id=self.call_id,
+            tool=self.tool,
+            verdict=str(verdict.decision),
+            rule=verdict.check or None,
+            reason=verdict.reason,
+            log=verdict.log,
+        )
+        try:
+            self.store.record_nowait(event)
+        except AuditStoreError as exc:
+            logger.error("audit store cannot record the verdict on %s: %s", self.call_id, exc)
 
 
 current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", default=None)
@@ -74,22 +99,30 @@ class CallRecorder:
         principal = server.principal_of(ctx)
         if principal is None:
             raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
-        state = CallState(uuid.uuid4().hex, principal, bind_connection(server, ctx, principal))
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
         is_tool_call = ctx.method == "tools/call"
-        started = CallStarted(
-            call_id=state.call_id,
+        tool = _str_or_none(params.get("name")) if is_tool_call else None
+        state = CallState(
+            uuid.uuid4().hex,
+            principal,
+            bind_connection(server, ctx, principal),
+            server=server.upstream.name,
+            tool=tool,
+            store=self.store,
+        )
+        requested = CallRequested(
             time=time.time(),
             agent=principal.agent,
             server=server.upstream.name,
+            correlation_id=state.call_id,
             method=ctx.method,
-            tool=_str_or_none(params.get("name")) if is_tool_call else None,
+            tool=tool,
             arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
             transport=_transport_of(ctx),
         )
         began = time.perf_counter()
         try:
-            await self.store.start(started, durable=is_tool_call)
+            await self.store.record(requested, durable=is_tool_call)
         except AuditStoreError as exc:
             logger.error("audit store cannot write: %s", exc)
             if self.refuse_on_failure:
@@ -101,25 +134,27 @@ class CallRecorder:
         try:
             result = await call_next(ctx)
         except MCPError as exc:
-            await self._finish(state, began, Outcome.ERROR, error=exc.error.message)
+            await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
             raise
         except ValidationError:
-            await self._finish(state, began, Outcome.ERROR, error="invalid request parameters")
+            await self._finish(requested, state, began, Outcome.ERROR, error="invalid request parameters")
             raise
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-            await self._finish(state, began, Outcome.ERROR, error="cancelled" if cancelled else type(exc).__name__)
+            error = "cancelled" if cancelled else type(exc).__name__
+            await self._finish(requested, state, began, Outcome.ERROR, error=error)
             raise
         finally:
             current_call.reset(token)
         denied = state.verdict is not None and not state.verdict.allowed
         outcome = Outcome.DENIED if denied else Outcome.ALLOWED
         is_error = bool(result.get("isError")) if is_tool_call and isinstance(result, Mapping) else None
-        await self._finish(state, began, outcome, is_error=is_error, result=result)
+        await self._finish(requested, state, began, outcome, is_error=is_error, result=result)
         return result
 
     async def _finish(
         self,
+        requested: CallRequested,
         state: CallState,
         began: float,
         outcome: Outcome,
@@ -129,20 +164,25 @@ class CallRecorder:
         result: Any = None,
     ) -> None:
         verdict = state.verdict
-        finished = CallFinished(
-            call_id=state.call_id,
-            outcome=outcome,
+        completed = CallCompleted(
+            agent=requested.agent,
+            server=requested.server,
+            correlation_id=state.call_id,
+            method=requested.method,
+            tool=requested.tool,
+            outcome=str(outcome),
             latency_ms=(time.perf_counter() - began) * 1000.0,
             is_error=is_error,
             result_size=_size_of(result) if result is not None else None,
+            result=result if requested.method == "tools/call" else None,
             error=verdict.reason if verdict is not None and not verdict.allowed else error,
-            check=(verdict.check or None) if verdict is not None else None,
+            rule=(verdict.check or None) if verdict is not None else None,
             log=verdict.log if verdict is not None else False,
         )
         # Shielded: a cancelled request must still have its ending recorded.
         with anyio.CancelScope(shield=True):
             try:
-                await self.store.finish(finished)
+                await self.store.record(completed, durable=False)
             except AuditStoreError as exc:
                 logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
 

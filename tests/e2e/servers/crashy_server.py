@@ -21,6 +21,16 @@ async def echo(text: str) -> str:
 
 
 @server.tool()
+def note(path: str, text: str) -> str:
+    """Append `text` as a line to the file at `path`, durably: the upstream's own record of what reached it."""
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(text + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return text
+
+
+@server.tool()
 async def die_midway(ctx: Context) -> str:
     """Report progress once, then kill this server process before answering."""
     await ctx.report_progress(1, 2, "about to die")
@@ -50,7 +60,7 @@ async def peek_audit(db_path: str, nonce: str) -> str:
     uri = f"file:{db_path}?mode=ro"
     with sqlite3.connect(uri, uri=True) as conn:
         (count,) = conn.execute(
-            "SELECT count(*) FROM calls WHERE tool = 'peek_audit' AND arguments LIKE ? AND outcome = 'pending'",
+            "SELECT count(*) FROM events WHERE type = 'call.requested' AND tool = 'peek_audit' AND data LIKE ?",
             (f"%{nonce}%",),
         ).fetchone()
     return str(count)

@@ -1,0 +1,127 @@
+"""Sustained audit ingest through the real write path (encode + redact + chain + group commit).
+
+Run: .venv/bin/python benchmarks/bench_audit_ingest.py [N] [--postgres URL]
+Printed, not asserted: figures depend on the disk's fsync latency and the CPU.
+
+Cases, per backend:
+- queued: `record(event, durable=False)` from one task, then a final flush (the path a
+  call's completion, verdict and other events take);
+- durable: 64 concurrent tasks each awaiting `record(event)` (the write-ahead path of a
+  tools/call: every event committed before its caller proceeds), grouped into shared commits.
+Target (issue 5): at least 20,000 events/s on SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+
+from bastion.audit import open_audit_store
+from bastion.audit.events import CallRequested
+from bastion.audit.store import AuditStore
+
+ARGUMENTS = {"sql": "SELECT id, name FROM customers WHERE id = ?", "params": [42], "limit": 100}
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def event(n: int) -> CallRequested:
+    return CallRequested(
+        agent="agent",
+        server="db",
+        correlation_id=f"call-{n}",
+        method="tools/call",
+        tool="query",
+        arguments=ARGUMENTS,
+        transport="streamable-http",
+    )
+
+
+async def queued(store: AuditStore, total: int) -> float:
+    began = time.perf_counter()
+    for n in range(total):
+        await store.record(event(n), durable=False)
+    await store.flush()
+    return total / (time.perf_counter() - began)
+
+
+async def durable(store: AuditStore, total: int, writers: int = 64) -> float:
+    per_writer = total // writers
+
+    async def writer(w: int) -> None:
+        for i in range(per_writer):
+            await store.record(event(w * per_writer + i))
+
+    began = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for w in range(writers):
+            tg.start_soon(writer, w)
+    return per_writer * writers / (time.perf_counter() - began)
+
+
+async def run_backend(name: str, make: object, total: int) -> None:
+    for case, measure in (("queued", queued), ("durable, 64 writers", durable)):
+        store: AuditStore = make()  # type: ignore[operator]
+        await store.open()
+        cpu_before = time.process_time()
+        try:
+            rate = await measure(store, total)
+        finally:
+            cpu = time.process_time() - cpu_before
+            await store.close()
+        commits = getattr(store, "commits", 0)
+        print(
+            f"{name:<10} {case:<22} {total:>8} events  {rate:>10,.0f} events/s  "
+            f"{total / cpu:>10,.0f} events/CPU-s  {commits:>6} commits"
+        )
+
+
+def postgres_factory(url: str) -> object:
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}".encode())
+    made: list[str] = []
+
+    def make() -> AuditStore:
+        made.append(schema)
+        return open_audit_store(Path("."), url=f"{url}?options=-csearch_path%3D{schema}")
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+    make.drop = drop  # type: ignore[attr-defined]
+    return make
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("total", nargs="?", type=int, default=50_000)
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
+    args = parser.parse_args()
+    print(f"audit ingest, redacted mode, hash-chained; SQLite in {tempfile.gettempdir()} (WAL, synchronous=FULL)")
+    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; events/CPU-s: per second of this process's CPU")
+    with tempfile.TemporaryDirectory() as tmp:
+        counter = iter(range(1_000))
+        await run_backend("sqlite", lambda: open_audit_store(Path(tmp) / str(next(counter))), args.total)
+    if args.postgres:
+        try:
+            make = postgres_factory(args.postgres)
+        except Exception as exc:
+            print(f"postgresql SKIPPED: {exc}")
+            return
+        try:
+            await run_backend("postgresql", make, args.total)
+        finally:
+            make.drop()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    anyio.run(main, backend="asyncio")

@@ -1,0 +1,208 @@
+"""Search and export over a large audit log (default 1,000,000 events), SQLite and PostgreSQL.
+
+Run: .venv/bin/python benchmarks/bench_audit_search.py [N] [--backend sqlite|postgresql|both] [--keep DIR]
+Printed, not asserted. Targets (issue 5): searches under 50 ms at p50; exporting 1,000,000
+events to CSV under 15 s in under 200 MB.
+
+SEEDING is not the measured write path: it builds rows directly (varied agents, servers,
+tools, verdicts, and argument text from a 5,000-word vocabulary) and appends them through
+the backend's own chained append in large transactions, so the log is a real, verifiable
+chain. Ingest speed through the real write path is bench_audit_ingest.py's job.
+
+Each search is one page of 50, newest first, through `bastion.audit.search.search` (what
+the CLI and admin API call), timed over many runs with varied parameters. The export runs
+`bastion audit export --format csv` in a child process; its peak memory is the child's
+maximum resident set size (getrusage), which includes the Python interpreter itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bastion.audit import open_audit_store
+from bastion.audit.chain import EventRow
+from bastion.audit.query import EventQuery
+from bastion.audit.search import search
+from bastion.audit.store import AuditStore
+
+AGENTS = [f"agent-{n}" for n in range(50)]
+SERVERS = [f"server-{n}" for n in range(10)]
+TOOLS = [f"tool_{n}" for n in range(40)]
+RULES = ["no-bulk-export", "egress-allowlist", "pii-columns", "rate"]
+RANDOM = random.Random(7)
+WORDS = ["".join(RANDOM.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(RANDOM.randint(4, 9))) for _ in range(5000)]
+NOW = time.time()
+DAY = 86400
+SEED_BATCH = 20_000
+RUNS = 200
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def seed_rows(total: int) -> Iterator[EventRow]:
+    """SEEDING: varied rows, one call (requested, verdict, completed) per three events, over 30 days."""
+    rng = random.Random(11)
+    for n in range(total):
+        kind = n % 3
+        agent, server, tool = rng.choice(AGENTS), rng.choice(SERVERS), rng.choice(TOOLS)
+        at = NOW - 30 * 86400 * (1 - n / total)
+        correlation = f"c{n // 3}"
+        if kind == 0:
+            text = " ".join(rng.choice(WORDS) for _ in range(6))
+            data = {"method": "tools/call", "tool": tool, "arguments": {"q": text, "limit": 100}, "transport": "http"}
+            yield EventRow(at, "call.requested", agent, server, correlation, tool, None, None, json.dumps(data))
+        elif kind == 1:
+            deny = rng.random() < 0.05
+            rule = rng.choice(RULES) if deny else None
+            verdict = "deny" if deny else "allow"
+            data = {"tool": tool, "verdict": verdict, "rule": rule, "reason": "policy" if deny else ""}
+            yield EventRow(at, "call.verdict", agent, server, correlation, tool, verdict, rule, json.dumps(data))
+        else:
+            text = " ".join(rng.choice(WORDS) for _ in range(4))
+            data = {"method": "tools/call", "tool": tool, "outcome": "allowed", "latency_ms": 3.5,
+                    "result": {"content": [{"type": "text", "text": text}]}}  # fmt: skip
+            yield EventRow(at, "call.completed", agent, server, correlation, tool, "allowed", None, json.dumps(data))
+
+
+def seed(store: AuditStore, total: int) -> float:
+    """SEEDING through the backend's chained append, in big transactions. Returns seconds."""
+    backend: Any = store.backend  # type: ignore[attr-defined]
+    conn = backend.connect()
+    began = time.perf_counter()
+    batch: list[EventRow] = []
+    for row in seed_rows(total):
+        batch.append(row)
+        if len(batch) == SEED_BATCH:
+            backend.append(conn, batch, False)
+            batch = []
+    if batch:
+        backend.append(conn, batch, False)
+    elapsed = time.perf_counter() - began
+    if "psycopg" in type(conn).__module__:
+        conn.execute(b"ANALYZE events")
+    else:
+        conn.execute("PRAGMA optimize")
+        conn.execute("ANALYZE")
+    backend.discard(conn)
+    return elapsed
+
+
+QUERIES: list[tuple[str, Callable[[random.Random], EventQuery]]] = [
+    ("agent", lambda r: EventQuery(agent=r.choice(AGENTS))),
+    ("server + tool", lambda r: EventQuery(server=r.choice(SERVERS), tool=r.choice(TOOLS))),
+    ("type + verdict=deny", lambda r: EventQuery(types=("call.verdict",), verdict="deny")),
+    ("rule", lambda r: EventQuery(rule=r.choice(RULES))),
+    ("agent, last 24 h", lambda r: EventQuery(agent=r.choice(AGENTS), since=NOW - 86400)),
+    (
+        "agent, a day last week",
+        lambda r: EventQuery(agent=r.choice(AGENTS), since=NOW - 8 * 86400, until=NOW - 7 * 86400),
+    ),
+    ("full text: one word", lambda r: EventQuery(text=r.choice(WORDS))),
+    ("full text: two words", lambda r: EventQuery(text=f"{r.choice(WORDS)} {r.choice(WORDS)}")),
+    ("full text + agent", lambda r: EventQuery(text=r.choice(WORDS), agent=r.choice(AGENTS))),
+]
+
+
+def measure_searches(store: AuditStore, name: str) -> None:
+    rng = random.Random(3)
+    for label, make in QUERIES:
+        search(store, make(rng))  # warm the cache and the connection path once
+        timings = []
+        for _ in range(RUNS):
+            query = make(rng)
+            began = time.perf_counter()
+            search(store, query, limit=50)
+            timings.append((time.perf_counter() - began) * 1000)
+        timings.sort()
+        p50, p99 = statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
+        print(f"{name:<10} search {label:<24} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
+
+
+def measure_export(config: Path, total: int, name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "audit.csv"
+        bastion = str(Path(sys.executable).parent / "bastion")
+        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        before = usage_before.ru_maxrss
+        began = time.perf_counter()
+        done = subprocess.run(
+            [bastion, "audit", "export", "--config", str(config), "--format", "csv", "--output", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - began
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mb = usage.ru_maxrss / 1024
+        cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+        if done.returncode != 0:
+            print(f"{name:<10} export FAILED: {done.stderr.strip()}")
+            return
+        size_mb = out.stat().st_size / 1e6
+        note = "" if peak_mb * 1024 > before else " (peak of an earlier child)"
+        print(
+            f"{name:<10} export {total:,} events to CSV: {elapsed:6.1f} s wall, {cpu:6.1f} s CPU, {size_mb:,.0f} MB, "
+            f"peak RSS {peak_mb:,.0f} MB{note}  [{done.stderr.strip()}]"
+        )
+
+
+def run(name: str, url: str | None, folder: Path, total: int) -> None:
+    config = folder / f"{name}.yaml"
+    audit: dict[str, Any] = {"url": url} if url else {}
+    config.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "audit": audit}), encoding="utf-8")
+    store = open_audit_store(folder / "data", url=url)
+    seconds = seed(store, total)
+    print(f"{name:<10} SEEDING {total:,} chained events (bulk path, not the ingest path): {seconds:.1f} s")
+    measure_searches(store, name)
+    measure_export(config, total, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("total", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--postgres", default=POSTGRES)
+    args = parser.parse_args()
+    print(f"audit search and export over {args.total:,} events; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+    print("(wall times include waiting for the CPU when the host is loaded; CPU time is the export's own)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.backend in ("sqlite", "both"):
+            run("sqlite", None, folder, args.total)
+        if args.backend in ("postgresql", "both"):
+            run_postgres(args.postgres, folder, args.total)
+
+
+def run_postgres(base: str, folder: Path, total: int) -> None:
+    try:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}".encode())
+    except Exception as exc:
+        print(f"postgresql SKIPPED: {exc}")
+        return
+    try:
+        run("postgresql", f"{base}?options=-csearch_path%3D{schema}", folder, total)
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+if __name__ == "__main__":
+    main()

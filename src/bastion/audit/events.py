@@ -1,0 +1,327 @@
+"""The audit events: one frozen dataclass per kind of thing that happened.
+
+Every event has a `time` (Unix seconds), the `agent` and `server` it concerns (when it
+concerns one) and a `correlation_id` tying a call's events together (the call id). The
+store gives it a sequence number and a hash chained to the previous event when it is
+written; read back, an event comes with both (`StoredEvent`).
+
+To record an event from anywhere in Bastion::
+
+    from bastion.audit.events import ToolChanged
+    await store.record(ToolChanged(server="git", tool="log", old_digest=a, new_digest=b))
+    store.record_nowait(ServerRestarted(server="git", attempt=2))  # group-committed, no wait
+
+`type` (a class attribute) names the kind in the log, e.g. `"tool.changed"`. Payload
+fields (`PAYLOAD_FIELDS`: tool arguments and results) are stored according to
+`audit.mode` (full, redacted or shape); every other field is stored as is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """What every event carries. Subclasses add their own fields; all are keyword-only."""
+
+    type: ClassVar[str] = ""
+    PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    time: float = field(default_factory=_now)
+    agent: str | None = None
+    server: str | None = None
+    correlation_id: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        """The fields particular to this kind of event, by name."""
+        names = _DETAIL_NAMES.get(type(self))
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(self) if f.name not in COMMON_FIELDS)
+            _DETAIL_NAMES[type(self)] = names
+        return {name: getattr(self, name) for name in names}
+
+
+_DETAIL_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+COMMON_FIELDS = ("time", "agent", "server", "correlation_id")
+
+
+# Calls
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequested(AuditEvent):
+    """An agent's request, recorded before anything is done with it (write-ahead for `tools/call`)."""
+
+    type: ClassVar[str] = "call.requested"
+    PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ("arguments",)
+    method: str
+    tool: str | None = None
+    arguments: Any = None
+    transport: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerdictReached(AuditEvent):
+    """What the guard pipeline decided about a tool call, and which check (or rule) decided."""
+
+    type: ClassVar[str] = "call.verdict"
+    tool: str | None = None
+    verdict: str
+    """`allow`, `deny` or `ask`."""
+    rule: str | None = None
+    reason: str = ""
+    log: bool = False
+    """The deciding rule marked the call for attention without blocking it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCompleted(AuditEvent):
+    """How a request ended: `outcome` is `allowed`, `denied` or `error`."""
+
+    type: ClassVar[str] = "call.completed"
+    PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ("result",)
+    method: str
+    tool: str | None = None
+    outcome: str
+    latency_ms: float
+    is_error: bool | None = None
+    result_size: int | None = None
+    result: Any = None
+    error: str | None = None
+    rule: str | None = None
+    """The check (or policy rule) that decided the call, when one did."""
+    log: bool = False
+    """The deciding rule marked the call for attention (a policy rule's `log: true`, audit-only)."""
+
+
+# Approvals
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested(AuditEvent):
+    type: ClassVar[str] = "approval.requested"
+    approval_id: str
+    tool: str | None = None
+    reason: str = ""
+    rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDecided(AuditEvent):
+    type: ClassVar[str] = "approval.decided"
+    approval_id: str
+    verdict: str
+    """`allow` or `deny`."""
+    decided_by: str
+    tool: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalExpired(AuditEvent):
+    type: ClassVar[str] = "approval.expired"
+    approval_id: str
+    tool: str | None = None
+
+
+# Front door
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthFailed(AuditEvent):
+    """A request refused at the front door: no, bad, revoked or expired credential, or no access."""
+
+    type: ClassVar[str] = "auth.failure"
+    reason: str
+    status: int = 401
+    path: str = ""
+    client: str | None = None
+    """The remote address, when known."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimited(AuditEvent):
+    type: ClassVar[str] = "rate.limited"
+    tool: str | None = None
+    limit: str = ""
+    retry_after_s: float | None = None
+
+
+# Egress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EgressAllowed(AuditEvent):
+    type: ClassVar[str] = "egress.allowed"
+    host: str
+    port: int | None = None
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EgressBlocked(AuditEvent):
+    type: ClassVar[str] = "egress.blocked"
+    host: str
+    port: int | None = None
+    method: str = ""
+    reason: str = ""
+
+
+# Server lifecycle
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerStarted(AuditEvent):
+    type: ClassVar[str] = "server.started"
+    pid: int | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerExited(AuditEvent):
+    type: ClassVar[str] = "server.exited"
+    exit_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerRestarted(AuditEvent):
+    type: ClassVar[str] = "server.restarted"
+    attempt: int = 1
+    reason: str = ""
+
+
+# Tool pinning
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolPinned(AuditEvent):
+    type: ClassVar[str] = "tool.pinned"
+    tool: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolChanged(AuditEvent):
+    type: ClassVar[str] = "tool.changed"
+    tool: str
+    old_digest: str
+    new_digest: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolAccepted(AuditEvent):
+    type: ClassVar[str] = "tool.accepted"
+    tool: str
+    digest: str
+    accepted_by: str = ""
+
+
+# Tokens and configuration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenCreated(AuditEvent):
+    """`agent` is the token's agent. The secret is never recorded, only its id."""
+
+    type: ClassVar[str] = "token.created"
+    token_id: str
+    servers: tuple[str, ...] | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRevoked(AuditEvent):
+    type: ClassVar[str] = "token.revoked"
+    token_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigLoaded(AuditEvent):
+    """A gateway started with this configuration file (`digest`: SHA-256 of its bytes)."""
+
+    type: ClassVar[str] = "config.loaded"
+    source: str
+    digest: str
+    servers: tuple[str, ...] = ()
+
+
+# The log itself
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditPruned(AuditEvent):
+    """Retention removed every event up to `through_seq`; the chain resumes from `through_hash`."""
+
+    type: ClassVar[str] = "audit.pruned"
+    through_seq: int
+    through_hash: str
+    removed: int
+
+
+EVENT_TYPES: dict[str, type[AuditEvent]] = {
+    cls.type: cls
+    for cls in (
+        CallRequested,
+        VerdictReached,
+        CallCompleted,
+        ApprovalRequested,
+        ApprovalDecided,
+        ApprovalExpired,
+        AuthFailed,
+        RateLimited,
+        EgressAllowed,
+        EgressBlocked,
+        ServerStarted,
+        ServerExited,
+        ServerRestarted,
+        ToolPinned,
+        ToolChanged,
+        ToolAccepted,
+        TokenCreated,
+        TokenRevoked,
+        ConfigLoaded,
+        AuditPruned,
+    )
+}
+"""Every event kind by its `type` name."""
+
+DETAIL_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        f.name for cls in EVENT_TYPES.values() for f in dataclasses.fields(cls) if f.name not in COMMON_FIELDS
+    )
+)
+"""Every field name any event kind adds, in a stable order (the CSV export's columns)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back from the store: its place in the chain and its recorded fields.
+
+    `details` holds the event's own fields as stored (payloads already redacted per the
+    mode in force when it was written).
+    """
+
+    seq: int
+    time: float
+    type: str
+    agent: str | None
+    server: str | None
+    correlation_id: str | None
+    details: dict[str, Any]
+    hash: str
+
+    @property
+    def tool(self) -> str | None:
+        tool = self.details.get("tool")
+        return tool if isinstance(tool, str) else None

@@ -1,0 +1,276 @@
+"""The write path every audit backend shares: one writer thread, fed by a queue, group-committed.
+
+Callers encode their event (redaction included) in their own thread and queue the row. The
+writer takes everything queued, appends it to the chain in one transaction (the backend
+reads the chain head under its write lock, so other processes and replicas interleave
+safely), commits, then wakes the callers of that batch. Many concurrent durable writes
+therefore cost a few commits, not one each. Waiters are asyncio futures, resolved with
+`loop.call_soon_threadsafe`, so awaiting a commit never blocks the event loop (asyncio
+backend of anyio only).
+
+A failed batch fails its waiters with `AuditStoreError`; the writer then drops its
+connection and opens a fresh one for the next batch, so the store recovers by itself once
+the database does. Retention runs in the writer too, when due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import anyio
+
+from bastion.audit.chain import EventRow, encode_event
+from bastion.audit.events import AuditEvent
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.retention import Retention
+from bastion.audit.store import AuditStoreError
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 10_000
+"""Most writes committed in one transaction; the rest wait for the next one."""
+CHECK_WRITABLE_TIMEOUT_S = 2.0
+PRUNE_INTERVAL_S = 3600.0
+
+ConnT = TypeVar("ConnT")
+
+
+class JobKind(enum.Enum):
+    EVENT = "event"
+    HEALTH = "health"
+    FLUSH = "flush"
+    PRUNE = "prune"
+    STOP = "stop"
+
+
+@dataclass(slots=True)
+class _Job:
+    kind: JobKind
+    row: EventRow | None = None
+    waiter: asyncio.Future[int] | None = None
+    error: str | None = None
+
+
+class WriterBackend(Protocol[ConnT]):
+    """What a database contributes to the shared write path. Runs in the writer thread only."""
+
+    description: str
+    """Where the log is, for messages (a path, or a URL without its password)."""
+
+    def connect(self) -> ConnT:
+        """A fresh writing connection, with the schema created or migrated."""
+
+    def append(self, conn: ConnT, rows: list[EventRow], health: bool) -> None:
+        """In one transaction: chain and insert `rows`, touch the health row if `health`, commit."""
+
+    def prune(self, conn: ConnT, retention: Retention, now: float, policy: PayloadPolicy) -> int:
+        """Apply `retention` in one transaction; return how many events were removed."""
+
+    def discard(self, conn: ConnT) -> None:
+        """Roll back whatever is open and close `conn`, ignoring errors."""
+
+
+class GroupCommitWriter(Generic[ConnT]):
+    """The writer thread and the async API in front of it (see the module docstring)."""
+
+    def __init__(
+        self, backend: WriterBackend[ConnT], policy: PayloadPolicy, retention: Retention | None = None
+    ) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.retention = retention
+        self.commits = 0
+        self.failed_writes = 0
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._accepting = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._conn: ConnT | None = None
+        self._next_prune = 0.0
+
+    async def open(self) -> None:
+        """Connect (creating or migrating the schema) and start the writer thread."""
+        if self._thread is not None:
+            raise AuditStoreError(f"audit store {self.backend.description} is already opened")
+        opened: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        ready = _Job(JobKind.FLUSH, waiter=opened)
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="bastion-audit-writer", daemon=True)
+        self._thread.start()
+        try:
+            await opened
+        except AuditStoreError:
+            self._thread = None
+            raise
+        with self._lock:
+            self._accepting = True
+
+    async def close(self) -> None:
+        """Commit everything queued, stop the writer and close the connection. Idempotent."""
+        with self._lock:
+            thread, already_closed = self._thread, self._closed
+            self._closed = True
+            self._accepting = False
+            if already_closed or thread is None or not thread.is_alive():
+                return
+            stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._queue.put(_Job(JobKind.STOP, waiter=stopped))
+        try:
+            await stopped
+        finally:
+            await anyio.to_thread.run_sync(thread.join)
+
+    async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
+        """Append `event`; with `durable`, return only once it is committed."""
+        row = encode_event(event, self.policy)
+        waiter = asyncio.get_running_loop().create_future() if durable else None
+        await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
+
+    def record_nowait(self, event: AuditEvent) -> None:
+        """Queue `event` for the next group commit and return at once (any thread, no event loop needed)."""
+        self._submit(_Job(JobKind.EVENT, encode_event(event, self.policy)))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed; raise if any of it failed."""
+        failed_before = self.failed_writes
+        failed_after = await self._submit_and_wait(
+            _Job(JobKind.FLUSH, waiter=asyncio.get_running_loop().create_future())
+        )
+        if failed_after > failed_before:
+            raise AuditStoreError(
+                f"{failed_after - failed_before} audit writes to {self.backend.description} were not committed"
+            )
+
+    async def prune_now(self) -> None:
+        """Apply the retention settings now (they are otherwise applied hourly and at open)."""
+        await self._submit_and_wait(_Job(JobKind.PRUNE, waiter=asyncio.get_running_loop().create_future()))
+
+    async def check_writable(self) -> bool:
+        """Whether a real write round-trips through the writer within 2 seconds."""
+        with anyio.move_on_after(CHECK_WRITABLE_TIMEOUT_S):
+            try:
+                await self._submit_and_wait(_Job(JobKind.HEALTH, waiter=asyncio.get_running_loop().create_future()))
+            except AuditStoreError:
+                return False
+            return True
+        return False
+
+    def _submit(self, job: _Job) -> None:
+        with self._lock:
+            if not self._accepting:
+                state = "closed" if self._closed else "not opened"
+                raise AuditStoreError(f"audit store {self.backend.description} is {state}")
+            if self._thread is None or not self._thread.is_alive():
+                raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
+            self._queue.put(job)
+
+    async def _submit_and_wait(self, job: _Job) -> int:
+        self._submit(job)
+        return 0 if job.waiter is None else await job.waiter
+
+    # The writer thread. Everything below runs there, and only there touches `_conn`.
+
+    def _run(self, ready: _Job) -> None:
+        try:
+            self._conn = self.backend.connect()
+        except Exception as exc:  # any failure must reach `open()`, which is waiting
+            ready.error = f"cannot open audit log {self.backend.description}: {exc}"
+            self._settle([ready])
+            return
+        self._settle([ready])
+        stopping = False
+        while not stopping:
+            self._maybe_prune(forced=False)
+            try:
+                batch = [self._queue.get(timeout=self._until_next_prune())]
+            except queue.Empty:
+                continue
+            while len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(batch)
+            if any(job.kind is JobKind.PRUNE for job in batch):
+                self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
+            stopping = batch[-1].kind is JobKind.STOP
+            if stopping and self._conn is not None:
+                self.backend.discard(self._conn)
+                self._conn = None
+            self._settle(batch)
+
+    def _until_next_prune(self) -> float | None:
+        if self.retention is None or not self.retention.enabled:
+            return None
+        return max(0.01, self._next_prune - time.monotonic())
+
+    def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
+        if self.retention is None or not self.retention.enabled:
+            return
+        if not forced and time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+        try:
+            conn = self._connection()
+            removed = self.backend.prune(conn, self.retention, time.time(), self.policy)
+            if removed:
+                logger.info("audit retention removed %d event(s) from %s", removed, self.backend.description)
+        except Exception as exc:  # retention must never stop the writer
+            self._drop_connection()
+            logger.error("audit retention on %s failed: %s", self.backend.description, exc)
+            for job in jobs or []:
+                job.error = f"audit retention failed: {exc}"
+
+    def _connection(self) -> ConnT:
+        if self._conn is None:
+            self._conn = self.backend.connect()
+        return self._conn
+
+    def _commit(self, batch: list[_Job]) -> None:
+        rows = [job.row for job in batch if job.row is not None]
+        health = any(job.kind is JobKind.HEALTH for job in batch)
+        if not rows and not health:
+            return
+        try:
+            self.backend.append(self._connection(), rows, health)
+            self.commits += 1
+        except Exception as exc:  # whatever it is, the writer must live on and answer the waiters
+            self._drop_connection()
+            message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
+            logger.error("%s", message)
+            self.failed_writes += len(rows)
+            for job in batch:
+                if job.kind in (JobKind.EVENT, JobKind.HEALTH):
+                    job.error = message
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self.backend.discard(self._conn)
+            self._conn = None
+
+    def _settle(self, batch: list[_Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            if job.waiter is not None:
+                by_loop.setdefault(job.waiter.get_loop(), []).append(job)
+        for loop, jobs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, jobs, self.failed_writes)
+
+
+def _resolve(jobs: list[_Job], failed_writes: int) -> None:
+    for job in jobs:
+        if job.waiter is None or job.waiter.done():  # done: the caller was cancelled
+            continue
+        if job.error is None:
+            job.waiter.set_result(failed_writes)
+        else:
+            job.waiter.set_exception(AuditStoreError(job.error))

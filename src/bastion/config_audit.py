@@ -1,0 +1,69 @@
+"""The `audit` section of bastion.yaml: failure behaviour, storage mode, backend, retention."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from bastion.audit.redact import AuditMode
+from bastion.audit.retention import Retention, parse_duration
+from bastion.config_errors import config_problem
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+class RetentionConfig(BaseModel):
+    """How much of the audit log to keep. Unset: keep everything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_age: str | None = None
+    max_events: Annotated[int, BeforeValidator(_not_bool), Field(gt=0)] | None = None
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if parse_duration(value) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise config_problem(f"`{value}` is not a positive duration", "write e.g. 30d, 12h or 90m") from None
+        return value
+
+    def retention(self) -> Retention:
+        return Retention(
+            max_age_s=parse_duration(self.max_age) if self.max_age is not None else None,
+            max_events=self.max_events,
+        )
+
+
+class AuditConfig(BaseModel):
+    """The `audit` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_failure: Literal["refuse", "allow"] = "refuse"
+    mode: AuditMode = "redacted"
+    url: str | None = Field(default=None, repr=False)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _empty_retention(cls, value: object) -> object:
+        return {} if value is None else value  # a `retention:` with every key commented out
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise config_problem(
+                f"`{url.split(':', 1)[0]}` is not a supported audit store",
+                "use postgresql://user@host/db, sqlite:///path/audit.db, or leave it unset for data_dir/audit.db",
+            )
+        return url

@@ -1,0 +1,46 @@
+"""Every event kind is a frozen dataclass with a unique type, and the registry knows them all."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bastion.audit import events
+from bastion.audit.events import COMMON_FIELDS, DETAIL_FIELDS, EVENT_TYPES, AuditEvent, CallRequested
+
+ISSUE_KINDS = {
+    "call.requested", "call.verdict", "call.completed", "approval.requested", "approval.decided",
+    "approval.expired", "auth.failure", "rate.limited", "egress.allowed", "egress.blocked", "server.started",
+    "server.exited", "server.restarted", "tool.pinned", "tool.changed", "tool.accepted", "token.created",
+    "token.revoked", "config.loaded",
+}  # fmt: skip
+
+
+def test_every_kind_the_issue_names_exists() -> None:
+    assert set(EVENT_TYPES) >= ISSUE_KINDS
+
+
+def test_every_event_class_is_registered_under_its_own_type() -> None:
+    classes = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, AuditEvent) and c.type]
+
+    assert sorted(c.type for c in classes) == sorted(EVENT_TYPES)
+    assert all(EVENT_TYPES[c.type] is c for c in classes)
+
+
+@pytest.mark.parametrize("cls", EVENT_TYPES.values(), ids=list(EVENT_TYPES))
+def test_events_are_frozen_and_carry_the_common_fields(cls: type[AuditEvent]) -> None:
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    assert names[: len(COMMON_FIELDS)] == list(COMMON_FIELDS)
+    assert set(cls.PAYLOAD_FIELDS) <= set(names)
+    assert set(names) - set(COMMON_FIELDS) <= set(DETAIL_FIELDS)
+    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_details_are_the_kind_specific_fields() -> None:
+    event = CallRequested(agent="a", server="s", correlation_id="c", method="tools/call", tool="t", arguments={"x": 1})
+
+    assert event.details() == {"method": "tools/call", "tool": "t", "arguments": {"x": 1}, "transport": ""}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.tool = "other"  # type: ignore[misc]
