@@ -1,56 +1,28 @@
-"""The log flag reaches the recorder: `CallFinished.log` is set on calls a rule marks, not on others.
+"""The log flag reaches the audit log: set on the verdict and completion of calls a rule marks, not on others.
 
-The gateway runs in-process so the test can watch what the recorder hands the (real, SQLite)
-audit store; the front door, mcp-server-time and the client are real.
+The gateway runs in-process; the front door, mcp-server-time, the client and the SQLite
+audit store are real, and the events are read back from the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
-from bastion.audit.store import AuditStore
+from bastion.audit.chain import decode_row
+from bastion.audit.export import event_record
+from bastion.audit.query import EventQuery
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
-from bastion.model import CallFinished, CallStarted
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 
-class WatchedStore:
-    """The real store, with every `finish` event kept for the test to read."""
-
-    def __init__(self, store: AuditStore) -> None:
-        self.store = store
-        self.finished: list[CallFinished] = []
-
-    async def open(self) -> None:
-        await self.store.open()
-
-    async def close(self) -> None:
-        await self.store.close()
-
-    async def start(self, event: CallStarted, *, durable: bool) -> None:
-        await self.store.start(event, durable=durable)
-
-    async def finish(self, event: CallFinished) -> None:
-        self.finished.append(event)
-        await self.store.finish(event)
-
-    async def check_writable(self) -> bool:
-        return await self.store.check_writable()
-
-    def export(self) -> Iterator[dict[str, Any]]:
-        return self.store.export()
-
-
-async def test_log_flag_is_handed_to_the_audit_store(tmp_path: Path) -> None:
+async def test_log_flag_is_recorded_in_the_audit_log(tmp_path: Path) -> None:
     policy = {
         "rules": [
             {
@@ -66,8 +38,6 @@ async def test_log_flag_is_handed_to_the_audit_store(tmp_path: Path) -> None:
         write_config(tmp_path, {"time": {"command": str(VENV_BIN / "mcp-server-time")}}, policy=policy)
     )
     gateway = Gateway(config)
-    watched = WatchedStore(gateway.audit)
-    gateway.audit = watched
     with anyio.fail_after(60):
         async with serving(gateway):
             assert gateway.tokens is not None
@@ -77,8 +47,12 @@ async def test_log_flag_is_handed_to_the_audit_store(tmp_path: Path) -> None:
                 utc = await client.call_tool("get_current_time", {"timezone": "UTC"})
     assert tokyo.is_error is False
     assert utc.is_error is False
-    calls = [e for e in watched.finished if e.check is not None and e.check.startswith("policy/")]
-    assert [(e.outcome, e.check, e.log) for e in calls] == [
-        ("allowed", "policy/rule:watch-tokyo", True),
-        ("allowed", "policy/profile:recommended", False),
+    query = EventQuery(types=("call.verdict", "call.completed"), tool="get_current_time")
+    events = [event_record(decode_row(row)) for row in gateway.audit.rows(query, newest_first=False)]
+    decided = [(e["type"], e["rule"], e["log"]) for e in events if (e["rule"] or "").startswith("policy/")]
+    assert decided == [
+        ("call.verdict", "policy/rule:watch-tokyo", True),
+        ("call.completed", "policy/rule:watch-tokyo", True),
+        ("call.verdict", "policy/profile:recommended", False),
+        ("call.completed", "policy/profile:recommended", False),
     ]
