@@ -43,9 +43,12 @@ def wait_exited(pids: list[int], timeout: float) -> None:
 
 
 async def test_sigkill_under_load_leaves_no_forwarded_call_unrecorded(tmp_path):
-    servers = {"crashy": {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}}
+    scratch = tmp_path / "scratch"  # the sandboxed server writes its notes here, and nowhere else
+    scratch.mkdir()
+    crashy = {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}
+    servers = {"crashy": {**crashy, "sandbox": {"writable": [str(scratch)]}}}
     gateway = start_gateway(write_config(tmp_path, servers))
-    notes = tmp_path / "reached-upstream.txt"
+    notes = scratch / "reached-upstream.txt"
     answered = 0
     enough = anyio.Event()
 

@@ -43,9 +43,12 @@ def chattr_works(folder: Path) -> bool:
 async def test_unwritable_store_refuses_calls_then_recovers(tmp_path):
     if not chattr_works(tmp_path):
         pytest.skip("SKIPPED: chattr +i is not available here (needs root and a filesystem that supports it)")
-    servers = {"crashy": {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}}
+    scratch = tmp_path / "scratch"  # the sandboxed server writes its notes here, and nowhere else
+    scratch.mkdir()
+    crashy = {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}
+    servers = {"crashy": {**crashy, "sandbox": {"writable": [str(scratch)]}}}
     gateway = start_gateway(write_config(tmp_path, servers))
-    notes = tmp_path / "reached-upstream.txt"
+    notes = scratch / "reached-upstream.txt"
     db = gateway.data_dir / "audit.db"
     try:
         with anyio.fail_after(90):
