@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from bastion import sqlite_schema
 from bastion.approvals.model import (
     AllowRule,
     Approval,
@@ -29,7 +30,6 @@ from bastion.approvals.model import (
     canonical_arguments,
 )
 
-SCHEMA_VERSION = 1
 DEFAULT_POLL_INTERVAL = 0.05
 _ID_ATTEMPTS = 5
 _MIGRATIONS: tuple[str, ...] = (
@@ -69,6 +69,7 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX allow_rules_match ON allow_rules (agent, server, tool);
     """,
 )
+SCHEMA_VERSION = len(_MIGRATIONS)
 _COLUMNS = (
     "id, agent, server, tool, arguments, rule, reason, created_at, expires_at, state, "
     "decided_by, decided_at, decision_reason, always, consumed_at"
@@ -125,29 +126,11 @@ class SqliteApprovalStore:
         self._watch = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=5000")
-        return db
+        return sqlite_schema.connect(self._path)
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"{self._path}: approval schema version {version} is newer than this Bastion "
-                        f"understands ({SCHEMA_VERSION}); upgrade Bastion"
-                    )
-                for number in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            sqlite_schema.migrate(self._db, _MIGRATIONS, what="approval", path=self._path)
 
     def create(
         self,

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bastion import sqlite_schema
 from bastion.model import Principal
 
 TOKEN_PREFIX = "bst_"
-SCHEMA_VERSION = 1
 DEFAULT_REFRESH_INTERVAL = 0.5
 """Seconds between checks for changes made by other processes (bounds revocation delay)."""
 
@@ -45,6 +45,7 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tokens_agent ON tokens (agent);
     """,
 )
+SCHEMA_VERSION = len(_MIGRATIONS)
 _ID_ATTEMPTS = 5
 _COLUMNS = "id, agent, servers, token_hash, created_at, expires_at, revoked_at"
 
@@ -122,29 +123,11 @@ class TokenStore:
         self._checked_at: float | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=5000")
-        return db
+        return sqlite_schema.connect(self._path)
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"{self._path}: token schema version {version} is newer than this Bastion "
-                        f"understands ({SCHEMA_VERSION}); upgrade Bastion"
-                    )
-                for number in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            sqlite_schema.migrate(self._db, _MIGRATIONS, what="token", path=self._path)
 
     def create(
         self,

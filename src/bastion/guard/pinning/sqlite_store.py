@@ -20,12 +20,12 @@ from typing import Any, cast
 
 import anyio
 
+from bastion import sqlite_schema
 from bastion.guard.pinning.events import PinEvent, PinEventKind
 from bastion.guard.pinning.fingerprint import changed_fields
 from bastion.guard.pinning.scanner import Finding
 from bastion.guard.pinning.store import PinRecord, PinState, PinStoreError
 
-SCHEMA_VERSION = 1
 DEFAULT_REFRESH_INTERVAL = 0.5
 """Seconds between checks for changes made by other processes (bounds the acceptance delay)."""
 
@@ -61,6 +61,7 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX pin_events_tool ON pin_events (server, tool);
     """,
 )
+SCHEMA_VERSION = len(_MIGRATIONS)
 _COLUMNS = (
     "server, tool, state, trusted_hash, trusted_definition, current_hash, current_definition, findings, "
     "first_seen, changed_at, removed_at, accepted_by, accepted_at"
@@ -135,23 +136,11 @@ class SqlitePinStore:
         self._checked_at: float | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=5000")
-        return db
+        return sqlite_schema.connect(self._path)
 
     def _migrate(self) -> None:
         with self._lock, self._transaction():
-            version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self._path}: pin schema version {version} is newer than this Bastion "
-                    f"understands ({SCHEMA_VERSION}); upgrade Bastion"
-                )
-            for number in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            sqlite_schema.apply_migrations(self._db, _MIGRATIONS, what="pin", path=self._path)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
