@@ -125,6 +125,10 @@ class ApprovalDecided(AuditEvent):
     decided_by: str
     tool: str | None = None
     reason: str = ""
+    always: bool = False
+    """An always-allow rule for identical calls was recorded with the decision."""
+    via: str = ""
+    """`cli` or `api`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +136,31 @@ class ApprovalExpired(AuditEvent):
     type: ClassVar[str] = "approval.expired"
     approval_id: str
     tool: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalUsed(AuditEvent):
+    """A held call (`correlation_id`) was let through by an approval, or by an always-allow rule (`allow_rule_id`)."""
+
+    type: ClassVar[str] = "approval.used"
+    approval_id: str
+    tool: str | None = None
+    decided_by: str = ""
+    allow_rule_id: str | None = None
+
+
+# Alerts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertFailed(AuditEvent):
+    """An alert could not be delivered after every retry. `webhook` is the origin only (a URL path may be a secret)."""
+
+    type: ClassVar[str] = "alert.failed"
+    kind: str
+    webhook: str
+    attempts: int
+    error: str = ""
 
 
 # Front door
@@ -166,6 +195,10 @@ class EgressAllowed(AuditEvent):
     host: str
     port: int | None = None
     method: str = ""
+    address: str = ""
+    """The address the name resolved to and was connected to."""
+    bytes_out: int | None = None
+    bytes_in: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,6 +218,8 @@ class ServerStarted(AuditEvent):
     type: ClassVar[str] = "server.started"
     pid: int | None = None
     command: str = ""
+    sandboxed: bool | None = None
+    limits: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,6 +234,22 @@ class ServerRestarted(AuditEvent):
     type: ClassVar[str] = "server.restarted"
     attempt: int = 1
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerGaveUp(AuditEvent):
+    """The crash-loop limit was reached: the server is no longer restarted."""
+
+    type: ClassVar[str] = "server.gave_up"
+    restarts: int
+    window_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SandboxDisabled(AuditEvent):
+    """The server runs without a sandbox because its configuration says `sandbox: off`."""
+
+    type: ClassVar[str] = "server.unsandboxed"
 
 
 # Tool pinning
@@ -225,6 +276,33 @@ class ToolAccepted(AuditEvent):
     tool: str
     digest: str
     accepted_by: str = ""
+    previous_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolHeld(AuditEvent):
+    """A tool definition the scanner flagged (`findings`) is held for review: hidden and blocked."""
+
+    type: ClassVar[str] = "tool.held"
+    tool: str
+    digest: str
+    findings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolRemoved(AuditEvent):
+    type: ClassVar[str] = "tool.removed"
+    tool: str
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolRestored(AuditEvent):
+    """A removed tool is declared again (with its pinned definition)."""
+
+    type: ClassVar[str] = "tool.restored"
+    tool: str
+    digest: str | None = None
 
 
 # Tokens and configuration
@@ -278,6 +356,8 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         ApprovalRequested,
         ApprovalDecided,
         ApprovalExpired,
+        ApprovalUsed,
+        AlertFailed,
         AuthFailed,
         RateLimited,
         EgressAllowed,
@@ -285,9 +365,14 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         ServerStarted,
         ServerExited,
         ServerRestarted,
+        ServerGaveUp,
+        SandboxDisabled,
         ToolPinned,
         ToolChanged,
         ToolAccepted,
+        ToolHeld,
+        ToolRemoved,
+        ToolRestored,
         TokenCreated,
         TokenRevoked,
         ConfigLoaded,

@@ -1,7 +1,9 @@
 """`bastion approvals list|show|approve|deny|rules|revoke-rule`: decide held calls from a shell.
 
 Works on the approval store directly (the gateway's waiting call wakes within a fraction of a
-second). Decisions are recorded as `cli:<os user>`.
+second). Decisions are recorded as `cli:<os user>`, in the approval store and in the audit
+log (`approval.decided`). The audit store is checked writable before deciding, and the
+decision is refused when it is not (fail closed); the event is committed right after.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from pathlib import Path
 import click
 
 from bastion.approvals.decisions import decide
-from bastion.approvals.events import LoggingEventSink
+from bastion.approvals.events import ListEventSink, LoggingEventSink
 from bastion.approvals.model import Approval, ApprovalError, ApprovalState
 from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.audit.events import AuditEvent
+from bastion.audit.store import AuditStoreError
+from bastion.cli.audit_events import AuditNotWritable, audited
 from bastion.cli.common import config_option, load_or_exit
+from bastion.gateway.event_bridge import approval_audit_event
 from bastion.gateway.gateway import open_approval_store
 
 
@@ -86,11 +92,14 @@ def show(config_path: Path, approval_id: str) -> None:
 
 
 def _decide(config_path: Path, approval_id: str, *, approve: bool, reason: str, always: bool) -> Approval:
-    with _store(config_path) as store:
-        try:
+    config = load_or_exit(config_path)
+    events = ListEventSink(LoggingEventSink())
+
+    async def act() -> Approval:
+        with _store(config_path) as store:
             return decide(
                 store,
-                LoggingEventSink(),
+                events,
                 approval_id,
                 approve=approve,
                 decided_by=decider(),
@@ -98,8 +107,18 @@ def _decide(config_path: Path, approval_id: str, *, approve: bool, reason: str, 
                 always=always,
                 via="cli",
             )
-        except ApprovalError as exc:
-            raise click.ClickException(str(exc)) from exc
+
+    def audit_events(_: Approval) -> list[AuditEvent]:
+        return [e for e in map(approval_audit_event, events.events) if e is not None]
+
+    try:
+        return audited(config, act, audit_events)
+    except ApprovalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except AuditNotWritable as exc:
+        raise click.ClickException(f"nothing decided: the audit log cannot be written ({exc})") from exc
+    except AuditStoreError as exc:
+        raise click.ClickException(f"{approval_id} was decided, but the audit log could not record it: {exc}") from exc
 
 
 @approvals_group.command("approve")

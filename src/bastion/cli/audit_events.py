@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
 import anyio
 
 from bastion.audit.events import AuditEvent, TokenCreated
+from bastion.audit.store import AuditStoreError
 from bastion.config import BastionConfig
 from bastion.gateway.gateway import open_audit
 from bastion.gateway.tokens import TokenInfo
@@ -24,6 +28,44 @@ def record_events(config: BastionConfig, *events: AuditEvent) -> None:
             await store.close()
 
     anyio.run(write)
+
+
+T = TypeVar("T")
+
+
+class AuditNotWritable(AuditStoreError):
+    """The audit store could not be opened or written before the action: nothing was done."""
+
+
+def audited(
+    config: BastionConfig, action: Callable[[], Awaitable[T]], events_of: Callable[[T], Sequence[AuditEvent]]
+) -> T:
+    """Run `action` only once the audit store is known to be writable, then commit its events.
+
+    Order: open the store and round-trip a health write first (`AuditNotWritable`: the action
+    never ran), then act, then commit `events_of(result)` durably. So the log never holds a
+    decision that was not made; if the store dies in between, `AuditStoreError` says the
+    action was done but not recorded.
+    """
+
+    async def run() -> T:
+        store = open_audit(config)
+        try:
+            await store.open()
+        except AuditStoreError as exc:
+            raise AuditNotWritable(str(exc)) from exc
+        try:
+            if not await store.check_writable():
+                raise AuditNotWritable(f"audit store {store.description} does not accept writes")
+            result = await action()
+            for event in events_of(result):
+                await store.record(event, durable=False)
+            await store.flush()
+            return result
+        finally:
+            await store.close()
+
+    return anyio.run(run)
 
 
 def token_created(info: TokenInfo) -> TokenCreated:

@@ -13,8 +13,18 @@ from typing import Any, TypeVar
 import anyio
 import click
 
+from bastion.audit.store import AuditStoreError
+from bastion.cli.audit_events import AuditNotWritable, audited
 from bastion.cli.common import config_option, load_or_exit
-from bastion.guard.pinning import LoggingPinEventSink, PinRecord, PinStoreError, SqlitePinStore, open_pin_store
+from bastion.gateway.event_bridge import pin_audit_event
+from bastion.guard.pinning import (
+    LoggingPinEventSink,
+    PinEvent,
+    PinRecord,
+    PinStoreError,
+    SqlitePinStore,
+    open_pin_store,
+)
 
 T = TypeVar("T")
 
@@ -119,20 +129,36 @@ def accept(
         raise click.UsageError("--hash applies to one tool; leave it out with --all")
     who = actor or f"local:{getpass.getuser()}"
     sink = LoggingPinEventSink()
+    config = load_or_exit(config_path)
+    events: list[PinEvent] = []
 
-    async def run(store: SqlitePinStore) -> list[PinRecord]:
-        names = [tool] if tool is not None else [r.tool for r in await store.list(server) if r.blocked]
-        accepted = []
-        for name in names:
-            record, event = await store.accept(server, name, actor=who, expected_hash=expected_hash)
-            await sink.emit(event)
-            accepted.append(record)
-        return accepted
+    async def run() -> list[PinRecord]:
+        store = open_pin_store(config.data_dir)
+        try:
+            names = [tool] if tool is not None else [r.tool for r in await store.list(server) if r.blocked]
+            accepted = []
+            for name in names:
+                record, event = await store.accept(server, name, actor=who, expected_hash=expected_hash)
+                events.append(event)
+                await sink.emit(event)
+                accepted.append(record)
+            return accepted
+        finally:
+            store.close()
 
+    def audit_events(_: list[PinRecord]) -> list[Any]:
+        return [e for e in map(pin_audit_event, events) if e is not None]
+
+    # The audit store is checked writable first (nothing is accepted otherwise); events are committed after.
     try:
-        records = _with_store(config_path, run)
+        records = audited(config, run, audit_events)
     except PinStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    except AuditNotWritable as exc:
+        raise click.ClickException(f"nothing accepted: the audit log cannot be written ({exc})") from exc
+    except AuditStoreError as exc:
+        done = ", ".join(f"{e.server}/{e.tool}" for e in events)
+        raise click.ClickException(f"accepted {done}, but the audit log could not record it: {exc}") from exc
     if not records:
         click.echo(f"nothing to accept: no tool of server {server!r} is changed or held")
     for record in records:

@@ -31,16 +31,25 @@ from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.events import ConfigLoaded
 from bastion.audit.redact import PayloadPolicy, Redactor
-from bastion.audit.store import AuditStore
+from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
 from bastion.gateway.authenticator import Authenticator
+from bastion.gateway.catalogue_redaction import audit_redactor
+from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
-from bastion.guard.pinning import PinEventSink, PinningCheck, PinStore, SqlitePinStore, open_pin_store
+from bastion.guard.pinning import (
+    LoggingPinEventSink,
+    PinEventSink,
+    PinningCheck,
+    PinStore,
+    SqlitePinStore,
+    open_pin_store,
+)
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
@@ -72,11 +81,12 @@ def open_admin_token_store(config: BastionConfig) -> AdminTokenStore:
 def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> AuditStore:
     """The audit store the `audit` section configures (not yet opened).
 
-    `redactor` replaces the built-in secret recogniser in `redacted` mode, e.g.
-    `chain_redactors(SecretRedactor(), catalogue_redactor)` to add the policy catalogue's.
+    `redactor` replaces the secret recogniser in `redacted` mode; the default is the built-in
+    one chained with the policy catalogue's (`audit_redactor()`), so secrets the catalogue
+    recognises never reach the store in clear.
     """
     audit = config.audit
-    policy = PayloadPolicy(audit.mode) if redactor is None else PayloadPolicy(audit.mode, redactor)
+    policy = PayloadPolicy(audit.mode, redactor if redactor is not None else audit_redactor())
     return open_audit_store(config.data_dir, url=audit.url, policy=policy, retention=audit.retention.retention())
 
 
@@ -170,21 +180,29 @@ class Gateway:
         test_resolver: ResolverForTests | None = None,
     ) -> None:
         self.config = config
-        self.runtime_sink: RuntimeEventSink = runtime_sink if runtime_sink is not None else LoggingSink()
+        self.audit: AuditStore = open_audit(config)
+        # Every room's events go to the audit log (and raise their alerts) through the bridge,
+        # and on to the sink the caller gave (default: the log).
+        self.bridge = EventBridge(self.audit)
+        self.runtime_sink: RuntimeEventSink = self.bridge.runtime_sink(
+            runtime_sink if runtime_sink is not None else LoggingSink()
+        )
         self._test_resolver = test_resolver
         self.pins: SqlitePinStore | None = None
         if checks is None and config.pinning.enabled:
             self.pins = open_pin_store(config.data_dir)
-        self.events: EventSink = events if events is not None else LoggingEventSink()
+        self.events: EventSink = self.bridge.approval_sink(events if events is not None else LoggingEventSink())
         self.alerts = AlertDispatcher(config.alerts, self.events)
+        self.bridge.alerts = self.alerts
+        pin_events = self.bridge.pin_sink(LoggingPinEventSink())
         self.pipeline = GuardPipeline(
-            default_checks(config, self.pins) if checks is None else checks, on_deny=call_denied_alerts(self.alerts)
+            default_checks(config, self.pins, pin_events) if checks is None else checks,
+            on_deny=call_denied_alerts(self.alerts),
         )
         self.approvals: SqliteApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
-        self.audit: AuditStore = open_audit(config)
         self.tokens: TokenStore | None = None
         self.authenticator: Authenticator
         self.upstreams: dict[str, Upstream] = {}
@@ -215,7 +233,11 @@ class Gateway:
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
             background.start_soon(gate.run_sweeper)
-            recorder = CallRecorder(self.audit, refuse_on_failure=self.config.audit.on_failure == "refuse")
+            recorder = CallRecorder(
+                self.audit,
+                refuse_on_failure=self.config.audit.on_failure == "refuse",
+                on_failure=self.bridge.audit_failed,
+            )
             settings = RuntimeSettings(
                 self.config.data_dir,
                 config_file=self.config.source if self.config.source.is_file() else None,
@@ -316,6 +338,8 @@ class Gateway:
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()
+        if not writable:
+            self.bridge.audit_failed(AuditStoreError("the health write did not round-trip"))
         servers = {name: upstream.state for name, upstream in self.upstreams.items()}
         return {
             "ready": writable and all(state == "up" for state in servers.values()),

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -79,9 +79,17 @@ current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", 
 class CallRecorder:
     """Writes one audit record per request, through `store`."""
 
-    def __init__(self, store: AuditStore, *, refuse_on_failure: bool = True) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        *,
+        refuse_on_failure: bool = True,
+        on_failure: Callable[[AuditStoreError], None] | None = None,
+    ) -> None:
         self.store = store
         self.refuse_on_failure = refuse_on_failure
+        self.on_failure = on_failure
+        """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
 
     def middleware(self, server: ProxyServer) -> ServerMiddleware[Any]:
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -125,6 +133,8 @@ class CallRecorder:
             await self.store.record(requested, durable=is_tool_call)
         except AuditStoreError as exc:
             logger.error("audit store cannot write: %s", exc)
+            if self.on_failure is not None:
+                self.on_failure(exc)
             if self.refuse_on_failure:
                 raise MCPError(
                     code=INTERNAL_ERROR,

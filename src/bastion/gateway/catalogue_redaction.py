@@ -1,0 +1,46 @@
+"""The policy catalogue's secret detectors as an audit `Redactor`.
+
+The audit log's built-in `SecretRedactor` knows a short list of credential formats; the
+policy catalogue (`find_secrets`) knows more (cloud, AI and SaaS keys, passwords in
+connection URLs). Chained after the built-in one, it keeps every secret the catalogue
+recognises out of the stored payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bastion.audit.redact import Redactor, SecretRedactor, chain_redactors
+from bastion.guard.policy.catalogue import find_secrets
+
+
+def mask_catalogue_secrets(text: str) -> str:
+    """`text` with each secret the catalogue finds replaced by `[REDACTED:<kind>]`."""
+    found = find_secrets(text)
+    if not found:
+        return text
+    parts: list[str] = []
+    at = 0
+    for match in found:
+        parts.append(text[at : match.start])
+        parts.append(f"[REDACTED:{match.kind}]")
+        at = match.end
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def catalogue_redactor(value: Any, /) -> Any:
+    """A `Redactor`: every string in `value` (a JSON-like value) with the catalogue's secrets masked."""
+    if isinstance(value, str):
+        return mask_catalogue_secrets(value)
+    if isinstance(value, Mapping):
+        return {key: catalogue_redactor(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [catalogue_redactor(item) for item in value]
+    return value
+
+
+def audit_redactor() -> Redactor:
+    """The gateway's audit redactor: the built-in recogniser, then the policy catalogue's."""
+    return chain_redactors(SecretRedactor(), catalogue_redactor)
