@@ -44,6 +44,7 @@ class Dash:
 
     def __init__(self, tmp_path: Path, usage: UsageProvider | None = None) -> None:
         data = tmp_path / "data"
+        tmp_path.mkdir(parents=True, exist_ok=True)
         config_path = tmp_path / "bastion.yaml"
         servers = {"time": {"command": "mcp-server-time"}}
         config_path.write_text(yaml.safe_dump({"data_dir": str(data), "servers": servers, "policy": POLICY}))
