@@ -13,7 +13,7 @@ from bastion.web.context import PageContext
 from bastion.web.pages import agents, approvals, audit, login, overview, policy, servers
 from bastion.web.security import Guard, SecurityHeaders
 from bastion.web.services import DashboardServices
-from bastion.web.session import SessionKeeper, load_secret
+from bastion.web.session import SessionKeeper
 from bastion.web.templating import Templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -23,7 +23,7 @@ class Dashboard:
     """Builds the app; `app` is the ASGI callable the gateway mounts at `/ui`."""
 
     def __init__(self, services: DashboardServices, *, secure_cookies: bool = False) -> None:
-        sessions = SessionKeeper(load_secret(services.secret_file), services.admin_tokens)
+        sessions = SessionKeeper(services.secret_file, services.admin_tokens)
         self.context = PageContext(
             services=services,
             templates=Templates(),

@@ -7,6 +7,7 @@ seen. Everything is HTML-escaped here; only the `<mark>` and `<span>` tags are o
 
 from __future__ import annotations
 
+import collections
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,30 @@ def flags_for(policy: CompiledPolicy, approval: Approval) -> Flags:
         if rule is not None:
             patterns = tuple(condition.steps for condition in rule.conditions)
     return Flags(frozenset(f.path for f in decision.findings if f.path), patterns)
+
+
+class HighlightedArguments:
+    """`pretty_arguments(approval.arguments, flags_for(policy, approval))`, remembered per approval.
+
+    A held call's arguments never change and the policy is fixed for the dashboard's life,
+    so each call is dry-run once, not on every refresh of the queue.
+    """
+
+    def __init__(self, policy: CompiledPolicy, size: int = 1024) -> None:
+        self.policy = policy
+        self.size = size
+        self._rendered: collections.OrderedDict[str, Markup] = collections.OrderedDict()
+
+    def __call__(self, approval: Approval) -> Markup:
+        rendered = self._rendered.get(approval.id)
+        if rendered is None:
+            rendered = pretty_arguments(approval.arguments, flags_for(self.policy, approval))
+            self._rendered[approval.id] = rendered
+            if len(self._rendered) > self.size:
+                self._rendered.popitem(last=False)
+        else:
+            self._rendered.move_to_end(approval.id)
+        return rendered
 
 
 def _matches(tokens: Sequence[Token], steps: Sequence[Step]) -> bool:

@@ -8,6 +8,7 @@ its admin token is revoked. The CSRF token of a session is an HMAC of its nonce.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -54,11 +55,23 @@ def load_secret(path: Path) -> bytes:
 class SessionKeeper:
     """Issues and opens session cookies, and the CSRF tokens that go with them."""
 
-    def __init__(self, secret: bytes, admin_tokens: AdminTokenStore) -> None:
-        self._secret = secret
+    def __init__(self, secret_file: Path, admin_tokens: AdminTokenStore) -> None:
+        self._secret_file = secret_file
         self._admin_tokens = admin_tokens
-        self._sessions = URLSafeTimedSerializer(secret, salt="bastion.dashboard.session")
-        self._logins = URLSafeTimedSerializer(secret, salt="bastion.dashboard.login")
+
+    @functools.cached_property
+    def _secret(self) -> bytes:
+        # Read (or made) on first use, so a gateway that never serves the dashboard
+        # (`bastion wrap`) never writes the key.
+        return load_secret(self._secret_file)
+
+    @functools.cached_property
+    def _sessions(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._secret, salt="bastion.dashboard.session")
+
+    @functools.cached_property
+    def _logins(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._secret, salt="bastion.dashboard.login")
 
     def issue(self, identity: AdminIdentity) -> str:
         """A new session cookie value for `identity`."""

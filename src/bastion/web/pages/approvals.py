@@ -17,7 +17,7 @@ from bastion.admin.tokens import Role
 from bastion.approvals.decisions import decide
 from bastion.approvals.model import Approval, ApprovalError, ApprovalState
 from bastion.web.context import PageContext
-from bastion.web.highlight import flags_for, pretty_arguments
+from bastion.web.highlight import HighlightedArguments
 from bastion.web.session import Session
 
 RECENTLY_DECIDED = 20
@@ -26,12 +26,10 @@ DECISIONS = ("approve", "always", "deny")
 
 def routes(ctx: PageContext) -> list[BaseRoute]:
     services = ctx.services
+    highlighted = HighlightedArguments(services.policy)
 
     def cards(session: Session) -> list[dict[str, Any]]:
-        return [
-            {"approval": a, "arguments": pretty_arguments(a.arguments, flags_for(services.policy, a))}
-            for a in services.approvals.list(ApprovalState.PENDING)
-        ]
+        return [{"approval": a, "arguments": highlighted(a)} for a in services.approvals.list(ApprovalState.PENDING)]
 
     async def queue(request: Request, session: Session) -> Response:
         decided = [a for a in services.approvals.list() if a.state is not ApprovalState.PENDING]
