@@ -8,6 +8,7 @@ Decisions go through `bastion.approvals.decisions.decide`, as the CLI's and the 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -28,7 +29,7 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
     services = ctx.services
     highlighted = HighlightedArguments(services.policy)
 
-    def cards(session: Session) -> list[dict[str, Any]]:
+    def cards() -> list[dict[str, Any]]:
         return [{"approval": a, "arguments": highlighted(a)} for a in services.approvals.list(ApprovalState.PENDING)]
 
     async def queue(request: Request, session: Session) -> Response:
@@ -39,14 +40,14 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
             "approvals.html",
             session,
             active="approvals",
-            cards=cards(session),
+            cards=cards(),
             decided=decided[:RECENTLY_DECIDED],
             notice=request.query_params.get("notice", ""),
             error=request.query_params.get("error", ""),
         )
 
     async def pending(request: Request, session: Session) -> Response:
-        return ctx.templates.render(request, "approval_cards.html", session, cards=cards(session))
+        return ctx.templates.render(request, "approval_cards.html", session, cards=cards())
 
     async def decide_one(request: Request, session: Session) -> Response:
         form = await request.form()
@@ -88,7 +89,5 @@ def _summary(approval: Approval) -> str:
 
 
 def _back(*, notice: str = "", error: str = "") -> Response:
-    from urllib.parse import urlencode
-
     query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
     return RedirectResponse(f"/ui/approvals?{query}" if query else "/ui/approvals", status_code=303)
