@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from starlette.routing import Route
 
 from bastion.admin.tokens import Role
 from bastion.approvals.model import ApprovalState
@@ -233,3 +234,24 @@ async def test_the_session_key_is_made_on_first_use_and_private(dash: Dash) -> N
     await dash.signed_in(Role.VIEWER)
     assert key.stat().st_mode & 0o777 == 0o600
     assert BASE.startswith("http://")
+
+
+async def test_every_route_but_sign_in_and_static_files_needs_a_session(dash: Dash) -> None:
+    """Walks the app's own route table, so a route added later cannot skip the guard."""
+    starlette_app = dash.dashboard.app.app  # inside the SecurityHeaders middleware
+    [mount] = starlette_app.routes
+    checked = 0
+    http = dash.client()
+    for route in mount.routes:
+        if not isinstance(route, Route) or route.path == "/login":
+            continue
+        path = "/ui" + re.sub(r"\{(\w+)(:int)?\}", lambda m: "1" if m[2] else "x", route.path)
+        for method in sorted(route.methods or ()):
+            if method == "HEAD":
+                continue
+            response = await http.request(method, path)
+            assert response.status_code in (303, 401), (method, path, response.status_code)
+            if method == "POST":
+                assert response.status_code == 401
+            checked += 1
+    assert checked >= 15
