@@ -120,6 +120,12 @@ class AdminTokenStore:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM admin_tokens ORDER BY created_at, id").fetchall()
         return [_identity(row) for row in rows]
 
+    def get(self, token_id: str) -> AdminIdentity | None:
+        """The token with this id, revoked or not; None if there is none."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM admin_tokens WHERE id = ?", (token_id,)).fetchone()
+        return _identity(row) if row is not None else None
+
     def revoke(self, token_id: str) -> bool:
         with self._lock:
             cursor = self._db.execute(

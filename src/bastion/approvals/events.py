@@ -27,7 +27,7 @@ class ApprovalRequested:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalDecided:
-    """A person approved or denied a held call. `via` is `cli` or `api`."""
+    """A person approved or denied a held call. `via` is `cli`, `api` or `dashboard`."""
 
     approval: Approval
     via: str

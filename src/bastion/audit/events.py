@@ -128,7 +128,7 @@ class ApprovalDecided(AuditEvent):
     always: bool = False
     """An always-allow rule for identical calls was recorded with the decision."""
     via: str = ""
-    """`cli` or `api`."""
+    """`cli`, `api` or `dashboard`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

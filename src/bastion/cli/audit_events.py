@@ -7,11 +7,13 @@ from typing import TypeVar
 
 import anyio
 
-from bastion.audit.events import AuditEvent, TokenCreated
+from bastion.audit.events import AuditEvent
 from bastion.audit.store import AuditStoreError
 from bastion.config import BastionConfig
 from bastion.gateway.gateway import open_audit
-from bastion.gateway.tokens import TokenInfo
+from bastion.gateway.token_requests import token_created
+
+__all__ = ["AuditNotWritable", "audited", "record_events", "token_created"]
 
 
 def record_events(config: BastionConfig, *events: AuditEvent) -> None:
@@ -66,14 +68,3 @@ def audited(
             await store.close()
 
     return anyio.run(run)
-
-
-def token_created(info: TokenInfo) -> TokenCreated:
-    """The `token.created` event for `info` (never the secret)."""
-    return TokenCreated(
-        time=info.created_at,
-        agent=info.agent,
-        token_id=info.id,
-        servers=tuple(sorted(info.servers)) if info.servers is not None else None,
-        expires_at=info.expires_at,
-    )

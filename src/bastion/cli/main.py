@@ -112,6 +112,7 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     )
     admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
+    click.echo(f"Dashboard: {base}/ui/  (sign in with an admin token)")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)

@@ -9,24 +9,18 @@ import click
 
 from bastion.audit.events import TokenRevoked
 from bastion.audit.store import AuditStoreError
-from bastion.cli.audit_events import record_events, token_created
+from bastion.cli.audit_events import record_events
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import BastionConfig
 from bastion.gateway.gateway import open_token_store
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from bastion.gateway.token_requests import check_token_request, parse_lifetime, parse_servers, token_created
 
 
 def _duration(text: str | None) -> float | None:
-    if text is None:
-        return None
-    unit = text[-1:]
     try:
-        if unit in _UNITS:
-            return float(text[:-1]) * _UNITS[unit]
-        return float(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a duration; write e.g. 3600, 90m, 12h or 30d") from None
+        return parse_lifetime(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group("token")
@@ -42,17 +36,11 @@ def token_group() -> None:
 def create(config_path: Path, agent: str, servers: str | None, expires: str | None) -> None:
     """Create a token and print it once, alone on the last line."""
     config = load_or_exit(config_path)
-    names = [s.strip() for s in servers.split(",") if s.strip()] if servers is not None else None
-    unknown = [n for n in names or [] if n not in config.servers]
-    if unknown:
-        raise click.BadParameter(
-            f"no server named {', '.join(unknown)} in {config.source}; configured: {', '.join(config.servers)}",
-            param_hint="--servers",
-        )
-    if config.agents and agent not in config.agents:
-        raise click.BadParameter(
-            f"{config.source} lists the agents allowed in, and {agent!r} is not one of them", param_hint="--agent"
-        )
+    names = parse_servers(servers)
+    try:
+        check_token_request(config, agent, names)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--servers" if "server" in str(exc) else "--agent") from None
     store = open_token_store(config)
     try:
         info, token = store.create(agent, names, expires_in=_duration(expires))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import json
 import time
@@ -23,8 +22,10 @@ from bastion.guard.pinning import (
     PinRecord,
     PinStoreError,
     SqlitePinStore,
+    accept_tools,
     open_pin_store,
 )
+from bastion.guard.pinning.accept import definition_diff, pretty_definition
 
 T = TypeVar("T")
 
@@ -94,20 +95,13 @@ def show(config_path: Path, server: str, tool: str) -> None:
         click.echo(f"  accepted by {record.accepted_by} at {_when(record.accepted_at)}")
     for finding in record.findings:
         click.echo(f"  finding: {finding}")
-    current = _pretty(record.current_definition)
-    if record.trusted_definition is not None and record.trusted_hash != record.current_hash:
+    diff = definition_diff(record)
+    if diff is not None:
         click.echo("\nChange since it was trusted:")
-        diff = difflib.unified_diff(
-            _pretty(record.trusted_definition).splitlines(),
-            current.splitlines(),
-            "trusted",
-            "current",
-            lineterm="",
-        )
         click.echo("\n".join(diff))
     else:
         click.echo("\nCurrent definition:")
-        click.echo(current)
+        click.echo(pretty_definition(record.current_definition))
     if record.blocked:
         click.echo(f"\nTo accept it: bastion tools accept {server} {tool} --hash {_short(record.current_hash)}")
 
@@ -135,14 +129,9 @@ def accept(
     async def run() -> list[PinRecord]:
         store = open_pin_store(config.data_dir)
         try:
-            names = [tool] if tool is not None else [r.tool for r in await store.list(server) if r.blocked]
-            accepted = []
-            for name in names:
-                record, event = await store.accept(server, name, actor=who, expected_hash=expected_hash)
-                events.append(event)
-                await sink.emit(event)
-                accepted.append(record)
-            return accepted
+            accepted = await accept_tools(store, server, tool, actor=who, expected_hash=expected_hash, sink=sink)
+            events.extend(event for _, event in accepted)
+            return [record for record, _ in accepted]
         finally:
             store.close()
 
@@ -207,10 +196,6 @@ def _detail(record: PinRecord) -> str:
 
 def _short(fingerprint: str | None) -> str:
     return fingerprint.removeprefix("sha256:")[:12] if fingerprint else "-"
-
-
-def _pretty(definition: Any) -> str:
-    return json.dumps(definition, indent=2, sort_keys=True, ensure_ascii=True)
 
 
 def _when(t: float | None) -> str:

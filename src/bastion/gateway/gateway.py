@@ -25,6 +25,7 @@ from bastion.admin.api import AdminApi
 from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.denials import call_denied_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
+from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.sqlite_store import SqliteApprovalStore
@@ -40,6 +41,7 @@ from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_secur
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
+from bastion.gateway.server_status import ServerStatus, server_status
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pinning import (
@@ -59,6 +61,7 @@ from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
+from bastion.web.wiring import gateway_dashboard
 
 logger = logging.getLogger(__name__)
 
@@ -193,14 +196,16 @@ class Gateway:
             self.pins = open_pin_store(config.data_dir)
         self.events: EventSink = self.bridge.approval_sink(events if events is not None else LoggingEventSink())
         self.alerts = AlertDispatcher(config.alerts, self.events)
-        self.bridge.alerts = self.alerts
-        pin_events = self.bridge.pin_sink(LoggingPinEventSink())
+        self.recent_alerts = RecentAlerts(self.alerts)
+        self.bridge.alerts = self.recent_alerts
+        self.pin_events = self.bridge.pin_sink(LoggingPinEventSink())
         self.pipeline = GuardPipeline(
-            default_checks(config, self.pins, pin_events) if checks is None else checks,
-            on_deny=call_denied_alerts(self.alerts),
+            default_checks(config, self.pins, self.pin_events) if checks is None else checks,
+            on_deny=call_denied_alerts(self.recent_alerts),
         )
         self.approvals: SqliteApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
+        self.dashboard: ASGIApp | None = None
         self.local_principal = local_principal
         self._errlog = errlog if errlog is not None else sys.stderr
         self.tokens: TokenStore | None = None
@@ -224,11 +229,12 @@ class Gateway:
             self.authenticator = Authenticator(self.tokens, self._jwt_verifier(), self._agent_servers())
             self.approvals = open_approval_store(self.config)
             stack.callback(self.approvals.close)
-            gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.alerts)
+            gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.recent_alerts)
             self.pipeline.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
             self.admin_api = AdminApi(self.approvals, admin_tokens, self.authenticator.authenticate, self.events).app
+            self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
@@ -340,22 +346,20 @@ class Gateway:
         writable = await self.audit.check_writable()
         if not writable:
             self.bridge.audit_failed(AuditStoreError("the health write did not round-trip"))
-        servers = {name: upstream.state for name, upstream in self.upstreams.items()}
+        statuses = self.server_statuses()
         return {
-            "ready": writable and all(state == "up" for state in servers.values()),
+            "ready": writable and all(status.state == "up" for status in statuses),
             "audit_store": "writable" if writable else "failing",
-            "servers": servers,
-            "runtime": {name: self._runtime_report(name) for name in self.upstreams},
+            "servers": {status.name: status.state for status in statuses},
+            "runtime": {status.name: status.runtime_report() for status in statuses},
         }
 
-    def _runtime_report(self, name: str) -> dict[str, Any]:
-        upstream, supervisor = self.upstreams[name], self.supervisors.get(name)
-        return {
-            "sandbox": upstream.sandboxed,
-            "limits": upstream.limits_in_force(),
-            "restarts": supervisor.restarts if supervisor else 0,
-            "last_exit": (supervisor.last_exit_reason if supervisor else None) or upstream.last_error,
-        }
+    def server_statuses(self) -> list[ServerStatus]:
+        """Each upstream's state, sandbox, limits in force, restarts and last exit, in configuration order."""
+        return [
+            server_status(name, self.config.servers[name], upstream, self.supervisors.get(name))
+            for name, upstream in self.upstreams.items()
+        ]
 
     def authorization_servers(self) -> list[str]:
         jwt = self.config.auth.jwt

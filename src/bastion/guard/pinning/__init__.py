@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bastion.guard.pinning.accept import accept_tools
 from bastion.guard.pinning.check import PinAction, PinningCheck
 from bastion.guard.pinning.events import LoggingPinEventSink, PinEvent, PinEventSink
 from bastion.guard.pinning.fingerprint import PINNED_FIELDS, canonical_json, changed_fields, fingerprint
@@ -28,6 +29,7 @@ __all__ = [
     "PinStoreError",
     "PinningCheck",
     "SqlitePinStore",
+    "accept_tools",
     "canonical_json",
     "changed_fields",
     "fingerprint",
