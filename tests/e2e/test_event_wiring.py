@@ -25,11 +25,12 @@ from bastion.audit.events import StoredEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader
 from bastion.config import load_config
-from bastion.gateway.gateway import Gateway, open_approval_store, open_audit
+from bastion.gateway.gateway import Gateway, open_audit
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import RecordingSink
 from bastion.runtime.sandbox import bubblewrap_problem
+from bastion.stores import open_approval_store
 from tests.e2e.conftest import BASTION, SERVERS_DIR, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 from tests.e2e.sandbox_fixtures import local_site

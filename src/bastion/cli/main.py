@@ -27,8 +27,9 @@ from bastion.cli.servers import servers
 from bastion.cli.tokens import token_group
 from bastion.cli.tools import tools_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
-from bastion.gateway.gateway import Gateway, open_token_store
+from bastion.gateway.gateway import Gateway
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
+from bastion.stores import open_token_store
 
 try:
     import uvloop  # noqa: F401  (its presence is the switch)

@@ -12,7 +12,7 @@ from bastion.audit.store import AuditStoreError
 from bastion.cli.audit_events import record_events, token_created
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import BastionConfig
-from bastion.gateway.gateway import open_token_store
+from bastion.stores import open_token_store
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

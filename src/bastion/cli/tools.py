@@ -21,17 +21,17 @@ from bastion.guard.pinning import (
     LoggingPinEventSink,
     PinEvent,
     PinRecord,
+    PinStore,
     PinStoreError,
-    SqlitePinStore,
-    open_pin_store,
 )
+from bastion.stores import open_pin_store
 
 T = TypeVar("T")
 
 
-def _with_store(config_path: Path, action: Callable[[SqlitePinStore], Awaitable[T]]) -> T:
+def _with_store(config_path: Path, action: Callable[[PinStore], Awaitable[T]]) -> T:
     config = load_or_exit(config_path)
-    store = open_pin_store(config.data_dir)
+    store = open_pin_store(config)
     try:
         return anyio.run(action, store)
     finally:
@@ -50,7 +50,7 @@ def tools_group() -> None:
 def list_tools(config_path: Path, server: str | None, as_json: bool) -> None:
     """List pinned tools and their state: pinned, changed, held-for-review or removed."""
 
-    async def run(store: SqlitePinStore) -> list[PinRecord]:
+    async def run(store: PinStore) -> list[PinRecord]:
         return await store.list(server)
 
     records = _with_store(config_path, run)
@@ -80,7 +80,7 @@ def list_tools(config_path: Path, server: str | None, as_json: bool) -> None:
 def show(config_path: Path, server: str, tool: str) -> None:
     """Show a pinned tool: its state, findings, and what changed since it was trusted."""
 
-    async def run(store: SqlitePinStore) -> list[PinRecord]:
+    async def run(store: PinStore) -> list[PinRecord]:
         return [r for r in await store.list(server) if r.tool == tool]
 
     found = _with_store(config_path, run)
@@ -133,7 +133,7 @@ def accept(
     events: list[PinEvent] = []
 
     async def run() -> list[PinRecord]:
-        store = open_pin_store(config.data_dir)
+        store = open_pin_store(config)
         try:
             names = [tool] if tool is not None else [r.tool for r in await store.list(server) if r.blocked]
             accepted = []
@@ -173,7 +173,7 @@ def accept(
 def history(config_path: Path, server: str | None, tool: str | None, limit: int) -> None:
     """Pin events, oldest first: pinned, held, changed, removed, restored, accepted."""
 
-    async def run(store: SqlitePinStore) -> list[Any]:
+    async def run(store: PinStore) -> list[Any]:
         return await store.events(server, tool, limit)
 
     for event in _with_store(config_path, run):
