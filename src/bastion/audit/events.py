@@ -102,6 +102,11 @@ class CallCompleted(AuditEvent):
     """The check (or policy rule) that decided the call, when one did."""
     log: bool = False
     """The deciding rule marked the call for attention (a policy rule's `log: true`, audit-only)."""
+    approval_id: str | None = None
+    """The approval that admitted the call: approved while it waited, or its retry after approval
+    (for an always-allow rule, the approval the rule was recorded with)."""
+    allow_rule_id: str | None = None
+    """The always-allow rule that admitted the call."""
 
 
 # Approvals

@@ -80,6 +80,7 @@ async def test_undecided_call_is_queued_then_admitted_once_after_approval(store:
     assert other_arguments.decision is Decision.DENY
     retried = await stage.resolve(call("c4"), ASK)
     assert retried.decision is Decision.ALLOW
+    assert (retried.approval_id, retried.allow_rule_id) == (approval.id, None)
     assert isinstance(events.events[-1], ApprovalUsed)
     assert events.events[-1].call_id == "c4"
     again = await stage.resolve(call("c5"), ASK)
@@ -104,6 +105,8 @@ async def test_a_decision_during_the_wait_releases_or_refuses_the_call(store: Ap
                 approve = approval.arguments["table"] == "a"
                 store.decide(approval.id, approve=approve, decided_by="api:ops", reason="checked the ticket")
     assert results["yes"].decision is Decision.ALLOW
+    [approved] = store.list(ApprovalState.APPROVED)
+    assert results["yes"].approval_id == approved.id
     assert results["no"].decision is Decision.DENY
     assert "a person denied it" in results["no"].reason
     assert "checked the ticket" in results["no"].reason
@@ -117,8 +120,12 @@ async def test_always_allow_rule_passes_identical_calls_only(store: ApprovalStor
     await stage.resolve(call(), ASK)
     [approval] = store.list()
     store.decide(approval.id, approve=True, decided_by="cli:alice", always=True)
+    [rule] = store.rules()
     for name in ("c2", "c3", "c4"):
-        assert (await stage.resolve(call(name), ASK)).decision is Decision.ALLOW
+        verdict = await stage.resolve(call(name), ASK)
+        assert verdict.decision is Decision.ALLOW
+        assert verdict.allow_rule_id == rule.id
+        assert verdict.approval_id == approval.id
     assert sum(isinstance(e, AllowRuleApplied) for e in events.events) >= 2
     assert (await stage.resolve(call("c5", table="orders"), ASK)).decision is Decision.DENY
 
@@ -194,3 +201,8 @@ async def test_an_approved_call_still_passes_the_later_checks(store: ApprovalSto
     allowed = await GuardPipeline([Fixed("policy", ASK), Fixed("after")], approvals=stage).evaluate(call())
     assert allowed.decision is Decision.ALLOW
     assert allowed.check == "approval"
+    assert allowed.allow_rule_id == store.rules()[0].id
+    logged = Fixed("logged", Verdict(Decision.ALLOW, "fine", check="policy/rule:watch", log=True))
+    also_allowed = await GuardPipeline([Fixed("policy", ASK), logged], approvals=stage).evaluate(call())
+    assert also_allowed.check == "policy/rule:watch"
+    assert also_allowed.allow_rule_id == store.rules()[0].id  # what admitted the held call is still named
