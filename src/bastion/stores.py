@@ -8,6 +8,8 @@ open their stores here, so both always agree on where the state is.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
 from bastion.admin.tokens import AdminTokenStore
 from bastion.approvals.sqlite_store import SqliteApprovalStore
@@ -75,3 +77,11 @@ def open_pin_store(config: BastionConfig) -> PinStore:
 def audit_url(config: BastionConfig) -> str | None:
     """Where the audit log is: `audit.url`, else `database_url`, else None (`data_dir/audit.db`)."""
     return config.audit.url if config.audit.url is not None else config.database_url
+
+
+def redacted_url(url: str) -> str:
+    """`url` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))

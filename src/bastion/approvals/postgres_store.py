@@ -1,10 +1,11 @@
 """Approvals in the shared PostgreSQL database (`database_url`), for several gateway replicas.
 
-A decision (or an expiry) sends a notification on the store's channel, with the approval
-id as payload, in the same transaction. `wait_for_decision` is woken by it through the
-process's listener, so a decision made through any replica's admin API or the CLI releases
-the call held on another replica at once. A slow poll (every `fallback_poll` seconds) is
-only a safety net for a notification lost while the listener reconnected.
+Every new approval, decision and expiry sends a notification on the store's channel
+(`bastion.approvals.<schema>`), with the approval id as payload, in the same transaction.
+`wait_for_decision` is woken by it through the process's listener, so a decision made
+through any replica's admin API or the CLI releases the call held on another replica at
+once. A slow poll (every `fallback_poll` seconds) is only a safety net for a notification
+lost while the listener reconnected.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ class PostgresApprovalStore:
                 expires_at=now + expire_after,
             )
             try:
-                with self._db.pool.connection() as conn:
+                with self._db.pool.connection() as conn, conn.transaction():
                     conn.execute(
                         "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
                         "created_at, expires_at, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -180,6 +181,7 @@ class PostgresApprovalStore:
                             ApprovalState.PENDING.value,
                         ),
                     )
+                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval.id))
             except psycopg.errors.UniqueViolation:
                 if attempt == ID_ATTEMPTS - 1:
                     raise

@@ -29,7 +29,7 @@ from bastion.cli.tools import tools_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.gateway.gateway import Gateway
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
-from bastion.stores import open_token_store
+from bastion.stores import audit_url, open_token_store, redacted_url
 
 try:
     import uvloop  # noqa: F401  (its presence is the switch)
@@ -108,9 +108,11 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
         click.echo(
             f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]"
         )
-    click.echo(
-        f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})"
-    )
+    url = audit_url(gateway.config)
+    where = redacted_url(url) if url is not None else gateway.config.data_dir / "audit.db"
+    click.echo(f"Audit log: {where}  (bastion audit export --config {gateway.config.source})")
+    if gateway.config.database_url is not None:
+        click.echo(f"Shared state (tokens, approvals, pins): {redacted_url(gateway.config.database_url)}")
     admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     if token is not None:

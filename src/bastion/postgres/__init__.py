@@ -7,7 +7,7 @@ another process changes something (LISTEN/NOTIFY).
 
 from __future__ import annotations
 
-from bastion.postgres.database import DatabaseUnavailable, PostgresDatabase, SharedDatabase, acquire, redacted_url
+from bastion.postgres.database import DatabaseUnavailable, PostgresDatabase, SharedDatabase, acquire
 from bastion.postgres.listener import NotificationListener, Subscription
 
 __all__ = [
@@ -17,5 +17,4 @@ __all__ = [
     "SharedDatabase",
     "Subscription",
     "acquire",
-    "redacted_url",
 ]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from bastion.postgres.listener import NotificationListener
+from bastion.stores import redacted_url
 
 CONNECT_TIMEOUT_S = 10
 POOL_MAX_SIZE = 8
@@ -30,14 +30,6 @@ Migration = Sequence[str]
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached, or its schema is not one this Bastion understands."""
-
-
-def redacted_url(url: str) -> str:
-    """`url` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 class PostgresDatabase:

@@ -55,6 +55,8 @@ class NotificationListener:
         self._stop = threading.Event()
         self._healthy = False
         self._thread: threading.Thread | None = None
+        self.backend_pid: int | None = None
+        """The server process of the current LISTEN connection (None while there is none)."""
 
     @property
     def healthy(self) -> bool:
@@ -108,14 +110,18 @@ class NotificationListener:
         backoff = 0.1
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                with psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name="bastion-listener"
+                ) as conn:
                     backoff = 0.1
+                    self.backend_pid = conn.info.backend_pid
                     self._serve(conn)
             except (psycopg.Error, OSError) as exc:
                 if not self._stop.is_set():
                     logger.warning("lost the notification connection to %s: %s; reconnecting", self._description, exc)
             with self._changed:
                 self._healthy = False
+                self.backend_pid = None
                 self._listening.clear()
                 self._changed.notify_all()
             self._stop.wait(backoff)
