@@ -128,6 +128,9 @@ class NotificationListener:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     def _serve(self, conn: psycopg.Connection[Any]) -> None:
+        # Notifications that arrive while a query runs (the keepalive) reach this handler;
+        # those that arrive while idle are read below, straight from libpq.
+        conn.add_notify_handler(lambda note: self._dispatch(note.channel, note.payload))
         fresh = True
         while not self._stop.is_set():
             self._listen_to_new_channels(conn, reset_all=fresh)
