@@ -26,12 +26,16 @@ APPROVALS_DB = "approvals.db"
 PINS_DB = "pins.db"
 
 
+class StateStoreUnavailable(RuntimeError):
+    """The shared database (`database_url`) cannot be reached, or holds a schema this Bastion cannot use."""
+
+
 def _require_psycopg() -> None:
     try:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
     except ImportError as exc:
-        raise RuntimeError(f"database_url needs psycopg: pip install 'bastion-mcp[postgres]' ({exc})") from exc
+        raise StateStoreUnavailable(f"database_url needs psycopg: pip install 'bastion-mcp[postgres]' ({exc})") from exc
 
 
 def open_token_store(config: BastionConfig) -> TokenStore:

@@ -29,7 +29,7 @@ from bastion.cli.tools import tools_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.gateway.gateway import Gateway
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
-from bastion.stores import audit_url, open_token_store, redacted_url
+from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
 
 try:
     import uvloop  # noqa: F401  (its presence is the switch)
@@ -39,7 +39,17 @@ except ImportError:  # not installed on this platform (Windows): the standard as
     EVENT_LOOP_OPTIONS = {}
 
 
-@click.group()
+class _BastionGroup(click.Group):
+    """Reports an unreachable shared database as a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StateStoreUnavailable as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_BastionGroup)
 @click.version_option(__version__, prog_name="bastion")
 def main() -> None:
     """Bastion: a secure runtime for MCP servers. Every tool call authenticated, checked and audited."""

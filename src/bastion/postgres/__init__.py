@@ -7,8 +7,9 @@ another process changes something (LISTEN/NOTIFY).
 
 from __future__ import annotations
 
-from bastion.postgres.database import DatabaseUnavailable, PostgresDatabase, SharedDatabase, acquire
+from bastion.postgres.database import PostgresDatabase, SharedDatabase, acquire
 from bastion.postgres.listener import NotificationListener, Subscription
+from bastion.stores import StateStoreUnavailable as DatabaseUnavailable
 
 __all__ = [
     "DatabaseUnavailable",

@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from bastion.postgres.listener import NotificationListener
+from bastion.stores import StateStoreUnavailable as DatabaseUnavailable
 from bastion.stores import redacted_url
 
 CONNECT_TIMEOUT_S = 10
@@ -26,10 +27,6 @@ _CHANNEL_MAX = 63  # PostgreSQL identifiers (channel names) are cut at 63 bytes
 
 Migration = Sequence[str]
 """The statements that bring one store's tables from version n to n + 1."""
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached, or its schema is not one this Bastion understands."""
 
 
 class PostgresDatabase:
