@@ -82,6 +82,10 @@ class VerdictReached(AuditEvent):
     reason: str = ""
     log: bool = False
     """The deciding rule marked the call for attention without blocking it."""
+    approval_id: str | None = None
+    """The approval that admitted a held call (see `CallCompleted.approval_id`)."""
+    allow_rule_id: str | None = None
+    """The always-allow rule that admitted a held call."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -66,6 +66,8 @@ class CallState:
             rule=verdict.check or None,
             reason=verdict.reason,
             log=verdict.log,
+            approval_id=verdict.approval_id,
+            allow_rule_id=verdict.allow_rule_id,
         )
         try:
             self.store.record_nowait(event)
