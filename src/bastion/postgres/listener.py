@@ -119,6 +119,9 @@ class NotificationListener:
             except (psycopg.Error, OSError) as exc:
                 if not self._stop.is_set():
                     logger.warning("lost the notification connection to %s: %s; reconnecting", self._description, exc)
+            except Exception:
+                # Never die with `healthy` still True: the stores would trust stale copies.
+                logger.exception("the notification listener on %s failed; reconnecting", self._description)
             with self._changed:
                 self._healthy = False
                 self.backend_pid = None
