@@ -41,18 +41,19 @@ class ReloadCache(Generic[T]):
 
     def get(self, now: float) -> T:
         """The value, reloaded first if it may be out of date at Unix time `now`."""
-        if self._loaded_version is not None and self._checked_at is not None:
-            recent = 0 <= now - self._checked_at < self._check_interval
-            young = self._max_age is None or (
-                self._loaded_at is not None and 0 <= now - self._loaded_at < self._max_age
-            )
-            if recent and young:
+        loaded_at = self._loaded_at
+        young = loaded_at is not None and (self._max_age is None or 0 <= now - loaded_at < self._max_age)
+        if young and self._loaded_version is not None:
+            checked_at = self._checked_at
+            if checked_at is not None and 0 <= now - checked_at < self._check_interval:
                 return self.value
-        self._checked_at = now
-        version = self._version()
-        young = self._max_age is None or (self._loaded_at is not None and 0 <= now - self._loaded_at < self._max_age)
-        if version == self._loaded_version and young:
-            return self.value
+            self._checked_at = now
+            version = self._version()
+            if version == self._loaded_version:
+                return self.value
+        else:
+            self._checked_at = now
+            version = self._version()
         self.value = self._load()
         self._loaded_version = version
         self._loaded_at = now

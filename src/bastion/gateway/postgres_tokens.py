@@ -30,7 +30,7 @@ from bastion.gateway.tokens import (
     token_hash,
 )
 from bastion.model import Principal
-from bastion.postgres import Subscription, acquire
+from bastion.postgres import NotificationListener, Subscription, acquire
 from bastion.reload_cache import ReloadCache
 
 DEFAULT_MAX_AGE = 5.0
@@ -70,6 +70,7 @@ class PostgresTokenStore:
         self._channel = self._db.channel("tokens")
         self._generation = 0
         self._subscription: Subscription | None = None
+        self._listener: NotificationListener
         try:
             self._db.migrate("tokens", MIGRATIONS)
         except BaseException:
@@ -83,8 +84,9 @@ class PostgresTokenStore:
     def _version(self) -> Hashable:
         if self._subscription is None:
             # Listen before the first read, so a change committed after it is never missed.
-            self._subscription = self._db.listener.subscribe(self._channel, self._changed, self._changed)
-        return self._generation if self._db.listener.healthy else object()
+            self._listener = self._db.listener
+            self._subscription = self._listener.subscribe(self._channel, self._changed, self._changed)
+        return self._generation if self._listener.healthy else object()
 
     def _load(self) -> ActiveTokens:
         with self._db.pool.connection() as conn:

@@ -24,7 +24,7 @@ from bastion.guard.pinning import transitions
 from bastion.guard.pinning.events import PinEvent
 from bastion.guard.pinning.scanner import Finding
 from bastion.guard.pinning.store import PinRecord
-from bastion.postgres import Subscription, acquire
+from bastion.postgres import NotificationListener, Subscription, acquire
 from bastion.reload_cache import ReloadCache
 
 DEFAULT_MAX_AGE = 5.0
@@ -77,6 +77,7 @@ class PostgresPinStore:
         """This store's own notifications carry it: its copy is already up to date."""
         self._generation = 0
         self._subscription: Subscription | None = None
+        self._listener: NotificationListener
         self._cache_lock = threading.Lock()
         try:
             self._db.migrate("pins", MIGRATIONS)
@@ -95,8 +96,9 @@ class PostgresPinStore:
     def _version(self) -> Hashable:
         if self._subscription is None:
             # Listen before the first read, so a change committed after it is never missed.
-            self._subscription = self._db.listener.subscribe(self._channel, self._notified, self._reset)
-        return self._generation if self._db.listener.healthy else object()
+            self._listener = self._db.listener
+            self._subscription = self._listener.subscribe(self._channel, self._notified, self._reset)
+        return self._generation if self._listener.healthy else object()
 
     def _load(self) -> PinTable:
         with self._db.pool.connection() as conn:
