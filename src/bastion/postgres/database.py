@@ -119,6 +119,29 @@ class PostgresDatabase:
         self.pool.close()
 
 
+def probe(url: str) -> str:
+    """What `bastion doctor` says of `database_url`: the server, schema and store versions.
+
+    Raises `DatabaseUnavailable` when it cannot be reached or has no usable schema.
+    """
+    description = redacted_url(url)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+            row = conn.execute("SELECT current_schema(), current_setting('server_version')").fetchone()
+            if row is None or row[0] is None:
+                raise DatabaseUnavailable(f"{description}: no schema in the search_path exists; create it first")
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_VERSIONS_TABLE,)).fetchone()
+            versions = (
+                conn.execute(f"SELECT component, version FROM {_VERSIONS_TABLE} ORDER BY component").fetchall()
+                if exists is not None and exists[0]
+                else []
+            )
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(f"cannot connect to {description}: {exc}") from exc
+    stores = ", ".join(f"{name} v{version}" for name, version in versions) or "no tables yet (made on first start)"
+    return f"{description} (PostgreSQL {row[1]}, schema {row[0]}): {stores}"
+
+
 _shared: dict[str, PostgresDatabase] = {}
 _shared_lock = threading.Lock()
 
