@@ -167,3 +167,19 @@ def test_schema_is_versioned_and_newer_files_are_refused(tmp_path: Path) -> None
 def test_the_file_is_private(tmp_path: Path) -> None:
     SqlitePinStore(tmp_path / "pins.db").close()
     assert (tmp_path / "pins.db").stat().st_mode & 0o077 == 0
+
+
+async def test_replicas_seeing_a_new_tool_at_once_pin_it_once(backend: StateBackend) -> None:
+    stores = [backend.pins() for _ in range(4)]
+    results: list[Any] = []
+
+    async def observe(store: PinStore) -> None:
+        results.append(await store.observe("s", "add", fingerprint(V1), V1, ()))
+
+    async with anyio.create_task_group() as tg:
+        for store in stores:
+            tg.start_soon(observe, store)
+    events = [event for _, happened in results for event in happened]
+    assert [event.kind for event in events] == ["pinned"]  # one replica pinned it; the others found it
+    assert {record.trusted_hash for record, _ in results} == {fingerprint(V1)}
+    assert [e.kind for e in await stores[0].events("s", "add")] == ["pinned"]
