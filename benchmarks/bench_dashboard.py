@@ -33,7 +33,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bastion.admin.tokens import AdminTokenStore, Role
+from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
+from bastion.admin.tokens import Role
 from bastion.alerts.model import Alert, AlertKind
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import ListEventSink
@@ -42,8 +43,8 @@ from bastion.audit.chain import EventRow
 from bastion.config import load_config
 from bastion.gateway.gateway import open_audit
 from bastion.gateway.server_status import ServerStatus
-from bastion.gateway.tokens import TokenStore
-from bastion.guard.pinning import LoggingPinEventSink, fingerprint, open_pin_store
+from bastion.gateway.sqlite_tokens import SqliteTokenStore
+from bastion.guard.pinning import LoggingPinEventSink, SqlitePinStore, fingerprint
 from bastion.guard.policy.lint import policy_of
 from bastion.web.app import Dashboard
 from bastion.web.services import DashboardServices
@@ -89,7 +90,7 @@ def seed_audit(store: Any, total: int, analyze: bool) -> float:
     return time.perf_counter() - began
 
 
-def fill_small_stores(data: Path) -> tuple[SqliteApprovalStore, TokenStore, AdminTokenStore, Any]:
+def fill_small_stores(data: Path) -> tuple[SqliteApprovalStore, SqliteTokenStore, SqliteAdminTokenStore, Any]:
     approvals = SqliteApprovalStore(data / "approvals.db")
     for n in range(50):
         approvals.create(
@@ -101,11 +102,11 @@ def fill_small_stores(data: Path) -> tuple[SqliteApprovalStore, TokenStore, Admi
             reason="bulk read",
             expire_after=86400,
         )
-    tokens = TokenStore(data / "tokens.db")
+    tokens = SqliteTokenStore(data / "tokens.db")
     for n in range(200):
         tokens.create(AGENTS[n % len(AGENTS)])
-    admin = AdminTokenStore(data / "admin_tokens.db")
-    pins = open_pin_store(data)
+    admin = SqliteAdminTokenStore(data / "admin_tokens.db")
+    pins = SqlitePinStore(data / "pins.db")
 
     async def pin() -> None:
         for n in range(40):

@@ -265,6 +265,7 @@ class BastionConfig(_Frozen):
 
     listen: str = DEFAULT_LISTEN
     data_dir: Path = Field(default=Path("bastion-data"), validate_default=True)
+    database_url: str | None = Field(default=None, repr=False)
     public_url: str | None = None
     max_body_bytes: Annotated[int, BeforeValidator(_not_bool), Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
     audit: AuditConfig = Field(default_factory=AuditConfig)
@@ -311,6 +312,19 @@ class BastionConfig(_Frozen):
     @classmethod
     def _resolve_data_dir(cls, data_dir: Path, info: ValidationInfo) -> Path:
         return _resolve(data_dir, info)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in ("postgresql", "postgres"):
+            raise config_problem(
+                f"`{scheme or url}` is not a supported shared database" if scheme else "is not a database URL",
+                "use postgresql://user@host:5432/dbname, or leave it unset for SQLite files under data_dir",
+            )
+        return url
 
     @field_validator("public_url")
     @classmethod

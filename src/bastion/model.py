@@ -50,6 +50,10 @@ class Verdict:
     reason: str = ""
     check: str = ""
     log: bool = False
+    approval_id: str | None = None
+    """The approval that admitted the call (approved while it waited, or its retry)."""
+    allow_rule_id: str | None = None
+    """The always-allow rule that admitted the call."""
 
     @property
     def allowed(self) -> bool:

@@ -6,6 +6,7 @@ from version n to n + 1. A file newer than this Bastion is refused, never downgr
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,22 @@ def connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return db
+
+
+def open_private(path: Path) -> sqlite3.Connection:
+    """`connect` to `path` in WAL mode, creating the file (and its folder) readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    db = connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def data_version(db: sqlite3.Connection) -> int:
+    """`PRAGMA data_version`: changes whenever another connection commits to the file."""
+    version: int = db.execute("PRAGMA data_version").fetchone()[0]
+    return version
 
 
 def apply_migrations(db: sqlite3.Connection, migrations: Sequence[str], *, what: str, path: Path) -> None:

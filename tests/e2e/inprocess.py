@@ -31,7 +31,8 @@ async def serving(gateway: Gateway) -> AsyncIterator[Gateway]:
 async def http_client(gateway: Gateway, server: str, bearer: str, mode: str = "legacy") -> AsyncIterator[Client]:
     url = f"{gateway.base_url}/servers/{server}/mcp"
     async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}) as http,
+        # Generous read timeout: a held call waits for a person (here a CLI process, slow on a busy host).
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client

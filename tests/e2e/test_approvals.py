@@ -22,9 +22,10 @@ from bastion.admin.tokens import Role
 from bastion.approvals.events import ApprovalExpired, ApprovalRequested, ListEventSink
 from bastion.approvals.model import ApprovalState
 from bastion.config import load_config
-from bastion.gateway.gateway import Gateway, open_admin_token_store
+from bastion.gateway.gateway import Gateway
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Decision, ToolCall, Verdict
+from bastion.stores import open_admin_token_store
 from tests.e2e.conftest import BASTION, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 from tests.e2e.webhooks import webhook_receiver

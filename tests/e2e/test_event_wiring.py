@@ -19,17 +19,18 @@ import pytest
 
 from bastion.approvals.events import ApprovalRequested
 from bastion.approvals.model import ApprovalState
-from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
 from bastion.audit.chain import decode_row
 from bastion.audit.events import StoredEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader
 from bastion.config import load_config
-from bastion.gateway.gateway import Gateway, open_approval_store, open_audit
+from bastion.gateway.gateway import Gateway, open_audit
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import RecordingSink
 from bastion.runtime.sandbox import bubblewrap_problem
+from bastion.stores import open_approval_store
 from tests.e2e.conftest import BASTION, SERVERS_DIR, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 from tests.e2e.sandbox_fixtures import local_site
@@ -90,10 +91,10 @@ async def test_approval_requested_decided_by_the_cli_and_used_are_in_the_audit_l
                 )
                 assert code == 0, err
             found = await committed(
-                gateway, "approval.requested", "approval.decided", "approval.used", "call.requested"
+                gateway, "approval.requested", "approval.decided", "approval.used", "call.requested", "call.completed"
             )
     assert results[0].is_error is False
-    by_type = {e.type: e for e in found if e.type != "call.requested" or e.details["method"] == "tools/call"}
+    by_type = {e.type: e for e in found if not e.type.startswith("call.") or e.details["method"] == "tools/call"}
     call_id = by_type["call.requested"].correlation_id
     asked, decided, used = by_type["approval.requested"], by_type["approval.decided"], by_type["approval.used"]
     approval_id = requested.approval.id
@@ -112,6 +113,9 @@ async def test_approval_requested_decided_by_the_cli_and_used_are_in_the_audit_l
     assert decided.details["via"] == "cli"
     assert asked.time <= decided.time <= used.time
     assert (used.correlation_id, used.details["approval_id"]) == (call_id, approval_id)
+    completed = by_type["call.completed"]
+    assert completed.correlation_id == call_id
+    assert (completed.details["outcome"], completed.details["approval_id"]) == ("allowed", approval_id)
 
 
 async def test_a_cli_decision_is_refused_when_the_audit_log_cannot_be_written(tmp_path: Path) -> None:
@@ -120,7 +124,7 @@ async def test_a_cli_decision_is_refused_when_the_audit_log_cannot_be_written(tm
     servers = {"time": {"command": str(VENV_BIN / "mcp-server-time")}}
     config_path = write_config(tmp_path, servers, audit={"url": f"sqlite://{unwritable}"})
     config = load_config(config_path)
-    store: SqliteApprovalStore = open_approval_store(config)
+    store: ApprovalStore = open_approval_store(config)
     try:
         held = store.create(
             agent="bot", server="time", tool="t", arguments={}, rule="policy:x", reason="r", expire_after=600

@@ -1,8 +1,10 @@
-"""Admin credentials: `bsa_<id>_<secret>` bearer tokens with a role, stored as hashes in SQLite.
+"""Admin credentials: `bsa_<id>_<secret>` bearer tokens with a role, stored as hashes.
 
-They live in their own file and table, apart from agent tokens, so an agent credential can
-never act as an admin one. Roles: `viewer` reads, `approver` also decides approvals, `admin`
-may do everything.
+They live in their own table (and SQLite file), apart from agent tokens, so an agent
+credential can never act as an admin one. Roles: `viewer` reads, `approver` also decides
+approvals, `admin` may do everything. Stores: `SqliteAdminTokenStore`
+(`<data_dir>/admin_tokens.db`), `PostgresAdminTokenStore` (`database_url`). Both read the
+database on every check (admin requests are few), so a revocation applies to the next request.
 """
 
 from __future__ import annotations
@@ -11,31 +13,17 @@ import builtins
 import enum
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import sqlite3
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Protocol
 
 ADMIN_TOKEN_PREFIX = "bsa_"
-SCHEMA_VERSION = 1
+ID_ATTEMPTS = 5
 _TOKEN_RE = re.compile(r"bsa_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS admin_tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-)
-"""
-_COLUMNS = "id, name, role, created_at, revoked_at"
+COLUMNS = "id, name, role, created_at, revoked_at"
+"""What `identity_of` decodes, in order."""
 
 
 class Role(enum.IntEnum):
@@ -69,84 +57,52 @@ class AdminIdentity:
         return self.revoked_at is None and self.role >= needed
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _identity(row: tuple[str, str, str, float, float | None]) -> AdminIdentity:
+def identity_of(row: tuple[Any, ...]) -> AdminIdentity:
     return AdminIdentity(row[0], row[1], Role.parse(row[2]), row[3], row[4])
 
 
-class AdminTokenStore:
-    """Admin tokens in `admin_tokens.db` (WAL), shared by the gateway and the CLI."""
+def new_admin_token(name: str, role: Role, now: float) -> tuple[AdminIdentity, str]:
+    """A fresh token's identity and plaintext (not yet stored). Raises ValueError for a bad name."""
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError("name must be 1-128 letters, digits, `.`, `@`, `-` or `_`")
+    identity = AdminIdentity(secrets.token_hex(4), name, role, now, None)
+    return identity, f"{ADMIN_TOKEN_PREFIX}{identity.id}_{secrets.token_urlsafe(32)}"
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self._path = Path(path)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._path.exists():
-            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        with self._lock:
-            version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self._path}: admin token schema {version} is newer than this Bastion")
-            self._db.execute(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+def admin_token_id(token: object) -> str | None:
+    """The public id of a well-formed admin token, else None."""
+    match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
+    return None if match is None else match[1]
+
+
+def holder_of(token: str, row: tuple[Any, ...] | None) -> AdminIdentity | None:
+    """The identity of `row` (COLUMNS, then token_hash) if it is `token`'s and not revoked."""
+    if row is None or not hmac.compare_digest(row[5], token_hash(token)) or row[4] is not None:
+        return None
+    return identity_of(row[:5])
+
+
+class AdminTokenStore(Protocol):
+    """Where admin tokens live, shared by the gateway (admin API) and `bastion admin token`."""
 
     def create(self, name: str, role: Role) -> tuple[AdminIdentity, str]:
         """Issue a token; returns its identity and the plaintext (shown once, never stored)."""
-        if not _NAME_RE.fullmatch(name):
-            raise ValueError("name must be 1-128 letters, digits, `.`, `@`, `-` or `_`")
-        for _ in range(5):
-            identity = AdminIdentity(secrets.token_hex(4), name, role, self._clock(), None)
-            token = f"{ADMIN_TOKEN_PREFIX}{identity.id}_{secrets.token_urlsafe(32)}"
-            try:
-                with self._lock:
-                    self._db.execute(
-                        "INSERT INTO admin_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (identity.id, name, role.label, _hash(token), identity.created_at),
-                    )
-            except sqlite3.IntegrityError:
-                continue
-            return identity, token
-        raise RuntimeError("could not pick a unique admin token id")
+        ...
 
-    def list(self) -> builtins.list[AdminIdentity]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM admin_tokens ORDER BY created_at, id").fetchall()
-        return [_identity(row) for row in rows]
+    def list(self) -> builtins.list[AdminIdentity]: ...
 
     def get(self, token_id: str) -> AdminIdentity | None:
         """The token with this id, revoked or not; None if there is none."""
-        with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM admin_tokens WHERE id = ?", (token_id,)).fetchone()
-        return _identity(row) if row is not None else None
+        ...
 
-    def revoke(self, token_id: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (self._clock(), token_id),
-            )
-        return cursor.rowcount > 0
+    def revoke(self, token_id: str) -> bool: ...
 
     def verify(self, token: str) -> AdminIdentity | None:
         """The holder of an active admin token; None if malformed, unknown or revoked."""
-        match = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
-        if match is None:
-            return None
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS}, token_hash FROM admin_tokens WHERE id = ?", (match[1],)
-            ).fetchone()
-        if row is None or not hmac.compare_digest(row[5], _hash(token)) or row[4] is not None:
-            return None
-        return _identity(row[:5])
+        ...
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def close(self) -> None: ...

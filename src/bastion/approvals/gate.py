@@ -67,7 +67,13 @@ class ApprovalGate:
         rule = self.store.matching_rule(agent, call.server, call.tool, arguments)
         if rule is not None:
             self.events.record(AllowRuleApplied(rule, call.call_id))
-            return Verdict(Decision.ALLOW, f"always-allow rule {rule.id} by {rule.created_by}", check=CHECK_NAME)
+            return Verdict(
+                Decision.ALLOW,
+                f"always-allow rule {rule.id} by {rule.created_by}",
+                check=CHECK_NAME,
+                approval_id=rule.approval_id,
+                allow_rule_id=rule.id,
+            )
         fingerprint = call_fingerprint(agent, call.server, call.tool, arguments)
         used = self.store.consume_approved(fingerprint, self.settings.retry_window)
         if used is not None:
@@ -124,7 +130,12 @@ class ApprovalGate:
 
     @staticmethod
     def _approved(approval: Approval) -> Verdict:
-        return Verdict(Decision.ALLOW, f"approval {approval.id} by {approval.decided_by}", check=CHECK_NAME)
+        return Verdict(
+            Decision.ALLOW,
+            f"approval {approval.id} by {approval.decided_by}",
+            check=CHECK_NAME,
+            approval_id=approval.id,
+        )
 
     def sweep(self) -> list[Approval]:
         """Record the approvals that expired undecided; each is denied, recorded, and alerted once."""

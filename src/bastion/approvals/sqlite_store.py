@@ -8,30 +8,26 @@ made every `poll_interval` seconds, so the wait ends promptly without reading ro
 from __future__ import annotations
 
 import builtins
-import json
-import os
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from bastion import sqlite_schema
-from bastion.approvals.model import (
-    AllowRule,
-    Approval,
-    ApprovalError,
-    ApprovalState,
-    canonical_arguments,
-)
+from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
+from bastion.approvals.rows import APPROVAL_COLUMNS as _COLUMNS
+from bastion.approvals.rows import ID_ATTEMPTS as _ID_ATTEMPTS
+from bastion.approvals.rows import RULE_COLUMNS as _RULE_COLUMNS
+from bastion.approvals.rows import approval_of as _approval
+from bastion.approvals.rows import effective
+from bastion.approvals.rows import rule_of as _rule
 
 DEFAULT_POLL_INTERVAL = 0.05
-_ID_ATTEMPTS = 5
 _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE approvals (
@@ -70,37 +66,6 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
-_COLUMNS = (
-    "id, agent, server, tool, arguments, rule, reason, created_at, expires_at, state, "
-    "decided_by, decided_at, decision_reason, always, consumed_at"
-)
-_RULE_COLUMNS = "id, agent, server, tool, arguments, created_by, created_at, reason, approval_id"
-
-
-def _approval(row: tuple[Any, ...]) -> Approval:
-    (id_, agent, server, tool, arguments, rule, reason, created, expires, state, by, at, why, always, used) = row
-    return Approval(
-        id=id_,
-        agent=agent,
-        server=server,
-        tool=tool,
-        arguments=json.loads(arguments),
-        rule=rule,
-        reason=reason,
-        created_at=created,
-        expires_at=expires,
-        state=ApprovalState(state),
-        decided_by=by,
-        decided_at=at,
-        decision_reason=why,
-        always=bool(always),
-        consumed_at=used,
-    )
-
-
-def _rule(row: tuple[Any, ...]) -> AllowRule:
-    id_, agent, server, tool, arguments, created_by, created_at, reason, approval_id = row
-    return AllowRule(id_, agent, server, tool, json.loads(arguments), created_by, created_at, reason, approval_id)
 
 
 class SqliteApprovalStore:
@@ -117,20 +82,10 @@ class SqliteApprovalStore:
         self._clock = clock
         self._poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._path.exists():
-            os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = self._connect()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._migrate()
-        self._watch = self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite_schema.connect(self._path)
-
-    def _migrate(self) -> None:
+        self._db = sqlite_schema.open_private(self._path)
         with self._lock:
             sqlite_schema.migrate(self._db, _MIGRATIONS, what="approval", path=self._path)
+        self._watch = sqlite_schema.connect(self._path)
 
     def create(
         self,
@@ -194,10 +149,7 @@ class SqliteApprovalStore:
         return [a for a in approvals if state is None or a.state is state]
 
     def _effective(self, approval: Approval) -> Approval:
-        """Past its expiry, a pending approval is expired, even before `expire_due` records it."""
-        if approval.state is ApprovalState.PENDING and approval.expires_at <= self._clock():
-            return replace(approval, state=ApprovalState.EXPIRED)
-        return approval
+        return effective(approval, self._clock())
 
     def pending_for(self, fingerprint: str) -> Approval | None:
         with self._lock:
@@ -327,8 +279,7 @@ class SqliteApprovalStore:
 
     def _data_version(self) -> int:
         with self._lock:
-            version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
-        return version
+            return sqlite_schema.data_version(self._watch)
 
     def close(self) -> None:
         with self._lock:

@@ -82,6 +82,10 @@ class VerdictReached(AuditEvent):
     reason: str = ""
     log: bool = False
     """The deciding rule marked the call for attention without blocking it."""
+    approval_id: str | None = None
+    """The approval that admitted a held call (see `CallCompleted.approval_id`)."""
+    allow_rule_id: str | None = None
+    """The always-allow rule that admitted a held call."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +106,11 @@ class CallCompleted(AuditEvent):
     """The check (or policy rule) that decided the call, when one did."""
     log: bool = False
     """The deciding rule marked the call for attention (a policy rule's `log: true`, audit-only)."""
+    approval_id: str | None = None
+    """The approval that admitted the call: approved while it waited, or its retry after approval
+    (for an always-allow rule, the approval the rule was recorded with)."""
+    allow_rule_id: str | None = None
+    """The always-allow rule that admitted the call."""
 
 
 # Approvals

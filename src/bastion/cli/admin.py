@@ -9,7 +9,7 @@ import click
 
 from bastion.admin.tokens import Role
 from bastion.cli.common import config_option, load_or_exit
-from bastion.gateway.gateway import open_admin_token_store
+from bastion.stores import open_admin_token_store
 
 
 @click.group("admin")

@@ -20,17 +20,17 @@ import click
 from bastion.approvals.decisions import decide
 from bastion.approvals.events import ListEventSink, LoggingEventSink
 from bastion.approvals.model import Approval, ApprovalError, ApprovalState
-from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
 from bastion.audit.events import AuditEvent
 from bastion.audit.store import AuditStoreError
 from bastion.cli.audit_events import AuditNotWritable, audited
 from bastion.cli.common import config_option, load_or_exit
 from bastion.gateway.event_bridge import approval_audit_event
-from bastion.gateway.gateway import open_approval_store
+from bastion.stores import open_approval_store
 
 
 @contextmanager
-def _store(config_path: Path) -> Iterator[SqliteApprovalStore]:
+def _store(config_path: Path) -> Iterator[ApprovalStore]:
     store = open_approval_store(load_or_exit(config_path))
     try:
         yield store

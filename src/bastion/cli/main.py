@@ -27,8 +27,9 @@ from bastion.cli.servers import servers
 from bastion.cli.tokens import token_group
 from bastion.cli.tools import tools_group
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
-from bastion.gateway.gateway import Gateway, open_token_store
+from bastion.gateway.gateway import Gateway
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
+from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
 
 try:
     import uvloop  # noqa: F401  (its presence is the switch)
@@ -38,7 +39,17 @@ except ImportError:  # not installed on this platform (Windows): the standard as
     EVENT_LOOP_OPTIONS = {}
 
 
-@click.group()
+class _BastionGroup(click.Group):
+    """Reports an unreachable shared database as a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StateStoreUnavailable as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_BastionGroup)
 @click.version_option(__version__, prog_name="bastion")
 def main() -> None:
     """Bastion: a secure runtime for MCP servers. Every tool call authenticated, checked and audited."""
@@ -107,9 +118,11 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
         click.echo(
             f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]"
         )
-    click.echo(
-        f"Audit log: {gateway.config.data_dir / 'audit.db'}  (bastion audit export --config {gateway.config.source})"
-    )
+    url = audit_url(gateway.config)
+    where = redacted_url(url) if url is not None else gateway.config.data_dir / "audit.db"
+    click.echo(f"Audit log: {where}  (bastion audit export --config {gateway.config.source})")
+    if gateway.config.database_url is not None:
+        click.echo(f"Shared state (tokens, approvals, pins): {redacted_url(gateway.config.database_url)}")
     admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     click.echo(f"Dashboard: {base}/ui/  (sign in with an admin token)")

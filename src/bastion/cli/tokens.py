@@ -12,8 +12,8 @@ from bastion.audit.store import AuditStoreError
 from bastion.cli.audit_events import record_events
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import BastionConfig
-from bastion.gateway.gateway import open_token_store
 from bastion.gateway.token_requests import check_token_request, parse_lifetime, parse_servers, token_created
+from bastion.stores import open_token_store
 
 
 def _duration(text: str | None) -> float | None:

@@ -20,19 +20,19 @@ from bastion.guard.pinning import (
     LoggingPinEventSink,
     PinEvent,
     PinRecord,
+    PinStore,
     PinStoreError,
-    SqlitePinStore,
     accept_tools,
-    open_pin_store,
 )
 from bastion.guard.pinning.accept import definition_diff, pretty_definition
+from bastion.stores import open_pin_store
 
 T = TypeVar("T")
 
 
-def _with_store(config_path: Path, action: Callable[[SqlitePinStore], Awaitable[T]]) -> T:
+def _with_store(config_path: Path, action: Callable[[PinStore], Awaitable[T]]) -> T:
     config = load_or_exit(config_path)
-    store = open_pin_store(config.data_dir)
+    store = open_pin_store(config)
     try:
         return anyio.run(action, store)
     finally:
@@ -51,7 +51,7 @@ def tools_group() -> None:
 def list_tools(config_path: Path, server: str | None, as_json: bool) -> None:
     """List pinned tools and their state: pinned, changed, held-for-review or removed."""
 
-    async def run(store: SqlitePinStore) -> list[PinRecord]:
+    async def run(store: PinStore) -> list[PinRecord]:
         return await store.list(server)
 
     records = _with_store(config_path, run)
@@ -81,7 +81,7 @@ def list_tools(config_path: Path, server: str | None, as_json: bool) -> None:
 def show(config_path: Path, server: str, tool: str) -> None:
     """Show a pinned tool: its state, findings, and what changed since it was trusted."""
 
-    async def run(store: SqlitePinStore) -> list[PinRecord]:
+    async def run(store: PinStore) -> list[PinRecord]:
         return [r for r in await store.list(server) if r.tool == tool]
 
     found = _with_store(config_path, run)
@@ -127,7 +127,7 @@ def accept(
     events: list[PinEvent] = []
 
     async def run() -> list[PinRecord]:
-        store = open_pin_store(config.data_dir)
+        store = open_pin_store(config)
         try:
             accepted = await accept_tools(store, server, tool, actor=who, expected_hash=expected_hash, sink=sink)
             events.extend(event for _, event in accepted)
@@ -162,7 +162,7 @@ def accept(
 def history(config_path: Path, server: str | None, tool: str | None, limit: int) -> None:
     """Pin events, oldest first: pinned, held, changed, removed, restored, accepted."""
 
-    async def run(store: SqlitePinStore) -> list[Any]:
+    async def run(store: PinStore) -> list[Any]:
         return await store.events(server, tool, limit)
 
     for event in _with_store(config_path, run):

@@ -22,13 +22,12 @@ from mcp.server.stdio import stdio_server
 from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
-from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.denials import call_denied_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
-from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.events import ConfigLoaded
 from bastion.audit.redact import PayloadPolicy, Redactor
@@ -49,8 +48,6 @@ from bastion.guard.pinning import (
     PinEventSink,
     PinningCheck,
     PinStore,
-    SqlitePinStore,
-    open_pin_store,
 )
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
@@ -61,24 +58,10 @@ from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
+from bastion.stores import audit_url, open_admin_token_store, open_approval_store, open_pin_store, open_token_store
 from bastion.web.wiring import gateway_dashboard
 
 logger = logging.getLogger(__name__)
-
-
-def open_token_store(config: BastionConfig) -> TokenStore:
-    """The agent-token store under the configured data folder."""
-    return TokenStore(config.data_dir / "tokens.db")
-
-
-def open_approval_store(config: BastionConfig) -> SqliteApprovalStore:
-    """The approval store under the configured data folder (shared with `bastion approvals`)."""
-    return SqliteApprovalStore(config.data_dir / "approvals.db")
-
-
-def open_admin_token_store(config: BastionConfig) -> AdminTokenStore:
-    """Admin credentials, in their own file apart from agent tokens."""
-    return AdminTokenStore(config.data_dir / "admin_tokens.db")
 
 
 def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> AuditStore:
@@ -90,7 +73,9 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
     """
     audit = config.audit
     policy = PayloadPolicy(audit.mode, redactor if redactor is not None else audit_redactor())
-    return open_audit_store(config.data_dir, url=audit.url, policy=policy, retention=audit.retention.retention())
+    return open_audit_store(
+        config.data_dir, url=audit_url(config), policy=policy, retention=audit.retention.retention()
+    )
 
 
 def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
@@ -191,9 +176,9 @@ class Gateway:
             runtime_sink if runtime_sink is not None else LoggingSink()
         )
         self._test_resolver = test_resolver
-        self.pins: SqlitePinStore | None = None
+        self.pins: PinStore | None = None
         if checks is None and config.pinning.enabled:
-            self.pins = open_pin_store(config.data_dir)
+            self.pins = open_pin_store(config)
         self.events: EventSink = self.bridge.approval_sink(events if events is not None else LoggingEventSink())
         self.alerts = AlertDispatcher(config.alerts, self.events)
         self.recent_alerts = RecentAlerts(self.alerts)
@@ -203,7 +188,7 @@ class Gateway:
             default_checks(config, self.pins, self.pin_events) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
         )
-        self.approvals: SqliteApprovalStore | None = None
+        self.approvals: ApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
         self.dashboard: ASGIApp | None = None
         self.local_principal = local_principal

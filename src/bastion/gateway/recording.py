@@ -66,6 +66,8 @@ class CallState:
             rule=verdict.check or None,
             reason=verdict.reason,
             log=verdict.log,
+            approval_id=verdict.approval_id,
+            allow_rule_id=verdict.allow_rule_id,
         )
         try:
             self.store.record_nowait(event)
@@ -188,6 +190,8 @@ class CallRecorder:
             error=verdict.reason if verdict is not None and not verdict.allowed else error,
             rule=(verdict.check or None) if verdict is not None else None,
             log=verdict.log if verdict is not None else False,
+            approval_id=verdict.approval_id if verdict is not None else None,
+            allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
         )
         # Shielded: a cancelled request must still have its ending recorded.
         with anyio.CancelScope(shield=True):

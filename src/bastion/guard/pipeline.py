@@ -126,6 +126,11 @@ class GuardPipeline:
                     continue
                 if verdict.decision is Decision.ASK:  # a resolver must decide; fail closed
                     return Verdict(Decision.DENY, "the approval stage did not decide", check="approval")
+            if approved is not None and verdict.allowed:
+                # A later check allowed too; the record still names what admitted the held call.
+                verdict = dataclasses.replace(
+                    verdict, approval_id=approved.approval_id, allow_rule_id=approved.allow_rule_id
+                )
             return verdict
         return approved if approved is not None else ALLOW
 

@@ -8,12 +8,12 @@ import httpx2
 import pytest
 
 from bastion.admin.api import AdminApi
-from bastion.admin.tokens import AdminTokenStore, Role
+from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
+from bastion.admin.tokens import Role
 from bastion.approvals.events import ApprovalDecided, ListEventSink
 from bastion.approvals.model import ApprovalState
-from bastion.approvals.sqlite_store import SqliteApprovalStore
-from bastion.gateway.tokens import TokenStore
 from bastion.model import Principal
+from tests.unit.state_backends import BACKENDS, StateBackend, state_backend
 
 pytestmark = pytest.mark.anyio
 
@@ -24,10 +24,10 @@ def anyio_backend() -> str:
 
 
 class Setup:
-    def __init__(self, tmp_path: Path) -> None:
-        self.approvals = SqliteApprovalStore(tmp_path / "approvals.db")
-        self.admin_tokens = AdminTokenStore(tmp_path / "admin_tokens.db")
-        self.agent_tokens = TokenStore(tmp_path / "tokens.db")
+    def __init__(self, backend: StateBackend) -> None:
+        self.approvals = backend.approvals()
+        self.admin_tokens = backend.admin_tokens()
+        self.agent_tokens = backend.tokens()
         self.events = ListEventSink()
         self.tokens = {role: self.admin_tokens.create(f"{role.label}-person", role)[1] for role in Role}
         self.agent_token = self.agent_tokens.create("bot")[1]
@@ -50,17 +50,11 @@ class Setup:
         )
         return approval.id
 
-    def close(self) -> None:
-        self.approvals.close()
-        self.admin_tokens.close()
-        self.agent_tokens.close()
 
-
-@pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
-    made = Setup(tmp_path)
-    yield made
-    made.close()
+@pytest.fixture(params=BACKENDS)
+async def setup(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Setup]:
+    with state_backend(request.param, tmp_path) as backend:
+        yield Setup(backend)
 
 
 def client(setup: Setup, token: str | None) -> httpx2.AsyncClient:
@@ -135,15 +129,25 @@ async def test_openapi_describes_every_route(setup: Setup) -> None:
         assert path in docs, path
 
 
-def test_admin_tokens_are_hashed_and_revocable(tmp_path: Path) -> None:
-    store = AdminTokenStore(tmp_path / "admin_tokens.db")
-    identity, token = store.create("alice", Role.VIEWER)
-    assert store.verify(token) == identity
+def test_admin_tokens_are_hashed(tmp_path: Path) -> None:
+    store = SqliteAdminTokenStore(tmp_path / "admin_tokens.db")
+    _, token = store.create("alice", Role.VIEWER)
+    store.close()
     secret = token.split("_", 2)[2].encode()  # bsa_<id>_<secret>; the secret may contain "_"
     assert not any(secret in path.read_bytes() for path in tmp_path.iterdir())
-    assert store.verify(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
-    assert store.revoke(identity.id)
-    assert store.verify(token) is None
-    with pytest.raises(ValueError, match="name"):
-        store.create("bad name", Role.ADMIN)
-    store.close()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_admin_tokens_are_revocable_everywhere(tmp_path: Path, kind: str) -> None:
+    with state_backend(kind, tmp_path) as backend:
+        store, other = backend.admin_tokens(), backend.admin_tokens()
+        identity, token = store.create("alice", Role.VIEWER)
+        assert store.verify(token) == identity
+        assert other.verify(token) == identity
+        assert [i.id for i in other.list()] == [identity.id]
+        assert store.verify(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+        assert other.revoke(identity.id)
+        assert not other.revoke(identity.id)
+        assert store.verify(token) is None  # read on every check: no delay
+        with pytest.raises(ValueError, match="name"):
+            store.create("bad name", Role.ADMIN)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
+from tests.unit.state_backends import StateBackend
+from tests.unit.state_backends import backend as backend  # the `backend` fixture: sqlite and postgresql
 
 
 @pytest.fixture
@@ -31,7 +31,5 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> SqliteApprovalStore:
-    opened = SqliteApprovalStore(tmp_path / "approvals.db", clock=clock, poll_interval=0.01)
-    yield opened  # type: ignore[misc]
-    opened.close()
+def store(backend: StateBackend) -> ApprovalStore:
+    return backend.approvals()

@@ -9,9 +9,11 @@ import pytest
 
 from bastion.approvals.model import ApprovalError, ApprovalState, call_fingerprint
 from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
+from tests.unit.state_backends import StateBackend
 
 
-def held(store: SqliteApprovalStore, **overrides: Any) -> Any:
+def held(store: ApprovalStore, **overrides: Any) -> Any:
     fields: dict[str, Any] = {
         "agent": "bot",
         "server": "db",
@@ -24,7 +26,7 @@ def held(store: SqliteApprovalStore, **overrides: Any) -> Any:
     return store.create(**(fields | overrides))
 
 
-def test_create_and_read_back(store: SqliteApprovalStore, clock: Any) -> None:
+def test_create_and_read_back(store: ApprovalStore, clock: Any) -> None:
     approval = held(store)
     assert len(approval.id) == 8
     again = store.get(approval.id)
@@ -48,7 +50,7 @@ def test_fingerprint_ignores_key_order_but_not_values() -> None:
         assert other != a
 
 
-def test_decide_records_who_when_and_why(store: SqliteApprovalStore, clock: Any) -> None:
+def test_decide_records_who_when_and_why(store: ApprovalStore, clock: Any) -> None:
     approval = held(store)
     clock.advance(5)
     decided = store.decide(approval.id, approve=False, decided_by="cli:alice", reason="not today")
@@ -66,7 +68,7 @@ def test_decide_records_who_when_and_why(store: SqliteApprovalStore, clock: Any)
         store.decide(held(store).id, approve=True, decided_by="")
 
 
-def test_expired_approvals_cannot_be_decided_and_are_swept_once(store: SqliteApprovalStore, clock: Any) -> None:
+def test_expired_approvals_cannot_be_decided_and_are_swept_once(store: ApprovalStore, clock: Any) -> None:
     approval = held(store)
     other = held(store, expire_after=1000.0, arguments={"sql": "SELECT 1"})
     clock.advance(100)
@@ -79,7 +81,7 @@ def test_expired_approvals_cannot_be_decided_and_are_swept_once(store: SqliteApp
     assert store.pending_for(approval.fingerprint) is None
 
 
-def test_an_approval_admits_one_identical_call_within_the_window(store: SqliteApprovalStore, clock: Any) -> None:
+def test_an_approval_admits_one_identical_call_within_the_window(store: ApprovalStore, clock: Any) -> None:
     approval = held(store)
     assert store.consume_approved(approval.fingerprint, 60) is None  # pending is not approved
     store.decide(approval.id, approve=True, decided_by="api:ops")
@@ -97,7 +99,7 @@ def test_an_approval_admits_one_identical_call_within_the_window(store: SqliteAp
     assert store.consume_approved(late.fingerprint, 60) is None
 
 
-def test_always_creates_a_rule_for_exactly_those_arguments(store: SqliteApprovalStore) -> None:
+def test_always_creates_a_rule_for_exactly_those_arguments(store: ApprovalStore) -> None:
     approval = held(store)
     with pytest.raises(ApprovalError, match="approvals only"):
         store.decide(approval.id, approve=False, decided_by="cli:a", always=True)
@@ -113,9 +115,9 @@ def test_always_creates_a_rule_for_exactly_those_arguments(store: SqliteApproval
 
 
 @pytest.mark.anyio
-async def test_a_decision_by_another_connection_wakes_the_waiter(store: SqliteApprovalStore, tmp_path: Path) -> None:
+async def test_a_decision_by_another_connection_wakes_the_waiter(store: ApprovalStore, backend: StateBackend) -> None:
     approval = held(store)
-    other = SqliteApprovalStore(tmp_path / "approvals.db", clock=store._clock)
+    other = backend.approvals()
     decided = threading.Event()
 
     def decide_when_asked() -> None:
@@ -138,11 +140,10 @@ async def test_a_decision_by_another_connection_wakes_the_waiter(store: SqliteAp
         assert result[0].decided_by == "cli:alice"
     finally:
         worker.join()
-        other.close()
 
 
 @pytest.mark.anyio
-async def test_wait_returns_the_pending_approval_after_the_wait(store: SqliteApprovalStore) -> None:
+async def test_wait_returns_the_pending_approval_after_the_wait(store: ApprovalStore) -> None:
     approval = held(store)
     with anyio.fail_after(10):
         result = await store.wait_for_decision(approval.id, 0.05)

@@ -16,7 +16,7 @@ from bastion.approvals.events import (
 )
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.model import ApprovalState
-from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.approvals.store import ApprovalStore
 from bastion.guard.pipeline import GuardPipeline
 from bastion.model import Decision, Principal, ToolCall, Verdict
 
@@ -53,13 +53,13 @@ class RequestedEvents(ListEventSink):
             await self._changed.wait()
 
 
-def gate(store: SqliteApprovalStore, wait: float = 0) -> tuple[ApprovalGate, ListEventSink, Alerts]:
+def gate(store: ApprovalStore, wait: float = 0) -> tuple[ApprovalGate, ListEventSink, Alerts]:
     events, alerts = ListEventSink(), Alerts()
     settings = ApprovalsConfig(wait=wait, retry_window=60, expire_after=600)
     return ApprovalGate(store, settings, events, alerts), events, alerts
 
 
-async def test_undecided_call_is_queued_then_admitted_once_after_approval(store: SqliteApprovalStore) -> None:
+async def test_undecided_call_is_queued_then_admitted_once_after_approval(store: ApprovalStore) -> None:
     stage, events, alerts = gate(store)
     first = await stage.resolve(call(), ASK)
     assert first.decision is Decision.DENY
@@ -80,6 +80,7 @@ async def test_undecided_call_is_queued_then_admitted_once_after_approval(store:
     assert other_arguments.decision is Decision.DENY
     retried = await stage.resolve(call("c4"), ASK)
     assert retried.decision is Decision.ALLOW
+    assert (retried.approval_id, retried.allow_rule_id) == (approval.id, None)
     assert isinstance(events.events[-1], ApprovalUsed)
     assert events.events[-1].call_id == "c4"
     again = await stage.resolve(call("c5"), ASK)
@@ -87,7 +88,7 @@ async def test_undecided_call_is_queued_then_admitted_once_after_approval(store:
     assert "queued" in again.reason
 
 
-async def test_a_decision_during_the_wait_releases_or_refuses_the_call(store: SqliteApprovalStore) -> None:
+async def test_a_decision_during_the_wait_releases_or_refuses_the_call(store: ApprovalStore) -> None:
     events = RequestedEvents()
     stage = ApprovalGate(store, ApprovalsConfig(wait=30), events)
     results: dict[str, Verdict] = {}
@@ -104,6 +105,8 @@ async def test_a_decision_during_the_wait_releases_or_refuses_the_call(store: Sq
                 approve = approval.arguments["table"] == "a"
                 store.decide(approval.id, approve=approve, decided_by="api:ops", reason="checked the ticket")
     assert results["yes"].decision is Decision.ALLOW
+    [approved] = store.list(ApprovalState.APPROVED)
+    assert results["yes"].approval_id == approved.id
     assert results["no"].decision is Decision.DENY
     assert "a person denied it" in results["no"].reason
     assert "checked the ticket" in results["no"].reason
@@ -112,18 +115,22 @@ async def test_a_decision_during_the_wait_releases_or_refuses_the_call(store: Sq
     assert (await gate(store)[0].resolve(call("later", table="a"), ASK)).decision is Decision.DENY
 
 
-async def test_always_allow_rule_passes_identical_calls_only(store: SqliteApprovalStore) -> None:
+async def test_always_allow_rule_passes_identical_calls_only(store: ApprovalStore) -> None:
     stage, events, _ = gate(store)
     await stage.resolve(call(), ASK)
     [approval] = store.list()
     store.decide(approval.id, approve=True, decided_by="cli:alice", always=True)
+    [rule] = store.rules()
     for name in ("c2", "c3", "c4"):
-        assert (await stage.resolve(call(name), ASK)).decision is Decision.ALLOW
+        verdict = await stage.resolve(call(name), ASK)
+        assert verdict.decision is Decision.ALLOW
+        assert verdict.allow_rule_id == rule.id
+        assert verdict.approval_id == approval.id
     assert sum(isinstance(e, AllowRuleApplied) for e in events.events) >= 2
     assert (await stage.resolve(call("c5", table="orders"), ASK)).decision is Decision.DENY
 
 
-async def test_arguments_cannot_approve_their_own_call(store: SqliteApprovalStore) -> None:
+async def test_arguments_cannot_approve_their_own_call(store: ApprovalStore) -> None:
     stage, _, _ = gate(store)
     sneaky = call(approved=True, approval="yes", _meta={"approved": True}, decision="approve")
     for attempt in range(3):
@@ -133,7 +140,7 @@ async def test_arguments_cannot_approve_their_own_call(store: SqliteApprovalStor
     assert [a.state for a in store.list()] == [ApprovalState.PENDING]
 
 
-async def test_expired_approvals_are_denied_recorded_and_alerted(store: SqliteApprovalStore, clock: Any) -> None:
+async def test_expired_approvals_are_denied_recorded_and_alerted(store: ApprovalStore, clock: Any) -> None:
     stage, events, alerts = gate(store)
     await stage.resolve(call(), ASK)
     [approval] = store.list()
@@ -182,7 +189,7 @@ async def test_the_pipeline_fails_closed_on_the_approval_stage(resolver: Any, re
     assert denied == [verdict]
 
 
-async def test_an_approved_call_still_passes_the_later_checks(store: SqliteApprovalStore) -> None:
+async def test_an_approved_call_still_passes_the_later_checks(store: ApprovalStore) -> None:
     stage, _, _ = gate(store)
     await stage.resolve(call(), ASK)
     store.decide(store.list()[0].id, approve=True, decided_by="cli:alice", always=True)
@@ -194,3 +201,8 @@ async def test_an_approved_call_still_passes_the_later_checks(store: SqliteAppro
     allowed = await GuardPipeline([Fixed("policy", ASK), Fixed("after")], approvals=stage).evaluate(call())
     assert allowed.decision is Decision.ALLOW
     assert allowed.check == "approval"
+    assert allowed.allow_rule_id == store.rules()[0].id
+    logged = Fixed("logged", Verdict(Decision.ALLOW, "fine", check="policy/rule:watch", log=True))
+    also_allowed = await GuardPipeline([Fixed("policy", ASK), logged], approvals=stage).evaluate(call())
+    assert also_allowed.check == "policy/rule:watch"
+    assert also_allowed.allow_rule_id == store.rules()[0].id  # what admitted the held call is still named

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.state_backends import backend as backend  # the `backend` fixture: sqlite and postgresql
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from bastion.gateway.authenticator import Authenticator, bearer_token
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
-from bastion.gateway.tokens import TokenStore
+from bastion.gateway.sqlite_tokens import SqliteTokenStore as TokenStore
 
 SECRET = "k" * 32
 pytestmark = pytest.mark.anyio

@@ -1,15 +1,18 @@
+"""The agent token store, on SQLite and on PostgreSQL (`backend`), and what only the SQLite file has."""
+
 from __future__ import annotations
 
 import re
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bastion.gateway.tokens import DEFAULT_REFRESH_INTERVAL, SCHEMA_VERSION, TokenStore
+from bastion.gateway.sqlite_tokens import SCHEMA_VERSION, SqliteTokenStore
+from bastion.gateway.tokens import TokenStore
 from bastion.model import Principal
+from tests.unit.state_backends import StateBackend
 
 
 @pytest.fixture
@@ -18,10 +21,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, clock) -> Iterator[TokenStore]:
-    s = TokenStore(db_path, clock=clock)
-    yield s
-    s.close()
+def store(backend: StateBackend) -> TokenStore:
+    return backend.tokens()
 
 
 def test_create_then_verify(store: TokenStore):
@@ -37,8 +38,10 @@ def test_tokens_are_unique(store: TokenStore):
     assert len(tokens) == 20
 
 
-def test_only_the_hash_is_stored(store: TokenStore, db_path: Path):
+def test_only_the_hash_is_stored(db_path: Path):
+    store = SqliteTokenStore(db_path)
     _, token = store.create("claude", servers=["db"])
+    store.close()
     secret = token[len("bst_xxxxxxxx_") :]
     files = [p for p in db_path.parent.iterdir() if p.name.startswith("tokens.db")]
     content = b"".join(p.read_bytes() for p in files)
@@ -50,7 +53,8 @@ def test_only_the_hash_is_stored(store: TokenStore, db_path: Path):
     assert not any(isinstance(v, str) and (token in v or secret in v) for v in rows[0])
 
 
-def test_db_file_is_private_and_versioned(store: TokenStore, db_path: Path):
+def test_db_file_is_private_and_versioned(db_path: Path):
+    SqliteTokenStore(db_path).close()
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -58,20 +62,19 @@ def test_db_file_is_private_and_versioned(store: TokenStore, db_path: Path):
 
 
 def test_newer_schema_is_refused(db_path: Path):
-    TokenStore(db_path).close()
+    SqliteTokenStore(db_path).close()
     with sqlite3.connect(db_path) as db:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
-        TokenStore(db_path)
+        SqliteTokenStore(db_path)
 
 
-def test_tokens_survive_reopen(db_path: Path, clock):
-    first = TokenStore(db_path, clock=clock)
+def test_tokens_survive_reopen(backend: StateBackend):
+    first = backend.tokens()
     info, token = first.create("claude")
     first.close()
-    second = TokenStore(db_path, clock=clock)
+    second = backend.tokens()
     assert second.verify(token) == Principal("claude", None, "token", info.id)
-    second.close()
 
 
 def test_revoke_in_same_instance_is_immediate(store: TokenStore):
@@ -83,38 +86,35 @@ def test_revoke_in_same_instance_is_immediate(store: TokenStore):
     assert store.revoke("deadbeef") is False
 
 
-def test_revoke_from_another_process_takes_effect(store: TokenStore, db_path: Path, clock):
+def test_revoke_from_another_process_takes_effect(store: TokenStore, backend: StateBackend):
     info, token = store.create("claude")
     assert store.verify(token) is not None  # now cached
-    cli = TokenStore(db_path, clock=clock)  # what `bastion token revoke` opens
-    assert cli.revoke(info.id) is True
-    cli.close()
-    clock.advance(DEFAULT_REFRESH_INTERVAL)
+    cli = backend.tokens()  # what `bastion token revoke` opens
+    with backend.propagation("tokens"):
+        assert cli.revoke(info.id) is True
     assert store.verify(token) is None
 
 
-def test_revoke_agent_from_another_process(store: TokenStore, db_path: Path, clock):
+def test_revoke_agent_from_another_process(store: TokenStore, backend: StateBackend):
     _, first = store.create("claude")
     _, second = store.create("claude", servers=["db"])
     _, other = store.create("cursor")
     assert all(store.verify(t) for t in (first, second, other))
-    cli = TokenStore(db_path, clock=clock)
-    assert cli.revoke_agent("claude") == 2
+    cli = backend.tokens()
+    with backend.propagation("tokens"):
+        assert cli.revoke_agent("claude") == 2
     assert cli.revoke_agent("claude") == 0
     assert cli.revoke_agent("nobody") == 0
-    cli.close()
-    clock.advance(DEFAULT_REFRESH_INTERVAL)
     assert store.verify(first) is None
     assert store.verify(second) is None
     assert store.verify(other) is not None
 
 
-def test_token_created_by_another_process_is_accepted(store: TokenStore, db_path: Path, clock):
+def test_token_created_by_another_process_is_accepted(store: TokenStore, backend: StateBackend):
     assert store.verify("bst_00000000_" + "A" * 43) is None  # cache loaded
-    cli = TokenStore(db_path, clock=clock)
-    info, token = cli.create("claude")
-    cli.close()
-    clock.advance(DEFAULT_REFRESH_INTERVAL)
+    cli = backend.tokens()
+    with backend.propagation("tokens"):
+        info, token = cli.create("claude")
     assert store.verify(token) == Principal("claude", None, "token", info.id)
 
 

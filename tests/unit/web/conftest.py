@@ -11,15 +11,16 @@ import httpx2
 import pytest
 import yaml
 
-from bastion.admin.tokens import AdminTokenStore, Role
+from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
+from bastion.admin.tokens import Role
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import ListEventSink
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.config import load_config
 from bastion.gateway.gateway import open_audit
 from bastion.gateway.server_status import ServerStatus
-from bastion.gateway.tokens import TokenStore
-from bastion.guard.pinning import LoggingPinEventSink, open_pin_store
+from bastion.gateway.sqlite_tokens import SqliteTokenStore
+from bastion.guard.pinning import LoggingPinEventSink, SqlitePinStore
 from bastion.guard.policy.lint import policy_of
 from bastion.web.app import Dashboard
 from bastion.web.services import DashboardServices, UsageProvider
@@ -51,9 +52,9 @@ class Dash:
         self.config = load_config(config_path)
         self.audit = open_audit(self.config)
         self.approvals = SqliteApprovalStore(data / "approvals.db")
-        self.admin_tokens = AdminTokenStore(data / "admin_tokens.db")
-        self.tokens = TokenStore(data / "tokens.db")
-        self.pins = open_pin_store(data)
+        self.admin_tokens = SqliteAdminTokenStore(data / "admin_tokens.db")
+        self.tokens = SqliteTokenStore(data / "tokens.db")
+        self.pins = SqlitePinStore(data / "pins.db")
         self.events = ListEventSink()
         self.alerts = RecentAlerts()
         self.secrets = {role: self.admin_tokens.create(f"{role.label}-person", role)[1] for role in Role}

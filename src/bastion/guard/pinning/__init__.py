@@ -6,8 +6,6 @@ See docs/pinning.md.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bastion.guard.pinning.accept import accept_tools
 from bastion.guard.pinning.check import PinAction, PinningCheck
 from bastion.guard.pinning.events import LoggingPinEventSink, PinEvent, PinEventSink
@@ -33,14 +31,6 @@ __all__ = [
     "canonical_json",
     "changed_fields",
     "fingerprint",
-    "open_pin_store",
     "scan_definition",
     "scan_text",
 ]
-
-PIN_DB = "pins.db"
-
-
-def open_pin_store(data_dir: Path) -> SqlitePinStore:
-    """The pin store under Bastion's data folder."""
-    return SqlitePinStore(Path(data_dir) / PIN_DB)

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from bastion.guard.pinning import PinEvent, PinningCheck, SqlitePinStore
+from bastion.guard.pinning import PinEvent, PinningCheck, PinStore, SqlitePinStore
 from bastion.guard.pipeline import GuardPipeline
 from bastion.model import Decision, Principal, ToolCall
+from tests.unit.state_backends import StateBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -39,17 +40,15 @@ class RecordingSink:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    pins = SqlitePinStore(tmp_path / "pins.db")
-    yield pins
-    pins.close()
+def store(backend: StateBackend) -> PinStore:
+    return backend.pins()
 
 
 def call(tool: str, definition: dict[str, Any] | None) -> ToolCall:
     return ToolCall("c1", AGENT, "srv", tool, {}, definition=definition)
 
 
-async def test_listing_pins_new_tools_and_hides_poisoned_ones(store: SqlitePinStore) -> None:
+async def test_listing_pins_new_tools_and_hides_poisoned_ones(store: PinStore) -> None:
     sink = RecordingSink()
     check = PinningCheck(store, sink=sink)
     shown = await check.filter_tool_list(AGENT, "srv", [ADD, POISONED, {"description": "no name"}])
@@ -64,7 +63,7 @@ async def test_listing_pins_new_tools_and_hides_poisoned_ones(store: SqlitePinSt
     assert await check.check_tool_call(call("add", ADD)) is None
 
 
-async def test_a_changed_tool_is_hidden_and_its_calls_denied_until_accepted(store: SqlitePinStore) -> None:
+async def test_a_changed_tool_is_hidden_and_its_calls_denied_until_accepted(store: PinStore) -> None:
     sink = RecordingSink()
     check = PinningCheck(store, sink=sink)
     await check.filter_tool_list(AGENT, "srv", [ADD])
@@ -84,7 +83,7 @@ async def test_a_changed_tool_is_hidden_and_its_calls_denied_until_accepted(stor
     assert await check.filter_tool_list(AGENT, "srv", [ADD_V2]) == [ADD_V2]
 
 
-async def test_a_call_before_any_listing_pins_and_compares(store: SqlitePinStore) -> None:
+async def test_a_call_before_any_listing_pins_and_compares(store: PinStore) -> None:
     sink = RecordingSink()
     check = PinningCheck(store, sink=sink)
     assert await check.check_tool_call(call("add", ADD)) is None
@@ -95,13 +94,13 @@ async def test_a_call_before_any_listing_pins_and_compares(store: SqlitePinStore
     assert sink.kinds() == [("pinned", "add"), ("changed", "add")]
 
 
-async def test_unlisted_unknown_tools_are_left_to_the_policy(store: SqlitePinStore) -> None:
+async def test_unlisted_unknown_tools_are_left_to_the_policy(store: PinStore) -> None:
     check = PinningCheck(store, sink=RecordingSink())
     assert await check.check_tool_call(call("ghost", None)) is None
     assert store.lookup("srv", "ghost") is None
 
 
-async def test_removed_tools_are_recorded(store: SqlitePinStore) -> None:
+async def test_removed_tools_are_recorded(store: PinStore) -> None:
     sink = RecordingSink()
     check = PinningCheck(store, sink=sink)
     await check.filter_tool_list(AGENT, "srv", [ADD, {**ADD, "name": "sub"}])
@@ -125,7 +124,7 @@ async def test_on_change_decides_what_a_changed_tool_gets(
     assert ("changed", "add") in sink.kinds()  # recorded whatever the action
 
 
-async def test_ask_becomes_approval_required_in_the_pipeline(store: SqlitePinStore) -> None:
+async def test_ask_becomes_approval_required_in_the_pipeline(store: PinStore) -> None:
     check = PinningCheck(store, sink=RecordingSink(), on_finding="ask")
     verdict = await GuardPipeline([check]).evaluate(call("weather", POISONED))
     assert verdict.decision is Decision.DENY
@@ -133,7 +132,7 @@ async def test_ask_becomes_approval_required_in_the_pipeline(store: SqlitePinSto
     assert verdict.reason.startswith("human approval is required: tool 'weather' on server 'srv' is held for review")
 
 
-async def test_scanning_can_be_turned_off(store: SqlitePinStore) -> None:
+async def test_scanning_can_be_turned_off(store: PinStore) -> None:
     check = PinningCheck(store, sink=RecordingSink(), scan_descriptions=False)
     assert await check.filter_tool_list(AGENT, "srv", [POISONED]) == [POISONED]
 
@@ -149,7 +148,7 @@ async def test_a_failing_store_hides_everything_and_denies(tmp_path: Path) -> No
     assert "the pinning check failed" in verdict.reason
 
 
-async def test_a_held_tool_that_changes_gets_the_stricter_action(store: SqlitePinStore) -> None:
+async def test_a_held_tool_that_changes_gets_the_stricter_action(store: PinStore) -> None:
     check = PinningCheck(store, sink=RecordingSink(), on_finding="log", on_change="block")
     assert await check.check_tool_call(call("weather", POISONED)) is None  # findings only logged
     changed = {**POISONED, "description": POISONED["description"] + " Also now with rain."}
