@@ -18,6 +18,7 @@ maximum resident set size (getrusage), which includes the Python interpreter its
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import yaml
 
 from bastion.audit import open_audit_store
@@ -81,24 +83,40 @@ def seed_rows(total: int) -> Iterator[EventRow]:
 def seed(store: AuditStore, total: int) -> float:
     """SEEDING through the backend's chained append, in big transactions. Returns seconds."""
     backend: Any = store.backend  # type: ignore[attr-defined]
+    if inspect.iscoroutinefunction(backend.append):
+        return float(anyio.run(seed_async, backend, total))
     conn = backend.connect()
     began = time.perf_counter()
-    batch: list[EventRow] = []
-    for row in seed_rows(total):
-        batch.append(row)
-        if len(batch) == SEED_BATCH:
-            backend.append(conn, batch, False)
-            batch = []
-    if batch:
+    for batch in batched(seed_rows(total), SEED_BATCH):
         backend.append(conn, batch, False)
     elapsed = time.perf_counter() - began
-    if "psycopg" in type(conn).__module__:
-        conn.execute(b"ANALYZE events")
-    else:
-        conn.execute("PRAGMA optimize")
-        conn.execute("ANALYZE")
+    conn.execute("PRAGMA optimize")
+    conn.execute("ANALYZE")
     backend.discard(conn)
     return elapsed
+
+
+async def seed_async(backend: Any, total: int) -> float:
+    """SEEDING through an async backend (PostgreSQL)."""
+    conn = await backend.connect()
+    began = time.perf_counter()
+    for batch in batched(seed_rows(total), SEED_BATCH):
+        await backend.append(conn, batch, False)
+    elapsed = time.perf_counter() - began
+    await conn.execute(b"ANALYZE events")
+    await backend.discard(conn)
+    return elapsed
+
+
+def batched(rows: Iterator[EventRow], size: int) -> Iterator[list[EventRow]]:
+    batch: list[EventRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 QUERIES: list[tuple[str, Callable[[random.Random], EventQuery]]] = [

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bastion.audit.chain import GENESIS_HASH, ChainedRow, Checkpoint, EventRow, chain_rows, encode_event
+from bastion.audit.chain import (
+    GENESIS_HASH,
+    ChainedRow,
+    Checkpoint,
+    EventRow,
+    chain_rows,
+    chained_row,
+    encode_event,
+)
 from bastion.audit.events import AuditPruned
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
@@ -182,8 +190,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for row in self._read(sql, params):
-            yield ChainedRow(row[0], EventRow(*row[1:10]), row[10])
+        return map(chained_row, self._read(sql, params))
 
     def count(self, query: EventQuery) -> int:
         conditions, params = where_clause(query, "sqlite")

@@ -1,0 +1,150 @@
+"""Exporting a large audit log (default 1,000,000 events) to CSV, SQLite and PostgreSQL.
+
+Run: .venv/bin/python benchmarks/bench_audit_export.py [N] [--backend sqlite|postgresql|both]
+         [--format csv|jsonl|json] [--keep DIR] [--repeat K]
+Printed, not asserted. Target (issue 5): 1,000,000 events to CSV in under 15 s, in under 200 MB.
+
+The log is SEEDED as in bench_audit_search.py (varied events, a real, verifiable chain,
+appended through each backend's own chained append). `--keep DIR` keeps the seeded logs
+(DIR/audit.db and a PostgreSQL schema named in DIR/postgres-schema) and reuses them on the
+next run with the same N, so repeated measurements skip the seeding.
+
+The export runs `bastion audit export --format csv --output FILE` in a child process, as a
+user would. Figures: wall time, the child's CPU time (user + system: what the export
+itself costs, whatever else the host is doing), the file's size, and the child's peak
+resident set size (getrusage ru_maxrss of that child alone, interpreter included). The
+PostgreSQL server's own CPU is not in the child's figure; it is printed beside it (from
+pg_stat_activity-independent /proc accounting is not available, so wall time is the
+end-to-end figure for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bastion.audit import open_audit_store
+from bastion.audit.query import EventQuery
+from bench_audit_search import POSTGRES, seed
+
+
+def child_export(config: Path, fmt: str, out: Path) -> tuple[float, float, float, str]:
+    """Run the CLI export in a child; (wall s, CPU s, peak RSS MB, stderr). Peak RSS is that child's alone."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(done.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, flush=True)\n"
+        "sys.stderr.write(done.stderr)\n"
+    )
+    bastion = str(Path(sys.executable).parent / "bastion")
+    command = [bastion, "audit", "export", "--config", str(config), "--format", fmt, "--output", str(out)]
+    began = time.perf_counter()
+    # A fresh parent per export, so ru_maxrss is this export's peak, not an earlier child's.
+    done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - began
+    code, cpu, peak_kb = done.stdout.split()
+    if code != "0":
+        raise RuntimeError(f"export failed ({code}): {done.stderr.strip()}")
+    return wall, float(cpu), int(peak_kb) / 1024, done.stderr.strip()
+
+
+def prepare(name: str, url: str | None, folder: Path, total: int) -> Path:
+    """A config file for a log of `total` events, seeding it unless `folder` already holds one that size."""
+    config = folder / f"{name}.yaml"
+    audit: dict[str, Any] = {"url": url} if url else {}
+    config.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "audit": audit}), encoding="utf-8")
+    store = open_audit_store(folder / "data", url=url)
+    try:
+        have = store.count(EventQuery())
+    except Exception:
+        have = 0
+    if have == total:
+        print(f"{name:<10} reusing a seeded log of {total:,} events")
+    else:
+        if have:
+            raise SystemExit(f"{name}: the kept log holds {have:,} events, not {total:,}; use another --keep folder")
+        seconds = seed(store, total)
+        print(f"{name:<10} SEEDING {total:,} chained events (bulk path, not measured): {seconds:.1f} s")
+    return config
+
+
+def measure(name: str, config: Path, total: int, fmt: str, repeat: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"audit.{fmt}"
+        for _ in range(repeat):
+            wall, cpu, peak_mb, stderr = child_export(config, fmt, out)
+            size_mb = out.stat().st_size / 1e6
+            print(
+                f"{name:<10} export {total:,} events to {fmt}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (exporter), "
+                f"{size_mb:,.0f} MB written, peak RSS {peak_mb:,.0f} MB  [{stderr}]"
+            )
+
+
+def postgres_url(base: str, keep: Path | None) -> str | None:
+    import psycopg
+
+    marker = keep / "postgres-schema" if keep is not None else None
+    if marker is not None and marker.exists():
+        schema = marker.read_text(encoding="utf-8").strip()
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        try:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}".encode())
+        except Exception as exc:
+            print(f"postgresql SKIPPED: {exc}")
+            return None
+        if marker is not None:
+            marker.write_text(schema, encoding="utf-8")
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(base: str, url: str) -> None:
+    import psycopg
+
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("total", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--format", choices=["csv", "jsonl", "json"], default="csv")
+    parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the seeded logs in this folder")
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    print(f"audit export of {args.total:,} events; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+    print("(wall time includes waiting for a CPU on a loaded host; CPU time is the exporting process's own)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        if args.backend in ("sqlite", "both"):
+            config = prepare("sqlite", None, folder, args.total)
+            measure("sqlite", config, args.total, args.format, args.repeat)
+        if args.backend in ("postgresql", "both"):
+            url = postgres_url(args.postgres, args.keep)
+            if url is not None:
+                try:
+                    config = prepare("postgresql", url, folder, args.total)
+                    measure("postgresql", config, args.total, args.format, args.repeat)
+                finally:
+                    if args.keep is None:
+                        drop_schema(args.postgres, url)
+
+
+if __name__ == "__main__":
+    main()
