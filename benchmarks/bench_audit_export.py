@@ -6,16 +6,18 @@ Printed, not asserted. Target (issue 5): 1,000,000 events to CSV in under 15 s, 
 
 The log is SEEDED as in bench_audit_search.py (varied events, a real, verifiable chain,
 appended through each backend's own chained append). `--keep DIR` keeps the seeded logs
-(DIR/audit.db and a PostgreSQL schema named in DIR/postgres-schema) and reuses them on the
+(DIR/data/audit.db, and a PostgreSQL schema named in DIR/postgres-schema) and reuses them on the
 next run with the same N, so repeated measurements skip the seeding.
 
 The export runs `bastion audit export --format csv --output FILE` in a child process, as a
-user would. Figures: wall time, the child's CPU time (user + system: what the export
-itself costs, whatever else the host is doing), the file's size, and the child's peak
-resident set size (getrusage ru_maxrss of that child alone, interpreter included). The
-PostgreSQL server's own CPU is not in the child's figure; it is printed beside it (from
-pg_stat_activity-independent /proc accounting is not available, so wall time is the
-end-to-end figure for PostgreSQL).
+user would. Figures: wall time; the child's CPU time (user + system: the export's own cost,
+whatever else the host is doing; on PostgreSQL the server's work is not in it); the file's
+size; the child's peak resident set size (getrusage ru_maxrss of that child alone,
+interpreter and imports included).
+
+Baselines in the same run, for hosts of other speeds: READ, the CPU time of just reading
+every row through the store (`AuditReader.rows`, what any export must do), and CALIBRATION,
+`sum(range(1_000_000))` (about 15 ms on a current desktop core).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import uuid
 from pathlib import Path
 from typing import Any
@@ -79,7 +82,23 @@ def prepare(name: str, url: str | None, folder: Path, total: int) -> Path:
     return config
 
 
-def measure(name: str, config: Path, total: int, fmt: str, repeat: int) -> None:
+def read_floor(url: str | None, folder: Path) -> float:
+    """CPU seconds to read every row through the store, in this process."""
+    store = open_audit_store(folder / "data", url=url)
+    began = time.process_time()
+    for _ in store.rows(EventQuery(), newest_first=False):
+        pass
+    return time.process_time() - began
+
+
+def calibration() -> float:
+    """Milliseconds for `sum(range(1_000_000))`, best of 5: how fast this host runs Python now."""
+    return min(timeit.repeat("sum(range(1_000_000))", number=1, repeat=5)) * 1000
+
+
+def measure(name: str, url: str | None, folder: Path, config: Path, total: int, fmt: str, repeat: int) -> None:
+    read = read_floor(url, folder)
+    print(f"{name:<10} READ every row through the store: {read:6.1f} s CPU; CALIBRATION {calibration():.0f} ms")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"audit.{fmt}"
         for _ in range(repeat):
@@ -87,7 +106,7 @@ def measure(name: str, config: Path, total: int, fmt: str, repeat: int) -> None:
             size_mb = out.stat().st_size / 1e6
             print(
                 f"{name:<10} export {total:,} events to {fmt}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (exporter), "
-                f"{size_mb:,.0f} MB written, peak RSS {peak_mb:,.0f} MB  [{stderr}]"
+                f"{size_mb:,.0f} MB written, peak RSS {peak_mb:,.0f} MB; CPU {cpu / read:.1f}x READ  [{stderr}]"
             )
 
 
@@ -134,13 +153,13 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if args.backend in ("sqlite", "both"):
             config = prepare("sqlite", None, folder, args.total)
-            measure("sqlite", config, args.total, args.format, args.repeat)
+            measure("sqlite", None, folder, config, args.total, args.format, args.repeat)
         if args.backend in ("postgresql", "both"):
             url = postgres_url(args.postgres, args.keep)
             if url is not None:
                 try:
                     config = prepare("postgresql", url, folder, args.total)
-                    measure("postgresql", config, args.total, args.format, args.repeat)
+                    measure("postgresql", url, folder, config, args.total, args.format, args.repeat)
                 finally:
                     if args.keep is None:
                         drop_schema(args.postgres, url)

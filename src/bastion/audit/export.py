@@ -180,12 +180,23 @@ def _csv_chunks(rows: Iterable[ChainedRow], on_progress: Callable[[int], None] |
             known[text] = cell
         return cell
 
+    modf = math.modf
+    last_minute, minute_prefix = None, ""
     count = 0
     for seq, row, digest in rows:
         at, kind, agent, server, correlation_id, _, _, _, data = row
         cells = blank.copy()
         cells[0] = str(seq)
-        cells[1] = iso_time(at)
+        # iso_time(at), inlined: a call per row is a tenth of the loop's time
+        fraction, whole = modf(at)
+        micro = round(fraction * 1e6)
+        second = int(whole)
+        if not 0 <= micro < 1_000_000:
+            second, micro = (second + 1, micro - 1_000_000) if micro > 0 else (second - 1, micro + 1_000_000)
+        minute = second // 60
+        if minute != last_minute:
+            last_minute, minute_prefix = minute, time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+        cells[1] = f"{minute_prefix}{second - minute * 60:02d}.{micro:06d}Z"
         cells[2] = known_cell(kind) or text_cell(kind)
         if agent is not None:
             cells[3] = known_cell(agent) or text_cell(agent)
