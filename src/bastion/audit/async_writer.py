@@ -204,18 +204,20 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
 
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
-            await self._maybe_prune(forced=False)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._until_next_prune())
-            self._wake.clear()
-            while self._jobs:
-                batch = [self._jobs.popleft()]
-                while self._jobs and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
-                    batch.append(self._jobs.popleft())
-                stopping = await self._handle(batch)
-                if stopping:
-                    return
+        try:
+            while True:
+                await self._maybe_prune(forced=False)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._until_next_prune())
+                self._wake.clear()
+                while self._jobs:
+                    batch = [self._jobs.popleft()]
+                    while self._jobs and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
+                        batch.append(self._jobs.popleft())
+                    if await self._handle(batch):
+                        return
+        finally:  # stopped, or cancelled with its event loop: the connection goes either way
+            await self._drop_connection()
 
     async def _handle(self, batch: list[_Job]) -> bool:
         """Commit `batch`, prune if asked, answer its waiters. True when it ends with STOP."""
