@@ -13,7 +13,8 @@ The export runs `bastion audit export --format csv --output FILE` in a child pro
 user would. Figures: wall time; the child's CPU time (user + system: the export's own cost,
 whatever else the host is doing; on PostgreSQL the server's work is not in it); the file's
 size; the child's peak resident set size (getrusage ru_maxrss of that child alone,
-interpreter and imports included).
+interpreter and imports included). STARTUP is what the `bastion` command costs before it does
+anything (`bastion --version`): included in the export's figures.
 
 Baselines in the same run, for hosts of other speeds: READ, the CPU time of just reading
 every row through the store (`AuditReader.rows`, what any export must do), and CALIBRATION,
@@ -43,6 +44,12 @@ from bench_audit_search import POSTGRES, seed
 
 def child_export(config: Path, fmt: str, out: Path) -> tuple[float, float, float, str]:
     """Run the CLI export in a child; (wall s, CPU s, peak RSS MB, stderr). Peak RSS is that child's alone."""
+    bastion = str(Path(sys.executable).parent / "bastion")
+    return child_run([bastion, "audit", "export", "--config", str(config), "--format", fmt, "--output", str(out)])
+
+
+def child_run(command: list[str]) -> tuple[float, float, float, str]:
+    """Run `command` in a child; (wall s, CPU s, peak RSS MB, stderr)."""
     script = (
         "import resource, subprocess, sys\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
@@ -50,8 +57,6 @@ def child_export(config: Path, fmt: str, out: Path) -> tuple[float, float, float
         "print(done.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, flush=True)\n"
         "sys.stderr.write(done.stderr)\n"
     )
-    bastion = str(Path(sys.executable).parent / "bastion")
-    command = [bastion, "audit", "export", "--config", str(config), "--format", fmt, "--output", str(out)]
     began = time.perf_counter()
     # A fresh parent per export, so ru_maxrss is this export's peak, not an earlier child's.
     done = subprocess.run([sys.executable, "-c", script, *command], capture_output=True, text=True, check=False)
@@ -98,7 +103,9 @@ def calibration() -> float:
 
 def measure(name: str, url: str | None, folder: Path, config: Path, total: int, fmt: str, repeat: int) -> None:
     read = read_floor(url, folder)
-    print(f"{name:<10} READ every row through the store: {read:6.1f} s CPU; CALIBRATION {calibration():.0f} ms")
+    print(f"{name:<10} READ every row through the store: {read:.1f} s CPU; CALIBRATION {calibration():.0f} ms")
+    wall, cpu, peak_mb, _ = child_run([str(Path(sys.executable).parent / "bastion"), "--version"])
+    print(f"{name:<10} STARTUP of the bastion command: {wall:.1f} s wall, {cpu:.1f} s CPU, {peak_mb:.0f} MB RSS")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"audit.{fmt}"
         for _ in range(repeat):
