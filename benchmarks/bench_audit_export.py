@@ -30,16 +30,12 @@ import sys
 import tempfile
 import time
 import timeit
-import uuid
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bastion.audit import open_audit_store
 from bastion.audit.query import EventQuery
-from bench_audit_search import POSTGRES, seed
+from bench_audit_search import POSTGRES, drop_schema, postgres_url, prepare
 
 
 def child_export(config: Path, fmt: str, out: Path) -> tuple[float, float, float, str]:
@@ -65,26 +61,6 @@ def child_run(command: list[str]) -> tuple[float, float, float, str]:
     if code != "0":
         raise RuntimeError(f"export failed ({code}): {done.stderr.strip()}")
     return wall, float(cpu), int(peak_kb) / 1024, done.stderr.strip()
-
-
-def prepare(name: str, url: str | None, folder: Path, total: int) -> Path:
-    """A config file for a log of `total` events, seeding it unless `folder` already holds one that size."""
-    config = folder / f"{name}.yaml"
-    audit: dict[str, Any] = {"url": url} if url else {}
-    config.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "audit": audit}), encoding="utf-8")
-    store = open_audit_store(folder / "data", url=url)
-    try:
-        have = store.count(EventQuery())
-    except Exception:
-        have = 0
-    if have == total:
-        print(f"{name:<10} reusing a seeded log of {total:,} events")
-    else:
-        if have:
-            raise SystemExit(f"{name}: the kept log holds {have:,} events, not {total:,}; use another --keep folder")
-        seconds = seed(store, total)
-        print(f"{name:<10} SEEDING {total:,} chained events (bulk path, not measured): {seconds:.1f} s")
-    return config
 
 
 def read_floor(url: str | None, folder: Path) -> float:
@@ -115,33 +91,6 @@ def measure(name: str, url: str | None, folder: Path, config: Path, total: int, 
                 f"{name:<10} export {total:,} events to {fmt}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (exporter), "
                 f"{size_mb:,.0f} MB written, peak RSS {peak_mb:,.0f} MB; CPU {cpu / read:.1f}x READ  [{stderr}]"
             )
-
-
-def postgres_url(base: str, keep: Path | None) -> str | None:
-    import psycopg
-
-    marker = keep / "postgres-schema" if keep is not None else None
-    if marker is not None and marker.exists():
-        schema = marker.read_text(encoding="utf-8").strip()
-    else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        try:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f"CREATE SCHEMA {schema}".encode())
-        except Exception as exc:
-            print(f"postgresql SKIPPED: {exc}")
-            return None
-        if marker is not None:
-            marker.write_text(schema, encoding="utf-8")
-    return f"{base}?options=-csearch_path%3D{schema}"
-
-
-def drop_schema(base: str, url: str) -> None:
-    import psycopg
-
-    schema = url.rsplit("%3D", 1)[1]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
 
 
 def main() -> None:
