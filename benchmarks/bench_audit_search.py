@@ -1,8 +1,8 @@
-"""Search and export over a large audit log (default 1,000,000 events), SQLite and PostgreSQL.
+"""Searching a large audit log (default 1,000,000 events), SQLite and PostgreSQL.
 
 Run: .venv/bin/python benchmarks/bench_audit_search.py [N] [--backend sqlite|postgresql|both] [--keep DIR]
-Printed, not asserted. Targets (issue 5): searches under 50 ms at p50; exporting 1,000,000
-events to CSV under 15 s in under 200 MB.
+Printed, not asserted. Target (issue 5): searches under 50 ms at p50. Export: bench_audit_export.py.
+`--keep DIR` keeps the seeded logs and reuses them (bench_audit_export.py reads the same ones).
 
 SEEDING is not the measured write path: it builds rows directly (varied agents, servers,
 tools, verdicts, and argument text from a 5,000-word vocabulary) and appends them through
@@ -10,21 +10,17 @@ the backend's own chained append in large transactions, so the log is a real, ve
 chain. Ingest speed through the real write path is bench_audit_ingest.py's job.
 
 Each search is one page of 50, newest first, through `bastion.audit.search.search` (what
-the CLI and admin API call), timed over many runs with varied parameters. The export runs
-`bastion audit export --format csv` in a child process; its peak memory is the child's
-maximum resident set size (getrusage), which includes the Python interpreter itself.
+the CLI and admin API call), timed over many runs with varied parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import yaml
 
 from bastion.audit import open_audit_store
@@ -81,24 +78,40 @@ def seed_rows(total: int) -> Iterator[EventRow]:
 def seed(store: AuditStore, total: int) -> float:
     """SEEDING through the backend's chained append, in big transactions. Returns seconds."""
     backend: Any = store.backend  # type: ignore[attr-defined]
+    if inspect.iscoroutinefunction(backend.append):
+        return float(anyio.run(seed_async, backend, total))
     conn = backend.connect()
     began = time.perf_counter()
-    batch: list[EventRow] = []
-    for row in seed_rows(total):
-        batch.append(row)
-        if len(batch) == SEED_BATCH:
-            backend.append(conn, batch, False)
-            batch = []
-    if batch:
+    for batch in batched(seed_rows(total), SEED_BATCH):
         backend.append(conn, batch, False)
     elapsed = time.perf_counter() - began
-    if "psycopg" in type(conn).__module__:
-        conn.execute(b"ANALYZE events")
-    else:
-        conn.execute("PRAGMA optimize")
-        conn.execute("ANALYZE")
+    conn.execute("PRAGMA optimize")
+    conn.execute("ANALYZE")
     backend.discard(conn)
     return elapsed
+
+
+async def seed_async(backend: Any, total: int) -> float:
+    """SEEDING through an async backend (PostgreSQL)."""
+    conn = await backend.connect()
+    began = time.perf_counter()
+    for batch in batched(seed_rows(total), SEED_BATCH):
+        await backend.append(conn, batch, False)
+    elapsed = time.perf_counter() - began
+    await conn.execute(b"ANALYZE events")
+    await backend.discard(conn)
+    return elapsed
+
+
+def batched(rows: Iterator[EventRow], size: int) -> Iterator[list[EventRow]]:
+    batch: list[EventRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 QUERIES: list[tuple[str, Callable[[random.Random], EventQuery]]] = [
@@ -132,43 +145,51 @@ def measure_searches(store: AuditStore, name: str) -> None:
         print(f"{name:<10} search {label:<24} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
 
 
-def measure_export(config: Path, total: int, name: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "audit.csv"
-        bastion = str(Path(sys.executable).parent / "bastion")
-        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = usage_before.ru_maxrss
-        began = time.perf_counter()
-        done = subprocess.run(
-            [bastion, "audit", "export", "--config", str(config), "--format", "csv", "--output", str(out)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        elapsed = time.perf_counter() - began
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        peak_mb = usage.ru_maxrss / 1024
-        cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
-        if done.returncode != 0:
-            print(f"{name:<10} export FAILED: {done.stderr.strip()}")
-            return
-        size_mb = out.stat().st_size / 1e6
-        note = "" if peak_mb * 1024 > before else " (peak of an earlier child)"
-        print(
-            f"{name:<10} export {total:,} events to CSV: {elapsed:6.1f} s wall, {cpu:6.1f} s CPU, {size_mb:,.0f} MB, "
-            f"peak RSS {peak_mb:,.0f} MB{note}  [{done.stderr.strip()}]"
-        )
-
-
-def run(name: str, url: str | None, folder: Path, total: int) -> None:
+def prepare(name: str, url: str | None, folder: Path, total: int) -> Path:
+    """A config file for a log of `total` events, seeding it unless `folder` already holds one that size."""
     config = folder / f"{name}.yaml"
     audit: dict[str, Any] = {"url": url} if url else {}
     config.write_text(yaml.safe_dump({"data_dir": str(folder / "data"), "audit": audit}), encoding="utf-8")
     store = open_audit_store(folder / "data", url=url)
-    seconds = seed(store, total)
-    print(f"{name:<10} SEEDING {total:,} chained events (bulk path, not the ingest path): {seconds:.1f} s")
-    measure_searches(store, name)
-    measure_export(config, total, name)
+    try:
+        have = store.count(EventQuery())
+    except Exception:
+        have = 0
+    if have == total:
+        print(f"{name:<10} reusing a seeded log of {total:,} events")
+    else:
+        if have:
+            raise SystemExit(f"{name}: the kept log holds {have:,} events, not {total:,}; use another --keep folder")
+        seconds = seed(store, total)
+        print(f"{name:<10} SEEDING {total:,} chained events (bulk path, not measured): {seconds:.1f} s")
+    return config
+
+
+def postgres_url(base: str, keep: Path | None) -> str | None:
+    import psycopg
+
+    marker = keep / "postgres-schema" if keep is not None else None
+    if marker is not None and marker.exists():
+        schema = marker.read_text(encoding="utf-8").strip()
+    else:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        try:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f"CREATE SCHEMA {schema}".encode())
+        except Exception as exc:
+            print(f"postgresql SKIPPED: {exc}")
+            return None
+        if marker is not None:
+            marker.write_text(schema, encoding="utf-8")
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+def drop_schema(base: str, url: str) -> None:
+    import psycopg
+
+    schema = url.rsplit("%3D", 1)[1]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
 
 
 def main() -> None:
@@ -176,32 +197,24 @@ def main() -> None:
     parser.add_argument("total", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the seeded logs in this folder")
     args = parser.parse_args()
-    print(f"audit search and export over {args.total:,} events; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
-    print("(wall times include waiting for the CPU when the host is loaded; CPU time is the export's own)")
+    print(f"audit search over {args.total:,} events; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         if args.backend in ("sqlite", "both"):
-            run("sqlite", None, folder, args.total)
+            prepare("sqlite", None, folder, args.total)
+            measure_searches(open_audit_store(folder / "data"), "sqlite")
         if args.backend in ("postgresql", "both"):
-            run_postgres(args.postgres, folder, args.total)
-
-
-def run_postgres(base: str, folder: Path, total: int) -> None:
-    try:
-        import psycopg
-
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}".encode())
-    except Exception as exc:
-        print(f"postgresql SKIPPED: {exc}")
-        return
-    try:
-        run("postgresql", f"{base}?options=-csearch_path%3D{schema}", folder, total)
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+            url = postgres_url(args.postgres, args.keep)
+            if url is not None:
+                try:
+                    prepare("postgresql", url, folder, args.total)
+                    measure_searches(open_audit_store(folder / "data", url=url), "postgresql")
+                finally:
+                    if args.keep is None:
+                        drop_schema(args.postgres, url)
 
 
 if __name__ == "__main__":

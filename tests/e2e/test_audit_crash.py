@@ -1,4 +1,5 @@
-"""A gateway killed with SIGKILL under load leaves no forwarded call unrecorded, and a chain that verifies."""
+"""A gateway killed with SIGKILL under load leaves no forwarded call unrecorded, and a chain that verifies
+(audit log in SQLite, and in PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import select
 import signal
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from tests.e2e.clients import connect
 from tests.e2e.conftest import SERVERS_DIR, start_gateway, write_config
+from tests.unit.audit.postgres import postgres_schema
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -42,12 +46,22 @@ def wait_exited(pids: list[int], timeout: float) -> None:
             os.close(fd)
 
 
-async def test_sigkill_under_load_leaves_no_forwarded_call_unrecorded(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_settings(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The `audit:` section: the default SQLite file, or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_schema() as url:
+        yield {"url": url}
+
+
+async def test_sigkill_under_load_leaves_no_forwarded_call_unrecorded(tmp_path, audit_settings):
     scratch = tmp_path / "scratch"  # the sandboxed server writes its notes here, and nowhere else
     scratch.mkdir()
     crashy = {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}
     servers = {"crashy": {**crashy, "sandbox": {"writable": [str(scratch)]}}}
-    gateway = start_gateway(write_config(tmp_path, servers))
+    gateway = start_gateway(write_config(tmp_path, servers, audit=audit_settings))
     notes = scratch / "reached-upstream.txt"
     answered = 0
     enough = anyio.Event()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -106,6 +106,18 @@ def chain_rows(previous: Checkpoint, rows: Iterable[EventRow]) -> list[ChainedRo
         digest = link(digest, seq, row)
         chained.append(ChainedRow(seq, row, digest))
     return chained
+
+
+_new_tuple = tuple.__new__
+
+
+def chained_row(stored: Sequence[Any]) -> ChainedRow:
+    """The `ChainedRow` of a row read from the `events` table (`seq`, the nine `EventRow` columns, `hash`).
+
+    Built with `tuple.__new__`, which is what the named tuples' constructors call, minus a
+    Python-level call each: an export builds a million of these.
+    """
+    return _new_tuple(ChainedRow, (stored[0], _new_tuple(EventRow, stored[1:10]), stored[10]))
 
 
 def decode_row(chained: ChainedRow) -> StoredEvent:

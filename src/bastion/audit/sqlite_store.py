@@ -16,8 +16,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bastion.audit.chain import GENESIS_HASH, ChainedRow, Checkpoint, EventRow, chain_rows, encode_event
+from bastion.audit.chain import (
+    GENESIS_HASH,
+    ChainedRow,
+    Checkpoint,
+    EventRow,
+    chain_rows,
+    chained_row,
+    encode_event,
+)
 from bastion.audit.events import AuditPruned
+from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
@@ -30,7 +39,7 @@ BUSY_TIMEOUT_MS = 5_000
 COLUMNS = "seq, time, type, agent, server, correlation_id, tool, verdict, rule, data, hash"
 
 
-def _migrate_to_v1(conn: sqlite3.Connection) -> None:
+def _migrate_to_v1(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
     conn.execute(
         """CREATE TABLE calls (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL UNIQUE, time REAL NOT NULL,
@@ -41,8 +50,8 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE _health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL)")
 
 
-def _migrate_to_v2(conn: sqlite3.Connection) -> None:
-    """Typed, hash-chained events. The v1 `calls` table is kept, unchained, as `calls_v1`."""
+def _migrate_to_v2(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
+    """Typed, hash-chained events. The v1 `calls` table is set aside as `calls_v1` (v3 converts it)."""
     conn.execute("ALTER TABLE calls RENAME TO calls_v1")
     conn.execute(
         """CREATE TABLE events (
@@ -61,9 +70,32 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1, _migrate_to_v2)
+def _migrate_to_v3(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
+    """The v1 requests in `calls_v1` become typed events at the end of the chain (`legacy_calls.py`),
+    stored through `policy`; the table is then dropped. All in the migration's transaction."""
+    if not has_legacy_calls(conn):
+        return
+    batch: list[EventRow] = []
+    for event in legacy_call_events(conn):
+        batch.append(encode_event(event, policy))
+        if len(batch) == MIGRATION_BATCH:
+            append_chained(conn, batch)
+            batch = []
+    if batch:
+        append_chained(conn, batch)
+    conn.execute(f"DROP TABLE {LEGACY_TABLE}")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection, PayloadPolicy], None], ...] = (
+    _migrate_to_v1,
+    _migrate_to_v2,
+    _migrate_to_v3,
+)
 """`MIGRATIONS[n]` brings a database from `PRAGMA user_version` n to n + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
+READABLE_VERSIONS = range(2, SCHEMA_VERSION + 1)
+"""Schema versions whose `events` table this Bastion reads (v2 differs from v3 only by `calls_v1`)."""
+MIGRATION_BATCH = 10_000
 
 _INSERT_EVENT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_FTS = "INSERT INTO events_fts (rowid, tool, data) VALUES (?, ?, ?)"
@@ -76,8 +108,10 @@ _UPSERT_HEALTH = (
 class SqliteBackend:
     """The SQLite side of the shared write path (see `WriterBackend`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, policy: PayloadPolicy) -> None:
         self.path = path
+        self.policy = policy
+        """How migrated v1 requests store their arguments."""
         self.description = str(path)
 
     def connect(self) -> sqlite3.Connection:
@@ -89,7 +123,7 @@ class SqliteBackend:
             if mode != "wal":
                 logger.warning("audit log %s: journal mode is %s, not WAL", self.path, mode)
             conn.execute("PRAGMA synchronous = FULL")  # in WAL, every commit fsyncs the log
-            _migrate(conn, self.path)
+            _migrate(conn, self.path, self.policy)
         except BaseException:
             conn.close()
             raise
@@ -98,19 +132,10 @@ class SqliteBackend:
     def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
         conn.execute("BEGIN IMMEDIATE")
         if rows:
-            self._append_rows(conn, rows)
+            append_chained(conn, rows)
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
-
-    def _append_rows(self, conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
-        seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        chained = chain_rows(Checkpoint(seq, digest), rows)
-        conn.executemany(_INSERT_EVENT, [(c.seq, *c.row, c.hash) for c in chained])
-        conn.executemany(_INSERT_FTS, [(c.seq, c.row.tool, c.row.data) for c in chained])
-        last = chained[-1]
-        conn.execute(_SET_HEAD, (last.seq, last.hash))
-        return Checkpoint(last.seq, last.hash)
 
     def prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         conn.execute("BEGIN IMMEDIATE")
@@ -141,7 +166,7 @@ class SqliteBackend:
         removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
         conn.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (cut, through_hash, now, removed))
         event = AuditPruned(time=now, through_seq=cut, through_hash=through_hash, removed=removed)
-        self._append_rows(conn, [encode_event(event, policy)])
+        append_chained(conn, [encode_event(event, policy)])
         return int(removed)
 
     def discard(self, conn: sqlite3.Connection) -> None:
@@ -156,7 +181,8 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
     """`AuditStore` on a SQLite file. `commits` and `failed_writes` are for tests and metrics."""
 
     def __init__(self, path: Path, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
-        super().__init__(SqliteBackend(path), policy or PayloadPolicy(), retention)
+        policy = policy or PayloadPolicy()
+        super().__init__(SqliteBackend(path, policy), policy, retention)
         self.path = path
 
     @property
@@ -182,8 +208,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for row in self._read(sql, params):
-            yield ChainedRow(row[0], EventRow(*row[1:10]), row[10])
+        return map(chained_row, self._read(sql, params))
 
     def count(self, query: EventQuery) -> int:
         conditions, params = where_clause(query, "sqlite")
@@ -213,7 +238,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise AuditStoreError(f"{self.path} has audit schema v{version}; this Bastion reads v{SCHEMA_VERSION}")
             yield from conn.execute(sql, params)
         except sqlite3.Error as exc:
@@ -222,14 +247,26 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             conn.close()
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def append_chained(conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
+    """Chain `rows` after the head and insert them (events and full-text index); the caller
+    holds the write lock (`BEGIN IMMEDIATE`) and commits. Returns the new head."""
+    seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    chained = chain_rows(Checkpoint(seq, digest), rows)
+    conn.executemany(_INSERT_EVENT, [(c.seq, *c.row, c.hash) for c in chained])
+    conn.executemany(_INSERT_FTS, [(c.seq, c.row.tool, c.row.data) for c in chained])
+    last = chained[-1]
+    conn.execute(_SET_HEAD, (last.seq, last.hash))
+    return Checkpoint(last.seq, last.hash)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, policy: PayloadPolicy) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise AuditStoreError(f"{path} has audit schema v{version}; this Bastion knows up to v{SCHEMA_VERSION}")
         for migration in MIGRATIONS[version:]:
-            migration(conn)
+            migration(conn, policy)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import anyio
 import click
 
+from bastion.audit import open_audit_store
 from bastion.audit.events import EVENT_TYPES
 from bastion.audit.export import EXPORT_FORMATS, ExportFormat, event_record, export_events, write_jsonl
 from bastion.audit.query import EventQuery
@@ -19,7 +20,6 @@ from bastion.audit.retention import parse_duration
 from bastion.audit.search import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, search, verify_log
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.cli.common import config_option, load_or_exit
-from bastion.gateway.gateway import open_audit
 
 
 @click.group("audit")
@@ -89,8 +89,9 @@ def _query(options: dict[str, Any]) -> EventQuery:
 
 
 def _reader(config_path: Path) -> AuditStore:
+    """The configured log, to read (its payload policy does not matter to a reader)."""
     config = load_or_exit(config_path)
-    return open_audit(config)
+    return open_audit_store(config.data_dir, url=config.audit.url)
 
 
 @audit_group.command("search")
@@ -184,7 +185,9 @@ def verify(config_path: Path) -> None:
 @config_option
 def prune(config_path: Path) -> None:
     """Apply `audit.retention` now (a running gateway also applies it hourly)."""
-    reader = _reader(config_path)
+    from bastion.gateway.gateway import open_audit  # writes: the configured policy and retention
+
+    reader = open_audit(load_or_exit(config_path))
 
     async def run() -> None:
         await reader.open()

@@ -81,3 +81,34 @@ def postgres_backend() -> Iterator[Backend]:
                 return cursor.fetchall() if cursor.description is not None else []
 
         yield Backend("postgresql", make, sql, mark="%s")
+
+
+@contextlib.contextmanager
+def postgres_role_schema() -> Iterator[tuple[str, str]]:
+    """A fresh login role owning a fresh schema; yields (URL connecting as that role into it, role). Dropped on exit."""
+    ensure_postgres()
+    name = f"bastion_test_{uuid.uuid4().hex[:12]}"
+    with _connect() as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN")
+        conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+    host = BASE_URL.split("@", 1)[1]
+    try:
+        yield f"postgresql://{name}@{host}?options=-csearch_path%3D{name}", name
+    finally:
+        with _connect() as conn:
+            _terminate(conn, name)
+            conn.execute(f"DROP SCHEMA {name} CASCADE")
+            conn.execute(f"DROP ROLE {name}")
+
+
+def set_read_only(role: str, read_only: bool) -> None:
+    """Make `role`'s sessions read-only (as after a failover to a standby), or writable again, and end
+    its current sessions so that its clients reconnect into the new state."""
+    with _connect() as conn:
+        setting = "SET default_transaction_read_only = on" if read_only else "RESET default_transaction_read_only"
+        conn.execute(f"ALTER ROLE {role} {setting}")
+        _terminate(conn, role)
+
+
+def _terminate(conn: Any, role: str) -> None:
+    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from typing import Any
 
 import pytest
@@ -157,3 +158,22 @@ def test_csv_rows_are_what_the_csv_module_writes() -> None:
         writer.writerow([csv_cell(record.get(column)) for column in CSV_COLUMNS])
 
     assert "".join(_csv_chunks(rows)) == expected.getvalue()
+
+
+def test_csv_time_cells_are_iso_time() -> None:
+    """The CSV loop formats times itself (inlined for speed): it must agree with `iso_time` everywhere."""
+    from bastion.audit.chain import ChainedRow, EventRow
+    from bastion.audit.export import _csv_chunks
+
+    rng = random.Random(5)
+    moments = [0.0, -0.5, -1.0000004, 86399.9999996, 1_795_586_105.9999996, 1_795_586_105.0000004, 59.9999995]
+    moments += [rng.uniform(-1e9, 4e9) for _ in range(3000)]
+    moments += [1_795_586_105 + n * 0.37 for n in range(500)]  # many in one minute, then the next
+    rows = [
+        ChainedRow(n, EventRow(at, "token.created", None, None, None, None, None, None, "{}"), "h")
+        for n, at in enumerate(moments, start=1)
+    ]
+
+    cells = [line[1] for line in csv.reader(io.StringIO("".join(_csv_chunks(rows))))][1:]
+
+    assert cells == [iso_time(at) for at in moments]

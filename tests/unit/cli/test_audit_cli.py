@@ -27,11 +27,11 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def seed(config: Path, count: int = 5) -> Path:
+def seed(config: Path, count: int = 5, url: str | None = None) -> Path:
     data = config.parent / "data"
 
     async def write() -> None:
-        store = open_audit_store(data)
+        store = open_audit_store(data, url=url)
         await store.open()
         for n in range(count):
             agent = "alice" if n % 2 else "bob"
@@ -166,7 +166,7 @@ def test_token_create_and_revoke_are_audited(config: Path) -> None:
         ("token.revoked", "ci-bot", token_id),
     ]
     assert events[0]["servers"] == ["time"]
-    assert token.split("_", 2)[2] not in out, "the secret is never recorded"  # the secret may contain "_"
+    assert token.split("_", 2)[2] not in out, "the secret is never recorded"  # the whole secret: it may hold '_'
 
 
 def test_prune_applies_retention(config: Path) -> None:
@@ -180,3 +180,28 @@ def test_prune_applies_retention(config: Path) -> None:
     code, out, _ = run("audit", "verify", "--config", str(config))
     assert code == 0
     assert "since retention checkpoint" in out
+
+
+def test_search_export_verify_and_prune_on_postgres(tmp_path: Path) -> None:
+    from tests.unit.audit.postgres import postgres_schema
+
+    with postgres_schema() as url:
+        config = tmp_path / "bastion.yaml"
+        settings = {"data_dir": str(tmp_path / "data"), "audit": {"url": url, "retention": {"max_events": 3}}}
+        config.write_text(yaml.safe_dump(settings))
+        seed(config, 6, url=url)
+
+        searched = run("audit", "search", "--config", str(config), "--agent", "alice", "--format", "jsonl")
+        exported = run("audit", "export", "--config", str(config), "--format", "csv")
+        verified = run("audit", "verify", "--config", str(config))
+        pruned = run("audit", "prune", "--config", str(config))
+        after = run("audit", "verify", "--config", str(config))
+
+    assert [json.loads(line)["seq"] for line in searched[1].splitlines()] == [6, 4, 2]
+    assert [row["seq"] for row in csv.DictReader(io.StringIO(exported[1], newline=""))] == [str(n) for n in range(1, 7)]
+    assert verified[0] == 0
+    assert "postgresql://" in verified[1]
+    assert "OK, 6 event(s) verified" in verified[1]
+    assert pruned[0] == 0
+    assert after[0] == 0, after[2]
+    assert "since retention checkpoint 4" in after[1]

@@ -1,0 +1,102 @@
+"""Reading a PostgreSQL audit log: search, export and verify, synchronously (any thread, no event loop).
+
+The CLI, the admin API's worker threads and `verify` read through here, over psycopg 3's
+blocking API. A page (a search) is fetched on one reused connection; a stream (an export,
+a verify) is one `COPY (SELECT ...) TO STDOUT` (binary) on a connection of its own: one
+statement, so one snapshot however long it runs; the server sends while the client
+formats, and the client holds a few rows at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+
+from bastion.audit.chain import ChainedRow, Checkpoint, chained_row
+from bastion.audit.postgres_schema import COLUMNS, redacted_url
+from bastion.audit.query import EventQuery, where_clause
+from bastion.audit.store import AuditStoreError
+
+CONNECT_TIMEOUT_S = 10
+READ_BATCH = 2000
+_COLUMN_TYPES = ["int8", "float8", *("text" for _ in COLUMNS[2:])]
+_TEXT_MATCH = "tsv @@ plainto_tsquery('simple'::regconfig, %s)"
+
+
+class PostgresReader:
+    """`AuditReader` on a PostgreSQL log. Thread-safe."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.description = redacted_url(url)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the reused connection (streams close their own)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def rows(
+        self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
+    ) -> Iterator[ChainedRow]:
+        conditions, params = _conditions(query)
+        if cursor is not None:
+            conditions.append(f"seq {'<' if newest_first else '>'} %s")
+            params.append(cursor)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        sql = f"SELECT {', '.join(COLUMNS)} FROM events{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        rows = self._stream(sql, params) if limit is None or limit > READ_BATCH else iter(self._fetch(sql, params))
+        yield from map(chained_row, rows)
+
+    def count(self, query: EventQuery) -> int:
+        conditions, params = _conditions(query)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        found = self._fetch(f"SELECT count(*) FROM events{where}", params)
+        return int(found[0][0]) if found else 0
+
+    def chain_ends(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        checkpoint = self._fetch("SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1", [])
+        head = self._fetch("SELECT seq, hash FROM audit_head WHERE id = 1", [])
+        return (
+            Checkpoint(int(checkpoint[0][0]), checkpoint[0][1]) if checkpoint else None,
+            Checkpoint(int(head[0][0]), head[0][1]) if head else None,
+        )
+
+    def _stream(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+        try:
+            with psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                conn.read_only = True
+                with conn.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)", params) as copy:
+                    copy.set_types(_COLUMN_TYPES)
+                    yield from copy.rows()
+        except psycopg.Error as exc:
+            raise AuditStoreError(f"cannot read audit log {self.description}: {exc}") from exc
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                return self._conn.execute(sql.encode(), params).fetchall()
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                raise AuditStoreError(f"cannot read audit log {self.description}: {exc}") from exc
+
+
+def _conditions(query: EventQuery) -> tuple[list[str], list[Any]]:
+    conditions, params = where_clause(query, "postgresql")
+    if query.text is not None:
+        conditions.append(_TEXT_MATCH)
+        params.append(query.text)
+    return conditions, params
