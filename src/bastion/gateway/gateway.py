@@ -53,6 +53,7 @@ from bastion.guard.pinning import (
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
+from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
 from bastion.runtime.egress.proxy import ResolverForTests
@@ -143,14 +144,17 @@ def default_checks(
     config: BastionConfig | None = None,
     pins: PinStore | None = None,
     pin_events: PinEventSink | None = None,
+    limits: RateLimitCheck | None = None,
 ) -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here.
 
-    Tool pinning runs when a pin store is given and `pinning.enabled` is on; its events go
-    to `pin_events` (default: the log).
+    The rate-limit check (`limits`, when any limit is configured) comes first, so a flood
+    is turned away before anything costlier runs. Tool pinning runs when a pin store is
+    given and `pinning.enabled` is on; its events go to `pin_events` (default: the log).
     """
     policy = policy_of(config) if config is not None else CompiledPolicy()
-    checks: list[Check] = [ServerAccessCheck()]
+    checks: list[Check] = [] if limits is None else [limits]
+    checks.append(ServerAccessCheck())
     if pins is not None and config is not None and config.pinning.enabled:
         pinning = config.pinning
         checks.append(
@@ -195,8 +199,11 @@ class Gateway:
         self.alerts = AlertDispatcher(config.alerts, self.events)
         self.bridge.alerts = self.alerts
         pin_events = self.bridge.pin_sink(LoggingPinEventSink())
+        self.limits: RateLimitCheck | None = None
+        if checks is None and config.limits.any:
+            self.limits = RateLimitCheck(config.limits, reporter=LimitReporter(self.bridge.record, self.alerts))
         self.pipeline = GuardPipeline(
-            default_checks(config, self.pins, pin_events) if checks is None else checks,
+            default_checks(config, self.pins, pin_events, self.limits) if checks is None else checks,
             on_deny=call_denied_alerts(self.alerts),
         )
         self.approvals: SqliteApprovalStore | None = None
@@ -217,6 +224,8 @@ class Gateway:
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
             await self.audit.record(config_loaded_event(self.config))
+            if self.limits is not None and self.limits.counters is not None:
+                stack.push_async_callback(self.limits.counters.aclose)
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             if self.pins is not None:
