@@ -22,6 +22,7 @@ from bastion.cli.audit import audit_group
 from bastion.cli.audit_events import record_events, token_created
 from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
 from bastion.cli.doctor import doctor
+from bastion.cli.limits import limits_command
 from bastion.cli.policy import policy_group
 from bastion.cli.servers import servers
 from bastion.cli.tokens import token_group
@@ -222,6 +223,7 @@ main.add_command(doctor)
 main.add_command(policy_group)
 main.add_command(approvals_group)
 main.add_command(admin_group)
+main.add_command(limits_command)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,13 @@ class Gateway:
             self.pipeline.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
-            self.admin_api = AdminApi(self.approvals, admin_tokens, self.authenticator.authenticate, self.events).app
+            self.admin_api = AdminApi(
+                self.approvals,
+                admin_tokens,
+                self.authenticator.authenticate,
+                self.events,
+                limits_usage=self.limits_usage,
+            ).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
@@ -344,6 +350,14 @@ class Gateway:
             return config.base_url
         host = f"[{config.host}]" if ":" in config.host else config.host
         return f"http://{host}:{self.bound_port}"
+
+    async def limits_usage(self) -> dict[str, Any]:
+        """Each rate-limit counter in use and the calls in flight here (the admin API's `/limits`)."""
+        if self.limits is None:
+            return {"storage": None, "limits": []}
+        rows = await self.limits.usage()
+        storage = self.limits.counters.description if self.limits.counters is not None else None
+        return {"storage": storage, "limits": [row.as_dict() for row in rows]}
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()

@@ -98,8 +98,9 @@ class Counters:
         self._strategy = STRATEGIES[strategy]
         self._local: strategies.RateLimiter | None = None
         self.failing_since: float | None = None
-        self._next_try = 0.0
+        self._last_failure = 0.0
         self._index: set[str] = set()
+        self.retry_interval = RETRY_INTERVAL
 
     @property
     def failing(self) -> bool:
@@ -114,7 +115,7 @@ class Counters:
         return await self._run(lambda limiter: limiter.get_window_stats(item, *identifiers))
 
     async def _run(self, op: Callable[[strategies.RateLimiter], Awaitable[T]]) -> T:
-        if self.failing_since is not None and self._clock() < self._next_try:
+        if self.failing_since is not None and self._clock() - self._last_failure < self.retry_interval:
             return await self._fallback(op)
         try:
             result = await op(self.limiter)
@@ -134,7 +135,7 @@ class Counters:
 
     def _failed(self, exc: Exception) -> None:
         now = self._clock()
-        self._next_try = now + RETRY_INTERVAL
+        self._last_failure = now
         if self.failing_since is not None:
             return
         self.failing_since = now
