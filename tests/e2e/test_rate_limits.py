@@ -9,6 +9,7 @@ alert; recovery when it returns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -18,9 +19,10 @@ import anyio
 import pytest
 from mcp import Client
 
+from bastion.admin.tokens import Role
 from bastion.audit.events import StoredEvent
 from bastion.config import load_config
-from bastion.gateway.gateway import Gateway
+from bastion.gateway.gateway import Gateway, open_admin_token_store
 from tests.e2e.conftest import BASTION, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 from tests.e2e.redis_server import private_redis
@@ -187,3 +189,37 @@ async def test_redis_going_away_falls_back_as_configured_and_recovers(tmp_path: 
     assert [a["kind"] for a in receiver.alerts].count("rate_limit_storage_failing") == 1
     assert [e.type for e in events] == ["rate.storage_failing", "rate.storage_recovered"]
     assert "ConnectionError" in events[0].details["error"] or "Error" in events[0].details["error"]
+
+
+async def test_bastion_limits_reads_memory_counters_from_the_running_gateway(tmp_path: Path) -> None:
+    limits = {"per_agent": "10/minute", "per_tool": {"get_*": {"rate": "20/hour", "per": "all"}}}
+    gateway = gateway_for(tmp_path, {**limits, "concurrent_per_agent": 4})
+    config = str(gateway.config.source)
+    with anyio.fail_after(60):
+        async with serving(gateway), agent(gateway, "busy-bot") as client:
+            await texts(client, 3)
+            admin_tokens = open_admin_token_store(gateway.config)
+            try:
+                _, viewer = admin_tokens.create("watcher", Role.VIEWER)
+            finally:
+                admin_tokens.close()
+            with_token = await _bastion("limits", "--config", config, "--admin-token", viewer)
+            as_json = await _bastion("limits", "--config", config, "--admin-token", viewer, "--format", "json")
+            without = await _bastion("limits", "--config", config)
+
+    code, out, err = with_token
+    assert code == 0, err
+    assert "per_agent 10/minute (each agent)" in out
+    assert "per_tool get_* 20/hour (all agents together)" in out
+    assert "concurrent_per_agent 4" in out
+    [row] = [line.split() for line in out.splitlines() if line.strip().startswith("per_agent 10/minute  busy-bot")]
+    assert row[5:7] == ["3", "7"]
+    usage = json.loads(as_json[1])["usage"]
+    assert {(u["limit"], u["agent"], u["tool"], u["used"], u["remaining"]) for u in usage} == {
+        ("per_agent 10/minute", "busy-bot", None, 3, 7),
+        ("per_tool get_* 20/hour", None, "get_*", 3, 17),
+    }
+    code, out, _ = without
+    assert code == 0
+    assert "The counters live in the running gateway's memory" in out
+    assert "--admin-token" in out
