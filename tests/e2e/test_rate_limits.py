@@ -212,7 +212,7 @@ async def test_bastion_limits_reads_memory_counters_from_the_running_gateway(tmp
     assert "per_agent 10/minute (each agent)" in out
     assert "per_tool get_* 20/hour (all agents together)" in out
     assert "concurrent_per_agent 4" in out
-    [row] = [line.split() for line in out.splitlines() if line.strip().startswith("per_agent 10/minute  busy-bot")]
+    [row] = [line.split() for line in out.splitlines() if line.split()[:3] == ["per_agent", "10/minute", "busy-bot"]]
     assert row[5:7] == ["3", "7"]
     usage = json.loads(as_json[1])["usage"]
     assert {(u["limit"], u["agent"], u["tool"], u["used"], u["remaining"]) for u in usage} == {
