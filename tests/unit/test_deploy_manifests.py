@@ -4,6 +4,8 @@ docs/deployment.md promises: only the gateway reaches each MCP server, and nothi
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,7 @@ def test_the_gateway_runs_several_replicas_from_the_config_and_secret() -> None:
     assert volumes["config"]["configMap"]["name"] == "bastion-config"
     service = named("Service", "bastion")
     assert service["spec"]["selector"] == GATEWAY_LABELS
+    assert service["spec"]["sessionAffinity"] == "ClientIP"  # legacy sessions live in one replica
 
 
 def configured(folder: Path) -> tuple[BastionConfig, dict[str, str]]:
@@ -202,3 +205,11 @@ def test_the_container_image_runs_bastion_unprivileged() -> None:
     assert "EXPOSE 8750" in text
     gateway = named("Deployment", "bastion-gateway")
     assert gateway["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_builds_the_manifests() -> None:
+    built = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=False)
+    assert built.returncode == 0, built.stderr
+    kinds = [doc["kind"] for doc in yaml.safe_load_all(built.stdout) if doc]
+    assert len(kinds) == len([d for d in documents() if d["kind"] != "Kustomization"])

@@ -55,6 +55,7 @@ class RateLimitCheck:
                 health=self.reporter,
             )
         self.in_flight = InFlight(config.concurrent_per_agent, config.concurrent_per_server)
+        self._indexed: set[tuple[str, tuple[str, ...]]] = set()
         self._caps_concurrency = config.concurrent_per_agent is not None or config.concurrent_per_server is not None
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
@@ -81,7 +82,11 @@ class RateLimitCheck:
     async def _count(self, call: ToolCall, rule: RateRule) -> Verdict | None:
         assert self.counters is not None
         identifiers = rule.identifiers(call)
-        await self.counters.remember(index_entry(rule, identifiers))
+        key = (rule.name, identifiers)
+        if key not in self._indexed:
+            self._indexed.add(key)
+            if not await self.counters.remember(index_entry(rule, identifiers)):
+                self._indexed.discard(key)  # try again on the next call
         for item in rule.items:
             try:
                 if await self.counters.hit(item, *identifiers):

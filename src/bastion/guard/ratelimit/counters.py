@@ -162,17 +162,19 @@ class Counters:
     def shared(self) -> bool:
         return not self.url.startswith("memory")
 
-    async def remember(self, entry: str) -> None:
-        """Add `entry` to the index of counters in use (shared in Redis; once per process per entry)."""
-        if entry in self._index:
-            return
+    async def remember(self, entry: str) -> bool:
+        """Add `entry` to the index of counters in use (in Redis, for every replica to see); False if not stored."""
         self._index.add(entry)
-        if self.shared and not self.failing:
-            try:
-                await self._redis().sadd(INDEX_KEY, entry)
-            except Exception:  # only the usage report misses it; never a reason to refuse a call
-                self._index.discard(entry)
-                logger.debug("could not index %s", entry, exc_info=True)
+        if not self.shared:
+            return True
+        if self.failing:
+            return False
+        try:
+            await self._redis().sadd(INDEX_KEY, entry)
+        except Exception:  # only the usage report misses it; never a reason to refuse a call
+            logger.debug("could not index %s", entry, exc_info=True)
+            return False
+        return True
 
     async def remembered(self) -> set[str]:
         """Every indexed counter: this process's, and with Redis, every replica's."""
