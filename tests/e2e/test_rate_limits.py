@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 
@@ -223,3 +224,35 @@ async def test_bastion_limits_reads_memory_counters_from_the_running_gateway(tmp
     assert code == 0
     assert "The counters live in the running gateway's memory" in out
     assert "--admin-token" in out
+
+
+async def test_requests_per_agent_refuses_at_the_http_level_with_retry_after(tmp_path: Path) -> None:
+    async with webhook_receiver() as receiver:
+        gateway = gateway_for(tmp_path, {"requests_per_agent": "3/minute"}, alerts=alerts_to(receiver.url))
+        with anyio.fail_after(60):
+            async with serving(gateway):
+                assert gateway.tokens is not None
+                _, token = gateway.tokens.create("chatty-bot")
+                url = f"{gateway.base_url}/servers/time/mcp"
+                ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+                headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+                async with httpx2.AsyncClient(headers=headers) as http:
+                    statuses = [(await http.post(url, json=ping)).status_code for _ in range(3)]
+                    refused = await http.post(url, json=ping)
+                    again = await http.post(url, json=ping)
+                    unauthenticated = await http.post(url, json=ping, headers={"Authorization": "Bearer nope"})
+                [tripped] = await receiver.wait_for_count("rate_limit_tripped", 1)
+                events = await committed(gateway, "rate.limited")
+
+    assert 429 not in statuses
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    body = refused.json()
+    assert body["error"] == "rate_limited"
+    assert body["error_description"].startswith("rate limit requests_per_agent 3/minute exceeded for agent")
+    assert again.status_code == 429
+    assert unauthenticated.status_code == 401  # 401 comes first: nothing is counted for strangers
+    assert [(e.agent, e.server, e.details["limit"]) for e in events] == [
+        ("chatty-bot", "time", "requests_per_agent 3/minute")
+    ] * 2
+    assert tripped["details"]["agent"] == "chatty-bot"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from bastion.guard.pipeline import tool_error
@@ -17,13 +18,23 @@ from bastion.guard.ratelimit.config import LimitsConfig
 from bastion.guard.ratelimit.counters import Counters, CountersUnavailable
 from bastion.guard.ratelimit.in_flight import InFlight
 from bastion.guard.ratelimit.reporting import LimitReporter, Refusal
-from bastion.guard.ratelimit.rules import RateRule, describe, rate_rules
+from bastion.guard.ratelimit.rules import RateRule, describe, escape_part, rate_rules, request_rule
 from bastion.guard.ratelimit.usage import UsageRow, index_entry, snapshot
-from bastion.model import Decision, ToolCall, Verdict
+from bastion.model import Decision, Principal, ToolCall, Verdict
 
 CHECK_NAME = "rate-limit"
 CONCURRENCY_BURST_GAP = 60.0
 """Concurrency and size refusals closer together than this (seconds) are one burst."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRefusal:
+    """An HTTP request refused at the front door: its status (429, or 503 when the counters
+    cannot be kept), `Retry-After` seconds and the message."""
+
+    status: int
+    retry_after: float
+    message: str
 
 
 def json_size(value: Any) -> int:
@@ -46,8 +57,9 @@ class RateLimitCheck:
         self.config = config
         self.reporter = reporter if reporter is not None else LimitReporter()
         self.rules: tuple[RateRule, ...] = rate_rules(config)
+        self.request_rule = request_rule(config)
         self.counters = counters
-        if counters is None and self.rules:
+        if counters is None and (self.rules or self.request_rule is not None):
             self.counters = Counters(
                 config.storage,
                 strategy=config.strategy,
@@ -80,32 +92,49 @@ class RateLimitCheck:
         return None
 
     async def _count(self, call: ToolCall, rule: RateRule) -> Verdict | None:
+        try:
+            over = await self._over(rule, rule.identifiers(call))
+        except CountersUnavailable as exc:
+            return Verdict(Decision.DENY, _unavailable(exc), check=CHECK_NAME)
+        if over is None:
+            return None
+        limit, retry_after, window = over
+        where = f" ({rule.glob} on {call.server}/{call.tool})" if rule.glob is not None else ""
+        message = f"rate limit {limit} exceeded for {rule.subject(call)}{where}; retry after {retry_after:.0f} s"
+        return self._refuse(call, Refusal(limit, rule.subject(call), message, retry_after, window))
+
+    async def _over(self, rule: RateRule, identifiers: tuple[str, ...]) -> tuple[str, float, float] | None:
+        """Count one call against `rule`: None if it passes, else (limit in words, retry after, window)."""
         assert self.counters is not None
-        identifiers = rule.identifiers(call)
         key = (rule.name, identifiers)
         if key not in self._indexed:
             self._indexed.add(key)
             if not await self.counters.remember(index_entry(rule, identifiers)):
                 self._indexed.discard(key)  # try again on the next call
         for item in rule.items:
-            try:
-                if await self.counters.hit(item, *identifiers):
-                    continue
-                stats = await self.counters.stats(item, *identifiers)
-            except CountersUnavailable as exc:
-                reason = (
-                    f"{exc}, so rate-limited calls are refused until it is back "
-                    "(limits.on_storage_failure: deny); retry later"
-                )
-                return Verdict(Decision.DENY, reason, check=CHECK_NAME)
+            if await self.counters.hit(item, *identifiers):
+                continue
+            stats = await self.counters.stats(item, *identifiers)
             retry_after = float(max(1, math.ceil(stats.reset_time - time.time())))
-            limit = f"{rule.name} {describe(item)}"
-            where = f" ({rule.glob} on {call.server}/{call.tool})" if rule.glob is not None else ""
-            message = f"rate limit {limit} exceeded for {rule.subject(call)}{where}; retry after {retry_after:.0f} s"
-            return self._refuse(
-                call, Refusal(limit, rule.subject(call), message, retry_after, float(item.get_expiry()))
-            )
+            return f"{rule.name} {describe(item)}", retry_after, float(item.get_expiry())
         return None
+
+    async def check_request(self, principal: Principal, server: str) -> RequestRefusal | None:
+        """Count one HTTP request against `requests_per_agent`: None if it passes (or none is set)."""
+        rule = self.request_rule
+        if rule is None:
+            return None
+        agent = f"agent {principal.agent!r}"
+        try:
+            over = await self._over(rule, ("requests", escape_part(principal.agent)))
+        except CountersUnavailable as exc:
+            return RequestRefusal(503, 1.0, _unavailable(exc))
+        if over is None:
+            return None
+        limit, retry_after, window = over
+        message = f"rate limit {limit} exceeded for {agent}; retry after {retry_after:.0f} s"
+        self.reporter.refused_request(principal.agent, server, Refusal(limit, agent, message, retry_after, window))
+        return RequestRefusal(429, retry_after, message)
 
     def _concurrency_refusal(self, call: ToolCall, cap_name: str, cap: int) -> Refusal:
         subject = _agent(call) if cap_name == "concurrent_per_agent" else f"server {call.server!r}"
@@ -141,6 +170,10 @@ class RateLimitCheck:
         )
         self.reporter.refused(call, Refusal(f"max_response_bytes {cap}", _agent(call), message, None, 60.0))
         return tool_error(message)
+
+
+def _unavailable(exc: CountersUnavailable) -> str:
+    return f"{exc}, so rate-limited calls are refused until it is back (limits.on_storage_failure: deny); retry later"
 
 
 def _agent(call: ToolCall) -> str:

@@ -93,6 +93,8 @@ class LimitsConfig(_Frozen):
     """Every call through this gateway (all replicas sharing the storage), together."""
     agents: Mapping[str, Rate] = Field(default_factory=dict)
     """Agent name -> a rate replacing `per_agent` for that agent."""
+    requests_per_agent: Rate | None = None
+    """Every HTTP request each agent sends (any MCP method), refused with 429 and Retry-After."""
     concurrent_per_agent: Count | None = None
     concurrent_per_server: Count | None = None
     max_request_bytes: Bytes | None = None
@@ -120,7 +122,8 @@ class LimitsConfig(_Frozen):
     @property
     def rate_limited(self) -> bool:
         """Any rate is configured (so a storage is needed)."""
-        return bool(self.per_agent or self.per_agent_server or self.per_tool or self.global_ or self.agents)
+        rates = (self.per_agent, self.per_agent_server, self.per_tool, self.global_, self.agents)
+        return any(rates) or self.requests_per_agent is not None
 
     @property
     def any(self) -> bool:

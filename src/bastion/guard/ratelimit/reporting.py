@@ -66,12 +66,20 @@ class LimitReporter:
         self.bursts_alerted = 0
 
     def refused(self, call: ToolCall, refusal: Refusal) -> None:
+        """A tool call refused (or its result withheld) by a limit."""
+        self._refused(refusal, call.principal.agent, call.server, call.tool, call.call_id)
+
+    def refused_request(self, agent: str, server: str, refusal: Refusal) -> None:
+        """An HTTP request refused at the front door by `requests_per_agent`."""
+        self._refused(refusal, agent, server, None, None)
+
+    def _refused(self, refusal: Refusal, agent: str, server: str, tool: str | None, correlation_id: str | None) -> None:
         self._record(
             RateLimited(
-                agent=call.principal.agent,
-                server=call.server,
-                correlation_id=call.call_id,
-                tool=call.tool,
+                agent=agent,
+                server=server,
+                correlation_id=correlation_id,
+                tool=tool,
                 limit=refusal.limit,
                 retry_after_s=refusal.retry_after,
             )
@@ -89,13 +97,14 @@ class LimitReporter:
         details = {
             "limit": refusal.limit,
             "subject": refusal.subject,
-            "agent": call.principal.agent,
-            "server": call.server,
-            "tool": call.tool,
+            "agent": agent,
+            "server": server,
+            "tool": tool,
             "retry_after_s": refusal.retry_after,
             "burst_started": started,
         }
-        summary = f"{refusal.subject} tripped the {refusal.limit} limit (calling {call.server}/{call.tool})"
+        target = f"{server}/{tool}" if tool is not None else server
+        summary = f"{refusal.subject} tripped the {refusal.limit} limit (calling {target})"
         self._alert(Alert(AlertKind.RATE_LIMIT_TRIPPED, summary, details))
 
     def storage_failing(self, storage: str, error: str) -> None:

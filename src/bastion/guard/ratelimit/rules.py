@@ -20,8 +20,8 @@ from bastion.model import ToolCall
 Scope = Literal["agent", "agent-server", "all"]
 
 
-def _part(text: str) -> str:
-    # Identifiers are joined with `/` in storage keys; escape so `a/b`+`c` never meets `a`+`b/c`.
+def escape_part(text: str) -> str:
+    """A storage key part: identifiers are joined with `/`, so `a/b`+`c` must never meet `a`+`b/c`."""
     return quote(text, safe="") if "/" in text or "%" in text else text
 
 
@@ -54,15 +54,15 @@ class RateRule:
 
     def identifiers(self, call: ToolCall) -> tuple[str, ...]:
         """The storage key parts of the counter this call counts against."""
-        agent = _part(call.principal.agent)
+        agent = escape_part(call.principal.agent)
         match self.scope:
             case "agent":
-                head = ("tool", _part(self.glob)) if self.glob is not None else ("agent",)
+                head = ("tool", escape_part(self.glob)) if self.glob is not None else ("agent",)
                 return (*head, agent)
             case "agent-server":
                 return ("agent-server", agent, call.server)
             case "all":
-                return ("tool", _part(self.glob)) if self.glob is not None else ("global",)
+                return ("tool", escape_part(self.glob)) if self.glob is not None else ("global",)
 
     def subject(self, call: ToolCall) -> str:
         """Whose counter it is, in words: `agent 'bot' on server 'git'`."""
@@ -93,6 +93,14 @@ def rate_rules(config: LimitsConfig) -> tuple[RateRule, ...]:
     if config.global_ is not None:
         rules.append(RateRule("global", config.global_, parse_rate(config.global_), "all"))
     return tuple(rules)
+
+
+def request_rule(config: LimitsConfig) -> RateRule | None:
+    """`requests_per_agent`, counted at the HTTP front door (not a tool-call rule)."""
+    rate = config.requests_per_agent
+    if rate is None:
+        return None
+    return RateRule("requests_per_agent", rate, parse_rate(rate), "agent")
 
 
 def describe(item: limits.RateLimitItem) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 from bastion.guard.ratelimit.config import LimitsConfig
 from bastion.guard.ratelimit.counters import Counters
 from bastion.guard.ratelimit.in_flight import InFlight
-from bastion.guard.ratelimit.rules import RateRule, describe, rate_rules
+from bastion.guard.ratelimit.rules import RateRule, describe, rate_rules, request_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,9 @@ async def snapshot(
     """
     rows: list[UsageRow] = []
     rules = {rule.name: rule for rule in rate_rules(config)}
+    requests = request_rule(config)
+    if requests is not None:
+        rules[requests.name] = requests
     entries = await counters.remembered() if counters is not None else set()
     now = time.time()
     for entry in sorted(entries):

@@ -215,3 +215,24 @@ async def test_agent_names_with_slashes_do_not_share_counters() -> None:
     assert await allowed(check, call("a", tool="x"))
     rows = await check.usage()
     assert sorted(r.agent or "" for r in rows) == ["a", "a/b"]
+
+
+async def test_requests_per_agent_is_counted_at_the_front_door() -> None:
+    recorded = Recorded()
+    check = check_of(recorded, requests_per_agent="2/minute")
+    assert check.rules == ()
+    principal = Principal("a")
+    assert await check.check_request(principal, "time") is None
+    assert await check.check_request(principal, "git") is None
+    refusal = await check.check_request(principal, "time")
+    assert refusal is not None
+    assert refusal.status == 429
+    assert 1 <= refusal.retry_after <= 60
+    assert refusal.message.startswith("rate limit requests_per_agent 2/minute exceeded for agent 'a'; retry after ")
+    assert await check.check_request(Principal("b"), "time") is None
+    assert await check.check_tool_call(call("a")) is None  # tool calls are not counted by it
+    [event] = [e for e in recorded.events if isinstance(e, RateLimited)]
+    assert (event.agent, event.server, event.tool, event.limit) == ("a", "time", None, "requests_per_agent 2/minute")
+    assert [a.kind for a in recorded.alerts] == [AlertKind.RATE_LIMIT_TRIPPED]
+    rows = {(r.limit, r.agent): r.used for r in await check.usage()}
+    assert rows == {("requests_per_agent 2/minute", "a"): 2, ("requests_per_agent 2/minute", "b"): 1}
