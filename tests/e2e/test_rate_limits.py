@@ -46,10 +46,10 @@ def gateway_for(folder: Path, limits: dict[str, Any], **extra: Any) -> Gateway:
 
 
 @asynccontextmanager
-async def agent(gateway: Gateway, name: str) -> AsyncIterator[Client]:
+async def agent(gateway: Gateway, name: str, mode: str = "legacy") -> AsyncIterator[Client]:
     assert gateway.tokens is not None
     _, token = gateway.tokens.create(name)
-    async with http_client(gateway, "time", token) as client:
+    async with http_client(gateway, "time", token, mode) as client:
         yield client
 
 
@@ -102,10 +102,11 @@ async def test_over_the_per_agent_limit_the_agent_is_told_it_is_audited_and_aler
     assert [a["kind"] for a in receiver.alerts].count("call_denied") == 0
 
 
-async def test_request_and_response_size_caps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_request_and_response_size_caps(tmp_path: Path, mode: str) -> None:
     gateway = gateway_for(tmp_path, {"max_response_bytes": 64, "max_request_bytes": 200})
     with anyio.fail_after(60):
-        async with serving(gateway), agent(gateway, "bot") as client:
+        async with serving(gateway), agent(gateway, "bot", mode) as client:
             big = await client.call_tool("get_current_time", UTC)
             too_much = await client.call_tool("get_current_time", {"timezone": "UTC", "note": "x" * 300})
             events = await committed(gateway, "rate.limited")

@@ -201,8 +201,10 @@ class ProxyServer(Server[Any]):
             state.decide(verdict)
             if not verdict.allowed:
                 return _tool_error(denial_message(verdict))
-            result = await self._forward(ctx, params)
-            return await self.pipeline.check_result(call, result)
+            result = await self.pipeline.check_result(call, await self._forward(ctx, params))
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
+                result = {**result, "resultType": "complete"}  # a result a check replaced
+            return result
         finally:
             self.pipeline.ended(call)
 
