@@ -32,6 +32,8 @@ from typing import Any
 import anyio
 import yaml
 
+from bastion.config import load_config
+from bastion.gateway.gateway import open_token_store
 from bastion.guard.ratelimit import LimitsConfig, RateLimitCheck
 from bastion.model import Principal, ToolCall
 from bench_gateway import (
@@ -170,7 +172,11 @@ def main() -> None:
             config = write_config(tmp / f"gateway-{len(setups)}", upstream, limits)
             gateway = start_gateway(config, log)
             stack.callback(gateway.stop)
-            tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(args.agents)]
+            store = open_token_store(load_config(config))  # in-process: 32 CLI runs would take minutes
+            try:
+                tokens = [store.create(f"bench-agent-{i}")[1] for i in range(args.agents)]
+            finally:
+                store.close()
             setups.append((label, gateway, tokens))
         anyio.run(gateway_throughput, setups, args.agents, args.calls, args.rounds, backend="asyncio")
         anyio.run(check_cost, redis_url, args.check_calls, backend="asyncio")
