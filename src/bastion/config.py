@@ -43,6 +43,7 @@ from bastion.config_errors import (
     split_listen,
 )
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
+from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
@@ -276,6 +277,7 @@ class BastionConfig(_Frozen):
     pinning: PinningConfig = Field(default_factory=PinningConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -400,6 +402,8 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("approvals",): ApprovalsConfig,
     ("alerts",): AlertsConfig,
     ("alerts", "webhooks", "*"): WebhookConfig,
+    ("limits",): LimitsConfig,
+    ("limits", "per_tool", "*"): ToolLimitConfig,
 }
 
 

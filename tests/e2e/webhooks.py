@@ -37,6 +37,14 @@ class WebhookReceiver:
                     return alert
             await self._changed.wait()
 
+    async def wait_for_count(self, kind: str, count: int) -> list[dict[str, Any]]:
+        """The alerts of `kind`, once there are at least `count` (bound the wait with fail_after)."""
+        while True:
+            found = [alert for alert in self.alerts if alert["kind"] == kind]
+            if len(found) >= count:
+                return found
+            await self._changed.wait()
+
 
 @asynccontextmanager
 async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:

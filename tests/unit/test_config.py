@@ -27,6 +27,7 @@ from bastion.config import (
     load_config,
 )
 from bastion.config_audit import RetentionConfig
+from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -339,7 +340,7 @@ def test_error_message_format(tmp_path: Path) -> None:
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
         "listen, data_dir, database_url, public_url, max_body_bytes, audit, servers, agents, auth, "
-        "policy, pinning, approvals, alerts."
+        "policy, pinning, approvals, alerts, limits."
     )
 
 
@@ -457,6 +458,8 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("approvals", ApprovalsConfig),
     ("alerts", AlertsConfig),
     ("alerts.webhooks[]", WebhookConfig),
+    ("limits", LimitsConfig),
+    ("limits.per_tool.<glob>", ToolLimitConfig),
 ]
 YAML_KEYS = [
     (section, field.alias or name) for section, model in MODELS_BY_SECTION for name, field in model.model_fields.items()

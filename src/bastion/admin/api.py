@@ -26,6 +26,8 @@ from bastion.model import Principal
 
 PREFIX = "/admin/api"
 AgentAuthenticator = Callable[[str | None], Awaitable[Principal | None]]
+LimitsUsage = Callable[[], Awaitable[dict[str, Any]]]
+"""The gateway's report of each limit's use (bastion.guard.ratelimit.usage)."""
 Handler = Callable[[Request, AdminIdentity], Awaitable[Response]]
 
 
@@ -49,8 +51,11 @@ class AdminApi:
         admin_tokens: AdminTokenStore,
         agent_authenticator: AgentAuthenticator,
         events: EventSink,
+        *,
+        limits_usage: LimitsUsage | None = None,
     ) -> None:
         self.approvals = approvals
+        self.limits_usage = limits_usage
         self.admin_tokens = admin_tokens
         self.agent_authenticator = agent_authenticator
         self.events = events
@@ -68,6 +73,7 @@ class AdminApi:
                 Route(f"{PREFIX}/approvals/{{id}}/deny", self._guard(Role.APPROVER, self._deny), methods=["POST"]),
                 Route(f"{PREFIX}/rules", self._guard(Role.VIEWER, self._rules), methods=["GET"]),
                 Route(f"{PREFIX}/rules/{{id}}", self._guard(Role.ADMIN, self._revoke_rule), methods=["DELETE"]),
+                Route(f"{PREFIX}/limits", self._guard(Role.VIEWER, self._limits), methods=["GET"]),
             ]
         )
 
@@ -161,3 +167,12 @@ class AdminApi:
         if not self.approvals.revoke_rule(request.path_params["id"]):
             return _error(404, "not_found", "no such active rule")
         return Response(status_code=204)
+
+    async def _limits(self, request: Request, identity: AdminIdentity) -> Response:
+        if self.limits_usage is None:
+            return JSONResponse({"storage": None, "limits": []})
+        try:
+            report = await self.limits_usage()
+        except Exception as exc:  # the storage (Redis) cannot be read
+            return _error(503, "unavailable", f"the rate-limit counters cannot be read: {type(exc).__name__}: {exc}")
+        return JSONResponse(report)

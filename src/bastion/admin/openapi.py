@@ -67,6 +67,21 @@ _DECISION: dict[str, Any] = {
 }
 
 
+_USAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "string", "description": "As configured: `per_agent 60/minute`, `concurrent_per_agent 8`"},
+        "agent": {"type": ["string", "null"]},
+        "server": {"type": ["string", "null"]},
+        "tool": {"type": ["string", "null"], "description": "The glob of a per_tool limit"},
+        "used": {"type": "integer"},
+        "limit_amount": {"type": "integer"},
+        "remaining": {"type": "integer"},
+        "resets_in": {"type": ["number", "null"], "description": "Seconds until a call frees up"},
+    },
+}
+
+
 def _decide(verb: str) -> dict[str, Any]:
     return {
         "post": {
@@ -152,6 +167,26 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "The rules",
                         ),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/admin/api/limits": {
+                "get": {
+                    "summary": "Each rate-limit counter in use and the calls in flight, against their limits",
+                    "operationId": "limitsUsage",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "storage": {"type": ["string", "null"], "description": "Where counters live"},
+                                    "limits": {"type": "array", "items": _USAGE},
+                                },
+                            },
+                            "Usage, one row per counter",
+                        ),
+                        "503": _json(_ERROR, "The rate-limit storage cannot be read"),
                         **_ERRORS,
                     },
                 }

@@ -27,6 +27,8 @@ class AlertKind(enum.StrEnum):
     TOOL_DEFINITION_CHANGED = "tool_definition_changed"
     EGRESS_BLOCKED = "egress_blocked"
     RATE_LIMIT_TRIPPED = "rate_limit_tripped"
+    RATE_LIMIT_STORAGE_FAILING = "rate_limit_storage_failing"
+    RATE_LIMIT_STORAGE_RECOVERED = "rate_limit_storage_recovered"
     SERVER_CRASHED = "server_crashed"
     SERVER_RESTARTED = "server_restarted"
     AUDIT_STORE_FAILING = "audit_store_failing"
@@ -39,6 +41,8 @@ DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.TOOL_DEFINITION_CHANGED: Severity.CRITICAL,
     AlertKind.EGRESS_BLOCKED: Severity.CRITICAL,
     AlertKind.RATE_LIMIT_TRIPPED: Severity.WARNING,
+    AlertKind.RATE_LIMIT_STORAGE_FAILING: Severity.CRITICAL,
+    AlertKind.RATE_LIMIT_STORAGE_RECOVERED: Severity.INFO,
     AlertKind.SERVER_CRASHED: Severity.CRITICAL,
     AlertKind.SERVER_RESTARTED: Severity.INFO,
     AlertKind.AUDIT_STORE_FAILING: Severity.CRITICAL,

@@ -189,10 +189,29 @@ class AuthFailed(AuditEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited(AuditEvent):
+    """A call refused by a limit (`limit` names it: `per_agent 60/minute`, `concurrent_per_agent 8`, ...)."""
+
     type: ClassVar[str] = "rate.limited"
     tool: str | None = None
     limit: str = ""
     retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitStorageFailing(AuditEvent):
+    """The shared rate-limit storage (Redis) cannot be reached; `limits.on_storage_failure` applies."""
+
+    type: ClassVar[str] = "rate.storage_failing"
+    storage: str
+    """Its URL, without a password."""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitStorageRecovered(AuditEvent):
+    type: ClassVar[str] = "rate.storage_recovered"
+    storage: str
+    down_for_s: float | None = None
 
 
 # Egress
@@ -369,6 +388,8 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         AlertFailed,
         AuthFailed,
         RateLimited,
+        RateLimitStorageFailing,
+        RateLimitStorageRecovered,
         EgressAllowed,
         EgressBlocked,
         ServerStarted,

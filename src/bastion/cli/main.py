@@ -40,6 +40,7 @@ except ImportError:  # not installed on this platform (Windows): the standard as
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "token": ("bastion.cli.tokens", "token_group"),
+    "limits": ("bastion.cli.limits", "limits_command"),
     "tools": ("bastion.cli.tools", "tools_group"),
     "audit": ("bastion.cli.audit", "audit_group"),
     "servers": ("bastion.cli.servers", "servers"),

@@ -52,6 +52,7 @@ from bastion.guard.pinning import (
 from bastion.guard.pipeline import Check, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
+from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
 from bastion.runtime.egress.proxy import ResolverForTests
@@ -131,14 +132,17 @@ def default_checks(
     config: BastionConfig | None = None,
     pins: PinStore | None = None,
     pin_events: PinEventSink | None = None,
+    limits: RateLimitCheck | None = None,
 ) -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here.
 
-    Tool pinning runs when a pin store is given and `pinning.enabled` is on; its events go
-    to `pin_events` (default: the log).
+    The rate-limit check (`limits`, when any limit is configured) comes first, so a flood
+    is turned away before anything costlier runs. Tool pinning runs when a pin store is
+    given and `pinning.enabled` is on; its events go to `pin_events` (default: the log).
     """
     policy = policy_of(config) if config is not None else CompiledPolicy()
-    checks: list[Check] = [ServerAccessCheck()]
+    checks: list[Check] = [] if limits is None else [limits]
+    checks.append(ServerAccessCheck())
     if pins is not None and config is not None and config.pinning.enabled:
         pinning = config.pinning
         checks.append(
@@ -184,8 +188,11 @@ class Gateway:
         self.recent_alerts = RecentAlerts(self.alerts)
         self.bridge.alerts = self.recent_alerts
         self.pin_events = self.bridge.pin_sink(LoggingPinEventSink())
+        self.limits: RateLimitCheck | None = None
+        if checks is None and config.limits.any:
+            self.limits = RateLimitCheck(config.limits, reporter=LimitReporter(self.bridge.record, self.recent_alerts))
         self.pipeline = GuardPipeline(
-            default_checks(config, self.pins, self.pin_events) if checks is None else checks,
+            default_checks(config, self.pins, self.pin_events, self.limits) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
         )
         self.approvals: ApprovalStore | None = None
@@ -207,6 +214,8 @@ class Gateway:
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
             await self.audit.record(config_loaded_event(self.config))
+            if self.limits is not None and self.limits.counters is not None:
+                stack.push_async_callback(self.limits.counters.aclose)
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             if self.pins is not None:
@@ -218,7 +227,13 @@ class Gateway:
             self.pipeline.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
-            self.admin_api = AdminApi(self.approvals, admin_tokens, self.authenticator.authenticate, self.events).app
+            self.admin_api = AdminApi(
+                self.approvals,
+                admin_tokens,
+                self.authenticator.authenticate,
+                self.events,
+                limits_usage=self.limits_usage,
+            ).app
             self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
@@ -326,6 +341,14 @@ class Gateway:
             return config.base_url
         host = f"[{config.host}]" if ":" in config.host else config.host
         return f"http://{host}:{self.bound_port}"
+
+    async def limits_usage(self) -> dict[str, Any]:
+        """Each rate-limit counter in use and the calls in flight here (the admin API's `/limits`)."""
+        if self.limits is None:
+            return {"storage": None, "limits": []}
+        rows = await self.limits.usage()
+        storage = self.limits.counters.description if self.limits.counters is not None else None
+        return {"storage": storage, "limits": [row.as_dict() for row in rows]}
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()

@@ -9,7 +9,8 @@ Routes:
 - `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token.
 
 Order of refusals on a server path: 401 (no valid credential) before 404 (no such server)
-before 403 (the credential does not reach that server), so nothing about the configured
+before 403 (the credential does not reach that server) before 429 (over
+`limits.requests_per_agent`, with Retry-After), so nothing about the configured
 servers is revealed to an unauthenticated caller. For the same reason the public RFC 9728
 documents are served for any well-formed name, and `/readyz` details (server names and
 states) go only to callers on this host.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.runner import serve_dual_era_loop
@@ -143,6 +145,12 @@ class GatewayApp:
             self._audit_refusal(scope, 403, "the credential does not reach this server", principal.agent, name)
             await forbidden(f"agent {principal.agent!r} may not use server {name!r}")(scope, receive, send)
             return
+        limits = self.gateway.limits
+        if limits is not None and limits.request_rule is not None:
+            refusal = await limits.check_request(principal, name)
+            if refusal is not None:
+                await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
+                return
         attach_principal(scope, principal)
         method = scope["method"]
         if suffix == "mcp":
@@ -192,6 +200,13 @@ def _not_found(message: str) -> Response:
     return Response(
         json.dumps({"error": "not_found", "error_description": message}), 404, media_type="application/json"
     )
+
+
+def _refused(status: int, retry_after: float, message: str) -> Response:
+    """429 (over `limits.requests_per_agent`) or 503 (its counters unavailable), with Retry-After."""
+    body = {"error": "rate_limited" if status == 429 else "unavailable", "error_description": message}
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return Response(json.dumps(body), status, headers=headers, media_type="application/json")
 
 
 async def _refuse_lifespan(receive: Receive, send: Send) -> None:

@@ -196,11 +196,17 @@ class ProxyServer(Server[Any]):
             arguments=params.arguments or {},
             definition=definition,
         )
-        verdict = await self.pipeline.evaluate(call)
-        state.decide(verdict)
-        if not verdict.allowed:
-            return _tool_error(denial_message(verdict))
-        return await self._forward(ctx, params)
+        try:
+            verdict = await self.pipeline.evaluate(call)
+            state.decide(verdict)
+            if not verdict.allowed:
+                return _tool_error(denial_message(verdict))
+            result = await self.pipeline.check_result(call, await self._forward(ctx, params))
+            if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
+                result = {**result, "resultType": "complete"}  # a result a check replaced
+            return result
+        finally:
+            self.pipeline.ended(call)
 
     async def _roots_changed(self, ctx: ServerRequestContext[Any, Any], params: Any) -> None:
         await self.upstream.notify("notifications/roots/list_changed", None)

@@ -43,6 +43,29 @@ class ToolListFilter(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
+class ResultCheck(Protocol):
+    """An optional hook: a check that also sees each forwarded call's result (size caps, redaction).
+
+    It returns a replacement result, or `None` to keep it. Called in pipeline order.
+    """
+
+    name: str
+
+    async def check_tool_result(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class CallEndListener(Protocol):
+    """An optional hook: told when a call that entered the pipeline is over (answered, refused,
+    failed or cancelled), so a check can release what it took for it (a concurrency slot).
+    Must not block or raise."""
+
+    name: str
+
+    def tool_call_ended(self, call: ToolCall) -> None: ...
+
+
 class ApprovalResolver(Protocol):
     """The approval stage: turns an `ask` verdict into allow or deny (see bastion.approvals.gate)."""
 
@@ -71,6 +94,8 @@ class GuardPipeline:
         self.approvals = approvals
         self.on_deny = on_deny
         self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
+        self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
+        self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
 
     async def filter_tools(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]
@@ -83,6 +108,31 @@ class GuardPipeline:
                 logger.exception("tool list filter %s failed on %s; hiding every tool", check.name, server)
                 return []
         return tools
+
+    async def check_result(self, call: ToolCall, result: dict[str, Any]) -> dict[str, Any]:
+        """The result the agent gets for a forwarded call. Fails closed: a result check that raises withholds it."""
+        for check in self.result_checks:
+            try:
+                replaced = await check.check_tool_result(call, result)
+            except Exception as exc:
+                logger.exception(
+                    "result check %s failed on %s/%s; withholding the result", check.name, call.server, call.tool
+                )
+                return tool_error(
+                    f"Bastion withheld this tool result: the {check.name} check failed ({type(exc).__name__}) "
+                    f"[check: {check.name}]"
+                )
+            if replaced is not None:
+                result = replaced
+        return result
+
+    def ended(self, call: ToolCall) -> None:
+        """Tell the checks that `call` is over. Never raises."""
+        for listener in self.end_listeners:
+            try:
+                listener.tool_call_ended(call)
+            except Exception:
+                logger.exception("end-of-call hook of %s failed on %s/%s", listener.name, call.server, call.tool)
 
     async def evaluate(self, call: ToolCall) -> Verdict:
         verdict = await self._evaluate(call)
@@ -133,6 +183,14 @@ class GuardPipeline:
                 )
             return verdict
         return approved if approved is not None else ALLOW
+
+
+def tool_error(message: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A `tools/call` result that tells the agent `message` as an error (`isError: true`)."""
+    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+    if meta:
+        result["_meta"] = meta
+    return result
 
 
 def denial_message(verdict: Verdict) -> str:

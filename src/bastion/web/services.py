@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,9 +34,9 @@ class LimitUsage:
 
 
 class UsageProvider(Protocol):
-    """The seam for rate limits: each agent's usage against its limits (the Agents page shows it when given)."""
+    """Each agent's usage against its limits (the Agents page shows it when given)."""
 
-    def usage(self, agent: str) -> Sequence[LimitUsage]: ...
+    async def usage(self, agents: Sequence[str]) -> Mapping[str, Sequence[LimitUsage]]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -127,8 +127,8 @@ async def test_an_admin_accepts_a_changed_tool_definition(dash: Dash) -> None:
 
 
 class Usage:
-    def usage(self, agent: str) -> Sequence[LimitUsage]:
-        return [LimitUsage("calls/minute", 12, 60)]
+    async def usage(self, agents: Sequence[str]) -> Mapping[str, Sequence[LimitUsage]]:
+        return {agent: [LimitUsage("calls/minute", 12, 60)] for agent in agents}
 
 
 async def test_usage_against_limits_shows_only_when_a_provider_is_given(dash: Dash, tmp_path: Path) -> None:
@@ -164,3 +164,32 @@ async def test_the_overview_counts_the_last_hour_and_shows_alerts(dash: Dash) ->
     assert '<span class="big" id="pending-count">1</span>' in page.text
     assert "tried &lt;b&gt;evil.example&lt;/b&gt;" in page.text
     assert "<svg" in page.text
+
+
+async def test_agents_page_shows_the_gateways_own_rate_limit_counters(tmp_path: Path) -> None:
+    from bastion.guard.ratelimit import LimitsConfig, RateLimitCheck
+    from bastion.model import Principal, ToolCall
+    from bastion.web.wiring import RateLimitUsage
+
+    check = RateLimitCheck(LimitsConfig.model_validate({"per_agent": "5/minute", "per_agent_server": "4/minute"}))
+    for n in range(3):
+        call = ToolCall(f"c{n}", Principal("bot"), "time", "get_current_time", {})
+        assert await check.check_tool_call(call) is None
+        check.tool_call_ended(call)
+    usage = await RateLimitUsage(check).usage(["bot", "idle"])
+    assert "idle" not in usage
+    assert sorted((u.name, u.used, u.limit) for u in usage["bot"]) == [
+        ("per_agent 5/minute", 3, 5),
+        ("per_agent_server 4/minute (time)", 3, 4),
+    ]
+
+    with_usage = Dash(tmp_path / "limits", usage=RateLimitUsage(check))
+    await with_usage.audit.open()
+    try:
+        with_usage.tokens.create("bot")
+        http, _ = await with_usage.signed_in(Role.VIEWER)
+        page = (await http.get("/ui/agents")).text
+        assert "per_agent 5/minute" in page
+        assert "3 of 5" in page
+    finally:
+        await with_usage.close()

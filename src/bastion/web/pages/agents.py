@@ -25,10 +25,10 @@ from bastion.web.session import Session
 def routes(ctx: PageContext) -> list[BaseRoute]:
     services = ctx.services
 
-    def render(request: Request, session: Session, status: int = 200, **extra: Any) -> Response:
+    async def render(request: Request, session: Session, status: int = 200, **extra: Any) -> Response:
         tokens = services.tokens.list()
         agents = sorted({info.agent for info in tokens} | set(services.config.agents))
-        usage = {agent: services.usage.usage(agent) for agent in agents} if services.usage is not None else None
+        usage = await services.usage.usage(agents) if services.usage is not None else None
         context: dict[str, Any] = {
             "active": "agents",
             "tokens": sorted(tokens, key=lambda info: (info.state != "active", -info.created_at)),
@@ -43,7 +43,7 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
         return ctx.templates.render(request, "agents.html", session, status=status, **(context | extra))
 
     async def page(request: Request, session: Session) -> Response:
-        return render(request, session)
+        return await render(request, session)
 
     async def create(request: Request, session: Session) -> Response:
         form = await request.form()
@@ -53,16 +53,16 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
             check_token_request(services.config, values["agent"], servers)
             info, token = services.tokens.create(values["agent"], servers, expires_in=parse_lifetime(values["expires"]))
         except ValueError as exc:
-            return render(request, session, status=400, error=f"no token created: {exc}", form=values)
+            return await render(request, session, status=400, error=f"no token created: {exc}", form=values)
         try:
             await services.audit.record(token_created(info))
         except AuditStoreError as exc:
             services.tokens.revoke(info.id)  # fail closed: no token exists without its audit record
-            return render(
+            return await render(
                 request, session, status=503, error=f"no token created: the audit log cannot be written ({exc})"
             )
         # Rendered, not redirected: the secret must never be in a URL. Pages are sent `no-store`.
-        return render(request, session, status=201, created={"info": info, "token": token})
+        return await render(request, session, status=201, created={"info": info, "token": token})
 
     async def revoke(request: Request, session: Session) -> Response:
         token_id = request.path_params["id"]
