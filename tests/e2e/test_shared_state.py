@@ -187,6 +187,10 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
                 # Closed before the connection: a running notifies() generator holds the connection.
                 async with aclosing(listen.notifies()) as notifies:
                     feed = ApprovalFeed(notifies)
+                    for replica in (a, b):
+                        async with httpx2.AsyncClient(timeout=10) as http:
+                            ready = (await http.get(f"{replica.base_url}/readyz")).json()
+                        assert (ready["ready"], ready["shared_state"]) == (True, "connected"), ready
                     # A token created with the CLI (through A's configuration) works on both replicas.
                     token = cli_ok(a, "token", "create", "--agent", "shared-bot").strip().splitlines()[-1]
                     for replica in (a, b):

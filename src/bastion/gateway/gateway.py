@@ -56,7 +56,14 @@ from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
-from bastion.stores import audit_url, open_admin_token_store, open_approval_store, open_pin_store, open_token_store
+from bastion.stores import (
+    audit_url,
+    open_admin_token_store,
+    open_approval_store,
+    open_pin_store,
+    open_token_store,
+    shared_state_health,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -326,12 +333,17 @@ class Gateway:
         if not writable:
             self.bridge.audit_failed(AuditStoreError("the health write did not round-trip"))
         servers = {name: upstream.state for name, upstream in self.upstreams.items()}
-        return {
+        report: dict[str, Any] = {
             "ready": writable and all(state == "up" for state in servers.values()),
             "audit_store": "writable" if writable else "failing",
             "servers": servers,
             "runtime": {name: self._runtime_report(name) for name in self.upstreams},
         }
+        if self.config.database_url is not None:
+            state = await anyio.to_thread.run_sync(shared_state_health, self.config.database_url)
+            report["shared_state"] = state
+            report["ready"] = report["ready"] and state != "unreachable"
+        return report
 
     def _runtime_report(self, name: str) -> dict[str, Any]:
         upstream, supervisor = self.upstreams[name], self.supervisors.get(name)
