@@ -78,6 +78,27 @@ def open_pin_store(config: BastionConfig) -> PinStore:
     return SqlitePinStore(config.data_dir / PINS_DB)
 
 
+def shared_state_health(url: str) -> str:
+    """What `/readyz` says of the shared database: `connected` (a query round-trips and change
+    notifications are heard), `reconnecting` (queries work; notifications do not yet, so
+    copies are re-read on every check), or `unreachable`."""
+    from bastion.postgres.database import acquire
+
+    try:
+        shared = acquire(url)
+    except StateStoreUnavailable:
+        return "unreachable"
+    try:
+        with shared.database.pool.connection(timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except Exception:
+        return "unreachable"
+    else:
+        return "connected" if shared.database.hearing_changes else "reconnecting"
+    finally:
+        shared.release()
+
+
 def audit_url(config: BastionConfig) -> str | None:
     """Where the audit log is: `audit.url`, else `database_url`, else None (`data_dir/audit.db`)."""
     return config.audit.url if config.audit.url is not None else config.database_url

@@ -158,19 +158,24 @@ class ApprovalFeed:
 
 async def held_then_released(
     b: RunningGateway, token: str, feed: ApprovalFeed, approve: Callable[[str], Awaitable[None]]
-) -> tuple[str, Any]:
-    """An agent's call held on B; `approve(approval_id)` decides it elsewhere; B's answer."""
-    results: list[Any] = []
+) -> tuple[str, Any, float]:
+    """An agent's call held on B; `approve(approval_id)` decides it elsewhere. The approval,
+    B's answer, and the seconds from the decision's commit to that answer."""
+    results: list[tuple[Any, float]] = []
+    decided: list[float] = []
     async with anyio.create_task_group() as tg:
 
         async def agent() -> None:
-            results.append(await time_in(b, token, HELD_ZONE))
+            answer = await time_in(b, token, HELD_ZONE)
+            results.append((answer, time.monotonic()))
 
         tg.start_soon(agent)
         approval_id = await feed.next_id()  # created by B
         await approve(approval_id)
-        assert await feed.next_id() == approval_id  # decided
-    return approval_id, results[0]
+        assert await feed.next_id() == approval_id  # decided, and committed
+        decided.append(time.monotonic())
+    answer, answered_at = results[0]
+    return approval_id, answer, max(0.0, answered_at - decided[0])
 
 
 async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> None:
@@ -178,10 +183,14 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
         schema = url.rsplit("%3D", 1)[1]
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listen:
             await listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"bastion.approvals.{schema}")))
-            # Closed before the connection: a running notifies() generator holds the connection.
             with anyio.fail_after(120):
+                # Closed before the connection: a running notifies() generator holds the connection.
                 async with aclosing(listen.notifies()) as notifies:
                     feed = ApprovalFeed(notifies)
+                    for replica in (a, b):
+                        async with httpx2.AsyncClient(timeout=10) as http:
+                            ready = (await http.get(f"{replica.base_url}/readyz")).json()
+                        assert (ready["ready"], ready["shared_state"]) == (True, "connected"), ready
                     # A token created with the CLI (through A's configuration) works on both replicas.
                     token = cli_ok(a, "token", "create", "--agent", "shared-bot").strip().splitlines()[-1]
                     for replica in (a, b):
@@ -199,16 +208,18 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
                             )
                         assert answer.status_code == 200, answer.text
 
-                    by_api, released = await held_then_released(b, token, feed, through_a_api)
+                    by_api, released, delay = await held_then_released(b, token, feed, through_a_api)
                     assert released.is_error is False, text_of(released)
+                    assert delay < PROPAGATION_BOUND
                     assert HELD_ZONE in text_of(released)
 
                     # Held on B again (each approval admits one call), approved with the CLI.
                     async def through_cli(approval_id: str) -> None:
                         await anyio.to_thread.run_sync(cli_ok, a, "approvals", "approve", approval_id)
 
-                    by_cli, released = await held_then_released(b, token, feed, through_cli)
+                    by_cli, released, delay = await held_then_released(b, token, feed, through_cli)
                     assert released.is_error is False, text_of(released)
+                    assert delay < PROPAGATION_BOUND
                     assert by_cli != by_api
 
                     # A tool held for review on first sight is held on both replicas...

@@ -20,12 +20,7 @@ import anyio
 
 from bastion import sqlite_schema
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
-from bastion.approvals.rows import APPROVAL_COLUMNS as _COLUMNS
-from bastion.approvals.rows import ID_ATTEMPTS as _ID_ATTEMPTS
-from bastion.approvals.rows import RULE_COLUMNS as _RULE_COLUMNS
-from bastion.approvals.rows import approval_of as _approval
-from bastion.approvals.rows import effective
-from bastion.approvals.rows import rule_of as _rule
+from bastion.approvals.rows import APPROVAL_COLUMNS, ID_ATTEMPTS, RULE_COLUMNS, approval_of, effective, rule_of
 
 DEFAULT_POLL_INTERVAL = 0.05
 _MIGRATIONS: tuple[str, ...] = (
@@ -99,7 +94,7 @@ class SqliteApprovalStore:
         expire_after: float,
     ) -> Approval:
         now = self._clock()
-        for attempt in range(_ID_ATTEMPTS):
+        for attempt in range(ID_ATTEMPTS):
             approval = Approval(
                 id=secrets.token_hex(4),
                 agent=agent,
@@ -131,7 +126,7 @@ class SqliteApprovalStore:
                         ),
                     )
             except sqlite3.IntegrityError:
-                if attempt == _ID_ATTEMPTS - 1:
+                if attempt == ID_ATTEMPTS - 1:
                     raise
                 continue
             return approval
@@ -139,13 +134,13 @@ class SqliteApprovalStore:
 
     def get(self, approval_id: str) -> Approval | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
-        return None if row is None else self._effective(_approval(row))
+            row = self._db.execute(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+        return None if row is None else self._effective(approval_of(row))
 
     def list(self, state: ApprovalState | None = None) -> builtins.list[Approval]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM approvals ORDER BY created_at, id").fetchall()
-        approvals = [self._effective(_approval(row)) for row in rows]
+            rows = self._db.execute(f"SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY created_at, id").fetchall()
+        approvals = [self._effective(approval_of(row)) for row in rows]
         return [a for a in approvals if state is None or a.state is state]
 
     def _effective(self, approval: Approval) -> Approval:
@@ -154,11 +149,11 @@ class SqliteApprovalStore:
     def pending_for(self, fingerprint: str) -> Approval | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM approvals WHERE fingerprint = ? AND state = ? AND expires_at > ? "
+                f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ? AND state = ? AND expires_at > ? "
                 "ORDER BY created_at LIMIT 1",
                 (fingerprint, ApprovalState.PENDING.value, self._clock()),
             ).fetchone()
-        return None if row is None else _approval(row)
+        return None if row is None else approval_of(row)
 
     def decide(
         self, approval_id: str, *, approve: bool, decided_by: str, reason: str = "", always: bool = False
@@ -172,10 +167,12 @@ class SqliteApprovalStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(f"SELECT {_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+                row = self._db.execute(
+                    f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
+                ).fetchone()
                 if row is None:
                     raise ApprovalError(f"no approval with id {approval_id!r}")
-                current = self._effective(_approval(row))
+                current = self._effective(approval_of(row))
                 if current.state is not ApprovalState.PENDING:
                     raise ApprovalError(f"approval {approval_id} is already {current.state.value}")
                 self._db.execute(
@@ -185,7 +182,7 @@ class SqliteApprovalStore:
                 )
                 if always:
                     self._db.execute(
-                        f"INSERT INTO allow_rules ({_RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO allow_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             secrets.token_hex(4),
                             current.agent,
@@ -221,26 +218,26 @@ class SqliteApprovalStore:
                 "UPDATE approvals SET consumed_at = ? WHERE id = ("
                 "SELECT id FROM approvals WHERE fingerprint = ? AND state = ? AND consumed_at IS NULL "
                 "AND decided_at > ? ORDER BY decided_at LIMIT 1) AND consumed_at IS NULL "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {APPROVAL_COLUMNS}",
                 (now, fingerprint, ApprovalState.APPROVED.value, now - retry_window),
             ).fetchone()
-        return None if row is None else _approval(row)
+        return None if row is None else approval_of(row)
 
     def matching_rule(self, agent: str, server: str, tool: str, arguments: Mapping[str, Any]) -> AllowRule | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_RULE_COLUMNS} FROM allow_rules WHERE agent = ? AND server = ? AND tool = ? "
+                f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE agent = ? AND server = ? AND tool = ? "
                 "AND arguments = ? AND revoked_at IS NULL ORDER BY created_at LIMIT 1",
                 (agent, server, tool, canonical_arguments(arguments)),
             ).fetchone()
-        return None if row is None else _rule(row)
+        return None if row is None else rule_of(row)
 
     def rules(self) -> builtins.list[AllowRule]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id"
+                f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id"
             ).fetchall()
-        return [_rule(row) for row in rows]
+        return [rule_of(row) for row in rows]
 
     def revoke_rule(self, rule_id: str) -> bool:
         with self._lock:
@@ -252,10 +249,10 @@ class SqliteApprovalStore:
     def expire_due(self) -> builtins.list[Approval]:
         with self._lock:
             rows = self._db.execute(
-                f"UPDATE approvals SET state = ? WHERE state = ? AND expires_at <= ? RETURNING {_COLUMNS}",
+                f"UPDATE approvals SET state = ? WHERE state = ? AND expires_at <= ? RETURNING {APPROVAL_COLUMNS}",
                 (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock()),
             ).fetchall()
-        return [_approval(row) for row in rows]
+        return [approval_of(row) for row in rows]
 
     async def wait_for_decision(self, approval_id: str, within: float) -> Approval:
         with anyio.move_on_after(within):

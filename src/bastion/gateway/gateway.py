@@ -59,7 +59,14 @@ from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
-from bastion.stores import audit_url, open_admin_token_store, open_approval_store, open_pin_store, open_token_store
+from bastion.stores import (
+    audit_url,
+    open_admin_token_store,
+    open_approval_store,
+    open_pin_store,
+    open_token_store,
+    shared_state_health,
+)
 from bastion.web.wiring import gateway_dashboard
 
 logger = logging.getLogger(__name__)
@@ -355,12 +362,17 @@ class Gateway:
         if not writable:
             self.bridge.audit_failed(AuditStoreError("the health write did not round-trip"))
         statuses = self.server_statuses()
-        return {
+        report: dict[str, Any] = {
             "ready": writable and all(status.state == "up" for status in statuses),
             "audit_store": "writable" if writable else "failing",
             "servers": {status.name: status.state for status in statuses},
             "runtime": {status.name: status.runtime_report() for status in statuses},
         }
+        if self.config.database_url is not None:
+            state = await anyio.to_thread.run_sync(shared_state_health, self.config.database_url)
+            report["shared_state"] = state
+            report["ready"] = report["ready"] and state != "unreachable"
+        return report
 
     def server_statuses(self) -> list[ServerStatus]:
         """Each upstream's state, sandbox, limits in force, restarts and last exit, in configuration order."""

@@ -70,6 +70,12 @@ class PostgresDatabase:
                 self._listener = NotificationListener(self.url, description=self.description)
             return self._listener
 
+    @property
+    def hearing_changes(self) -> bool:
+        """False while the listener, once started, has no connection (changes go unheard)."""
+        with self._lock:
+            return self._listener is None or self._listener.healthy
+
     def migrate(self, component: str, migrations: Sequence[Migration]) -> None:
         """Bring `component`'s tables to version `len(migrations)`.
 

@@ -70,3 +70,20 @@ async def test_a_waiter_that_misses_the_notification_is_released_by_the_fallback
         shared.release()
         cli.close()
         gateway.close()
+
+
+def test_readiness_names_the_state_of_the_shared_database(url: str) -> None:
+    from bastion.stores import shared_state_health
+
+    store = PostgresTokenStore(url)
+    try:
+        assert shared_state_health(url) == "connected"
+        store.verify("bst_00000000_" + "A" * 43)  # now listening
+        assert shared_state_health(url) == "connected"
+        shared = acquire(url)
+        shared.database.listener.close()
+        assert shared_state_health(url) == "reconnecting"
+        shared.release()
+    finally:
+        store.close()
+    assert shared_state_health("postgresql://u@127.0.0.1:9/db?connect_timeout=2") == "unreachable"
