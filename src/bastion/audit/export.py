@@ -180,6 +180,21 @@ def _csv_chunks(rows: Iterable[ChainedRow], on_progress: Callable[[int], None] |
             known[text] = cell
         return cell
 
+    def fill(cells: list[str], details: Any) -> bool:
+        """Put `details`' values in their columns; True if a number came out with an exponent."""
+        exponent = False
+        if type(details) is dict:
+            for key, value in details.items():
+                index = index_of(key)
+                if index is None or value is None:
+                    continue
+                if type(value) is str:
+                    cells[index] = known_cell(value) or text_cell(value)
+                else:
+                    cell = cells[index] = field(value)
+                    exponent = exponent or "e+" in cell
+        return exponent
+
     modf = math.modf
     last_minute, minute_prefix = None, ""
     count = 0
@@ -205,18 +220,13 @@ def _csv_chunks(rows: Iterable[ChainedRow], on_progress: Callable[[int], None] |
         if correlation_id is not None:
             cells[5] = correlation_id if care(correlation_id) is None else field(correlation_id)
         try:
-            details = parse(data)
-        except orjson.JSONDecodeError:  # NaN, integers beyond 64 bits, lone surrogates: the standard parser's
-            details = _parse_object(data)
-        if type(details) is dict:
-            for key, value in details.items():
-                index = index_of(key)
-                if index is None or value is None:
-                    continue
-                if type(value) is str:
-                    cells[index] = known_cell(value) or text_cell(value)
-                else:
-                    cells[index] = field(value)
+            details, exact = parse(data), False
+        except orjson.JSONDecodeError:  # NaN, Infinity, lone surrogates: the standard parser's
+            details, exact = _parse_object(data), True
+        if fill(cells, details) and not exact:
+            # A number printed with an exponent: it may be an integer past 64 bits, which orjson
+            # reads as a float. Rare (only numbers of 16 digits or more); the standard parser is exact.
+            fill(cells, _parse_object(data))
         cells[hash_at] = digest
         lines.append(",".join(cells))
         count += 1

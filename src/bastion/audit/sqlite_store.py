@@ -208,7 +208,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return map(chained_row, self._read(sql, params))
+        yield from map(chained_row, self._read(sql, params))
 
     def count(self, query: EventQuery) -> int:
         conditions, params = where_clause(query, "sqlite")

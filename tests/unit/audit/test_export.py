@@ -177,3 +177,25 @@ def test_csv_time_cells_are_iso_time() -> None:
     cells = [line[1] for line in csv.reader(io.StringIO("".join(_csv_chunks(rows))))][1:]
 
     assert cells == [iso_time(at) for at in moments]
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['{"latency_ms":NaN,"tool":"t"}', '{"result_size":1180591620717411303424}', '{"error":"lone \\ud800 half"}',
+     '{"arguments":{"x":[1.5e300,-0.0,Infinity]}}', "[1, 2]",
+     '{"arguments":{"id":1180591620717411303424,"n":-99999999999999999999,"f":1e20}}', '{"latency_ms":1e20}'],
+    ids=["nan", "big-int", "lone-surrogate", "nested-non-finite", "not-an-object", "nested-big-int", "big-float"],
+)  # fmt: skip
+def test_csv_rows_of_details_orjson_does_not_read_exactly(data: str) -> None:
+    """orjson refuses these, or reads big integers as floats: the row is still what `csv` would write."""
+    from bastion.audit.chain import ChainedRow, EventRow
+    from bastion.audit.export import _csv_chunks
+
+    rows = [ChainedRow(1, EventRow(1_795_586_105.5, "call.completed", "a", "s", "c", None, None, None, data), "h")]
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    record = event_record(decode_row(rows[0]))
+    writer.writerow([csv_cell(record.get(column)) for column in CSV_COLUMNS])
+
+    assert "".join(_csv_chunks(rows)) == expected.getvalue()

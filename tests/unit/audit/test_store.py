@@ -432,3 +432,23 @@ async def test_export_reads_a_snapshot_while_the_writer_writes(store: AuditStore
 
     assert exported == list(range(1, 301))
     assert store.count(EventQuery()) == 400
+
+
+async def test_reading_a_log_that_does_not_exist_raises_a_store_error(backend: Backend) -> None:
+    never_opened = backend.make()  # no file, no tables: nothing was ever written
+
+    with pytest.raises(AuditStoreError):
+        list(never_opened.rows(EventQuery(), newest_first=False))  # a stream (export, verify)
+    with pytest.raises(AuditStoreError):
+        list(never_opened.rows(EventQuery(), newest_first=True, limit=50))  # a page (search)
+
+
+async def test_a_stream_stopped_early_leaves_the_store_usable(store: AuditStore) -> None:
+    await _log_of(store, 50)
+
+    stream = store.rows(EventQuery(), newest_first=False)
+    first = next(stream)
+    stream.close()  # type: ignore[attr-defined]  # a generator, on both backends
+
+    assert first.seq == 1
+    assert [row.seq for row in store.rows(EventQuery(), newest_first=False)] == list(range(1, 51))
