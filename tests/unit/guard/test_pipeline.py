@@ -97,3 +97,46 @@ async def test_tool_list_filters_run_in_order_and_fail_closed(checks, visible):
     tools = [{"name": n} for n in ("a", "b", "c")]
     shown = await GuardPipeline(checks).filter_tools(Principal("agent"), "files", tools)
     assert [t["name"] for t in shown] == visible
+
+
+class ResultHook:
+    """A check with the optional result and end-of-call hooks."""
+
+    def __init__(self, name: str, replace: dict[str, object] | None = None, error: Exception | None = None) -> None:
+        self.name = name
+        self.replace = replace
+        self.error = error
+        self.ended: list[str] = []
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        return None
+
+    async def check_tool_result(self, call: ToolCall, result: dict[str, object]) -> dict[str, object] | None:
+        if self.error is not None:
+            raise self.error
+        return self.replace
+
+    def tool_call_ended(self, call: ToolCall) -> None:
+        self.ended.append(call.call_id)
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.mark.anyio
+async def test_result_checks_replace_in_order_and_fail_closed() -> None:
+    result: dict[str, object] = {"content": [{"type": "text", "text": "secret"}], "isError": False}
+    keep, swap = ResultHook("keep"), ResultHook("swap", {"content": [], "isError": True})
+    assert await GuardPipeline([keep, swap]).check_result(call(), result) == {"content": [], "isError": True}
+    assert await GuardPipeline([keep]).check_result(call(), result) is result
+    withheld = await GuardPipeline([ResultHook("boom", error=ValueError("x"))]).check_result(call(), result)
+    assert withheld["isError"] is True
+    assert "the boom check failed (ValueError)" in withheld["content"][0]["text"]  # type: ignore[index]
+    assert "secret" not in str(withheld)
+
+
+def test_every_end_listener_is_told_and_none_may_raise() -> None:
+    failing, fine = ResultHook("failing", error=RuntimeError("x")), ResultHook("fine")
+    pipeline = GuardPipeline([failing, fine, Fixed("plain")])
+    pipeline.ended(call())
+    assert failing.ended == fine.ended == ["c1"]
+    assert [c.name for c in pipeline.end_listeners] == ["failing", "fine"]
