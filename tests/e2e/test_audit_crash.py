@@ -1,4 +1,5 @@
-"""A gateway killed with SIGKILL under load leaves no forwarded call unrecorded, and a chain that verifies."""
+"""A gateway killed with SIGKILL under load leaves no forwarded call unrecorded, and a chain that verifies,
+whichever `audit.durability` it runs with."""
 
 from __future__ import annotations
 
@@ -42,12 +43,14 @@ def wait_exited(pids: list[int], timeout: float) -> None:
             os.close(fd)
 
 
-async def test_sigkill_under_load_leaves_no_forwarded_call_unrecorded(tmp_path):
+@pytest.mark.parametrize("durability", ["power", "process"])
+async def test_sigkill_under_load_leaves_no_forwarded_call_unrecorded(tmp_path, durability):
+    # `process` skips the fsync: a kill of the gateway (not of the machine) must still lose nothing.
     scratch = tmp_path / "scratch"  # the sandboxed server writes its notes here, and nowhere else
     scratch.mkdir()
     crashy = {"command": sys.executable, "args": [str(SERVERS_DIR / "crashy_server.py")]}
     servers = {"crashy": {**crashy, "sandbox": {"writable": [str(scratch)]}}}
-    gateway = start_gateway(write_config(tmp_path, servers))
+    gateway = start_gateway(write_config(tmp_path, servers, audit={"durability": durability}))
     notes = scratch / "reached-upstream.txt"
     answered = 0
     enough = anyio.Event()

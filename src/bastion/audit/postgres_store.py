@@ -27,7 +27,7 @@ from bastion.audit.events import AuditPruned
 from bastion.audit.query import EventQuery, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStoreError, Durability
 from bastion.audit.writer import GroupCommitWriter
 
 COLUMNS = ("seq", "time", "type", "agent", "server", "correlation_id", "tool", "verdict", "rule", "data", "hash")
@@ -75,11 +75,17 @@ def redacted_url(url: str) -> str:
 
 
 class PostgresBackend:
-    """The PostgreSQL side of the shared write path (see `WriterBackend`)."""
+    """The PostgreSQL side of the shared write path (see `WriterBackend`).
 
-    def __init__(self, url: str) -> None:
+    A batch nobody waits on, and every batch under `durability: process` (`fsync` false),
+    commits with `synchronous_commit = off`: the server acknowledges before its WAL is
+    flushed, which a crash of Bastion cannot undo (a crash of the database server can).
+    """
+
+    def __init__(self, url: str, *, fsync: bool = True) -> None:
         self.url = url
         self.description = redacted_url(url)
+        self.fsync = fsync
 
     def connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
@@ -90,8 +96,10 @@ class PostgresBackend:
             raise
         return conn
 
-    def append(self, conn: psycopg.Connection[Any], rows: list[EventRow], health: bool) -> None:
+    def append(self, conn: psycopg.Connection[Any], rows: list[EventRow], health: bool, sync: bool) -> None:
         with conn.transaction():
+            if not (sync and self.fsync):
+                conn.execute("SET LOCAL synchronous_commit = off")
             if rows:
                 self._append_rows(conn, rows)
             if health:
@@ -154,8 +162,15 @@ def migrate(conn: psycopg.Connection[Any], description: str) -> None:
 class PostgresAuditStore(GroupCommitWriter[psycopg.Connection[Any]]):
     """`AuditStore` on PostgreSQL."""
 
-    def __init__(self, url: str, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
-        super().__init__(PostgresBackend(url), policy or PayloadPolicy(), retention)
+    def __init__(
+        self,
+        url: str,
+        policy: PayloadPolicy | None = None,
+        retention: Retention | None = None,
+        *,
+        durability: Durability = "power",
+    ) -> None:
+        super().__init__(PostgresBackend(url, fsync=durability == "power"), policy or PayloadPolicy(), retention)
         self.url = url
         self._reader: psycopg.Connection[Any] | None = None
         self._reader_lock = threading.Lock()

@@ -1,6 +1,11 @@
-"""The embedded audit store: one SQLite file (WAL, `synchronous=FULL`), group-committed.
+"""The embedded audit store: one SQLite file (WAL), group-committed.
 
-Writes go through the shared writer thread (`audit/writer.py`). Each batch takes SQLite's
+Writes go through the shared writer thread (`audit/writer.py`). A batch someone waits on
+(a write-ahead record) commits with `synchronous=FULL` under `durability: power`: the log
+is fsynced before the caller goes on. Every other commit, and all of them under
+`durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
+hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
+(or checkpoint) puts it on disk. Each batch takes SQLite's
 write lock (`BEGIN IMMEDIATE`), reads the chain head, appends, updates the head, commits:
 so the CLI (recording a token created) and the gateway can share the file safely. Reads
 (search, export, verify) use read-only connections of their own, in any thread.
@@ -21,7 +26,7 @@ from bastion.audit.events import AuditPruned
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStoreError, Durability
 from bastion.audit.writer import GroupCommitWriter
 
 logger = logging.getLogger(__name__)
@@ -73,12 +78,20 @@ _UPSERT_HEALTH = (
 )
 
 
-class SqliteBackend:
-    """The SQLite side of the shared write path (see `WriterBackend`)."""
+_SYNCHRONOUS = {True: "PRAGMA synchronous = FULL", False: "PRAGMA synchronous = NORMAL"}
 
-    def __init__(self, path: Path) -> None:
+
+class SqliteBackend:
+    """The SQLite side of the shared write path (see `WriterBackend`).
+
+    `fsync`: synced batches are fsynced (`durability: power`); otherwise no commit waits
+    for the disk (`durability: process`).
+    """
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.path = path
         self.description = str(path)
+        self.fsync = fsync
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,14 +101,17 @@ class SqliteBackend:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 logger.warning("audit log %s: journal mode is %s, not WAL", self.path, mode)
-            conn.execute("PRAGMA synchronous = FULL")  # in WAL, every commit fsyncs the log
+            conn.execute(_SYNCHRONOUS[self.fsync])
             _migrate(conn, self.path)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
+        # In WAL mode FULL fsyncs the log at this commit (and so every commit before it);
+        # NORMAL leaves the log to the OS until a later FULL commit or a checkpoint.
+        conn.execute(_SYNCHRONOUS[sync and self.fsync])
         conn.execute("BEGIN IMMEDIATE")
         if rows:
             self._append_rows(conn, rows)
@@ -155,8 +171,15 @@ class SqliteBackend:
 class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
     """`AuditStore` on a SQLite file. `commits` and `failed_writes` are for tests and metrics."""
 
-    def __init__(self, path: Path, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
-        super().__init__(SqliteBackend(path), policy or PayloadPolicy(), retention)
+    def __init__(
+        self,
+        path: Path,
+        policy: PayloadPolicy | None = None,
+        retention: Retention | None = None,
+        *,
+        durability: Durability = "power",
+    ) -> None:
+        super().__init__(SqliteBackend(path, fsync=durability == "power"), policy or PayloadPolicy(), retention)
         self.path = path
 
     @property

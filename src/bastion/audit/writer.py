@@ -4,9 +4,12 @@ Callers encode their event (redaction included) in their own thread and queue th
 writer takes everything queued, appends it to the chain in one transaction (the backend
 reads the chain head under its write lock, so other processes and replicas interleave
 safely), commits, then wakes the callers of that batch. Many concurrent durable writes
-therefore cost a few commits, not one each. Waiters are asyncio futures, resolved with
-`loop.call_soon_threadsafe`, so awaiting a commit never blocks the event loop (asyncio
-backend of anyio only).
+therefore cost a few commits, not one each. Only a batch that someone waits on (a durable
+write, a flush) is synced to stable storage before it is acknowledged; a batch of queued
+events alone is committed without waiting for the disk, so the next write-ahead record never
+queues behind an fsync it does not need (the next synced commit makes them durable too).
+Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
+commit never blocks the event loop (asyncio backend of anyio only).
 
 A failed batch fails its waiters with `AuditStoreError`; the writer then drops its
 connection and opens a fresh one for the next batch, so the store recovers by itself once
@@ -68,8 +71,12 @@ class WriterBackend(Protocol[ConnT]):
     def connect(self) -> ConnT:
         """A fresh writing connection, with the schema created or migrated."""
 
-    def append(self, conn: ConnT, rows: list[EventRow], health: bool) -> None:
-        """In one transaction: chain and insert `rows`, touch the health row if `health`, commit."""
+    def append(self, conn: ConnT, rows: list[EventRow], health: bool, sync: bool) -> None:
+        """In one transaction: chain and insert `rows`, touch the health row if `health`, commit.
+
+        `sync`: someone waits on this batch, so the commit must be as durable as the store is
+        configured to make it. Without it the commit may return before the disk has it
+        (it still survives a crash of this process once committed)."""
 
     def prune(self, conn: ConnT, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         """Apply `retention` in one transaction; return how many events were removed."""
@@ -95,6 +102,7 @@ class GroupCommitWriter(Generic[ConnT]):
         self._closed = False
         self._thread: threading.Thread | None = None
         self._conn: ConnT | None = None
+        self._unsynced = False
         self._next_prune = 0.0
 
     async def open(self) -> None:
@@ -236,12 +244,15 @@ class GroupCommitWriter(Generic[ConnT]):
 
     def _commit(self, batch: list[_Job]) -> None:
         rows = [job.row for job in batch if job.row is not None]
-        health = any(job.kind is JobKind.HEALTH for job in batch)
+        sync = any(job.waiter is not None for job in batch)
+        # A flush after unsynced commits syncs them, through a write of the health row.
+        health = any(job.kind is JobKind.HEALTH for job in batch) or (sync and self._unsynced)
         if not rows and not health:
             return
         try:
-            self.backend.append(self._connection(), rows, health)
+            self.backend.append(self._connection(), rows, health, sync)
             self.commits += 1
+            self._unsynced = not sync
         except Exception as exc:  # whatever it is, the writer must live on and answer the waiters
             self._drop_connection()
             message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"

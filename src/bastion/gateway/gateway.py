@@ -87,7 +87,13 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
     """
     audit = config.audit
     policy = PayloadPolicy(audit.mode, redactor if redactor is not None else audit_redactor())
-    return open_audit_store(config.data_dir, url=audit.url, policy=policy, retention=audit.retention.retention())
+    return open_audit_store(
+        config.data_dir,
+        url=audit.url,
+        policy=policy,
+        retention=audit.retention.retention(),
+        durability=audit.durability,
+    )
 
 
 def config_loaded_event(config: BastionConfig) -> ConfigLoaded:

@@ -1,0 +1,103 @@
+"""`audit.durability` on SQLite: which commits are fsynced (`synchronous=FULL`) and which are not."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bastion.audit.chain import EventRow
+from bastion.audit.events import CallCompleted, CallRequested
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.sqlite_store import SqliteBackend
+from bastion.audit.store import Durability
+from bastion.audit.writer import GroupCommitWriter
+from bastion.config import load_config
+from bastion.config_errors import ConfigError
+
+pytestmark = pytest.mark.anyio
+
+FULL, NORMAL = 2, 1
+"""`PRAGMA synchronous` values."""
+
+
+class WatchedBackend(SqliteBackend):
+    """The real SQLite backend, telling each commit's synchronous level and rows as it makes them."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.commits: queue.SimpleQueue[tuple[int, list[str], bool]] = queue.SimpleQueue()
+
+    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
+        super().append(conn, rows, health, sync)
+        level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        self.commits.put((level, [row.type for row in rows], health))
+
+
+async def next_commit(backend: WatchedBackend) -> tuple[int, list[str], bool]:
+    return await anyio.to_thread.run_sync(lambda: backend.commits.get(timeout=10))
+
+
+def requested() -> CallRequested:
+    return CallRequested(agent="a", server="s", correlation_id="c1", method="tools/call", tool="t", arguments={})
+
+
+def completed() -> CallCompleted:
+    return CallCompleted(
+        agent="a", server="s", correlation_id="c1", method="tools/call", tool="t", outcome="allowed", latency_ms=1.0
+    )
+
+
+@pytest.mark.parametrize(("durability", "durable_level"), [("power", FULL), ("process", NORMAL)])
+async def test_a_durable_write_is_fsynced_only_under_power(
+    tmp_path: Path, durability: Durability, durable_level: int
+) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=durability == "power")
+    writer = GroupCommitWriter(backend, PayloadPolicy())
+    await writer.open()
+    try:
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (durable_level, ["call.requested"], False)
+
+        writer.record_nowait(completed())
+        assert await next_commit(backend) == (NORMAL, ["call.completed"], False)
+    finally:
+        await writer.close()
+
+
+async def test_a_flush_fsyncs_what_was_committed_without_fsync(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy())
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        assert await next_commit(backend) == (NORMAL, ["call.completed"], False)
+
+        await writer.flush()
+        assert await next_commit(backend) == (FULL, [], True)
+
+        await writer.flush()  # nothing new since the last fsync: no commit at all
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (FULL, ["call.requested"], False)
+    finally:
+        await writer.close()
+
+
+@pytest.mark.parametrize("durability", ["power", "process"])
+def test_the_setting_loads(tmp_path: Path, durability: str) -> None:
+    path = tmp_path / "bastion.yaml"
+    path.write_text(f"audit: {{durability: {durability}}}\n", encoding="utf-8")
+
+    assert load_config(path).audit.durability == durability
+
+
+def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bastion.yaml"
+    path.write_text("audit: {durability: fsync}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"audit\.durability") as raised:
+        load_config(path)
+    assert "'power' or 'process'" in str(raised.value)
