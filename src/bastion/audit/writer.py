@@ -4,10 +4,15 @@ Callers encode their event (redaction included) in their own thread and queue th
 writer takes everything queued, appends it to the chain in one transaction (the backend
 reads the chain head under its write lock, so other processes and replicas interleave
 safely), commits, then wakes the callers of that batch. Many concurrent durable writes
-therefore cost a few commits, not one each. Only a batch that someone waits on (a durable
-write, a flush) is synced to stable storage before it is acknowledged; a batch of queued
-events alone is committed without waiting for the disk, so the next write-ahead record never
-queues behind an fsync it does not need (the next synced commit makes them durable too).
+therefore cost a few commits, not one each.
+
+Events nobody waits on (`durable=False`, `record_nowait`) linger up to `LINGER_S` so that
+they ride along with the next commit someone does wait on (a call's verdict and completion
+go out with the next call's write-ahead record): one commit per call instead of three,
+and a write-ahead record never queues behind a commit of events nobody waits for. Only a
+batch that someone waits on (a durable write, a flush) is synced to stable storage before it
+is acknowledged; lingering events committed on their own are not fsynced, and the next
+synced commit puts them on disk.
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
 
@@ -40,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 """Most writes committed in one transaction; the rest wait for the next one."""
+LINGER_S = 0.02
+"""Longest an event nobody waits on stays queued before it is committed on its own."""
 CHECK_WRITABLE_TIMEOUT_S = 2.0
 PRUNE_INTERVAL_S = 3600.0
 
@@ -48,6 +55,8 @@ ConnT = TypeVar("ConnT")
 
 class JobKind(enum.Enum):
     EVENT = "event"
+    NUDGE = "nudge"
+    """Events are lingering: commit them by `LINGER_S` from now unless something sooner does."""
     HEALTH = "health"
     FLUSH = "flush"
     PRUNE = "prune"
@@ -89,14 +98,22 @@ class GroupCommitWriter(Generic[ConnT]):
     """The writer thread and the async API in front of it (see the module docstring)."""
 
     def __init__(
-        self, backend: WriterBackend[ConnT], policy: PayloadPolicy, retention: Retention | None = None
+        self,
+        backend: WriterBackend[ConnT],
+        policy: PayloadPolicy,
+        retention: Retention | None = None,
+        *,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.retention = retention
+        self.linger_s = linger_s
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lingering: list[_Job] = []
+        """Events nobody waits on, not yet handed to the writer (guarded by `_lock`)."""
         self._lock = threading.Lock()
         self._accepting = False
         self._closed = False
@@ -178,7 +195,13 @@ class GroupCommitWriter(Generic[ConnT]):
                 raise AuditStoreError(f"audit store {self.backend.description} is {state}")
             if self._thread is None or not self._thread.is_alive():
                 raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
-            self._queue.put(job)
+            if job.kind is JobKind.EVENT and job.waiter is None:
+                # Wake the writer only for the first one: it then commits them all within LINGER_S.
+                if not self._lingering:
+                    self._queue.put(_Job(JobKind.NUDGE))
+                self._lingering.append(job)
+            else:
+                self._queue.put(job)
 
     async def _submit_and_wait(self, job: _Job) -> int:
         self._submit(job)
@@ -195,17 +218,30 @@ class GroupCommitWriter(Generic[ConnT]):
             return
         self._settle([ready])
         stopping = False
+        linger_until: float | None = None
         while not stopping:
             self._maybe_prune(forced=False)
             try:
-                batch = [self._queue.get(timeout=self._until_next_prune())]
+                batch = [self._queue.get(timeout=self._next_timeout(linger_until))]
             except queue.Empty:
-                continue
-            while len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
+                batch = []
+            while batch and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            if all(job.kind is JobKind.NUDGE for job in batch):
+                # Nothing anyone waits on: lingering events are committed once their time is up.
+                if batch and linger_until is None:
+                    linger_until = time.monotonic() + self.linger_s
+                if linger_until is None or time.monotonic() < linger_until:
+                    continue
+            linger_until = None
+            with self._lock:
+                lingering, self._lingering = self._lingering, []
+            batch = lingering + batch
+            if not batch:
+                continue
             self._commit(batch)
             if any(job.kind is JobKind.PRUNE for job in batch):
                 self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
@@ -215,10 +251,14 @@ class GroupCommitWriter(Generic[ConnT]):
                 self._conn = None
             self._settle(batch)
 
-    def _until_next_prune(self) -> float | None:
-        if self.retention is None or not self.retention.enabled:
+    def _next_timeout(self, linger_until: float | None) -> float | None:
+        """How long the writer may sleep: until lingering events are due, or retention is."""
+        deadlines = [linger_until] if linger_until is not None else []
+        if self.retention is not None and self.retention.enabled:
+            deadlines.append(self._next_prune)
+        if not deadlines:
             return None
-        return max(0.01, self._next_prune - time.monotonic())
+        return max(0.001, min(deadlines) - time.monotonic())
 
     def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:

@@ -40,6 +40,7 @@ from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_secur
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
+from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pinning import (
@@ -330,7 +331,7 @@ class Gateway:
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
         server = self.servers[server_name]
-        async with stdio_server() as (read, write):
+        async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
     @property

@@ -101,3 +101,28 @@ def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"audit\.durability") as raised:
         load_config(path)
     assert "'power' or 'process'" in str(raised.value)
+
+
+async def test_events_nobody_waits_on_ride_along_with_the_next_durable_write(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600)  # never on their own here
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        writer.record_nowait(completed())
+        await writer.record(requested(), durable=True)
+
+        assert await next_commit(backend) == (FULL, ["call.completed", "call.completed", "call.requested"], False)
+        assert backend.commits.empty()
+    finally:
+        await writer.close()
+
+
+async def test_lingering_events_are_committed_at_close(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600)
+    await writer.open()
+    writer.record_nowait(completed())
+    await writer.close()
+
+    assert await next_commit(backend) == (FULL, ["call.completed"], False)
