@@ -105,6 +105,9 @@ class PostgresBackend:
             if health:
                 conn.execute(_UPSERT_HEALTH, (time.time(),))
 
+    def tidy(self, conn: psycopg.Connection[Any]) -> None:
+        """Nothing to do: the server manages its own WAL."""
+
     def _append_rows(self, conn: psycopg.Connection[Any], rows: list[EventRow]) -> None:
         head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").fetchone()
         if head is None:

@@ -32,6 +32,8 @@ from bastion.audit.writer import GroupCommitWriter
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5_000
+CHECKPOINT_EVERY = 64
+"""Commits between WAL checkpoints (a commit writes some 15 pages; SQLite's own default is 1,000 pages)."""
 COLUMNS = "seq, time, type, agent, server, correlation_id, tool, verdict, rule, data, hash"
 
 
@@ -92,6 +94,7 @@ class SqliteBackend:
         self.path = path
         self.description = str(path)
         self.fsync = fsync
+        self._commits_since_checkpoint = 0
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +105,9 @@ class SqliteBackend:
             if mode != "wal":
                 logger.warning("audit log %s: journal mode is %s, not WAL", self.path, mode)
             conn.execute(_SYNCHRONOUS[self.fsync])
+            # Checkpoints (which fsync) run in `tidy`, after the waiters of a batch are woken,
+            # rather than inside whichever commit happens to fill the WAL.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             _migrate(conn, self.path)
         except BaseException:
             conn.close()
@@ -118,6 +124,12 @@ class SqliteBackend:
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
+        self._commits_since_checkpoint += 1
+
+    def tidy(self, conn: sqlite3.Connection) -> None:
+        if self._commits_since_checkpoint >= CHECKPOINT_EVERY:
+            self._commits_since_checkpoint = 0
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _append_rows(self, conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
         seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()

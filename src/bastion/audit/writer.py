@@ -93,6 +93,9 @@ class WriterBackend(Protocol[ConnT]):
     def discard(self, conn: ConnT) -> None:
         """Roll back whatever is open and close `conn`, ignoring errors."""
 
+    def tidy(self, conn: ConnT) -> None:
+        """Housekeeping after a batch, once its waiters are woken (so off their critical path)."""
+
 
 class GroupCommitWriter(Generic[ConnT]):
     """The writer thread and the async API in front of it (see the module docstring)."""
@@ -250,6 +253,8 @@ class GroupCommitWriter(Generic[ConnT]):
                 self.backend.discard(self._conn)
                 self._conn = None
             self._settle(batch)
+            if not stopping:
+                self._tidy()
 
     def _next_timeout(self, linger_until: float | None) -> float | None:
         """How long the writer may sleep: until lingering events are due, or retention is."""
@@ -301,6 +306,15 @@ class GroupCommitWriter(Generic[ConnT]):
             for job in batch:
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH):
                     job.error = message
+
+    def _tidy(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self.backend.tidy(self._conn)
+        except Exception as exc:  # housekeeping must never stop the writer
+            self._drop_connection()
+            logger.warning("audit log %s housekeeping failed: %s", self.backend.description, exc)
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bastion.audit.chain import EventRow
+from bastion.audit.chain import EventRow, encode_event
 from bastion.audit.events import CallCompleted, CallRequested
 from bastion.audit.redact import PayloadPolicy
-from bastion.audit.sqlite_store import SqliteBackend
+from bastion.audit.sqlite_store import CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
 from bastion.audit.writer import GroupCommitWriter
 from bastion.config import load_config
@@ -126,3 +126,24 @@ async def test_lingering_events_are_committed_at_close(tmp_path: Path) -> None:
     await writer.close()
 
     assert await next_commit(backend) == (FULL, ["call.completed"], False)
+
+
+def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "audit.db")
+    conn = backend.connect()
+    try:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        row = encode_event(requested(), PayloadPolicy(mode="full"))
+        row = row._replace(data=row.data + " " * 8000)  # two pages a row: the WAL fills quickly
+        before = (tmp_path / "audit.db").stat().st_size
+        for _ in range(CHECKPOINT_EVERY - 1):
+            backend.append(conn, [row], health=False, sync=False)
+            backend.tidy(conn)
+        assert (tmp_path / "audit.db").stat().st_size == before  # the commits wrote only the WAL
+
+        backend.append(conn, [row], health=False, sync=False)
+        backend.tidy(conn)
+
+        assert (tmp_path / "audit.db").stat().st_size > before  # the checkpoint copied them into the file
+    finally:
+        conn.close()
