@@ -191,7 +191,8 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         *,
         durability: Durability = "power",
     ) -> None:
-        super().__init__(SqliteBackend(path, fsync=durability == "power"), policy or PayloadPolicy(), retention)
+        power = durability == "power"
+        super().__init__(SqliteBackend(path, fsync=power), policy or PayloadPolicy(), retention, inline=not power)
         self.path = path
 
     @property

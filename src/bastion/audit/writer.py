@@ -13,6 +13,12 @@ and a write-ahead record never queues behind a commit of events nobody waits for
 batch that someone waits on (a durable write, a flush) is synced to stable storage before it
 is acknowledged; lingering events committed on their own are not fsynced, and the next
 synced commit puts them on disk.
+
+With `inline` (SQLite under `durability: process`, where a commit does not wait for the
+disk), a durable write that finds the writer idle commits on the caller's own thread: two
+thread hand-offs (and, on a busy machine, two trips through the scheduler and the GIL)
+cost more than the commit itself. When the writer is busy it goes through the queue as
+usual, so concurrent writes are still group-committed. `_conn_lock` keeps the two apart.
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
 
@@ -107,21 +113,27 @@ class GroupCommitWriter(Generic[ConnT]):
         retention: Retention | None = None,
         *,
         linger_s: float = LINGER_S,
+        inline: bool = False,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.retention = retention
         self.linger_s = linger_s
+        self.inline = inline
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lingering: list[_Job] = []
         """Events nobody waits on, not yet handed to the writer (guarded by `_lock`)."""
+        self._queued = 0
+        """Jobs other than nudges put on the queue and not yet committed (guarded by `_lock`)."""
         self._lock = threading.Lock()
         self._accepting = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self._conn: ConnT | None = None
+        self._conn_lock = threading.Lock()
+        """Held while `_conn` is in use: by the writer thread, or by an inline durable write."""
         self._unsynced = False
         self._next_prune = 0.0
 
@@ -150,6 +162,7 @@ class GroupCommitWriter(Generic[ConnT]):
             if already_closed or thread is None or not thread.is_alive():
                 return
             stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._queued += 1
             self._queue.put(_Job(JobKind.STOP, waiter=stopped))
         try:
             await stopped
@@ -159,6 +172,8 @@ class GroupCommitWriter(Generic[ConnT]):
     async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
         """Append `event`; with `durable`, return only once it is committed."""
         row = encode_event(event, self.policy)
+        if durable and self.inline and self._commit_inline(row):
+            return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
 
@@ -191,26 +206,57 @@ class GroupCommitWriter(Generic[ConnT]):
             return True
         return False
 
+    def _check_accepting(self) -> None:
+        """Raise unless the store takes writes now. Called with `_lock` held."""
+        if not self._accepting:
+            state = "closed" if self._closed else "not opened"
+            raise AuditStoreError(f"audit store {self.backend.description} is {state}")
+        if self._thread is None or not self._thread.is_alive():
+            raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
+
     def _submit(self, job: _Job) -> None:
         with self._lock:
-            if not self._accepting:
-                state = "closed" if self._closed else "not opened"
-                raise AuditStoreError(f"audit store {self.backend.description} is {state}")
-            if self._thread is None or not self._thread.is_alive():
-                raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
+            self._check_accepting()
             if job.kind is JobKind.EVENT and job.waiter is None:
                 # Wake the writer only for the first one: it then commits them all within LINGER_S.
                 if not self._lingering:
                     self._queue.put(_Job(JobKind.NUDGE))
                 self._lingering.append(job)
             else:
+                self._queued += 1
                 self._queue.put(job)
+
+    def _commit_inline(self, row: EventRow) -> bool:
+        """Commit `row` (after whatever lingers) on this thread if the writer is idle; False if it is not."""
+        if not self._conn_lock.acquire(blocking=False):
+            return False
+        try:
+            with self._lock:
+                self._check_accepting()
+                if self._queued:  # the writer has work: keep the order, join the queue
+                    return False
+                lingering, self._lingering = self._lingering, []
+            rows = [job.row for job in lingering if job.row is not None] + [row]
+            try:
+                self.backend.append(self._connection(), rows, False, True)
+            except Exception as exc:
+                self._drop_connection()
+                self.failed_writes += len(rows)
+                message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
+                logger.error("%s", message)
+                raise AuditStoreError(message) from exc
+            self.commits += 1
+            self._unsynced = False
+            return True
+        finally:
+            self._conn_lock.release()
 
     async def _submit_and_wait(self, job: _Job) -> int:
         self._submit(job)
         return 0 if job.waiter is None else await job.waiter
 
-    # The writer thread. Everything below runs there, and only there touches `_conn`.
+    # The writer thread. Everything below runs there (`_connection`, `_drop_connection` also
+    # in an inline write), and touches `_conn` only with `_conn_lock` held.
 
     def _run(self, ready: _Job) -> None:
         try:
@@ -223,7 +269,8 @@ class GroupCommitWriter(Generic[ConnT]):
         stopping = False
         linger_until: float | None = None
         while not stopping:
-            self._maybe_prune(forced=False)
+            with self._conn_lock:
+                self._maybe_prune(forced=False)
             try:
                 batch = [self._queue.get(timeout=self._next_timeout(linger_until))]
             except queue.Empty:
@@ -240,21 +287,25 @@ class GroupCommitWriter(Generic[ConnT]):
                 if linger_until is None or time.monotonic() < linger_until:
                     continue
             linger_until = None
+            taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
                 lingering, self._lingering = self._lingering, []
             batch = lingering + batch
             if not batch:
                 continue
-            self._commit(batch)
-            if any(job.kind is JobKind.PRUNE for job in batch):
-                self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
             stopping = batch[-1].kind is JobKind.STOP
-            if stopping and self._conn is not None:
-                self.backend.discard(self._conn)
-                self._conn = None
+            with self._conn_lock:
+                self._commit(batch)
+                if any(job.kind is JobKind.PRUNE for job in batch):
+                    self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
+                if stopping:
+                    self._drop_connection()
+            with self._lock:
+                self._queued -= taken
             self._settle(batch)
             if not stopping:
-                self._tidy()
+                with self._conn_lock:
+                    self._tidy()
 
     def _next_timeout(self, linger_until: float | None) -> float | None:
         """How long the writer may sleep: until lingering events are due, or retention is."""

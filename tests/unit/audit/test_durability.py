@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
+import threading
 from pathlib import Path
 
 import anyio
@@ -30,10 +31,12 @@ class WatchedBackend(SqliteBackend):
     def __init__(self, path: Path, *, fsync: bool) -> None:
         super().__init__(path, fsync=fsync)
         self.commits: queue.SimpleQueue[tuple[int, list[str], bool]] = queue.SimpleQueue()
+        self.threads: list[str] = []
 
     def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
         super().append(conn, rows, health, sync)
         level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        self.threads.append(threading.current_thread().name)
         self.commits.put((level, [row.type for row in rows], health))
 
 
@@ -147,3 +150,37 @@ def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Pat
         assert (tmp_path / "audit.db").stat().st_size > before  # the checkpoint copied them into the file
     finally:
         conn.close()
+
+
+async def test_under_process_a_lone_durable_write_commits_on_the_callers_thread(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=True)
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        await writer.record(requested(), durable=True)
+
+        assert backend.threads == [threading.current_thread().name]  # no hand-off to the writer thread
+        assert await next_commit(backend) == (NORMAL, ["call.completed", "call.requested"], False)
+    finally:
+        await writer.close()
+
+
+async def test_a_durable_write_joins_the_queue_when_the_writer_is_busy(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=True)
+    await writer.open()
+    try:
+        with writer._conn_lock:  # the writer thread is using the connection
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(writer.record, requested())
+                await anyio.wait_all_tasks_blocked()
+                assert backend.threads == []  # waiting for the writer, not committing inline
+                writer._conn_lock.release()
+                try:
+                    assert await next_commit(backend) == (NORMAL, ["call.requested"], False)
+                finally:
+                    writer._conn_lock.acquire()
+        assert backend.threads == ["bastion-audit-writer"]
+    finally:
+        await writer.close()
