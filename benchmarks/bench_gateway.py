@@ -132,12 +132,9 @@ class Gateway:
 
 def write_config(folder: Path, servers: dict[str, Any], durability: str = "power") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "listen": "127.0.0.1:0",
-        "data_dir": str(folder / "data"),
-        "servers": servers,
-        "audit": {"durability": durability},
-    }
+    config: dict[str, Any] = {"listen": "127.0.0.1:0", "data_dir": str(folder / "data"), "servers": servers}
+    if durability != "power":  # the default; left out so that Bastions from before the setting run too
+        config["audit"] = {"durability": durability}
     path = folder / "bastion.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
