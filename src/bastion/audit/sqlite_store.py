@@ -119,6 +119,25 @@ class SqliteBackend:
         # NORMAL leaves the log to the OS until a later FULL commit or a checkpoint.
         conn.execute(_SYNCHRONOUS[sync and self.fsync])
         conn.execute("BEGIN IMMEDIATE")
+        self._write_and_commit(conn, rows, health)
+
+    def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
+        """Like `append` (synced as the store is configured), but False at once, nothing written,
+        when another connection holds the write lock: for callers that must not wait."""
+        conn.execute(_SYNCHRONOUS[self.fsync])
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._write_and_commit(conn, rows, health=False)
+        return True
+
+    def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
         if rows:
             self._append_rows(conn, rows)
         if health:
@@ -191,8 +210,10 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         *,
         durability: Durability = "power",
     ) -> None:
-        power = durability == "power"
-        super().__init__(SqliteBackend(path, fsync=power), policy or PayloadPolicy(), retention, inline=not power)
+        backend = SqliteBackend(path, fsync=durability == "power")
+        # Without fsync a commit is quick enough to make on the caller's thread (see writer.py).
+        inline = backend.append_if_free if durability == "process" else None
+        super().__init__(backend, policy or PayloadPolicy(), retention, inline=inline)
         self.path = path
 
     @property

@@ -15,10 +15,12 @@ is acknowledged; lingering events committed on their own are not fsynced, and th
 synced commit puts them on disk.
 
 With `inline` (SQLite under `durability: process`, where a commit does not wait for the
-disk), a durable write that finds the writer idle commits on the caller's own thread: two
-thread hand-offs (and, on a busy machine, two trips through the scheduler and the GIL)
-cost more than the commit itself. When the writer is busy it goes through the queue as
-usual, so concurrent writes are still group-committed. `_conn_lock` keeps the two apart.
+disk), a durable write that finds the writer idle and the database free commits on the
+caller's own thread: two thread hand-offs (and, on a busy machine, two trips through the
+scheduler and the GIL) cost more than the commit itself. When the writer is busy, or
+another process holds the database's write lock, it goes through the queue as usual (it
+never waits on the caller's thread), so concurrent writes are still group-committed.
+`_conn_lock` keeps the caller and the writer thread apart.
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
 
@@ -36,6 +38,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -57,6 +60,9 @@ CHECK_WRITABLE_TIMEOUT_S = 2.0
 PRUNE_INTERVAL_S = 3600.0
 
 ConnT = TypeVar("ConnT")
+
+InlineAppend = Callable[[ConnT, list[EventRow]], bool]
+"""Commits rows at once if the database is free; False (nothing written) when it would have to wait."""
 
 
 class JobKind(enum.Enum):
@@ -113,7 +119,7 @@ class GroupCommitWriter(Generic[ConnT]):
         retention: Retention | None = None,
         *,
         linger_s: float = LINGER_S,
-        inline: bool = False,
+        inline: InlineAppend[ConnT] | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
@@ -172,7 +178,7 @@ class GroupCommitWriter(Generic[ConnT]):
     async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
         """Append `event`; with `durable`, return only once it is committed."""
         row = encode_event(event, self.policy)
-        if durable and self.inline and self._commit_inline(row):
+        if durable and self.inline is not None and self._commit_inline(self.inline, row):
             return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
@@ -226,8 +232,9 @@ class GroupCommitWriter(Generic[ConnT]):
                 self._queued += 1
                 self._queue.put(job)
 
-    def _commit_inline(self, row: EventRow) -> bool:
-        """Commit `row` (after whatever lingers) on this thread if the writer is idle; False if it is not."""
+    def _commit_inline(self, append: InlineAppend[ConnT], row: EventRow) -> bool:
+        """Commit `row` (after whatever lingers) on this thread if the writer and the database
+        are free; False if they are not."""
         if not self._conn_lock.acquire(blocking=False):
             return False
         try:
@@ -238,7 +245,10 @@ class GroupCommitWriter(Generic[ConnT]):
                 lingering, self._lingering = self._lingering, []
             rows = [job.row for job in lingering if job.row is not None] + [row]
             try:
-                self.backend.append(self._connection(), rows, False, True)
+                if not append(self._connection(), rows):
+                    with self._lock:  # back in front of anything newer, for the writer to commit
+                        self._lingering[:0] = lingering
+                    return False
             except Exception as exc:
                 self._drop_connection()
                 self.failed_writes += len(rows)

@@ -33,8 +33,8 @@ class WatchedBackend(SqliteBackend):
         self.commits: queue.SimpleQueue[tuple[int, list[str], bool]] = queue.SimpleQueue()
         self.threads: list[str] = []
 
-    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
-        super().append(conn, rows, health, sync)
+    def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+        super()._write_and_commit(conn, rows, health)
         level = conn.execute("PRAGMA synchronous").fetchone()[0]
         self.threads.append(threading.current_thread().name)
         self.commits.put((level, [row.type for row in rows], health))
@@ -154,7 +154,7 @@ def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Pat
 
 async def test_under_process_a_lone_durable_write_commits_on_the_callers_thread(tmp_path: Path) -> None:
     backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
-    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
     await writer.open()
     try:
         writer.record_nowait(completed())
@@ -168,7 +168,7 @@ async def test_under_process_a_lone_durable_write_commits_on_the_callers_thread(
 
 async def test_a_durable_write_joins_the_queue_when_the_writer_is_busy(tmp_path: Path) -> None:
     backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
-    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free)
     await writer.open()
     try:
         with writer._conn_lock:  # the writer thread is using the connection
@@ -183,4 +183,22 @@ async def test_a_durable_write_joins_the_queue_when_the_writer_is_busy(tmp_path:
                     writer._conn_lock.acquire()
         assert backend.threads == ["bastion-audit-writer"]
     finally:
+        await writer.close()
+
+
+async def test_a_durable_write_never_waits_on_the_callers_thread_for_another_process(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free)
+    await writer.open()
+    other = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process (the CLI, say) is writing
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.record, requested())
+            await anyio.wait_all_tasks_blocked()  # reached at once: the event loop was not held
+            assert backend.threads == []
+            other.execute("COMMIT")
+        assert backend.threads == ["bastion-audit-writer"]
+    finally:
+        other.close()
         await writer.close()
