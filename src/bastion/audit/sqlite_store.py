@@ -5,10 +5,13 @@ Writes go through the shared writer thread (`audit/writer.py`). A batch someone 
 is fsynced before the caller goes on. Every other commit, and all of them under
 `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
-(or checkpoint) puts it on disk. Each batch takes SQLite's
-write lock (`BEGIN IMMEDIATE`), reads the chain head, appends, updates the head, commits:
-so the CLI (recording a token created) and the gateway can share the file safely. Reads
-(search, export, verify) use read-only connections of their own, in any thread.
+(or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
+waiters are woken (`tidy`).
+
+Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
+updates the head, commits: so the CLI (recording a token created) and the gateway can
+share the file safely. Reads (search, export, verify) use read-only connections of their
+own, in any thread.
 """
 
 from __future__ import annotations

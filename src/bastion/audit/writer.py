@@ -21,6 +21,7 @@ scheduler and the GIL) cost more than the commit itself. When the writer is busy
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
 `_conn_lock` keeps the caller and the writer thread apart.
+
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
 
