@@ -1,6 +1,7 @@
 """What Bastion adds to a tool call: latency and throughput, direct path vs through the gateway.
 
 Run: .venv/bin/python benchmarks/bench_gateway.py [--calls N] [--modes legacy,2026-07-28]
+                                                   [--durability power,process]
      .venv/bin/python benchmarks/bench_gateway.py --profile DIR   (gateway under cProfile)
 
 One real upstream (benchmarks/servers/echo_server.py, the SDK's `MCPServer` with a
@@ -129,9 +130,11 @@ class Gateway:
                 self.process.wait(timeout=5)
 
 
-def write_config(folder: Path, servers: dict[str, Any]) -> Path:
+def write_config(folder: Path, servers: dict[str, Any], durability: str = "power") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"listen": "127.0.0.1:0", "data_dir": str(folder / "data"), "servers": servers}
+    config: dict[str, Any] = {"listen": "127.0.0.1:0", "data_dir": str(folder / "data"), "servers": servers}
+    if durability != "power":  # the default; left out so that Bastions from before the setting run too
+        config["audit"] = {"durability": durability}
     path = folder / "bastion.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
@@ -286,15 +289,23 @@ def load_average() -> str:
 
 
 @dataclass
+class Bastion:
+    """`bastion up` and the `bastion wrap` command for one `audit.durability`."""
+
+    durability: str
+    gateway: Gateway
+    wrap_cmd: list[str]
+    tokens: list[str]
+
+
+@dataclass
 class Setup:
     """The processes and paths every measurement uses, started before the event loop."""
 
     log: TextIO
     direct_url: str
-    gateway: Gateway
-    wrap_cmd: list[str]
     stdio_cmd: list[str]
-    tokens: list[str] = field(default_factory=list)
+    bastions: list[Bastion]
 
 
 def start_echo_http(stack: contextlib.ExitStack, log: TextIO) -> str:
@@ -306,50 +317,67 @@ def start_echo_http(stack: contextlib.ExitStack, log: TextIO) -> str:
     return f"http://127.0.0.1:{port}/mcp"
 
 
-def set_up(stack: contextlib.ExitStack, tmp: Path, log: TextIO) -> Setup:
+def set_up(stack: contextlib.ExitStack, tmp: Path, log: TextIO, durabilities: list[str]) -> Setup:
     direct_url = start_echo_http(stack, log)
     stdio_cmd = [sys.executable, ECHO_SERVER, "stdio"]
     upstreams = {"echo": {"command": stdio_cmd[0], "args": stdio_cmd[1:]}, "echo-http": {"url": direct_url}}
-    gateway = start_gateway(write_config(tmp / "up", upstreams), log)
-    stack.callback(gateway.stop)
-    wrap_config = write_config(tmp / "wrap", {"echo": upstreams["echo"]})
-    wrap_cmd = [BASTION, "wrap", "--config", str(wrap_config), "--server", "echo"]
-    tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(AGENTS)]
-    return Setup(log, direct_url, gateway, wrap_cmd, stdio_cmd, tokens)
+    bastions = []
+    for durability in durabilities:
+        gateway = start_gateway(write_config(tmp / f"up-{durability}", upstreams, durability), log)
+        stack.callback(gateway.stop)
+        wrap_config = write_config(tmp / f"wrap-{durability}", {"echo": upstreams["echo"]}, durability)
+        wrap_cmd = [BASTION, "wrap", "--config", str(wrap_config), "--server", "echo"]
+        tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(AGENTS)]
+        bastions.append(Bastion(durability, gateway, wrap_cmd, tokens))
+    return Setup(log, direct_url, stdio_cmd, bastions)
 
 
-def wrap_pid() -> int | None:
-    """The `bastion wrap` process the SDK's stdio client launched for us."""
-    return next((p for p in children_of(os.getpid()) if " wrap " in cmdline(p)), None)
+def wrap_pid(config_folder: str) -> int | None:
+    """The `bastion wrap` process (of the config in `config_folder`) the SDK's stdio client launched."""
+    return next(
+        (p for p in children_of(os.getpid()) if " wrap " in (line := cmdline(p)) and f"/{config_folder}/" in line),
+        None,
+    )
+
+
+def bastion_cases(b: Bastion, mode: str, log: TextIO) -> tuple[list[Case], list[Case]]:
+    """The cases through one `bastion up` / `bastion wrap` pair: (stdio upstream, HTTP upstream)."""
+    gw, tag = b.gateway, f"[{b.durability}]"
+    pid = gw.process.pid
+    stdio = [
+        Case(
+            f"wrap {tag}", f"client -stdio-> bastion wrap -stdio-> echo {tag}", "stdio-direct",
+            partial(stdio_mcp_client, b.wrap_cmd, mode, log), partial(wrap_pid, f"wrap-{b.durability}"),
+        ),
+        Case(
+            f"up-stdio {tag}", f"client -http-> bastion up -stdio-> echo {tag}", "stdio-direct",
+            partial(http_client, gw.url("echo"), mode, gw.token), lambda: pid,
+        ),
+    ]  # fmt: skip
+    http = [
+        Case(
+            f"up-http {tag}", f"client -http-> bastion up -http-> echo {tag}", "http-direct",
+            partial(http_client, gw.url("echo-http"), mode, gw.token), lambda: pid,
+        ),
+    ]  # fmt: skip
+    return stdio, http
 
 
 async def latency_table(setup: Setup, modes: list[str], calls: int) -> None:
-    gw, log = setup.gateway, setup.log
-    print(f"{calls} sequential calls per configuration after {WARMUP} warm-up calls; audit on (SQLite, FULL)\n")
-    header = f"{'mode':<11} {'path':<44} {'p50':>6} {'p99':>6} {'mean':>6} {'added p50':>10} {'gw CPU/call':>11}"
+    log = setup.log
+    print(f"{calls} sequential calls per configuration after {WARMUP} warm-up calls; audit on (SQLite)")
+    print("[power]/[process]: audit.durability of that Bastion (write-ahead fsynced, or handed to the OS)\n")
+    header = f"{'mode':<11} {'path':<54} {'p50':>6} {'p99':>6} {'mean':>6} {'added p50':>10} {'gw CPU/call':>11}"
     print(header + "\n" + "-" * len(header))
     for mode in modes:
         stdio_group = [
-            Case(
-                "stdio-direct", "client -stdio-> echo", None,
-                partial(stdio_mcp_client, setup.stdio_cmd, mode, log),
-            ),
-            Case(
-                "wrap", "client -stdio-> bastion wrap -stdio-> echo", "stdio-direct",
-                partial(stdio_mcp_client, setup.wrap_cmd, mode, log), wrap_pid,
-            ),
-            Case(
-                "up-stdio", "client -http-> bastion up -stdio-> echo", "stdio-direct",
-                partial(http_client, gw.url("echo"), mode, gw.token), lambda: gw.process.pid,
-            ),
-        ]  # fmt: skip
-        http_group = [
-            Case("http-direct", "client -http-> echo", None, partial(http_client, setup.direct_url, mode)),
-            Case(
-                "up-http", "client -http-> bastion up -http-> echo", "http-direct",
-                partial(http_client, gw.url("echo-http"), mode, gw.token), lambda: gw.process.pid,
-            ),
-        ]  # fmt: skip
+            Case("stdio-direct", "client -stdio-> echo", None, partial(stdio_mcp_client, setup.stdio_cmd, mode, log))
+        ]
+        http_group = [Case("http-direct", "client -http-> echo", None, partial(http_client, setup.direct_url, mode))]
+        for b in setup.bastions:
+            stdio, http = bastion_cases(b, mode, log)
+            stdio_group += stdio
+            http_group += http
         for group in (stdio_group, http_group):
             await measure_group(group, calls)
             by_label = {case.label: case for case in group}
@@ -359,40 +387,43 @@ async def latency_table(setup: Setup, modes: list[str], calls: int) -> None:
                 if case.baseline is not None:
                     added = f"{p50 - statistics.median(by_label[case.baseline].samples):+.2f}"
                 cpu = f"{case.cpu / len(case.samples) * 1000:.2f} ms" if case.cpu else ""
-                row = f"{mode:<11} {case.path:<44} {p50:>6.2f} {pct(case.samples, 0.99):>6.2f}"
+                row = f"{mode:<11} {case.path:<54} {p50:>6.2f} {pct(case.samples, 0.99):>6.2f}"
                 print(f"{row} {statistics.fmean(case.samples):>6.2f} {added:>10} {cpu:>11}", flush=True)
         print()
 
 
 async def throughput_table(setup: Setup, mode: str, per_agent: int) -> None:
-    gw = setup.gateway
     print(f"throughput: {AGENTS} concurrent agents (own token each) x {per_agent} sequential calls, mode {mode}")
-    header = f"{'path':<44} {'calls/s':>8} {'p50 ms':>7} {'vs direct':>9} {'gw CPU/call':>11}"
+    header = f"{'path':<54} {'calls/s':>8} {'p50 ms':>7} {'vs direct':>9} {'gw CPU/call':>11}"
     print(header + "\n" + "-" * len(header))
     runs: list[tuple[str, list[Callable[[], Any]], int | None]] = [
         ("client -http-> echo", [partial(http_client, setup.direct_url, mode)] * AGENTS, None),
-        (
-            "client -http-> bastion up -http-> echo",
-            [partial(http_client, gw.url("echo-http"), mode, t) for t in setup.tokens], gw.process.pid,
-        ),
-        (
-            "client -http-> bastion up -stdio-> echo",
-            [partial(http_client, gw.url("echo"), mode, t) for t in setup.tokens], gw.process.pid,
-        ),
-    ]  # fmt: skip
+    ]
+    for b in setup.bastions:
+        gw, tag = b.gateway, f"[{b.durability}]"
+        runs += [
+            (
+                f"client -http-> bastion up -http-> echo {tag}",
+                [partial(http_client, gw.url("echo-http"), mode, t) for t in b.tokens], gw.process.pid,
+            ),
+            (
+                f"client -http-> bastion up -stdio-> echo {tag}",
+                [partial(http_client, gw.url("echo"), mode, t) for t in b.tokens], gw.process.pid,
+            ),
+        ]  # fmt: skip
     direct_rate = None
     for path, connects, pid in runs:
         before = cpu_seconds(pid) if pid else 0.0
         rate, p50 = await throughput(connects, per_agent)
         cpu = f"{(cpu_seconds(pid) - before) / (AGENTS * (per_agent + 10)) * 1000:.2f} ms" if pid else ""
         direct_rate = direct_rate or rate
-        print(f"{path:<44} {rate:>8.0f} {p50:>7.2f} {rate / direct_rate:>8.0%} {cpu:>11}", flush=True)
+        print(f"{path:<54} {rate:>8.0f} {p50:>7.2f} {rate / direct_rate:>8.0%} {cpu:>11}", flush=True)
 
 
 def benchmark(args: argparse.Namespace, tmp: Path, log: TextIO) -> None:
     modes = args.modes.split(",")
     with contextlib.ExitStack() as stack:
-        setup = set_up(stack, tmp, log)
+        setup = set_up(stack, tmp, log, args.durability.split(","))
         print(machine_facts())
         anyio.run(latency_table, setup, modes, args.calls, backend="asyncio")
         anyio.run(throughput_table, setup, modes[0], max(20, args.calls // 4), backend="asyncio")
@@ -502,6 +533,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="measured calls per configuration (default 500)")
     parser.add_argument("--modes", default="legacy,2026-07-28", help="client modes, comma-separated")
+    parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
     parser.add_argument("--profile", metavar="DIR", help="profile the gateway (cProfile) instead of benchmarking")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bastion-bench-") as folder:

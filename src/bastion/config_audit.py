@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from bastion.audit.redact import AuditMode
 from bastion.audit.retention import Retention, parse_duration
+from bastion.audit.store import Durability
 from bastion.config_errors import config_problem
 
 
@@ -51,6 +52,7 @@ class AuditConfig(BaseModel):
     on_failure: Literal["refuse", "allow"] = "refuse"
     mode: AuditMode = "redacted"
     url: str | None = Field(default=None, repr=False)
+    durability: Durability = "power"
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @field_validator("retention", mode="before")

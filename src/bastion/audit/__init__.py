@@ -7,9 +7,9 @@ from pathlib import Path
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import SqliteAuditStore
-from bastion.audit.store import AuditReader, AuditStore, AuditStoreError
+from bastion.audit.store import AuditReader, AuditStore, AuditStoreError, Durability
 
-__all__ = ["AuditReader", "AuditStore", "AuditStoreError", "SqliteAuditStore", "open_audit_store"]
+__all__ = ["AuditReader", "AuditStore", "AuditStoreError", "Durability", "SqliteAuditStore", "open_audit_store"]
 
 AUDIT_DB_NAME = "audit.db"
 
@@ -20,10 +20,12 @@ def open_audit_store(
     url: str | None = None,
     policy: PayloadPolicy | None = None,
     retention: Retention | None = None,
+    durability: Durability = "power",
 ) -> AuditStore:
     """The audit store `url` names (`postgresql://...`, `sqlite:///path`), else `data_dir / "audit.db"`.
 
     Not yet opened: `await store.open()` to write; reading (search, export) needs no opening.
+    `durability` says what a durable write survives (see `Durability`).
     """
     if url is not None and url.startswith(("postgresql://", "postgres://")):
         try:
@@ -33,6 +35,6 @@ def open_audit_store(
                 f"a PostgreSQL audit store needs psycopg: pip install 'bastion-mcp[postgres]' ({exc})"
             ) from exc
 
-        return PostgresAuditStore(url, policy, retention)
+        return PostgresAuditStore(url, policy, retention, durability=durability)
     path = Path(url.removeprefix("sqlite://")) if url is not None else data_dir / AUDIT_DB_NAME
-    return SqliteAuditStore(path, policy, retention)
+    return SqliteAuditStore(path, policy, retention, durability=durability)

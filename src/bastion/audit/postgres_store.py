@@ -30,7 +30,7 @@ from bastion.audit.postgres_schema import COLUMNS, migrate, redacted_url
 from bastion.audit.query import EventQuery
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStoreError, Durability
 
 CONNECT_TIMEOUT_S = 10
 CHAIN_IN_THREAD = 256
@@ -48,11 +48,17 @@ AsyncConn = psycopg.AsyncConnection[Any]
 
 
 class PostgresBackend:
-    """The PostgreSQL side of the async write path (see `AsyncWriterBackend`)."""
+    """The PostgreSQL side of the async write path (see `AsyncWriterBackend`).
 
-    def __init__(self, url: str) -> None:
+    Under `durability: process` (`fsync` false) every batch commits with
+    `synchronous_commit = off`: the server acknowledges before its WAL is flushed, which a
+    crash of Bastion cannot undo (a crash of the database server can).
+    """
+
+    def __init__(self, url: str, *, fsync: bool = True) -> None:
         self.url = url
         self.description = redacted_url(url)
+        self.fsync = fsync
 
     async def connect(self) -> AsyncConn:
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
@@ -65,6 +71,8 @@ class PostgresBackend:
 
     async def append(self, conn: AsyncConn, rows: list[EventRow], health: bool) -> None:
         async with conn.transaction():
+            if not self.fsync:
+                await conn.execute("SET LOCAL synchronous_commit = off")
             if rows:
                 await self._append_rows(conn, rows)
             if health:
@@ -114,8 +122,15 @@ class PostgresBackend:
 class PostgresAuditStore(AsyncGroupCommitWriter[AsyncConn]):
     """`AuditStore` on PostgreSQL: async group-committed writes, synchronous reads."""
 
-    def __init__(self, url: str, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
-        super().__init__(PostgresBackend(url), policy or PayloadPolicy(), retention)
+    def __init__(
+        self,
+        url: str,
+        policy: PayloadPolicy | None = None,
+        retention: Retention | None = None,
+        *,
+        durability: Durability = "power",
+    ) -> None:
+        super().__init__(PostgresBackend(url, fsync=durability == "power"), policy or PayloadPolicy(), retention)
         self.url = url
         self.reader = PostgresReader(url)
 

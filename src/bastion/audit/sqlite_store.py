@@ -1,9 +1,17 @@
-"""The embedded audit store: one SQLite file (WAL, `synchronous=FULL`), group-committed.
+"""The embedded audit store: one SQLite file (WAL), group-committed.
 
-Writes go through the shared writer thread (`audit/writer.py`). Each batch takes SQLite's
-write lock (`BEGIN IMMEDIATE`), reads the chain head, appends, updates the head, commits:
-so the CLI (recording a token created) and the gateway can share the file safely. Reads
-(search, export, verify) use read-only connections of their own, in any thread.
+Writes go through the shared writer thread (`audit/writer.py`). A batch someone waits on
+(a write-ahead record) commits with `synchronous=FULL` under `durability: power`: the log
+is fsynced before the caller goes on. Every other commit, and all of them under
+`durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
+hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
+(or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
+waiters are woken (`tidy`).
+
+Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
+updates the head, commits: so the CLI (recording a token created) and the gateway can
+share the file safely. Reads (search, export, verify) use read-only connections of their
+own, in any thread.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_ca
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStoreError, Durability
 from bastion.audit.writer import GroupCommitWriter
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5_000
+CHECKPOINT_EVERY = 64
+"""Commits between WAL checkpoints (a commit writes some 15 pages; SQLite's own default is 1,000 pages)."""
 COLUMNS = "seq, time, type, agent, server, correlation_id, tool, verdict, rule, data, hash"
 
 
@@ -105,14 +115,23 @@ _UPSERT_HEALTH = (
 )
 
 
-class SqliteBackend:
-    """The SQLite side of the shared write path (see `WriterBackend`)."""
+_SYNCHRONOUS = {True: "PRAGMA synchronous = FULL", False: "PRAGMA synchronous = NORMAL"}
 
-    def __init__(self, path: Path, policy: PayloadPolicy) -> None:
+
+class SqliteBackend:
+    """The SQLite side of the shared write path (see `WriterBackend`).
+
+    `fsync`: synced batches are fsynced (`durability: power`); otherwise no commit waits
+    for the disk (`durability: process`).
+    """
+
+    def __init__(self, path: Path, policy: PayloadPolicy | None = None, *, fsync: bool = True) -> None:
         self.path = path
-        self.policy = policy
+        self.policy = policy if policy is not None else PayloadPolicy()
         """How migrated v1 requests store their arguments."""
         self.description = str(path)
+        self.fsync = fsync
+        self._commits_since_checkpoint = 0
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,20 +141,51 @@ class SqliteBackend:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 logger.warning("audit log %s: journal mode is %s, not WAL", self.path, mode)
-            conn.execute("PRAGMA synchronous = FULL")  # in WAL, every commit fsyncs the log
+            conn.execute(_SYNCHRONOUS[self.fsync])
+            # Checkpoints (which fsync) run in `tidy`, after the waiters of a batch are woken,
+            # rather than inside whichever commit happens to fill the WAL.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             _migrate(conn, self.path, self.policy)
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+    def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
+        # In WAL mode FULL fsyncs the log at this commit (and so every commit before it);
+        # NORMAL leaves the log to the OS until a later FULL commit or a checkpoint.
+        conn.execute(_SYNCHRONOUS[sync and self.fsync])
         conn.execute("BEGIN IMMEDIATE")
+        self._write_and_commit(conn, rows, health)
+
+    def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
+        """Like `append` (synced as the store is configured), but False at once, nothing written,
+        when another connection holds the write lock: for callers that must not wait."""
+        conn.execute(_SYNCHRONOUS[self.fsync])
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return False
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._write_and_commit(conn, rows, health=False)
+        return True
+
+    def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
         if rows:
             append_chained(conn, rows)
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
+        self._commits_since_checkpoint += 1
+
+    def tidy(self, conn: sqlite3.Connection) -> None:
+        if self._commits_since_checkpoint >= CHECKPOINT_EVERY:
+            self._commits_since_checkpoint = 0
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         conn.execute("BEGIN IMMEDIATE")
@@ -180,9 +230,19 @@ class SqliteBackend:
 class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
     """`AuditStore` on a SQLite file. `commits` and `failed_writes` are for tests and metrics."""
 
-    def __init__(self, path: Path, policy: PayloadPolicy | None = None, retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        policy: PayloadPolicy | None = None,
+        retention: Retention | None = None,
+        *,
+        durability: Durability = "power",
+    ) -> None:
         policy = policy or PayloadPolicy()
-        super().__init__(SqliteBackend(path, policy), policy, retention)
+        backend = SqliteBackend(path, policy, fsync=durability == "power")
+        # Without fsync a commit is quick enough to make on the caller's thread (see writer.py).
+        inline = backend.append_if_free if durability == "process" else None
+        super().__init__(backend, policy, retention, inline=inline)
         self.path = path
 
     @property

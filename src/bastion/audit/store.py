@@ -13,12 +13,18 @@ commit failed); callers fail closed on it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
     from bastion.audit.query import EventQuery
+
+
+Durability = Literal["power", "process"]
+"""What a durable write survives once `record` returns: `power`, a power loss or OS crash
+(the commit is fsynced); `process`, a crash or kill of Bastion (the commit is handed to the
+operating system, which writes it out shortly after)."""
 
 
 class AuditStoreError(Exception):

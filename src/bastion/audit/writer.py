@@ -4,9 +4,26 @@ Callers encode their event (redaction included) in their own thread and queue th
 writer takes everything queued, appends it to the chain in one transaction (the backend
 reads the chain head under its write lock, so other processes and replicas interleave
 safely), commits, then wakes the callers of that batch. Many concurrent durable writes
-therefore cost a few commits, not one each. Waiters are asyncio futures, resolved with
-`loop.call_soon_threadsafe`, so awaiting a commit never blocks the event loop (asyncio
-backend of anyio only).
+therefore cost a few commits, not one each.
+
+Events nobody waits on (`durable=False`, `record_nowait`) linger up to `LINGER_S` so that
+they ride along with the next commit someone does wait on (a call's verdict and completion
+go out with the next call's write-ahead record): one commit per call instead of three,
+and a write-ahead record never queues behind a commit of events nobody waits for. Only a
+batch that someone waits on (a durable write, a flush) is synced to stable storage before it
+is acknowledged; lingering events committed on their own are not fsynced, and the next
+synced commit puts them on disk.
+
+With `inline` (SQLite under `durability: process`, where a commit does not wait for the
+disk), a durable write that finds the writer idle and the database free commits on the
+caller's own thread: two thread hand-offs (and, on a busy machine, two trips through the
+scheduler and the GIL) cost more than the commit itself. When the writer is busy, or
+another process holds the database's write lock, it goes through the queue as usual (it
+never waits on the caller's thread), so concurrent writes are still group-committed.
+`_conn_lock` keeps the caller and the writer thread apart.
+
+Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
+commit never blocks the event loop (asyncio backend of anyio only).
 
 A failed batch fails its waiters with `AuditStoreError`; the writer then drops its
 connection and opens a fresh one for the next batch, so the store recovers by itself once
@@ -22,6 +39,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -37,14 +55,21 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 10_000
 """Most writes committed in one transaction; the rest wait for the next one."""
+LINGER_S = 0.02
+"""Longest an event nobody waits on stays queued before it is committed on its own."""
 CHECK_WRITABLE_TIMEOUT_S = 2.0
 PRUNE_INTERVAL_S = 3600.0
 
 ConnT = TypeVar("ConnT")
 
+InlineAppend = Callable[[ConnT, list[EventRow]], bool]
+"""Commits rows at once if the database is free; False (nothing written) when it would have to wait."""
+
 
 class JobKind(enum.Enum):
     EVENT = "event"
+    NUDGE = "nudge"
+    """Events are lingering: commit them by `LINGER_S` from now unless something sooner does."""
     HEALTH = "health"
     FLUSH = "flush"
     PRUNE = "prune"
@@ -68,8 +93,12 @@ class WriterBackend(Protocol[ConnT]):
     def connect(self) -> ConnT:
         """A fresh writing connection, with the schema created or migrated."""
 
-    def append(self, conn: ConnT, rows: list[EventRow], health: bool) -> None:
-        """In one transaction: chain and insert `rows`, touch the health row if `health`, commit."""
+    def append(self, conn: ConnT, rows: list[EventRow], health: bool, sync: bool) -> None:
+        """In one transaction: chain and insert `rows`, touch the health row if `health`, commit.
+
+        `sync`: someone waits on this batch, so the commit must be as durable as the store is
+        configured to make it. Without it the commit may return before the disk has it
+        (it still survives a crash of this process once committed)."""
 
     def prune(self, conn: ConnT, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         """Apply `retention` in one transaction; return how many events were removed."""
@@ -77,24 +106,42 @@ class WriterBackend(Protocol[ConnT]):
     def discard(self, conn: ConnT) -> None:
         """Roll back whatever is open and close `conn`, ignoring errors."""
 
+    def tidy(self, conn: ConnT) -> None:
+        """Housekeeping after a batch, once its waiters are woken (so off their critical path)."""
+
 
 class GroupCommitWriter(Generic[ConnT]):
     """The writer thread and the async API in front of it (see the module docstring)."""
 
     def __init__(
-        self, backend: WriterBackend[ConnT], policy: PayloadPolicy, retention: Retention | None = None
+        self,
+        backend: WriterBackend[ConnT],
+        policy: PayloadPolicy,
+        retention: Retention | None = None,
+        *,
+        linger_s: float = LINGER_S,
+        inline: InlineAppend[ConnT] | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.retention = retention
+        self.linger_s = linger_s
+        self.inline = inline
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lingering: list[_Job] = []
+        """Events nobody waits on, not yet handed to the writer (guarded by `_lock`)."""
+        self._queued = 0
+        """Jobs other than nudges put on the queue and not yet committed (guarded by `_lock`)."""
         self._lock = threading.Lock()
         self._accepting = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self._conn: ConnT | None = None
+        self._conn_lock = threading.Lock()
+        """Held while `_conn` is in use: by the writer thread, or by an inline durable write."""
+        self._unsynced = False
         self._next_prune = 0.0
 
     async def open(self) -> None:
@@ -122,6 +169,7 @@ class GroupCommitWriter(Generic[ConnT]):
             if already_closed or thread is None or not thread.is_alive():
                 return
             stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._queued += 1
             self._queue.put(_Job(JobKind.STOP, waiter=stopped))
         try:
             await stopped
@@ -131,6 +179,8 @@ class GroupCommitWriter(Generic[ConnT]):
     async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
         """Append `event`; with `durable`, return only once it is committed."""
         row = encode_event(event, self.policy)
+        if durable and self.inline is not None and self._commit_inline(self.inline, row):
+            return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
 
@@ -163,20 +213,61 @@ class GroupCommitWriter(Generic[ConnT]):
             return True
         return False
 
+    def _check_accepting(self) -> None:
+        """Raise unless the store takes writes now. Called with `_lock` held."""
+        if not self._accepting:
+            state = "closed" if self._closed else "not opened"
+            raise AuditStoreError(f"audit store {self.backend.description} is {state}")
+        if self._thread is None or not self._thread.is_alive():
+            raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
+
     def _submit(self, job: _Job) -> None:
         with self._lock:
-            if not self._accepting:
-                state = "closed" if self._closed else "not opened"
-                raise AuditStoreError(f"audit store {self.backend.description} is {state}")
-            if self._thread is None or not self._thread.is_alive():
-                raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
-            self._queue.put(job)
+            self._check_accepting()
+            if job.kind is JobKind.EVENT and job.waiter is None:
+                # Wake the writer only for the first one: it then commits them all within LINGER_S.
+                if not self._lingering:
+                    self._queue.put(_Job(JobKind.NUDGE))
+                self._lingering.append(job)
+            else:
+                self._queued += 1
+                self._queue.put(job)
+
+    def _commit_inline(self, append: InlineAppend[ConnT], row: EventRow) -> bool:
+        """Commit `row` (after whatever lingers) on this thread if the writer and the database
+        are free; False if they are not."""
+        if not self._conn_lock.acquire(blocking=False):
+            return False
+        try:
+            with self._lock:
+                self._check_accepting()
+                if self._queued:  # the writer has work: keep the order, join the queue
+                    return False
+                lingering, self._lingering = self._lingering, []
+            rows = [job.row for job in lingering if job.row is not None] + [row]
+            try:
+                if not append(self._connection(), rows):
+                    with self._lock:  # back in front of anything newer, for the writer to commit
+                        self._lingering[:0] = lingering
+                    return False
+            except Exception as exc:
+                self._drop_connection()
+                self.failed_writes += len(rows)
+                message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
+                logger.error("%s", message)
+                raise AuditStoreError(message) from exc
+            self.commits += 1
+            self._unsynced = False
+            return True
+        finally:
+            self._conn_lock.release()
 
     async def _submit_and_wait(self, job: _Job) -> int:
         self._submit(job)
         return 0 if job.waiter is None else await job.waiter
 
-    # The writer thread. Everything below runs there, and only there touches `_conn`.
+    # The writer thread. Everything below runs there (`_connection`, `_drop_connection` also
+    # in an inline write), and touches `_conn` only with `_conn_lock` held.
 
     def _run(self, ready: _Job) -> None:
         try:
@@ -187,30 +278,54 @@ class GroupCommitWriter(Generic[ConnT]):
             return
         self._settle([ready])
         stopping = False
+        linger_until: float | None = None
         while not stopping:
-            self._maybe_prune(forced=False)
+            with self._conn_lock:
+                self._maybe_prune(forced=False)
             try:
-                batch = [self._queue.get(timeout=self._until_next_prune())]
+                batch = [self._queue.get(timeout=self._next_timeout(linger_until))]
             except queue.Empty:
-                continue
-            while len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
+                batch = []
+            while batch and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(batch)
-            if any(job.kind is JobKind.PRUNE for job in batch):
-                self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
+            if all(job.kind is JobKind.NUDGE for job in batch):
+                # Nothing anyone waits on: lingering events are committed once their time is up.
+                if batch and linger_until is None:
+                    linger_until = time.monotonic() + self.linger_s
+                if linger_until is None or time.monotonic() < linger_until:
+                    continue
+            linger_until = None
+            taken = sum(job.kind is not JobKind.NUDGE for job in batch)
+            with self._lock:
+                lingering, self._lingering = self._lingering, []
+            batch = lingering + batch
+            if not batch:
+                continue
             stopping = batch[-1].kind is JobKind.STOP
-            if stopping and self._conn is not None:
-                self.backend.discard(self._conn)
-                self._conn = None
+            with self._conn_lock:
+                self._commit(batch)
+                if any(job.kind is JobKind.PRUNE for job in batch):
+                    self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
+                if stopping:
+                    self._drop_connection()
+            with self._lock:
+                self._queued -= taken
             self._settle(batch)
+            if not stopping:
+                with self._conn_lock:
+                    self._tidy()
 
-    def _until_next_prune(self) -> float | None:
-        if self.retention is None or not self.retention.enabled:
+    def _next_timeout(self, linger_until: float | None) -> float | None:
+        """How long the writer may sleep: until lingering events are due, or retention is."""
+        deadlines = [linger_until] if linger_until is not None else []
+        if self.retention is not None and self.retention.enabled:
+            deadlines.append(self._next_prune)
+        if not deadlines:
             return None
-        return max(0.01, self._next_prune - time.monotonic())
+        return max(0.001, min(deadlines) - time.monotonic())
 
     def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:
@@ -236,12 +351,15 @@ class GroupCommitWriter(Generic[ConnT]):
 
     def _commit(self, batch: list[_Job]) -> None:
         rows = [job.row for job in batch if job.row is not None]
-        health = any(job.kind is JobKind.HEALTH for job in batch)
+        sync = any(job.waiter is not None for job in batch)
+        # A flush after unsynced commits syncs them, through a write of the health row.
+        health = any(job.kind is JobKind.HEALTH for job in batch) or (sync and self._unsynced)
         if not rows and not health:
             return
         try:
-            self.backend.append(self._connection(), rows, health)
+            self.backend.append(self._connection(), rows, health, sync)
             self.commits += 1
+            self._unsynced = not sync
         except Exception as exc:  # whatever it is, the writer must live on and answer the waiters
             self._drop_connection()
             message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
@@ -250,6 +368,15 @@ class GroupCommitWriter(Generic[ConnT]):
             for job in batch:
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH):
                     job.error = message
+
+    def _tidy(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self.backend.tidy(self._conn)
+        except Exception as exc:  # housekeeping must never stop the writer
+            self._drop_connection()
+            logger.warning("audit log %s housekeeping failed: %s", self.backend.description, exc)
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

@@ -41,6 +41,7 @@ from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.server_status import ServerStatus, server_status
+from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pinning import (
@@ -82,7 +83,11 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
     audit = config.audit
     policy = PayloadPolicy(audit.mode, redactor if redactor is not None else audit_redactor())
     return open_audit_store(
-        config.data_dir, url=audit_url(config), policy=policy, retention=audit.retention.retention()
+        config.data_dir,
+        url=audit_url(config),
+        policy=policy,
+        retention=audit.retention.retention(),
+        durability=audit.durability,
     )
 
 
@@ -337,7 +342,7 @@ class Gateway:
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
         server = self.servers[server_name]
-        async with stdio_server() as (read, write):
+        async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
     @property

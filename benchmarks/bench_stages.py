@@ -1,0 +1,227 @@
+"""Where the time of one tool call goes inside Bastion: a median per stage, wrap and HTTP.
+
+Run: .venv/bin/python benchmarks/bench_stages.py [--calls N] [--mode legacy] [--durability power]
+
+The gateway process (`bastion wrap` or `bastion up`, with the same echo upstream as
+bench_gateway.py) is started through a small boot script that wraps a few functions with
+time stamps (front door read, write-ahead record, guard pipeline, forward, upstream
+answer, completion record, response written). Only the measured calls are stamped. The
+stamps cost a few microseconds each; on a busy machine every stage is slower, so compare
+runs made at the same time. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_gateway as bg  # the sibling benchmark: its processes and clients
+
+BOOT = r"""
+import functools, json, signal, sys, time
+out = sys.argv.pop(1)
+EVENTS, ON = [], [False]
+def mark(label):
+    if ON[0]:
+        EVENTS.append((label, time.perf_counter_ns()))
+def dump(*_):
+    ON[0] = False
+    with open(out, "w") as f:
+        json.dump(EVENTS, f)
+signal.signal(signal.SIGUSR1, lambda *_: ON.__setitem__(0, True))
+signal.signal(signal.SIGUSR2, dump)
+
+def stamp(owner, name, label):
+    original = getattr(owner, name)
+    @functools.wraps(original)
+    async def wrapper(*args, **kwargs):
+        tag = label(*args, **kwargs) if callable(label) else label
+        if tag is None:
+            return await original(*args, **kwargs)
+        mark(tag + ">")
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            mark(tag + "<")
+    setattr(owner, name, wrapper)
+
+import mcp_types
+adapter = mcp_types.jsonrpc_message_adapter
+class StampedAdapter:
+    def __getattr__(self, name):
+        return getattr(adapter, name)
+    def validate_json(self, data, **kwargs):
+        message = adapter.validate_json(data, **kwargs)
+        text = data if isinstance(data, str) else bytes(data).decode()
+        mark("request parsed" if '"method"' in text else "response parsed")
+        return message
+mcp_types.jsonrpc_message_adapter = StampedAdapter()
+
+import httpx2
+from anyio._backends import _asyncio as anyio_asyncio
+stamp(anyio_asyncio.StreamWriterWrapper, "send", "pipe write")
+stamp(httpx2.AsyncClient, "send", "http send")
+
+from bastion.gateway import authenticator, http_app, recording, upstream
+from bastion.guard import pipeline
+stamp(recording.CallRecorder, "_record", lambda s, server, ctx, n: "record" if ctx.method == "tools/call" else None)
+stamp(recording.CallRecorder, "_finish", "finish")
+stamp(upstream.Upstream, "request", lambda s, method, *a, **k: "upstream" if method == "tools/call" else None)
+stamp(pipeline.GuardPipeline, "evaluate", "pipeline")
+stamp(authenticator.Authenticator, "authenticate", "auth")
+from bastion.audit import writer
+stamp(writer.GroupCommitWriter, "record", lambda s, e, durable=True: "durable" if durable else None)
+
+app_call = http_app.GatewayApp.__call__
+async def stamped_app(self, scope, receive, send):
+    if scope.get("type") != "http" or scope.get("method") != "POST":
+        return await app_call(self, scope, receive, send)
+    mark("http in")
+    async def stamped_send(message):
+        if message["type"] == "http.response.body" and b'"result"' in message.get("body", b""):
+            mark("http out>")
+            await send(message)
+            mark("http out<")
+        else:
+            await send(message)
+    return await app_call(self, scope, receive, stamped_send)
+http_app.GatewayApp.__call__ = stamped_app
+
+try:
+    from bastion.gateway import stdio_pipes
+    stamp(stdio_pipes.PipeLineReader, "readline", "stdin")
+    stamp(stdio_pipes.PipeTextWriter, "flush", "stdout")
+except ImportError:  # a Bastion whose wrap reads stdio through the SDK's worker threads
+    from anyio._core import _fileio
+    stamp(_fileio.AsyncFile, "readline", "stdin")
+    stamp(_fileio.AsyncFile, "flush", "stdout")
+
+from bastion.cli.main import main
+main()
+"""
+
+WRAP_STAGES = [
+    ("front door in: line read, SDK parse and dispatch", "stdin<", "record>"),
+    ("write-ahead record: encode, commit, wake-up", "durable>", "durable<"),
+    ("guard: tool definition, pipeline, verdict event", "durable<", "upstream>"),
+    ("  of which the guard pipeline", "pipeline>", "pipeline<"),
+    ("forward: SDK client session to the pipe", "upstream>", "pipe write<"),
+    ("upstream server (echo), both pipes", "pipe write<", "response parsed"),
+    ("response: SDK client session to Bastion", "response parsed", "upstream<"),
+    ("completion record (encode, queue)", "finish>", "finish<"),
+    ("front door out: SDK serialise, write, flush", "finish<", "stdout<"),
+    ("everything from request read to response flushed", "stdin<", "stdout<"),
+]
+HTTP_STAGES = [
+    ("front door in: authentication", "auth>", "auth<"),
+    ("front door in: SDK session, transport, dispatch", "auth<", "record>"),
+    ("write-ahead record: encode, commit, wake-up", "durable>", "durable<"),
+    ("guard: tool definition, pipeline, verdict event", "durable<", "upstream>"),
+    ("  of which the guard pipeline", "pipeline>", "pipeline<"),
+    ("forward: SDK client session to the HTTP request", "upstream>", "http send>"),
+    ("upstream server (echo), HTTP both ways", "http send>", "http send<"),
+    ("response: SSE read, SDK client session to Bastion", "http send<", "upstream<"),
+    ("completion record (encode, queue)", "finish>", "finish<"),
+    ("front door out: SDK serialise, until the response event is sent", "finish<", "http out>"),
+    ("everything from request received to response sent", "http in", "http out>"),
+]
+
+
+def stage_medians(events: list[tuple[str, int]], first: str, stages: list[tuple[str, str, str]]) -> list[str]:
+    calls: list[dict[str, int]] = []
+    for label, at in events:
+        if label == first:
+            calls.append({})
+        if calls and label not in calls[-1]:
+            calls[-1][label] = at
+    calls = calls[5:-5]  # the ends may be cut by the signals
+    lines = []
+    for name, start, end in stages:
+        spans = [(c[end] - c[start]) / 1000 for c in calls if start in c and end in c and c[end] >= c[start]]
+        figure = f"{statistics.median(spans):8.0f}" if spans else "       -"
+        lines.append(f"  {figure} µs  {name}")
+    return lines
+
+
+async def measure(connect: Callable[[], Any], pid: Callable[[], int], calls: int) -> float:
+    async with connect() as client:
+        for _ in range(bg.WARMUP):
+            await bg.call(client)
+        gateway = pid()
+        os.kill(gateway, signal.SIGUSR1)
+        await anyio.sleep(0.2)
+        samples = []
+        for _ in range(calls):
+            began = time.perf_counter()
+            await bg.call(client)
+            samples.append((time.perf_counter() - began) * 1000)
+        os.kill(gateway, signal.SIGUSR2)
+        await anyio.sleep(0.5)
+    return statistics.median(samples)
+
+
+def run(kind: str, args: argparse.Namespace, tmp: Path, log: Any) -> None:
+    out = tmp / f"{kind}.json"
+    program = [sys.executable, "-c", BOOT, str(out)]
+    stdio = [sys.executable, bg.ECHO_SERVER, "stdio"]
+    with contextlib.ExitStack() as stack:
+        if kind == "wrap":
+            servers = {"echo": {"command": stdio[0], "args": stdio[1:]}}
+            config = bg.write_config(tmp / "wrap", servers, args.durability)
+            command = [*program, "wrap", "--config", str(config), "--server", "echo"]
+
+            def connect() -> Any:
+                return bg.stdio_mcp_client(command, args.mode, log)
+
+            def pid() -> int:
+                return next(p for p in bg.children_of(os.getpid()) if " wrap " in bg.cmdline(p))
+
+            first, stages = "stdin<", WRAP_STAGES
+        else:
+            servers = {"echo-http": {"url": bg.start_echo_http(stack, log)}}
+            gateway = bg.start_gateway(bg.write_config(tmp / "up", servers, args.durability), log, program)
+            stack.callback(gateway.stop)
+
+            def connect() -> Any:
+                return bg.http_client(gateway.url("echo-http"), args.mode, gateway.token)
+
+            def pid() -> int:
+                return gateway.process.pid
+
+            first, stages = "http in", HTTP_STAGES
+        p50 = anyio.run(measure, connect, pid, args.calls, backend="asyncio")
+    events = [(label, at) for label, at in json.loads(out.read_text())]
+    path = "client -stdio-> bastion wrap -stdio-> echo" if kind == "wrap" else "client -http-> bastion up -http-> echo"
+    print(f"\n{path}  [{args.mode}, audit.durability: {args.durability}]: client p50 {p50:.2f} ms")
+    print("\n".join(stage_medians(events, first, stages)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300, help="measured calls per front door (default 300)")
+    parser.add_argument("--mode", default="legacy", help="client mode (legacy or 2026-07-28)")
+    parser.add_argument("--durability", default="power", help="audit.durability (power or process)")
+    args = parser.parse_args()
+    print(bg.machine_facts())
+    print("median per stage, microseconds; stages overlap nothing, but medians of parts need not add up")
+    with tempfile.TemporaryDirectory(prefix="bastion-stages-") as folder, open(Path(folder) / "log", "w") as log:
+        for kind in ("wrap", "http"):
+            run(kind, args, Path(folder), log)
+    print(f"\nload average at end: {bg.load_average()}")
+
+
+if __name__ == "__main__":
+    main()

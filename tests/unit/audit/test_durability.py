@@ -1,0 +1,204 @@
+"""`audit.durability` on SQLite: which commits are fsynced (`synchronous=FULL`) and which are not."""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bastion.audit.chain import EventRow, encode_event
+from bastion.audit.events import CallCompleted, CallRequested
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.sqlite_store import CHECKPOINT_EVERY, SqliteBackend
+from bastion.audit.store import Durability
+from bastion.audit.writer import GroupCommitWriter
+from bastion.config import load_config
+from bastion.config_errors import ConfigError
+
+pytestmark = pytest.mark.anyio
+
+FULL, NORMAL = 2, 1
+"""`PRAGMA synchronous` values."""
+
+
+class WatchedBackend(SqliteBackend):
+    """The real SQLite backend, telling each commit's synchronous level and rows as it makes them."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.commits: queue.SimpleQueue[tuple[int, list[str], bool]] = queue.SimpleQueue()
+        self.threads: list[str] = []
+
+    def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+        super()._write_and_commit(conn, rows, health)
+        level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        self.threads.append(threading.current_thread().name)
+        self.commits.put((level, [row.type for row in rows], health))
+
+
+async def next_commit(backend: WatchedBackend) -> tuple[int, list[str], bool]:
+    return await anyio.to_thread.run_sync(lambda: backend.commits.get(timeout=10))
+
+
+def requested() -> CallRequested:
+    return CallRequested(agent="a", server="s", correlation_id="c1", method="tools/call", tool="t", arguments={})
+
+
+def completed() -> CallCompleted:
+    return CallCompleted(
+        agent="a", server="s", correlation_id="c1", method="tools/call", tool="t", outcome="allowed", latency_ms=1.0
+    )
+
+
+@pytest.mark.parametrize(("durability", "durable_level"), [("power", FULL), ("process", NORMAL)])
+async def test_a_durable_write_is_fsynced_only_under_power(
+    tmp_path: Path, durability: Durability, durable_level: int
+) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=durability == "power")
+    writer = GroupCommitWriter(backend, PayloadPolicy())
+    await writer.open()
+    try:
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (durable_level, ["call.requested"], False)
+
+        writer.record_nowait(completed())
+        assert await next_commit(backend) == (NORMAL, ["call.completed"], False)
+    finally:
+        await writer.close()
+
+
+async def test_a_flush_fsyncs_what_was_committed_without_fsync(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy())
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        assert await next_commit(backend) == (NORMAL, ["call.completed"], False)
+
+        await writer.flush()
+        assert await next_commit(backend) == (FULL, [], True)
+
+        await writer.flush()  # nothing new since the last fsync: no commit at all
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (FULL, ["call.requested"], False)
+    finally:
+        await writer.close()
+
+
+@pytest.mark.parametrize("durability", ["power", "process"])
+def test_the_setting_loads(tmp_path: Path, durability: str) -> None:
+    path = tmp_path / "bastion.yaml"
+    path.write_text(f"audit: {{durability: {durability}}}\n", encoding="utf-8")
+
+    assert load_config(path).audit.durability == durability
+
+
+def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bastion.yaml"
+    path.write_text("audit: {durability: fsync}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"audit\.durability") as raised:
+        load_config(path)
+    assert "'power' or 'process'" in str(raised.value)
+
+
+async def test_events_nobody_waits_on_ride_along_with_the_next_durable_write(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600)  # never on their own here
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        writer.record_nowait(completed())
+        await writer.record(requested(), durable=True)
+
+        assert await next_commit(backend) == (FULL, ["call.completed", "call.completed", "call.requested"], False)
+        assert backend.commits.empty()
+    finally:
+        await writer.close()
+
+
+async def test_lingering_events_are_committed_at_close(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600)
+    await writer.open()
+    writer.record_nowait(completed())
+    await writer.close()
+
+    assert await next_commit(backend) == (FULL, ["call.completed"], False)
+
+
+def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "audit.db")
+    conn = backend.connect()
+    try:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        row = encode_event(requested(), PayloadPolicy(mode="full"))
+        row = row._replace(data=row.data + " " * 8000)  # two pages a row: the WAL fills quickly
+        before = (tmp_path / "audit.db").stat().st_size
+        for _ in range(CHECKPOINT_EVERY - 1):
+            backend.append(conn, [row], health=False, sync=False)
+            backend.tidy(conn)
+        assert (tmp_path / "audit.db").stat().st_size == before  # the commits wrote only the WAL
+
+        backend.append(conn, [row], health=False, sync=False)
+        backend.tidy(conn)
+
+        assert (tmp_path / "audit.db").stat().st_size > before  # the checkpoint copied them into the file
+    finally:
+        conn.close()
+
+
+async def test_under_process_a_lone_durable_write_commits_on_the_callers_thread(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
+    await writer.open()
+    try:
+        writer.record_nowait(completed())
+        await writer.record(requested(), durable=True)
+
+        assert backend.threads == [threading.current_thread().name]  # no hand-off to the writer thread
+        assert await next_commit(backend) == (NORMAL, ["call.completed", "call.requested"], False)
+    finally:
+        await writer.close()
+
+
+async def test_a_durable_write_joins_the_queue_when_the_writer_is_busy(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free)
+    await writer.open()
+    try:
+        with writer._conn_lock:  # the writer thread is using the connection
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(writer.record, requested())
+                await anyio.wait_all_tasks_blocked()
+                assert backend.threads == []  # waiting for the writer, not committing inline
+                writer._conn_lock.release()
+                try:
+                    assert await next_commit(backend) == (NORMAL, ["call.requested"], False)
+                finally:
+                    writer._conn_lock.acquire()
+        assert backend.threads == ["bastion-audit-writer"]
+    finally:
+        await writer.close()
+
+
+async def test_a_durable_write_never_waits_on_the_callers_thread_for_another_process(tmp_path: Path) -> None:
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free)
+    await writer.open()
+    other = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process (the CLI, say) is writing
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.record, requested())
+            await anyio.wait_all_tasks_blocked()  # reached at once: the event loop was not held
+            assert backend.threads == []
+            other.execute("COMMIT")
+        assert backend.threads == ["bastion-audit-writer"]
+    finally:
+        other.close()
+        await writer.close()
