@@ -97,8 +97,6 @@ def configured(folder: Path) -> tuple[BastionConfig, dict[str, str]]:
     """The ConfigMap's bastion.yaml, loaded as a gateway would, with the Secret as its environment."""
     secret = named("Secret", "bastion-secrets")["stringData"]
     data = yaml.safe_load(named("ConfigMap", "bastion-config")["data"]["bastion.yaml"])
-    if "database_url" not in BastionConfig.model_fields:  # added by the PostgreSQL stores (tokens, approvals, pins)
-        data.pop("database_url")
     path = folder / "bastion.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return load_config(path, environ=secret), secret
@@ -111,6 +109,7 @@ def test_the_config_map_is_a_valid_bastion_yaml_filled_from_the_secret(tmp_path:
     assert referenced <= set(secret), "every ${VAR} in bastion.yaml comes from the Secret"
     assert {"BASTION_DATABASE_URL", "BASTION_AUDIT_URL", "BASTION_REDIS_URL"} <= referenced
     assert "database_url: ${BASTION_DATABASE_URL}" in text
+    assert config.database_url == secret["BASTION_DATABASE_URL"]
     assert config.audit.url == secret["BASTION_AUDIT_URL"]
     assert config.audit.url.startswith("postgresql://")
     assert config.limits.storage == secret["BASTION_REDIS_URL"]
