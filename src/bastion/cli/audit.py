@@ -20,6 +20,7 @@ from bastion.audit.retention import parse_duration
 from bastion.audit.search import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, search, verify_log
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.cli.common import config_option, load_or_exit
+from bastion.stores import audit_url
 
 
 @click.group("audit")
@@ -89,9 +90,12 @@ def _query(options: dict[str, Any]) -> EventQuery:
 
 
 def _reader(config_path: Path) -> AuditStore:
-    """The configured log, to read (its payload policy does not matter to a reader)."""
+    """The configured log, to read (its payload policy does not matter to a reader).
+
+    `audit.url`, else `database_url` (the log follows the shared state), as the gateway writes it.
+    """
     config = load_or_exit(config_path)
-    return open_audit_store(config.data_dir, url=config.audit.url)
+    return open_audit_store(config.data_dir, url=audit_url(config))
 
 
 @audit_group.command("search")
