@@ -101,7 +101,9 @@ def start_replica(config: Path, log: TextIO) -> Gateway:
             break
     if base_url is None:
         process.kill()
-        raise RuntimeError("bastion up did not print its URL; see the log")
+        log.flush()
+        tail = Path(log.name).read_text(encoding="utf-8").splitlines()[-15:]
+        raise RuntimeError("bastion up did not print its URL:\n" + "\n".join(tail))
     threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
     return Gateway(process, base_url, "", config)
 
