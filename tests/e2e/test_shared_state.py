@@ -26,8 +26,11 @@ import anyio
 import httpx2
 import pytest
 
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway, running_url_file
 from tests.e2e.clients import connect
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, RunningGateway, write_config
+from tests.e2e.inprocess import serving
 from tests.e2e.replicas import ApprovalFeed, approval_feed, cli_ok, start_replica, text_of
 from tests.unit.audit.postgres import postgres_schema
 
@@ -190,3 +193,15 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
     decided = {e["approval_id"]: e for e in events if e["type"] == "approval.decided"}
     assert decided[by_api]["via"] == "api"
     assert decided[by_cli]["via"] == "cli"
+
+
+async def test_a_gateway_with_every_store_in_postgres_starts_without_a_data_folder(tmp_path: Path) -> None:
+    """No stdio server and no SQLite store: nothing else creates data_dir, yet `gateway.url` goes there."""
+    with postgres_schema() as url:
+        config = load_config(write_config(tmp_path, {}, database_url=url))
+        assert not config.data_dir.exists()
+        gateway = Gateway(config)
+        with anyio.fail_after(60):
+            async with serving(gateway):
+                written = running_url_file(config).read_text(encoding="utf-8").strip()
+    assert written == gateway.base_url
