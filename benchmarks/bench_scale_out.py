@@ -141,14 +141,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="sequential calls per agent per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--check-calls", type=int, default=2000)
+    parser.add_argument("--log", type=Path, default=None, help="keep the gateways' stderr in this file")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-out-") as tmp_name,
+        postgres_schema() as database_url,  # dropped after the gateways stop
         contextlib.ExitStack() as stack,
-        postgres_schema() as database_url,
     ):
         tmp = Path(tmp_name)
-        log = stack.enter_context(open(tmp / "bench.log", "w"))
+        log = stack.enter_context(open(args.log or tmp / "bench.log", "w"))
         upstream = start_echo_http(stack, log)
         redis_url = start_redis(stack, tmp)
         print(machine_facts())

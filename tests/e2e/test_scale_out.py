@@ -3,9 +3,10 @@
 Two real `bastion up` processes (replicas A and B, loopback ports of their own, the same
 configuration) share a private PostgreSQL schema (`database_url`: tokens, approvals, pins
 and the audit log) and a private Redis (`limits.storage`), in front of a real stdio
-upstream (mcp-server-time). Eight agents (tokens made with `bastion token create` against
-the shared database) send 1,000 tools/call through real `mcp` SDK clients over Streamable
-HTTP, each agent alternating between the replicas, 16 sessions at once:
+upstream (mcp-server-time). Eight agents (tokens made with the `bastion token create`
+command against the shared database, run in the test's process while B starts) send 1,000
+tools/call through real `mcp` SDK clients over Streamable HTTP, each agent alternating
+between the replicas, 16 sessions at once:
 
 - the per-agent limit holds across both replicas: the greedy agent (its own rate,
   `agents.greedy-bot`) gets exactly its limit through in total, whichever replica took
