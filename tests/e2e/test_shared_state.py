@@ -15,31 +15,23 @@ description is poisoned); real `mcp` SDK clients; the real `bastion` CLI:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import aclosing, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
-import psycopg
 import pytest
-from psycopg import sql
 
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway, running_url_file
 from tests.e2e.clients import connect
-from tests.e2e.conftest import (
-    BASTION,
-    SERVERS_DIR,
-    STARTUP_TIMEOUT,
-    VENV_BIN,
-    LineReader,
-    RunningGateway,
-    write_config,
-)
+from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, RunningGateway, write_config
+from tests.e2e.inprocess import serving
+from tests.e2e.replicas import ApprovalFeed, approval_feed, cli_ok, start_replica, text_of
 from tests.unit.audit.postgres import postgres_schema
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -51,25 +43,6 @@ POISONED = (
 )
 PROPAGATION_BOUND = 3.0
 """Seconds a change made on one replica may take to reach the other here (the fallback re-read is 5 s)."""
-
-
-def start_replica(config_path: Path, token: str = "") -> RunningGateway:
-    """`bastion up`, waiting (bounded) for its URL; `token` is the one tests use by default."""
-    process = subprocess.Popen(
-        [BASTION, "up", "--config", str(config_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    reader = LineReader(process.stdout)
-    try:
-        base_url = reader.wait_for(r"serving on (http://\S+)", STARTUP_TIMEOUT)[1]
-        if not token:
-            token = reader.wait_for(r"^(bst_\S+)$", 10)[1]
-    except BaseException:
-        process.kill()
-        raise
-    return RunningGateway(config_path, base_url, token, process, reader, config_path.parent / "data")
 
 
 @contextmanager
@@ -110,16 +83,6 @@ def two_replicas(tmp_path: Path, url: str) -> Iterator[tuple[RunningGateway, Run
         a.stop()
 
 
-def cli_ok(gateway: RunningGateway, *args: str) -> str:
-    done = gateway.cli(*args)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(part, "text", "") for part in result.content)
-
-
 async def status_of(gateway: RunningGateway, token: str) -> int:
     """The status a bare POST to the time server gets with `token` (401 when it is not accepted)."""
     async with httpx2.AsyncClient(timeout=10) as http:
@@ -143,17 +106,6 @@ async def within(seconds: float, attempt: Callable[[], Awaitable[bool]]) -> floa
 async def time_in(gateway: RunningGateway, token: str, zone: str) -> Any:
     async with connect(gateway, "time", token=token) as client:
         return await client.call_tool("get_current_time", {"timezone": zone})
-
-
-class ApprovalFeed:
-    """The shared database's approval notifications, as they come: a test waits on them, never polls."""
-
-    def __init__(self, notifies: AsyncIterator[psycopg.Notify]) -> None:
-        self._notifies = notifies
-
-    async def next_id(self) -> str:
-        note = await anext(self._notifies)
-        return note.payload
 
 
 async def held_then_released(
@@ -180,75 +132,70 @@ async def held_then_released(
 
 async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> None:
     with postgres_schema() as url, two_replicas(tmp_path, url) as (a, b):
-        schema = url.rsplit("%3D", 1)[1]
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listen:
-            await listen.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"bastion.approvals.{schema}")))
-            with anyio.fail_after(120):
-                # Closed before the connection: a running notifies() generator holds the connection.
-                async with aclosing(listen.notifies()) as notifies:
-                    feed = ApprovalFeed(notifies)
-                    for replica in (a, b):
-                        async with httpx2.AsyncClient(timeout=10) as http:
-                            ready = (await http.get(f"{replica.base_url}/readyz")).json()
-                        assert (ready["ready"], ready["shared_state"]) == (True, "connected"), ready
-                    # A token created with the CLI (through A's configuration) works on both replicas.
-                    token = cli_ok(a, "token", "create", "--agent", "shared-bot").strip().splitlines()[-1]
-                    for replica in (a, b):
-                        answer = await time_in(replica, token, "UTC")
-                        assert answer.is_error is False, text_of(answer)
+        with anyio.fail_after(120):
+            async with approval_feed(url) as feed:
+                for replica in (a, b):
+                    async with httpx2.AsyncClient(timeout=10) as http:
+                        ready = (await http.get(f"{replica.base_url}/readyz")).json()
+                    assert (ready["ready"], ready["shared_state"]) == (True, "connected"), ready
+                # A token created with the CLI (through A's configuration) works on both replicas.
+                token = cli_ok(a, "token", "create", "--agent", "shared-bot").strip().splitlines()[-1]
+                for replica in (a, b):
+                    answer = await time_in(replica, token, "UTC")
+                    assert answer.is_error is False, text_of(answer)
 
-                    # Held on B, approved through A's admin API (the token made with B's configuration).
-                    admin = cli_ok(b, "admin", "token", "create", "--name", "ops", "--role", "approver")
-                    admin_token = admin.strip().splitlines()[-1]
+                # Held on B, approved through A's admin API (the token made with B's configuration).
+                admin = cli_ok(b, "admin", "token", "create", "--name", "ops", "--role", "approver")
+                admin_token = admin.strip().splitlines()[-1]
 
-                    async def through_a_api(approval_id: str) -> None:
-                        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin_token}"}) as http:
-                            answer = await http.post(
-                                f"{a.base_url}/admin/api/approvals/{approval_id}/approve", json={"reason": "ok"}
-                            )
-                        assert answer.status_code == 200, answer.text
+                async def through_a_api(approval_id: str) -> None:
+                    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {admin_token}"}) as http:
+                        answer = await http.post(
+                            f"{a.base_url}/admin/api/approvals/{approval_id}/approve", json={"reason": "ok"}
+                        )
+                    assert answer.status_code == 200, answer.text
 
-                    by_api, released, delay = await held_then_released(b, token, feed, through_a_api)
-                    assert released.is_error is False, text_of(released)
-                    assert delay < PROPAGATION_BOUND
-                    assert HELD_ZONE in text_of(released)
+                by_api, released, delay = await held_then_released(b, token, feed, through_a_api)
+                assert released.is_error is False, text_of(released)
+                assert delay < PROPAGATION_BOUND
+                assert HELD_ZONE in text_of(released)
 
-                    # Held on B again (each approval admits one call), approved with the CLI.
-                    async def through_cli(approval_id: str) -> None:
-                        await anyio.to_thread.run_sync(cli_ok, a, "approvals", "approve", approval_id)
+                # Held on B again (each approval admits one call), approved with the CLI.
+                async def through_cli(approval_id: str) -> None:
+                    await anyio.to_thread.run_sync(cli_ok, a, "approvals", "approve", approval_id)
 
-                    by_cli, released, delay = await held_then_released(b, token, feed, through_cli)
-                    assert released.is_error is False, text_of(released)
-                    assert delay < PROPAGATION_BOUND
-                    assert by_cli != by_api
+                by_cli, released, delay = await held_then_released(b, token, feed, through_cli)
+                assert released.is_error is False, text_of(released)
+                assert delay < PROPAGATION_BOUND
+                assert by_cli != by_api
 
-                    # A tool held for review on first sight is held on both replicas...
-                    async with connect(a, "mutable", token=token) as client:
-                        listed = {tool.name for tool in (await client.list_tools()).tools}
-                        assert listed == {"add"}
-                    async with connect(b, "mutable", token=token) as client:
-                        refused = await client.call_tool("weather", {"a": 1, "b": 2})
-                    assert refused.is_error is True
-                    assert "held for review" in text_of(refused)
-                    # ...and accepted with the CLI (through B's configuration), let through on both.
-                    cli_ok(b, "tools", "accept", "mutable", "weather")
-                    for replica in (a, b):
+                # A tool held for review on first sight is held on both replicas...
+                async with connect(a, "mutable", token=token) as client:
+                    listed = {tool.name for tool in (await client.list_tools()).tools}
+                    assert listed == {"add"}
+                async with connect(b, "mutable", token=token) as client:
+                    refused = await client.call_tool("weather", {"a": 1, "b": 2})
+                assert refused.is_error is True
+                assert "held for review" in text_of(refused)
+                # ...and accepted with the CLI (through B's configuration), let through on both.
+                cli_ok(b, "tools", "accept", "mutable", "weather")
+                for replica in (a, b):
 
-                        async def weather_works(replica: RunningGateway = replica) -> bool:
-                            async with connect(replica, "mutable", token=token) as client:
-                                return (await client.call_tool("weather", {"a": 1, "b": 2})).is_error is False
+                    async def weather_works(replica: RunningGateway = replica) -> bool:
+                        async with connect(replica, "mutable", token=token) as client:
+                            return (await client.call_tool("weather", {"a": 1, "b": 2})).is_error is False
 
-                        assert await within(PROPAGATION_BOUND, weather_works) < PROPAGATION_BOUND
+                    assert await within(PROPAGATION_BOUND, weather_works) < PROPAGATION_BOUND
 
-                    # Revoked with the CLI, the token stops working on both replicas.
-                    token_id = token.split("_")[1]
-                    cli_ok(a, "token", "revoke", token_id)
-                    for replica in (a, b):
+                # Revoked with the CLI, the token stops working on both replicas.
+                token_id = token.split("_")[1]
+                cli_ok(a, "token", "revoke", token_id)
+                for replica in (a, b):
 
-                        async def refused_here(replica: RunningGateway = replica) -> bool:
-                            return await status_of(replica, token) == 401
+                    async def refused_here(replica: RunningGateway = replica) -> bool:
+                        return await status_of(replica, token) == 401
 
-                        await within(PROPAGATION_BOUND, refused_here)
+                    await within(PROPAGATION_BOUND, refused_here)
 
         events = [json.loads(line) for line in cli_ok(a, "audit", "export", "--format", "jsonl").splitlines()]
     completed = [e for e in events if e["type"] == "call.completed" and e.get("approval_id")]
@@ -257,3 +204,15 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
     decided = {e["approval_id"]: e for e in events if e["type"] == "approval.decided"}
     assert decided[by_api]["via"] == "api"
     assert decided[by_cli]["via"] == "cli"
+
+
+async def test_a_gateway_with_every_store_in_postgres_starts_without_a_data_folder(tmp_path: Path) -> None:
+    """No stdio server and no SQLite store: nothing else creates data_dir, yet `gateway.url` goes there."""
+    with postgres_schema() as url:
+        config = load_config(write_config(tmp_path, {}, database_url=url))
+        assert not config.data_dir.exists()
+        gateway = Gateway(config)
+        with anyio.fail_after(60):
+            async with serving(gateway):
+                written = running_url_file(config).read_text(encoding="utf-8").strip()
+    assert written == gateway.base_url

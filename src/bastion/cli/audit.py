@@ -90,7 +90,10 @@ def _query(options: dict[str, Any]) -> EventQuery:
 
 
 def _reader(config_path: Path) -> AuditStore:
-    """The configured log, to read (its payload policy does not matter to a reader)."""
+    """The configured log, to read (its payload policy does not matter to a reader).
+
+    `audit.url`, else `database_url` (the log follows the shared state), as the gateway writes it.
+    """
     config = load_or_exit(config_path)
     return open_audit_store(config.data_dir, url=audit_url(config))
 

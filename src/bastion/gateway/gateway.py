@@ -319,6 +319,8 @@ class Gateway:
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         url_file = running_url_file(config)
+        # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
+        url_file.parent.mkdir(parents=True, exist_ok=True)
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),

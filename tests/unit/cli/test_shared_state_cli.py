@@ -61,3 +61,22 @@ def test_doctor_fails_on_an_unreachable_database(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "database     FAIL  cannot connect to postgresql://u:***@127.0.0.1:9/db" in result.output
+
+
+def test_audit_commands_read_the_log_that_follows_database_url(tmp_path: Path) -> None:
+    """No `audit.url`: the gateway writes its audit log to `database_url`, so the CLI reads it there."""
+    from tests.unit.audit.postgres import postgres_schema
+
+    with postgres_schema() as url:
+        config = tmp_path / "bastion.yaml"
+        config.write_text(f"data_dir: {tmp_path / 'data'}\ndatabase_url: '{url}'\nservers: {{}}\n", encoding="utf-8")
+        created = CliRunner().invoke(main, ["token", "create", "--agent", "pg-bot", "--config", str(config)])
+        assert created.exit_code == 0, created.output
+        exported = CliRunner().invoke(main, ["audit", "export", "--config", str(config)])
+        verified = CliRunner().invoke(main, ["audit", "verify", "--config", str(config)])
+
+    assert exported.exit_code == 0, exported.output
+    assert '"agent": "pg-bot"' in exported.stdout or '"agent":"pg-bot"' in exported.stdout
+    assert verified.exit_code == 0, verified.output
+    assert "postgresql://" in verified.stdout
+    assert not (tmp_path / "data" / "audit.db").exists()
