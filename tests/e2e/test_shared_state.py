@@ -14,6 +14,7 @@ description is poisoned); real `mcp` SDK clients; the real `bastion` CLI:
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -25,6 +26,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway, running_url_file
@@ -81,6 +84,37 @@ def two_replicas(tmp_path: Path, url: str) -> Iterator[tuple[RunningGateway, Run
             b.stop()
     finally:
         a.stop()
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer with no affinity: each HTTP request goes to the next replica in turn."""
+
+    def __init__(self, *replicas: RunningGateway) -> None:
+        self._inner = httpx2.AsyncHTTPTransport()
+        self._origins = itertools.cycle([httpx2.URL(replica.base_url) for replica in replicas])
+        self.sent_to: list[int | None] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        origin = next(self._origins)
+        request.url = request.url.copy_with(host=origin.host, port=origin.port)
+        request.headers["host"] = f"{origin.host}:{origin.port}"
+        self.sent_to.append(origin.port)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def stateless_calls_across(a: RunningGateway, b: RunningGateway, token: str, calls: int) -> RoundRobin:
+    """A 2026-07-28 agent whose requests alternate between the replicas, as behind a plain load balancer."""
+    balancer = RoundRobin(a, b)
+    async with httpx2.AsyncClient(transport=balancer, headers=a.headers(token), timeout=60) as http:
+        transport = streamable_http_client(a.url("time"), http_client=http)
+        async with Client(transport, mode="2026-07-28") as client:
+            for _ in range(calls):
+                answer = await client.call_tool("get_current_time", {"timezone": "UTC"})
+                assert answer.is_error is False, text_of(answer)
+    return balancer
 
 
 async def status_of(gateway: RunningGateway, token: str) -> int:
@@ -143,6 +177,11 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
                 for replica in (a, b):
                     answer = await time_in(replica, token, "UTC")
                     assert answer.is_error is False, text_of(answer)
+                # A stateless-era agent's requests may land on either replica.
+                balancer = await stateless_calls_across(a, b, token, calls=4)
+                a_port, b_port = httpx2.URL(a.base_url).port, httpx2.URL(b.base_url).port
+                assert {a_port, b_port} <= set(balancer.sent_to)
+                assert balancer.sent_to.count(b_port) >= 2
 
                 # Held on B, approved through A's admin API (the token made with B's configuration).
                 admin = cli_ok(b, "admin", "token", "create", "--name", "ops", "--role", "approver")
