@@ -79,7 +79,8 @@ class NotificationListener:
         subscription = Subscription(channel, on_notify, on_reset)
         with self._lock:
             self._subscriptions.append(subscription)
-            if self._thread is None:
+            if self._thread is None and not self._stop.is_set():
+                # Started under the lock, so `close` never sees a thread that is not running yet.
                 self._thread = threading.Thread(target=self._run, name="bastion-pg-listen", daemon=True)
                 self._thread.start()
         self._wake()
@@ -94,9 +95,10 @@ class NotificationListener:
 
     def close(self) -> None:
         """Stop the thread and close the connection."""
-        self._stop.set()
+        with self._lock:  # a `subscribe` starting the thread has finished starting it
+            self._stop.set()
+            thread = self._thread
         self._wake()
-        thread = self._thread
         if thread is not None:
             thread.join(timeout=CONNECT_TIMEOUT_S + 1)
         self._wake_r.close()

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from bastion.postgres import DatabaseUnavailable, PostgresDatabase
+from bastion.postgres.listener import NotificationListener
 from tests.unit.audit.postgres import postgres_schema
 
 STEPS = (
@@ -120,3 +121,36 @@ def test_notifications_arrive_and_a_lost_connection_resets_subscribers(database:
         conn.execute("SELECT pg_notify(%s, 'two')", (database.channel("test"),))
     assert got.wait(10)
     assert heard[-1] == "two"
+
+
+def _subscribe_after(barrier: threading.Barrier, listener: NotificationListener, errors: list[BaseException]) -> None:
+    barrier.wait()
+    try:
+        listener.subscribe("race", lambda _payload: None, lambda: None, timeout=5)
+    except BaseException as exc:  # recorded for the test's assertion
+        errors.append(exc)
+
+
+def test_closing_while_the_first_subscriber_starts_the_thread_is_safe(url: str) -> None:
+    """`close` racing the `subscribe` that starts the listener thread neither raises nor leaks it."""
+    for _ in range(20):
+        listener = NotificationListener(url, description="race")
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+        worker = threading.Thread(target=_subscribe_after, args=(barrier, listener, errors))
+        worker.start()
+        barrier.wait()
+        listener.close()  # raised "cannot join thread before it is started" when it lost the race
+        worker.join(10)
+        assert not worker.is_alive()
+        assert errors == []
+        thread = listener._thread
+        assert thread is None or not thread.is_alive()
+
+
+def test_a_closed_listener_starts_no_thread(url: str) -> None:
+    listener = NotificationListener(url, description="closed")
+    listener.close()
+    listener.subscribe("late", lambda _payload: None, lambda: None, timeout=5)
+    assert listener._thread is None
+    assert not listener.healthy
