@@ -83,7 +83,7 @@ def seed(store: AuditStore, total: int) -> float:
     conn = backend.connect()
     began = time.perf_counter()
     for batch in batched(seed_rows(total), SEED_BATCH):
-        backend.append(conn, batch, False)
+        backend.append(conn, batch, False, False)  # no health row; not fsynced (seeding only)
     elapsed = time.perf_counter() - began
     conn.execute("PRAGMA optimize")
     conn.execute("ANALYZE")

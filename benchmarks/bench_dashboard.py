@@ -80,10 +80,10 @@ def seed_audit(store: Any, total: int, analyze: bool) -> float:
     for row in seed_rows(total):
         batch.append(row)
         if len(batch) == SEED_BATCH:
-            backend.append(conn, batch, False)
+            backend.append(conn, batch, False, False)  # no health row; not fsynced (seeding)
             batch = []
     if batch:
-        backend.append(conn, batch, False)
+        backend.append(conn, batch, False, False)
     if analyze:
         conn.execute("ANALYZE")
     backend.discard(conn)
