@@ -1,6 +1,6 @@
 """Shared state, SQLite files vs PostgreSQL (`database_url`), side by side in one run.
 
-Run: .venv/bin/python benchmarks/bench_shared_state.py [N]
+Run: .venv/bin/python benchmarks/bench_shared_state.py [N] [ROUNDS]
 (PostgreSQL at $BASTION_TEST_POSTGRES, default postgresql://postgres@127.0.0.1:5432/test;
 a schema of its own, dropped afterwards.) Printed, not asserted:
 
@@ -132,8 +132,7 @@ def ms(values: list[float]) -> str:
     )
 
 
-async def main(n: int) -> None:
-    rounds = 40
+async def main(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as folder, postgres_schema() as url:
         path = Path(folder)
         sqlite_tokens = (SqliteTokenStore(path / "tokens.db"), SqliteTokenStore(path / "tokens.db"))
@@ -167,4 +166,4 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main, int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)
+    anyio.run(main, int(sys.argv[1]) if len(sys.argv) > 1 else 200_000, int(sys.argv[2]) if len(sys.argv) > 2 else 40)
