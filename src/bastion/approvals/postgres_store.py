@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,15 +21,8 @@ from typing import Any
 import anyio
 import psycopg
 
+from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
-from bastion.approvals.rows import (
-    APPROVAL_COLUMNS,
-    ID_ATTEMPTS,
-    RULE_COLUMNS,
-    approval_of,
-    effective,
-    rule_of,
-)
 from bastion.postgres import Subscription, acquire
 
 DEFAULT_FALLBACK_POLL = 2.0
@@ -102,39 +94,29 @@ class PostgresApprovalStore:
 
     # --- reads -------------------------------------------------------------------
 
-    def _rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._db.pool.connection() as conn:
-            return conn.execute(query.encode(), params).fetchall()
+            return conn.execute(rows.postgres(statement), params).fetchall()
 
     def get(self, approval_id: str) -> Approval | None:
-        rows = self._rows(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = %s", (approval_id,))
-        return effective(approval_of(rows[0]), self._clock()) if rows else None
+        found = self._rows(rows.SELECT_BY_ID, (approval_id,))
+        return rows.effective(rows.approval_of(found[0]), self._clock()) if found else None
 
     def list(self, state: ApprovalState | None = None) -> builtins.list[Approval]:
         now = self._clock()
-        rows = self._rows(f"SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY created_at, id")
-        approvals = [effective(approval_of(row), now) for row in rows]
+        approvals = [rows.effective(rows.approval_of(row), now) for row in self._rows(rows.SELECT_ALL)]
         return [a for a in approvals if state is None or a.state is state]
 
     def pending_for(self, fingerprint: str) -> Approval | None:
-        rows = self._rows(
-            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = %s AND state = %s AND expires_at > %s "
-            "ORDER BY created_at LIMIT 1",
-            (fingerprint, ApprovalState.PENDING.value, self._clock()),
-        )
-        return approval_of(rows[0]) if rows else None
+        found = self._rows(rows.SELECT_PENDING, (fingerprint, ApprovalState.PENDING.value, self._clock()))
+        return rows.approval_of(found[0]) if found else None
 
     def matching_rule(self, agent: str, server: str, tool: str, arguments: Mapping[str, Any]) -> AllowRule | None:
-        rows = self._rows(
-            f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE agent = %s AND server = %s AND tool = %s "
-            "AND arguments = %s AND revoked_at IS NULL ORDER BY created_at LIMIT 1",
-            (agent, server, tool, canonical_arguments(arguments)),
-        )
-        return rule_of(rows[0]) if rows else None
+        found = self._rows(rows.SELECT_MATCHING_RULE, (agent, server, tool, canonical_arguments(arguments)))
+        return rows.rule_of(found[0]) if found else None
 
     def rules(self) -> builtins.list[AllowRule]:
-        rows = self._rows(f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id")
-        return [rule_of(row) for row in rows]
+        return [rows.rule_of(row) for row in self._rows(rows.SELECT_RULES)]
 
     # --- writes ------------------------------------------------------------------
 
@@ -149,83 +131,39 @@ class PostgresApprovalStore:
         reason: str,
         expire_after: float,
     ) -> Approval:
-        now = self._clock()
-        for attempt in range(ID_ATTEMPTS):
-            approval = Approval(
-                id=secrets.token_hex(4),
-                agent=agent,
-                server=server,
-                tool=tool,
-                arguments=dict(arguments),
-                rule=rule,
-                reason=reason,
-                created_at=now,
-                expires_at=now + expire_after,
-            )
-            try:
-                with self._db.pool.connection() as conn, conn.transaction():
-                    conn.execute(
-                        "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
-                        "created_at, expires_at, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        (
-                            approval.id,
-                            approval.fingerprint,
-                            agent,
-                            server,
-                            tool,
-                            canonical_arguments(arguments),
-                            rule,
-                            reason,
-                            now,
-                            approval.expires_at,
-                            ApprovalState.PENDING.value,
-                        ),
-                    )
-                    conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval.id))
-            except psycopg.errors.UniqueViolation:
-                if attempt == ID_ATTEMPTS - 1:
-                    raise
-                continue
-            return approval
-        raise AssertionError("unreachable")
+        def insert(approval: Approval) -> None:
+            with self._db.pool.connection() as conn, conn.transaction():
+                conn.execute(rows.postgres(rows.INSERT_APPROVAL), rows.insert_parameters(approval))
+                conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval.id))
+
+        return rows.create_with_fresh_id(
+            insert,
+            psycopg.errors.UniqueViolation,
+            agent=agent,
+            server=server,
+            tool=tool,
+            arguments=arguments,
+            rule=rule,
+            reason=reason,
+            now=self._clock(),
+            expire_after=expire_after,
+        )
 
     def decide(
         self, approval_id: str, *, approve: bool, decided_by: str, reason: str = "", always: bool = False
     ) -> Approval:
-        if not decided_by:
-            raise ValueError("a decision must name who decided")
-        if always and not approve:
-            raise ApprovalError("`always` applies to approvals only")
+        state = rows.decision_state(approve=approve, decided_by=decided_by, always=always)
         now = self._clock()
-        state = ApprovalState.APPROVED if approve else ApprovalState.DENIED
         with self._db.pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = %s FOR UPDATE".encode(), (approval_id,)
-            ).fetchone()
-            if row is None:
-                raise ApprovalError(f"no approval with id {approval_id!r}")
-            current = effective(approval_of(row), now)
-            if current.state is not ApprovalState.PENDING:
-                raise ApprovalError(f"approval {approval_id} is already {current.state.value}")
+            row = conn.execute(rows.postgres(rows.SELECT_BY_ID + " FOR UPDATE"), (approval_id,)).fetchone()
+            current = rows.pending(row, approval_id, now)
             conn.execute(
-                "UPDATE approvals SET state = %s, decided_by = %s, decided_at = %s, decision_reason = %s, "
-                "always = %s WHERE id = %s",
-                (state.value, decided_by, now, reason, always, approval_id),
+                rows.postgres(rows.UPDATE_DECISION), (state.value, decided_by, now, reason, always, approval_id)
             )
             if always:
                 conn.execute(
-                    f"INSERT INTO allow_rules ({RULE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)".encode(),
-                    (
-                        secrets.token_hex(4),
-                        current.agent,
-                        current.server,
-                        current.tool,
-                        canonical_arguments(current.arguments),
-                        decided_by,
-                        now,
-                        reason,
-                        approval_id,
-                    ),
+                    rows.postgres(rows.INSERT_RULE),
+                    rows.rule_parameters(current, decided_by=decided_by, now=now, reason=reason),
                 )
             conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval_id))
         decided = self.get(approval_id)
@@ -235,40 +173,33 @@ class PostgresApprovalStore:
     def consume(self, approval_id: str) -> bool:
         with self._db.pool.connection() as conn:
             cursor = conn.execute(
-                "UPDATE approvals SET consumed_at = %s WHERE id = %s AND state = %s AND consumed_at IS NULL",
-                (self._clock(), approval_id, ApprovalState.APPROVED.value),
+                rows.postgres(rows.CONSUME), (self._clock(), approval_id, ApprovalState.APPROVED.value)
             )
         return cursor.rowcount > 0
 
     def consume_approved(self, fingerprint: str, retry_window: float) -> Approval | None:
         now = self._clock()
         # SKIP LOCKED: two replicas retrying the same call at once each take a different approval, or none.
-        rows = self._rows(
-            "UPDATE approvals SET consumed_at = %s WHERE id = ("
-            "SELECT id FROM approvals WHERE fingerprint = %s AND state = %s AND consumed_at IS NULL "
-            "AND decided_at > %s ORDER BY decided_at LIMIT 1 FOR UPDATE SKIP LOCKED) AND consumed_at IS NULL "
-            f"RETURNING {APPROVAL_COLUMNS}",
+        found = self._rows(
+            rows.consume_approved_statement(" FOR UPDATE SKIP LOCKED"),
             (now, fingerprint, ApprovalState.APPROVED.value, now - retry_window),
         )
-        return approval_of(rows[0]) if rows else None
+        return rows.approval_of(found[0]) if found else None
 
     def revoke_rule(self, rule_id: str) -> bool:
         with self._db.pool.connection() as conn:
-            cursor = conn.execute(
-                "UPDATE allow_rules SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL", (self._clock(), rule_id)
-            )
+            cursor = conn.execute(rows.postgres(rows.REVOKE_RULE), (self._clock(), rule_id))
         return cursor.rowcount > 0
 
     def expire_due(self) -> builtins.list[Approval]:
         with self._db.pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                f"UPDATE approvals SET state = %s WHERE state = %s AND expires_at <= %s "
-                f"RETURNING {APPROVAL_COLUMNS}".encode(),
+            found = conn.execute(
+                rows.postgres(rows.EXPIRE_DUE),
                 (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock()),
             ).fetchall()
-            for row in rows:
+            for row in found:
                 conn.execute("SELECT pg_notify(%s, %s)", (self._channel, row[0]))
-        return [approval_of(row) for row in rows]
+        return [rows.approval_of(row) for row in found]
 
     # --- waiting -----------------------------------------------------------------
 

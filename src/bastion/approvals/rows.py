@@ -1,12 +1,19 @@
-"""Approvals and rules as both stores keep them: column lists and row decoding."""
+"""Approvals and rules as both stores keep them: the statements, their parameters, row decoding.
+
+Statements are written with `?` placeholders (SQLite's); the PostgreSQL store turns them
+into `%s` with `postgres()`. The decision rules both stores apply are here too, so the two
+cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from bastion.approvals.model import AllowRule, Approval, ApprovalState
+from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
 
 APPROVAL_COLUMNS = (
     "id, agent, server, tool, arguments, rule, reason, created_at, expires_at, state, "
@@ -14,6 +21,122 @@ APPROVAL_COLUMNS = (
 )
 RULE_COLUMNS = "id, agent, server, tool, arguments, created_by, created_at, reason, approval_id"
 ID_ATTEMPTS = 5
+
+INSERT_APPROVAL = (
+    "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
+    "created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_BY_ID = f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?"
+SELECT_ALL = f"SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY created_at, id"
+SELECT_PENDING = (
+    f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ? AND state = ? AND expires_at > ? "
+    "ORDER BY created_at LIMIT 1"
+)
+UPDATE_DECISION = (
+    "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, decision_reason = ?, always = ? WHERE id = ?"
+)
+INSERT_RULE = f"INSERT INTO allow_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+CONSUME = "UPDATE approvals SET consumed_at = ? WHERE id = ? AND state = ? AND consumed_at IS NULL"
+SELECT_MATCHING_RULE = (
+    f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE agent = ? AND server = ? AND tool = ? "
+    "AND arguments = ? AND revoked_at IS NULL ORDER BY created_at LIMIT 1"
+)
+SELECT_RULES = f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id"
+REVOKE_RULE = "UPDATE allow_rules SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+EXPIRE_DUE = f"UPDATE approvals SET state = ? WHERE state = ? AND expires_at <= ? RETURNING {APPROVAL_COLUMNS}"
+
+
+def consume_approved_statement(lock: str = "") -> str:
+    """Use the oldest approved, unused approval of a call (`lock`: a row-locking clause for PostgreSQL)."""
+    return (
+        "UPDATE approvals SET consumed_at = ? WHERE id = ("
+        "SELECT id FROM approvals WHERE fingerprint = ? AND state = ? AND consumed_at IS NULL "
+        f"AND decided_at > ? ORDER BY decided_at LIMIT 1{lock}) AND consumed_at IS NULL "
+        f"RETURNING {APPROVAL_COLUMNS}"
+    )
+
+
+def postgres(statement: str) -> bytes:
+    """`statement` with PostgreSQL's placeholders (none of the statements holds a literal `?`)."""
+    return statement.replace("?", "%s").encode()
+
+
+def create_with_fresh_id(
+    insert: Callable[[Approval], None],
+    id_taken: type[Exception],
+    *,
+    now: float,
+    expire_after: float,
+    **call: Any,
+) -> Approval:
+    """A pending approval of `call` (agent, server, tool, arguments, rule, reason), stored by
+    `insert` under a fresh short id; a new id is drawn when `insert` raises `id_taken`."""
+    for attempt in range(ID_ATTEMPTS):
+        approval = Approval(
+            id=secrets.token_hex(4),
+            **{**call, "arguments": dict(call["arguments"])},
+            created_at=now,
+            expires_at=now + expire_after,
+        )
+        try:
+            insert(approval)
+        except id_taken:
+            if attempt == ID_ATTEMPTS - 1:
+                raise
+            continue
+        return approval
+    raise AssertionError("unreachable")
+
+
+def insert_parameters(approval: Approval) -> tuple[Any, ...]:
+    """The parameters of `INSERT_APPROVAL` for a new approval."""
+    return (
+        approval.id,
+        approval.fingerprint,
+        approval.agent,
+        approval.server,
+        approval.tool,
+        canonical_arguments(approval.arguments),
+        approval.rule,
+        approval.reason,
+        approval.created_at,
+        approval.expires_at,
+        ApprovalState.PENDING.value,
+    )
+
+
+def decision_state(*, approve: bool, decided_by: str, always: bool) -> ApprovalState:
+    """The state a decision leads to; raises for a decision no store may record."""
+    if not decided_by:
+        raise ValueError("a decision must name who decided")
+    if always and not approve:
+        raise ApprovalError("`always` applies to approvals only")
+    return ApprovalState.APPROVED if approve else ApprovalState.DENIED
+
+
+def pending(row: tuple[Any, ...] | None, approval_id: str, now: float) -> Approval:
+    """The approval a decision is about, which must exist and still be pending."""
+    if row is None:
+        raise ApprovalError(f"no approval with id {approval_id!r}")
+    current = effective(approval_of(row), now)
+    if current.state is not ApprovalState.PENDING:
+        raise ApprovalError(f"approval {approval_id} is already {current.state.value}")
+    return current
+
+
+def rule_parameters(approval: Approval, *, decided_by: str, now: float, reason: str) -> tuple[Any, ...]:
+    """The parameters of `INSERT_RULE` for the "always allow" rule an approval creates."""
+    return (
+        secrets.token_hex(4),
+        approval.agent,
+        approval.server,
+        approval.tool,
+        canonical_arguments(approval.arguments),
+        decided_by,
+        now,
+        reason,
+        approval.id,
+    )
 
 
 def approval_of(row: tuple[Any, ...]) -> Approval:

@@ -8,7 +8,6 @@ made every `poll_interval` seconds, so the wait ends promptly without reading ro
 from __future__ import annotations
 
 import builtins
-import secrets
 import sqlite3
 import threading
 import time
@@ -19,8 +18,8 @@ from typing import Any
 import anyio
 
 from bastion import sqlite_schema
+from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
-from bastion.approvals.rows import APPROVAL_COLUMNS, ID_ATTEMPTS, RULE_COLUMNS, approval_of, effective, rule_of
 
 DEFAULT_POLL_INTERVAL = 0.05
 _MIGRATIONS: tuple[str, ...] = (
@@ -93,107 +92,56 @@ class SqliteApprovalStore:
         reason: str,
         expire_after: float,
     ) -> Approval:
-        now = self._clock()
-        for attempt in range(ID_ATTEMPTS):
-            approval = Approval(
-                id=secrets.token_hex(4),
-                agent=agent,
-                server=server,
-                tool=tool,
-                arguments=dict(arguments),
-                rule=rule,
-                reason=reason,
-                created_at=now,
-                expires_at=now + expire_after,
-            )
-            try:
-                with self._lock:
-                    self._db.execute(
-                        "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
-                        "created_at, expires_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            approval.id,
-                            approval.fingerprint,
-                            agent,
-                            server,
-                            tool,
-                            canonical_arguments(arguments),
-                            rule,
-                            reason,
-                            now,
-                            approval.expires_at,
-                            ApprovalState.PENDING.value,
-                        ),
-                    )
-            except sqlite3.IntegrityError:
-                if attempt == ID_ATTEMPTS - 1:
-                    raise
-                continue
-            return approval
-        raise AssertionError("unreachable")
+        def insert(approval: Approval) -> None:
+            with self._lock:
+                self._db.execute(rows.INSERT_APPROVAL, rows.insert_parameters(approval))
+
+        return rows.create_with_fresh_id(
+            insert,
+            sqlite3.IntegrityError,
+            agent=agent,
+            server=server,
+            tool=tool,
+            arguments=arguments,
+            rule=rule,
+            reason=reason,
+            now=self._clock(),
+            expire_after=expire_after,
+        )
 
     def get(self, approval_id: str) -> Approval | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)).fetchone()
-        return None if row is None else self._effective(approval_of(row))
+            row = self._db.execute(rows.SELECT_BY_ID, (approval_id,)).fetchone()
+        return None if row is None else rows.effective(rows.approval_of(row), self._clock())
 
     def list(self, state: ApprovalState | None = None) -> builtins.list[Approval]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {APPROVAL_COLUMNS} FROM approvals ORDER BY created_at, id").fetchall()
-        approvals = [self._effective(approval_of(row)) for row in rows]
+            found = self._db.execute(rows.SELECT_ALL).fetchall()
+        now = self._clock()
+        approvals = [rows.effective(rows.approval_of(row), now) for row in found]
         return [a for a in approvals if state is None or a.state is state]
-
-    def _effective(self, approval: Approval) -> Approval:
-        return effective(approval, self._clock())
 
     def pending_for(self, fingerprint: str) -> Approval | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE fingerprint = ? AND state = ? AND expires_at > ? "
-                "ORDER BY created_at LIMIT 1",
-                (fingerprint, ApprovalState.PENDING.value, self._clock()),
+                rows.SELECT_PENDING, (fingerprint, ApprovalState.PENDING.value, self._clock())
             ).fetchone()
-        return None if row is None else approval_of(row)
+        return None if row is None else rows.approval_of(row)
 
     def decide(
         self, approval_id: str, *, approve: bool, decided_by: str, reason: str = "", always: bool = False
     ) -> Approval:
-        if not decided_by:
-            raise ValueError("a decision must name who decided")
-        if always and not approve:
-            raise ApprovalError("`always` applies to approvals only")
+        state = rows.decision_state(approve=approve, decided_by=decided_by, always=always)
         now = self._clock()
-        state = ApprovalState.APPROVED if approve else ApprovalState.DENIED
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?", (approval_id,)
-                ).fetchone()
-                if row is None:
-                    raise ApprovalError(f"no approval with id {approval_id!r}")
-                current = self._effective(approval_of(row))
-                if current.state is not ApprovalState.PENDING:
-                    raise ApprovalError(f"approval {approval_id} is already {current.state.value}")
-                self._db.execute(
-                    "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?, decision_reason = ?, always = ? "
-                    "WHERE id = ?",
-                    (state.value, decided_by, now, reason, int(always), approval_id),
-                )
+                row = self._db.execute(rows.SELECT_BY_ID, (approval_id,)).fetchone()
+                current = rows.pending(row, approval_id, now)
+                self._db.execute(rows.UPDATE_DECISION, (state.value, decided_by, now, reason, int(always), approval_id))
                 if always:
                     self._db.execute(
-                        f"INSERT INTO allow_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            secrets.token_hex(4),
-                            current.agent,
-                            current.server,
-                            current.tool,
-                            canonical_arguments(current.arguments),
-                            decided_by,
-                            now,
-                            reason,
-                            approval_id,
-                        ),
+                        rows.INSERT_RULE, rows.rule_parameters(current, decided_by=decided_by, now=now, reason=reason)
                     )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -205,54 +153,41 @@ class SqliteApprovalStore:
 
     def consume(self, approval_id: str) -> bool:
         with self._lock:
-            cursor = self._db.execute(
-                "UPDATE approvals SET consumed_at = ? WHERE id = ? AND state = ? AND consumed_at IS NULL",
-                (self._clock(), approval_id, ApprovalState.APPROVED.value),
-            )
+            cursor = self._db.execute(rows.CONSUME, (self._clock(), approval_id, ApprovalState.APPROVED.value))
         return cursor.rowcount > 0
 
     def consume_approved(self, fingerprint: str, retry_window: float) -> Approval | None:
         now = self._clock()
         with self._lock:
             row = self._db.execute(
-                "UPDATE approvals SET consumed_at = ? WHERE id = ("
-                "SELECT id FROM approvals WHERE fingerprint = ? AND state = ? AND consumed_at IS NULL "
-                "AND decided_at > ? ORDER BY decided_at LIMIT 1) AND consumed_at IS NULL "
-                f"RETURNING {APPROVAL_COLUMNS}",
+                rows.consume_approved_statement(),
                 (now, fingerprint, ApprovalState.APPROVED.value, now - retry_window),
             ).fetchone()
-        return None if row is None else approval_of(row)
+        return None if row is None else rows.approval_of(row)
 
     def matching_rule(self, agent: str, server: str, tool: str, arguments: Mapping[str, Any]) -> AllowRule | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE agent = ? AND server = ? AND tool = ? "
-                "AND arguments = ? AND revoked_at IS NULL ORDER BY created_at LIMIT 1",
-                (agent, server, tool, canonical_arguments(arguments)),
+                rows.SELECT_MATCHING_RULE, (agent, server, tool, canonical_arguments(arguments))
             ).fetchone()
-        return None if row is None else rule_of(row)
+        return None if row is None else rows.rule_of(row)
 
     def rules(self) -> builtins.list[AllowRule]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {RULE_COLUMNS} FROM allow_rules WHERE revoked_at IS NULL ORDER BY created_at, id"
-            ).fetchall()
-        return [rule_of(row) for row in rows]
+            found = self._db.execute(rows.SELECT_RULES).fetchall()
+        return [rows.rule_of(row) for row in found]
 
     def revoke_rule(self, rule_id: str) -> bool:
         with self._lock:
-            cursor = self._db.execute(
-                "UPDATE allow_rules SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (self._clock(), rule_id)
-            )
+            cursor = self._db.execute(rows.REVOKE_RULE, (self._clock(), rule_id))
         return cursor.rowcount > 0
 
     def expire_due(self) -> builtins.list[Approval]:
         with self._lock:
-            rows = self._db.execute(
-                f"UPDATE approvals SET state = ? WHERE state = ? AND expires_at <= ? RETURNING {APPROVAL_COLUMNS}",
-                (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock()),
+            found = self._db.execute(
+                rows.EXPIRE_DUE, (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock())
             ).fetchall()
-        return [approval_of(row) for row in rows]
+        return [rows.approval_of(row) for row in found]
 
     async def wait_for_decision(self, approval_id: str, within: float) -> Approval:
         with anyio.move_on_after(within):

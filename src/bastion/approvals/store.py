@@ -1,4 +1,4 @@
-"""The approval store interface. SQLite implements it now; PostgreSQL (LISTEN/NOTIFY) later."""
+"""The approval store interface: SQLite (one host) and PostgreSQL (replicas, LISTEN/NOTIFY) implement it."""
 
 from __future__ import annotations
 

@@ -160,3 +160,26 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="newer"):
         SqliteApprovalStore(path)
+
+
+def test_an_id_already_taken_is_drawn_again_and_never_overwrites(
+    store: ApprovalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short ids collide sometimes: the store draws a new one rather than failing or replacing a row."""
+    import bastion.approvals.rows as rows
+
+    drawn = iter(["aaaaaaaa", "aaaaaaaa", "bbbbbbbb"])
+    monkeypatch.setattr(rows.secrets, "token_hex", lambda _n: next(drawn))  # fault: force a collision
+    first = held(store)
+    second = held(store, tool="other")
+    assert (first.id, second.id) == ("aaaaaaaa", "bbbbbbbb")
+    first_again, second_again = store.get("aaaaaaaa"), store.get("bbbbbbbb")
+    assert first_again is not None
+    assert first_again.tool == "query"
+    assert second_again is not None
+    assert second_again.tool == "other"
+
+    monkeypatch.setattr(rows.secrets, "token_hex", lambda _n: "aaaaaaaa")  # every id taken
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        held(store, tool="third")
+    assert [a.tool for a in store.list()] == ["query", "other"]
