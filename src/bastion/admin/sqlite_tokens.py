@@ -8,19 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bastion import sqlite_schema
-from bastion.admin.tokens import (
-    COLUMNS,
-    ID_ATTEMPTS,
-    AdminIdentity,
-    Role,
-    admin_token_id,
-    holder_of,
-    identity_of,
-    new_admin_token,
-    token_hash,
-)
+from bastion.admin import tokens
+from bastion.admin.tokens import AdminIdentity, Role, admin_token_id, holder_of, identity_of, new_admin_token
+from bastion.fresh_ids import insert_with_fresh_id
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -49,46 +42,36 @@ class SqliteAdminTokenStore:
             sqlite_schema.migrate(self._db, MIGRATIONS, what="admin token", path=self._path)
 
     def create(self, name: str, role: Role) -> tuple[AdminIdentity, str]:
-        for _ in range(ID_ATTEMPTS):
-            identity, token = new_admin_token(name, role, self._clock())
-            try:
-                with self._lock:
-                    self._db.execute(
-                        "INSERT INTO admin_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                        (identity.id, name, role.label, token_hash(token), identity.created_at),
-                    )
-            except sqlite3.IntegrityError:
-                continue
-            return identity, token
-        raise RuntimeError("could not pick a unique admin token id")
+        return insert_with_fresh_id(
+            lambda: new_admin_token(name, role, self._clock()),
+            lambda made: self._write(tokens.INSERT, tokens.insert_parameters(*made)),
+            sqlite3.IntegrityError,
+        )
+
+    def _write(self, statement: str, params: tuple[object, ...]) -> int:
+        with self._lock:
+            return self._db.execute(statement, params).rowcount
+
+    def _row(self, statement: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            row: tuple[Any, ...] | None = self._db.execute(statement, params).fetchone()
+        return row
 
     def list(self) -> builtins.list[AdminIdentity]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at, id").fetchall()
+            rows = self._db.execute(tokens.SELECT_ALL).fetchall()
         return [identity_of(row) for row in rows]
 
     def get(self, token_id: str) -> AdminIdentity | None:
-        with self._lock:
-            row = self._db.execute(f"SELECT {COLUMNS} FROM admin_tokens WHERE id = ?", (token_id,)).fetchone()
+        row = self._row(tokens.SELECT_BY_ID, (token_id,))
         return identity_of(row) if row is not None else None
 
     def revoke(self, token_id: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (self._clock(), token_id),
-            )
-        return cursor.rowcount > 0
+        return self._write(tokens.REVOKE, (self._clock(), token_id)) > 0
 
     def verify(self, token: str) -> AdminIdentity | None:
         public_id = admin_token_id(token)
-        if public_id is None:
-            return None
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {COLUMNS}, token_hash FROM admin_tokens WHERE id = ?", (public_id,)
-            ).fetchone()
-        return holder_of(token, row)
+        return None if public_id is None else holder_of(token, self._row(tokens.SELECT_WITH_HASH, (public_id,)))
 
     def close(self) -> None:
         with self._lock:

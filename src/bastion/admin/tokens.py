@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 ADMIN_TOKEN_PREFIX = "bsa_"
-ID_ATTEMPTS = 5
 _TOKEN_RE = re.compile(r"bsa_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 COLUMNS = "id, name, role, created_at, revoked_at"
@@ -63,6 +62,19 @@ def token_hash(token: str) -> str:
 
 def identity_of(row: tuple[Any, ...]) -> AdminIdentity:
     return AdminIdentity(row[0], row[1], Role.parse(row[2]), row[3], row[4])
+
+
+# Statements both stores run (`?` placeholders; see bastion.postgres.placeholders).
+INSERT = "INSERT INTO admin_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
+SELECT_ALL = f"SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at, id"
+SELECT_BY_ID = f"SELECT {COLUMNS} FROM admin_tokens WHERE id = ?"
+SELECT_WITH_HASH = f"SELECT {COLUMNS}, token_hash FROM admin_tokens WHERE id = ?"
+REVOKE = "UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+
+
+def insert_parameters(identity: AdminIdentity, token: str) -> tuple[Any, ...]:
+    """The parameters of `INSERT` for a new admin token: only its hash is kept."""
+    return (identity.id, identity.name, identity.role.label, token_hash(token), identity.created_at)
 
 
 def new_admin_token(name: str, role: Role, now: float) -> tuple[AdminIdentity, str]:

@@ -23,7 +23,9 @@ import psycopg
 
 from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
+from bastion.fresh_ids import insert_with_fresh_id
 from bastion.postgres import Subscription, acquire
+from bastion.postgres.placeholders import postgres
 
 DEFAULT_FALLBACK_POLL = 2.0
 """Seconds between re-reads of a waited-for approval when no notification came."""
@@ -96,7 +98,7 @@ class PostgresApprovalStore:
 
     def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._db.pool.connection() as conn:
-            return conn.execute(rows.postgres(statement), params).fetchall()
+            return conn.execute(postgres(statement), params).fetchall()
 
     def get(self, approval_id: str) -> Approval | None:
         found = self._rows(rows.SELECT_BY_ID, (approval_id,))
@@ -133,21 +135,23 @@ class PostgresApprovalStore:
     ) -> Approval:
         def insert(approval: Approval) -> None:
             with self._db.pool.connection() as conn, conn.transaction():
-                conn.execute(rows.postgres(rows.INSERT_APPROVAL), rows.insert_parameters(approval))
+                conn.execute(postgres(rows.INSERT_APPROVAL), rows.insert_parameters(approval))
                 conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval.id))
 
-        return rows.create_with_fresh_id(
-            insert,
-            psycopg.errors.UniqueViolation,
-            agent=agent,
-            server=server,
-            tool=tool,
-            arguments=arguments,
-            rule=rule,
-            reason=reason,
-            now=self._clock(),
-            expire_after=expire_after,
-        )
+        def make() -> Approval:
+            return rows.new_approval(
+                agent=agent,
+                server=server,
+                tool=tool,
+                arguments=arguments,
+                rule=rule,
+                reason=reason,
+                now=now,
+                expire_after=expire_after,
+            )
+
+        now = self._clock()
+        return insert_with_fresh_id(make, insert, psycopg.errors.UniqueViolation)
 
     def decide(
         self, approval_id: str, *, approve: bool, decided_by: str, reason: str = "", always: bool = False
@@ -155,14 +159,12 @@ class PostgresApprovalStore:
         state = rows.decision_state(approve=approve, decided_by=decided_by, always=always)
         now = self._clock()
         with self._db.pool.connection() as conn, conn.transaction():
-            row = conn.execute(rows.postgres(rows.SELECT_BY_ID + " FOR UPDATE"), (approval_id,)).fetchone()
+            row = conn.execute(postgres(rows.SELECT_BY_ID + " FOR UPDATE"), (approval_id,)).fetchone()
             current = rows.pending(row, approval_id, now)
-            conn.execute(
-                rows.postgres(rows.UPDATE_DECISION), (state.value, decided_by, now, reason, always, approval_id)
-            )
+            conn.execute(postgres(rows.UPDATE_DECISION), (state.value, decided_by, now, reason, always, approval_id))
             if always:
                 conn.execute(
-                    rows.postgres(rows.INSERT_RULE),
+                    postgres(rows.INSERT_RULE),
                     rows.rule_parameters(current, decided_by=decided_by, now=now, reason=reason),
                 )
             conn.execute("SELECT pg_notify(%s, %s)", (self._channel, approval_id))
@@ -172,9 +174,7 @@ class PostgresApprovalStore:
 
     def consume(self, approval_id: str) -> bool:
         with self._db.pool.connection() as conn:
-            cursor = conn.execute(
-                rows.postgres(rows.CONSUME), (self._clock(), approval_id, ApprovalState.APPROVED.value)
-            )
+            cursor = conn.execute(postgres(rows.CONSUME), (self._clock(), approval_id, ApprovalState.APPROVED.value))
         return cursor.rowcount > 0
 
     def consume_approved(self, fingerprint: str, retry_window: float) -> Approval | None:
@@ -188,13 +188,13 @@ class PostgresApprovalStore:
 
     def revoke_rule(self, rule_id: str) -> bool:
         with self._db.pool.connection() as conn:
-            cursor = conn.execute(rows.postgres(rows.REVOKE_RULE), (self._clock(), rule_id))
+            cursor = conn.execute(postgres(rows.REVOKE_RULE), (self._clock(), rule_id))
         return cursor.rowcount > 0
 
     def expire_due(self) -> builtins.list[Approval]:
         with self._db.pool.connection() as conn, conn.transaction():
             found = conn.execute(
-                rows.postgres(rows.EXPIRE_DUE),
+                postgres(rows.EXPIRE_DUE),
                 (ApprovalState.EXPIRED.value, ApprovalState.PENDING.value, self._clock()),
             ).fetchall()
             for row in found:

@@ -1,7 +1,7 @@
 """Approvals and rules as both stores keep them: the statements, their parameters, row decoding.
 
 Statements are written with `?` placeholders (SQLite's); the PostgreSQL store turns them
-into `%s` with `postgres()`. The decision rules both stores apply are here too, so the two
+into `%s` with `bastion.postgres.placeholders.postgres`. The decision rules both stores apply are here too, so the two
 cannot drift apart.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,7 +19,6 @@ APPROVAL_COLUMNS = (
     "decided_by, decided_at, decision_reason, always, consumed_at"
 )
 RULE_COLUMNS = "id, agent, server, tool, arguments, created_by, created_at, reason, approval_id"
-ID_ATTEMPTS = 5
 
 INSERT_APPROVAL = (
     "INSERT INTO approvals (id, fingerprint, agent, server, tool, arguments, rule, reason, "
@@ -56,36 +54,14 @@ def consume_approved_statement(lock: str = "") -> str:
     )
 
 
-def postgres(statement: str) -> bytes:
-    """`statement` with PostgreSQL's placeholders (none of the statements holds a literal `?`)."""
-    return statement.replace("?", "%s").encode()
-
-
-def create_with_fresh_id(
-    insert: Callable[[Approval], None],
-    id_taken: type[Exception],
-    *,
-    now: float,
-    expire_after: float,
-    **call: Any,
-) -> Approval:
-    """A pending approval of `call` (agent, server, tool, arguments, rule, reason), stored by
-    `insert` under a fresh short id; a new id is drawn when `insert` raises `id_taken`."""
-    for attempt in range(ID_ATTEMPTS):
-        approval = Approval(
-            id=secrets.token_hex(4),
-            **{**call, "arguments": dict(call["arguments"])},
-            created_at=now,
-            expires_at=now + expire_after,
-        )
-        try:
-            insert(approval)
-        except id_taken:
-            if attempt == ID_ATTEMPTS - 1:
-                raise
-            continue
-        return approval
-    raise AssertionError("unreachable")
+def new_approval(*, now: float, expire_after: float, **call: Any) -> Approval:
+    """A pending approval of `call` (agent, server, tool, arguments, rule, reason) with a fresh short id."""
+    return Approval(
+        id=secrets.token_hex(4),
+        **{**call, "arguments": dict(call["arguments"])},
+        created_at=now,
+        expires_at=now + expire_after,
+    )
 
 
 def insert_parameters(approval: Approval) -> tuple[Any, ...]:

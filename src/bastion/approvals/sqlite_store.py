@@ -20,6 +20,7 @@ import anyio
 from bastion import sqlite_schema
 from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
+from bastion.fresh_ids import insert_with_fresh_id
 
 DEFAULT_POLL_INTERVAL = 0.05
 _MIGRATIONS: tuple[str, ...] = (
@@ -96,18 +97,20 @@ class SqliteApprovalStore:
             with self._lock:
                 self._db.execute(rows.INSERT_APPROVAL, rows.insert_parameters(approval))
 
-        return rows.create_with_fresh_id(
-            insert,
-            sqlite3.IntegrityError,
-            agent=agent,
-            server=server,
-            tool=tool,
-            arguments=arguments,
-            rule=rule,
-            reason=reason,
-            now=self._clock(),
-            expire_after=expire_after,
-        )
+        def make() -> Approval:
+            return rows.new_approval(
+                agent=agent,
+                server=server,
+                tool=tool,
+                arguments=arguments,
+                rule=rule,
+                reason=reason,
+                now=now,
+                expire_after=expire_after,
+            )
+
+        now = self._clock()
+        return insert_with_fresh_id(make, insert, sqlite3.IntegrityError)
 
     def get(self, approval_id: str) -> Approval | None:
         with self._lock:

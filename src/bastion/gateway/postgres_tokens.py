@@ -17,20 +17,12 @@ from collections.abc import Callable, Hashable, Iterable
 
 import psycopg
 
-from bastion.gateway.tokens import (
-    COLUMNS,
-    ID_ATTEMPTS,
-    ActiveTokens,
-    TokenInfo,
-    active_tokens,
-    info_of,
-    new_token,
-    principal_for,
-    servers_json,
-    token_hash,
-)
+from bastion.fresh_ids import insert_with_fresh_id
+from bastion.gateway import tokens
+from bastion.gateway.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
 from bastion.model import Principal
 from bastion.postgres import NotificationListener, Subscription, acquire
+from bastion.postgres.placeholders import postgres
 from bastion.reload_cache import ReloadCache
 
 DEFAULT_MAX_AGE = 5.0
@@ -90,12 +82,12 @@ class PostgresTokenStore:
 
     def _load(self) -> ActiveTokens:
         with self._db.pool.connection() as conn:
-            return active_tokens(conn.execute(f"SELECT {COLUMNS} FROM tokens WHERE revoked_at IS NULL").fetchall())
+            return active_tokens(conn.execute(postgres(tokens.SELECT_ACTIVE)).fetchall())
 
     def _write(self, statement: str, params: tuple[object, ...]) -> int:
         """Run one change and announce it, in one transaction; returns the rows changed."""
         with self._db.pool.connection() as conn, conn.transaction():
-            cursor = conn.execute(statement.encode(), params)
+            cursor = conn.execute(postgres(statement), params)
             conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
             changed = cursor.rowcount
         with self._lock:
@@ -109,38 +101,22 @@ class PostgresTokenStore:
         expires_in: float | None = None,
     ) -> tuple[TokenInfo, str]:
         now = self._clock()
-        for attempt in range(ID_ATTEMPTS):
-            info, token = new_token(agent, servers, expires_in, now)
-            try:
-                self._write(
-                    "INSERT INTO tokens (id, agent, servers, token_hash, created_at, expires_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (info.id, agent, servers_json(info.servers), token_hash(token), now, info.expires_at),
-                )
-            except psycopg.errors.UniqueViolation:
-                if attempt == ID_ATTEMPTS - 1:
-                    raise
-                continue  # the 32-bit public id collided with an existing one
-            return info, token
-        raise AssertionError("unreachable")
+        return insert_with_fresh_id(
+            lambda: new_token(agent, servers, expires_in, now),
+            lambda made: self._write(tokens.INSERT, tokens.insert_parameters(*made)),
+            psycopg.errors.UniqueViolation,
+        )
 
     def list(self) -> builtins.list[TokenInfo]:
         with self._db.pool.connection() as conn:
-            rows = conn.execute(f"SELECT {COLUMNS} FROM tokens ORDER BY created_at, id").fetchall()
+            rows = conn.execute(postgres(tokens.SELECT_ALL)).fetchall()
         return [info_of(row) for row in rows]
 
     def revoke(self, token_id: str) -> bool:
-        return (
-            self._write(
-                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, %s) WHERE id = %s", (self._clock(), token_id)
-            )
-            > 0
-        )
+        return self._write(tokens.REVOKE, (self._clock(), token_id)) > 0
 
     def revoke_agent(self, agent: str) -> int:
-        return self._write(
-            "UPDATE tokens SET revoked_at = %s WHERE agent = %s AND revoked_at IS NULL", (self._clock(), agent)
-        )
+        return self._write(tokens.REVOKE_AGENT, (self._clock(), agent))
 
     def verify(self, token: str) -> Principal | None:
         now = self._clock()

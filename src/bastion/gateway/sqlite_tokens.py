@@ -15,18 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bastion import sqlite_schema
-from bastion.gateway.tokens import (
-    COLUMNS,
-    ID_ATTEMPTS,
-    ActiveTokens,
-    TokenInfo,
-    active_tokens,
-    info_of,
-    new_token,
-    principal_for,
-    servers_json,
-    token_hash,
-)
+from bastion.fresh_ids import insert_with_fresh_id
+from bastion.gateway import tokens
+from bastion.gateway.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
 from bastion.model import Principal
 from bastion.reload_cache import ReloadCache
 
@@ -76,7 +67,7 @@ class SqliteTokenStore:
         )
 
     def _load(self) -> ActiveTokens:
-        return active_tokens(self._reader.execute(f"SELECT {COLUMNS} FROM tokens WHERE revoked_at IS NULL"))
+        return active_tokens(self._reader.execute(tokens.SELECT_ACTIVE))
 
     def create(
         self,
@@ -85,43 +76,29 @@ class SqliteTokenStore:
         expires_in: float | None = None,
     ) -> tuple[TokenInfo, str]:
         now = self._clock()
-        for attempt in range(ID_ATTEMPTS):
-            info, token = new_token(agent, servers, expires_in, now)
-            try:
-                with self._lock:
-                    self._db.execute(
-                        "INSERT INTO tokens (id, agent, servers, token_hash, created_at, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (info.id, agent, servers_json(info.servers), token_hash(token), now, info.expires_at),
-                    )
-                    self._cache.invalidate()
-            except sqlite3.IntegrityError:
-                if attempt == ID_ATTEMPTS - 1:
-                    raise
-                continue  # the 32-bit public id collided with an existing one
-            return info, token
-        raise AssertionError("unreachable")
+        return insert_with_fresh_id(
+            lambda: new_token(agent, servers, expires_in, now),
+            lambda made: self._write(tokens.INSERT, tokens.insert_parameters(*made)),
+            sqlite3.IntegrityError,
+        )
+
+    def _write(self, statement: str, params: tuple[object, ...]) -> int:
+        """Run one change; returns the rows changed."""
+        with self._lock:
+            cursor = self._db.execute(statement, params)
+            self._cache.invalidate()
+        return cursor.rowcount
 
     def list(self) -> builtins.list[TokenInfo]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {COLUMNS} FROM tokens ORDER BY created_at, id").fetchall()
+            rows = self._db.execute(tokens.SELECT_ALL).fetchall()
         return [info_of(row) for row in rows]
 
     def revoke(self, token_id: str) -> bool:
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", (self._clock(), token_id)
-            )
-            self._cache.invalidate()
-        return cursor.rowcount > 0
+        return self._write(tokens.REVOKE, (self._clock(), token_id)) > 0
 
     def revoke_agent(self, agent: str) -> int:
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE agent = ? AND revoked_at IS NULL", (self._clock(), agent)
-            )
-            self._cache.invalidate()
-        return cursor.rowcount
+        return self._write(tokens.REVOKE_AGENT, (self._clock(), agent))
 
     def verify(self, token: str) -> Principal | None:
         now = self._clock()

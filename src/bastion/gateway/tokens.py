@@ -23,7 +23,6 @@ from typing import Any, Literal, Protocol
 from bastion.model import Principal
 
 TOKEN_PREFIX = "bst_"
-ID_ATTEMPTS = 5
 """Tries at a fresh 32-bit public id before giving up (a collision is rare; two in a row rarer)."""
 
 _TOKEN_RE = re.compile(r"bst_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
@@ -124,6 +123,20 @@ def servers_json(servers: frozenset[str] | None) -> str | None:
 
 
 COLUMNS = "id, agent, servers, token_hash, created_at, expires_at, revoked_at"
+
+# Statements both stores run (`?` placeholders; see bastion.postgres.placeholders).
+INSERT = "INSERT INTO tokens (id, agent, servers, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+SELECT_ACTIVE = f"SELECT {COLUMNS} FROM tokens WHERE revoked_at IS NULL"
+SELECT_ALL = f"SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
+REVOKE = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?"
+REVOKE_AGENT = "UPDATE tokens SET revoked_at = ? WHERE agent = ? AND revoked_at IS NULL"
+
+
+def insert_parameters(info: TokenInfo, token: str) -> tuple[Any, ...]:
+    """The parameters of `INSERT` for a new token: only its hash is kept."""
+    return (info.id, info.agent, servers_json(info.servers), token_hash(token), info.created_at, info.expires_at)
+
+
 """The columns `info_of` decodes, in order (both stores share the table's shape)."""
 
 

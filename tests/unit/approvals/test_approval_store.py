@@ -166,7 +166,7 @@ def test_an_id_already_taken_is_drawn_again_and_never_overwrites(
     store: ApprovalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Short ids collide sometimes: the store draws a new one rather than failing or replacing a row."""
-    import bastion.approvals.rows as rows
+    import bastion.approvals.rows as rows  # draws the ids
 
     drawn = iter(["aaaaaaaa", "aaaaaaaa", "bbbbbbbb"])
     monkeypatch.setattr(rows.secrets, "token_hex", lambda _n: next(drawn))  # fault: force a collision
