@@ -27,6 +27,8 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway
 from tests.e2e.clients import connect
 from tests.e2e.conftest import SERVERS_DIR, LineReader, RunningGateway, start_gateway, write_config
 
@@ -136,3 +138,29 @@ async def test_gateway_keeps_serving_when_its_http_upstream_dies(tmp_path: Path)
             assert "Task group is not initialized" not in "\n".join(gateway.stdout.lines)
         finally:
             gateway.stop()
+
+
+async def test_a_gateway_going_down_stops_answering_even_on_kept_alive_connections(tmp_path: Path) -> None:
+    """When the serving task is cancelled (a failure elsewhere takes the gateway down), nothing
+    answers any more: before, uvicorn skipped its shutdown and kept serving open connections
+    with every session manager stopped (HTTP 500 to each request)."""
+    with http_upstream() as upstream:
+        gateway = Gateway(load_config(write_config(tmp_path, {"flaky": {"url": upstream.url}})))
+        with anyio.fail_after(60):
+            async with gateway.running(), anyio.create_task_group() as tg:
+                ready, stopped = anyio.Event(), anyio.Event()
+                serving = anyio.CancelScope()
+
+                async def serve() -> None:
+                    with serving:
+                        await gateway.serve_http(ready=ready)
+                    stopped.set()
+
+                tg.start_soon(serve)
+                await ready.wait()
+                async with httpx2.AsyncClient(timeout=10) as http:
+                    assert (await http.get(f"{gateway.base_url}/healthz")).status_code == 200
+                    serving.cancel()
+                    await stopped.wait()
+                    with pytest.raises(httpx2.TransportError):
+                        await http.get(f"{gateway.base_url}/healthz")
