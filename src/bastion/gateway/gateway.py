@@ -122,6 +122,14 @@ def running_url_file(config: BastionConfig) -> Path:
     return config.data_dir / "gateway.url"
 
 
+def _stop_listening(server: uvicorn.Server) -> None:
+    """Stop accepting connections and close the open ones once idle (how uvicorn's shutdown begins)."""
+    for listener in getattr(server, "servers", ()):  # set by its startup
+        listener.close()
+    for connection in list(server.server_state.connections):
+        connection.shutdown()
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port; OSError names the address when it is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -218,6 +226,7 @@ class Gateway:
         self.servers: dict[str, ProxyServer] = {}
         self.supervisors: dict[str, Supervisor] = {}
         self.bound_port: int | None = None
+        self._endpoints: dict[str, ServerEndpoint] = {}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -330,14 +339,26 @@ class Gateway:
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(uv_config)
+        self._endpoints = endpoints
         try:
-            async with AsyncExitStack() as stack:
+            # Each session manager runs in a task of its own, not in this one: a manager whose
+            # task group fails is replaced (see kept_manager), and does not cancel the serving.
+            async with anyio.create_task_group() as managers:
                 for endpoint in endpoints.values():
-                    await stack.enter_async_context(endpoint.manager.run())
+                    await managers.start(endpoint.manager.run)
                 if ready is not None:
                     ready.set()
-                await server.serve(sockets=[sock])
+                try:
+                    await server.serve(sockets=[sock])
+                except BaseException:
+                    # Serving was cancelled (a failure elsewhere is taking the gateway down):
+                    # uvicorn skips its shutdown then, so stop taking requests now rather than
+                    # answer them with half the gateway gone.
+                    _stop_listening(server)
+                    raise
+                managers.cancel_scope.cancel()
         finally:
+            self._endpoints = {}
             sock.close()
             url_file.unlink(missing_ok=True)
 
@@ -375,6 +396,10 @@ class Gateway:
             "servers": {status.name: status.state for status in statuses},
             "runtime": {status.name: status.runtime_report() for status in statuses},
         }
+        restarting = [name for name, endpoint in self._endpoints.items() if not endpoint.manager.running]
+        if restarting:
+            report["ready"] = False
+            report["restarting_endpoints"] = restarting
         if self.config.database_url is not None:
             state = await anyio.to_thread.run_sync(shared_state_health, self.config.database_url)
             report["shared_state"] = state

@@ -42,6 +42,7 @@ from bastion.gateway.http_auth import (
     resource_metadata_url,
     unauthorized,
 )
+from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.gateway.proxy import ProxyServer
 
 if TYPE_CHECKING:
@@ -58,10 +59,13 @@ class ServerEndpoint:
 
     def __init__(self, server: ProxyServer, *, max_body_bytes: int, security: TransportSecuritySettings) -> None:
         self.server = server
-        self.manager = StreamableHTTPSessionManager(
-            app=server,
-            security_settings=security,
-            max_request_body_size=max_body_bytes,
+        self.manager = KeptSessionManager(
+            server.upstream.name,
+            lambda: StreamableHTTPSessionManager(
+                app=server,
+                security_settings=security,
+                max_request_body_size=max_body_bytes,
+            ),
         )
         self.sse = SseServerTransport(
             f"/servers/{server.upstream.name}/messages/",

@@ -255,6 +255,15 @@ class Upstream:
                 # HTTP stream ends) or the gateway cancels us.
                 await dispatcher.closed.wait()
                 self.last_error = "connection closed"
+        except Exception as exc:
+            if not started:
+                raise  # to `ensure_started`, through the task group's `start()`
+            # The transport failed under the open session. The SDK's Streamable HTTP client
+            # lets one POST's httpx error (a dropped connection, a refused reconnect) escape its
+            # task group, ending the session and raising here. That ends this session like a
+            # closed connection; raised on, it would tear down the task group `running()` owns,
+            # and with it the gateway's serving task (every agent answered 500 thereafter).
+            self.last_error = f"connection failed: {_describe(exc)}"
         finally:
             # A newer session may already have replaced this one; only clear our own.
             if dispatcher is not None and self._dispatcher is dispatcher:
