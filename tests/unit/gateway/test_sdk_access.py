@@ -13,7 +13,7 @@ from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.session import ServerSession
 from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCRequest
+from mcp_types import JSONRPCNotification, JSONRPCRequest
 
 from bastion.gateway.sdk_access import connection_of, parsed_endpoint
 
@@ -64,3 +64,43 @@ async def test_a_parsed_endpoint_reaches_httpx2_as_parsed_and_addresses_the_same
     assert len(seen) == 1
     assert seen[0][0] is endpoint  # handed to httpx2 as parsed, not re-parsed from text
     assert seen[0][1] == url
+
+
+@pytest.mark.anyio
+async def test_a_handshake_era_session_on_a_parsed_endpoint_streams_and_ends_on_the_same_url() -> None:
+    """The listening GET and the closing DELETE of a session use the parsed endpoint too."""
+    url = "http://127.0.0.1:8123/mcp"
+    requests: list[tuple[str, str]] = []
+    listening = anyio.Event()
+
+    async def answer(request: httpx2.Request) -> httpx2.Response:
+        requests.append((request.method, str(request.url)))
+        if request.method == "GET":
+            listening.set()
+            return httpx2.Response(405)
+        if request.method == "DELETE":
+            return httpx2.Response(200)
+        body = json.loads(request.content)
+        if "id" not in body:
+            return httpx2.Response(202)
+        result = {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+        reply = {"jsonrpc": "2.0", "id": body["id"], "result": result}
+        return httpx2.Response(200, json=reply, headers={"mcp-session-id": "s-1"})
+
+    initialize = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "c", "version": "1"},
+    }
+    async with (
+        httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as client,
+        streamable_http_client(parsed_endpoint(url), http_client=client) as (read, write),
+    ):
+        await write.send(SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=1, method="initialize", params=initialize)))
+        with anyio.fail_after(5):
+            await read.receive()
+        await write.send(SessionMessage(JSONRPCNotification(jsonrpc="2.0", method="notifications/initialized")))
+        with anyio.fail_after(5):
+            await listening.wait()
+    assert sorted(method for method, _ in requests) == ["DELETE", "GET", "POST", "POST"]
+    assert {address for _, address in requests} == {url}
