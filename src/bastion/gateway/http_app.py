@@ -133,13 +133,13 @@ class GatewayApp:
     async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, name, *rest = path.split("/", 3)
         suffix = rest[0] if rest else ""
-        base_url = self.gateway.base_url
         header = Headers(scope=scope).get("authorization")
         principal = await self.gateway.authenticator.authenticate(header)
         if principal is None:
             description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
             self._audit_refusal(scope, 401, description, None, None)
-            await unauthorized(resource_metadata_url(base_url, name), description)(scope, receive, send)
+            metadata_url = resource_metadata_url(self.gateway.base_url, name)
+            await unauthorized(metadata_url, description)(scope, receive, send)
             return
         endpoint = self.endpoints.get(name)
         if endpoint is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
@@ -68,11 +69,22 @@ def attach_principal(scope: Scope, principal: Principal) -> None:
     The SDK ties each session to (client_id, issuer, subject); using the credential id as
     client_id means a session opened with one token cannot be used with another.
     """
-    token = AccessToken(token="", client_id=principal.credential_id or principal.agent, scopes=[])
-    token.subject = principal.agent
-    scope["user"] = AuthenticatedUser(token)
-    scope["auth"] = AuthCredentials([])
+    scope["user"] = _session_owner(principal.credential_id or principal.agent, principal.agent)
+    scope["auth"] = _NO_SCOPES
     scope["bastion.principal"] = principal
+
+
+_NO_SCOPES = AuthCredentials([])
+
+
+@lru_cache(maxsize=4096)
+def _session_owner(client_id: str, subject: str) -> AuthenticatedUser:
+    """The SDK's user for one (credential, agent): made once, not on every request.
+
+    It holds no secret (the token field is empty) and the SDK only reads it."""
+    token = AccessToken(token="", client_id=client_id, scopes=[])
+    token.subject = subject
+    return AuthenticatedUser(token)
 
 
 def _quote(text: str) -> str:

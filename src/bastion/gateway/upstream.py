@@ -33,6 +33,7 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
+from bastion.gateway.sdk_access import parsed_endpoint
 from bastion.gateway.upstream_wire import Stamp
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 
@@ -334,7 +335,7 @@ class Upstream:
 
 @asynccontextmanager
 async def _with_client(client: httpx2.AsyncClient, url: str) -> AsyncIterator[Any]:
-    async with client, streamable_http_client(url, http_client=client) as streams:
+    async with client, streamable_http_client(parsed_endpoint(url), http_client=client) as streams:
         yield streams
 
 
