@@ -106,7 +106,9 @@ async def test_gateway_keeps_serving_when_its_http_upstream_dies(tmp_path: Path)
                         tg.start_soon(call_hold)
                         await holding.wait()
                         first.kill()
-                    assert "stopped while handling this request" in str(outcome[0]), outcome
+                    assert "stopped while handling this request; it is reopened on the next request" in str(
+                        outcome[0]
+                    ), outcome
 
                     # Calls that meet the dead upstream fail with a JSON-RPC error naming it.
                     for _ in range(3):

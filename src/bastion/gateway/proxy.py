@@ -146,10 +146,11 @@ class ProxyServer(Server[Any]):
         except MCPError as exc:
             if exc.error.code != CONNECTION_CLOSED:
                 raise
+            again = "reopened" if self.upstream.config.kind == "http" else "restarted"
             raise MCPError(
                 code=INTERNAL_ERROR,
                 message=f"Bastion: server {self.upstream.name!r} stopped while handling this request; "
-                "it is restarted on the next request",
+                f"it is {again} on the next request",
             ) from exc
         finally:
             self.hub.end(token)
