@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.e2e.clients import connect
 from tests.e2e.conftest import start_gateway, write_config
@@ -47,5 +48,48 @@ async def test_calls_after_an_upstream_restart_reach_the_new_process(tmp_path: P
                         assert again.content[0].text == "again"
                         assert (await client.call_tool("count", {})).content[0].text == "2"
             assert gateway.process.poll() is None, "the gateway process exited"
+        finally:
+            gateway.stop()
+
+
+async def test_concurrent_calls_after_a_restart_each_run_exactly_once(tmp_path: Path) -> None:
+    """Several agents' calls meet the forgotten session at once: each is sent again once, none twice."""
+    with http_upstream(era="handshake") as first:
+        gateway = start_gateway(write_config(tmp_path, {"flaky": first.config}))
+        try:
+            with anyio.fail_after(120):
+                async with connect(gateway, "flaky") as client:
+                    assert (await client.call_tool("count", {})).content[0].text == "1"
+                    first.kill()
+                    with http_upstream(first.port, "handshake"):
+                        seen: list[str] = []
+
+                        async def count() -> None:
+                            result = await client.call_tool("count", {})
+                            assert not result.is_error, result
+                            seen.append(result.content[0].text)
+
+                        async with anyio.create_task_group() as tg:
+                            for _ in range(5):
+                                tg.start_soon(count)
+                        assert sorted(seen) == ["1", "2", "3", "4", "5"]
+                        assert (await client.call_tool("count", {})).content[0].text == "6"
+        finally:
+            gateway.stop()
+
+
+async def test_a_call_in_flight_when_the_upstream_ends_its_session_is_not_sent_again(tmp_path: Path) -> None:
+    """A call the server may have run is never retried; the call after it gets a fresh session."""
+    with http_upstream(era="handshake") as upstream:
+        gateway = start_gateway(write_config(tmp_path, {"flaky": upstream.config}))
+        try:
+            with anyio.fail_after(120):
+                async with connect(gateway, "flaky") as client:
+                    with pytest.raises(MCPError) as failed:
+                        await client.call_tool("end_session", {})
+                    # Not retried: Bastion says the server stopped while handling it.
+                    assert "stopped while handling this request" in failed.value.error.message, failed.value.error
+                    # `end_session` ran once (1); this is the second run of anything, on a new session.
+                    assert (await client.call_tool("count", {})).content[0].text == "2"
         finally:
             gateway.stop()

@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import anyio
+import httpx2
 import uvicorn
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
@@ -48,6 +49,17 @@ async def count() -> int:
     global runs
     runs += 1
     return runs
+
+
+@server.tool()
+async def end_session(ctx: Context) -> str:
+    """Count a run, then end the caller's session (a DELETE for its id) while this call is in flight."""
+    global runs
+    runs += 1
+    headers = ctx.headers or {}
+    async with httpx2.AsyncClient() as http:
+        await http.delete(f"http://{headers['host']}/mcp", headers={"mcp-session-id": headers["mcp-session-id"]})
+    return "unreachable: the session ended under this call"
 
 
 @server.tool()
