@@ -38,8 +38,9 @@ async def test_calls_after_an_upstream_restart_reach_the_new_process(tmp_path: P
 
                     first.kill()
                     with http_upstream(first.port, era):
-                        # The first call after the restart: on the old session it met a 404 (the
-                        # new process never ran it), so it ran exactly once, on a fresh session.
+                        # The first call after the restart ran exactly once, on the new process.
+                        # (Handshake era: on the old session it met a 404, the new process never
+                        # ran it, and Bastion sent it again on a fresh session.)
                         counted = await client.call_tool("count", {})
                         assert not counted.is_error, counted
                         assert counted.content[0].text == "1"
@@ -53,7 +54,7 @@ async def test_calls_after_an_upstream_restart_reach_the_new_process(tmp_path: P
 
 
 async def test_concurrent_calls_after_a_restart_each_run_exactly_once(tmp_path: Path) -> None:
-    """Several agents' calls meet the forgotten session at once: each is sent again once, none twice."""
+    """Several calls meet the forgotten session at once: each runs exactly once, on the new session."""
     with http_upstream(era="handshake") as first:
         gateway = start_gateway(write_config(tmp_path, {"flaky": first.config}))
         try:
