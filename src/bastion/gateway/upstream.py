@@ -209,7 +209,7 @@ class Upstream:
         try:
             return await self._request_once(method, params, on_progress)
         except _SessionForgotten:
-            pass
+            logger.info("upstream %s forgot the session (HTTP 404); sending %s on a new one", self.name, method)
         try:
             return await self._request_once(method, params, on_progress)
         except _SessionForgotten:
