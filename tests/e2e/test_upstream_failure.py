@@ -14,11 +14,6 @@ HTTP 500 (`Task group is not initialized`) until the process went away.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +25,10 @@ from mcp.shared.exceptions import MCPError
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from tests.e2e.clients import connect
-from tests.e2e.conftest import SERVERS_DIR, LineReader, RunningGateway, start_gateway, write_config
+from tests.e2e.conftest import RunningGateway, start_gateway, write_config
+from tests.e2e.http_upstreams import http_upstream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-
-UPSTREAM = str(SERVERS_DIR / "http_upstream.py")
-
-
-@dataclass
-class HttpUpstream:
-    process: subprocess.Popen[str]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-
-@contextmanager
-def http_upstream(port: int = 0) -> Iterator[HttpUpstream]:
-    """The upstream process, once it listens (its uvicorn says so on stderr)."""
-    process = subprocess.Popen(
-        [sys.executable, UPSTREAM, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        listening = LineReader(process.stderr).wait_for(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", 30)
-        yield HttpUpstream(process, int(listening[1]))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 def mcp_error_in(exc: BaseException) -> MCPError:

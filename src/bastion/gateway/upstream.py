@@ -3,6 +3,11 @@
 The session is opened when the gateway starts and reopened on the next request after it
 dies. A request in flight when the server dies fails promptly with CONNECTION_CLOSED (the
 SDK dispatcher fans the close out to every waiter), never hangs.
+
+A Streamable HTTP server of the handshake era may forget the session while the connection
+looks fine (it restarted on the same port, or expired the session): it answers the old
+`Mcp-Session-Id` with HTTP 404 (see `http_session`). The session is then replaced, and a
+request the 404 refused is sent once more on the new session: the server did not process it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
+from bastion.gateway.http_session import SessionWatch
 from bastion.gateway.sdk_access import parsed_endpoint
 from bastion.gateway.upstream_wire import Stamp
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
@@ -55,6 +61,10 @@ _CONNECT_TIMEOUT = 60.0
 
 class UpstreamUnavailable(Exception):
     """The upstream could not be started or reached."""
+
+
+class _SessionForgotten(Exception):
+    """The server answered HTTP 404 for Bastion's session: the request was not processed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,7 @@ class Upstream:
         self._errlog = errlog if errlog is not None else sys.stderr
         self._session: ClientSession | None = None
         self._dispatcher: _WatchedDispatcher | None = None
+        self._watch: SessionWatch | None = None
         self._stamp: Stamp | None = None
         self._info: UpstreamInfo | None = None
         self._lock = anyio.Lock()
@@ -125,7 +136,9 @@ class Upstream:
 
     @property
     def is_up(self) -> bool:
-        return self._dispatcher is not None and not self._dispatcher.closed.is_set()
+        if self._dispatcher is None or self._dispatcher.closed.is_set():
+            return False
+        return self._watch is None or not self._watch.expired
 
     @property
     def state(self) -> str:
@@ -186,19 +199,54 @@ class Upstream:
         *,
         on_progress: ProgressFnT | None = None,
     ) -> dict[str, Any]:
-        """Forward one request and return the raw result. Raises `MCPError` for error responses."""
+        """Forward one request and return the raw result. Raises `MCPError` for error responses.
+
+        When the server answers with HTTP 404 for a session it no longer knows, the request is
+        sent once more on a new session. That is safe even for `tools/call`: the server refuses
+        an unknown session id before it processes the message, so the first attempt never ran.
+        Any other failure is returned as it is, never retried (the request may have run).
+        """
+        try:
+            return await self._request_once(method, params, on_progress)
+        except _SessionForgotten:
+            logger.info("upstream %s forgot the session (HTTP 404); sending %s on a new one", self.name, method)
+        try:
+            return await self._request_once(method, params, on_progress)
+        except _SessionForgotten:
+            # The new session was forgotten at once too (the server restarting again?). This
+            # attempt did not run either; the next request opens yet another session.
+            raise MCPError(
+                code=INTERNAL_ERROR,
+                message=f"server {self.name!r} forgot its session twice in a row (HTTP 404); "
+                "the request was not processed",
+            ) from None
+
+    async def _request_once(
+        self, method: str, params: Mapping[str, Any] | None, on_progress: ProgressFnT | None
+    ) -> dict[str, Any]:
         try:
             await self.ensure_started()
         except UpstreamUnavailable as exc:
             raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
-        dispatcher, stamp = self._dispatcher, self._stamp
+        dispatcher, stamp, watch = self._dispatcher, self._stamp, self._watch
         if dispatcher is None or stamp is None or dispatcher.closed.is_set():
             raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} closed the connection")
         out, headers = stamp.request(method, params or {})
         opts = stamp.options(headers, self.config.timeout)
         if on_progress is not None:
             opts["on_progress"] = on_progress
-        return await dispatcher.send_raw_request(method, out, opts)
+        if watch is None:
+            return await dispatcher.send_raw_request(method, out, opts)
+        opts["request_id"] = request_id = watch.next_id()
+        watch.begin()
+        try:
+            return await dispatcher.send_raw_request(method, out, opts)
+        except MCPError:
+            if watch.refused(request_id):
+                raise _SessionForgotten from None
+            raise
+        finally:
+            watch.end()
 
     async def ping(self, within: float) -> None:
         """A protocol-level `ping` on the open session. Raises if it is down or does not answer in time."""
@@ -227,9 +275,10 @@ class Upstream:
         dispatcher: _WatchedDispatcher | None = None
         self.session_ended = ended = anyio.Event()
         start: ServerStart | None = None
+        ended_because: str | None = None  # None: the gateway cancelled it (shutdown)
         try:
             async with AsyncExitStack() as stack:
-                transport, start = self._transport()
+                transport, start, watch = self._transport()
                 self._start = start
                 read, write = await stack.enter_async_context(transport)
                 dispatcher = _WatchedDispatcher(read, write)
@@ -245,6 +294,7 @@ class Upstream:
                 self._info = await _negotiate(session)
                 self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
                 self._dispatcher = dispatcher
+                self._watch = watch
                 self._session = session
                 self.starts += 1
                 self.last_error = None
@@ -253,9 +303,17 @@ class Upstream:
                 task_status.started()
                 logger.info("upstream %s up (protocol %s)", self.name, self._info.protocol_version)
                 # Hold the session until the transport closes (the process exits, or the
-                # HTTP stream ends) or the gateway cancels us.
-                await dispatcher.closed.wait()
-                self.last_error = "connection closed"
+                # HTTP stream ends), the server forgets it (`watch.scope` is cancelled) or the
+                # gateway cancels us.
+                if watch is None:
+                    await dispatcher.closed.wait()
+                else:
+                    with watch.scope:
+                        await dispatcher.closed.wait()
+                if watch is not None and watch.expired:
+                    ended_because = "the server forgot the session (HTTP 404 for its Mcp-Session-Id)"
+                else:
+                    ended_because = "connection closed"
         except Exception as exc:
             if not started:
                 raise  # to `ensure_started`, through the task group's `start()`
@@ -264,27 +322,42 @@ class Upstream:
             # task group, ending the session and raising here. That ends this session like a
             # closed connection; raised on, it would tear down the task group `running()` owns,
             # and with it the gateway's serving task (every agent answered 500 thereafter).
-            self.last_error = f"connection failed: {_describe(exc)}"
+            ended_because = f"connection failed: {_describe(exc)}"
         finally:
-            # A newer session may already have replaced this one; only clear our own.
-            if dispatcher is not None and self._dispatcher is dispatcher:
+            # A newer session may already have replaced this one (the server forgot this one
+            # and it was ended once its last request was answered); only clear our own.
+            current = dispatcher is not None and self._dispatcher is dispatcher
+            if current:
                 self._session = None
                 self._dispatcher = None
+                self._watch = None
             if start is not None:
-                if started and self.last_error is not None:  # it ended by itself, not at shutdown
+                if started and ended_because is not None:  # it ended by itself, not at shutdown
                     self.last_exit = start.exit_reason()
-                    self.last_error = self.last_exit[0]
+                    ended_because = self.last_exit[0]
                 start.release()
-            if started and self.last_error is not None:
-                logger.warning("upstream %s down: %s", self.name, self.last_error)
+            if started and ended_because is not None:
+                if current:
+                    self.last_error = ended_because
+                    logger.warning("upstream %s down: %s", self.name, ended_because)
+                else:
+                    logger.info("upstream %s: a replaced session ended: %s", self.name, ended_because)
             ended.set()
 
-    def _transport(self) -> tuple[Any, ServerStart | None]:
+    def _transport(self) -> tuple[Any, ServerStart | None, SessionWatch | None]:
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
             params, start = self.runtime.launch(resolve_command(config.command))
-            return stdio_client(params, errlog=self._errlog), start
-        return self._plain_transport(), None
+            return stdio_client(params, errlog=self._errlog), start, None
+        if isinstance(config, HttpServerConfig) and config.transport == "streamable-http":
+            watch = SessionWatch()
+            client = httpx2.AsyncClient(
+                headers=dict(config.headers),
+                timeout=httpx2.Timeout(30.0, read=config.timeout),
+                event_hooks={"response": [watch.on_response]},
+            )
+            return _with_client(client, config.url), None, watch
+        return self._plain_transport(), None, None
 
     def _plain_transport(self) -> Any:
         config = self.config
@@ -296,10 +369,7 @@ class Upstream:
                 cwd=config.cwd,
             )
             return stdio_client(params, errlog=self._errlog)
-        if config.transport == "sse":
-            return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
-        client = httpx2.AsyncClient(headers=dict(config.headers), timeout=httpx2.Timeout(30.0, read=config.timeout))
-        return _with_client(client, config.url)
+        return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
 
     async def _sampling(
         self, context: ClientRequestContext, params: types.CreateMessageRequestParams
