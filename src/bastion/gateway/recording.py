@@ -218,8 +218,13 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _size_of(result: Any) -> int:
+    """Bytes of `result` as compact UTF-8 JSON; -1 when it has no such form."""
     try:
-        return len(json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+        text = _COMPACT(result)
+        return len(text) if text.isascii() else len(text.encode())
     except (TypeError, ValueError):
         return -1
