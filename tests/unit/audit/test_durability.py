@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -13,7 +14,8 @@ import pytest
 from bastion.audit.chain import EventRow, encode_event
 from bastion.audit.events import CallCompleted, CallRequested
 from bastion.audit.redact import PayloadPolicy
-from bastion.audit.sqlite_store import CHECKPOINT_EVERY, SqliteBackend
+from bastion.audit.retention import Retention
+from bastion.audit.sqlite_store import BUSY_TIMEOUT_MS, CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
 from bastion.audit.writer import GroupCommitWriter
 from bastion.config import load_config
@@ -202,3 +204,42 @@ async def test_a_durable_write_never_waits_on_the_callers_thread_for_another_pro
     finally:
         other.close()
         await writer.close()
+
+
+def test_each_commit_path_sets_the_busy_timeout_it_needs(tmp_path: Path) -> None:
+    """An inline commit must not wait for another process's lock; the writer thread's must."""
+    backend = SqliteBackend(tmp_path / "audit.db", fsync=False)
+    conn = backend.connect()
+    row = encode_event(requested(), PayloadPolicy())
+    try:
+        assert backend.append_if_free(conn, [row])
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+        backend.append(conn, [row], health=False, sync=True)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+
+        backend.prune(conn, Retention(max_events=10), time.time(), PayloadPolicy())
+        assert backend.append_if_free(conn, [row])
+        backend.prune(conn, Retention(max_events=10), time.time(), PayloadPolicy())
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    finally:
+        conn.close()
+
+
+def test_a_commit_repeats_no_setting_already_in_force(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "audit.db", fsync=True)
+    conn = backend.connect()
+    row = encode_event(requested(), PayloadPolicy())
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        backend.append(conn, [row], health=False, sync=True)
+        backend.append(conn, [row], health=False, sync=True)
+        assert not [s for s in statements if s.startswith("PRAGMA")]  # FULL and 5 s since connect
+
+        backend.append(conn, [row], health=False, sync=False)
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == NORMAL
+        backend.append(conn, [row], health=False, sync=True)
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == FULL
+    finally:
+        conn.close()
