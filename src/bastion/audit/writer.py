@@ -13,7 +13,7 @@ and a write-ahead record never queues behind a commit of events nobody waits for
 batch that someone waits on (a durable write, a flush) is synced to stable storage before it
 is acknowledged; lingering events committed on their own are not fsynced, and the next
 synced commit puts them on disk. The writer keeps its own deadline for lingering events
-while it is busy (it watches for `LINGER_S` after each batch): only the first lingering
+while it is busy (it watches for `LINGER_S` after each commit): only the first lingering
 event after an idle spell wakes it, not one event per call.
 
 With `inline` (SQLite under `durability: process`, where a commit does not wait for the
@@ -140,7 +140,7 @@ class GroupCommitWriter(Generic[ConnT]):
         """The writer thread will wake by itself in time for lingering events, so they need not
         nudge it (guarded by `_lock`)."""
         self._watch_until: float | None = None
-        """Until when the writer keeps a deadline after a batch though nothing lingers (writer thread only)."""
+        """Until when the writer keeps a deadline after a batch though nothing lingers (guarded by `_lock`)."""
         self._queued = 0
         """Jobs other than nudges put on the queue and not yet committed (guarded by `_lock`)."""
         self._lock = threading.Lock()
@@ -271,6 +271,9 @@ class GroupCommitWriter(Generic[ConnT]):
                 raise AuditStoreError(message) from exc
             self.commits += 1
             self._unsynced = False
+            with self._lock:
+                if self._writer_wakes:  # it has a deadline: let it keep watching for what follows
+                    self._watch_until = time.monotonic() + self.linger_s
             return True
         finally:
             self._conn_lock.release()
@@ -320,7 +323,10 @@ class GroupCommitWriter(Generic[ConnT]):
                     self._drop_connection()
             with self._lock:
                 self._queued -= taken
-            self._watch_until = time.monotonic() + self.linger_s
+                # Watch for what follows (a call's verdict and completion) from now on, so
+                # that it does not wake this thread: set before the waiters go on.
+                self._watch_until = time.monotonic() + self.linger_s
+                self._writer_wakes = True
             self._settle(batch)
             if not stopping:
                 with self._conn_lock:

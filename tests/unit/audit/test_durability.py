@@ -17,7 +17,7 @@ from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import BUSY_TIMEOUT_MS, CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
-from bastion.audit.writer import GroupCommitWriter
+from bastion.audit.writer import GroupCommitWriter, JobKind, _Job
 from bastion.config import load_config
 from bastion.config_errors import ConfigError
 
@@ -243,3 +243,39 @@ def test_a_commit_repeats_no_setting_already_in_force(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == FULL
     finally:
         conn.close()
+
+
+class NudgeCountingQueue(queue.SimpleQueue[_Job]):
+    """The writer's queue, counting the nudges put on it (each one wakes the writer thread)."""
+
+    nudges = 0
+
+    def put(self, item: _Job, block: bool = True, timeout: float | None = None) -> None:
+        if item.kind is JobKind.NUDGE:
+            self.nudges += 1
+        super().put(item, block, timeout)
+
+
+@pytest.mark.parametrize("durability", ["power", "process"])
+async def test_events_after_a_commit_do_not_wake_the_writer_thread(tmp_path: Path, durability: Durability) -> None:
+    """A call's verdict and completion follow its write-ahead record: the writer expects them."""
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=durability == "power")
+    inline = backend.append_if_free if durability == "process" else None
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=inline)
+    counting = NudgeCountingQueue()
+    writer._queue = counting
+    await writer.open()
+    try:
+        writer.record_nowait(completed())  # the writer is idle: this one wakes it
+        assert counting.nudges == 1
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (FULL if durability == "power" else NORMAL,
+                                              ["call.completed", "call.requested"], False)  # fmt: skip
+        for _ in range(3):
+            writer.record_nowait(completed())
+        assert counting.nudges == 1
+
+        await writer.flush()
+        assert (await next_commit(backend))[1] == ["call.completed"] * 3
+    finally:
+        await writer.close()
