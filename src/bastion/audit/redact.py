@@ -162,7 +162,14 @@ def strings_masked_by(mask: TextMasker, value: Any) -> Any:
 
 
 def _is_secret_key(key: Any, item: Any) -> bool:
-    return type(key) is str and isinstance(item, str | int) and not isinstance(item, bool) and _secret_key_name(key)
+    if type(key) is not str or not isinstance(item, str | int) or isinstance(item, bool):
+        return False
+    if len(key) > _CACHED_KEY_CHARS:  # an agent's odd key is not kept in the cache
+        return SECRET_KEY_NAMES.match(key) is not None
+    return _secret_key_name(key)
+
+
+_CACHED_KEY_CHARS = 64
 
 
 @lru_cache(maxsize=4096)
