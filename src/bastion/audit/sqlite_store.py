@@ -6,7 +6,8 @@ is fsynced before the caller goes on. Every other commit, and all of them under
 `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
 (or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
-waiters are woken (`tidy`).
+waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
+caller's thread under `process` never checkpoint).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
 updates the head, commits: so the CLI (recording a token created) and the gateway can

@@ -307,7 +307,11 @@ class GroupCommitWriter(Generic[ConnT]):
                 except queue.Empty:
                     break
             if all(job.kind is JobKind.NUDGE for job in batch) and not self._lingering_due():
-                continue  # nothing anyone waits on: lingering events are committed once their time is up
+                # Nothing anyone waits on: lingering events are committed once their time is up.
+                # Meanwhile a checkpoint may be due after inline commits, which never tidy.
+                with self._conn_lock:
+                    self._tidy()
+                continue
             taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
                 lingering, self._lingering = self._lingering, []

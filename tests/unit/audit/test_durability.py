@@ -279,3 +279,33 @@ async def test_events_after_a_commit_do_not_wake_the_writer_thread(tmp_path: Pat
         assert (await next_commit(backend))[1] == ["call.completed"] * 3
     finally:
         await writer.close()
+
+
+class CheckpointWatchedBackend(WatchedBackend):
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.checkpointed = threading.Event()
+
+    def tidy(self, conn: sqlite3.Connection) -> None:
+        due = self._commits_since_checkpoint >= CHECKPOINT_EVERY
+        super().tidy(conn)
+        if due:
+            self.checkpointed.set()
+
+
+async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_commit(tmp_path: Path) -> None:
+    """Under `process` the calls' commits are made inline, and the writer thread may have none
+    of its own for a long while: the WAL must still be checkpointed (by the writer, off the
+    calls' path) whenever it wakes."""
+    backend = CheckpointWatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
+    await writer.open()
+    try:
+        for _ in range(CHECKPOINT_EVERY):
+            await writer.record(requested(), durable=True)  # inline, unless the writer was busy
+
+        writer._queue.put(_Job(JobKind.NUDGE))  # it wakes (a deadline, a nudge) with nothing to commit
+
+        assert await anyio.to_thread.run_sync(backend.checkpointed.wait, 10)
+    finally:
+        await writer.close()
