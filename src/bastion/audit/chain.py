@@ -79,10 +79,15 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
     )
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+"""`json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)`, without building
+an encoder per call (what `json.dumps` does when given any option)."""
+
+
 def to_json(value: Any) -> str:
     """Compact JSON text, non-ASCII kept as is; what JSON cannot hold is stored as its `str`."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        return _COMPACT(value)
     except ValueError:  # a circular reference: record what we can rather than fail the call
         return json.dumps(repr(value), ensure_ascii=False)
 

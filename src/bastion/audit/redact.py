@@ -3,8 +3,10 @@
 A `Redactor` is any function of a JSON-like value that returns it with secrets masked.
 The built-in one, `SecretRedactor`, recognises well-known credential formats in strings
 and masks the values of keys that name a secret (`password`, `api_key`, ...). Other
-recognisers (the policy catalogue's secret detectors) plug in as further redactors:
-`PayloadPolicy("redacted", chain_redactors(SecretRedactor(), catalogue_redactor))`.
+recognisers (the policy catalogue's secret detectors) plug in as further redactors,
+`PayloadPolicy("redacted", chain_redactors(SecretRedactor(), catalogue_redactor))`, or, when
+they mask text, as further text recognisers of the built-in one, walked in the same pass:
+`PayloadPolicy("redacted", SecretRedactor(mask_catalogue_secrets))`.
 
 In `redacted` mode long strings are then cut, keeping their size, so one huge value cannot
 bloat the log; `shape` keeps only keys and value types.
@@ -16,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 AuditMode = Literal["full", "redacted", "shape"]
@@ -99,29 +102,80 @@ def _mask(match: re.Match[str]) -> str:
     return f"[REDACTED:{SECRET_FORMATS[index][0]}]"
 
 
+TextMasker = Callable[[str], str]
+"""Returns a string with the secrets it recognises masked (`mask_secrets` is one)."""
+
+
 class SecretRedactor:
-    """The built-in `Redactor`: credential formats in any string, and values under secret-named keys."""
+    """The built-in `Redactor`: credential formats in any string, and values under secret-named keys.
+
+    `also` are further recognisers of secrets in text (the policy catalogue's): the redactor
+    then does what `chain_redactors(SecretRedactor(), *(strings_masked_by(m) for m in also))`
+    does, in one walk over the value instead of one per recogniser.
+    """
+
+    __slots__ = ("also", "masked_key_value")
+
+    def __init__(self, *also: TextMasker) -> None:
+        self.also = also
+        self.masked_key_value = self.mask_text(MASK)
+        """What a value under a secret-named key becomes once every recogniser has seen it."""
+
+    def mask_text(self, text: str) -> str:
+        """`text` with what every recogniser finds masked, the built-in one first."""
+        text = mask_secrets(text)
+        for mask in self.also:
+            text = mask(text)
+        return text
 
     def __call__(self, value: Any, /) -> Any:
-        kind = type(value)
-        if kind is str:
-            return mask_secrets(value)
-        if kind is dict or isinstance(value, Mapping):
-            return {key: MASK if _is_secret_key(key, item) else self(item) for key, item in value.items()}
-        if kind is list or kind is tuple:
-            return [self(item) for item in value]
-        if isinstance(value, str):
-            return mask_secrets(value)
+        if not self.also:
+            return _builtin_redaction(value)
+        value = _builtin_redaction(value)
+        for mask in self.also:
+            value = strings_masked_by(mask, value)
         return value
 
 
+def _builtin_redaction(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return mask_secrets(value)
+    if kind is dict or isinstance(value, Mapping):
+        return {key: MASK if _is_secret_key(key, item) else _builtin_redaction(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_builtin_redaction(item) for item in value]
+    if isinstance(value, str):
+        return mask_secrets(value)
+    return value
+
+
+def strings_masked_by(mask: TextMasker, value: Any) -> Any:
+    """`value` (a JSON-like value) with `mask` applied to every string in it; keys are kept."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {key: strings_masked_by(mask, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strings_masked_by(mask, item) for item in value]
+    return value
+
+
 def _is_secret_key(key: Any, item: Any) -> bool:
-    return (
-        type(key) is str
-        and isinstance(item, str | int)
-        and not isinstance(item, bool)
-        and SECRET_KEY_NAMES.match(key) is not None
-    )
+    if type(key) is not str or not isinstance(item, str | int) or isinstance(item, bool):
+        return False
+    if len(key) > _CACHED_KEY_CHARS:  # an agent's odd key is not kept in the cache
+        return SECRET_KEY_NAMES.match(key) is not None
+    return _secret_key_name(key)
+
+
+_CACHED_KEY_CHARS = 64
+
+
+@lru_cache(maxsize=4096)
+def _secret_key_name(key: str) -> bool:
+    """Whether `key` names a secret (cached: an agent's argument names repeat call after call)."""
+    return SECRET_KEY_NAMES.match(key) is not None
 
 
 def chain_redactors(*redactors: Redactor) -> Redactor:
@@ -149,18 +203,23 @@ def truncate_large(value: Any) -> Any:
     return value
 
 
-def _mask_and_truncate(value: Any) -> Any:
-    """`truncate_large(SecretRedactor()(value))`, in one walk (the default mode's hot path)."""
+def _mask_and_truncate(value: Any, redactor: SecretRedactor) -> Any:
+    """`truncate_large(redactor(value))`, in one walk (the default mode's hot path)."""
     kind = type(value)
     if kind is str:
-        return truncate_large(mask_secrets(value))
+        return truncate_large(redactor.mask_text(value))
     if kind is dict:
-        return {key: MASK if _is_secret_key(key, item) else _mask_and_truncate(item) for key, item in value.items()}
+        return {
+            key: truncate_large(redactor.masked_key_value)
+            if _is_secret_key(key, item)
+            else _mask_and_truncate(item, redactor)
+            for key, item in value.items()
+        }
     if kind is list or kind is tuple:
-        return [_mask_and_truncate(item) for item in value]
+        return [_mask_and_truncate(item, redactor) for item in value]
     if kind in _SCALARS:
         return value
-    return truncate_large(SecretRedactor()(value))
+    return truncate_large(redactor(value))
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
@@ -193,16 +252,19 @@ class PayloadPolicy:
             return shape_of(value)
         try:
             if type(self.redactor) is SecretRedactor:
-                return _mask_and_truncate(value)  # the same as below, in one walk instead of two
+                return _mask_and_truncate(value, self.redactor)  # the same as below, in one walk
             return truncate_large(self.redactor(value))
         except Exception as exc:  # never let a faulty redactor leak the clear value
             return {"_redaction_failed": type(exc).__name__}
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def cap_payload(value: Any) -> Any:
     """`value`, or a truncated stand-in when its JSON is over `MAX_PAYLOAD_BYTES`."""
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        text = _COMPACT(value)
     except ValueError:  # a circular reference
         return {"_unserialisable": True}
     size = len(text.encode("utf-8", "surrogatepass"))

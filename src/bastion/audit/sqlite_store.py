@@ -6,7 +6,8 @@ is fsynced before the caller goes on. Every other commit, and all of them under
 `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
 (or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
-waiters are woken (`tidy`).
+waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
+caller's thread under `process` never checkpoint).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
 updates the head, commits: so the CLI (recording a token created) and the gateway can
@@ -118,6 +119,33 @@ _UPSERT_HEALTH = (
 _SYNCHRONOUS = {True: "PRAGMA synchronous = FULL", False: "PRAGMA synchronous = NORMAL"}
 
 
+class WriterConnection(sqlite3.Connection):
+    """The writing connection. It remembers the `synchronous` level and busy timeout last set
+    on it, so that a commit does not repeat them: each such PRAGMA costs a few microseconds,
+    and a call's commit made three of them."""
+
+    synchronous: bool | None = None
+    busy_timeout_ms: int | None = None
+
+
+def _set_synchronous(conn: sqlite3.Connection, full: bool) -> None:
+    """`synchronous=FULL` (the commit is fsynced) or `NORMAL` on `conn`, unless it is so already."""
+    if isinstance(conn, WriterConnection) and conn.synchronous is full:
+        return
+    conn.execute(_SYNCHRONOUS[full])
+    if isinstance(conn, WriterConnection):
+        conn.synchronous = full
+
+
+def _set_busy_timeout(conn: sqlite3.Connection, milliseconds: int) -> None:
+    """How long a statement on `conn` waits for another connection's lock, unless it is so already."""
+    if isinstance(conn, WriterConnection) and conn.busy_timeout_ms == milliseconds:
+        return
+    conn.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    if isinstance(conn, WriterConnection):
+        conn.busy_timeout_ms = milliseconds
+
+
 class SqliteBackend:
     """The SQLite side of the shared write path (see `WriterBackend`).
 
@@ -135,13 +163,13 @@ class SqliteBackend:
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=WriterConnection)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 logger.warning("audit log %s: journal mode is %s, not WAL", self.path, mode)
-            conn.execute(_SYNCHRONOUS[self.fsync])
+            _set_synchronous(conn, self.fsync)
             # Checkpoints (which fsync) run in `tidy`, after the waiters of a batch are woken,
             # rather than inside whichever commit happens to fill the WAL.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -154,23 +182,22 @@ class SqliteBackend:
     def append(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool, sync: bool) -> None:
         # In WAL mode FULL fsyncs the log at this commit (and so every commit before it);
         # NORMAL leaves the log to the OS until a later FULL commit or a checkpoint.
-        conn.execute(_SYNCHRONOUS[sync and self.fsync])
+        _set_synchronous(conn, sync and self.fsync)
+        _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
         self._write_and_commit(conn, rows, health)
 
     def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
         """Like `append` (synced as the store is configured), but False at once, nothing written,
         when another connection holds the write lock: for callers that must not wait."""
-        conn.execute(_SYNCHRONOUS[self.fsync])
-        conn.execute("PRAGMA busy_timeout = 0")
+        _set_synchronous(conn, self.fsync)
+        _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return False
             raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._write_and_commit(conn, rows, health=False)
         return True
 
@@ -188,6 +215,7 @@ class SqliteBackend:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
+        _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
         try:
             removed = self._prune(conn, retention, now, policy)

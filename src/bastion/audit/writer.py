@@ -12,7 +12,9 @@ go out with the next call's write-ahead record): one commit per call instead of 
 and a write-ahead record never queues behind a commit of events nobody waits for. Only a
 batch that someone waits on (a durable write, a flush) is synced to stable storage before it
 is acknowledged; lingering events committed on their own are not fsynced, and the next
-synced commit puts them on disk.
+synced commit puts them on disk. The writer keeps its own deadline for lingering events
+while it is busy (it watches for `LINGER_S` after each commit): only the first lingering
+event after an idle spell wakes it, not one event per call.
 
 With `inline` (SQLite under `durability: process`, where a commit does not wait for the
 disk), a durable write that finds the writer idle and the database free commits on the
@@ -132,6 +134,13 @@ class GroupCommitWriter(Generic[ConnT]):
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lingering: list[_Job] = []
         """Events nobody waits on, not yet handed to the writer (guarded by `_lock`)."""
+        self._lingering_since = 0.0
+        """When the oldest lingering event was queued (`time.monotonic`; guarded by `_lock`)."""
+        self._writer_wakes = False
+        """The writer thread will wake by itself in time for lingering events, so they need not
+        nudge it (guarded by `_lock`)."""
+        self._watch_until: float | None = None
+        """Until when the writer keeps a deadline after a batch though nothing lingers (guarded by `_lock`)."""
         self._queued = 0
         """Jobs other than nudges put on the queue and not yet committed (guarded by `_lock`)."""
         self._lock = threading.Lock()
@@ -225,9 +234,13 @@ class GroupCommitWriter(Generic[ConnT]):
         with self._lock:
             self._check_accepting()
             if job.kind is JobKind.EVENT and job.waiter is None:
-                # Wake the writer only for the first one: it then commits them all within LINGER_S.
+                # Wake the writer only for the first one, and only if it has no deadline of its
+                # own: it then commits them all within LINGER_S.
                 if not self._lingering:
-                    self._queue.put(_Job(JobKind.NUDGE))
+                    self._lingering_since = time.monotonic()
+                    if not self._writer_wakes:
+                        self._writer_wakes = True
+                        self._queue.put(_Job(JobKind.NUDGE))
                 self._lingering.append(job)
             else:
                 self._queued += 1
@@ -258,6 +271,9 @@ class GroupCommitWriter(Generic[ConnT]):
                 raise AuditStoreError(message) from exc
             self.commits += 1
             self._unsynced = False
+            with self._lock:
+                if self._writer_wakes:  # it has a deadline: let it keep watching for what follows
+                    self._watch_until = time.monotonic() + self.linger_s
             return True
         finally:
             self._conn_lock.release()
@@ -278,12 +294,11 @@ class GroupCommitWriter(Generic[ConnT]):
             return
         self._settle([ready])
         stopping = False
-        linger_until: float | None = None
         while not stopping:
             with self._conn_lock:
                 self._maybe_prune(forced=False)
             try:
-                batch = [self._queue.get(timeout=self._next_timeout(linger_until))]
+                batch = [self._queue.get(timeout=self._next_timeout())]
             except queue.Empty:
                 batch = []
             while batch and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
@@ -291,13 +306,12 @@ class GroupCommitWriter(Generic[ConnT]):
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            if all(job.kind is JobKind.NUDGE for job in batch):
+            if all(job.kind is JobKind.NUDGE for job in batch) and not self._lingering_due():
                 # Nothing anyone waits on: lingering events are committed once their time is up.
-                if batch and linger_until is None:
-                    linger_until = time.monotonic() + self.linger_s
-                if linger_until is None or time.monotonic() < linger_until:
-                    continue
-            linger_until = None
+                # Meanwhile a checkpoint may be due after inline commits, which never tidy.
+                with self._conn_lock:
+                    self._tidy()
+                continue
             taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
                 lingering, self._lingering = self._lingering, []
@@ -313,19 +327,42 @@ class GroupCommitWriter(Generic[ConnT]):
                     self._drop_connection()
             with self._lock:
                 self._queued -= taken
+                # Watch for what follows (a call's verdict and completion) from now on, so
+                # that it does not wake this thread: set before the waiters go on.
+                self._watch_until = time.monotonic() + self.linger_s
+                self._writer_wakes = True
             self._settle(batch)
             if not stopping:
                 with self._conn_lock:
                     self._tidy()
 
-    def _next_timeout(self, linger_until: float | None) -> float | None:
-        """How long the writer may sleep: until lingering events are due, or retention is."""
-        deadlines = [linger_until] if linger_until is not None else []
+    def _lingering_due(self) -> bool:
+        """Whether the oldest lingering event has waited `linger_s`."""
+        with self._lock:
+            return bool(self._lingering) and time.monotonic() >= self._lingering_since + self.linger_s
+
+    def _next_timeout(self) -> float | None:
+        """How long the writer may sleep: until lingering events are due, or retention is.
+
+        After a batch it keeps a deadline for `linger_s` even when nothing lingers (more
+        calls are likely), so the events that come meanwhile need not wake it. Once nothing
+        lingers and that watch is over, it sleeps without one, and the next lingering event
+        nudges it (`_submit`)."""
+        deadlines = []
+        now = time.monotonic()
+        with self._lock:
+            if self._lingering:
+                deadlines.append(self._lingering_since + self.linger_s)
+            elif self._watch_until is not None and now < self._watch_until:
+                deadlines.append(self._watch_until)
+            else:
+                self._watch_until = None
+            self._writer_wakes = bool(deadlines)
         if self.retention is not None and self.retention.enabled:
             deadlines.append(self._next_prune)
         if not deadlines:
             return None
-        return max(0.001, min(deadlines) - time.monotonic())
+        return max(0.001, min(deadlines) - now)
 
     def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:

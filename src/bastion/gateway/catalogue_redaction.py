@@ -2,16 +2,15 @@
 
 The audit log's built-in `SecretRedactor` knows a short list of credential formats; the
 policy catalogue (`find_secrets`) knows more (cloud, AI and SaaS keys, passwords in
-connection URLs). Chained after the built-in one, it keeps every secret the catalogue
-recognises out of the stored payloads.
+connection URLs). Run after the built-in one, it keeps every secret the catalogue
+recognises out of the stored payloads; both run in one walk over each payload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from bastion.audit.redact import Redactor, SecretRedactor, chain_redactors
+from bastion.audit.redact import Redactor, SecretRedactor, strings_masked_by
 from bastion.guard.policy.catalogue import find_secrets
 
 
@@ -32,15 +31,11 @@ def mask_catalogue_secrets(text: str) -> str:
 
 def catalogue_redactor(value: Any, /) -> Any:
     """A `Redactor`: every string in `value` (a JSON-like value) with the catalogue's secrets masked."""
-    if isinstance(value, str):
-        return mask_catalogue_secrets(value)
-    if isinstance(value, Mapping):
-        return {key: catalogue_redactor(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [catalogue_redactor(item) for item in value]
-    return value
+    return strings_masked_by(mask_catalogue_secrets, value)
 
 
 def audit_redactor() -> Redactor:
-    """The gateway's audit redactor: the built-in recogniser, then the policy catalogue's."""
-    return chain_redactors(SecretRedactor(), catalogue_redactor)
+    """The gateway's audit redactor: the built-in recogniser, then the policy catalogue's.
+
+    The same as `chain_redactors(SecretRedactor(), catalogue_redactor)`, in one walk."""
+    return SecretRedactor(mask_catalogue_secrets)

@@ -94,6 +94,10 @@ class CallRecorder:
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
 
     def middleware(self, server: ProxyServer) -> ServerMiddleware[Any]:
+        from bastion.gateway.proxy import bind_connection  # here, not per request: proxy imports this module
+
+        self._bind_connection = bind_connection
+
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
             if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
                 return await call_next(ctx)
@@ -104,8 +108,6 @@ class CallRecorder:
     async def _record(
         self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
-        from bastion.gateway.proxy import bind_connection
-
         principal = server.principal_of(ctx)
         if principal is None:
             raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
@@ -115,7 +117,7 @@ class CallRecorder:
         state = CallState(
             uuid.uuid4().hex,
             principal,
-            bind_connection(server, ctx, principal),
+            self._bind_connection(server, ctx, principal),
             server=server.upstream.name,
             tool=tool,
             store=self.store,
@@ -193,12 +195,12 @@ class CallRecorder:
             approval_id=verdict.approval_id if verdict is not None else None,
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
         )
-        # Shielded: a cancelled request must still have its ending recorded.
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.store.record(completed, durable=False)
-            except AuditStoreError as exc:
-                logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
+        # Queued without an await (the same as `record(completed, durable=False)`), so a
+        # cancelled request has its ending recorded all the same, with no shield to set up.
+        try:
+            self.store.record_nowait(completed)
+        except AuditStoreError as exc:
+            logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
 
 
 def _transport_of(ctx: ServerRequestContext[Any, Any]) -> str:
@@ -218,8 +220,13 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def _size_of(result: Any) -> int:
+    """Bytes of `result` as compact UTF-8 JSON; -1 when it has no such form."""
     try:
-        return len(json.dumps(result, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+        text = _COMPACT(result)
+        return len(text) if text.isascii() else len(text.encode())
     except (TypeError, ValueError):
         return -1

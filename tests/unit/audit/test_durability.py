@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -13,9 +14,10 @@ import pytest
 from bastion.audit.chain import EventRow, encode_event
 from bastion.audit.events import CallCompleted, CallRequested
 from bastion.audit.redact import PayloadPolicy
-from bastion.audit.sqlite_store import CHECKPOINT_EVERY, SqliteBackend
+from bastion.audit.retention import Retention
+from bastion.audit.sqlite_store import BUSY_TIMEOUT_MS, CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
-from bastion.audit.writer import GroupCommitWriter
+from bastion.audit.writer import GroupCommitWriter, JobKind, _Job
 from bastion.config import load_config
 from bastion.config_errors import ConfigError
 
@@ -201,4 +203,109 @@ async def test_a_durable_write_never_waits_on_the_callers_thread_for_another_pro
         assert backend.threads == ["bastion-audit-writer"]
     finally:
         other.close()
+        await writer.close()
+
+
+def test_each_commit_path_sets_the_busy_timeout_it_needs(tmp_path: Path) -> None:
+    """An inline commit must not wait for another process's lock; the writer thread's must."""
+    backend = SqliteBackend(tmp_path / "audit.db", fsync=False)
+    conn = backend.connect()
+    row = encode_event(requested(), PayloadPolicy())
+    try:
+        assert backend.append_if_free(conn, [row])
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+        backend.append(conn, [row], health=False, sync=True)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+
+        backend.prune(conn, Retention(max_events=10), time.time(), PayloadPolicy())
+        assert backend.append_if_free(conn, [row])
+        backend.prune(conn, Retention(max_events=10), time.time(), PayloadPolicy())
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    finally:
+        conn.close()
+
+
+def test_a_commit_repeats_no_setting_already_in_force(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "audit.db", fsync=True)
+    conn = backend.connect()
+    row = encode_event(requested(), PayloadPolicy())
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        backend.append(conn, [row], health=False, sync=True)
+        backend.append(conn, [row], health=False, sync=True)
+        assert not [s for s in statements if s.startswith("PRAGMA")]  # FULL and 5 s since connect
+
+        backend.append(conn, [row], health=False, sync=False)
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == NORMAL
+        backend.append(conn, [row], health=False, sync=True)
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == FULL
+    finally:
+        conn.close()
+
+
+class NudgeCountingQueue(queue.SimpleQueue[_Job]):
+    """The writer's queue, counting the nudges put on it (each one wakes the writer thread)."""
+
+    nudges = 0
+
+    def put(self, item: _Job, block: bool = True, timeout: float | None = None) -> None:
+        if item.kind is JobKind.NUDGE:
+            self.nudges += 1
+        super().put(item, block, timeout)
+
+
+@pytest.mark.parametrize("durability", ["power", "process"])
+async def test_events_after_a_commit_do_not_wake_the_writer_thread(tmp_path: Path, durability: Durability) -> None:
+    """A call's verdict and completion follow its write-ahead record: the writer expects them."""
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=durability == "power")
+    inline = backend.append_if_free if durability == "process" else None
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=inline)
+    counting = NudgeCountingQueue()
+    writer._queue = counting
+    await writer.open()
+    try:
+        writer.record_nowait(completed())  # the writer is idle: this one wakes it
+        assert counting.nudges == 1
+        await writer.record(requested(), durable=True)
+        assert await next_commit(backend) == (FULL if durability == "power" else NORMAL,
+                                              ["call.completed", "call.requested"], False)  # fmt: skip
+        for _ in range(3):
+            writer.record_nowait(completed())
+        assert counting.nudges == 1
+
+        await writer.flush()
+        assert (await next_commit(backend))[1] == ["call.completed"] * 3
+    finally:
+        await writer.close()
+
+
+class CheckpointWatchedBackend(WatchedBackend):
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.checkpointed = threading.Event()
+
+    def tidy(self, conn: sqlite3.Connection) -> None:
+        due = self._commits_since_checkpoint >= CHECKPOINT_EVERY
+        super().tidy(conn)
+        if due:
+            self.checkpointed.set()
+
+
+async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_commit(tmp_path: Path) -> None:
+    """Under `process` the calls' commits are made inline, and the writer thread may have none
+    of its own for a long while: the WAL must still be checkpointed (by the writer, off the
+    calls' path) whenever it wakes."""
+    backend = CheckpointWatchedBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
+    await writer.open()
+    try:
+        for _ in range(CHECKPOINT_EVERY):
+            await writer.record(requested(), durable=True)  # inline, unless the writer was busy
+
+        writer._queue.put(_Job(JobKind.NUDGE))  # it wakes (a deadline, a nudge) with nothing to commit
+
+        assert await anyio.to_thread.run_sync(backend.checkpointed.wait, 10)
+    finally:
         await writer.close()

@@ -66,6 +66,16 @@ def test_values_under_secret_keys_are_masked_at_any_depth() -> None:
     assert value["db"]["Password"] == "p", "the caller's value is not mutated"
 
 
+@pytest.mark.parametrize("prefix", ["", "db_", "x" * 100 + "_"])
+def test_secret_keys_are_recognised_whatever_their_length(prefix: str) -> None:
+    """Short key names are remembered between calls, long ones are not: both are masked."""
+    for _ in range(2):
+        assert PayloadPolicy().apply({f"{prefix}password": "hunter2", f"{prefix}note": "hi"}) == {
+            f"{prefix}password": "[REDACTED]",
+            f"{prefix}note": "hi",
+        }
+
+
 def test_redacted_mode_cuts_long_strings_keeping_their_size() -> None:
     long = "é" * (MAX_STRING_CHARS + 1)
 

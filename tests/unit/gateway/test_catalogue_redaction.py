@@ -4,16 +4,20 @@ audit log's built-in recogniser does not know."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.audit.chain import decode_row
 from bastion.audit.events import CallRequested
 from bastion.audit.query import EventQuery
-from bastion.audit.redact import SecretRedactor
+from bastion.audit.redact import PayloadPolicy, SecretRedactor, chain_redactors
 from bastion.config import load_config
-from bastion.gateway.catalogue_redaction import catalogue_redactor, mask_catalogue_secrets
+from bastion.gateway.catalogue_redaction import audit_redactor, catalogue_redactor, mask_catalogue_secrets
 from bastion.gateway.gateway import open_audit
 
 pytestmark = pytest.mark.anyio
@@ -67,3 +71,42 @@ async def test_the_gateway_audit_store_masks_catalogue_secrets_in_redacted_mode(
     assert HF_TOKEN not in stored
     assert "Wq8#zR2v!pL" not in stored
     assert row.details["arguments"]["text"] == "token [REDACTED:huggingface_token]"
+
+
+_SECRETS = [
+    HF_TOKEN,
+    POSTGRES_URL,
+    "AKIAIOSFODNN7EXAMPLE",
+    "password=hunter22",
+    "Bearer abcdefgh12345678",
+    "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "x" * 3000,
+    f"{'y' * 2100} {HF_TOKEN}",
+    "[REDACTED]",
+    "",
+]
+_KEYS = st.sampled_from(["text", "password", "api_key", "token", "dsn", "content", "auth", "n", "Secret"])
+_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.sampled_from(_SECRETS) | st.text()
+)
+_JSON_LIKE = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(_KEYS, inner, max_size=4)
+        | st.dictionaries(_KEYS, inner, max_size=3).map(MappingProxyType)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_LIKE)
+def test_the_one_walk_redactor_stores_what_the_chained_redactors_store(value: Any) -> None:
+    """`audit_redactor()` walks each payload once; what it stores is what the two chained walks stored."""
+    chained = PayloadPolicy("redacted", chain_redactors(SecretRedactor(), catalogue_redactor))
+    one_walk = PayloadPolicy("redacted", audit_redactor())
+
+    assert one_walk.apply(value) == chained.apply(value)
+    assert audit_redactor()(value) == chain_redactors(SecretRedactor(), catalogue_redactor)(value)

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from bastion.config import BastionConfig
 
 
+_NO_SERVER_CONTEXT = ServerContext()
+"""The context of a server with no roots or domains configured (frozen, so shared)."""
+
+
 @dataclass(frozen=True)
 class CompiledPolicy:
     """A checked policy, ready for `PolicyEngine`."""
@@ -44,7 +48,8 @@ class CompiledPolicy:
 
     def context_for(self, server: str) -> ServerContext:
         """The server's configured roots and domains; an empty context for a server not configured."""
-        return self.servers.get(server, ServerContext())
+        context = self.servers.get(server)
+        return _NO_SERVER_CONTEXT if context is None else context
 
 
 def compile_policy(

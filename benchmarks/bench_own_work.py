@@ -1,0 +1,121 @@
+"""The CPU of Bastion's own work per tool call, without the SDK's protocol stacks.
+
+Run: .venv/bin/python benchmarks/bench_own_work.py [--calls N] [--durability power,process]
+
+Per call it runs what the gateway runs outside the SDK: the audit middleware
+(`CallRecorder._record`: the write-ahead `call.requested` record, durable, then the
+`call.completed` record) around what `ProxyServer._call_tool` does (the default guard
+pipeline: server access, tool pinning, policy with the full catalogue; the `call.verdict`
+event; the result checks), with a real SQLite audit store. A 2 ms sleep stands for the
+upstream, so the audit writer sees calls spaced as in `bench_gateway.py`. Printed: CPU per
+call of the whole process (all threads, the audit writer's included), minus the same loop
+doing only the sleep. Compare two checkouts by running this file under each one's
+`PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+
+from bastion.config import load_config
+from bastion.gateway import proxy, recording
+from bastion.gateway.gateway import Gateway
+from bastion.model import Principal, ToolCall
+
+TEXT = "hello from the benchmark"
+DEFINITION = {
+    "name": "echo",
+    "description": "Return the text unchanged.",
+    "inputSchema": {
+        "type": "object",
+        "properties": {"text": {"type": "string", "title": "Text"}},
+        "required": ["text"],
+        "title": "echoArguments",
+    },
+}
+RESULT = {"content": [{"type": "text", "text": TEXT}], "structuredContent": {"result": TEXT}, "isError": False}
+UPSTREAM_S = 0.002
+ROUNDS = 5
+WARMUP = 200
+
+
+async def measure(durability: str, calls: int) -> tuple[float, float]:
+    """Median and lowest CPU microseconds per call over ROUNDS rounds of `calls`."""
+    with tempfile.TemporaryDirectory(prefix="bastion-own-work-") as folder:
+        config_file = Path(folder) / "bastion.yaml"
+        config = {
+            "listen": "127.0.0.1:0",
+            "data_dir": str(Path(folder) / "data"),
+            "servers": {"echo": {"command": "true"}},
+            "audit": {"durability": durability},
+        }
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        gateway = Gateway(load_config(config_file))
+        await gateway.audit.open()
+        try:
+            return await _rounds(gateway, calls)
+        finally:
+            await gateway.audit.close()
+
+
+async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
+    pipeline = gateway.pipeline
+    principal = Principal("local")
+    proxy.bind_connection = lambda server, ctx, principal: None  # no SDK session to join
+    recorder = recording.CallRecorder(gateway.audit)
+    server: Any = SimpleNamespace(principal_of=lambda ctx: principal, upstream=SimpleNamespace(name="echo"))
+    recorder.middleware(server)
+
+    async def tool_call(ctx: Any) -> Any:  # what ProxyServer._call_tool does around the forward
+        state = recording.current_call.get()
+        assert state is not None
+        call = ToolCall(state.call_id, principal, "echo", "echo", ctx.params["arguments"], DEFINITION)
+        try:
+            verdict = await pipeline.evaluate(call)
+            state.decide(verdict)
+            await asyncio.sleep(UPSTREAM_S)
+            return await pipeline.check_result(call, dict(RESULT))
+        finally:
+            pipeline.ended(call)
+
+    async def one() -> None:
+        params = {"name": "echo", "arguments": {"text": TEXT}}
+        ctx = SimpleNamespace(request_id=1, method="tools/call", params=params, request=None)
+        await recorder._record(server, ctx, tool_call)  # type: ignore[arg-type]
+
+    for _ in range(WARMUP):
+        await one()
+    own: list[float] = []
+    for _ in range(ROUNDS):
+        began = time.process_time()
+        for _ in range(calls):
+            await asyncio.sleep(UPSTREAM_S)
+        idle = time.process_time() - began
+        began = time.process_time()
+        for _ in range(calls):
+            await one()
+        own.append((time.process_time() - began - idle) / calls * 1e6)
+    return statistics.median(own), min(own)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=600, help="calls per round (default 600)")
+    parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
+    args = parser.parse_args()
+    for durability in args.durability.split(","):
+        median, lowest = asyncio.run(measure(durability, args.calls))
+        print(f"[{durability}] Bastion's own CPU per call: median {median:.0f} µs, lowest {lowest:.0f} µs")
+
+
+if __name__ == "__main__":
+    main()
