@@ -14,16 +14,12 @@ import builtins
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-import anyio
-
 from bastion.guard.pinning import transitions
-from bastion.guard.pinning.events import PinEvent
-from bastion.guard.pinning.scanner import Finding
-from bastion.guard.pinning.store import PinRecord
+from bastion.guard.pinning.cached_store import CachedPinStore, PinTable
 from bastion.postgres import NotificationListener, Subscription, acquire
 from bastion.reload_cache import ReloadCache
 
@@ -62,10 +58,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-PinTable = dict[tuple[str, str], PinRecord]
 
-
-class PostgresPinStore:
+class PostgresPinStore(CachedPinStore):
     """`PinStore` on PostgreSQL. `clock` returns Unix time."""
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time, max_age: float = DEFAULT_MAX_AGE) -> None:
@@ -106,7 +100,7 @@ class PostgresPinStore:
         return {(row[0], row[1]): transitions.record_of(row) for row in rows}
 
     @contextmanager
-    def _transaction(self, server: str | None = None) -> Iterator[transitions.Cursor]:
+    def _transaction(self, server: str | None) -> Iterator[transitions.Cursor]:
         """A connection in a transaction, as a `Cursor`; with `server`, holding that server's pin lock
         and announcing the change on commit."""
         with self._db.pool.connection() as conn, conn.transaction():
@@ -121,78 +115,11 @@ class PostgresPinStore:
             if server is not None:
                 cursor("SELECT pg_notify(?, ?)", (self._channel, self._me))
 
-    # --- reads -------------------------------------------------------------------
+    def _reading(self) -> AbstractContextManager[transitions.Cursor]:
+        return self._transaction(None)
 
-    def lookup(self, server: str, tool: str) -> PinRecord | None:
-        with self._cache_lock:
-            return self._cache.get(self._clock()).get((server, tool))
-
-    def pins_of(self, server: str) -> builtins.list[PinRecord]:
-        with self._cache_lock:
-            table = self._cache.get(self._clock())
-            return [record for (owner, _), record in table.items() if owner == server]
-
-    async def list(self, server: str | None = None) -> builtins.list[PinRecord]:
-        return await anyio.to_thread.run_sync(self._read, transitions.list_pins, server)
-
-    async def events(
-        self, server: str | None = None, tool: str | None = None, limit: int = 100
-    ) -> builtins.list[PinEvent]:
-        return await anyio.to_thread.run_sync(self._read, transitions.list_events, server, tool, limit)
-
-    def _read(self, query: Callable[..., Any], *args: Any) -> Any:
-        with self._transaction() as cursor:
-            return query(cursor, *args)
-
-    # --- writes ------------------------------------------------------------------
-
-    async def observe(
-        self,
-        server: str,
-        tool: str,
-        fingerprint: str,
-        definition: Mapping[str, Any],
-        findings: tuple[Finding, ...],
-    ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        return await anyio.to_thread.run_sync(self._observe, server, tool, fingerprint, definition, findings)
-
-    def _observe(
-        self,
-        server: str,
-        tool: str,
-        fingerprint: str,
-        definition: Mapping[str, Any],
-        findings: tuple[Finding, ...],
-    ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        with self._transaction(server) as cursor:
-            record, events = transitions.observe(cursor, server, tool, fingerprint, definition, findings, self._clock())
-        self._remember(record)
-        return record, events
-
-    async def mark_removed(self, server: str, present: Collection[str]) -> builtins.list[PinEvent]:
-        return await anyio.to_thread.run_sync(self._mark_removed, server, frozenset(present))
-
-    def _mark_removed(self, server: str, present: frozenset[str]) -> builtins.list[PinEvent]:
-        with self._transaction(server) as cursor:
-            events = transitions.mark_removed(cursor, server, present, self._clock())
-        with self._cache_lock:
-            self._cache.invalidate()
-        return events
-
-    async def accept(
-        self, server: str, tool: str, *, actor: str, expected_hash: str | None = None
-    ) -> tuple[PinRecord, PinEvent]:
-        return await anyio.to_thread.run_sync(self._accept, server, tool, actor, expected_hash)
-
-    def _accept(self, server: str, tool: str, actor: str, expected_hash: str | None) -> tuple[PinRecord, PinEvent]:
-        with self._transaction(server) as cursor:
-            record, event = transitions.accept(cursor, server, tool, actor, expected_hash, self._clock())
-        self._remember(record)
-        return record, event
-
-    def _remember(self, record: PinRecord) -> None:
-        with self._cache_lock:
-            self._cache.value[(record.server, record.tool)] = record
+    def _writing(self, server: str) -> AbstractContextManager[transitions.Cursor]:
+        return self._transaction(server)
 
     def close(self) -> None:
         if self._subscription is not None:

@@ -11,18 +11,14 @@ from __future__ import annotations
 import builtins
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from bastion import sqlite_schema
 from bastion.guard.pinning import transitions
-from bastion.guard.pinning.events import PinEvent
-from bastion.guard.pinning.scanner import Finding
-from bastion.guard.pinning.store import PinRecord
+from bastion.guard.pinning.cached_store import CachedPinStore, PinTable
 from bastion.reload_cache import ReloadCache
 
 DEFAULT_REFRESH_INTERVAL = 0.5
@@ -62,10 +58,8 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-PinTable = dict[tuple[str, str], PinRecord]
 
-
-class SqlitePinStore:
+class SqlitePinStore(CachedPinStore):
     """`PinStore` on a SQLite file. `clock` returns Unix time."""
 
     def __init__(
@@ -97,8 +91,13 @@ class SqlitePinStore:
         return self._db.execute(statement, params).fetchall()
 
     @contextmanager
-    def _transaction(self) -> Iterator[transitions.Cursor]:
-        """The writer, in BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    def _reading(self) -> Iterator[transitions.Cursor]:
+        with self._lock:
+            yield self._cursor
+
+    @contextmanager
+    def _writing(self, server: str) -> Iterator[transitions.Cursor]:
+        """The writer, in BEGIN IMMEDIATE ... COMMIT (one writer per file), rolled back on any exception."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -107,76 +106,6 @@ class SqlitePinStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-
-    # --- reads -------------------------------------------------------------------
-
-    def lookup(self, server: str, tool: str) -> PinRecord | None:
-        with self._cache_lock:
-            return self._cache.get(self._clock()).get((server, tool))
-
-    def pins_of(self, server: str) -> builtins.list[PinRecord]:
-        with self._cache_lock:
-            table = self._cache.get(self._clock())
-            return [record for (owner, _), record in table.items() if owner == server]
-
-    async def list(self, server: str | None = None) -> builtins.list[PinRecord]:
-        return await anyio.to_thread.run_sync(self._read, transitions.list_pins, server)
-
-    async def events(
-        self, server: str | None = None, tool: str | None = None, limit: int = 100
-    ) -> builtins.list[PinEvent]:
-        return await anyio.to_thread.run_sync(self._read, transitions.list_events, server, tool, limit)
-
-    def _read(self, query: Callable[..., Any], *args: Any) -> Any:
-        with self._lock:
-            return query(self._cursor, *args)
-
-    # --- writes ------------------------------------------------------------------
-
-    async def observe(
-        self,
-        server: str,
-        tool: str,
-        fingerprint: str,
-        definition: Mapping[str, Any],
-        findings: tuple[Finding, ...],
-    ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        return await anyio.to_thread.run_sync(self._observe, server, tool, fingerprint, definition, findings)
-
-    def _observe(
-        self,
-        server: str,
-        tool: str,
-        fingerprint: str,
-        definition: Mapping[str, Any],
-        findings: tuple[Finding, ...],
-    ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        with self._transaction() as cursor:
-            record, events = transitions.observe(cursor, server, tool, fingerprint, definition, findings, self._clock())
-        self._remember(record)
-        return record, events
-
-    async def mark_removed(self, server: str, present: Collection[str]) -> builtins.list[PinEvent]:
-        return await anyio.to_thread.run_sync(self._mark_removed, server, frozenset(present))
-
-    def _mark_removed(self, server: str, present: frozenset[str]) -> builtins.list[PinEvent]:
-        with self._transaction() as cursor:
-            return transitions.mark_removed(cursor, server, present, self._clock())
-
-    async def accept(
-        self, server: str, tool: str, *, actor: str, expected_hash: str | None = None
-    ) -> tuple[PinRecord, PinEvent]:
-        return await anyio.to_thread.run_sync(self._accept, server, tool, actor, expected_hash)
-
-    def _accept(self, server: str, tool: str, actor: str, expected_hash: str | None) -> tuple[PinRecord, PinEvent]:
-        with self._transaction() as cursor:
-            record, event = transitions.accept(cursor, server, tool, actor, expected_hash, self._clock())
-        self._remember(record)
-        return record, event
-
-    def _remember(self, record: PinRecord) -> None:
-        with self._cache_lock:
-            self._cache.value[(record.server, record.tool)] = record
 
     def close(self) -> None:
         with self._lock, self._cache_lock:
