@@ -9,6 +9,9 @@ Cases, per backend:
 - durable: 64 concurrent tasks each awaiting `record(event)` (the write-ahead path of a
   tools/call: every event committed before its caller proceeds), grouped into shared commits.
 Target (issue 5): at least 20,000 events/s on SQLite.
+
+CALIBRATION (`sum(range(1_000_000))`, best of 5, about 15 ms on a current desktop core) is
+printed first: on a virtual machine whose speed drifts, it says how fast the CPU was.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import os
 import tempfile
 import time
+import timeit
 import uuid
 from pathlib import Path
 
@@ -107,7 +111,11 @@ async def main() -> None:
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
     args = parser.parse_args()
     print(f"audit ingest, redacted mode, hash-chained; SQLite in {tempfile.gettempdir()} (WAL, synchronous=FULL)")
-    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; events/CPU-s: per second of this process's CPU")
+    calibration = min(timeit.repeat("sum(range(1_000_000))", number=1, repeat=5)) * 1000
+    print(
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, CALIBRATION {calibration:.0f} ms; "
+        "events/CPU-s: per second of this process's CPU"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         counter = iter(range(1_000))
         await run_backend("sqlite", lambda: open_audit_store(Path(tmp) / str(next(counter))), args.total)
