@@ -24,11 +24,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from bastion.audit.chain import EventRow, encode_event
@@ -36,31 +34,19 @@ from bastion.audit.events import AuditEvent
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.store import AuditStoreError
+from bastion.audit.writer_front import (
+    MAX_BATCH,
+    PRUNE_INTERVAL_S,
+    Job,
+    JobKind,
+    WriterFront,
+    fail,
+    resolve,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10_000
-"""Most writes committed in one transaction; the rest wait for the next one."""
-CHECK_WRITABLE_TIMEOUT_S = 2.0
-PRUNE_INTERVAL_S = 3600.0
-
 ConnT = TypeVar("ConnT")
-
-
-class JobKind(enum.Enum):
-    EVENT = "event"
-    HEALTH = "health"
-    FLUSH = "flush"
-    PRUNE = "prune"
-    STOP = "stop"
-
-
-@dataclass(slots=True)
-class _Job:
-    kind: JobKind
-    row: EventRow | None = None
-    waiter: asyncio.Future[int] | None = None
-    error: str | None = None
 
 
 class AsyncWriterBackend(Protocol[ConnT]):
@@ -82,7 +68,7 @@ class AsyncWriterBackend(Protocol[ConnT]):
         """Close `conn` (rolling back whatever is open), ignoring errors."""
 
 
-class AsyncGroupCommitWriter(Generic[ConnT]):
+class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
     """The writer task and the API in front of it (see the module docstring)."""
 
     def __init__(
@@ -93,7 +79,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
         self.retention = retention
         self.commits = 0
         self.failed_writes = 0
-        self._jobs: collections.deque[_Job] = collections.deque()
+        self._jobs: collections.deque[Job] = collections.deque()
         self._lock = threading.Lock()
         self._accepting = False
         self._closed = False
@@ -103,6 +89,10 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
         self._task: asyncio.Task[None] | None = None
         self._conn: ConnT | None = None
         self._next_prune = 0.0
+
+    @property
+    def description(self) -> str:
+        return self.backend.description
 
     async def open(self) -> None:
         """Connect (creating or migrating the schema) and start the writer task on this event loop."""
@@ -130,7 +120,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             if already_closed or task is None or task.done():
                 return
             stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            self._enqueue(_Job(JobKind.STOP, waiter=stopped))
+            self._enqueue(Job(JobKind.STOP, waiter=stopped))
         try:
             await stopped
         finally:
@@ -141,37 +131,9 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
         """Append `event`; with `durable`, return only once it is committed."""
         row = encode_event(event, self.policy)
         waiter = asyncio.get_running_loop().create_future() if durable else None
-        await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
+        await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))
 
-    def record_nowait(self, event: AuditEvent) -> None:
-        """Queue `event` for the next group commit and return at once (any thread, no event loop needed)."""
-        self._submit(_Job(JobKind.EVENT, encode_event(event, self.policy)))
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed; raise if any of it failed."""
-        failed_before = self.failed_writes
-        failed_after = await self._submit_and_wait(
-            _Job(JobKind.FLUSH, waiter=asyncio.get_running_loop().create_future())
-        )
-        if failed_after > failed_before:
-            raise AuditStoreError(
-                f"{failed_after - failed_before} audit writes to {self.backend.description} were not committed"
-            )
-
-    async def prune_now(self) -> None:
-        """Apply the retention settings now (they are otherwise applied hourly and at open)."""
-        await self._submit_and_wait(_Job(JobKind.PRUNE, waiter=asyncio.get_running_loop().create_future()))
-
-    async def check_writable(self) -> bool:
-        """Whether a real write round-trips through the writer within 2 seconds."""
-        job = _Job(JobKind.HEALTH, waiter=asyncio.get_running_loop().create_future())
-        try:
-            await asyncio.wait_for(self._submit_and_wait(job), CHECK_WRITABLE_TIMEOUT_S)
-        except (AuditStoreError, TimeoutError):
-            return False
-        return True
-
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         with self._lock:
             if not self._accepting:
                 state = "closed" if self._closed else "not opened"
@@ -180,7 +142,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
                 raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
             self._enqueue(job)
 
-    def _enqueue(self, job: _Job) -> None:
+    def _enqueue(self, job: Job) -> None:
         """Queue `job` and wake the writer; the caller holds `_lock`."""
         assert self._loop is not None
         assert self._wake is not None
@@ -196,7 +158,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
         except RuntimeError as exc:  # the loop closed just now: nothing will ever write this
             raise AuditStoreError(f"audit writer for {self.backend.description} has stopped") from exc
 
-    async def _submit_and_wait(self, job: _Job) -> int:
+    async def _submit_and_wait(self, job: Job) -> int:
         self._submit(job)
         return 0 if job.waiter is None else await job.waiter
 
@@ -219,7 +181,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
         finally:  # stopped, or cancelled with its event loop: the connection goes either way
             await self._drop_connection()
 
-    async def _handle(self, batch: list[_Job]) -> bool:
+    async def _handle(self, batch: list[Job]) -> bool:
         """Commit `batch`, prune if asked, answer its waiters. True when it ends with STOP."""
         stopping = batch[-1].kind is JobKind.STOP
         try:
@@ -229,7 +191,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             if stopping:
                 await self._drop_connection()
         except BaseException:  # cancelled (the loop is going away): nothing of this batch is known committed
-            _fail(batch, f"audit writer for {self.backend.description} was stopped")
+            fail(batch, f"audit writer for {self.backend.description} was stopped")
             raise
         finally:
             self._settle(batch)
@@ -242,7 +204,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             self._jobs.clear()
         if not task.cancelled() and task.exception() is not None:
             logger.error("audit writer for %s died: %s", self.backend.description, task.exception())
-        _fail(left, f"audit writer for {self.backend.description} has stopped")
+        fail(left, f"audit writer for {self.backend.description} has stopped")
         self._settle(left)
 
     def _until_next_prune(self) -> float | None:
@@ -250,7 +212,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             return None
         return max(0.01, self._next_prune - time.monotonic())
 
-    async def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
+    async def _maybe_prune(self, *, forced: bool, jobs: list[Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:
             return
         if not forced and time.monotonic() < self._next_prune:
@@ -272,7 +234,7 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             self._conn = await self.backend.connect()
         return self._conn
 
-    async def _commit(self, batch: list[_Job]) -> None:
+    async def _commit(self, batch: list[Job]) -> None:
         rows = [job.row for job in batch if job.row is not None]
         health = any(job.kind is JobKind.HEALTH for job in batch)
         if not rows and not health:
@@ -294,29 +256,14 @@ class AsyncGroupCommitWriter(Generic[ConnT]):
             conn, self._conn = self._conn, None
             await self.backend.discard(conn)
 
-    def _settle(self, batch: list[_Job]) -> None:
+    def _settle(self, batch: list[Job]) -> None:
         for job in batch:
             waiter = job.waiter
             if waiter is None:
                 continue
             loop = waiter.get_loop()
             if loop is self._loop:
-                _resolve(job, self.failed_writes)
+                resolve(job, self.failed_writes)
             else:
                 with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody waits any more
-                    loop.call_soon_threadsafe(_resolve, job, self.failed_writes)
-
-
-def _fail(jobs: list[_Job], message: str) -> None:
-    for job in jobs:
-        if job.error is None and job.kind is not JobKind.STOP:
-            job.error = message
-
-
-def _resolve(job: _Job, failed_writes: int) -> None:
-    if job.waiter is None or job.waiter.done():  # done: the caller was cancelled
-        return
-    if job.error is None:
-        job.waiter.set_result(failed_writes)
-    else:
-        job.waiter.set_exception(AuditStoreError(job.error))
+                    loop.call_soon_threadsafe(resolve, job, self.failed_writes)

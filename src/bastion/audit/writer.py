@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import anyio
@@ -52,38 +50,23 @@ from bastion.audit.events import AuditEvent
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.store import AuditStoreError
+from bastion.audit.writer_front import (
+    MAX_BATCH,
+    PRUNE_INTERVAL_S,
+    Job,
+    JobKind,
+    WriterFront,
+    resolve,
+)
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH = 10_000
-"""Most writes committed in one transaction; the rest wait for the next one."""
 LINGER_S = 0.02
 """Longest an event nobody waits on stays queued before it is committed on its own."""
-CHECK_WRITABLE_TIMEOUT_S = 2.0
-PRUNE_INTERVAL_S = 3600.0
-
 ConnT = TypeVar("ConnT")
 
 InlineAppend = Callable[[ConnT, list[EventRow]], bool]
 """Commits rows at once if the database is free; False (nothing written) when it would have to wait."""
-
-
-class JobKind(enum.Enum):
-    EVENT = "event"
-    NUDGE = "nudge"
-    """Events are lingering: commit them by `LINGER_S` from now unless something sooner does."""
-    HEALTH = "health"
-    FLUSH = "flush"
-    PRUNE = "prune"
-    STOP = "stop"
-
-
-@dataclass(slots=True)
-class _Job:
-    kind: JobKind
-    row: EventRow | None = None
-    waiter: asyncio.Future[int] | None = None
-    error: str | None = None
 
 
 class WriterBackend(Protocol[ConnT]):
@@ -112,7 +95,7 @@ class WriterBackend(Protocol[ConnT]):
         """Housekeeping after a batch, once its waiters are woken (so off their critical path)."""
 
 
-class GroupCommitWriter(Generic[ConnT]):
+class GroupCommitWriter(WriterFront, Generic[ConnT]):
     """The writer thread and the async API in front of it (see the module docstring)."""
 
     def __init__(
@@ -131,8 +114,8 @@ class GroupCommitWriter(Generic[ConnT]):
         self.inline = inline
         self.commits = 0
         self.failed_writes = 0
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._lingering: list[_Job] = []
+        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._lingering: list[Job] = []
         """Events nobody waits on, not yet handed to the writer (guarded by `_lock`)."""
         self._lingering_since = 0.0
         """When the oldest lingering event was queued (`time.monotonic`; guarded by `_lock`)."""
@@ -153,12 +136,16 @@ class GroupCommitWriter(Generic[ConnT]):
         self._unsynced = False
         self._next_prune = 0.0
 
+    @property
+    def description(self) -> str:
+        return self.backend.description
+
     async def open(self) -> None:
         """Connect (creating or migrating the schema) and start the writer thread."""
         if self._thread is not None:
             raise AuditStoreError(f"audit store {self.backend.description} is already opened")
         opened: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        ready = _Job(JobKind.FLUSH, waiter=opened)
+        ready = Job(JobKind.FLUSH, waiter=opened)
         self._thread = threading.Thread(target=self._run, args=(ready,), name="bastion-audit-writer", daemon=True)
         self._thread.start()
         try:
@@ -179,7 +166,7 @@ class GroupCommitWriter(Generic[ConnT]):
                 return
             stopped: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             self._queued += 1
-            self._queue.put(_Job(JobKind.STOP, waiter=stopped))
+            self._queue.put(Job(JobKind.STOP, waiter=stopped))
         try:
             await stopped
         finally:
@@ -191,36 +178,7 @@ class GroupCommitWriter(Generic[ConnT]):
         if durable and self.inline is not None and self._commit_inline(self.inline, row):
             return
         waiter = asyncio.get_running_loop().create_future() if durable else None
-        await self._submit_and_wait(_Job(JobKind.EVENT, row, waiter))
-
-    def record_nowait(self, event: AuditEvent) -> None:
-        """Queue `event` for the next group commit and return at once (any thread, no event loop needed)."""
-        self._submit(_Job(JobKind.EVENT, encode_event(event, self.policy)))
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed; raise if any of it failed."""
-        failed_before = self.failed_writes
-        failed_after = await self._submit_and_wait(
-            _Job(JobKind.FLUSH, waiter=asyncio.get_running_loop().create_future())
-        )
-        if failed_after > failed_before:
-            raise AuditStoreError(
-                f"{failed_after - failed_before} audit writes to {self.backend.description} were not committed"
-            )
-
-    async def prune_now(self) -> None:
-        """Apply the retention settings now (they are otherwise applied hourly and at open)."""
-        await self._submit_and_wait(_Job(JobKind.PRUNE, waiter=asyncio.get_running_loop().create_future()))
-
-    async def check_writable(self) -> bool:
-        """Whether a real write round-trips through the writer within 2 seconds."""
-        with anyio.move_on_after(CHECK_WRITABLE_TIMEOUT_S):
-            try:
-                await self._submit_and_wait(_Job(JobKind.HEALTH, waiter=asyncio.get_running_loop().create_future()))
-            except AuditStoreError:
-                return False
-            return True
-        return False
+        await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))
 
     def _check_accepting(self) -> None:
         """Raise unless the store takes writes now. Called with `_lock` held."""
@@ -230,7 +188,7 @@ class GroupCommitWriter(Generic[ConnT]):
         if self._thread is None or not self._thread.is_alive():
             raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
 
-    def _submit(self, job: _Job) -> None:
+    def _submit(self, job: Job) -> None:
         with self._lock:
             self._check_accepting()
             if job.kind is JobKind.EVENT and job.waiter is None:
@@ -240,7 +198,7 @@ class GroupCommitWriter(Generic[ConnT]):
                     self._lingering_since = time.monotonic()
                     if not self._writer_wakes:
                         self._writer_wakes = True
-                        self._queue.put(_Job(JobKind.NUDGE))
+                        self._queue.put(Job(JobKind.NUDGE))
                 self._lingering.append(job)
             else:
                 self._queued += 1
@@ -278,14 +236,14 @@ class GroupCommitWriter(Generic[ConnT]):
         finally:
             self._conn_lock.release()
 
-    async def _submit_and_wait(self, job: _Job) -> int:
+    async def _submit_and_wait(self, job: Job) -> int:
         self._submit(job)
         return 0 if job.waiter is None else await job.waiter
 
     # The writer thread. Everything below runs there (`_connection`, `_drop_connection` also
     # in an inline write), and touches `_conn` only with `_conn_lock` held.
 
-    def _run(self, ready: _Job) -> None:
+    def _run(self, ready: Job) -> None:
         try:
             self._conn = self.backend.connect()
         except Exception as exc:  # any failure must reach `open()`, which is waiting
@@ -364,7 +322,7 @@ class GroupCommitWriter(Generic[ConnT]):
             return None
         return max(0.001, min(deadlines) - now)
 
-    def _maybe_prune(self, *, forced: bool, jobs: list[_Job] | None = None) -> None:
+    def _maybe_prune(self, *, forced: bool, jobs: list[Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:
             return
         if not forced and time.monotonic() < self._next_prune:
@@ -386,7 +344,7 @@ class GroupCommitWriter(Generic[ConnT]):
             self._conn = self.backend.connect()
         return self._conn
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[Job]) -> None:
         rows = [job.row for job in batch if job.row is not None]
         sync = any(job.waiter is not None for job in batch)
         # A flush after unsynced commits syncs them, through a write of the health row.
@@ -420,8 +378,8 @@ class GroupCommitWriter(Generic[ConnT]):
             self.backend.discard(self._conn)
             self._conn = None
 
-    def _settle(self, batch: list[_Job]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    def _settle(self, batch: list[Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
         for job in batch:
             if job.waiter is not None:
                 by_loop.setdefault(job.waiter.get_loop(), []).append(job)
@@ -430,11 +388,6 @@ class GroupCommitWriter(Generic[ConnT]):
                 loop.call_soon_threadsafe(_resolve, jobs, self.failed_writes)
 
 
-def _resolve(jobs: list[_Job], failed_writes: int) -> None:
+def _resolve(jobs: list[Job], failed_writes: int) -> None:
     for job in jobs:
-        if job.waiter is None or job.waiter.done():  # done: the caller was cancelled
-            continue
-        if job.error is None:
-            job.waiter.set_result(failed_writes)
-        else:
-            job.waiter.set_exception(AuditStoreError(job.error))
+        resolve(job, failed_writes)

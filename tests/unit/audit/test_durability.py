@@ -17,7 +17,8 @@ from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import BUSY_TIMEOUT_MS, CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
-from bastion.audit.writer import GroupCommitWriter, JobKind, _Job
+from bastion.audit.writer import GroupCommitWriter
+from bastion.audit.writer_front import Job, JobKind
 from bastion.config import load_config
 from bastion.config_errors import ConfigError
 
@@ -245,12 +246,12 @@ def test_a_commit_repeats_no_setting_already_in_force(tmp_path: Path) -> None:
         conn.close()
 
 
-class NudgeCountingQueue(queue.SimpleQueue[_Job]):
+class NudgeCountingQueue(queue.SimpleQueue[Job]):
     """The writer's queue, counting the nudges put on it (each one wakes the writer thread)."""
 
     nudges = 0
 
-    def put(self, item: _Job, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: Job, block: bool = True, timeout: float | None = None) -> None:
         if item.kind is JobKind.NUDGE:
             self.nudges += 1
         super().put(item, block, timeout)
@@ -304,7 +305,7 @@ async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_
         for _ in range(CHECKPOINT_EVERY):
             await writer.record(requested(), durable=True)  # inline, unless the writer was busy
 
-        writer._queue.put(_Job(JobKind.NUDGE))  # it wakes (a deadline, a nudge) with nothing to commit
+        writer._queue.put(Job(JobKind.NUDGE))  # it wakes (a deadline, a nudge) with nothing to commit
 
         assert await anyio.to_thread.run_sync(backend.checkpointed.wait, 10)
     finally:
