@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,11 @@ import anyio
 import yaml
 
 from bastion.config import load_config
-from bastion.gateway.gateway import open_token_store
 from bastion.guard.ratelimit import LimitsConfig, RateLimitCheck
 from bastion.model import Principal, ToolCall
+from bastion.stores import open_token_store
 from bench_gateway import (
+    Gateway,
     cpu_seconds,
     free_port,
     http_client,
@@ -95,24 +97,36 @@ def write_config(folder: Path, upstream: str, limits: dict[str, Any] | None) -> 
     return path
 
 
-async def gateway_throughput(setups: list[tuple[str, Any, list[str]]], agents: int, calls: int, rounds: int) -> None:
+Setup = tuple[str, list[Gateway], list[str]]
+"""A configuration: its label, the gateway replicas, one token per agent."""
+
+
+async def throughput_table(setups: list[Setup], calls: int, rounds: int, *, first_column: str, ratio: str) -> None:
+    """Every setup in turn, round after round; the median round of each, against the first setup.
+
+    Agent i calls replica i mod n (with two replicas, half the agents on each); CPU per call is
+    that of all the setup's gateway processes.
+    """
+    agents = len(setups[0][2])
     print(f"throughput: {agents} concurrent agents (own token each) x {calls} sequential calls, {rounds} rounds")
-    header = f"{'limits':<34} {'calls/s':>8} {'p50 ms':>7} {'vs off':>7} {'gw CPU/call':>11}"
+    header = f"{first_column:<36} {'calls/s':>8} {'p50 ms':>7} {ratio:>8} {'gw CPU/call':>11}"
     print(header + "\n" + "-" * len(header), flush=True)
     results: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in setups}
     for _ in range(rounds):
-        for label, gateway, tokens in setups:
-            connects = [partial(http_client, gateway.url("echo"), "legacy", t) for t in tokens]
-            before = cpu_seconds(gateway.process.pid)
+        for label, replicas, tokens in setups:
+            connects: list[Callable[[], Any]] = [
+                partial(http_client, replicas[i % len(replicas)].url("echo"), "legacy", t) for i, t in enumerate(tokens)
+            ]
+            before = sum(cpu_seconds(g.process.pid) for g in replicas)
             rate, p50 = await throughput(connects, calls)
-            cpu = (cpu_seconds(gateway.process.pid) - before) / (agents * (calls + 10)) * 1000
+            cpu = (sum(cpu_seconds(g.process.pid) for g in replicas) - before) / (len(tokens) * (calls + 10)) * 1000
             results[label].append((rate, p50, cpu))
-    off = statistics.median(r[0] for r in results[setups[0][0]])
+    base = statistics.median(r[0] for r in results[setups[0][0]])
     for label, runs in results.items():
         rate = statistics.median(r[0] for r in runs)
         p50 = statistics.median(r[1] for r in runs)
         cpu = statistics.median(r[2] for r in runs)
-        print(f"{label:<34} {rate:>8.0f} {p50:>7.2f} {rate / off:>6.0%} {cpu:>8.2f} ms", flush=True)
+        print(f"{label:<36} {rate:>8.0f} {p50:>7.2f} {rate / base:>7.0%} {cpu:>8.2f} ms", flush=True)
 
 
 async def check_cost(redis_url: str, calls: int) -> None:
@@ -163,7 +177,7 @@ def main() -> None:
         upstream = start_echo_http(stack, log)
         redis_url = start_redis(stack, tmp)
         print(machine_facts())
-        setups = []
+        setups: list[Setup] = []
         for label, limits in (
             ("off", None),
             ("on: memory (3 levels)", HIGH),
@@ -177,8 +191,14 @@ def main() -> None:
                 tokens = [store.create(f"bench-agent-{i}")[1] for i in range(args.agents)]
             finally:
                 store.close()
-            setups.append((label, gateway, tokens))
-        anyio.run(gateway_throughput, setups, args.agents, args.calls, args.rounds, backend="asyncio")
+            setups.append((label, [gateway], tokens))
+        anyio.run(
+            partial(throughput_table, first_column="limits", ratio="vs off"),
+            setups,
+            args.calls,
+            args.rounds,
+            backend="asyncio",
+        )
         anyio.run(check_cost, redis_url, args.check_calls, backend="asyncio")
     print("\ncalls/s: all agents together; p50: one call as an agent sees it; gw CPU/call: the gateway process.")
     print("Limits on: per_agent, per_agent_server and global, high enough never to refuse; Redis on loopback.")

@@ -25,19 +25,15 @@ import argparse
 import contextlib
 import os
 import re
-import statistics
 import subprocess
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
-import psycopg
 import yaml
 
 from bastion.config import load_config
@@ -45,28 +41,12 @@ from bastion.stores import open_token_store
 from bench_gateway import (
     BASTION,
     Gateway,
-    cpu_seconds,
-    http_client,
     load_average,
     machine_facts,
     start_echo_http,
-    throughput,
 )
-from bench_ratelimit import HIGH, check_cost, start_redis
-
-BASE_URL = os.environ.get("BASTION_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    schema = f"bastion_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(BASE_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}".encode())
-    try:
-        yield f"{BASE_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(BASE_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+from bench_ratelimit import HIGH, Setup, check_cost, start_redis, throughput_table
+from bench_shared_state import postgres_schema
 
 
 def write_config(folder: Path, upstream: str, database_url: str, limits: dict[str, Any] | None) -> Path:
@@ -108,33 +88,6 @@ def start_replica(config: Path, log: TextIO) -> Gateway:
     return Gateway(process, base_url, "", config)
 
 
-Setup = tuple[str, list[Gateway]]
-
-
-async def measure(setups: list[Setup], tokens: list[str], calls: int, rounds: int) -> None:
-    agents = len(tokens)
-    print(f"throughput: {agents} concurrent agents (own token each) x {calls} sequential calls, {rounds} rounds")
-    header = f"{'configuration':<36} {'calls/s':>8} {'p50 ms':>7} {'vs 1 off':>8} {'gw CPU/call':>11}"
-    print(header + "\n" + "-" * len(header), flush=True)
-    results: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _ in setups}
-    for _ in range(rounds):
-        for label, replicas in setups:
-            # Agent i goes to replica i mod n: with two, half the agents on each.
-            connects: list[Callable[[], Any]] = [
-                partial(http_client, replicas[i % len(replicas)].url("echo"), "legacy", t) for i, t in enumerate(tokens)
-            ]
-            before = sum(cpu_seconds(g.process.pid) for g in replicas)
-            rate, p50 = await throughput(connects, calls)
-            cpu = (sum(cpu_seconds(g.process.pid) for g in replicas) - before) / (agents * (calls + 10)) * 1000
-            results[label].append((rate, p50, cpu))
-    base = statistics.median(r[0] for r in results[setups[0][0]])
-    for label, runs in results.items():
-        rate = statistics.median(r[0] for r in runs)
-        p50 = statistics.median(r[1] for r in runs)
-        cpu = statistics.median(r[2] for r in runs)
-        print(f"{label:<36} {rate:>8.0f} {p50:>7.2f} {rate / base:>7.0%} {cpu:>8.2f} ms", flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=32)
@@ -169,12 +122,13 @@ def main() -> None:
         finally:
             store.close()
         setups: list[Setup] = [
-            ("1 replica, limits off", [gateways["off-a"]]),
-            ("2 replicas, limits off", [gateways["off-a"], gateways["off-b"]]),
-            ("1 replica, limits on (redis)", [gateways["redis-a"]]),
-            ("2 replicas, limits on (redis)", [gateways["redis-a"], gateways["redis-b"]]),
+            ("1 replica, limits off", [gateways["off-a"]], tokens),
+            ("2 replicas, limits off", [gateways["off-a"], gateways["off-b"]], tokens),
+            ("1 replica, limits on (redis)", [gateways["redis-a"]], tokens),
+            ("2 replicas, limits on (redis)", [gateways["redis-a"], gateways["redis-b"]], tokens),
         ]
-        anyio.run(measure, setups, tokens, args.calls, args.rounds, backend="asyncio")
+        table = partial(throughput_table, first_column="configuration", ratio="vs 1 off")
+        anyio.run(table, setups, args.calls, args.rounds, backend="asyncio")
         anyio.run(check_cost, redis_url, args.check_calls, backend="asyncio")
     print("\ncalls/s: all agents together; p50: one call as an agent sees it; gw CPU/call: the replicas' processes.")
     print("Every replica: tokens, approvals, pins and audit log in one PostgreSQL schema; limits in one Redis.")
