@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from bastion.audit.events import AuditEvent, AuditPruned, StoredEvent
 from bastion.audit.redact import MAX_PAYLOAD_BYTES, PayloadPolicy, cap_payload
+from bastion.compact_json import compact_json
 
 GENESIS_HASH = "0" * 64
 """The `previous hash` of the first event of a log."""
@@ -79,15 +80,10 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
     )
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-"""`json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)`, without building
-an encoder per call (what `json.dumps` does when given any option)."""
-
-
 def to_json(value: Any) -> str:
     """Compact JSON text, non-ASCII kept as is; what JSON cannot hold is stored as its `str`."""
     try:
-        return _COMPACT(value)
+        return compact_json(value)
     except ValueError:  # a circular reference: record what we can rather than fail the call
         return json.dumps(repr(value), ensure_ascii=False)
 

@@ -22,6 +22,7 @@ from bastion.audit.chain import ChainedRow, decode_row
 from bastion.audit.events import DETAIL_FIELDS, StoredEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader
+from bastion.compact_json import compact_json
 
 ExportFormat = Literal["jsonl", "json", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "json", "csv")
@@ -132,7 +133,7 @@ def _batched(items: Iterable[str], on_progress: Callable[[int], None] | None) ->
 
 
 def _json_line(chained: ChainedRow) -> str:
-    """`_compact(event_record(decode_row(chained)))`, without parsing the stored details again."""
+    """`compact_json(event_record(decode_row(chained)))`, without parsing the stored details again."""
     row = chained.row
     head = (
         f'{{"seq":{chained.seq},"time":"{iso_time(row.time)}","type":{_string(row.type)},'
@@ -140,7 +141,7 @@ def _json_line(chained: ChainedRow) -> str:
     )
     details = row.data.strip()
     if not (details.startswith("{") and details.endswith("}")):  # never written so; decode to be safe
-        return _compact(event_record(decode_row(chained)))
+        return compact_json(event_record(decode_row(chained)))
     inner = details[1:-1]
     return f'{head}{"," if inner else ""}{inner},"hash":"{chained.hash}"}}'
 
@@ -269,7 +270,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     """Each record as one line of compact JSON (UTF-8 text, not escaped). Returns the count."""
     count = 0
     for record in records:
-        out.write(_compact(record))
+        out.write(compact_json(record))
         out.write("\n")
         count += 1
     return count
@@ -281,7 +282,7 @@ def write_json_array(records: Iterable[dict[str, Any]], out: TextIO) -> int:
     out.write("[")
     for record in records:
         out.write(",\n" if count else "\n")
-        out.write(_compact(record))
+        out.write(compact_json(record))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
@@ -299,19 +300,18 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if kind is int or kind is float:
         return repr(value)
-    text = value if isinstance(value, str) else _compact(value)
+    text = value if isinstance(value, str) else compact_json(value)
     return "'" + text if text[:1] in _FORMULA_FIRST else text
 
 
-_compact: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 _c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _make_parsed_encoder() -> Callable[[Any], str]:
-    """`_compact` without its per-call set-up: the C encoder made once, and without the cycle
+    """`compact_json` without its per-call set-up: the C encoder made once, and without the cycle
     check, which values parsed from JSON never need."""
     if _c_make_encoder is None:  # pragma: no cover - CPython has the C encoder
-        return _compact
+        return compact_json
     encoder = _c_make_encoder(None, str, _encode_string, None, ":", ",", False, False, True)
     return lambda value: "".join(encoder(value, 0))
 

@@ -14,12 +14,13 @@ bloat the log; `shape` keeps only keys and value types.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Protocol
+
+from bastion.compact_json import compact_json
 
 AuditMode = Literal["full", "redacted", "shape"]
 
@@ -258,13 +259,10 @@ class PayloadPolicy:
             return {"_redaction_failed": type(exc).__name__}
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-
-
 def cap_payload(value: Any) -> Any:
     """`value`, or a truncated stand-in when its JSON is over `MAX_PAYLOAD_BYTES`."""
     try:
-        text = _COMPACT(value)
+        text = compact_json(value)
     except ValueError:  # a circular reference
         return {"_unserialisable": True}
     size = len(text.encode("utf-8", "surrogatepass"))

@@ -121,6 +121,10 @@ class ProxyServer(Server[Any]):
             self.adopt_upstream_identity()
         return await call_next(ctx)
 
+    def bind_connection(self, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Any:
+        """Register the agent session a request came in on, so notifications can reach it later."""
+        return self.hub.join(connection_of(ctx), principal, ctx.session)
+
     def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None:
         """Who sent this request: the authenticated HTTP principal, or the local user over stdio."""
         request = ctx.request
@@ -241,8 +245,3 @@ def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:
 
 def _tool_error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
-
-
-def bind_connection(server: ProxyServer, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Any:
-    """Register the agent session a request came in on, so notifications can reach it later."""
-    return server.hub.join(connection_of(ctx), principal, ctx.session)

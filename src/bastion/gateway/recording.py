@@ -7,7 +7,6 @@ requests are refused (fail closed) unless `audit.on_failure: allow` says otherwi
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.compact_json import compact_json
 from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
@@ -94,10 +94,6 @@ class CallRecorder:
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
 
     def middleware(self, server: ProxyServer) -> ServerMiddleware[Any]:
-        from bastion.gateway.proxy import bind_connection  # here, not per request: proxy imports this module
-
-        self._bind_connection = bind_connection
-
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
             if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
                 return await call_next(ctx)
@@ -117,7 +113,7 @@ class CallRecorder:
         state = CallState(
             uuid.uuid4().hex,
             principal,
-            self._bind_connection(server, ctx, principal),
+            server.bind_connection(ctx, principal),
             server=server.upstream.name,
             tool=tool,
             store=self.store,
@@ -220,13 +216,10 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-
-
 def _size_of(result: Any) -> int:
     """Bytes of `result` as compact UTF-8 JSON; -1 when it has no such form."""
     try:
-        text = _COMPACT(result)
+        text = compact_json(result)
         return len(text) if text.isascii() else len(text.encode())
     except (TypeError, ValueError):
         return -1
