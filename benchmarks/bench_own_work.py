@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from bastion.config import load_config
-from bastion.gateway import proxy, recording
+from bastion.gateway import recording
 from bastion.gateway.gateway import Gateway
 from bastion.model import Principal, ToolCall
 
@@ -70,9 +70,12 @@ async def measure(durability: str, calls: int) -> tuple[float, float]:
 async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
     pipeline = gateway.pipeline
     principal = Principal("local")
-    proxy.bind_connection = lambda server, ctx, principal: None  # no SDK session to join
     recorder = recording.CallRecorder(gateway.audit)
-    server: Any = SimpleNamespace(principal_of=lambda ctx: principal, upstream=SimpleNamespace(name="echo"))
+    server: Any = SimpleNamespace(
+        principal_of=lambda ctx: principal,
+        bind_connection=lambda ctx, principal: None,  # no SDK session to join
+        upstream=SimpleNamespace(name="echo"),
+    )
     recorder.middleware(server)
 
     async def tool_call(ctx: Any) -> Any:  # what ProxyServer._call_tool does around the forward
