@@ -84,6 +84,7 @@ def seed_audit(store: Any, total: int, analyze: bool) -> float:
             batch = []
     if batch:
         backend.append(conn, batch, False, False)
+    backend.tidy(conn, True)  # the full-text index, as an idle writer brings it up to date
     if analyze:
         conn.execute("ANALYZE")
     backend.discard(conn)

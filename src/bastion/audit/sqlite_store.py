@@ -7,7 +7,8 @@ is fsynced before the caller goes on. Every other commit, and all of them under
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
 (or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
 waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
-caller's thread under `process` never checkpoint).
+caller's thread under `process` never checkpoint). It also keeps the full-text index,
+which commits leave out (`sqlite_text_index.py`).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
 updates the head, commits: so the CLI (recording a token created) and the gateway can
@@ -39,6 +40,17 @@ from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_ca
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
+from bastion.audit.sqlite_text_index import (
+    INDEX_BATCH,
+    INDEXED_MATCH_SQL,
+    MATCH_SQL,
+    catch_up,
+    create_head,
+    forget_through,
+    index_after,
+    open_tail,
+    unindexed,
+)
 from bastion.audit.store import AuditStoreError, Durability
 from bastion.audit.writer import GroupCommitWriter
 
@@ -86,6 +98,7 @@ def _migrate_to_v3(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
     stored through `policy`; the table is then dropped. All in the migration's transaction."""
     if not has_legacy_calls(conn):
         return
+    (before,) = conn.execute("SELECT seq FROM audit_head WHERE id = 1").fetchone()
     batch: list[EventRow] = []
     for event in legacy_call_events(conn):
         batch.append(encode_event(event, policy))
@@ -94,22 +107,34 @@ def _migrate_to_v3(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
             batch = []
     if batch:
         append_chained(conn, batch)
+    index_after(conn, before)  # v3 indexed every event as it was committed
     conn.execute(f"DROP TABLE {LEGACY_TABLE}")
+
+
+def _migrate_to_v4(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
+    """Events are indexed for full-text search after they are committed; `audit_text_head`
+    says how far (every event so far is). `verdict` and `rule`, set on one event of a call's
+    three at most, are indexed only where set (searches ask for a value, never for none)."""
+    create_head(conn)
+    for column in ("verdict", "rule"):
+        conn.execute(f"DROP INDEX events_{column}")
+        conn.execute(f"CREATE INDEX events_{column} ON events({column}) WHERE {column} IS NOT NULL")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection, PayloadPolicy], None], ...] = (
     _migrate_to_v1,
     _migrate_to_v2,
     _migrate_to_v3,
+    _migrate_to_v4,
 )
 """`MIGRATIONS[n]` brings a database from `PRAGMA user_version` n to n + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_VERSIONS = range(2, SCHEMA_VERSION + 1)
-"""Schema versions whose `events` table this Bastion reads (v2 differs from v3 only by `calls_v1`)."""
+"""Schema versions whose `events` table this Bastion reads (v2 differs from v3 only by `calls_v1`;
+before v4 every event is in the full-text index)."""
 MIGRATION_BATCH = 10_000
 
 _INSERT_EVENT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_FTS = "INSERT INTO events_fts (rowid, tool, data) VALUES (?, ?, ?)"
 _SET_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
 _UPSERT_HEALTH = (
     "INSERT INTO _health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
@@ -160,6 +185,8 @@ class SqliteBackend:
         self.description = str(path)
         self.fsync = fsync
         self._commits_since_checkpoint = 0
+        self._unindexed = 0
+        """Events committed (by this backend, or found at connect) and not yet full-text indexed."""
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,6 +201,7 @@ class SqliteBackend:
             # rather than inside whichever commit happens to fill the WAL.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             _migrate(conn, self.path, self.policy)
+            self._unindexed = unindexed(conn)  # a writer that stopped (or crashed) may have left some
         except BaseException:
             conn.close()
             raise
@@ -208,8 +236,14 @@ class SqliteBackend:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
         self._commits_since_checkpoint += 1
+        self._unindexed += len(rows)
 
-    def tidy(self, conn: sqlite3.Connection) -> None:
+    def tidy(self, conn: sqlite3.Connection, idle: bool) -> None:
+        if self._unindexed >= (1 if idle else INDEX_BATCH):
+            _set_busy_timeout(conn, 0)  # housekeeping never waits for another process's lock
+            if catch_up(conn):
+                self._unindexed = 0
+                self._commits_since_checkpoint += 1
         if self._commits_since_checkpoint >= CHECKPOINT_EVERY:
             self._commits_since_checkpoint = 0
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -236,11 +270,7 @@ class SqliteBackend:
         if first is None or cut < first:
             return 0
         through_hash: str = conn.execute("SELECT hash FROM events WHERE seq = ?", (cut,)).fetchone()[0]
-        conn.execute(
-            "INSERT INTO events_fts (events_fts, rowid, tool, data) SELECT 'delete', seq, tool, data FROM events"
-            " WHERE seq <= ?",
-            (cut,),
-        )
+        forget_through(conn, cut)
         removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
         conn.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (cut, through_hash, now, removed))
         event = AuditPruned(time=now, through_seq=cut, through_hash=through_hash, removed=removed)
@@ -280,31 +310,39 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
     def rows(
         self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
     ) -> Iterator[ChainedRow]:
-        conditions, params = where_clause(query, "sqlite")
-        columns = ", ".join(f"events.{c}" for c in COLUMNS.split(", "))
-        source = "events"
-        if query.text is not None:
-            source = "events_fts JOIN events ON events.seq = events_fts.rowid"
-            conditions.append("events_fts MATCH ?")
-            params.append(fts5_expression(query.text))
-        if cursor is not None:
-            conditions.append(f"events.seq {'<' if newest_first else '>'} ?")
-            params.append(cursor)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        order = "events_fts.rowid" if query.text is not None else "events.seq"
-        sql = f"SELECT {columns} FROM {source}{where} ORDER BY {order} {'DESC' if newest_first else 'ASC'}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        yield from map(chained_row, self._read(sql, params))
+        def statement(tail: bool) -> tuple[str, list[Any]]:
+            conditions, params = where_clause(query, "sqlite")
+            columns = ", ".join(f"events.{c}" for c in COLUMNS.split(", "))
+            source, order = "events", "events.seq"
+            if query.text is not None and tail:
+                conditions.append(f"events.seq IN ({MATCH_SQL})")
+                params += [fts5_expression(query.text)] * 2
+            elif query.text is not None:
+                source, order = "events_fts JOIN events ON events.seq = events_fts.rowid", "events_fts.rowid"
+                conditions.append("events_fts MATCH ?")
+                params.append(fts5_expression(query.text))
+            if cursor is not None:
+                conditions.append(f"events.seq {'<' if newest_first else '>'} ?")
+                params.append(cursor)
+            where = " WHERE " + " AND ".join(conditions) if conditions else ""
+            sql = f"SELECT {columns} FROM {source}{where} ORDER BY {order} {'DESC' if newest_first else 'ASC'}"
+            if limit is not None:
+                sql += " LIMIT ?"
+                params.append(limit)
+            return sql, params
+
+        yield from map(chained_row, self._search(statement, text=query.text is not None))
 
     def count(self, query: EventQuery) -> int:
-        conditions, params = where_clause(query, "sqlite")
-        if query.text is not None:
-            conditions.append("seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)")
-            params.append(fts5_expression(query.text))
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        found = _first(self._read(f"SELECT count(*) FROM events{where}", params))
+        def statement(tail: bool) -> tuple[str, list[Any]]:
+            conditions, params = where_clause(query, "sqlite")
+            if query.text is not None:
+                conditions.append(f"seq IN ({MATCH_SQL if tail else INDEXED_MATCH_SQL})")
+                params += [fts5_expression(query.text)] * (2 if tail else 1)
+            where = " WHERE " + " AND ".join(conditions) if conditions else ""
+            return f"SELECT count(*) FROM events{where}", params
+
+        found = _first(self._search(statement, text=query.text is not None))
         return int(found[0]) if found is not None else 0
 
     def chain_ends(self) -> tuple[Checkpoint | None, Checkpoint | None]:
@@ -317,6 +355,12 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
 
     def _read(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql`, streamed through a read-only connection that lives as long as the iteration."""
+        return self._search(lambda tail: (sql, params), text=False)
+
+    def _search(self, statement: Callable[[bool], tuple[str, list[Any]]], *, text: bool) -> Iterator[tuple[Any, ...]]:
+        """Rows of `statement(tail)`, streamed like `_read`. With `text`, in one read transaction
+        after the events not yet in the full-text index are indexed in a temporary table
+        (`tail`: there are some, and `MATCH_SQL` finds them)."""
         if not self.path.exists():
             raise AuditStoreError(f"no audit log at {self.path}")
         try:
@@ -328,7 +372,11 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in READABLE_VERSIONS:
                 raise AuditStoreError(f"{self.path} has audit schema v{version}; this Bastion reads v{SCHEMA_VERSION}")
-            yield from conn.execute(sql, params)
+            tail = False
+            if text:
+                conn.execute("BEGIN")  # one snapshot for the tail and the search
+                tail = open_tail(conn, version)
+            yield from conn.execute(*statement(tail))
         except sqlite3.Error as exc:
             raise AuditStoreError(f"cannot read audit log {self.path}: {exc}") from exc
         finally:
@@ -336,12 +384,12 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
 
 
 def append_chained(conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
-    """Chain `rows` after the head and insert them (events and full-text index); the caller
-    holds the write lock (`BEGIN IMMEDIATE`) and commits. Returns the new head."""
+    """Chain `rows` after the head and insert them (the full-text index follows later, see
+    `sqlite_text_index.py`); the caller holds the write lock (`BEGIN IMMEDIATE`) and commits.
+    Returns the new head."""
     seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     chained = chain_rows(Checkpoint(seq, digest), rows)
     conn.executemany(_INSERT_EVENT, [(c.seq, *c.row, c.hash) for c in chained])
-    conn.executemany(_INSERT_FTS, [(c.seq, c.row.tool, c.row.data) for c in chained])
     last = chained[-1]
     conn.execute(_SET_HEAD, (last.seq, last.hash))
     return Checkpoint(last.seq, last.hash)

@@ -91,8 +91,9 @@ class WriterBackend(Protocol[ConnT]):
     def discard(self, conn: ConnT) -> None:
         """Roll back whatever is open and close `conn`, ignoring errors."""
 
-    def tidy(self, conn: ConnT) -> None:
-        """Housekeeping after a batch, once its waiters are woken (so off their critical path)."""
+    def tidy(self, conn: ConnT, idle: bool) -> None:
+        """Housekeeping after a batch, once its waiters are woken (so off their critical path);
+        `idle`: the writer has nothing else to do, so whatever housekeeping waits is due now."""
 
 
 class GroupCommitWriter(WriterFront, Generic[ConnT]):
@@ -255,8 +256,13 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         while not stopping:
             with self._conn_lock:
                 self._maybe_prune(forced=False)
+            timeout = self._next_timeout()
+            if timeout is None:  # about to sleep until someone writes: finish the housekeeping first
+                with self._conn_lock:
+                    self._tidy(idle=True)
+                timeout = self._next_timeout()
             try:
-                batch = [self._queue.get(timeout=self._next_timeout())]
+                batch = [self._queue.get(timeout=timeout)]
             except queue.Empty:
                 batch = []
             while batch and len(batch) < MAX_BATCH and batch[-1].kind is not JobKind.STOP:
@@ -268,7 +274,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 # Nothing anyone waits on: lingering events are committed once their time is up.
                 # Meanwhile a checkpoint may be due after inline commits, which never tidy.
                 with self._conn_lock:
-                    self._tidy()
+                    self._tidy(idle=False)
                 continue
             taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
@@ -282,6 +288,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 if any(job.kind is JobKind.PRUNE for job in batch):
                     self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
                 if stopping:
+                    self._tidy(idle=True)
                     self._drop_connection()
             with self._lock:
                 self._queued -= taken
@@ -292,7 +299,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             self._settle(batch)
             if not stopping:
                 with self._conn_lock:
-                    self._tidy()
+                    self._tidy(idle=False)
 
     def _lingering_due(self) -> bool:
         """Whether the oldest lingering event has waited `linger_s`."""
@@ -364,11 +371,11 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH):
                     job.error = message
 
-    def _tidy(self) -> None:
+    def _tidy(self, *, idle: bool) -> None:
         if self._conn is None:
             return
         try:
-            self.backend.tidy(self._conn)
+            self.backend.tidy(self._conn, idle)
         except Exception as exc:  # housekeeping must never stop the writer
             self._drop_connection()
             logger.warning("audit log %s housekeeping failed: %s", self.backend.description, exc)

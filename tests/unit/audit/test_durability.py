@@ -144,11 +144,11 @@ def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Pat
         before = (tmp_path / "audit.db").stat().st_size
         for _ in range(CHECKPOINT_EVERY - 1):
             backend.append(conn, [row], health=False, sync=False)
-            backend.tidy(conn)
+            backend.tidy(conn, idle=False)
         assert (tmp_path / "audit.db").stat().st_size == before  # the commits wrote only the WAL
 
         backend.append(conn, [row], health=False, sync=False)
-        backend.tidy(conn)
+        backend.tidy(conn, idle=False)
 
         assert (tmp_path / "audit.db").stat().st_size > before  # the checkpoint copied them into the file
     finally:
@@ -287,9 +287,9 @@ class CheckpointWatchedBackend(WatchedBackend):
         super().__init__(path, fsync=fsync)
         self.checkpointed = threading.Event()
 
-    def tidy(self, conn: sqlite3.Connection) -> None:
+    def tidy(self, conn: sqlite3.Connection, idle: bool) -> None:
         due = self._commits_since_checkpoint >= CHECKPOINT_EVERY
-        super().tidy(conn)
+        super().tidy(conn, idle)
         if due:
             self.checkpointed.set()
 

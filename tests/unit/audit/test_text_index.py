@@ -1,0 +1,193 @@
+"""The SQLite log's full-text index is kept after commits, not in them: searches still see every event."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bastion.audit.chain import decode_row, encode_event
+from bastion.audit.events import CallRequested
+from bastion.audit.query import EventQuery
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.retention import Retention
+from bastion.audit.sqlite_store import SqliteAuditStore, SqliteBackend
+from bastion.audit.sqlite_text_index import INDEX_BATCH, unindexed
+
+pytestmark = pytest.mark.anyio
+AT = 1_795_586_105.0
+
+
+def requested(n: int, word: str) -> CallRequested:
+    return CallRequested(
+        time=AT + n, agent="a", server="s", correlation_id=f"c{n}", method="tools/call", tool="t",
+        arguments={"q": f"{word} {n}"},
+    )  # fmt: skip
+
+
+def append(backend: SqliteBackend, conn: sqlite3.Connection, first: int, last: int, word: str) -> None:
+    """Commit events `first..last` the way the writer does, leaving the index to `tidy`."""
+    rows = [encode_event(requested(n, word), PayloadPolicy(mode="full")) for n in range(first, last + 1)]
+    backend.append(conn, rows, health=False, sync=False)
+
+
+def indexed_matches(path: Path, word: str) -> list[int]:
+    with sqlite3.connect(path) as db:
+        return [r[0] for r in db.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid", (word,))]
+
+
+def seqs(store: SqliteAuditStore, query: EventQuery, **kwargs: object) -> list[int]:
+    return [decode_row(row).seq for row in store.rows(query, **kwargs)]  # type: ignore[arg-type]
+
+
+def test_a_commit_leaves_the_index_alone_and_search_still_finds_the_event(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    backend, store = SqliteBackend(path), SqliteAuditStore(path)
+    conn = backend.connect()
+    try:
+        append(backend, conn, 1, 3, "apple")
+
+        assert indexed_matches(path, "apple") == []  # not in the index yet
+        assert unindexed(conn) == 3
+        assert seqs(store, EventQuery(text="apple"), newest_first=True) == [3, 2, 1]
+        assert store.count(EventQuery(text="apple")) == 3
+        assert store.count(EventQuery(text="pear")) == 0
+    finally:
+        conn.close()
+
+
+def test_search_across_indexed_and_unindexed_events_finds_each_once_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    backend, store = SqliteBackend(path), SqliteAuditStore(path)
+    conn = backend.connect()
+    try:
+        append(backend, conn, 1, 4, "apple")
+        backend.tidy(conn, idle=True)  # indexes 1-4
+        append(backend, conn, 5, 8, "apple")
+        append(backend, conn, 9, 9, "pear")
+
+        assert indexed_matches(path, "apple") == [1, 2, 3, 4]
+        assert store.count(EventQuery(text="apple")) == 8
+        assert seqs(store, EventQuery(text="apple"), newest_first=False) == [1, 2, 3, 4, 5, 6, 7, 8]
+        # pages that cross from the unindexed events into the indexed ones
+        assert seqs(store, EventQuery(text="apple"), newest_first=True, limit=3) == [8, 7, 6]
+        assert seqs(store, EventQuery(text="apple"), newest_first=True, cursor=6, limit=3) == [5, 4, 3]
+        assert seqs(store, EventQuery(text="apple", correlation_id="c5"), newest_first=True) == [5]
+        assert seqs(store, EventQuery(text="pear"), newest_first=True) == [9]
+    finally:
+        conn.close()
+
+
+def test_the_writer_indexes_in_batches_while_busy_and_everything_once_idle(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path)
+    conn = backend.connect()
+    try:
+        append(backend, conn, 1, INDEX_BATCH - 1, "apple")
+        backend.tidy(conn, idle=False)
+        assert unindexed(conn) == INDEX_BATCH - 1  # too few to be worth a transaction while busy
+
+        append(backend, conn, INDEX_BATCH, INDEX_BATCH, "apple")
+        backend.tidy(conn, idle=False)
+        assert unindexed(conn) == 0
+        assert len(indexed_matches(path, "apple")) == INDEX_BATCH
+
+        append(backend, conn, INDEX_BATCH + 1, INDEX_BATCH + 1, "pear")
+        backend.tidy(conn, idle=True)
+        assert indexed_matches(path, "pear") == [INDEX_BATCH + 1]
+    finally:
+        conn.close()
+
+
+def test_indexing_never_waits_for_another_connections_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path)
+    conn = backend.connect()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        append(backend, conn, 1, 2, "apple")
+        other.execute("BEGIN IMMEDIATE")
+        backend.tidy(conn, idle=True)  # would block for the 5 s busy timeout if it waited
+        assert unindexed(conn) == 2
+        other.execute("ROLLBACK")
+
+        backend.tidy(conn, idle=True)
+        assert unindexed(conn) == 0
+    finally:
+        other.close()
+        conn.close()
+
+
+def test_a_new_writer_indexes_what_a_stopped_one_left(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    first = SqliteBackend(path)
+    conn = first.connect()
+    append(first, conn, 1, 2, "apple")
+    conn.close()  # as if killed before it went idle
+
+    second = SqliteBackend(path)
+    conn = second.connect()
+    try:
+        second.tidy(conn, idle=True)
+        assert indexed_matches(path, "apple") == [1, 2]
+    finally:
+        conn.close()
+
+
+async def test_the_store_indexes_everything_when_its_writer_goes_idle(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    idle = threading.Event()
+
+    class Watched(SqliteBackend):
+        def tidy(self, conn: sqlite3.Connection, idle_now: bool) -> None:
+            super().tidy(conn, idle_now)
+            if idle_now and unindexed(conn) == 0 and indexed_matches(path, "apple"):
+                idle.set()
+
+    store = SqliteAuditStore(path)
+    store.backend = Watched(path)
+    await store.open()
+    try:
+        for n in range(1, 4):
+            await store.record(requested(n, "apple"))
+        assert await _wait(idle)
+        assert indexed_matches(path, "apple") == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_indexes_what_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    store = SqliteAuditStore(path)
+    await store.open()
+    await store.record(requested(1, "apple"))
+    await store.close()
+
+    assert indexed_matches(path, "apple") == [1]
+
+
+async def test_retention_with_unindexed_events_keeps_the_index_sound(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path)
+    conn = backend.connect()
+    try:
+        append(backend, conn, 1, 3, "apple")
+        backend.tidy(conn, idle=True)  # 1-3 indexed
+        append(backend, conn, 4, 6, "apple")  # 4-6 not
+
+        removed = backend.prune(conn, Retention(max_events=1), AT + 100, PayloadPolicy())
+
+        assert removed == 5
+        backend.tidy(conn, idle=True)
+        conn.execute("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")  # raises if not
+        store = SqliteAuditStore(path)
+        assert seqs(store, EventQuery(text="apple"), newest_first=True) == [6]
+    finally:
+        conn.close()
+
+
+async def _wait(event: threading.Event) -> bool:
+    return await anyio.to_thread.run_sync(event.wait, 10)
