@@ -94,3 +94,19 @@ async def test_a_call_in_flight_when_the_upstream_ends_its_session_is_not_sent_a
                 assert "stopped while handling this request" in failed.value.error.message, failed.value.error
                 # `end_session` ran once (1); this is the second run of anything, on a new session.
                 assert (await client.call_tool("count", {})).content[0].text == "2"
+
+
+async def test_a_call_refused_on_the_fresh_session_too_is_not_sent_a_third_time(tmp_path: Path) -> None:
+    """The server forgets the session again at once: the agent gets a clear error, the call never ran."""
+    with http_upstream(era="handshake") as upstream, bastion_in_front(tmp_path, upstream) as gateway:
+        with anyio.fail_after(120):
+            async with connect(gateway, "flaky") as client:
+                with pytest.raises(MCPError) as failed:
+                    await client.call_tool("forgotten", {})
+                message = failed.value.error.message
+                assert "forgot its session twice in a row" in message, failed.value.error
+                assert "not processed" in message
+                # It never ran (the server counts every run of either tool), and the next call
+                # goes through on yet another session.
+                assert (await client.call_tool("count", {})).content[0].text == "1"
+        assert gateway.process.poll() is None, "the gateway process exited"

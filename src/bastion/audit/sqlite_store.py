@@ -40,6 +40,7 @@ from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_ca
 from bastion.audit.query import EventQuery, fts5_expression, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
+from bastion.audit.sqlite_locking import begin_if_free
 from bastion.audit.sqlite_text_index import (
     INDEX_BATCH,
     INDEXED_MATCH_SQL,
@@ -220,12 +221,8 @@ class SqliteBackend:
         when another connection holds the write lock: for callers that must not wait."""
         _set_synchronous(conn, self.fsync)
         _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                return False
-            raise
+        if not begin_if_free(conn):
+            return False
         self._write_and_commit(conn, rows, health=False)
         return True
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from bastion.audit.sqlite_locking import begin_if_free
+
 INDEX_BATCH = 64
 """Events waiting to be indexed before the writer indexes them while busy."""
 TEXT_HEAD_VERSION = 4
@@ -63,12 +65,8 @@ def catch_up(conn: sqlite3.Connection) -> bool:
     """Index every event not yet indexed, in one transaction of its own (whoever committed
     them). False, nothing done, when another connection holds the write lock and the busy
     timeout runs out. `conn` is in autocommit."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return False
-        raise
+    if not begin_if_free(conn):
+        return False
     try:
         indexed, head = _ends(conn)
         if head > indexed:
@@ -102,6 +100,7 @@ def open_tail(conn: sqlite3.Connection, version: int) -> bool:
     indexed, head = _ends(conn)
     if head <= indexed:
         return False
+    conn.execute("PRAGMA temp_store = MEMORY")  # no temporary file: the reader may have nowhere to write
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{_TAIL} USING fts5(tool, data)")
     conn.execute(f"DELETE FROM temp.{_TAIL}")
     conn.execute(
