@@ -10,13 +10,17 @@ the backend's own chained append in large transactions, so the log is a real, ve
 chain. Ingest speed through the real write path is bench_audit_ingest.py's job.
 
 Each search is one page of 50, newest first, through `bastion.audit.search.search` (what
-the CLI and admin API call), timed over many runs with varied parameters.
+the CLI and admin API call), timed over many runs with varied parameters. On SQLite the
+newest 63 events are left out of the full-text index, as a busy gateway's writer leaves
+them (they are indexed in batches after their commit), so full-text searches include
+indexing those on the fly.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import itertools
 import json
 import os
 import random
@@ -35,6 +39,7 @@ from bastion.audit import open_audit_store
 from bastion.audit.chain import EventRow
 from bastion.audit.query import EventQuery
 from bastion.audit.search import search
+from bastion.audit.sqlite_text_index import INDEX_BATCH
 from bastion.audit.store import AuditStore
 
 AGENTS = [f"agent-{n}" for n in range(50)]
@@ -46,6 +51,9 @@ WORDS = ["".join(RANDOM.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(RAND
 NOW = time.time()
 DAY = 86400
 SEED_BATCH = 20_000
+UNINDEXED = INDEX_BATCH - 1
+"""SQLite: the newest events are left out of the full-text index, the most a busy gateway's
+writer leaves there, so full-text searches pay for indexing them on the fly as they would."""
 RUNS = 200
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -82,9 +90,11 @@ def seed(store: AuditStore, total: int) -> float:
         return float(anyio.run(seed_async, backend, total))
     conn = backend.connect()
     began = time.perf_counter()
-    for batch in batched(seed_rows(total), SEED_BATCH):
+    rows = seed_rows(total)
+    for batch in batched(itertools.islice(rows, max(total - UNINDEXED, 0)), SEED_BATCH):
         backend.append(conn, batch, False, False)  # no health row; not fsynced (seeding only)
     backend.tidy(conn, True)  # the full-text index, as an idle writer brings it up to date
+    backend.append(conn, list(rows), False, False)  # the newest, not yet indexed (see UNINDEXED)
     elapsed = time.perf_counter() - began
     conn.execute("PRAGMA optimize")
     conn.execute("ANALYZE")
