@@ -137,6 +137,7 @@ class HttpServerConfig(_Frozen):
     transport: Literal["streamable-http", "sse"] = "streamable-http"
     headers: Mapping[str, str] = Field(default_factory=dict, repr=False)
     timeout: Seconds = DEFAULT_TIMEOUT
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
     @property
     def kind(self) -> Literal["http"]:

@@ -152,6 +152,16 @@ def test_url_servers(tmp_path: Path) -> None:
     assert (crm.kind, crm.transport) == ("http", "streamable-http")
     assert isinstance(legacy, HttpServerConfig)
     assert legacy.transport == "sse"
+    assert legacy.health == HealthConfig(interval=30.0, timeout=10.0)  # health-checked by default
+
+
+def test_url_servers_take_a_health_check_but_no_restart_policy(tmp_path: Path) -> None:
+    config = load(tmp_path, "servers: {crm: {url: 'https://x/mcp', health: {interval: 5, timeout: 1.5}}}")
+    assert config.servers["crm"].health == HealthConfig(interval=5, timeout=1.5)
+    with pytest.raises(ConfigError, match="interval"):
+        load(tmp_path, "servers: {crm: {url: 'https://x/mcp', health: {interval: 0}}}")
+    with pytest.raises(ConfigError, match="restart"):  # Bastion does not run the server: nothing to restart
+        load(tmp_path, "servers: {crm: {url: 'https://x/mcp', restart: {backoff: 1}}}")
 
 
 @pytest.mark.parametrize(

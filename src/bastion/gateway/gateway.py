@@ -40,6 +40,7 @@ from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_secur
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
+from bastion.gateway.remote_watch import RemoteWatch
 from bastion.gateway.server_status import ServerStatus, server_status
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
@@ -225,6 +226,9 @@ class Gateway:
         self.upstreams: dict[str, Upstream] = {}
         self.servers: dict[str, ProxyServer] = {}
         self.supervisors: dict[str, Supervisor] = {}
+        """The launched servers' supervisors, by server name."""
+        self.remote_watches: dict[str, RemoteWatch] = {}
+        """The HTTP upstreams' health checks, by server name."""
         self.bound_port: int | None = None
         self._endpoints: dict[str, ServerEndpoint] = {}
 
@@ -298,6 +302,9 @@ class Gateway:
                     supervisor = Supervisor(upstream, server_config.health, server_config.restart, self.runtime_sink)
                     self.supervisors[name] = supervisor
                     supervising.start_soon(supervisor.run)
+                else:
+                    self.remote_watches[name] = watch = RemoteWatch(upstream, server_config.health)
+                    supervising.start_soon(watch.run)
             yield self
 
     async def _start_upstreams(self) -> None:

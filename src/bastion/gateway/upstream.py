@@ -121,6 +121,9 @@ class Upstream:
         self.session_ended = anyio.Event()
         self.released = anyio.Event()
         """Set when the supervisor stops holding the server down (see `refusal`)."""
+        self._hold: anyio.CancelScope | None = None
+        """Cancelled to end the open session (`end_session`)."""
+        self._end_reason: str | None = None
 
     @property
     def info(self) -> UpstreamInfo | None:
@@ -136,7 +139,7 @@ class Upstream:
 
     @property
     def is_up(self) -> bool:
-        if self._dispatcher is None or self._dispatcher.closed.is_set():
+        if self._dispatcher is None or self._dispatcher.closed.is_set() or self._end_reason is not None:
             return False
         return self._watch is None or not self._watch.expired
 
@@ -261,6 +264,17 @@ class Upstream:
         """Kill a sandboxed server's process (the session then closes and calls in flight fail)."""
         return self._start is not None and self._start.kill(reason)
 
+    def end_session(self, reason: str) -> bool:
+        """End the open session for `reason` (its calls in flight fail at once; the next request
+        opens a new one). False when no session is open."""
+        hold = self._hold
+        if hold is None or not self.is_up:
+            return False
+        # Down at once (`is_up`), and said so: closing the session may wait on the server.
+        self._end_reason = self.last_error = reason
+        hold.cancel()
+        return True
+
     async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
         """Forward a client notification (e.g. roots list changed). Dropped if the session is down."""
         session = self._session
@@ -293,6 +307,8 @@ class Upstream:
                 await stack.enter_async_context(session)
                 self._info = await _negotiate(session)
                 self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
+                self._hold = hold = watch.scope if watch is not None else anyio.CancelScope()
+                self._end_reason = None
                 self._dispatcher = dispatcher
                 self._watch = watch
                 self._session = session
@@ -303,14 +319,13 @@ class Upstream:
                 task_status.started()
                 logger.info("upstream %s up (protocol %s)", self.name, self._info.protocol_version)
                 # Hold the session until the transport closes (the process exits, or the
-                # HTTP stream ends), the server forgets it (`watch.scope` is cancelled) or the
-                # gateway cancels us.
-                if watch is None:
+                # HTTP stream ends), the server forgets it (`watch.scope` is cancelled), it is
+                # ended (`end_session`) or the gateway cancels us.
+                with hold:
                     await dispatcher.closed.wait()
-                else:
-                    with watch.scope:
-                        await dispatcher.closed.wait()
-                if watch is not None and watch.expired:
+                if self._end_reason is not None and self._hold is hold:
+                    ended_because = self._end_reason
+                elif watch is not None and watch.expired:
                     ended_because = "the server forgot the session (HTTP 404 for its Mcp-Session-Id)"
                 else:
                     ended_because = "connection closed"
@@ -331,6 +346,7 @@ class Upstream:
                 self._session = None
                 self._dispatcher = None
                 self._watch = None
+                self._hold = None
             if start is not None:
                 if started and ended_because is not None:  # it ended by itself, not at shutdown
                     self.last_exit = start.exit_reason()

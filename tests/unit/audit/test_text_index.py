@@ -35,8 +35,13 @@ def append(backend: SqliteBackend, conn: sqlite3.Connection, first: int, last: i
 
 
 def indexed_matches(path: Path, word: str) -> list[int]:
-    with sqlite3.connect(path) as db:
-        return [r[0] for r in db.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid", (word,))]
+    """The events `word` finds in the full-text index itself (not counting the unindexed ones)."""
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rowid", (word,))
+        return [row[0] for row in rows]
+    finally:
+        db.close()
 
 
 def seqs(store: SqliteAuditStore, query: EventQuery, **kwargs: object) -> list[int]:
