@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -44,86 +46,92 @@ def indexed_matches(path: Path, word: str) -> list[int]:
         db.close()
 
 
+@dataclass
+class Log:
+    """A SQLite audit log, written the way the writer thread writes it."""
+
+    path: Path
+    backend: SqliteBackend
+    conn: sqlite3.Connection
+
+    def append(self, first: int, last: int, word: str) -> None:
+        append(self.backend, self.conn, first, last, word)
+
+    def tidy(self, *, idle: bool) -> None:
+        self.backend.tidy(self.conn, idle)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[Log]:
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path)
+    conn = backend.connect()
+    try:
+        yield Log(path, backend, conn)
+    finally:
+        conn.close()
+
+
 def seqs(store: SqliteAuditStore, query: EventQuery, **kwargs: object) -> list[int]:
     return [decode_row(row).seq for row in store.rows(query, **kwargs)]  # type: ignore[arg-type]
 
 
-def test_a_commit_leaves_the_index_alone_and_search_still_finds_the_event(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    backend, store = SqliteBackend(path), SqliteAuditStore(path)
-    conn = backend.connect()
+def test_a_commit_leaves_the_index_alone_and_search_still_finds_the_event(log: Log) -> None:
+    store = SqliteAuditStore(log.path)
+    log.append(1, 3, "apple")
+
+    assert indexed_matches(log.path, "apple") == []  # not in the index yet
+    assert unindexed(log.conn) == 3
+    assert seqs(store, EventQuery(text="apple"), newest_first=True) == [3, 2, 1]
+    assert store.count(EventQuery(text="apple")) == 3
+    assert store.count(EventQuery(text="pear")) == 0
+
+
+def test_search_across_indexed_and_unindexed_events_finds_each_once_in_order(log: Log) -> None:
+    store = SqliteAuditStore(log.path)
+    log.append(1, 4, "apple")
+    log.tidy(idle=True)  # indexes 1-4
+    log.append(5, 8, "apple")
+    log.append(9, 9, "pear")
+
+    assert indexed_matches(log.path, "apple") == [1, 2, 3, 4]
+    assert store.count(EventQuery(text="apple")) == 8
+    assert seqs(store, EventQuery(text="apple"), newest_first=False) == [1, 2, 3, 4, 5, 6, 7, 8]
+    # pages that cross from the unindexed events into the indexed ones
+    assert seqs(store, EventQuery(text="apple"), newest_first=True, limit=3) == [8, 7, 6]
+    assert seqs(store, EventQuery(text="apple"), newest_first=True, cursor=6, limit=3) == [5, 4, 3]
+    assert seqs(store, EventQuery(text="apple", correlation_id="c5"), newest_first=True) == [5]
+    assert seqs(store, EventQuery(text="pear"), newest_first=True) == [9]
+
+
+def test_the_writer_indexes_in_batches_while_busy_and_everything_once_idle(log: Log) -> None:
+    log.append(1, INDEX_BATCH - 1, "apple")
+    log.tidy(idle=False)
+    assert unindexed(log.conn) == INDEX_BATCH - 1  # too few to be worth a transaction while busy
+
+    log.append(INDEX_BATCH, INDEX_BATCH, "apple")
+    log.tidy(idle=False)
+    assert unindexed(log.conn) == 0
+    assert len(indexed_matches(log.path, "apple")) == INDEX_BATCH
+
+    log.append(INDEX_BATCH + 1, INDEX_BATCH + 1, "pear")
+    log.tidy(idle=True)
+    assert indexed_matches(log.path, "pear") == [INDEX_BATCH + 1]
+
+
+def test_indexing_never_waits_for_another_connections_write_lock(log: Log) -> None:
+    other = sqlite3.connect(log.path, isolation_level=None)
     try:
-        append(backend, conn, 1, 3, "apple")
-
-        assert indexed_matches(path, "apple") == []  # not in the index yet
-        assert unindexed(conn) == 3
-        assert seqs(store, EventQuery(text="apple"), newest_first=True) == [3, 2, 1]
-        assert store.count(EventQuery(text="apple")) == 3
-        assert store.count(EventQuery(text="pear")) == 0
-    finally:
-        conn.close()
-
-
-def test_search_across_indexed_and_unindexed_events_finds_each_once_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    backend, store = SqliteBackend(path), SqliteAuditStore(path)
-    conn = backend.connect()
-    try:
-        append(backend, conn, 1, 4, "apple")
-        backend.tidy(conn, idle=True)  # indexes 1-4
-        append(backend, conn, 5, 8, "apple")
-        append(backend, conn, 9, 9, "pear")
-
-        assert indexed_matches(path, "apple") == [1, 2, 3, 4]
-        assert store.count(EventQuery(text="apple")) == 8
-        assert seqs(store, EventQuery(text="apple"), newest_first=False) == [1, 2, 3, 4, 5, 6, 7, 8]
-        # pages that cross from the unindexed events into the indexed ones
-        assert seqs(store, EventQuery(text="apple"), newest_first=True, limit=3) == [8, 7, 6]
-        assert seqs(store, EventQuery(text="apple"), newest_first=True, cursor=6, limit=3) == [5, 4, 3]
-        assert seqs(store, EventQuery(text="apple", correlation_id="c5"), newest_first=True) == [5]
-        assert seqs(store, EventQuery(text="pear"), newest_first=True) == [9]
-    finally:
-        conn.close()
-
-
-def test_the_writer_indexes_in_batches_while_busy_and_everything_once_idle(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    backend = SqliteBackend(path)
-    conn = backend.connect()
-    try:
-        append(backend, conn, 1, INDEX_BATCH - 1, "apple")
-        backend.tidy(conn, idle=False)
-        assert unindexed(conn) == INDEX_BATCH - 1  # too few to be worth a transaction while busy
-
-        append(backend, conn, INDEX_BATCH, INDEX_BATCH, "apple")
-        backend.tidy(conn, idle=False)
-        assert unindexed(conn) == 0
-        assert len(indexed_matches(path, "apple")) == INDEX_BATCH
-
-        append(backend, conn, INDEX_BATCH + 1, INDEX_BATCH + 1, "pear")
-        backend.tidy(conn, idle=True)
-        assert indexed_matches(path, "pear") == [INDEX_BATCH + 1]
-    finally:
-        conn.close()
-
-
-def test_indexing_never_waits_for_another_connections_write_lock(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    backend = SqliteBackend(path)
-    conn = backend.connect()
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        append(backend, conn, 1, 2, "apple")
+        log.append(1, 2, "apple")
         other.execute("BEGIN IMMEDIATE")
-        backend.tidy(conn, idle=True)  # would block for the 5 s busy timeout if it waited
-        assert unindexed(conn) == 2
+        log.tidy(idle=True)  # would block for the 5 s busy timeout if it waited
+        assert unindexed(log.conn) == 2
         other.execute("ROLLBACK")
 
-        backend.tidy(conn, idle=True)
-        assert unindexed(conn) == 0
+        log.tidy(idle=True)
+        assert unindexed(log.conn) == 0
     finally:
         other.close()
-        conn.close()
 
 
 def test_a_new_writer_indexes_what_a_stopped_one_left(tmp_path: Path) -> None:
@@ -174,24 +182,17 @@ async def test_closing_the_store_indexes_what_is_left(tmp_path: Path) -> None:
     assert indexed_matches(path, "apple") == [1]
 
 
-async def test_retention_with_unindexed_events_keeps_the_index_sound(tmp_path: Path) -> None:
-    path = tmp_path / "audit.db"
-    backend = SqliteBackend(path)
-    conn = backend.connect()
-    try:
-        append(backend, conn, 1, 3, "apple")
-        backend.tidy(conn, idle=True)  # 1-3 indexed
-        append(backend, conn, 4, 6, "apple")  # 4-6 not
+def test_retention_with_unindexed_events_keeps_the_index_sound(log: Log) -> None:
+    log.append(1, 3, "apple")
+    log.tidy(idle=True)  # 1-3 indexed
+    log.append(4, 6, "apple")  # 4-6 not
 
-        removed = backend.prune(conn, Retention(max_events=1), AT + 100, PayloadPolicy())
+    removed = log.backend.prune(log.conn, Retention(max_events=1), AT + 100, PayloadPolicy())
 
-        assert removed == 5
-        backend.tidy(conn, idle=True)
-        conn.execute("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")  # raises if not
-        store = SqliteAuditStore(path)
-        assert seqs(store, EventQuery(text="apple"), newest_first=True) == [6]
-    finally:
-        conn.close()
+    assert removed == 5
+    log.tidy(idle=True)
+    log.conn.execute("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")  # raises if not
+    assert seqs(SqliteAuditStore(log.path), EventQuery(text="apple"), newest_first=True) == [6]
 
 
 async def _wait(event: threading.Event) -> bool:
