@@ -270,7 +270,8 @@ def runtime_alert(event: runtime.RuntimeEvent) -> Alert | None:
             return Alert(AlertKind.EGRESS_BLOCKED, summary, details)
         case runtime.ServerExited():
             details = {"server": event.server, "reason": event.reason, "exit_code": event.exit_code}
-            return Alert(AlertKind.SERVER_CRASHED, f"server {event.server} exited: {event.reason}", details)
+            went = "is down" if event.remote else "exited"
+            return Alert(AlertKind.SERVER_CRASHED, f"server {event.server} {went}: {event.reason}", details)
         case runtime.ServerGaveUp():
             details = {"server": event.server, "restarts": event.restarts, "window_seconds": event.window_seconds}
             summary = (

@@ -303,7 +303,7 @@ class Gateway:
                     self.supervisors[name] = supervisor
                     supervising.start_soon(supervisor.run)
                 else:
-                    self.remote_watches[name] = watch = RemoteWatch(upstream, server_config.health)
+                    self.remote_watches[name] = watch = RemoteWatch(upstream, server_config.health, self.runtime_sink)
                     supervising.start_soon(watch.run)
             yield self
 

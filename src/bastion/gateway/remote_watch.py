@@ -7,6 +7,11 @@ that does not answer within `health.timeout` is ended (its calls in flight fail 
 not at their own timeout), and a session that has ended, or never opened, is opened again.
 So `/readyz` and `bastion servers` say `down` within an interval of the server going away
 and `up` within an interval of its return, without waiting for an agent's call to fail.
+
+Each change the watch sees between two rounds is an event: `server.exited` (and the
+`server_crashed` alert, "server NAME is down: why") when the server went down, and
+`server.started` when it is back. A session that ended and was reopened by an agent's call
+between two rounds is not one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Protocol
 import anyio
 
 from bastion.runtime.config import HealthConfig
+from bastion.runtime.events import RuntimeEventSink, ServerExited, ServerStarted
 
 __all__ = ["RemoteWatch"]
 
@@ -27,6 +33,7 @@ class Watched(Protocol):
     """What the watch needs of an upstream (`bastion.gateway.upstream.Upstream`)."""
 
     name: str
+    last_error: str | None
 
     @property
     def is_up(self) -> bool: ...
@@ -41,9 +48,12 @@ class Watched(Protocol):
 class RemoteWatch:
     """Watches one HTTP upstream until cancelled."""
 
-    def __init__(self, upstream: Watched, health: HealthConfig) -> None:
+    def __init__(self, upstream: Watched, health: HealthConfig, sink: RuntimeEventSink) -> None:
         self.upstream = upstream
         self.health = health
+        self.sink = sink
+        self._was_up = upstream.is_up
+        """What the last round saw (at first: what the gateway's start left)."""
 
     async def run(self) -> None:
         while True:
@@ -51,7 +61,18 @@ class RemoteWatch:
             await self.check()
 
     async def check(self) -> None:
-        """One round: ping the open session (ending it if it fails), or open a new one."""
+        """One round: ping the open session (ending it if it fails), or open a new one; then
+        tell the sink if the server went down or came back since the last round."""
+        await self._probe()
+        up = self.upstream.is_up
+        if self._was_up and not up:
+            reason = self.upstream.last_error or "connection closed"
+            self.sink.emit(ServerExited(self.upstream.name, reason, None, remote=True))
+        elif up and not self._was_up:
+            self.sink.emit(ServerStarted(self.upstream.name, sandboxed=False))
+        self._was_up = up
+
+    async def _probe(self) -> None:
         upstream = self.upstream
         if not upstream.is_up:
             try:

@@ -76,6 +76,8 @@ class ServerExited:
     reason: str
     exit_code: int | None
     at: float = field(default_factory=_now)
+    remote: bool = False
+    """A server Bastion reaches but does not run (HTTP) went down, rather than a process exiting."""
 
 
 @dataclass(frozen=True, slots=True)
