@@ -19,7 +19,7 @@ import psycopg
 
 from bastion.audit.chain import ChainedRow, Checkpoint, chained_row
 from bastion.audit.postgres_schema import COLUMNS, redacted_url
-from bastion.audit.query import EventQuery, where_clause
+from bastion.audit.query import EventQuery, paged, where_clause
 from bastion.audit.store import AuditStoreError
 
 CONNECT_TIMEOUT_S = 10
@@ -50,14 +50,8 @@ class PostgresReader:
         self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
     ) -> Iterator[ChainedRow]:
         conditions, params = _conditions(query)
-        if cursor is not None:
-            conditions.append(f"seq {'<' if newest_first else '>'} %s")
-            params.append(cursor)
-        where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        sql = f"SELECT {', '.join(COLUMNS)} FROM events{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        select = f"SELECT {', '.join(COLUMNS)} FROM events"
+        sql = paged(select, conditions, params, "postgresql", newest_first=newest_first, cursor=cursor, limit=limit)
         rows = self._stream(sql, params) if limit is None or limit > READ_BATCH else iter(self._fetch(sql, params))
         yield from map(chained_row, rows)
 

@@ -60,3 +60,30 @@ def fts5_expression(text: str) -> str:
     """`text` as an FTS5 query: every word a quoted phrase, so user input is never FTS syntax."""
     words = text.split()
     return " ".join('"' + word.replace('"', '""') + '"' for word in words) if words else '""'
+
+
+def paged(
+    select: str,
+    conditions: list[str],
+    params: list[Any],
+    dialect: Dialect,
+    *,
+    newest_first: bool,
+    cursor: int | None,
+    limit: int | None,
+    seq: str = "seq",
+    order: str | None = None,
+) -> str:
+    """`select` (up to and with its FROM clause) restricted by `conditions`, as one page: past
+    `cursor` in the direction of travel (an exclusive bound on `seq`), ordered by `order`
+    (default `seq`), at most `limit` rows. Adds the cursor's and limit's values to `params`."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    if cursor is not None:
+        conditions.append(f"{seq} {'<' if newest_first else '>'} {mark}")
+        params.append(cursor)
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    sql = f"{select}{where} ORDER BY {order or seq} {'DESC' if newest_first else 'ASC'}"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        params.append(limit)
+    return sql

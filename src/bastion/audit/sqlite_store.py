@@ -37,7 +37,7 @@ from bastion.audit.chain import (
 )
 from bastion.audit.events import AuditPruned
 from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
-from bastion.audit.query import EventQuery, fts5_expression, where_clause
+from bastion.audit.query import EventQuery, fts5_expression, paged, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_locking import begin_if_free
@@ -318,14 +318,11 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
                 source, order = "events_fts JOIN events ON events.seq = events_fts.rowid", "events_fts.rowid"
                 conditions.append("events_fts MATCH ?")
                 params.append(fts5_expression(query.text))
-            if cursor is not None:
-                conditions.append(f"events.seq {'<' if newest_first else '>'} ?")
-                params.append(cursor)
-            where = " WHERE " + " AND ".join(conditions) if conditions else ""
-            sql = f"SELECT {columns} FROM {source}{where} ORDER BY {order} {'DESC' if newest_first else 'ASC'}"
-            if limit is not None:
-                sql += " LIMIT ?"
-                params.append(limit)
+            select = f"SELECT {columns} FROM {source}"
+            sql = paged(
+                select, conditions, params, "sqlite",
+                newest_first=newest_first, cursor=cursor, limit=limit, seq="events.seq", order=order,
+            )  # fmt: skip
             return sql, params
 
         yield from map(chained_row, self._search(statement, text=query.text is not None))

@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -23,6 +23,9 @@ from bastion.guard.pinning.events import PinEvent
 from bastion.guard.pinning.scanner import Finding
 from bastion.guard.pinning.store import PinRecord
 from bastion.reload_cache import ReloadCache
+
+_Happened = TypeVar("_Happened")
+"""What a pin change reports besides the pin: its events, or the one event."""
 
 PinTable = dict[tuple[str, str], PinRecord]
 
@@ -76,20 +79,8 @@ class CachedPinStore(ABC):
         definition: Mapping[str, Any],
         findings: tuple[Finding, ...],
     ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        return await anyio.to_thread.run_sync(self._observe, server, tool, fingerprint, definition, findings)
-
-    def _observe(
-        self,
-        server: str,
-        tool: str,
-        fingerprint: str,
-        definition: Mapping[str, Any],
-        findings: tuple[Finding, ...],
-    ) -> tuple[PinRecord, builtins.list[PinEvent]]:
-        with self._writing(server) as cursor:
-            record, events = transitions.observe(cursor, server, tool, fingerprint, definition, findings, self._clock())
-        self._remember(record)
-        return record, events
+        change = transitions.observe
+        return await anyio.to_thread.run_sync(self._change, change, server, tool, fingerprint, definition, findings)
 
     async def mark_removed(self, server: str, present: Collection[str]) -> builtins.list[PinEvent]:
         return await anyio.to_thread.run_sync(self._mark_removed, server, frozenset(present))
@@ -104,14 +95,15 @@ class CachedPinStore(ABC):
     async def accept(
         self, server: str, tool: str, *, actor: str, expected_hash: str | None = None
     ) -> tuple[PinRecord, PinEvent]:
-        return await anyio.to_thread.run_sync(self._accept, server, tool, actor, expected_hash)
+        return await anyio.to_thread.run_sync(self._change, transitions.accept, server, tool, actor, expected_hash)
 
-    def _accept(self, server: str, tool: str, actor: str, expected_hash: str | None) -> tuple[PinRecord, PinEvent]:
+    def _change(
+        self, change: Callable[..., tuple[PinRecord, _Happened]], server: str, *args: Any
+    ) -> tuple[PinRecord, _Happened]:
+        """`change(cursor, server, *args, now)` on one pin, in a write transaction; then the
+        cached copy of that pin is the one written."""
         with self._writing(server) as cursor:
-            record, event = transitions.accept(cursor, server, tool, actor, expected_hash, self._clock())
-        self._remember(record)
-        return record, event
-
-    def _remember(self, record: PinRecord) -> None:
+            record, happened = change(cursor, server, *args, self._clock())
         with self._cache_lock:
             self._cache.value[(record.server, record.tool)] = record
+        return record, happened
