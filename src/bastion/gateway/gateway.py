@@ -145,7 +145,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(2048)
-    sock.set_inheritable(True)
+    # Not inheritable (Python's default, said again because uvicorn's own bind_socket marks
+    # it inheritable for its worker processes, and this one was once copied from it): Bastion
+    # serves it in-process, and a process it spawns must never hold it.
+    sock.set_inheritable(False)
     return sock
 
 

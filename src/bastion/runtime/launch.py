@@ -2,8 +2,14 @@
 
 It runs between Bastion and bubblewrap, so that the sandbox is inside its limits before
 it starts: it joins the server's cgroups, sets its rlimits, keeps only the environment
-variables the spec names, opens the status file bubblewrap reports the exit code to, then
-replaces itself with bubblewrap. Nothing forked before the limits apply can escape them.
+variables the spec names, opens the status file bubblewrap reports the exit code to, closes
+every other descriptor it was handed, then replaces itself with bubblewrap. Nothing forked
+before the limits apply can escape them.
+
+Descriptors: the sandbox gets its stdio (0, 1, 2) and the status file (3, which bubblewrap
+keeps outside the sandbox) and nothing else, whatever started the wrapper. uvloop's
+process spawning (libuv) closes only close-on-exec descriptors, so an inheritable one in
+Bastion (a listening socket, say) would otherwise reach the server.
 """
 
 from __future__ import annotations
@@ -14,6 +20,11 @@ import resource
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+STATUS_FD = 3
+"""The descriptor bubblewrap writes the sandbox's status to (`--json-status-fd`)."""
+
+_LAST_FD = 2**31 - 1
 
 _RLIMITS = {
     "AS": resource.RLIMIT_AS,
@@ -49,9 +60,18 @@ def main(argv: list[str]) -> None:
         resource.setrlimit(_RLIMITS[name], (value, value))
     env = {key: os.environ[key] for key in spec.env_keys if key in os.environ}
     status = os.open(spec.status_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    os.set_inheritable(status, True)
+    if status != STATUS_FD:
+        os.dup2(status, STATUS_FD, inheritable=True)
+        os.close(status)
+    os.set_inheritable(STATUS_FD, True)
+    close_inherited()
     bwrap, *options = spec.argv
-    os.execve(bwrap, [bwrap, "--json-status-fd", str(status), *options], env)
+    os.execve(bwrap, [bwrap, "--json-status-fd", str(STATUS_FD), *options], env)
+
+
+def close_inherited() -> None:
+    """Close every descriptor but stdio and the status file (`close_range` on Linux: one call)."""
+    os.closerange(STATUS_FD + 1, _LAST_FD)
 
 
 if __name__ == "__main__":

@@ -29,3 +29,12 @@ def test_accepted_connections_have_tcp_nodelay():
         return nodelay
 
     assert asyncio.run(main()) != 0
+
+
+def test_the_listening_socket_is_not_inherited():
+    """uvloop spawns servers without closing inheritable descriptors: the listener must not be one."""
+    listener = bind_socket("127.0.0.1", 0)
+    try:
+        assert not listener.get_inheritable()
+    finally:
+        listener.close()
