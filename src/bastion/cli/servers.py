@@ -11,14 +11,18 @@ from typing import Any
 import click
 
 from bastion.cli.common import config_option, load_or_exit
+from bastion.cli.server_logs import server_logs
 from bastion.config import StdioServerConfig
 from bastion.gateway.gateway import running_url_file
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @config_option
-def servers(config_path: Path) -> None:
+@click.pass_context
+def servers(ctx: click.Context, config_path: Path) -> None:
     """List upstream servers, their state, sandbox, limits in force, restarts and last exit."""
+    if ctx.invoked_subcommand is not None:
+        return
     config = load_or_exit(config_path)
     url_file = running_url_file(config)
     base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
@@ -60,3 +64,6 @@ def _readiness(url: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return body if isinstance(body, dict) else None
+
+
+servers.add_command(server_logs)

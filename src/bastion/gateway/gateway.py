@@ -277,6 +277,7 @@ class Gateway:
                 config_file=self.config.source if self.config.source.is_file() else None,
                 sink=self.runtime_sink,
                 test_resolver=self._test_resolver,
+                console=self._errlog,
             )
             for name, server_config in self.config.servers.items():
                 runtime = None

@@ -364,7 +364,7 @@ class Upstream:
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
             params, start = self.runtime.launch(resolve_command(config.command))
-            return stdio_client(params, errlog=self._errlog), start, None
+            return stdio_client(params, errlog=self.runtime.stderr or self._errlog), start, None
         if isinstance(config, HttpServerConfig) and config.transport == "streamable-http":
             watch = SessionWatch()
             client = httpx2.AsyncClient(

@@ -2,7 +2,8 @@
 
 `ServerRuntime.launch()` prepares one start (cgroups, status file) and returns the stdio
 parameters that run the server sandboxed, with a `ServerStart` handle that can kill it,
-says why it ended and releases what it held. The egress proxy lives as long as the runtime (`running()`).
+says why it ended and releases what it held. The egress proxy and the server's stderr
+capture (`stderr`, see `server_log`) live as long as the runtime (`running()`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from mcp.client.stdio import StdioServerParameters
 
@@ -29,6 +32,7 @@ from bastion.runtime.launch import LaunchSpec
 from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
+from bastion.runtime.server_log import RotatingLog, StderrCapture, server_log_path
 
 __all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
 
@@ -44,6 +48,8 @@ class RuntimeSettings:
     sink: RuntimeEventSink = field(default_factory=LoggingSink)
     test_resolver: ResolverForTests | None = None
     """FOR TESTS ONLY (see `ResolverForTests`); never set from configuration."""
+    console: TextIO | None = field(default_factory=lambda: sys.stderr)
+    """Where servers' stderr lines are echoed, prefixed `[server NAME]` (None: only to their log files)."""
 
 
 class ServerRuntime:
@@ -58,15 +64,33 @@ class ServerRuntime:
         self.limits: dict[str, str] = {}
         self._egress_dir: Path | None = None
         self._proxy: EgressProxy | None = None
+        self._stderr: StderrCapture | None = None
+
+    @property
+    def stderr(self) -> TextIO | None:
+        """The stderr every start of this server gets (its log file's pipe), while `running()`."""
+        return self._stderr.stream if self._stderr is not None else None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ServerRuntime]:
+        """Capture the server's stderr into its log; hold the egress proxy (`network: allowlist`) open."""
+        log = RotatingLog(server_log_path(self.settings.data_dir, self.name))
+        self._stderr = StderrCapture(self.name, log, self.settings.console)
+        try:
+            async with self._egress():
+                yield self
+        finally:
+            self._stderr.close()
+            self._stderr = None
+
+    @asynccontextmanager
+    async def _egress(self) -> AsyncIterator[None]:
         """Hold the egress proxy (for `network: allowlist`) open; remove it on exit."""
         if not self.sandboxed:
             logger.warning("server %s runs WITHOUT a sandbox (sandbox: off in its config)", self.name)
             self.settings.sink.emit(SandboxDisabled(self.name))
         if not self.sandboxed or self.config.sandbox.network != "allowlist":
-            yield self
+            yield
             return
         sweep_egress_dirs(Path(tempfile.gettempdir()))
         self._egress_dir = Path(tempfile.mkdtemp(prefix=egress_prefix()))
@@ -75,7 +99,7 @@ class ServerRuntime:
         self._proxy = EgressProxy(self.name, policy, self.settings.sink, sock, resolver=self.settings.test_resolver)
         await self._proxy.start()
         try:
-            yield self
+            yield
         finally:
             await self._proxy.close()
             shutil.rmtree(self._egress_dir, ignore_errors=True)

@@ -115,6 +115,14 @@ def probe() -> str:
 
 
 @server.tool()
+def shout(text: str) -> str:
+    """Print `text` on stderr as it is (a server trying to write into Bastion's log)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+    return "printed"
+
+
+@server.tool()
 def crash() -> str:
     """Exit at once (code 3), without answering: the supervisor restarts the server."""
     sys.stdout.flush()
