@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     listener.listen(64)
     threading.Thread(target=_accept, args=(listener, path), daemon=True).start()
     listener.set_inheritable(False)
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, close_fds=True)  # the server gets stdio only, never the listener
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda s, _f: child.send_signal(s))
     code = child.wait()
