@@ -4,7 +4,8 @@ A server's stderr is a pipe Bastion reads, never Bastion's own stderr: what a se
 cannot pose as a Bastion log line. Every line goes to `data_dir/logs/servers/NAME.log`
 (0600; at `MAX_BYTES` it rotates to `NAME.log.1` ... `NAME.log.BACKUPS`, the oldest dropped)
 and is echoed on Bastion's console as `[server NAME] line`, control characters and ANSI
-escapes removed. `bastion servers logs NAME` reads the file back; `tail_lines` does the
+escapes removed, at most `CONSOLE_BURST` lines at once and `CONSOLE_RATE` a second (a
+flood stays in the file). `bastion servers logs NAME` reads the file back; `tail_lines` does the
 same for code that wants a server's last words (why its sandbox failed, say).
 """
 
@@ -14,6 +15,8 @@ import contextlib
 import os
 import re
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -38,6 +41,10 @@ MAX_LINE = 16 << 10
 
 CONSOLE_LINE = 500
 """Characters of a server line echoed on the console (the file keeps it whole)."""
+
+CONSOLE_BURST = 100
+CONSOLE_RATE = 20.0
+"""Lines a server may put on the console at once, and per second after that (the file keeps them all)."""
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and any other two-byte escape.
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -77,8 +84,13 @@ class RotatingLog:
                 self._rotate()
             assert self._file is not None
             self._file.write(data)
-            self._file.flush()
             self._size += len(data)
+
+    def flush(self) -> None:
+        """Write out what `write_line` buffered."""
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
 
     def close(self) -> None:
         with self._lock:
@@ -91,7 +103,7 @@ class RotatingLog:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
         fd = os.open(self.path, flags, 0o600)
         os.fchmod(fd, 0o600)
-        self._file = os.fdopen(fd, "ab", buffering=0)
+        self._file = os.fdopen(fd, "ab")
         self._size = os.fstat(fd).st_size
 
     def _rotate(self) -> None:
@@ -119,10 +131,16 @@ class StderrCapture:
     keeps it open for as long as the server is configured (every restart shares it).
     """
 
-    def __init__(self, name: str, log: RotatingLog, console: TextIO | None) -> None:
+    def __init__(
+        self, name: str, log: RotatingLog, console: TextIO | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.name = name
         self.log = log
         self._console = console
+        self._clock = clock
+        self._budget = float(CONSOLE_BURST)
+        self._refilled = clock()
+        self._not_shown = 0
         read_end, write_end = os.pipe()  # both close-on-exec: only a child's fd 2 is a copy
         self._reader = os.fdopen(read_end, "rb", buffering=0)
         self.stream: TextIO = os.fdopen(write_end, "w", encoding="utf-8")
@@ -141,23 +159,56 @@ class StderrCapture:
             while chunk := self._reader.read(65536):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self._line(line)
                 while len(pending) > MAX_LINE:
-                    self._line(pending[:MAX_LINE])
+                    lines.append(pending[:MAX_LINE])
                     pending = pending[MAX_LINE:]
+                self._lines(lines)
             if pending:
-                self._line(pending)
+                self._lines([pending])
         finally:
             self._reader.close()
+            if self._not_shown:
+                self._echo([self._not_shown_note()])
 
-    def _line(self, line: bytes) -> None:
-        with contextlib.suppress(OSError):  # a full disk must not stop the server's stderr being drained
-            self.log.write_line(line)
-        if self._console is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._console.write(f"[server {self.name}] {clean_line(line)[:CONSOLE_LINE]}\n")
-                self._console.flush()
+    def _not_shown_note(self) -> str:
+        note = f"({self._not_shown} lines not shown here: bastion servers logs {self.name})"
+        self._not_shown = 0
+        return note
+
+    def _lines(self, lines: list[bytes]) -> None:
+        # A full disk must not stop the server's stderr being drained (the server would block).
+        with contextlib.suppress(OSError):
+            for line in lines:
+                self.log.write_line(line)
+            self.log.flush()
+        if self._console is None:
+            return
+        shown: list[str] = []
+        for line in lines:
+            if not self._may_show():
+                self._not_shown += 1
+                continue
+            if self._not_shown:
+                shown.append(self._not_shown_note())
+            shown.append(clean_line(line)[:CONSOLE_LINE])
+        self._echo(shown)
+
+    def _echo(self, texts: list[str]) -> None:
+        if self._console is None or not texts:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._console.write("".join(f"[server {self.name}] {text}\n" for text in texts))
+            self._console.flush()
+
+    def _may_show(self) -> bool:
+        """Take one line from the console budget (refilled at `CONSOLE_RATE` a second, up to `CONSOLE_BURST`)."""
+        now = self._clock()
+        self._budget = min(CONSOLE_BURST, self._budget + (now - self._refilled) * CONSOLE_RATE)
+        self._refilled = now
+        if self._budget < 1:
+            return False
+        self._budget -= 1
+        return True
 
 
 def tail_lines(data_dir: Path, name: str, count: int = 20) -> list[str]:

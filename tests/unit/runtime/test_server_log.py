@@ -8,7 +8,14 @@ import stat
 
 import pytest
 
-from bastion.runtime.server_log import RotatingLog, StderrCapture, clean_line, server_log_path, tail_lines
+from bastion.runtime.server_log import (
+    CONSOLE_BURST,
+    RotatingLog,
+    StderrCapture,
+    clean_line,
+    server_log_path,
+    tail_lines,
+)
 
 FAKE = "2026-12-06 00:45:30,178 WARNING bastion.gateway.upstream: upstream db down: token bst_x leaked"
 
@@ -79,3 +86,32 @@ def test_the_capture_pipe_is_not_inherited(tmp_path):
         assert not os.get_inheritable(capture.stream.fileno())
     finally:
         capture.close()
+
+
+def test_a_flood_stays_in_the_file_and_the_console_gets_a_bounded_share(tmp_path):
+    flood = CONSOLE_BURST * 5
+    ticks = iter([100.0] * (1 + flood))  # no time passes during the flood (one tick a line, one at the start)
+
+    def clock() -> float:
+        return next(ticks, 1100.0)  # then the budget is full again
+
+    console = io.StringIO()
+    capture = StderrCapture("noisy", RotatingLog(server_log_path(tmp_path, "noisy")), console, clock=clock)
+    capture.stream.write("".join(f"flood {n}\n" for n in range(flood)) + "after the flood\n")
+    capture.close()
+    assert len(tail_lines(tmp_path, "noisy", 10_000)) == flood + 1
+    shown = console.getvalue().splitlines()
+    assert shown[:2] == ["[server noisy] flood 0", "[server noisy] flood 1"]
+    assert shown[-2:] == [
+        f"[server noisy] ({flood - CONSOLE_BURST} lines not shown here: bastion servers logs noisy)",
+        "[server noisy] after the flood",
+    ]
+    assert len(shown) == CONSOLE_BURST + 2
+
+
+def test_lines_not_shown_are_counted_when_the_server_stops(tmp_path):
+    console = io.StringIO()
+    capture = StderrCapture("noisy", RotatingLog(server_log_path(tmp_path, "noisy")), console, clock=lambda: 0.0)
+    capture.stream.write("".join(f"flood {n}\n" for n in range(CONSOLE_BURST + 7)))
+    capture.close()
+    assert console.getvalue().splitlines()[-1] == "[server noisy] (7 lines not shown here: bastion servers logs noisy)"
