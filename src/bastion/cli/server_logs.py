@@ -38,19 +38,19 @@ def server_logs(ctx: click.Context, name: str, count: int, follow: bool, config_
     if not isinstance(server, StdioServerConfig):
         raise click.UsageError(f"server {name!r} is remote ({server.url}): Bastion does not run it, so keeps no log")
     path = server_log_path(config.data_dir, name)
-    for line in tail_lines(config.data_dir, name, count):
+    end = _end(path)
+    for line in tail_lines(config.data_dir, name, count, upto=end[0]):
         click.echo(line)
     if not follow:
         if not path.exists():
             click.echo(f"(server {name!r} has printed nothing on stderr yet: {path})", err=True)
         return
     with contextlib.suppress(KeyboardInterrupt):
-        _follow(path)
+        _follow(path, *end)
 
 
-def _follow(path: Path) -> None:
-    """Print lines appended to `path` from its current end on, across rotations."""
-    position, identity = _end(path)
+def _follow(path: Path, position: int, identity: tuple[int, int] | None) -> None:
+    """Print lines appended to `path` from `position` on, across rotations."""
     while True:
         time.sleep(FOLLOW_INTERVAL)
         size, current = _end(path)

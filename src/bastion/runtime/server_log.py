@@ -211,11 +211,12 @@ class StderrCapture:
         return True
 
 
-def tail_lines(data_dir: Path, name: str, count: int = 20) -> list[str]:
+def tail_lines(data_dir: Path, name: str, count: int = 20, upto: int | None = None) -> list[str]:
     """The last `count` lines server `name` printed on stderr (oldest first, cleaned for display).
 
     Reads the current log and, when it holds fewer lines, the rotated ones before it.
-    Empty when the server has printed nothing (or has no log yet).
+    Empty when the server has printed nothing (or has no log yet). `upto` reads only that
+    many bytes of the current log (a follower prints the rest).
     """
     if count <= 0:
         return []
@@ -225,7 +226,8 @@ def tail_lines(data_dir: Path, name: str, count: int = 20) -> list[str]:
         if len(collected) >= count:
             break
         try:
-            data = candidate.read_bytes()
+            with candidate.open("rb") as file:
+                data = file.read(upto if candidate == path and upto is not None else -1)
         except OSError:
             continue
         collected = [clean_line(line) for line in data.removesuffix(b"\n").split(b"\n") if data] + collected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 
 from bastion.cli.main import main
 from bastion.runtime.server_log import RotatingLog, server_log_path
+from tests.e2e.conftest import BASTION, LineReader
 
 SERVERS = {"time": {"command": "true"}, "remote": {"url": "https://mcp.example.com/mcp"}}
 
@@ -50,3 +53,25 @@ def test_servers_logs_of_a_quiet_server(config):
     done = CliRunner().invoke(main, ["servers", "logs", "time", "--config", str(config)])
     assert done.exit_code == 0
     assert "has printed nothing on stderr yet" in done.output
+
+
+def test_servers_logs_follow_prints_new_lines_across_rotations(config):
+    log = RotatingLog(server_log_path(config.parent / "data", "time"), max_bytes=100, backups=1)
+    log.write_line(b"before")
+    log.flush()
+    command = [BASTION, "servers", "logs", "time", "--follow", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        output = LineReader(process.stdout)
+        output.wait_for("^before$", 30)
+        log.write_line(b"\x1b[31mnew line\x1b[0m")
+        log.flush()
+        output.wait_for("^new line$", 30)
+        log.write_line(b"x" * 120)  # rotates: the next line is in a new file
+        log.write_line(b"after the rotation")
+        log.flush()
+        output.wait_for("^after the rotation$", 30)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
