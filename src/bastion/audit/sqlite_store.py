@@ -308,7 +308,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
     ) -> Iterator[ChainedRow]:
         def statement(tail: bool) -> tuple[str, list[Any]]:
-            conditions, params = where_clause(query, "sqlite")
+            conditions, params = where_clause(query, "sqlite", table="events")
             columns = ", ".join(f"events.{c}" for c in COLUMNS.split(", "))
             source, order = "events", "events.seq"
             if query.text is not None and tail:
