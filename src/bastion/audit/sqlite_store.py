@@ -37,6 +37,7 @@ from bastion.audit.chain import (
 )
 from bastion.audit.events import AuditPruned
 from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
+from bastion.audit.private_files import make_private
 from bastion.audit.query import EventQuery, fts5_expression, paged, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
@@ -191,6 +192,7 @@ class SqliteBackend:
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=WriterConnection)
         try:
             _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
