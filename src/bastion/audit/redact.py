@@ -2,7 +2,8 @@
 
 A `Redactor` is any function of a JSON-like value that returns it with secrets masked.
 The built-in one, `SecretRedactor`, recognises well-known credential formats in strings
-and masks the values of keys that name a secret (`password`, `api_key`, ...). Other
+and masks the values of keys that name a secret (`password`, `api_key`, `dbPassword`, ...:
+see `secret_keys.py`). Other
 recognisers (the policy catalogue's secret detectors) plug in as further redactors,
 `PayloadPolicy("redacted", chain_redactors(SecretRedactor(), catalogue_redactor))`, or, when
 they mask text, as further text recognisers of the built-in one, walked in the same pass:
@@ -17,9 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
+from bastion.audit.secret_keys import names_secret
 from bastion.compact_json import compact_json
 
 AuditMode = Literal["full", "redacted", "shape"]
@@ -62,13 +63,6 @@ SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 """Well-known credential formats, by name. A match is replaced by `[REDACTED:<name>]`."""
-
-SECRET_KEY_NAMES = re.compile(
-    r"(?i)^(?:.*[_-])?(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|token|access[_-]?token|"
-    r"refresh[_-]?token|auth|authorization|credentials?|private[_-]?key|cookie|session[_-]?id|x-api-key)$"
-)
-"""Mapping keys whose string value is a secret whatever it looks like."""
-
 
 _ANY_SECRET = re.compile("|".join(f"(?P<f{i}>{p.pattern})" for i, (_, p) in enumerate(SECRET_FORMATS)), re.S)
 _ASSIGNED = next(i for i, (name, _) in enumerate(SECRET_FORMATS) if name == "assigned-secret")
@@ -165,18 +159,7 @@ def strings_masked_by(mask: TextMasker, value: Any) -> Any:
 def _is_secret_key(key: Any, item: Any) -> bool:
     if type(key) is not str or not isinstance(item, str | int) or isinstance(item, bool):
         return False
-    if len(key) > _CACHED_KEY_CHARS:  # an agent's odd key is not kept in the cache
-        return SECRET_KEY_NAMES.match(key) is not None
-    return _secret_key_name(key)
-
-
-_CACHED_KEY_CHARS = 64
-
-
-@lru_cache(maxsize=4096)
-def _secret_key_name(key: str) -> bool:
-    """Whether `key` names a secret (cached: an agent's argument names repeat call after call)."""
-    return SECRET_KEY_NAMES.match(key) is not None
+    return names_secret(key)
 
 
 def chain_redactors(*redactors: Redactor) -> Redactor:
