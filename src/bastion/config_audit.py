@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
+from bastion.audit.anchor import AuditAnchor, anchor_at
 from bastion.audit.redact import AuditMode
 from bastion.audit.retention import Retention, parse_duration
 from bastion.audit.store import Durability
@@ -54,6 +56,22 @@ class AuditConfig(BaseModel):
     url: str | None = Field(default=None, repr=False)
     durability: Durability = "power"
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    key_file: Path | None = None
+    """The key that signs the log's head (default `data_dir/audit.key`; `BASTION_AUDIT_KEY` wins)."""
+    head_file: Path | None = None
+    """Where the writer leaves the latest signed head (default `data_dir/audit.head`)."""
+
+    @field_validator("key_file", "head_file")
+    @classmethod
+    def _relative_to_config(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        source = info.context.get("source") if isinstance(info.context, dict) else None
+        return ((Path(source).parent if source else Path.cwd()) / path.expanduser()).resolve()
+
+    def anchor(self, data_dir: Path) -> AuditAnchor:
+        """The log's anchor: its key and head file (see `bastion.audit.anchor`)."""
+        return anchor_at(data_dir, self.key_file, self.head_file)
 
     @field_validator("retention", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ import anyio
 import click
 
 from bastion.audit import open_audit_store
+from bastion.audit.anchor import SignedHead
 from bastion.audit.events import EVENT_TYPES
 from bastion.audit.export import EXPORT_FORMATS, ExportFormat, event_record, export_events, write_jsonl
 from bastion.audit.query import EventQuery
@@ -166,11 +167,23 @@ def _export(reader: AuditStore, query: EventQuery, fmt: ExportFormat, out: TextI
 
 @audit_group.command("verify")
 @config_option
-def verify(config_path: Path) -> None:
-    """Walk the hash chain; exit 1 naming the first bad sequence number if anything was altered."""
-    reader = _reader(config_path)
+@click.option(
+    "--expect",
+    default=None,
+    metavar="HEAD",
+    help="A head `bastion audit head` printed earlier: the log must still contain it.",
+)
+def verify(config_path: Path, expect: str | None) -> None:
+    """Walk the hash chain and check its signed head and head file; exit 1 naming the first bad
+    sequence number if anything was altered, removed or rolled back."""
     try:
-        report = verify_log(reader)
+        expected = SignedHead.parse(expect) if expect is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from exc
+    config = load_or_exit(config_path)
+    reader = open_audit_store(config.data_dir, url=audit_url(config))
+    try:
+        report = verify_log(reader, config.audit.anchor(config.data_dir), expected)
     except AuditStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     if not report.ok:
@@ -183,6 +196,24 @@ def verify(config_path: Path) -> None:
     start, _ = reader.chain_ends()
     since = f" since retention checkpoint {start.seq}" if start is not None else ""
     click.echo(f"audit log {reader.description}: OK, {report.checked} event(s) verified{since}, head {report.last_seq}")
+
+
+@audit_group.command("head")
+@config_option
+def head(config_path: Path) -> None:
+    """Print the log's signed head (seq:hash:signature), to keep elsewhere and pass to `verify --expect`."""
+    config = load_or_exit(config_path)
+    reader = open_audit_store(config.data_dir, url=audit_url(config))
+    try:
+        signed = reader.signed_head()
+        key = config.audit.anchor(config.data_dir).key()
+    except AuditStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if signed is None or not key.signs(signed):
+        raise click.ClickException(
+            f"audit log {reader.description}: the head is not signed by the audit key; run `bastion audit verify`"
+        )
+    click.echo(signed.token())
 
 
 @audit_group.command("prune")

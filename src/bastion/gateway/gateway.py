@@ -89,6 +89,7 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
         policy=policy,
         retention=audit.retention.retention(),
         durability=audit.durability,
+        anchor=audit.anchor(config.data_dir),
     )
 
 
