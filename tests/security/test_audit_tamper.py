@@ -135,7 +135,8 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Log]:
     opener = sqlite_url if request.param == "sqlite" else postgres_url
     with opener(tmp_path) as (url, sql, mark):
         config = tmp_path / "bastion.yaml"
-        settings = {"data_dir": str(tmp_path / "data"), "audit": {"url": url}, "servers": {"t": {"command": "true"}}}
+        audit = {"url": url, "key_file": str(tmp_path / "data" / "audit.key")}  # a shared log's key is configured
+        settings = {"data_dir": str(tmp_path / "data"), "audit": audit, "servers": {"t": {"command": "true"}}}
         config.write_text(yaml.safe_dump(settings))
         made = Log(request.param, url, tmp_path / "data", config, sql, mark)
         made.write(EVENTS)
@@ -275,3 +276,38 @@ def test_a_head_from_another_log_is_not_contained(log: Log) -> None:
 
     assert code == 1
     assert "does not contain the expected head's event" in out
+
+
+def test_replicas_sharing_the_key_write_one_log_and_a_stranger_is_refused(log: Log, tmp_path: Path) -> None:
+    replica = Log(log.kind, log.url, tmp_path / "replica", log.config, log.sql, log.mark)
+    shutil.copytree(log.data, replica.data, ignore=shutil.ignore_patterns("audit.db*"))  # the same key
+    replica.write(3, first=EVENTS)
+    log.write(2, first=EVENTS + 3)
+    stranger = Log(log.kind, log.url, tmp_path / "stranger", log.config, log.sql, log.mark)
+
+    code, out = log.verify()
+
+    assert code == 0, out
+    assert f"OK, {EVENTS + 5} event(s) verified" in out
+    assert "not signed by this Bastion's key" in refuses_to_write(stranger)
+
+
+def test_a_shared_log_without_a_configured_key_is_said_to_be_unanchored(tmp_path: Path) -> None:
+    with postgres_url(tmp_path) as (url, sql, mark):
+        config = tmp_path / "bastion.yaml"
+        settings = {"data_dir": str(tmp_path / "data"), "audit": {"url": url}, "servers": {"t": {"command": "true"}}}
+        config.write_text(yaml.safe_dump(settings))
+        log = Log("postgresql", url, tmp_path / "data", config, sql, mark)
+
+        async def run() -> None:
+            store = open_audit_store(log.data, url=url)
+            await store.open()
+            await store.record(CallRequested(method="tools/call", tool="t"))
+            await store.close()
+
+        anyio.run(run)
+        code, out = log.verify()
+
+    assert code == 0, out
+    assert "not anchored" in out
+    assert not (tmp_path / "data" / "audit.key").exists()

@@ -10,6 +10,11 @@ from bastion.audit.chain import Checkpoint
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader, AuditStoreError
 
+UNANCHORED = (
+    "the shared audit log is not anchored: set BASTION_AUDIT_KEY (or audit.key_file), the same on every "
+    "replica, so that truncating or rolling it back is detected (docs/audit.md)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AnchorProblem:

@@ -1,4 +1,5 @@
-"""How tool arguments and results are stored: `full`, `redacted` (the default) or `shape`.
+"""How tool arguments and results are stored: `full`, `redacted` (the default) or `shape`
+(results also `none`), personal data masked or not (`pii.py`).
 
 A `Redactor` is any function of a JSON-like value that returns it with secrets masked.
 The built-in one, `SecretRedactor`, recognises well-known credential formats in strings
@@ -24,6 +25,8 @@ from bastion.audit.secret_keys import names_secret
 from bastion.compact_json import compact_json
 
 AuditMode = Literal["full", "redacted", "shape"]
+ResultsMode = Literal["full", "redacted", "shape", "none"]
+"""How results are stored: as arguments are (`AuditMode`), or `none`: not at all."""
 
 MAX_STRING_CHARS = 2048
 """Strings longer than this are stored as `{"_truncated": true, "size": <UTF-8 bytes>, "head": <first chars>}`."""
@@ -223,17 +226,33 @@ _TYPE_NAMES: dict[type, str] = {str: "string", int: "integer", float: "number", 
 
 @dataclass(frozen=True, slots=True)
 class PayloadPolicy:
-    """How a payload (tool arguments, a result) is turned into what the store keeps."""
+    """How a payload (tool arguments, a result) is turned into what the store keeps.
+
+    `mode` is for arguments, and for results unless `results` says otherwise (`none`: a
+    result is not stored at all, its size still is). `pii` masks personal data in every
+    string that is stored (`pii.py`), whatever the mode.
+    """
 
     mode: AuditMode = "redacted"
     redactor: Redactor | Callable[[Any], Any] = field(default_factory=SecretRedactor)
+    results: ResultsMode | None = None
+    pii: TextMasker | None = None
 
-    def apply(self, value: Any) -> Any:
-        """What to store of `value`. Fails closed: a redactor that raises stores nothing of it."""
-        if value is None or self.mode == "full":
-            return value
-        if self.mode == "shape":
+    def apply(self, value: Any, *, result: bool = False) -> Any:
+        """What to store of `value` (a result when `result`). Fails closed: a redactor that
+        raises stores nothing of it."""
+        mode = self.results if result and self.results is not None else self.mode
+        if value is None or mode == "none":
+            return None
+        if mode == "shape":
             return shape_of(value)
+        if self.pii is not None:
+            try:
+                value = strings_masked_by(self.pii, value)
+            except Exception as exc:  # never let a faulty masker leak the clear value
+                return {"_redaction_failed": type(exc).__name__}
+        if mode == "full":
+            return value
         try:
             if type(self.redactor) is SecretRedactor:
                 return _mask_and_truncate(value, self.redactor)  # the same as below, in one walk

@@ -14,6 +14,7 @@ import click
 
 from bastion.audit import open_audit_store
 from bastion.audit.anchor import SignedHead
+from bastion.audit.anchor_check import UNANCHORED
 from bastion.audit.events import EVENT_TYPES
 from bastion.audit.export import EXPORT_FORMATS, ExportFormat, event_record, export_events, write_jsonl
 from bastion.audit.query import EventQuery
@@ -181,11 +182,15 @@ def verify(config_path: Path, expect: str | None) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expect") from exc
     config = load_or_exit(config_path)
-    reader = open_audit_store(config.data_dir, url=audit_url(config))
+    url = audit_url(config)
+    reader = open_audit_store(config.data_dir, url=url)
+    anchor = config.audit.anchor(config.data_dir, url)
     try:
-        report = verify_log(reader, config.audit.anchor(config.data_dir), expected)
+        report = verify_log(reader, anchor, expected)
     except AuditStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    if anchor is None:
+        click.echo(f"warning: {UNANCHORED}", err=True)
     if not report.ok:
         click.echo(
             f"audit log {reader.description}: BROKEN at sequence number {report.first_bad_seq}: "
@@ -203,17 +208,22 @@ def verify(config_path: Path, expect: str | None) -> None:
 def head(config_path: Path) -> None:
     """Print the log's signed head (seq:hash:signature), to keep elsewhere and pass to `verify --expect`."""
     config = load_or_exit(config_path)
-    reader = open_audit_store(config.data_dir, url=audit_url(config))
+    url = audit_url(config)
+    reader = open_audit_store(config.data_dir, url=url)
+    anchor = config.audit.anchor(config.data_dir, url)
     try:
         signed = reader.signed_head()
-        key = config.audit.anchor(config.data_dir).key()
+        key = anchor.key() if anchor is not None else None
     except AuditStoreError as exc:
         raise click.ClickException(str(exc)) from exc
-    if signed is None or not key.signs(signed):
+    if signed is None or (key is not None and not key.signs(signed)):
         raise click.ClickException(
             f"audit log {reader.description}: the head is not signed by the audit key; run `bastion audit verify`"
         )
-    click.echo(signed.token())
+    if key is None:
+        click.echo(f"warning: {UNANCHORED}", err=True)
+        signed = signed._replace(mac="")
+    click.echo(signed.token().rstrip(":"))
 
 
 @audit_group.command("prune")
