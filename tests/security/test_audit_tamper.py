@@ -22,6 +22,7 @@ from bastion.audit import open_audit_store
 from bastion.audit.anchor import AuditAnchor, anchor_at
 from bastion.audit.chain import GENESIS_HASH, EventRow, link
 from bastion.audit.events import CallRequested
+from bastion.audit.retention import Retention
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.cli.main import main
 
@@ -311,3 +312,27 @@ def test_a_shared_log_without_a_configured_key_is_said_to_be_unanchored(tmp_path
     assert code == 0, out
     assert "not anchored" in out
     assert not (tmp_path / "data" / "audit.key").exists()
+
+
+def test_a_log_pruned_by_retention_still_verifies_against_its_head_file(log: Log) -> None:
+    pinned = log.head()
+
+    async def prune() -> None:
+        store = open_audit_store(log.data, url=log.url, anchor=log.anchor, retention=Retention(max_events=3))
+        await store.open()
+        await store.prune_now()
+        await store.close()
+
+    anyio.run(prune)
+    code, out = log.verify("--expect", pinned)
+
+    assert code == 0, out
+    assert "since retention checkpoint" in out
+
+
+@pytest.mark.parametrize("head", ["12", "x:y", f"1:{'g' * 64}", f"1:{'a' * 64}:short"])
+def test_a_malformed_expected_head_is_a_usage_error(log: Log, head: str) -> None:
+    code, out = log.verify("--expect", head)
+
+    assert code == 2
+    assert "--expect" in out
