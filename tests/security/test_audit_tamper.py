@@ -336,3 +336,17 @@ def test_a_malformed_expected_head_is_a_usage_error(log: Log, head: str) -> None
 
     assert code == 2
     assert "--expect" in out
+
+
+def test_an_empty_log_opened_twice_verifies(tmp_path: Path) -> None:
+    with sqlite_url(tmp_path) as (url, sql, mark):
+        config = tmp_path / "bastion.yaml"
+        config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"), "servers": {"t": {"command": "true"}}}))
+        log = Log("sqlite", url, tmp_path / "data", config, sql, mark)
+        log.write(0)
+        log.write(0)
+
+        code, out = log.verify()
+
+    assert code == 0, out
+    assert "OK, 0 event(s) verified" in out

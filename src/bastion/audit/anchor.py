@@ -247,8 +247,8 @@ def opening_check(
     anchor: AuditAnchor, head: SignedHead, start: Checkpoint | None, hash_at: HashAt
 ) -> SignedHead | None:
     """What a writer checks when it opens the log whose head is `head`: the head file's head
-    is in the log, and `head` is signed. Returns the head to sign and store when the log
-    predates anchoring (unsigned, and no head file yet: trusted on first use). Raises
+    is in the log, and `head` is signed. Returns the head to sign and store when the log is
+    new or predates anchoring (unsigned, and no head file yet: trusted on first use). Raises
     `AuditStoreError` when the log fails a check, so that it is not signed over."""
     key = anchor.key(create=True)
     on_file = anchor.read_head_file()
@@ -262,7 +262,7 @@ def opening_check(
                 f"{problem}; run `bastion audit verify`, and once the log is accounted for move "
                 f"{anchor.head_file} aside to accept it as it is"
             )
-    if head.seq > 0 and not head.mac and on_file is None:
+    if not head.mac and (head.seq == 0 or on_file is None):  # a new log, or one from before anchoring
         adopted = anchor.sign(head.seq, head.hash)
     else:
         anchor.check_chain_onto(head)
