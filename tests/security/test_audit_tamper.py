@@ -350,3 +350,23 @@ def test_an_empty_log_opened_twice_verifies(tmp_path: Path) -> None:
 
     assert code == 0, out
     assert "OK, 0 event(s) verified" in out
+
+
+def test_a_running_writer_refuses_to_sign_over_a_truncated_log(log: Log) -> None:
+    async def run() -> str:
+        store = log.store()
+        await store.open()
+        try:
+            await store.record(CallRequested(method="tools/call", tool="t"))
+            log.sql(log.q("DELETE FROM events WHERE seq > ?"), (7,))
+            log.sql(log.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"), (7, hash_of(log, 7)))
+            with pytest.raises(AuditStoreError) as caught:
+                await store.record(CallRequested(method="tools/call", tool="t"))
+            return str(caught.value)
+        finally:
+            await store.close()
+
+    message = anyio.run(run)
+
+    assert "not signed by this Bastion's key" in message
+    assert log.sql("SELECT max(seq) FROM events") == [(7,)]
