@@ -200,7 +200,14 @@ def verify(config_path: Path, expect: str | None) -> None:
         sys.exit(1)
     start, _ = reader.chain_ends()
     since = f" since retention checkpoint {start.seq}" if start is not None else ""
-    click.echo(f"audit log {reader.description}: OK, {report.checked} event(s) verified{since}, head {report.last_seq}")
+    anchored = ["signed"] if anchor is not None else []
+    if anchor is not None and anchor.head_file.exists():
+        anchored.append(f"holds the head in {anchor.head_file.name}")
+    if expected is not None:
+        anchored.append(f"holds the expected head {expected.seq}")
+    checked = f" ({'; '.join(anchored)})" if anchored else ""
+    verified = f"{report.checked} event(s) verified{since}, head {report.last_seq}{checked}"
+    click.echo(f"audit log {reader.description}: OK, {verified}")
 
 
 @audit_group.command("head")
