@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
-from bastion.audit.redact import AuditMode
+from bastion.audit.anchor import KEY_ENV, AuditAnchor, anchor_at
+from bastion.audit.pii import PiiKind
+from bastion.audit.redact import AuditMode, ResultsMode
 from bastion.audit.retention import Retention, parse_duration
 from bastion.audit.store import Durability
 from bastion.config_errors import config_problem
@@ -51,9 +55,42 @@ class AuditConfig(BaseModel):
 
     on_failure: Literal["refuse", "allow"] = "refuse"
     mode: AuditMode = "redacted"
+    results: ResultsMode | None = None
+    """How results are stored; unset: as `mode` says."""
+    redact_pii: tuple[PiiKind, ...] = ()
+    """Personal data masked in every recorded string: `email`, `phone`, `card`."""
     url: str | None = Field(default=None, repr=False)
     durability: Durability = "power"
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    key_file: Path | None = None
+    """The key that signs the log's head (default `data_dir/audit.key`; `BASTION_AUDIT_KEY` wins)."""
+    head_file: Path | None = None
+    """Where the writer leaves the latest signed head (default `data_dir/audit.head`)."""
+
+    @field_validator("key_file", "head_file")
+    @classmethod
+    def _relative_to_config(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        if path is None:
+            return None
+        source = info.context.get("source") if isinstance(info.context, dict) else None
+        return ((Path(source).parent if source else Path.cwd()) / path.expanduser()).resolve()
+
+    def anchor(self, data_dir: Path, url: str | None) -> AuditAnchor | None:
+        """The anchor of the log at `url` (see `bastion.audit.anchor`): its key and head file.
+
+        A log of its own (SQLite) is always anchored, its key made in `data_dir` at the first
+        start. A shared one (PostgreSQL) is anchored when its key is configured
+        (`BASTION_AUDIT_KEY` or `key_file`, the same on every replica); None otherwise: each
+        replica would otherwise make a key of its own and refuse the others' heads."""
+        shared = url is not None and url.startswith(("postgresql://", "postgres://"))
+        if shared and self.key_file is None and not os.environ.get(KEY_ENV):
+            return None
+        return anchor_at(data_dir, self.key_file, self.head_file)
+
+    @field_validator("redact_pii", mode="before")
+    @classmethod
+    def _pii_list(cls, value: object) -> object:
+        return () if value is None else value  # `redact_pii:` with nothing after it
 
     @field_validator("retention", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bastion.audit.anchor import AuditAnchor
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import SqliteAuditStore
@@ -21,11 +22,13 @@ def open_audit_store(
     policy: PayloadPolicy | None = None,
     retention: Retention | None = None,
     durability: Durability = "power",
+    anchor: AuditAnchor | None = None,
 ) -> AuditStore:
     """The audit store `url` names (`postgresql://...`, `sqlite:///path`), else `data_dir / "audit.db"`.
 
     Not yet opened: `await store.open()` to write; reading (search, export) needs no opening.
-    `durability` says what a durable write survives (see `Durability`).
+    `durability` says what a durable write survives (see `Durability`). With `anchor`, every
+    head the store commits is signed, and the log is checked against it on opening (`anchor.py`).
     """
     if url is not None and url.startswith(("postgresql://", "postgres://")):
         try:
@@ -35,6 +38,6 @@ def open_audit_store(
                 f"a PostgreSQL audit store needs psycopg: pip install 'bastion-mcp[postgres]' ({exc})"
             ) from exc
 
-        return PostgresAuditStore(url, policy, retention, durability=durability)
+        return PostgresAuditStore(url, policy, retention, durability=durability, anchor=anchor)
     path = Path(url.removeprefix("sqlite://")) if url is not None else data_dir / AUDIT_DB_NAME
-    return SqliteAuditStore(path, policy, retention, durability=durability)
+    return SqliteAuditStore(path, policy, retention, durability=durability, anchor=anchor)

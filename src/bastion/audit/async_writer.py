@@ -64,6 +64,12 @@ class AsyncWriterBackend(Protocol[ConnT]):
     async def prune(self, conn: ConnT, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         """Apply `retention` in one transaction; return how many events were removed."""
 
+    async def tidy(self, force: bool) -> None:
+        """Housekeeping after a batch, once its waiters are answered (`force`: the store is closing)."""
+
+    def housekeeping_due(self) -> float | None:
+        """When (`time.monotonic`) `tidy` has something to do; None: nothing."""
+
     async def discard(self, conn: ConnT) -> None:
         """Close `conn` (rolling back whatever is open), ignoring errors."""
 
@@ -169,8 +175,9 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
         try:
             while True:
                 await self._maybe_prune(forced=False)
+                await self._tidy(force=False)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._until_next_prune())
+                    await asyncio.wait_for(self._wake.wait(), self._until_next_deadline())
                 self._wake.clear()
                 while self._jobs:
                     batch = [self._jobs.popleft()]
@@ -178,6 +185,7 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
                         batch.append(self._jobs.popleft())
                     if await self._handle(batch):
                         return
+                    await self._tidy(force=False)
         finally:  # stopped, or cancelled with its event loop: the connection goes either way
             await self._drop_connection()
 
@@ -190,6 +198,7 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
                 await self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
             if stopping:
                 await self._drop_connection()
+                await self._tidy(force=True)
         except BaseException:  # cancelled (the loop is going away): nothing of this batch is known committed
             fail(batch, f"audit writer for {self.backend.description} was stopped")
             raise
@@ -207,10 +216,12 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
         fail(left, f"audit writer for {self.backend.description} has stopped")
         self._settle(left)
 
-    def _until_next_prune(self) -> float | None:
-        if self.retention is None or not self.retention.enabled:
-            return None
-        return max(0.01, self._next_prune - time.monotonic())
+    def _until_next_deadline(self) -> float | None:
+        """How long the writer may sleep: until retention is due, or the backend's housekeeping."""
+        deadlines = [] if self.retention is None or not self.retention.enabled else [self._next_prune]
+        if (housekeeping := self.backend.housekeeping_due()) is not None:
+            deadlines.append(housekeeping)
+        return max(0.01, min(deadlines) - time.monotonic()) if deadlines else None
 
     async def _maybe_prune(self, *, forced: bool, jobs: list[Job] | None = None) -> None:
         if self.retention is None or not self.retention.enabled:
@@ -250,6 +261,13 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
             for job in batch:
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH):
                     job.error = message
+
+    async def _tidy(self, *, force: bool) -> None:
+        """The backend's housekeeping after a batch (`force`: closing); it never stops the writer."""
+        try:
+            await self.backend.tidy(force)
+        except Exception as exc:
+            logger.warning("audit log %s housekeeping failed: %s", self.backend.description, exc)
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:

@@ -60,7 +60,7 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
     """The row for `event`, its payload fields stored as `policy` says."""
     details = event.details()
     for name in event.PAYLOAD_FIELDS:
-        details[name] = policy.apply(details[name])
+        details[name] = policy.apply(details[name], result=name == "result")
     data = to_json(details)
     if len(data) > MAX_PAYLOAD_BYTES // 4 and len(data.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
         for name in event.PAYLOAD_FIELDS:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from bastion.audit.anchor import SignedHead
 from bastion.audit.chain import ChainedRow, Checkpoint, chained_row
 from bastion.audit.postgres_schema import COLUMNS, redacted_url
 from bastion.audit.query import EventQuery, paged, where_clause
@@ -68,6 +69,10 @@ class PostgresReader:
             Checkpoint(int(checkpoint[0][0]), checkpoint[0][1]) if checkpoint else None,
             Checkpoint(int(head[0][0]), head[0][1]) if head else None,
         )
+
+    def signed_head(self) -> SignedHead | None:
+        head = self._fetch("SELECT seq, hash, mac FROM audit_head WHERE id = 1", [])
+        return SignedHead(int(head[0][0]), head[0][1], head[0][2] or "") if head else None
 
     def _stream(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql` through a server-side cursor (one statement: one snapshot), fetched

@@ -37,7 +37,9 @@ _V1 = (
         seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, removed BIGINT NOT NULL)""",
     "CREATE TABLE audit_health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at DOUBLE PRECISION NOT NULL)",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+_V2 = ("ALTER TABLE audit_head ADD COLUMN mac TEXT",)
+"""The chain head carries its signature (see `anchor.py`)."""
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """`MIGRATIONS[n]` brings a database from schema version n to n + 1 (`audit_schema.version`)."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,27 +31,30 @@ class EventQuery:
     text: str | None = None
 
 
-def where_clause(query: EventQuery, dialect: Dialect) -> tuple[list[str], list[Any]]:
+def where_clause(query: EventQuery, dialect: Dialect, *, table: str = "") -> tuple[list[str], list[Any]]:
     """The conditions (joined by AND) and their parameters, for a query on the `events` table.
 
+    `table` qualifies every column (`"events"`): needed when the query joins another table
+    that has columns of the same name (SQLite's full-text index has `tool`).
     Full-text search is left out: each backend joins its own index.
     """
     mark = "?" if dialect == "sqlite" else "%s"
+    prefix = f"{table}." if table else ""
     conditions: list[str] = []
     params: list[Any] = []
     if query.since is not None:
-        conditions.append(f"time >= {mark}")
+        conditions.append(f"{prefix}time >= {mark}")
         params.append(query.since)
     if query.until is not None:
-        conditions.append(f"time < {mark}")
+        conditions.append(f"{prefix}time < {mark}")
         params.append(query.until)
     for column in ("agent", "server", "tool", "verdict", "rule", "correlation_id"):
         value = getattr(query, column)
         if value is not None:
-            conditions.append(f"{column} = {mark}")
+            conditions.append(f"{prefix}{column} = {mark}")
             params.append(value)
     if query.types:
-        conditions.append(f"type IN ({', '.join(mark for _ in query.types)})")
+        conditions.append(f"{prefix}type IN ({', '.join(mark for _ in query.types)})")
         params.extend(query.types)
     return conditions, params
 

@@ -1,8 +1,10 @@
-"""How tool arguments and results are stored: `full`, `redacted` (the default) or `shape`.
+"""How tool arguments and results are stored: `full`, `redacted` (the default) or `shape`
+(results also `none`), personal data masked or not (`pii.py`).
 
 A `Redactor` is any function of a JSON-like value that returns it with secrets masked.
 The built-in one, `SecretRedactor`, recognises well-known credential formats in strings
-and masks the values of keys that name a secret (`password`, `api_key`, ...). Other
+and masks the values of keys that name a secret (`password`, `api_key`, `dbPassword`, ...:
+see `secret_keys.py`). Other
 recognisers (the policy catalogue's secret detectors) plug in as further redactors,
 `PayloadPolicy("redacted", chain_redactors(SecretRedactor(), catalogue_redactor))`, or, when
 they mask text, as further text recognisers of the built-in one, walked in the same pass:
@@ -17,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
+from bastion.audit.secret_keys import names_secret
 from bastion.compact_json import compact_json
 
 AuditMode = Literal["full", "redacted", "shape"]
+ResultsMode = Literal["full", "redacted", "shape", "none"]
+"""How results are stored: as arguments are (`AuditMode`), or `none`: not at all."""
 
 MAX_STRING_CHARS = 2048
 """Strings longer than this are stored as `{"_truncated": true, "size": <UTF-8 bytes>, "head": <first chars>}`."""
@@ -62,13 +66,6 @@ SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 """Well-known credential formats, by name. A match is replaced by `[REDACTED:<name>]`."""
-
-SECRET_KEY_NAMES = re.compile(
-    r"(?i)^(?:.*[_-])?(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|token|access[_-]?token|"
-    r"refresh[_-]?token|auth|authorization|credentials?|private[_-]?key|cookie|session[_-]?id|x-api-key)$"
-)
-"""Mapping keys whose string value is a secret whatever it looks like."""
-
 
 _ANY_SECRET = re.compile("|".join(f"(?P<f{i}>{p.pattern})" for i, (_, p) in enumerate(SECRET_FORMATS)), re.S)
 _ASSIGNED = next(i for i, (name, _) in enumerate(SECRET_FORMATS) if name == "assigned-secret")
@@ -165,18 +162,7 @@ def strings_masked_by(mask: TextMasker, value: Any) -> Any:
 def _is_secret_key(key: Any, item: Any) -> bool:
     if type(key) is not str or not isinstance(item, str | int) or isinstance(item, bool):
         return False
-    if len(key) > _CACHED_KEY_CHARS:  # an agent's odd key is not kept in the cache
-        return SECRET_KEY_NAMES.match(key) is not None
-    return _secret_key_name(key)
-
-
-_CACHED_KEY_CHARS = 64
-
-
-@lru_cache(maxsize=4096)
-def _secret_key_name(key: str) -> bool:
-    """Whether `key` names a secret (cached: an agent's argument names repeat call after call)."""
-    return SECRET_KEY_NAMES.match(key) is not None
+    return names_secret(key)
 
 
 def chain_redactors(*redactors: Redactor) -> Redactor:
@@ -240,17 +226,33 @@ _TYPE_NAMES: dict[type, str] = {str: "string", int: "integer", float: "number", 
 
 @dataclass(frozen=True, slots=True)
 class PayloadPolicy:
-    """How a payload (tool arguments, a result) is turned into what the store keeps."""
+    """How a payload (tool arguments, a result) is turned into what the store keeps.
+
+    `mode` is for arguments, and for results unless `results` says otherwise (`none`: a
+    result is not stored at all, its size still is). `pii` masks personal data in every
+    string that is stored (`pii.py`), whatever the mode.
+    """
 
     mode: AuditMode = "redacted"
     redactor: Redactor | Callable[[Any], Any] = field(default_factory=SecretRedactor)
+    results: ResultsMode | None = None
+    pii: TextMasker | None = None
 
-    def apply(self, value: Any) -> Any:
-        """What to store of `value`. Fails closed: a redactor that raises stores nothing of it."""
-        if value is None or self.mode == "full":
-            return value
-        if self.mode == "shape":
+    def apply(self, value: Any, *, result: bool = False) -> Any:
+        """What to store of `value` (a result when `result`). Fails closed: a redactor that
+        raises stores nothing of it."""
+        mode = self.results if result and self.results is not None else self.mode
+        if value is None or mode == "none":
+            return None
+        if mode == "shape":
             return shape_of(value)
+        if self.pii is not None:
+            try:
+                value = strings_masked_by(self.pii, value)
+            except Exception as exc:  # never let a faulty masker leak the clear value
+                return {"_redaction_failed": type(exc).__name__}
+        if mode == "full":
+            return value
         try:
             if type(self.redactor) is SecretRedactor:
                 return _mask_and_truncate(value, self.redactor)  # the same as below, in one walk

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bastion.audit.anchor import AuditAnchor, SignedHead
+from bastion.audit.anchor_check import check_anchor
 from bastion.audit.chain import VerifyReport, decode_row, verify_chain
 from bastion.audit.events import StoredEvent
 from bastion.audit.query import EventQuery
@@ -44,7 +46,19 @@ def parse_cursor(cursor: str) -> int:
     return int(cursor)
 
 
-def verify_log(reader: AuditReader) -> VerifyReport:
-    """Walk the whole chain of `reader`'s log, from its retention checkpoint to its head."""
+def verify_log(
+    reader: AuditReader, anchor: AuditAnchor | None = None, expect: SignedHead | None = None
+) -> VerifyReport:
+    """Walk the whole chain of `reader`'s log, from its retention checkpoint to its head; then,
+    with `anchor`, check its head is signed and it contains the head file's head, and with
+    `expect`, that it contains that head (`anchor_check.py`).
+
+    Raises `AuditStoreError` if the log, or the anchor's key, cannot be read."""
     start, head = reader.chain_ends()
-    return verify_chain(reader.rows(EventQuery(), newest_first=False), start, head)
+    report = verify_chain(reader.rows(EventQuery(), newest_first=False), start, head)
+    if not report.ok or (anchor is None and expect is None):
+        return report
+    found = check_anchor(reader, start, anchor, expect)
+    if found is None:
+        return report
+    return VerifyReport(report.checked, found.seq, found.problem, report.last_seq)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bastion.audit.anchor import AuditAnchor, SignedHead
 from bastion.audit.chain import (
     GENESIS_HASH,
     ChainedRow,
@@ -37,9 +38,11 @@ from bastion.audit.chain import (
 )
 from bastion.audit.events import AuditPruned
 from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
+from bastion.audit.private_files import make_private
 from bastion.audit.query import EventQuery, fts5_expression, paged, where_clause
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
+from bastion.audit.sqlite_anchor import add_mac_column, open_anchored, signed_head
 from bastion.audit.sqlite_locking import begin_if_free
 from bastion.audit.sqlite_text_index import (
     INDEX_BATCH,
@@ -122,11 +125,17 @@ def _migrate_to_v4(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
         conn.execute(f"CREATE INDEX events_{column} ON events({column}) WHERE {column} IS NOT NULL")
 
 
+def _migrate_to_v5(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
+    """The chain head carries its signature (`audit_head.mac`, see `anchor.py`)."""
+    add_mac_column(conn)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection, PayloadPolicy], None], ...] = (
     _migrate_to_v1,
     _migrate_to_v2,
     _migrate_to_v3,
     _migrate_to_v4,
+    _migrate_to_v5,
 )
 """`MIGRATIONS[n]` brings a database from `PRAGMA user_version` n to n + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -137,6 +146,7 @@ MIGRATION_BATCH = 10_000
 
 _INSERT_EVENT = f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SET_HEAD = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"
+_SET_SIGNED_HEAD = "UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1"
 _UPSERT_HEALTH = (
     "INSERT INTO _health (id, checked_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at"
 )
@@ -179,8 +189,12 @@ class SqliteBackend:
     for the disk (`durability: process`).
     """
 
-    def __init__(self, path: Path, policy: PayloadPolicy | None = None, *, fsync: bool = True) -> None:
+    def __init__(
+        self, path: Path, policy: PayloadPolicy | None = None, *, fsync: bool = True, anchor: AuditAnchor | None = None
+    ) -> None:
         self.path = path
+        self.anchor = anchor
+        """Signs every head it commits and checks the one it chains onto (see `anchor.py`)."""
         self.policy = policy if policy is not None else PayloadPolicy()
         """How migrated v1 requests store their arguments."""
         self.description = str(path)
@@ -191,6 +205,7 @@ class SqliteBackend:
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, factory=WriterConnection)
         try:
             _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
@@ -202,6 +217,8 @@ class SqliteBackend:
             # rather than inside whichever commit happens to fill the WAL.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             _migrate(conn, self.path, self.policy)
+            if self.anchor is not None:
+                open_anchored(conn, self.anchor)
             self._unindexed = unindexed(conn)  # a writer that stopped (or crashed) may have left some
         except BaseException:
             conn.close()
@@ -227,11 +244,12 @@ class SqliteBackend:
         return True
 
     def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
-        if rows:
-            append_chained(conn, rows)
+        head = append_chained(conn, rows, self.anchor) if rows else None
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
+        if head is not None and self.anchor is not None:
+            self.anchor.committed(head)
         self._commits_since_checkpoint += 1
         self._unindexed += len(rows)
 
@@ -244,19 +262,28 @@ class SqliteBackend:
         if self._commits_since_checkpoint >= CHECKPOINT_EVERY:
             self._commits_since_checkpoint = 0
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self.anchor is not None:
+            self.anchor.write_head_file()
+
+    def housekeeping_due(self) -> float | None:
+        return self.anchor.head_file_due() if self.anchor is not None else None
 
     def prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
         _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            removed = self._prune(conn, retention, now, policy)
+            removed, head = self._prune(conn, retention, now, policy)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if head is not None and self.anchor is not None:
+            self.anchor.committed(head)
         return removed
 
-    def _prune(self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy) -> int:
+    def _prune(
+        self, conn: sqlite3.Connection, retention: Retention, now: float, policy: PayloadPolicy
+    ) -> tuple[int, SignedHead | None]:
         head_seq: int = conn.execute("SELECT seq FROM audit_head WHERE id = 1").fetchone()[0]
         cut = head_seq - retention.max_events if retention.max_events is not None else 0
         cutoff = retention.cutoff(now)
@@ -265,14 +292,14 @@ class SqliteBackend:
             cut = max(cut, by_age or 0)
         first = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
         if first is None or cut < first:
-            return 0
+            return 0, None
         through_hash: str = conn.execute("SELECT hash FROM events WHERE seq = ?", (cut,)).fetchone()[0]
         forget_through(conn, cut)
         removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
         conn.execute("INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?)", (cut, through_hash, now, removed))
         event = AuditPruned(time=now, through_seq=cut, through_hash=through_hash, removed=removed)
-        append_chained(conn, [encode_event(event, policy)])
-        return int(removed)
+        head = append_chained(conn, [encode_event(event, policy)], self.anchor)
+        return int(removed), head
 
     def discard(self, conn: sqlite3.Connection) -> None:
         # Nothing to roll back, or the connection is unusable: either way it is replaced.
@@ -280,6 +307,11 @@ class SqliteBackend:
             conn.execute("ROLLBACK")
         with contextlib.suppress(sqlite3.Error):
             conn.close()
+        if self.anchor is not None:  # closing (or failing): what is committed goes to the head file now
+            try:
+                self.anchor.write_head_file(force=True)
+            except OSError as exc:
+                logger.error("audit head file %s not written: %s", self.anchor.head_file, exc)
 
 
 class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
@@ -292,9 +324,10 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         retention: Retention | None = None,
         *,
         durability: Durability = "power",
+        anchor: AuditAnchor | None = None,
     ) -> None:
         policy = policy or PayloadPolicy()
-        backend = SqliteBackend(path, policy, fsync=durability == "power")
+        backend = SqliteBackend(path, policy, fsync=durability == "power", anchor=anchor)
         # Without fsync a commit is quick enough to make on the caller's thread (see writer.py).
         inline = backend.append_if_free if durability == "process" else None
         super().__init__(backend, policy, retention, inline=inline)
@@ -308,7 +341,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         self, query: EventQuery, *, newest_first: bool, cursor: int | None = None, limit: int | None = None
     ) -> Iterator[ChainedRow]:
         def statement(tail: bool) -> tuple[str, list[Any]]:
-            conditions, params = where_clause(query, "sqlite")
+            conditions, params = where_clause(query, "sqlite", table="events")
             columns = ", ".join(f"events.{c}" for c in COLUMNS.split(", "))
             source, order = "events", "events.seq"
             if query.text is not None and tail:
@@ -347,6 +380,10 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             Checkpoint(*head) if head is not None else None,
         )
 
+    def signed_head(self) -> SignedHead | None:
+        found = _first(self._read("SELECT * FROM audit_head WHERE id = 1", []))  # before v5: no `mac`
+        return SignedHead(int(found[1]), str(found[2]), (found[3] or "") if len(found) > 3 else "") if found else None
+
     def _read(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql`, streamed through a read-only connection that lives as long as the iteration."""
         return self._search(lambda tail: (sql, params), text=False)
@@ -377,16 +414,25 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             conn.close()
 
 
-def append_chained(conn: sqlite3.Connection, rows: list[EventRow]) -> Checkpoint:
+def append_chained(conn: sqlite3.Connection, rows: list[EventRow], anchor: AuditAnchor | None = None) -> SignedHead:
     """Chain `rows` after the head and insert them (the full-text index follows later, see
     `sqlite_text_index.py`); the caller holds the write lock (`BEGIN IMMEDIATE`) and commits.
-    Returns the new head."""
-    seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    chained = chain_rows(Checkpoint(seq, digest), rows)
+    With `anchor`, the head chained onto must be signed, and the new one is. Returns the new head."""
+    if anchor is None:  # also on schemas before v5 (migrations): the head's `mac`, if any, no longer fits
+        seq, digest = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        head = SignedHead(seq, digest)
+    else:
+        head = signed_head(conn)
+        anchor.check_chain_onto(head)
+    chained = chain_rows(Checkpoint(head.seq, head.hash), rows)
     conn.executemany(_INSERT_EVENT, [(c.seq, *c.row, c.hash) for c in chained])
     last = chained[-1]
-    conn.execute(_SET_HEAD, (last.seq, last.hash))
-    return Checkpoint(last.seq, last.hash)
+    if anchor is None:
+        conn.execute(_SET_HEAD, (last.seq, last.hash))
+        return SignedHead(last.seq, last.hash)
+    new = anchor.sign(last.seq, last.hash)
+    conn.execute(_SET_SIGNED_HEAD, (new.seq, new.hash, new.mac))
+    return new
 
 
 def _migrate(conn: sqlite3.Connection, path: Path, policy: PayloadPolicy) -> None:

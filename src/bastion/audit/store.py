@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from bastion.audit.anchor import SignedHead
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
     from bastion.audit.query import EventQuery
@@ -49,6 +50,9 @@ class AuditReader(Protocol):
 
     def chain_ends(self) -> tuple[Checkpoint | None, Checkpoint | None]:
         """The latest retention checkpoint (None: the log starts at 1) and the recorded head."""
+
+    def signed_head(self) -> SignedHead | None:
+        """The recorded head with its signature (`mac` empty when unsigned; see `anchor.py`)."""
 
 
 class AuditStore(AuditReader, Protocol):

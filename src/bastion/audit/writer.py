@@ -95,6 +95,10 @@ class WriterBackend(Protocol[ConnT]):
         """Housekeeping after a batch, once its waiters are woken (so off their critical path);
         `idle`: the writer has nothing else to do, so whatever housekeeping waits is due now."""
 
+    def housekeeping_due(self) -> float | None:
+        """When (`time.monotonic`) `tidy` has something to do that must not wait for the next
+        write (the audit head file); None: nothing."""
+
 
 class GroupCommitWriter(WriterFront, Generic[ConnT]):
     """The writer thread and the async API in front of it (see the module docstring)."""
@@ -325,6 +329,8 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             self._writer_wakes = bool(deadlines)
         if self.retention is not None and self.retention.enabled:
             deadlines.append(self._next_prune)
+        if (housekeeping := self.backend.housekeeping_due()) is not None:
+            deadlines.append(housekeeping)
         if not deadlines:
             return None
         return max(0.001, min(deadlines) - now)

@@ -13,6 +13,8 @@ import anyio
 import click
 
 from bastion.audit import open_audit_store
+from bastion.audit.anchor import SignedHead
+from bastion.audit.anchor_check import UNANCHORED
 from bastion.audit.events import EVENT_TYPES
 from bastion.audit.export import EXPORT_FORMATS, ExportFormat, event_record, export_events, write_jsonl
 from bastion.audit.query import EventQuery
@@ -166,13 +168,29 @@ def _export(reader: AuditStore, query: EventQuery, fmt: ExportFormat, out: TextI
 
 @audit_group.command("verify")
 @config_option
-def verify(config_path: Path) -> None:
-    """Walk the hash chain; exit 1 naming the first bad sequence number if anything was altered."""
-    reader = _reader(config_path)
+@click.option(
+    "--expect",
+    default=None,
+    metavar="HEAD",
+    help="A head `bastion audit head` printed earlier: the log must still contain it.",
+)
+def verify(config_path: Path, expect: str | None) -> None:
+    """Walk the hash chain and check its signed head and head file; exit 1 naming the first bad
+    sequence number if anything was altered, removed or rolled back."""
     try:
-        report = verify_log(reader)
+        expected = SignedHead.parse(expect) if expect is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expect") from exc
+    config = load_or_exit(config_path)
+    url = audit_url(config)
+    reader = open_audit_store(config.data_dir, url=url)
+    anchor = config.audit.anchor(config.data_dir, url)
+    try:
+        report = verify_log(reader, anchor, expected)
     except AuditStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    if anchor is None:
+        click.echo(f"warning: {UNANCHORED}", err=True)
     if not report.ok:
         click.echo(
             f"audit log {reader.description}: BROKEN at sequence number {report.first_bad_seq}: "
@@ -182,7 +200,37 @@ def verify(config_path: Path) -> None:
         sys.exit(1)
     start, _ = reader.chain_ends()
     since = f" since retention checkpoint {start.seq}" if start is not None else ""
-    click.echo(f"audit log {reader.description}: OK, {report.checked} event(s) verified{since}, head {report.last_seq}")
+    anchored = ["signed"] if anchor is not None else []
+    if anchor is not None and anchor.head_file.exists():
+        anchored.append(f"holds the head in {anchor.head_file.name}")
+    if expected is not None:
+        anchored.append(f"holds the expected head {expected.seq}")
+    checked = f" ({'; '.join(anchored)})" if anchored else ""
+    verified = f"{report.checked} event(s) verified{since}, head {report.last_seq}{checked}"
+    click.echo(f"audit log {reader.description}: OK, {verified}")
+
+
+@audit_group.command("head")
+@config_option
+def head(config_path: Path) -> None:
+    """Print the log's signed head (seq:hash:signature), to keep elsewhere and pass to `verify --expect`."""
+    config = load_or_exit(config_path)
+    url = audit_url(config)
+    reader = open_audit_store(config.data_dir, url=url)
+    anchor = config.audit.anchor(config.data_dir, url)
+    try:
+        signed = reader.signed_head()
+        key = anchor.key() if anchor is not None else None
+    except AuditStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if signed is None or (key is not None and not key.signs(signed)):
+        raise click.ClickException(
+            f"audit log {reader.description}: the head is not signed by the audit key; run `bastion audit verify`"
+        )
+    if key is None:
+        click.echo(f"warning: {UNANCHORED}", err=True)
+        signed = signed._replace(mac="")
+    click.echo(signed.token().rstrip(":"))
 
 
 @audit_group.command("prune")

@@ -29,7 +29,9 @@ from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.store import ApprovalStore
 from bastion.audit import open_audit_store
+from bastion.audit.anchor_check import UNANCHORED
 from bastion.audit.events import ConfigLoaded
+from bastion.audit.pii import pii_masker
 from bastion.audit.redact import PayloadPolicy, Redactor
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
@@ -82,13 +84,19 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
     recognises never reach the store in clear.
     """
     audit = config.audit
-    policy = PayloadPolicy(audit.mode, redactor if redactor is not None else audit_redactor())
+    redactor = redactor if redactor is not None else audit_redactor()
+    policy = PayloadPolicy(audit.mode, redactor, results=audit.results, pii=pii_masker(audit.redact_pii))
+    url = audit_url(config)
+    anchor = audit.anchor(config.data_dir, url)
+    if anchor is None:
+        logger.warning(UNANCHORED)
     return open_audit_store(
         config.data_dir,
-        url=audit_url(config),
+        url=url,
         policy=policy,
         retention=audit.retention.retention(),
         durability=audit.durability,
+        anchor=anchor,
     )
 
 

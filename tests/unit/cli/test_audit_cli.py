@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from bastion.audit import open_audit_store
+from bastion.audit.anchor import anchor_at
 from bastion.audit.events import CallRequested
 from bastion.cli.main import main
 
@@ -31,7 +32,7 @@ def seed(config: Path, count: int = 5, url: str | None = None) -> Path:
     data = config.parent / "data"
 
     async def write() -> None:
-        store = open_audit_store(data, url=url)
+        store = open_audit_store(data, url=url, anchor=anchor_at(data))  # as the gateway opens it
         await store.open()
         for n in range(count):
             agent = "alice" if n % 2 else "bob"
