@@ -111,6 +111,8 @@ class CallCompleted(AuditEvent):
     (for an always-allow rule, the approval the rule was recorded with)."""
     allow_rule_id: str | None = None
     """The always-allow rule that admitted the call."""
+    egress_blocked: list[str] | None = None
+    """`host:port` of each connection the server's egress proxy refused while the call ran."""
 
 
 # Approvals
@@ -231,11 +233,20 @@ class EgressAllowed(AuditEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EgressBlocked(AuditEvent):
+    """A connection the egress proxy refused, tied to the call(s) in flight on the server then.
+
+    `agent` and `correlation_id` are the call's; with several calls in flight, `ambiguous` is
+    true, `calls` lists each, and `agent` (or `tool`) is kept only when they all share it.
+    """
+
     type: ClassVar[str] = "egress.blocked"
     host: str
     port: int | None = None
     method: str = ""
     reason: str = ""
+    tool: str | None = None
+    ambiguous: bool = False
+    calls: list[dict[str, str | None]] | None = None
 
 
 # Server lifecycle

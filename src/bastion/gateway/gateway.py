@@ -37,6 +37,7 @@ from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
+from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
@@ -197,8 +198,9 @@ class Gateway:
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
         self.bridge = EventBridge(self.audit)
+        self.in_flight = InFlightCalls()
         self.runtime_sink: RuntimeEventSink = self.bridge.runtime_sink(
-            runtime_sink if runtime_sink is not None else LoggingSink()
+            runtime_sink if runtime_sink is not None else LoggingSink(), self.in_flight
         )
         self._test_resolver = test_resolver
         self.pins: PinStore | None = None
@@ -268,6 +270,7 @@ class Gateway:
                 self.audit,
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
                 on_failure=self.bridge.audit_failed,
+                in_flight=self.in_flight,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,
