@@ -22,6 +22,7 @@ from mcp.server.stdio import stdio_server
 from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
+from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.denials import call_denied_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.alerts.recent import RecentAlerts
@@ -43,6 +44,7 @@ from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.remote_watch import RemoteWatch
 from bastion.gateway.server_status import ServerStatus, server_status
+from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file, write_status_key
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
@@ -232,6 +234,9 @@ class Gateway:
         self.remote_watches: dict[str, RemoteWatch] = {}
         """The HTTP upstreams' health checks, by server name."""
         self.bound_port: int | None = None
+        self.admin_tokens: AdminTokenStore | None = None
+        self.status_key: str | None = None
+        """Opens `/readyz` in full, like an admin token (`bastion servers` reads it from data_dir)."""
         self._endpoints: dict[str, ServerEndpoint] = {}
 
     @asynccontextmanager
@@ -254,6 +259,7 @@ class Gateway:
             self.pipeline.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
+            self.admin_tokens = admin_tokens
             self.admin_api = AdminApi(
                 self.approvals,
                 admin_tokens,
@@ -341,6 +347,8 @@ class Gateway:
         # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
         url_file.parent.mkdir(parents=True, exist_ok=True)
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
+        key_file = status_key_file(config)
+        self.status_key = write_status_key(key_file)
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),
             lifespan="off",
@@ -371,6 +379,7 @@ class Gateway:
             self._endpoints = {}
             sock.close()
             url_file.unlink(missing_ok=True)
+            key_file.unlink(missing_ok=True)
 
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
@@ -394,6 +403,15 @@ class Gateway:
         rows = await self.limits.usage()
         storage = self.limits.counters.description if self.limits.counters is not None else None
         return {"storage": storage, "limits": [row.as_dict() for row in rows]}
+
+    def may_read_status(self, authorization: str | None) -> bool:
+        """Whether `/readyz` details may go to this `Authorization` header: an admin token or the status key."""
+        token = bearer_of(authorization)
+        if token is None:
+            return False
+        if is_status_key(token, self.status_key):
+            return True
+        return self.admin_tokens is not None and self.admin_tokens.verify(token) is not None
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()

@@ -4,7 +4,8 @@ Routes:
 - `/servers/<name>/mcp`: Streamable HTTP (both protocol eras);
 - `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
 - `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
-- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started);
+- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started; only
+  `{"ready": bool}` but to an admin token or the status key, see `status_key`);
 - `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only;
 - `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token.
 
@@ -13,12 +14,12 @@ before 403 (the credential does not reach that server) before 429 (over
 `limits.requests_per_agent`, with Retry-After), so nothing about the configured
 servers is revealed to an unauthenticated caller. For the same reason the public RFC 9728
 documents are served for any well-formed name, and `/readyz` details (server names and
-states) go only to callers on this host.
+states) go only to an admin token or the gateway's status key, not to any caller on this
+host (a neighbour on the host is a stranger too).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -51,6 +52,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METADATA_PREFIX = "/.well-known/oauth-protected-resource/servers/"
+
+ROUTES: tuple[str, ...] = (
+    "/servers/{name}/mcp",
+    "/servers/{name}/sse",
+    "/servers/{name}/messages/",
+    "/.well-known/oauth-protected-resource/servers/{name}/mcp",
+    "/.well-known/oauth-protected-resource/servers/{name}/sse",
+    "/healthz",
+    "/readyz",
+    "/admin/api/...",
+    "/ui/...",
+)
+"""Every path `GatewayApp` serves (`...`: an app of its own, with its own routes). The auth
+matrix (tests/security/test_auth_matrix.py) has a row for each: add one with a new route."""
 _MAX_AUDITED_PATH = 256
 
 
@@ -174,8 +189,8 @@ class GatewayApp:
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         report = await self.gateway.readiness()
         status = 200 if report["ready"] else 503
-        if not _from_loopback(scope):
-            # Probes from elsewhere learn ready or not; server names stay on this host.
+        if not self.gateway.may_read_status(Headers(scope=scope).get("authorization")):
+            # Strangers learn ready or not; server names, limits and exits are for operators.
             report = {"ready": report["ready"]}
         await JSONResponse(report, status_code=status)(scope, receive, send)
 
@@ -188,16 +203,6 @@ class GatewayApp:
             return
         issuers = self.gateway.authorization_servers()
         await protected_resource_metadata(self.gateway.base_url, name, issuers)(scope, receive, send)
-
-
-def _from_loopback(scope: Scope) -> bool:
-    client = scope.get("client")
-    if not client:
-        return False
-    try:
-        return ipaddress.ip_address(client[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def _not_found(message: str) -> Response:
