@@ -62,12 +62,13 @@ class FrontDoor:
     def events(self) -> list[dict[str, Any]]:
         """Every audit event written so far (after the writer's next commit), oldest first."""
 
-        async def read() -> list[dict[str, Any]]:
-            await self.gateway.audit.flush()
-            rows = self.gateway.audit.rows(EventQuery(), newest_first=False)
-            return [event_record(decode_row(row)) for row in rows]
+        self.portal.call(self.gateway.audit.flush)
+        return stored_events(self.gateway)
 
-        return self.portal.call(read)
+
+def stored_events(gateway: Gateway) -> list[dict[str, Any]]:
+    """Every audit event in `gateway`'s store, oldest first (also once it has stopped)."""
+    return [event_record(decode_row(row)) for row in gateway.audit.rows(EventQuery(), newest_first=False)]
 
 
 def _credentials(gateway: Gateway) -> dict[str, str | None]:
@@ -107,12 +108,14 @@ def _credentials(gateway: Gateway) -> dict[str, str | None]:
 
 
 @contextmanager
-def front_door(folder: Path, **extra: Any) -> Iterator[FrontDoor]:
-    """A gateway with two unsandboxed time servers, JWT agents and every kind of credential."""
+def front_door(folder: Path, gateway_options: dict[str, Any] | None = None, **extra: Any) -> Iterator[FrontDoor]:
+    """A gateway with two unsandboxed time servers, JWT agents and every kind of credential.
+
+    `extra`: more configuration keys; `gateway_options`: keyword arguments for `Gateway`."""
     server = {"command": str(VENV_BIN / "mcp-server-time"), "sandbox": {"enabled": False}}
     jwt_config = {"issuer": JWT_ISSUER, "audience": "bastion", "secret": JWT_SECRET, "servers_claim": "bastion_servers"}
     config = load_config(write_config(folder, {"time": server, "time2": server}, auth={"jwt": jwt_config}, **extra))
-    gateway = Gateway(config)
+    gateway = Gateway(config, **(gateway_options or {}))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(serving(gateway)):
         door = FrontDoor(gateway, portal, gateway.base_url)
         door.credentials = portal.call(_credentials, gateway)

@@ -190,6 +190,31 @@ class AuthFailed(AuditEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRefused(AuditEvent):
+    """A request refused at the front door before the guard: malformed, too large, a batch, a call
+    sent as a notification, an unknown or foreign session, an id already in flight.
+
+    Coalesced under floods: the first refusal for a `reason` in a minute is recorded as it
+    happens (`count` 1); the rest of that minute are one more event, `coalesced` true, with
+    their `count` (its `agent` and `client`: the last one's).
+    """
+
+    type: ClassVar[str] = "request.refused"
+    reason: str
+    """One of a fixed set (`parse_error`, `body_too_large`, `batch`, `call_as_notification`,
+    `unknown_session`, `duplicate_id`, `invalid_message`, `http_<status>`)."""
+    status: int
+    path: str = ""
+    client: str | None = None
+    """The remote address, when known."""
+    detail: str = ""
+    count: int = 1
+    coalesced: bool = False
+    window_start: float | None = None
+    """The minute (Unix seconds) a coalesced count is for."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited(AuditEvent):
     """A call refused by a limit (`limit` names it: `per_agent 60/minute`, `concurrent_per_agent 8`, ...)."""
 
@@ -398,6 +423,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         ApprovalUsed,
         AlertFailed,
         AuthFailed,
+        RequestRefused,
         RateLimited,
         RateLimitStorageFailing,
         RateLimitStorageRecovered,

@@ -42,6 +42,8 @@ from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
+from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
+from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.remote_watch import RemoteWatch
 from bastion.gateway.server_status import ServerStatus, server_status
 from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file, write_status_key
@@ -201,6 +203,8 @@ class Gateway:
         # and on to the sink the caller gave (default: the log).
         self.bridge = EventBridge(self.audit)
         self.in_flight = InFlightCalls()
+        self.refusals = RefusalRecorder(self.bridge.record)
+        """`request.refused` events for what the front door turns away, coalesced per reason and minute."""
         self.runtime_sink: RuntimeEventSink = self.bridge.runtime_sink(
             runtime_sink if runtime_sink is not None else LoggingSink(), self.in_flight
         )
@@ -270,6 +274,8 @@ class Gateway:
             self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
+            stack.callback(self.refusals.flush, everything=True)  # before the audit store closes
+            background.start_soon(self._flush_refusals)
             background.start_soon(self.alerts.run)
             background.start_soon(gate.run_sweeper)
             recorder = CallRecorder(
@@ -315,6 +321,11 @@ class Gateway:
                     self.remote_watches[name] = watch = RemoteWatch(upstream, server_config.health, self.runtime_sink)
                     supervising.start_soon(watch.run)
             yield self
+
+    async def _flush_refusals(self) -> None:
+        while True:
+            await anyio.sleep(REFUSAL_WINDOW_SECONDS)
+            self.refusals.flush()
 
     async def _start_upstreams(self) -> None:
         async def start(name: str) -> None:
