@@ -92,7 +92,7 @@ def _credentials(gateway: Gateway) -> dict[str, str | None]:
         "scoped_agent": scoped,
         "revoked": revoked,
         "expired": expired,
-        "jwt": mint("jwt-agent", servers=["time", "time2"]),
+        "jwt": mint("jwt-agent", servers=["time", "time2", "counter"]),
         "jwt_scoped": mint("jwt-scoped", servers=["time2"]),
         "jwt_alg_none": mint("jwt-none", servers=["time"], algorithm="none"),
         "jwt_wrong_key": mint("jwt-forged", servers=["time"], key="another-secret-that-is-long-enough-for-hs"),
@@ -108,13 +108,19 @@ def _credentials(gateway: Gateway) -> dict[str, str | None]:
 
 
 @contextmanager
-def front_door(folder: Path, gateway_options: dict[str, Any] | None = None, **extra: Any) -> Iterator[FrontDoor]:
+def front_door(
+    folder: Path,
+    gateway_options: dict[str, Any] | None = None,
+    more_servers: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Iterator[FrontDoor]:
     """A gateway with two unsandboxed time servers, JWT agents and every kind of credential.
 
     `extra`: more configuration keys; `gateway_options`: keyword arguments for `Gateway`."""
     server = {"command": str(VENV_BIN / "mcp-server-time"), "sandbox": {"enabled": False}}
+    servers = {"time": server, "time2": server, **(more_servers or {})}
     jwt_config = {"issuer": JWT_ISSUER, "audience": "bastion", "secret": JWT_SECRET, "servers_claim": "bastion_servers"}
-    config = load_config(write_config(folder, {"time": server, "time2": server}, auth={"jwt": jwt_config}, **extra))
+    config = load_config(write_config(folder, servers, auth={"jwt": jwt_config}, **extra))
     gateway = Gateway(config, **(gateway_options or {}))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(serving(gateway)):
         door = FrontDoor(gateway, portal, gateway.base_url)
