@@ -1,14 +1,17 @@
-"""`request.refused` coalescing and the front door's body checks (issue 13, item 3)."""
+"""`request.refused` coalescing, the front door's body checks and the status key (issue 13, item 3)."""
 
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import pytest
 
 from bastion.audit.events import AuditEvent, RequestRefused
 from bastion.gateway.front_checks import Judged, Refusal, judge
 from bastion.gateway.refusals import RefusalRecorder
+from bastion.gateway.status_key import is_status_key, read_status_key, write_status_key
 
 
 class Clock:
@@ -66,3 +69,15 @@ def test_ids_are_keyed_as_the_transport_keys_them(request_id: object, key: str |
     judged = judge(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "ping"}).encode())
     assert isinstance(judged, Judged)
     assert judged.id_key == key
+
+
+def test_the_status_key_is_private_fresh_at_each_start_and_compared_whole(tmp_path: Path) -> None:
+    path = tmp_path / "status.key"
+    first = write_status_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    second = write_status_key(path)
+    assert second != first
+    assert read_status_key(path) == second
+    assert is_status_key(second, second)
+    assert not is_status_key(second[:-1], second)
+    assert not is_status_key(second, None)
