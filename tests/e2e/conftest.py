@@ -151,6 +151,10 @@ class RunningGateway:
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
 
+    def status_headers(self) -> dict[str, str]:
+        """What opens `/readyz` in full: the gateway's status key, as `bastion servers` sends it."""
+        return {"Authorization": f"Bearer {(self.data_dir / 'status.key').read_text(encoding='utf-8').strip()}"}
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, "--config", str(self.config_path))
 
@@ -224,7 +228,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, git_repo: Path, npm_cache:
     config = write_config(folder, server_table(git_repo, folder / "data", npm_cache, tmp_path_factory.getbasetemp()))
     running = start_gateway(config)
     try:
-        ready = httpx2.get(f"{running.base_url}/readyz", timeout=10).json()
+        ready = httpx2.get(f"{running.base_url}/readyz", headers=running.status_headers(), timeout=10).json()
         assert ready["audit_store"] == "writable", ready
         yield running
     finally:

@@ -45,7 +45,8 @@ async def test_unwritable_audit_store(tmp_path, monkeypatch, on_failure, refused
                 again = await client.call_tool("get_current_time", {"timezone": "Europe/Paris"})
                 assert not again.is_error
             async with httpx2.AsyncClient(timeout=10) as http:
-                ready = (await http.get(f"{gateway.base_url}/readyz")).json()
+                status_key = {"Authorization": f"Bearer {gateway.status_key}"}
+                ready = (await http.get(f"{gateway.base_url}/readyz", headers=status_key)).json()
             assert ready["audit_store"] == "writable"
     zones = [r["arguments"]["timezone"] for r in store_calls(gateway.audit) if r["method"] == "tools/call"]
     assert "Europe/Paris" in zones

@@ -119,14 +119,14 @@ async def test_database_gone_read_only_refuses_calls_then_recovers(tmp_path):
                     try:
                         with pytest.raises(Exception, match="audit log cannot be written"):
                             await client.call_tool("note", {"path": str(notes), "text": "while-read-only"})
-                        ready = (await http.get(f"{gateway.base_url}/readyz")).json()
+                        ready = (await http.get(f"{gateway.base_url}/readyz", headers=gateway.status_headers())).json()
                         assert ready["audit_store"] == "failing"
                     finally:
                         set_read_only(role, False)
                     after = f"after-{uuid.uuid4().hex[:6]}"
                     result = await client.call_tool("note", {"path": str(notes), "text": after})
                     assert not result.is_error
-                    ready = (await http.get(f"{gateway.base_url}/readyz")).json()
+                    ready = (await http.get(f"{gateway.base_url}/readyz", headers=gateway.status_headers())).json()
                     assert ready["audit_store"] == "writable"
         finally:
             gateway.stop()

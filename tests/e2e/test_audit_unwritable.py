@@ -57,12 +57,12 @@ async def test_unwritable_store_refuses_calls_then_recovers(tmp_path):
                 with immutable([db, db.with_name("audit.db-wal")]):
                     with pytest.raises(Exception, match="audit log cannot be written"):
                         await client.call_tool("note", {"path": str(notes), "text": "while-unwritable"})
-                    ready = (await http.get(f"{gateway.base_url}/readyz")).json()
+                    ready = (await http.get(f"{gateway.base_url}/readyz", headers=gateway.status_headers())).json()
                     assert ready["audit_store"] == "failing"
                 after = f"after-{uuid.uuid4().hex[:6]}"
                 result = await client.call_tool("note", {"path": str(notes), "text": after})
                 assert not result.is_error
-                ready = (await http.get(f"{gateway.base_url}/readyz")).json()
+                ready = (await http.get(f"{gateway.base_url}/readyz", headers=gateway.status_headers())).json()
                 assert ready["audit_store"] == "writable"
     finally:
         gateway.stop()

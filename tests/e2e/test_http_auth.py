@@ -425,7 +425,7 @@ async def test_agent_token_is_never_forwarded_upstream(
 
 
 def test_readyz_reports_every_upstream_up(url_gateway: RunningGateway) -> None:
-    response = httpx2.get(f"{url_gateway.base_url}/readyz", timeout=10)
+    response = httpx2.get(f"{url_gateway.base_url}/readyz", headers=url_gateway.status_headers(), timeout=10)
     assert response.status_code == 200, response.text
     report = response.json()
     runtime = report.pop("runtime")

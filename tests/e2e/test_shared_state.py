@@ -170,7 +170,7 @@ async def test_two_replicas_share_tokens_approvals_and_pins(tmp_path: Path) -> N
             async with approval_feed(url) as feed:
                 for replica in (a, b):
                     async with httpx2.AsyncClient(timeout=10) as http:
-                        ready = (await http.get(f"{replica.base_url}/readyz")).json()
+                        ready = (await http.get(f"{replica.base_url}/readyz", headers=replica.status_headers())).json()
                     assert (ready["ready"], ready["shared_state"]) == (True, "connected"), ready
                 # A token created with the CLI (through A's configuration) works on both replicas.
                 token = cli_ok(a, "token", "create", "--agent", "shared-bot").strip().splitlines()[-1]

@@ -41,7 +41,7 @@ def mcp_error_in(exc: BaseException) -> MCPError:
 
 async def readyz(gateway: RunningGateway) -> tuple[int, dict[str, Any]]:
     async with httpx2.AsyncClient(timeout=10) as http:
-        response = await http.get(f"{gateway.base_url}/readyz")
+        response = await http.get(f"{gateway.base_url}/readyz", headers=gateway.status_headers())
     return response.status_code, response.json()
 
 

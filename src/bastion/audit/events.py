@@ -111,6 +111,8 @@ class CallCompleted(AuditEvent):
     (for an always-allow rule, the approval the rule was recorded with)."""
     allow_rule_id: str | None = None
     """The always-allow rule that admitted the call."""
+    egress_blocked: list[str] | None = None
+    """`host:port` of each connection the server's egress proxy refused while the call ran."""
 
 
 # Approvals
@@ -188,6 +190,31 @@ class AuthFailed(AuditEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRefused(AuditEvent):
+    """A request refused at the front door before the guard: malformed, too large, a batch, a call
+    sent as a notification, an unknown or foreign session, an id already in flight.
+
+    Coalesced under floods: the first refusal for a `reason` in a minute is recorded as it
+    happens (`count` 1); the rest of that minute are one more event, `coalesced` true, with
+    their `count` (its `agent` and `client`: the last one's).
+    """
+
+    type: ClassVar[str] = "request.refused"
+    reason: str
+    """One of a fixed set (`parse_error`, `body_too_large`, `batch`, `call_as_notification`,
+    `unknown_session`, `duplicate_id`, `invalid_message`, `http_<status>`)."""
+    status: int
+    path: str = ""
+    client: str | None = None
+    """The remote address, when known."""
+    detail: str = ""
+    count: int = 1
+    coalesced: bool = False
+    window_start: float | None = None
+    """The minute (Unix seconds) a coalesced count is for."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited(AuditEvent):
     """A call refused by a limit (`limit` names it: `per_agent 60/minute`, `concurrent_per_agent 8`, ...)."""
 
@@ -231,11 +258,20 @@ class EgressAllowed(AuditEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EgressBlocked(AuditEvent):
+    """A connection the egress proxy refused, tied to the call(s) in flight on the server then.
+
+    `agent` and `correlation_id` are the call's; with several calls in flight, `ambiguous` is
+    true, `calls` lists each, and `agent` (or `tool`) is kept only when they all share it.
+    """
+
     type: ClassVar[str] = "egress.blocked"
     host: str
     port: int | None = None
     method: str = ""
     reason: str = ""
+    tool: str | None = None
+    ambiguous: bool = False
+    calls: list[dict[str, str | None]] | None = None
 
 
 # Server lifecycle
@@ -387,6 +423,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         ApprovalUsed,
         AlertFailed,
         AuthFailed,
+        RequestRefused,
         RateLimited,
         RateLimitStorageFailing,
         RateLimitStorageRecovered,

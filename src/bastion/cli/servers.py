@@ -14,6 +14,7 @@ from bastion.cli.common import config_option, load_or_exit
 from bastion.cli.server_logs import server_logs
 from bastion.config import StdioServerConfig
 from bastion.gateway.gateway import running_url_file
+from bastion.gateway.status_key import read_status_key, status_key_file
 
 
 @click.group(invoke_without_command=True)
@@ -26,7 +27,7 @@ def servers(ctx: click.Context, config_path: Path) -> None:
     config = load_or_exit(config_path)
     url_file = running_url_file(config)
     base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
-    report = _readiness(f"{base_url}/readyz")
+    report = _readiness(f"{base_url}/readyz", read_status_key(status_key_file(config)))
     if report is None:
         click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
     states = _mapping(report, "servers")
@@ -55,9 +56,11 @@ def _mapping(report: dict[str, Any] | None, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _readiness(url: str) -> dict[str, Any] | None:
+def _readiness(url: str, status_key: str | None) -> dict[str, Any] | None:
+    """The gateway's `/readyz` report: in full when the status key (data_dir/status.key) is readable."""
+    headers = {"Authorization": f"Bearer {status_key}"} if status_key else {}
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=3) as response:
             body: Any = json.load(response)
     except urllib.error.HTTPError as exc:
         body = json.load(exc)

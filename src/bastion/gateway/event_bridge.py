@@ -23,6 +23,7 @@ from bastion.approvals import events as approval_events
 from bastion.approvals.events import EventSink
 from bastion.audit import events as audit
 from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.gateway.in_flight import Attribution, InFlightCalls
 from bastion.guard.pinning.events import PinEvent, PinEventSink
 from bastion.runtime import events as runtime
 
@@ -59,8 +60,10 @@ class EventBridge:
     def pin_sink(self, forward: PinEventSink) -> PinAuditSink:
         return PinAuditSink(self, forward)
 
-    def runtime_sink(self, forward: runtime.RuntimeEventSink) -> RuntimeAuditSink:
-        return RuntimeAuditSink(self, forward)
+    def runtime_sink(
+        self, forward: runtime.RuntimeEventSink, in_flight: InFlightCalls | None = None
+    ) -> RuntimeAuditSink:
+        return RuntimeAuditSink(self, forward, in_flight)
 
 
 class ApprovalAuditSink:
@@ -198,16 +201,25 @@ def pin_alert(event: PinEvent) -> Alert | None:
 
 
 class RuntimeAuditSink:
-    """A `RuntimeEventSink`: egress and lifecycle events into the audit log, their alerts, then `forward`."""
+    """A `RuntimeEventSink`: egress and lifecycle events into the audit log, their alerts, then `forward`.
 
-    def __init__(self, bridge: EventBridge, forward: runtime.RuntimeEventSink) -> None:
+    A blocked connection is tied to the calls in flight on its server (`in_flight`).
+    """
+
+    def __init__(
+        self, bridge: EventBridge, forward: runtime.RuntimeEventSink, in_flight: InFlightCalls | None = None
+    ) -> None:
         self.bridge = bridge
         self.forward = forward
+        self.in_flight = in_flight
 
     def emit(self, event: runtime.RuntimeEvent) -> None:
         try:
-            self.bridge.record(runtime_audit_event(event))
-            alert = runtime_alert(event)
+            during = None
+            if isinstance(event, runtime.EgressBlocked) and self.in_flight is not None:
+                during = self.in_flight.attribute(event.server, f"{event.host}:{event.port}")
+            self.bridge.record(runtime_audit_event(event, during))
+            alert = runtime_alert(event, during)
             if alert is not None:
                 self.bridge.alert(alert)
         except Exception:  # the protocol: emit never raises
@@ -215,8 +227,8 @@ class RuntimeAuditSink:
         self.forward.emit(event)
 
 
-def runtime_audit_event(event: runtime.RuntimeEvent) -> audit.AuditEvent:
-    """The audit event for a runtime event."""
+def runtime_audit_event(event: runtime.RuntimeEvent, during: Attribution | None = None) -> audit.AuditEvent:
+    """The audit event for a runtime event; `during`: the calls in flight when it happened."""
     match event:
         case runtime.EgressAllowed():
             return audit.EgressAllowed(
@@ -230,13 +242,20 @@ def runtime_audit_event(event: runtime.RuntimeEvent) -> audit.AuditEvent:
                 bytes_in=event.bytes_in,
             )
         case runtime.EgressBlocked():
+            calls = during.calls if during is not None else ()
+            only = during.only if during is not None else None
             return audit.EgressBlocked(
                 time=event.at,
                 server=event.server,
+                agent=during.agent if during is not None else None,
+                correlation_id=only.call_id if only is not None else None,
                 host=event.host,
                 port=event.port,
                 method=event.method,
                 reason=event.reason,
+                tool=during.tool if during is not None else None,
+                ambiguous=len(calls) > 1,
+                calls=[call.as_dict() for call in calls] if len(calls) > 1 else None,
             )
         case runtime.ServerStarted():
             return audit.ServerStarted(
@@ -261,15 +280,13 @@ def runtime_audit_event(event: runtime.RuntimeEvent) -> audit.AuditEvent:
             return audit.SandboxDisabled(time=event.at, server=event.server)
 
 
-def runtime_alert(event: runtime.RuntimeEvent) -> Alert | None:
+def runtime_alert(event: runtime.RuntimeEvent, during: Attribution | None = None) -> Alert | None:
     """`egress_blocked`, `server_crashed` (an exit, or giving up) or `server_restarted`; None otherwise."""
     match event:
         case runtime.EgressBlocked():
-            details = {"server": event.server, "host": event.host, "port": event.port, "reason": event.reason}
-            summary = f"server {event.server} tried to reach {event.host}:{event.port}: blocked ({event.reason})"
-            return Alert(AlertKind.EGRESS_BLOCKED, summary, details)
+            return egress_alert(event, during if during is not None else Attribution(()))
         case runtime.ServerExited():
-            details = {"server": event.server, "reason": event.reason, "exit_code": event.exit_code}
+            details: dict[str, object] = {"server": event.server, "reason": event.reason, "exit_code": event.exit_code}
             went = "is down" if event.remote else "exited"
             return Alert(AlertKind.SERVER_CRASHED, f"server {event.server} {went}: {event.reason}", details)
         case runtime.ServerGaveUp():
@@ -285,3 +302,28 @@ def runtime_alert(event: runtime.RuntimeEvent) -> Alert | None:
                 AlertKind.SERVER_RESTARTED, f"server {event.server} restarted (attempt {event.attempt})", details
             )
     return None
+
+
+def egress_alert(event: runtime.EgressBlocked, during: Attribution) -> Alert:
+    """`egress_blocked`, naming the agent, server and tool of the call that tried (or each, when several)."""
+    calls = [call.as_dict() for call in during.calls]
+    details: dict[str, object] = {
+        "server": event.server,
+        "agent": during.agent,
+        "tool": during.tool,
+        "correlation_id": during.only.call_id if during.only is not None else None,
+        "host": event.host,
+        "port": event.port,
+        "reason": event.reason,
+        "ambiguous": during.ambiguous,
+        "calls": calls,
+    }
+    if not calls:
+        by = "with no call in flight"
+    elif during.only is not None:
+        by = f"during {during.only.agent}'s call of {during.only.tool or 'a request'}"
+    else:
+        named = ", ".join(f"{c['agent']}: {c['tool']}" for c in calls)
+        by = f"during one of {len(calls)} calls in flight ({named})"
+    summary = f"server {event.server} tried to reach {event.host}:{event.port} {by}: blocked ({event.reason})"
+    return Alert(AlertKind.EGRESS_BLOCKED, summary, details)

@@ -22,6 +22,7 @@ from mcp.server.stdio import stdio_server
 from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
+from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.denials import call_denied_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.alerts.recent import RecentAlerts
@@ -39,11 +40,15 @@ from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
+from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
+from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
+from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.remote_watch import RemoteWatch
 from bastion.gateway.server_status import ServerStatus, server_status
+from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file, write_status_key
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
@@ -208,8 +213,11 @@ class Gateway:
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
         self.bridge = EventBridge(self.audit)
+        self.in_flight = InFlightCalls()
+        self.refusals = RefusalRecorder(self.bridge.record)
+        """`request.refused` events for what the front door turns away, coalesced per reason and minute."""
         self.runtime_sink: RuntimeEventSink = self.bridge.runtime_sink(
-            runtime_sink if runtime_sink is not None else LoggingSink()
+            runtime_sink if runtime_sink is not None else LoggingSink(), self.in_flight
         )
         self._test_resolver = test_resolver
         self.pins: PinStore | None = None
@@ -241,6 +249,9 @@ class Gateway:
         self.remote_watches: dict[str, RemoteWatch] = {}
         """The HTTP upstreams' health checks, by server name."""
         self.bound_port: int | None = None
+        self.admin_tokens: AdminTokenStore | None = None
+        self.status_key: str | None = None
+        """Opens `/readyz` in full, like an admin token (`bastion servers` reads it from data_dir)."""
         self._endpoints: dict[str, ServerEndpoint] = {}
 
     @asynccontextmanager
@@ -263,6 +274,7 @@ class Gateway:
             self.pipeline.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
+            self.admin_tokens = admin_tokens
             self.admin_api = AdminApi(
                 self.approvals,
                 admin_tokens,
@@ -273,12 +285,15 @@ class Gateway:
             self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
+            stack.callback(self.refusals.flush, everything=True)  # before the audit store closes
+            background.start_soon(self._flush_refusals)
             background.start_soon(self.alerts.run)
             background.start_soon(gate.run_sweeper)
             recorder = CallRecorder(
                 self.audit,
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
                 on_failure=self.bridge.audit_failed,
+                in_flight=self.in_flight,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,
@@ -319,6 +334,11 @@ class Gateway:
                     supervising.start_soon(watch.run)
             yield self
 
+    async def _flush_refusals(self) -> None:
+        while True:
+            await anyio.sleep(REFUSAL_WINDOW_SECONDS)
+            self.refusals.flush()
+
     async def _start_upstreams(self) -> None:
         async def start(name: str) -> None:
             try:
@@ -350,6 +370,8 @@ class Gateway:
         # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
         url_file.parent.mkdir(parents=True, exist_ok=True)
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
+        key_file = status_key_file(config)
+        self.status_key = write_status_key(key_file)
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),
             lifespan="off",
@@ -380,6 +402,7 @@ class Gateway:
             self._endpoints = {}
             sock.close()
             url_file.unlink(missing_ok=True)
+            key_file.unlink(missing_ok=True)
 
     async def serve_stdio(self, server_name: str) -> None:
         """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
@@ -403,6 +426,15 @@ class Gateway:
         rows = await self.limits.usage()
         storage = self.limits.counters.description if self.limits.counters is not None else None
         return {"storage": storage, "limits": [row.as_dict() for row in rows]}
+
+    def may_read_status(self, authorization: str | None) -> bool:
+        """Whether `/readyz` details may go to this `Authorization` header: an admin token or the status key."""
+        token = bearer_of(authorization)
+        if token is None:
+            return False
+        if is_status_key(token, self.status_key):
+            return True
+        return self.admin_tokens is not None and self.admin_tokens.verify(token) is not None
 
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()

@@ -4,7 +4,8 @@ Routes:
 - `/servers/<name>/mcp`: Streamable HTTP (both protocol eras);
 - `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
 - `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
-- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started);
+- `/healthz` (the process is up) and `/readyz` (store writable, upstreams started; only
+  `{"ready": bool}` but to an admin token or the status key, see `status_key`);
 - `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only;
 - `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token.
 
@@ -13,12 +14,12 @@ before 403 (the credential does not reach that server) before 429 (over
 `limits.requests_per_agent`, with Retry-After), so nothing about the configured
 servers is revealed to an unauthenticated caller. For the same reason the public RFC 9728
 documents are served for any well-formed name, and `/readyz` details (server names and
-states) go only to callers on this host.
+states) go only to an admin token or the gateway's status key, not to any caller on this
+host (a neighbour on the host is a stranger too).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -30,11 +31,21 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from bastion.audit.events import AuthFailed
 from bastion.audit.store import AuditStoreError
 from bastion.config import SERVER_NAME
+from bastion.gateway.front_checks import (
+    Refusal,
+    duplicate_id,
+    json_rpc_error,
+    judge,
+    read_body,
+    replay,
+    sdk_refusal_reason,
+    too_large,
+)
 from bastion.gateway.http_auth import (
     attach_principal,
     forbidden,
@@ -51,6 +62,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METADATA_PREFIX = "/.well-known/oauth-protected-resource/servers/"
+
+ROUTES: tuple[str, ...] = (
+    "/servers/{name}/mcp",
+    "/servers/{name}/sse",
+    "/servers/{name}/messages/",
+    "/.well-known/oauth-protected-resource/servers/{name}/mcp",
+    "/.well-known/oauth-protected-resource/servers/{name}/sse",
+    "/healthz",
+    "/readyz",
+    "/admin/api/...",
+    "/ui/...",
+)
+"""Every path `GatewayApp` serves (`...`: an app of its own, with its own routes). The auth
+matrix (tests/security/test_auth_matrix.py) has a row for each: add one with a new route."""
 _MAX_AUDITED_PATH = 256
 
 
@@ -87,6 +112,8 @@ class GatewayApp:
     def __init__(self, gateway: Gateway, endpoints: dict[str, ServerEndpoint]) -> None:
         self.gateway = gateway
         self.endpoints = endpoints
+        self._ids_in_flight: set[tuple[str, str, str]] = set()
+        """(server, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -157,25 +184,86 @@ class GatewayApp:
                 return
         attach_principal(scope, principal)
         method = scope["method"]
-        if suffix == "mcp":
+        send = self._noting_refusals(scope, send, principal.agent, name)
+        if method == "POST" and suffix in ("mcp", "messages", "messages/"):
+            await self._post(endpoint, suffix, scope, receive, send, principal.agent, name)
+        elif suffix == "mcp":
             scope["bastion.transport"] = "streamable-http"
             await endpoint.manager.handle_request(scope, receive, send)
         elif suffix == "sse" and method == "GET":
             scope["bastion.transport"] = "sse"
             await endpoint.serve_sse(scope, receive, send)
-        elif suffix in ("messages", "messages/"):
-            scope["bastion.transport"] = "sse"
-            await endpoint.sse.handle_post_message(scope, receive, send)
         else:
             await _not_found(f"server {name!r} is served at /servers/{name}/mcp and /servers/{name}/sse")(
                 scope, receive, send
             )
 
+    async def _post(
+        self, endpoint: ServerEndpoint, suffix: str, scope: Scope, receive: Receive, send: Send, agent: str, name: str
+    ) -> None:
+        """A JSON-RPC message: judged here (see `front_checks`), then replayed to the SDK transport."""
+        limit = self.gateway.config.max_body_bytes
+        body = await read_body(receive, limit)
+        judged = too_large(limit) if body is None else judge(body)
+        if isinstance(judged, Refusal):
+            await self._refuse(judged, scope, receive, send, agent, name)
+            return
+        assert body is not None
+        receive = replay(body, receive)
+        if suffix != "mcp":
+            scope["bastion.transport"] = "sse"
+            await endpoint.sse.handle_post_message(scope, receive, send)
+            return
+        scope["bastion.transport"] = "streamable-http"
+        session = Headers(scope=scope).get("mcp-session-id")
+        key = (name, session, judged.id_key) if session and judged.id_key else None
+        if key is not None and key in self._ids_in_flight:
+            await self._refuse(duplicate_id(judged.request_id), scope, receive, send, agent, name)
+            return
+        if key is not None:
+            self._ids_in_flight.add(key)
+        try:
+            await endpoint.manager.handle_request(scope, receive, send)
+        finally:
+            if key is not None:
+                self._ids_in_flight.discard(key)
+
+    async def _refuse(
+        self, refusal: Refusal, scope: Scope, receive: Receive, send: Send, agent: str | None, server: str | None
+    ) -> None:
+        scope["bastion.refused"] = True
+        self.gateway.refusals.refused(
+            refusal.reason,
+            refusal.status,
+            agent=agent,
+            server=server,
+            path=str(scope["path"]),
+            client=_client_of(scope),
+            detail=refusal.message,
+        )
+        await json_rpc_error(refusal)(scope, receive, send)
+
+    def _noting_refusals(self, scope: Scope, send: Send, agent: str, server: str) -> Send:
+        """`send`, recording a `request.refused` event for a 4xx the SDK transport answers."""
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start" and not scope.get("bastion.refused"):
+                status = int(message["status"])
+                if 400 <= status < 500:
+                    scope["bastion.refused"] = True
+                    reason = sdk_refusal_reason(status)
+                    path = str(scope["path"])
+                    client = _client_of(scope)
+                    self.gateway.refusals.refused(reason, status, agent=agent, server=server, path=path, client=client)
+            await send(message)
+
+        return noting
+
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         report = await self.gateway.readiness()
         status = 200 if report["ready"] else 503
-        if not _from_loopback(scope):
-            # Probes from elsewhere learn ready or not; server names stay on this host.
+        if not self.gateway.may_read_status(Headers(scope=scope).get("authorization")):
+            # Strangers learn ready or not; server names, limits and exits are for operators.
             report = {"ready": report["ready"]}
         await JSONResponse(report, status_code=status)(scope, receive, send)
 
@@ -190,14 +278,9 @@ class GatewayApp:
         await protected_resource_metadata(self.gateway.base_url, name, issuers)(scope, receive, send)
 
 
-def _from_loopback(scope: Scope) -> bool:
+def _client_of(scope: Scope) -> str | None:
     client = scope.get("client")
-    if not client:
-        return False
-    try:
-        return ipaddress.ip_address(client[0]).is_loopback
-    except ValueError:
-        return False
+    return str(client[0]) if client else None
 
 
 def _not_found(message: str) -> Response:

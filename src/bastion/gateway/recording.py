@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.compact_json import compact_json
+from bastion.gateway.in_flight import InFlightCall, InFlightCalls
 from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class CallState:
     server: str | None = None
     tool: str | None = None
     store: AuditStore | None = None
+    flight: InFlightCall | None = None
+    """Its entry among the calls in flight on its server (what the egress proxy blocked during it)."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -87,8 +90,11 @@ class CallRecorder:
         *,
         refuse_on_failure: bool = True,
         on_failure: Callable[[AuditStoreError], None] | None = None,
+        in_flight: InFlightCalls | None = None,
     ) -> None:
         self.store = store
+        self.in_flight = in_flight if in_flight is not None else InFlightCalls()
+        """Every request between its record and its end, by server (see `bastion.gateway.in_flight`)."""
         self.refuse_on_failure = refuse_on_failure
         self.on_failure = on_failure
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
@@ -141,8 +147,10 @@ class CallRecorder:
                     message="Bastion refused the request: its audit log cannot be written",
                 ) from exc
         token = current_call.set(state)
+        state.flight = InFlightCall(state.call_id, principal.agent, server.upstream.name, tool)
         try:
-            result = await call_next(ctx)
+            with self.in_flight.running(state.flight):
+                result = await call_next(ctx)
         except MCPError as exc:
             await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
             raise
@@ -190,6 +198,7 @@ class CallRecorder:
             log=verdict.log if verdict is not None else False,
             approval_id=verdict.approval_id if verdict is not None else None,
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
+            egress_blocked=list(state.flight.egress_blocked) if state.flight and state.flight.egress_blocked else None,
         )
         # Queued without an await (the same as `record(completed, durable=False)`), so a
         # cancelled request has its ending recorded all the same, with no shield to set up.

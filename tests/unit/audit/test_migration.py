@@ -108,6 +108,7 @@ async def test_v1_calls_become_typed_chained_events(tmp_path: Path) -> None:
         "log": False,
         "approval_id": None,
         "allow_rule_id": None,
+        "egress_blocked": None,
     }
     denied = events[4].details
     assert (denied["outcome"], denied["rule"], denied["error"], denied["is_error"]) == (

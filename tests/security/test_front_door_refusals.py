@@ -1,0 +1,163 @@
+"""Requests refused before the guard leave an audit trace, coalesced under floods; a second
+request reusing an id in flight on its session gets a clear error at once, and the first is
+still answered (issue 13, item 3).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from bastion.approvals.events import ApprovalRequested
+from tests.security.front_door import FrontDoor, front_door, stored_events
+
+pytestmark = pytest.mark.e2e
+
+MAX_BODY = 4096
+MCP_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2025-06-18",
+}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "refusals", "version": "1"}},
+}
+HELD = {"rules": [{"name": "hold-time2", "match": {"server": "time2", "tool": "get_current_time"}, "action": "ask"}]}
+
+
+class ApprovalWaiter:
+    """An approvals event sink: `requested` is set when a call is held."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.approval_id: str | None = None
+
+    def record(self, event: object) -> None:
+        if isinstance(event, ApprovalRequested):
+            self.approval_id = event.approval.id
+            self.requested.set()
+
+
+@pytest.fixture(scope="module")
+def waiter() -> ApprovalWaiter:
+    return ApprovalWaiter()
+
+
+@pytest.fixture(scope="module")
+def door(tmp_path_factory: pytest.TempPathFactory, waiter: ApprovalWaiter) -> Iterator[FrontDoor]:
+    folder = tmp_path_factory.mktemp("refusals")
+    with front_door(folder, {"events": waiter}, max_body_bytes=MAX_BODY, policy=HELD) as running:
+        yield running
+
+
+def post(door: FrontDoor, body: bytes, *, kind: str = "agent", server: str = "time", **headers: str) -> httpx2.Response:
+    sent = {**MCP_HEADERS, "Authorization": str(door.credentials[kind]), **headers}
+    return httpx2.post(f"{door.base_url}/servers/{server}/mcp", content=body, headers=sent, timeout=30)
+
+
+def open_session(door: FrontDoor, *, kind: str = "agent", server: str = "time") -> str:
+    opened = post(door, json.dumps(INITIALIZE).encode(), kind=kind, server=server)
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    initialized = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode()
+    done = post(door, initialized, kind=kind, server=server, **{"Mcp-Session-Id": session})
+    assert done.status_code == 202, done.text
+    return session
+
+
+def refusals(door: FrontDoor, reason: str) -> list[dict[str, Any]]:
+    return [e for e in door.events() if e["type"] == "request.refused" and e["reason"] == reason]
+
+
+TOOLS_CALL = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "get_current_time", "arguments": {}}}
+
+
+@pytest.mark.parametrize(
+    ("reason", "body", "status"),
+    [
+        ("parse_error", b'{"jsonrpc": "2.0", "id": 1, "method": ', 400),
+        ("batch", json.dumps([{**TOOLS_CALL, "id": 1}]).encode(), 400),
+        ("call_as_notification", json.dumps(TOOLS_CALL).encode(), 400),
+        ("body_too_large", json.dumps({**TOOLS_CALL, "id": 1, "pad": "x" * MAX_BODY}).encode(), 413),
+    ],
+)
+def test_a_body_refused_before_the_guard_is_audited(door: FrontDoor, reason: str, body: bytes, status: int) -> None:
+    response = post(door, body)
+    assert response.status_code == status, response.text
+    assert "error" in response.json(), "a JSON-RPC error says why"
+    [event] = refusals(door, reason)
+    assert (event["agent"], event["server"], event["status"], event["client"]) == (
+        "matrix-agent",
+        "time",
+        status,
+        "127.0.0.1",
+    )
+    assert event["detail"]
+
+
+def test_an_unknown_or_foreign_session_is_refused_and_audited(door: FrontDoor) -> None:
+    listing = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).encode()
+    unknown = post(door, listing, **{"Mcp-Session-Id": "0123456789abcdef0123456789abcdef"})
+    assert unknown.status_code == 404, unknown.text
+    session = open_session(door)
+    foreign = post(door, listing, kind="jwt", **{"Mcp-Session-Id": session})
+    assert foreign.status_code in (403, 404), foreign.text
+    # The second refusal of the minute is counted, and recorded when its minute is closed.
+    door.portal.call(partial(door.gateway.refusals.flush, everything=True))
+    first, counted = refusals(door, "unknown_session")
+    assert (first["agent"], first["count"], first["coalesced"]) == ("matrix-agent", 1, False)
+    assert (counted["agent"], counted["count"], counted["coalesced"]) == ("jwt-agent", 1, True)
+
+
+def test_a_second_request_with_an_id_in_flight_is_refused_at_once_and_the_first_is_answered(
+    door: FrontDoor, waiter: ApprovalWaiter
+) -> None:
+    session = open_session(door, server="time2")
+    call = json.dumps({**TOOLS_CALL, "id": 7, "params": {"name": "get_current_time", "arguments": {"timezone": "UTC"}}})
+    first: dict[str, httpx2.Response] = {}
+    held = threading.Thread(
+        target=lambda: first.update(answer=post(door, call.encode(), server="time2", **{"Mcp-Session-Id": session}))
+    )
+    held.start()
+    assert waiter.requested.wait(30), "the first call is held for approval"
+    # The same id as a string: the transport keys both as "7", so this is the same id to it.
+    again = call.replace('"id": 7', '"id": "7"')
+    second = post(door, again.encode(), server="time2", **{"Mcp-Session-Id": session})
+    assert second.status_code == 409, second.text
+    assert "already in flight" in second.json()["error"]["message"]
+    denied = httpx2.post(
+        f"{door.base_url}/admin/api/approvals/{waiter.approval_id}/deny",
+        headers={"Authorization": str(door.credentials["approver"])},
+        json={"reason": "not now"},
+        timeout=30,
+    )
+    assert denied.status_code == 200, denied.text
+    held.join(30)
+    answer = first["answer"]
+    assert answer.status_code == 200, answer.text
+    assert '"id":7' in answer.text.replace(" ", ""), "the first request is still answered"
+    [event] = refusals(door, "duplicate_id")
+    assert (event["agent"], event["server"], event["status"]) == ("matrix-agent", "time2", 409)
+
+
+def test_a_flood_of_refusals_is_coalesced_not_one_row_each(tmp_path: Path) -> None:
+    flood = 300
+    with front_door(tmp_path) as door:
+        for _ in range(flood):
+            assert post(door, b"[]").status_code == 400
+        during = refusals(door, "batch")
+        gateway = door.gateway
+    assert 1 <= len(during) <= 4, "at most two rows per reason per minute (a flood may span a minute's end)"
+    events = [e for e in stored_events(gateway) if e["type"] == "request.refused"]
+    assert sum(e["count"] for e in events) == flood, "every refusal is counted"
+    assert len(events) <= 4
