@@ -157,7 +157,8 @@ class CallView:
         for s in self.strings:
             if not sql_tool and norm_key(s.key) in PROSE_KEYS:
                 continue
-            strict = not (sql_tool or norm_key(s.key) in SQL_KEYS)
+            key = norm_key(s.key)
+            strict = not (key in SQL_KEYS or (sql_tool and key not in PROSE_KEYS))
             parsed = parse_sql(s.value, strict=strict)
             if parsed is not None:
                 out.append((s, parsed))
