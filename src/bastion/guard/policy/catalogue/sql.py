@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 from bastion.guard.policy.catalogue.view import CallView
@@ -116,14 +117,11 @@ def detect(call: CallView) -> Iterator[Finding]:
 
 
 def _documents(call: CallView) -> Iterator[Finding]:
-    words = call.tool_words
-    if "drop" in words and words & {"collection", "database", "db", "index", "indexes"}:
-        yield Finding(_BY_ID["sql.collection_drop"], f"tool {call.tool} drops a collection or database", "arguments")
-        return
-    many = "many" in words or "all" in words
-    filt = call.arguments.get("filter", call.arguments.get("query")) if hasattr(call.arguments, "get") else None
-    empty = filt is None or filt == {} or filt == "{}"
-    if many and empty and words & {"delete", "remove"}:
-        yield Finding(_BY_ID["sql.document_delete_all"], f"tool {call.tool} with an empty filter", "arguments")
-    elif many and empty and words & {"update", "replace"}:
-        yield Finding(_BY_ID["sql.document_update_all"], f"tool {call.tool} with an empty filter", "arguments")
+    for op, reason in sql_docs.structured(call):
+        yield Finding(_BY_ID[_DOC_ENTRY[op]], reason, "arguments")
+    for op, reason, path in sql_docs.shell_code(call):
+        yield Finding(_BY_ID[_DOC_ENTRY[op]], f"{reason} in {path}", path)
+
+
+_DOC_ENTRY = {"collection_drop": "sql.collection_drop", "document_delete_all": "sql.document_delete_all",
+              "document_update_all": "sql.document_update_all", "unbounded_select": "sql.bulk_export"}  # fmt: skip
