@@ -79,6 +79,8 @@ _SINKS = re.compile(
 _SINK_PATHS = re.compile(r"/(api/)?webhooks?/|/hooks/|/webhookb2/")
 _SCHEMES_OK = frozenset({"http", "https", "ws", "wss"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+_METHOD_KEYS = ("method", "http_method", "verb", "httpmethod", "request_method", "x-http-method-override",
+                "x-http-method", "x-method-override", "_method")  # fmt: skip
 _HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "fetch", "api", "rest", "curl", "url", "web"})
 _ENCODED = re.compile(r"^[A-Za-z0-9+/_=-]{16,}$")
 _WILDCARD_DNS = re.compile(
@@ -192,9 +194,9 @@ def judge_url(url: str, domains: Sequence[str], write: bool) -> Iterator[tuple[s
 
 def _method(call: CallView) -> str | None:
     """The HTTP method a generic HTTP tool is asked to use (a `method` argument, or its name), upper case."""
-    method = call.first("method", "http_method", "verb", "httpmethod", "request_method")
-    if method is not None:
-        return method.value.strip().upper()
+    methods = [s.value.strip().upper() for s in call.by_key(*_METHOD_KEYS)]
+    if methods:  # an override header wins over the method it rides on: judge the most destructive
+        return "DELETE" if "DELETE" in methods else methods[0]
     if "delete" in call.tool_words and call.tool_words & _HTTP_TOOL_WORDS:
         return "DELETE"
     return None

@@ -5,13 +5,15 @@ and spaces and drop every tab and newline inside (`https://evil\\t.com` reaches 
 parsers read a backslash in an http(s)/ws(s) URL as a slash (`https://evil.com\\@good.com` reaches
 `evil.com`, while `urlsplit`, urllib3 and curl say `good.com`). `machine_url` returns the text with
 tabs, newlines and controls gone, and whether the written form differed from it in a way no honest
-URL does (an interior control character, space or backslash before the path), which the catalogue
+URL does (an interior control character, space or backslash before the path, a percent-encoded
+host, which WHATWG decodes: `http://169.254.169%2E254/`), which the catalogue
 reports as a disguise; `readings` gives every URL some client would request, and each is judged.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 _C0_SPACE = "".join(chr(c) for c in range(0x21))
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
@@ -38,6 +40,12 @@ def machine_url(value: str) -> tuple[str, bool]:
         authority = _OTHER_CONTROLS.sub("", authority)
     if "\\" in authority and _SPECIAL.match(cleaned):
         disguised = True
+    userinfo, at, host = authority.rpartition("@")
+    if "%" in host and _SPECIAL.match(cleaned):  # WHATWG percent-decodes a host: `169.254.169%2E254`
+        decoded = unquote(host)
+        if decoded != host:
+            disguised = True
+            authority = userinfo + at + decoded
     return head + authority + rest[end:], disguised
 
 

@@ -17,8 +17,11 @@ from typing import Any
 from bastion.guard.policy.catalogue.sql_scope import BULK_ROWS
 from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, norm_key
 
-_FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate")
-_LIMIT_KEYS = ("limit", "max", "maxresults", "size", "top", "pagesize", "maxdocuments", "n")
+_FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate",
+                "filterexpression", "keyconditionexpression")  # fmt: skip
+_LIMIT_KEYS = ("limit", "max", "maxresults", "size", "top", "pagesize", "maxdocuments", "n", "maxitems")
+_DOCUMENT_WORDS = frozenset({"mongo", "mongodb", "document", "documents", "docs", "firestore", "dynamo", "dynamodb",
+                             "couch", "couchdb", "cosmos", "cosmosdb", "collection", "nosql", "atlas"})  # fmt: skip
 _CONST_TRUE = frozenset({"true", "1", "return true", "return true;", "1 == 1", "1==1", "this"})
 _SHELL = re.compile(
     r"\bdb\s*\.\s*(?:getCollection\(\s*['\"`][^'\"`]*['\"`]\s*\)|[A-Za-z_$][\w$]*)\s*\.\s*"
@@ -114,6 +117,20 @@ def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
     return False, None
 
 
+def _reads_documents(call: CallView) -> bool:
+    """A tool reading documents of a named collection (or a DynamoDB-style table scan)."""
+    words = call.tool_words
+    if words & {"find", "aggregate", "export", "dump"}:
+        return _arg(call, ("collection", "coll", "collectionname"))[0]
+    if words & {"scan"} and _arg(call, ("tablename", "table"))[0]:
+        return True
+    return bool(
+        words & {"query", "list", "read", "get", "fetch", "search", "scan"}
+        and call.words & _DOCUMENT_WORDS
+        and _arg(call, ("collection", "coll", "collectionname", "tablename"))[0]
+    )
+
+
 def structured(call: CallView) -> Iterator[tuple[str, str]]:
     """(operation, reason) for a document-database tool called with structured arguments."""
     words = call.tool_words
@@ -129,7 +146,7 @@ def structured(call: CallView) -> Iterator[tuple[str, str]]:
         yield "document_delete_all", f"tool {call.tool} with a filter that selects every document"
     elif many and empty and words & {"update", "replace"}:
         yield "document_update_all", f"tool {call.tool} with a filter that selects every document"
-    elif words & {"find", "aggregate", "export", "dump"} and _arg(call, ("collection", "coll"))[0]:
+    elif _reads_documents(call):
         has_pipeline, pipeline = _arg(call, ("pipeline", "stages"))
         if has_pipeline:
             if _pipeline_unbounded(pipeline):

@@ -47,6 +47,8 @@ STATEMENT_STARTS = frozenset({"drop", "truncate", "delete", "update", "alter", "
 _CONCAT_WORDS = frozenset({"concat", "concat_ws", "format", "n", "nvarchar", "varchar", "cast", "convert", "as",
                            "text", "char", "immediate", "using", "into"})  # fmt: skip
 _EXEC_SP = re.compile(r"^(?:\[?\w+\]?\.)*\[?(sp_executesql|sp_sqlexec)\]?$", re.I)
+_NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.L_BRACKET, TokenType.R_BRACKET})
+_ROUTINE = frozenset({"function", "procedure", "proc", "trigger", "rule", "event"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +162,11 @@ def dynamic_payloads(pieces: list[Piece]) -> list[Payload]:
                 out.append(Payload(toks[i + 1].text, False))
             elif w in ("exec", "execute") and i + 1 < len(toks):
                 j = i + 1
+                name, after = _name_at(toks, j)
                 if words[j] == "immediate":
                     j += 1
-                elif _EXEC_SP.match(toks[j].text) or (words[j] == "sys" and j + 2 < len(toks)):
-                    while j < len(toks) and not _EXEC_SP.match(toks[j].text):
-                        j += 1
-                    j += 1
+                elif _EXEC_SP.match(name):
+                    j = after
                 elif words[j] not in ("(", "@") and toks[j].token_type not in _STRINGS:
                     if words[j] in assigned and w == "execute":  # EXECUTE s, s prepared earlier
                         out.append(assigned[words[j]])
@@ -174,12 +175,24 @@ def dynamic_payloads(pieces: list[Piece]) -> list[Payload]:
                     continue  # EXEC dbo.proc @a = 1: a stored procedure, not dynamic SQL
                 if j < len(toks):
                     out.append(_expression(toks, j, assigned))
+            elif w == "create" and i == 0 and _ROUTINE.intersection(words[:8]):
+                # A routine's body runs whenever it is called: judge it as code.
+                out += [Payload(t.text, False) for t in toks if t.token_type in _STRINGS and len(t.text) > 8]
             elif w == "prepare" and i + 2 < len(toks):
                 if words[i + 2] == "from":
                     assigned[words[i + 1]] = _expression(toks, i + 3, assigned)
                 elif words[i + 2] == "as" and i + 3 < len(toks):
                     out.append(Payload(piece.text[toks[i + 3].start - toks[0].start :], False))
     return out
+
+
+def _name_at(toks: tuple[Token, ...], i: int) -> tuple[str, int]:
+    """A dotted, possibly bracketed or quoted name at token `i` (`[sys].[sp_executesql]`) and the index after it."""
+    parts: list[str] = []
+    while i < len(toks) and toks[i].token_type in _NAME_TOKENS:
+        parts.append(toks[i].text)
+        i += 1
+    return "".join(parts), i
 
 
 def _var_at(toks: tuple[Token, ...], i: int) -> tuple[str, int] | None:

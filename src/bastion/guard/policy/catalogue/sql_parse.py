@@ -33,7 +33,9 @@ DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "sqlite", "tsql",
 MAX_PARSED = 262_144
 MAX_DEPTH = 4
 """How many levels of dynamic SQL (SQL that builds and runs SQL) are followed; deeper is `dynamic_sql`."""
-_DYNAMIC_HINT = re.compile(r"(?i)\b(?:exec|execute|prepare|do|sp_executesql|immediate|begin|then)\b")
+_DYNAMIC_HINT = re.compile(
+    r"(?i)\b(?:exec|execute|prepare|do|sp_executesql|immediate|begin|then|function|procedure|proc|trigger)\b"
+)
 STATEMENT_KEYWORDS = frozenset(
     {"select", "insert", "update", "delete", "drop", "truncate", "alter", "grant", "revoke", "create", "copy", "merge",
      "replace", "with", "attach", "detach", "pragma", "exec", "execute", "call", "load", "rename", "vacuum", "set",
@@ -52,6 +54,7 @@ _DROP_OBJECT = re.compile(
     r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
     r"materialized|collection|keyspace|type|extension)\b"
 )
+_NESTED_WRITE = re.compile(r"\b(?:delete|update|drop|truncate|insert|merge)\b")
 _FILE_WORDS = re.compile(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(")
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
@@ -254,6 +257,10 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
             ops.add("unbounded_select")
         if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
             ops.add("file_access")
+    if _NESTED_WRITE.search(lowered) and not isinstance(tree, exp.Alter):
+        for node in tree.find_all(exp.Delete, exp.Update, exp.Drop, exp.TruncateTable, exp.Insert, exp.Merge):
+            if node is not tree:  # a writable CTE, a routine's body: `WITH x AS (DELETE FROM t RETURNING *) ...`
+                ops |= _statement(node, lowered).ops
     for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:

@@ -25,6 +25,7 @@ _ROW_CONCAT_TYPES = (exp.GroupConcat, exp.ArrayAgg, exp.JSONArrayAgg, exp.JSONOb
                      exp.JSONBObjectAgg, exp.ObjectAgg, exp.ArrayUniqueAgg)  # fmt: skip
 _KEY = re.compile(r"^(?:id|_id|pk|rowid|_rowid_|oid|uid|uuid|key|serial|.*_(?:id|pk|key|no|num))$|^[a-z0-9_]*[a-z]Id$")
 _TIME = re.compile(r"(?:^|_)(?:at|on|date|time|timestamp|ts|dt|day|created|updated|modified)$|date|time", re.I)
+_SOFT_DELETE = re.compile(r"(?i)^(?:is_?)?(?:deleted|archived|removed|purged)(?:_?(?:at|on|date|time))?$")
 _YEAR = re.compile(r"^\s*(\d{4})\b")
 _HUGE = 1_000_000
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sys", "mysql", "performance_schema"})
@@ -198,6 +199,8 @@ def selects_everything(cond: exp.Expr) -> bool:
         return isinstance(cond.expression, exp.Literal) and cond.expression.this in ("", ".*", "^.*$", "^.*", ".*$")
     if isinstance(cond, exp.Not) and isinstance(cond.this, exp.Is) and isinstance(cond.this.this, exp.Column):
         return bool(_KEY.match(cond.this.this.name)) and isinstance(cond.this.expression, exp.Null)
+    if isinstance(cond, exp.Is) and isinstance(cond.this, exp.Column) and isinstance(cond.expression, exp.Null):
+        return bool(_SOFT_DELETE.match(cond.this.name))  # `deleted_at IS NULL`: every live row
     if isinstance(cond, exp.Between) and isinstance(cond.this, exp.Column) and _KEY.match(cond.this.name):
         low, high = _number(cond.args.get("low")), _number(cond.args.get("high"))
         return low is not None and high is not None and low <= 1 and high >= _HUGE
