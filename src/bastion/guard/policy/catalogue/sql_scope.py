@@ -11,6 +11,7 @@ bulk even under a LIMIT or GROUP BY: every row comes back inside one value. Plai
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 
 from sqlglot import exp
@@ -28,6 +29,7 @@ _TIME = re.compile(r"(?:^|_)(?:at|on|date|time|timestamp|ts|dt|day|created|updat
 _SOFT_DELETE = re.compile(r"(?i)^(?:is_?)?(?:deleted|archived|removed|purged)(?:_?(?:at|on|date|time))?$")
 _YEAR = re.compile(r"^\s*(\d{4})\b")
 _HUGE = 1_000_000
+_THIS_YEAR = time.gmtime().tm_year
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog", "sys", "mysql", "performance_schema"})
 
 
@@ -116,7 +118,7 @@ def _number(node: exp.Expr | None) -> float | None:
     if isinstance(node, exp.Neg):
         inner = _number(node.this)
         return -inner if inner is not None else None
-    if isinstance(node, exp.Literal) and not node.is_string:
+    if isinstance(node, exp.Literal):  # `id > '0'` compares as a number too
         try:
             return float(node.this)
         except ValueError:
@@ -137,6 +139,15 @@ def _limited(sel: exp.Select) -> bool:
 
 
 def _year(node: exp.Expr) -> int | None:
+    interval = node.find(exp.Interval)
+    if isinstance(node, exp.Sub) and interval is not None:  # now() - INTERVAL '100 years'
+        unit = str(interval.args.get("unit") or "").lower()
+        amount = _number(interval.this)
+        if amount is None and isinstance(interval.this, exp.Literal):
+            m = re.match(r"^\s*(\d+)\s*(year|yr|y|month|mon|day|d)", interval.this.this.lower())
+            amount, unit = (float(m.group(1)), m.group(2)) if m else (None, unit)
+        per_year = 1 if unit.startswith("y") else 12 if unit.startswith("mon") else 365 if unit.startswith("d") else 0
+        return _THIS_YEAR - int(amount / per_year) if amount is not None and per_year else None
     lit = node if isinstance(node, exp.Literal) else node.find(exp.Literal)
     if lit is None:
         return None
@@ -204,6 +215,10 @@ def selects_everything(cond: exp.Expr) -> bool:
     if isinstance(cond, exp.Between) and isinstance(cond.this, exp.Column) and _KEY.match(cond.this.name):
         low, high = _number(cond.args.get("low")), _number(cond.args.get("high"))
         return low is not None and high is not None and low <= 1 and high >= _HUGE
+    if isinstance(cond, exp.NEQ) and any(isinstance(v, exp.Literal) and v.this == "" for v in (cond.left, cond.right)):
+        return True  # `email <> ''`
+    if isinstance(cond, exp.Not) and isinstance(cond.this, exp.In) and isinstance(cond.this.this, exp.Column):
+        return bool(_KEY.match(cond.this.this.name)) and not cond.this.args.get("query")  # `id NOT IN (-1)`
     if isinstance(cond, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.NEQ):
         return _compare_everything(cond)
     return False
