@@ -420,9 +420,11 @@ def _validate(data: Any, source: Path, lines: KeyLines) -> BastionConfig:
         config = BastionConfig.model_validate(data, context={"source": source})
     except ValidationError as exc:
         raise from_validation_error(exc, file=source, lines=lines, models_at=_MODELS_AT, yaml_path=_yaml_path) from None
-    from bastion.guard.policy.lint import compile_policy  # loads the catalogue: only when a file is loaded
+    from bastion.guard.policy.lint import compile_policy, sandbox_domains  # loads the catalogue: only when loading
 
-    compile_policy(config.policy, source=source, lines=lines, servers=config.servers.keys())
+    compile_policy(
+        config.policy, source=source, lines=lines, servers=config.servers.keys(), sandboxed=sandbox_domains(config)
+    )
     return config
 
 

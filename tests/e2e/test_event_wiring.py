@@ -226,7 +226,9 @@ async def test_blocked_egress_is_audited_and_alerted(tmp_path: Path) -> None:
     }
     with local_site() as (port, _), anyio.fail_after(90):
         async with webhook_receiver() as hooks:
-            config = load_config(write_config(tmp_path, {"fetch": fetch}, alerts=alerts_to(hooks.url)))
+            # audit-only: the policy would hold the call to a host off the sandbox's allowlist first.
+            policy = {"profile": "audit-only"}
+            config = load_config(write_config(tmp_path, {"fetch": fetch}, alerts=alerts_to(hooks.url), policy=policy))
             resolver = ResolverForTests({"docs.example.test": ("127.0.0.1", port)})
             gateway = Gateway(config, test_resolver=resolver)
             async with serving(gateway):

@@ -18,6 +18,7 @@ from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
+from tests.e2e.webhooks import webhook_receiver
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -56,3 +57,45 @@ async def test_log_flag_is_recorded_in_the_audit_log(tmp_path: Path) -> None:
         ("call.verdict", "policy/profile:recommended", False),
         ("call.completed", "policy/profile:recommended", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("which", "expected"),
+    [("findings", ["sql.bulk_export"]), ("all", ["sql.bulk_export", "rule:watch-tokyo"]), ("off", [])],
+)
+async def test_flagged_calls_alert(tmp_path: Path, which: str, expected: list[str]) -> None:
+    """A call allowed but marked `log` raises `call_flagged` at a real webhook, as `alerts.call_flagged` says."""
+    policy = {
+        "catalogue": {"sql.bulk_export": "log"},
+        "rules": [
+            {
+                "name": "watch-tokyo",
+                "match": {"tool": "get_current_time"},
+                "when": {"arguments.timezone": {"equals": "Asia/Tokyo"}},
+                "action": "allow",
+                "log": True,
+            }
+        ],
+    }
+    time_server = {"time": {"command": str(VENV_BIN / "mcp-server-time")}}
+    async with webhook_receiver() as hooks:
+        alerts = {"webhooks": [{"url": hooks.url}], "coalesce_window": 0, "backoff": 0.05, "call_flagged": which}
+        gateway = Gateway(load_config(write_config(tmp_path, time_server, policy=policy, alerts=alerts)))
+        with anyio.fail_after(60):
+            async with serving(gateway):
+                assert gateway.tokens is not None
+                _, token = gateway.tokens.create("reader")
+                async with http_client(gateway, "time", token) as client:
+                    await client.call_tool("get_current_time", {"timezone": "SELECT * FROM customers LIMIT 100000"})
+                    await client.call_tool("get_current_time", {"timezone": "Asia/Tokyo"})
+                    await client.call_tool("get_current_time", {"timezone": "UTC"})
+                    denied = await client.call_tool("get_current_time", {"timezone": "DROP TABLE customers"})
+                await hooks.wait_for_kind("call_denied")
+                flagged = await hooks.wait_for_count("call_flagged", len(expected))
+    assert denied.is_error is True
+    checks = sorted(a["details"]["check"].removeprefix("policy/").removeprefix("catalogue:") for a in flagged)
+    assert checks == sorted(expected)
+    for alert in flagged:
+        assert alert["severity"] == "warning"
+        assert alert["details"]["agent"] == "reader"
+        assert alert["summary"].startswith("flagged reader -> time/get_current_time: ")

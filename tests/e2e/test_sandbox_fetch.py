@@ -32,7 +32,9 @@ async def test_fetch_reaches_the_allowlisted_site_and_nothing_else(tmp_path):
         "args": ["--ignore-robots-txt"],
         "sandbox": {"network": "allowlist", "allow_domains": ["docs.example.test"]},
     }
-    config = load_config(write_config(tmp_path, {"fetch": fetch}))
+    # The policy judges against the same allowlist and would hold the call before the server ran it
+    # (tests/e2e/test_policy_sandbox_domains.py); audit-only lets it through to test the proxy itself.
+    config = load_config(write_config(tmp_path, {"fetch": fetch}, policy={"profile": "audit-only"}))
     sink = RecordingSink()
     with local_site() as (port, seen), anyio.fail_after(90):
         resolver = ResolverForTests({"docs.example.test": ("127.0.0.1", port)})

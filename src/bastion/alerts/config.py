@@ -43,6 +43,9 @@ class WebhookConfig(_Frozen):
 
 class AlertsConfig(_Frozen):
     webhooks: tuple[WebhookConfig, ...] = ()
+    call_flagged: Literal["findings", "all", "off"] = "findings"
+    """Which allowed calls marked `log` raise `call_flagged`: those a catalogue finding or the audit-only
+    profile marked (`findings`), also those a rule's `log: true` marked (`all`), or none (`off`)."""
     queue_size: Annotated[int, BeforeValidator(_number), Field(gt=0)] = 1000
     coalesce_window: Annotated[float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)] = 60.0
     max_attempts: Annotated[int, BeforeValidator(_number), Field(gt=0)] = 5

@@ -1,6 +1,8 @@
-"""The `call denied` alert, raised by the guard pipeline's denial listener."""
+"""The `call_denied` and `call_flagged` alerts, raised by the guard pipeline's verdict listeners."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from bastion.alerts.model import Alert, AlertEmitter, AlertKind
 from bastion.approvals.gate import CHECK_NAME as APPROVAL_CHECK
@@ -31,3 +33,30 @@ def call_denied_alerts(alerts: AlertEmitter) -> DenialListener:
         alerts.emit(Alert(AlertKind.CALL_DENIED, summary, details))
 
     return on_deny
+
+
+def call_flagged_alerts(alerts: AlertEmitter, which: Literal["findings", "all", "off"]) -> DenialListener | None:
+    """A listener that alerts on each allowed call marked `log`, or None when `which` is `off`.
+
+    `findings`: only calls the policy marked because of what it found in them (a catalogue entry
+    set to `log`, or a would-be denial or hold under the `audit-only` profile), so the audit log's
+    "unusual query scope" reaches a person; `all`: also calls a rule's `log: true` marked.
+    """
+    if which == "off":
+        return None
+
+    def on_flag(call: ToolCall, verdict: Verdict) -> None:
+        found = "catalogue:" in verdict.check or verdict.reason.startswith("audit-only profile:")
+        if not (verdict.allowed and verdict.log) or (which == "findings" and not found):
+            return
+        details = {
+            "agent": call.principal.agent,
+            "server": call.server,
+            "tool": call.tool,
+            "check": verdict.check,
+            "reason": verdict.reason,
+        }
+        summary = f"flagged {call.principal.agent} -> {call.server}/{call.tool}: {verdict.reason}"
+        alerts.emit(Alert(AlertKind.CALL_FLAGGED, summary, details))
+
+    return on_flag

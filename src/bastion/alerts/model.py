@@ -22,6 +22,7 @@ class Severity(enum.IntEnum):
 
 class AlertKind(enum.StrEnum):
     CALL_DENIED = "call_denied"
+    CALL_FLAGGED = "call_flagged"
     APPROVAL_REQUESTED = "approval_requested"
     APPROVAL_EXPIRED = "approval_expired"
     TOOL_DEFINITION_CHANGED = "tool_definition_changed"
@@ -36,6 +37,7 @@ class AlertKind(enum.StrEnum):
 
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.CALL_DENIED: Severity.WARNING,
+    AlertKind.CALL_FLAGGED: Severity.WARNING,
     AlertKind.APPROVAL_REQUESTED: Severity.WARNING,
     AlertKind.APPROVAL_EXPIRED: Severity.WARNING,
     AlertKind.TOOL_DEFINITION_CHANGED: Severity.CRITICAL,

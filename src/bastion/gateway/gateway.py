@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
 from bastion.admin.tokens import AdminTokenStore
-from bastion.alerts.denials import call_denied_alerts
+from bastion.alerts.denials import call_denied_alerts, call_flagged_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import EventSink, LoggingEventSink
@@ -234,6 +234,7 @@ class Gateway:
         self.pipeline = GuardPipeline(
             default_checks(config, self.pins, self.pin_events, self.limits) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
+            on_flag=call_flagged_alerts(self.recent_alerts, config.alerts.call_flagged),
         )
         self.approvals: ApprovalStore | None = None
         self.admin_api: ASGIApp | None = None

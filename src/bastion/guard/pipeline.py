@@ -89,10 +89,13 @@ class GuardPipeline:
         *,
         approvals: ApprovalResolver | None = None,
         on_deny: DenialListener | None = None,
+        on_flag: DenialListener | None = None,
     ) -> None:
         self.checks: tuple[Check, ...] = tuple(checks)
         self.approvals = approvals
         self.on_deny = on_deny
+        self.on_flag = on_flag
+        """Told of every allowed call marked `log` (the `call_flagged` alert); must not block or raise."""
         self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
         self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
         self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
@@ -141,6 +144,11 @@ class GuardPipeline:
                 self.on_deny(call, verdict)
             except Exception:
                 logger.exception("denial listener failed on %s/%s", call.server, call.tool)
+        elif verdict.log and self.on_flag is not None:
+            try:
+                self.on_flag(call, verdict)
+            except Exception:
+                logger.exception("flag listener failed on %s/%s", call.server, call.tool)
         return verdict
 
     async def _evaluate(self, call: ToolCall) -> Verdict:

@@ -118,7 +118,21 @@ def _sql_has(text: str, wanted: frozenset[str]) -> bool:
     from bastion.guard.policy.catalogue import sql_operations
 
     operations = sql_operations(text)
-    return operations is not None and not wanted.isdisjoint(op.lower() for op in operations)
+    return operations is not None and not wanted.isdisjoint(_SQL_KIND.get(op, op) for op in operations)
+
+
+_SQL_KIND = {
+    "delete_without_where": "delete",
+    "update_without_where": "update",
+    "alter_drop": "alter",
+    "drop_database": "drop",
+    "copy_to": "copy",
+    "copy_from": "copy",
+    "unparsed_write": "command",
+    "dynamic_sql": "command",
+}
+"""The statement kind (what `sql:` names) of each finer operation the catalogue reports: `sql: [delete]`
+holds for a DELETE without WHERE too."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,10 +59,12 @@ def compile_policy(
     lines: KeyLines | None = None,
     servers: Collection[str] | None = None,
     roles: Mapping[str, frozenset[str]] | None = None,
+    sandboxed: Mapping[str, tuple[str, ...]] | None = None,
 ) -> CompiledPolicy:
     """Check `policy` (from the file `source`, with key `lines`) and compile it.
 
-    `servers` are the configured server names (None: do not check names against them).
+    `servers` are the configured server names (None: do not check names against them);
+    `sandboxed` the sandbox `allow_domains` of servers, which stand in for policy `domains` they lack.
     """
     lines = lines or KeyLines()
     problems: list[ConfigError] = []
@@ -85,7 +87,7 @@ def compile_policy(
     problems += _catalogue_keys(policy.catalogue, source, lines)
     if servers is not None:
         problems += _server_names(policy, servers, source, lines)
-        problems += _context_never_set(rules, policy)
+        problems += _context_never_set(rules, policy, sandboxed or {})
     if problems:
         problems.sort(key=lambda e: (str(e.file) != str(source), str(e.file), e.line or 0))
         first, *rest = problems
@@ -196,7 +198,9 @@ def _unreachable(rules: list[Rule]) -> list[ConfigError]:
     return problems
 
 
-def _context_never_set(rules: list[Rule], policy: PolicyConfig) -> list[ConfigError]:
+def _context_never_set(
+    rules: list[Rule], policy: PolicyConfig, sandboxed: Mapping[str, tuple[str, ...]]
+) -> list[ConfigError]:
     """Rules testing `outside_roots` / `off_allowlist` only on named servers that have no roots / domains.
 
     Such a condition never holds, so the rule silently never applies: a deny that never denies.
@@ -210,7 +214,10 @@ def _context_never_set(rules: list[Rule], policy: PolicyConfig) -> list[ConfigEr
             for test, setting in (("outside_roots", "roots"), ("off_allowlist", "domains")):
                 if test not in condition.source:
                     continue
-                if not any(getattr(policy.servers.get(name), setting, ()) for name in names):
+                if not any(
+                    getattr(policy.servers.get(name), setting, ()) or (setting == "domains" and sandboxed.get(name))
+                    for name in names
+                ):
                     where = " or ".join(f"policy.servers.{name}.{setting}" for name in names)
                     problems.append(
                         _error(
@@ -275,4 +282,26 @@ def policy_of(config: BastionConfig) -> CompiledPolicy:
         except (OSError, UnicodeDecodeError, ConfigError):
             lines = None
     # Server names were checked when the file was loaded; `bastion wrap` then narrows `servers`.
-    return compile_policy(config.policy, source=config.source, lines=lines, roles=roles)
+    compiled = compile_policy(config.policy, source=config.source, lines=lines, roles=roles)
+    return replace(compiled, servers=with_sandbox_domains(compiled.servers, config))
+
+
+def sandbox_domains(config: BastionConfig) -> dict[str, tuple[str, ...]]:
+    """Each sandboxed server's `allow_domains`: the hosts its egress proxy lets through."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, server in config.servers.items():
+        sandbox = getattr(server, "sandbox", None)
+        if sandbox is not None and sandbox.enabled and sandbox.network == "allowlist" and sandbox.allow_domains:
+            found[name] = tuple(sandbox.allow_domains)
+    return found
+
+
+def with_sandbox_domains(contexts: Mapping[str, ServerContext], config: BastionConfig) -> dict[str, ServerContext]:
+    """One list of domains: a server whose policy names no `domains` is judged against its sandbox's
+    `allow_domains`, so a call to a host the sandbox would refuse is refused by policy before it runs."""
+    merged = dict(contexts)
+    for name, domains in sandbox_domains(config).items():
+        context = merged.get(name, _NO_SERVER_CONTEXT)
+        if not context.domains:
+            merged[name] = ServerContext(context.roots, domains)
+    return merged

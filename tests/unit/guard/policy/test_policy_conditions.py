@@ -135,6 +135,17 @@ def test_context_predicates(path: str, tests: dict[str, Any], context: ServerCon
         ("SELECT drop_date FROM orders WHERE id = 1", ["drop"], False),
         ("TRUNCATE orders", ["drop", "truncate"], True),
         ("not sql at all, just words: drop it", ["drop"], False),
+        # issue 14: every statement, every layer, and the finer kinds under the names rules use
+        ("BEGIN; DROP TABLE users; COMMIT;", ["drop"], True),
+        ("USE prod; TRUNCATE users", ["truncate"], True),
+        ("/*!50000 DROP TABLE users */", ["drop"], True),
+        ("EXEC('DROP TABLE users')", ["drop"], True),
+        ("DELETE FROM users", ["delete"], True),
+        ("UPDATE users SET admin = true", ["update"], True),
+        ("ALTER TABLE users DROP COLUMN email", ["alter"], True),
+        ("COPY users TO STDOUT", ["copy"], True),
+        ("DROP DATABASE prod", ["drop"], True),
+        ("DELETE FROM users WHERE id = 4", ["drop", "truncate"], False),
     ],
 )
 def test_sql_predicate(sql: str, operations: list[str], holds: bool) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.net_api import judge_delete
+from bastion.guard.policy.catalogue.net_url import machine_url, readings
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.model import Decision
 
@@ -40,6 +42,14 @@ ENTRIES: tuple[Entry, ...] = (
           "file-drop sites, tunnels: common exfiltration sinks.", H, ASK),
     entry("net.data_in_query", "Encoded data in a URL", "A long encoded value in the query string of a URL off the "
           "allowlist: data smuggled out in a GET.", H, DENY),
+    entry("net.url_disguised", "URL disguised with control characters", "A URL with a tab, newline, other control "
+          "character, space or backslash inside its host part: clients strip or reinterpret them, so the host "
+          "reached is not the host written (`https://evil\\t.com`, `https://evil.com\\@good.com`).", H, DENY),
+    entry("net.api_delete", "DELETE through a generic HTTP tool", "A DELETE sent by a generic HTTP or fetch tool "
+          "(a `method` argument, `curl -X DELETE`): a deletion without the tool name that would say so.", M, ASK),
+    entry("net.api_destroy_resource", "Delete a whole resource through an HTTP API", "A DELETE whose path ends at "
+          "a top-level resource (`/repos/<owner>/<name>`, `/projects/<id>`, `/orgs/<id>`, `/buckets/<id>`, ...): a "
+          "repository, project or account removed through a generic HTTP tool.", C, DENY),
     entry("net.plain_http_credentials", "Credentials over plain HTTP", "A http:// URL carrying a password or "
           "token.", M, ASK),
 )  # fmt: skip
@@ -69,6 +79,9 @@ _SINKS = re.compile(
 _SINK_PATHS = re.compile(r"/(api/)?webhooks?/|/hooks/|/webhookb2/")
 _SCHEMES_OK = frozenset({"http", "https", "ws", "wss"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+_METHOD_KEYS = ("method", "http_method", "verb", "httpmethod", "request_method", "x-http-method-override",
+                "x-http-method", "x-method-override", "_method")  # fmt: skip
+_HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "fetch", "api", "rest", "curl", "url", "web"})
 _ENCODED = re.compile(r"^[A-Za-z0-9+/_=-]{16,}$")
 _WILDCARD_DNS = re.compile(
     r"^(?:.*?[.-])?(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})\.(?:nip\.io|sslip\.io|xip\.io|nip\.direct)$"
@@ -80,6 +93,7 @@ _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|\d+)(\.(0x[0-9a-f]+|\d+)){0,3}$", re.
 
 def host_of(url: str) -> str | None:
     """The host of `url` (lower case, no userinfo, brackets or port), or None if it is not a URL."""
+    url, _ = machine_url(url)
     try:
         parts = urlsplit(url.strip() if "://" in url else "http://" + url.strip())
         host = parts.hostname
@@ -127,8 +141,8 @@ def url_off_allowlist(value: str, domains: Sequence[str]) -> bool:
     try:
         if not domains or not isinstance(value, str) or "://" not in value:
             return False
-        host = host_of(value)
-        return host is not None and not host_allowed(host, domains)
+        hosts = [host_of(reading) for reading in readings(machine_url(value)[0])]
+        return any(host is not None and not host_allowed(host, domains) for host in hosts)
     except Exception:
         return False
 
@@ -178,6 +192,25 @@ def judge_url(url: str, domains: Sequence[str], write: bool) -> Iterator[tuple[s
         yield "net.plain_http_credentials", f"credentials over http to {host}"
 
 
+def _method(call: CallView) -> str | None:
+    """The HTTP method a generic HTTP tool is asked to use (a `method` argument, or its name), upper case."""
+    methods = [s.value.strip().upper() for s in call.by_key(*_METHOD_KEYS)]
+    if methods:  # an override header wins over the method it rides on: judge the most destructive
+        return "DELETE" if "DELETE" in methods else methods[0]
+    if "delete" in call.tool_words and call.tool_words & _HTTP_TOOL_WORDS:
+        return "DELETE"
+    return None
+
+
+def _curl_method(args: Sequence[str]) -> str | None:
+    for i, a in enumerate(args):
+        if a in ("-X", "--request") and i + 1 < len(args):
+            return args[i + 1].upper()
+        if a.startswith(("--request=", "-X")) and len(a) > 2:
+            return a.split("=", 1)[-1].removeprefix("-X").upper()
+    return None
+
+
 def _write_method(call: CallView) -> bool:
     method = call.first("method", "http_method", "verb")
     if method is not None:
@@ -190,9 +223,18 @@ def _write_method(call: CallView) -> bool:
 def detect(call: CallView) -> Iterator[Finding]:
     domains = call.context.allowed_domains
     write = _write_method(call)
+    http_method = _method(call) if call.urls else None
+    raw = {s.path: s.value for s in call.strings} if call.urls else {}
     for s in call.urls:
-        for eid, reason in judge_url(s.value if "://" in s.value else "https://" + s.value, domains, write):
-            yield Finding(_BY_ID[eid], f"{reason} in {s.path}", s.path)
+        url = s.value if "://" in s.value else "https://" + s.value
+        if machine_url(raw.get(s.path, s.value))[1]:
+            yield Finding(_BY_ID["net.url_disguised"], f"{raw.get(s.path, '')[:80]!r} reaches {url[:80]}", s.path)
+        for reading in readings(url):
+            for eid, reason in judge_url(reading, domains, write):
+                yield Finding(_BY_ID[eid], f"{reason} in {s.path}", s.path)
+        if http_method == "DELETE" and url.lower().startswith(("http://", "https://")):
+            for eid, reason in judge_delete(url):
+                yield Finding(_BY_ID[eid], f"{reason} in {s.path}", s.path)
     for where, script in call.commands:
         for cmd in script.commands:
             if cmd.name not in ("curl", "wget", "http", "https", "xh", "aria2c", "fetch", "httpie"):
@@ -201,7 +243,13 @@ def detect(call: CallView) -> Iterator[Finding]:
                 a in ("-d", "--data", "--data-binary", "-F", "--form", "-T", "--upload-file", "--post-data")
                 for a in cmd.args
             )
-            for arg in cmd.args:
+            deleting = _curl_method(cmd.args) == "DELETE"
+            for written in cmd.args:
+                arg, disguised = machine_url(written)
                 if "://" in arg and not arg.startswith("-"):
-                    for eid, reason in judge_url(arg, domains, method):
+                    if disguised:
+                        yield Finding(_BY_ID["net.url_disguised"], f"{cmd.name}: {written[:80]!r}", where.path)
+                    for eid, reason in (r for reading in readings(arg) for r in judge_url(reading, domains, method)):
+                        yield Finding(_BY_ID[eid], f"{cmd.name}: {reason} in {where.path}", where.path)
+                    for eid, reason in judge_delete(arg) if deleting else ():
                         yield Finding(_BY_ID[eid], f"{cmd.name}: {reason} in {where.path}", where.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 from bastion.guard.policy.catalogue.view import CallView
@@ -29,8 +30,10 @@ ENTRIES: tuple[Entry, ...] = (
     entry("sql.grant", "Grant or revoke privileges", "GRANT / REVOKE changes who may read or change data.", H, DENY),
     entry("sql.user_management", "Create or change database users", "CREATE/ALTER/DROP USER or ROLE, SET PASSWORD.",
           H, DENY),
-    entry("sql.bulk_export", "Unbounded read of a whole table", "A SELECT of non-aggregate columns from a table with "
-          "no WHERE, LIMIT or GROUP BY, or a COPY ... TO: the whole table leaves the database.", M, ASK),
+    entry("sql.bulk_export", "Unbounded read of a whole table", "A read that returns (nearly) every row of a data "
+          "table: no WHERE or one that selects everything (`1=1`, `id > 0`, `LIKE '%'`, a far-past date), no LIMIT or "
+          "one above 1000 rows, a row-concatenating aggregate (`group_concat`, `string_agg`, `json_agg`), through CTEs "
+          "and UNIONs; `COPY ... TO`; a document-database find with an empty filter and no limit.", M, ASK),
     entry("sql.file_access", "Read or write server files from SQL", "SELECT INTO OUTFILE, pg_read_file, LOAD_FILE, "
           "lo_export, ATTACH DATABASE: the database server's file system is reached.", H, DENY),
     entry("sql.exec_program", "Run a program from SQL", "COPY ... PROGRAM, xp_cmdshell: a shell command runs on the "
@@ -41,6 +44,11 @@ ENTRIES: tuple[Entry, ...] = (
           "whose name or declared annotations say it only reads.", H, DENY),
     entry("sql.disable_safety", "Disable database safety checks", "SET FOREIGN_KEY_CHECKS=0, "
           "session_replication_role = replica, SQL_SAFE_UPDATES=0.", M, ASK),
+    entry("sql.dynamic_sql", "Dynamic SQL that cannot be read", "EXEC / EXECUTE IMMEDIATE / sp_executesql / PREPARE "
+          "whose SQL text is computed (`CHAR(68)+...`, a column, a function) or nested too deep to follow: what "
+          "runs cannot be judged.", M, ASK),
+    entry("sql.unparsed_write", "Unparseable SQL with a destructive verb", "SQL for a tool that runs it, which no "
+          "dialect parses, with DROP, DELETE, UPDATE, ALTER, TRUNCATE, GRANT, ... among its tokens.", M, ASK),
     entry("sql.collection_drop", "Drop a document collection", "A document-database tool dropping a collection or "
           "database (MongoDB drop, dropDatabase).", C, DENY),
     entry("sql.document_delete_all", "Delete every document", "deleteMany / remove with an empty filter.", C, DENY),
@@ -53,10 +61,11 @@ _OP_ENTRY = {
     "alter_drop": "sql.alter_destructive", "alter": "sql.alter", "grant": "sql.grant", "revoke": "sql.grant",
     "user_management": "sql.user_management", "unbounded_select": "sql.bulk_export", "copy_to": "sql.bulk_export",
     "file_access": "sql.file_access", "exec_program": "sql.exec_program", "disable_safety": "sql.disable_safety",
+    "dynamic_sql": "sql.dynamic_sql", "unparsed_write": "sql.unparsed_write",
 }  # fmt: skip
 WRITE_OPS = frozenset({"drop", "drop_database", "truncate", "delete", "delete_without_where", "update",
                        "update_without_where", "alter", "alter_drop", "grant", "revoke", "user_management", "insert",
-                       "merge", "create", "copy_from", "exec_program"})  # fmt: skip
+                       "merge", "create", "copy_from", "exec_program", "unparsed_write", "dynamic_sql"})  # fmt: skip
 _READ_TOOL_WORDS = frozenset({"read", "select", "readonly", "describe", "list", "explain", "search"})
 SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "duckdb", "clickhouse-client", "sqlcmd", "cockroach",
                          "snowsql", "bq", "mongosh", "mongo", "pgcli", "mycli", "litecli"})  # fmt: skip
@@ -108,14 +117,11 @@ def detect(call: CallView) -> Iterator[Finding]:
 
 
 def _documents(call: CallView) -> Iterator[Finding]:
-    words = call.tool_words
-    if "drop" in words and words & {"collection", "database", "db", "index", "indexes"}:
-        yield Finding(_BY_ID["sql.collection_drop"], f"tool {call.tool} drops a collection or database", "arguments")
-        return
-    many = "many" in words or "all" in words
-    filt = call.arguments.get("filter", call.arguments.get("query")) if hasattr(call.arguments, "get") else None
-    empty = filt is None or filt == {} or filt == "{}"
-    if many and empty and words & {"delete", "remove"}:
-        yield Finding(_BY_ID["sql.document_delete_all"], f"tool {call.tool} with an empty filter", "arguments")
-    elif many and empty and words & {"update", "replace"}:
-        yield Finding(_BY_ID["sql.document_update_all"], f"tool {call.tool} with an empty filter", "arguments")
+    for op, reason in sql_docs.structured(call):
+        yield Finding(_BY_ID[_DOC_ENTRY[op]], reason, "arguments")
+    for op, reason, path in sql_docs.shell_code(call):
+        yield Finding(_BY_ID[_DOC_ENTRY[op]], f"{reason} in {path}", path)
+
+
+_DOC_ENTRY = {"collection_drop": "sql.collection_drop", "document_delete_all": "sql.document_delete_all",
+              "document_update_all": "sql.document_update_all", "unbounded_select": "sql.bulk_export"}  # fmt: skip

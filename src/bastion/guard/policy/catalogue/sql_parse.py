@@ -16,26 +16,46 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 
+from bastion.guard.policy.catalogue.sql_lex import (
+    Piece,
+    dynamic_payloads,
+    embedded_starts,
+    split,
+    token_ops,
+    tokens,
+    unwrap_executable_comments,
+)
+from bastion.guard.policy.catalogue.sql_scope import row_concat_unbounded, rows_unbounded, selects_everything
+
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls back to Command: not news
 
 DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "sqlite", "tsql", "snowflake", "bigquery", "oracle")
 MAX_PARSED = 262_144
+MAX_DEPTH = 4
+"""How many levels of dynamic SQL (SQL that builds and runs SQL) are followed; deeper is `dynamic_sql`."""
+_DYNAMIC_HINT = re.compile(
+    r"(?i)\b(?:exec|execute|prepare|do|sp_executesql|immediate|begin|then|function|procedure|proc|trigger)\b"
+)
 STATEMENT_KEYWORDS = frozenset(
     {"select", "insert", "update", "delete", "drop", "truncate", "alter", "grant", "revoke", "create", "copy", "merge",
      "replace", "with", "attach", "detach", "pragma", "exec", "execute", "call", "load", "rename", "vacuum", "set",
-     "upsert", "unload", "do", "values", "table"}
+     "upsert", "unload", "do", "values", "table", "use", "begin", "commit", "rollback", "savepoint", "release",
+     "start", "end", "show", "analyze", "analyse", "lock", "unlock", "explain", "describe", "discard", "declare",
+     "prepare", "deallocate", "reset", "listen", "notify", "comment", "refresh", "reindex", "cluster", "checkpoint",
+     "optimize", "flush", "abort", "export", "import", "backup", "restore", "if", "while", "sp_executesql"}
 )  # fmt: skip
 _LEAD = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|#[^\n]*(?:\n|$)|\()*", re.S)
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 _FILE_FUNCS = frozenset({"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_import", "lo_export", "load_file",
                          "readfile", "writefile", "dblink", "dblink_exec", "xp_cmdshell", "sys_exec", "sys_eval",
                          "load_extension", "openrowset", "opendatasource"})  # fmt: skip
-_AGGREGATES = (exp.AggFunc,)
 _USER_WORDS = re.compile(r"^\s*(create|alter|drop)\s+(user|role|login)\b", re.I)
 _DROP_OBJECT = re.compile(
     r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
     r"materialized|collection|keyspace|type|extension)\b"
 )
+_NESTED_WRITE = re.compile(r"\b(?:delete|update|drop|truncate|insert|merge)\b")
+_FILE_WORDS = re.compile(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(")
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
 
@@ -80,39 +100,95 @@ def looks_like_sql(text: str) -> bool:
 
 
 def parse_sql(text: str, strict: bool = True) -> SqlScript | None:
-    """`text` parsed as SQL, or None. `strict` rejects statements sqlglot only kept as raw commands."""
-    if not text or not looks_like_sql(text):
+    """`text` parsed as SQL, or None. `strict` rejects statements sqlglot only kept as raw commands.
+
+    MySQL executable comments are code; every statement is judged, and the text dynamic SQL runs
+    is judged as SQL in turn (`MAX_DEPTH` levels deep)."""
+    if not text:
         return None
-    return _parse(text, strict)
+    code = unwrap_executable_comments(text)
+    if not looks_like_sql(code):
+        return None
+    return _parse(code, strict, 0)
 
 
 @lru_cache(maxsize=4096)
-def _parse(text: str, strict: bool) -> SqlScript | None:
+def _parse(text: str, strict: bool, depth: int) -> SqlScript | None:
     if len(text) > MAX_PARSED:
         return _too_long(text)
+    whole = _parse_whole(text, strict)
+    if whole is not None and not _DYNAMIC_HINT.search(text) and not any("command" in s.ops for s in whole.statements):
+        return whole
+    if strict and whole is None:
+        return None
+    return _parse_pieces(text, whole, depth)
+
+
+def _parse_whole(text: str, strict: bool) -> SqlScript | None:
+    """The first dialect that parses all of `text`."""
+    lowered = text.lower()
     for dialect in DIALECTS:
         try:
             trees = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
         except Exception:  # sqlglot raises ParseError, TokenError and others on non-SQL
             continue
-        lowered = text.lower()
         stmts = tuple(_statement(t, lowered) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
         if not stmts:
             continue
         if strict and any(not s.ops or "command" in s.ops for s in stmts):
             continue
         return SqlScript(stmts, dialect or "generic")
-    return None if strict else _too_long(text)
+    return None
+
+
+def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript | None:
+    """Statement by statement: those no dialect parses judged from their tokens, dynamic SQL payloads added."""
+    toks = tokens(text)
+    if toks is None:
+        return whole or _too_long(text)
+    pieces = split(text, toks)
+    commands = whole is None or any("command" in s.ops for s in whole.statements)
+    stmts: list[Statement] = [] if commands or whole is None else list(whole.statements)
+    if commands:
+        for piece in pieces:
+            stmts += _piece_statements(piece, depth)
+    for payload in dynamic_payloads(pieces):
+        inner = _parse(unwrap_executable_comments(payload.text), False, depth + 1) if depth < MAX_DEPTH else None
+        if inner is not None:
+            stmts += [Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
+        if payload.opaque or inner is None or depth >= MAX_DEPTH:
+            stmts.append(Statement(frozenset({"dynamic_sql"}), "", f"dynamic SQL: {payload.text[:80] or '?'}"))
+    if not stmts:
+        return None
+    return SqlScript(tuple(stmts), whole.dialect if whole is not None else "statements")
+
+
+def _piece_statements(piece: Piece, depth: int) -> list[Statement]:
+    if not looks_like_sql(piece.text):
+        ops = token_ops(piece)
+        return [Statement(frozenset(ops), "", piece.text[:80])] if ops else []
+    parsed = _parse_whole(piece.text, False)
+    if parsed is not None and not any("command" in s.ops for s in parsed.statements):
+        return list(parsed.statements)
+    out = list(parsed.statements) if parsed is not None else []
+    embedded = [s for text in embedded_starts(piece) if depth < MAX_DEPTH
+                for s in (_parse(text, False, depth + 1) or SqlScript((), "")).statements]  # fmt: skip
+    ops = token_ops(piece)
+    if _FILE_WORDS.search(piece.text):
+        ops.add("file_access")
+    if ops and not any(s.ops - {"command", "unparsed_write"} for s in embedded):
+        out.append(Statement(frozenset(ops), "", piece.text[:80]))
+    return out + embedded
 
 
 def _too_long(text: str) -> SqlScript | None:
     """What a keyword scan of statement starts finds, for SQL too long or too odd for the parser."""
     ops = {m.group(1).lower() for m in _DANGER_START.finditer(text)}
-    if re.search(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(", text):
+    if _FILE_WORDS.search(text):
         ops.add("file_access")
     if not ops:
         return None
-    return SqlScript((Statement(frozenset(ops), "", text[:80]),), "unparsed")
+    return SqlScript((Statement(frozenset(ops | {"unparsed_write"}), "", text[:80]),), "unparsed")
 
 
 def _table(tree: exp.Expr) -> str:
@@ -120,59 +196,10 @@ def _table(tree: exp.Expr) -> str:
     return t.sql() if t is not None else ""
 
 
-def _tautology(cond: exp.Expr | None) -> bool:
-    if cond is None:
+def _tautology(where: exp.Expr | None) -> bool:
+    if where is None:
         return False
-    if isinstance(cond, exp.Where):
-        cond = cond.this
-    parts = list(cond.flatten()) if isinstance(cond, exp.Or) else [cond]
-    for part in parts:
-        while isinstance(part, exp.Paren):
-            part = part.this
-        false = (isinstance(part, exp.Boolean) and not part.this) or (
-            isinstance(part, exp.Literal) and part.this in ("0", "")
-        )
-        if part.find(exp.Column) is None and not false:
-            return True
-        if isinstance(part, exp.EQ) and part.left == part.right:
-            return True
-    return False
-
-
-def _unbounded_select(sel: exp.Select) -> bool:
-    if not sel.args.get("from") and not sel.args.get("from_"):
-        return False
-    where = sel.args.get("where")
-    if (where is not None and not _tautology(where)) or sel.args.get("limit") or sel.args.get("fetch"):
-        return False
-    if sel.args.get("group"):
-        return False
-    projections = sel.expressions
-    if projections and all(p.find(*_AGGREGATES) is not None for p in projections):
-        return False
-    return any(not _catalog_table(t) for t in sel.find_all(exp.Table))
-
-
-def _outer_selects(tree: exp.Expr) -> list[exp.Select]:
-    """The SELECTs whose rows a statement returns (a CTE read only by an aggregate returns none of its rows)."""
-    if isinstance(tree, exp.Select):
-        return [tree]
-    if isinstance(tree, exp.SetOperation):
-        return _outer_selects(tree.left) + _outer_selects(tree.right)
-    if isinstance(tree, exp.Subquery | exp.Paren):
-        return _outer_selects(tree.this)
-    inner = tree.find(exp.Select)
-    return [inner] if inner is not None else []
-
-
-def _catalog_table(table: exp.Table) -> bool:
-    """The database's own catalogue (sqlite_master, information_schema, pg_catalog, ...): schema, not data."""
-    name, schema = table.name.lower(), (table.db or "").lower()
-    return (
-        name in ("sqlite_master", "sqlite_schema", "sqlite_sequence", "sqlite_temp_master")
-        or schema in ("information_schema", "pg_catalog", "sys", "mysql", "performance_schema")
-        or name.startswith(("pg_", "information_schema"))
-    )
+    return selects_everything(where.this if isinstance(where, exp.Where) else where)
 
 
 def _statement(tree: exp.Expr, lowered: str) -> Statement:
@@ -226,10 +253,14 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
     else:
         ops.add(type(tree).__name__.lower())
     if isinstance(tree, exp.Query | exp.Copy):
-        if any(_unbounded_select(sel) for sel in _outer_selects(tree)):
+        if rows_unbounded(tree) or row_concat_unbounded(tree):
             ops.add("unbounded_select")
         if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
             ops.add("file_access")
+    if _NESTED_WRITE.search(lowered) and not isinstance(tree, exp.Alter):
+        for node in tree.find_all(exp.Delete, exp.Update, exp.Drop, exp.TruncateTable, exp.Insert, exp.Merge):
+            if node is not tree:  # a writable CTE, a routine's body: `WITH x AS (DELETE FROM t RETURNING *) ...`
+                ops |= _statement(node, lowered).ops
     for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:

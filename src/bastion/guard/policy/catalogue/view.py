@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
+from bastion.guard.policy.catalogue.net_url import machine_url
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 
@@ -157,7 +158,8 @@ class CallView:
         for s in self.strings:
             if not sql_tool and norm_key(s.key) in PROSE_KEYS:
                 continue
-            strict = not (sql_tool or norm_key(s.key) in SQL_KEYS)
+            key = norm_key(s.key)
+            strict = not (key in SQL_KEYS or (sql_tool and key not in PROSE_KEYS))
             parsed = parse_sql(s.value, strict=strict)
             if parsed is not None:
                 out.append((s, parsed))
@@ -168,9 +170,9 @@ class CallView:
         """Strings that are URLs as a whole."""
         out: list[StringValue] = []
         for s in self.strings:
-            v = s.value.strip()
-            if len(v) > 8192:
+            if len(s.value) > 8192 or (":" not in s.value and norm_key(s.key) not in URL_KEYS):
                 continue
+            v, _ = machine_url(s.value)  # what a client would request: tabs and newlines dropped, ...
             if _SCHEME.match(v) or (norm_key(s.key) in URL_KEYS and _HOSTLIKE.match(v)):
                 out.append(StringValue(s.path, s.key, v))
         return out

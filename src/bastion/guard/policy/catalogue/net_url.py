@@ -1,0 +1,58 @@
+"""A URL as the machine reads it: the text WHATWG parsers and HTTP clients actually send a request to.
+
+Browsers, `fetch`, Node's `URL`, curl and Python's `urlsplit` strip leading and trailing C0 controls
+and spaces and drop every tab and newline inside (`https://evil\\t.com` reaches `evil.com`); WHATWG
+parsers read a backslash in an http(s)/ws(s) URL as a slash (`https://evil.com\\@good.com` reaches
+`evil.com`, while `urlsplit`, urllib3 and curl say `good.com`). `machine_url` returns the text with
+tabs, newlines and controls gone, and whether the written form differed from it in a way no honest
+URL does (an interior control character, space or backslash before the path, a percent-encoded
+host, which WHATWG decodes: `http://169.254.169%2E254/`), which the catalogue
+reports as a disguise; `readings` gives every URL some client would request, and each is judged.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+_C0_SPACE = "".join(chr(c) for c in range(0x21))
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_OTHER_CONTROLS = re.compile(r"[\x00-\x20\x7f]")
+_SPECIAL = re.compile(r"^(?:https?|wss?|ftp)://", re.I)
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:")
+
+
+def machine_url(value: str) -> tuple[str, bool]:
+    """(the URL a client would request, whether the written form disguised it)."""
+    stripped = value.strip(_C0_SPACE)
+    cleaned = stripped.translate(_TAB_NEWLINE)
+    disguised = cleaned != stripped
+    if not _SCHEME.match(cleaned):
+        return cleaned, disguised
+    scheme_end = cleaned.find("//")
+    if scheme_end < 0:
+        return cleaned, disguised
+    head, rest = cleaned[: scheme_end + 2], cleaned[scheme_end + 2 :]
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if _OTHER_CONTROLS.search(authority):
+        disguised = True
+        authority = _OTHER_CONTROLS.sub("", authority)
+    if "\\" in authority and _SPECIAL.match(cleaned):
+        disguised = True
+    userinfo, at, host = authority.rpartition("@")
+    if "%" in host and _SPECIAL.match(cleaned):  # WHATWG percent-decodes a host: `169.254.169%2E254`
+        decoded = unquote(host)
+        if decoded != host:
+            disguised = True
+            authority = userinfo + at + decoded
+    return head + authority + rest[end:], disguised
+
+
+def readings(url: str) -> tuple[str, ...]:
+    """The URLs clients would request for `url` once cleaned: as RFC 3986 reads it, and as WHATWG reads a
+    backslash (a slash) when that differs. A host is allowed only if every reading's host is."""
+    if "\\" in url and _SPECIAL.match(url):
+        head, _, rest = url.partition("//")
+        return url, head + "//" + rest.replace("\\", "/")
+    return (url,)
