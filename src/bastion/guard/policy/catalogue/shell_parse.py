@@ -19,6 +19,11 @@ from typing import Any
 
 import bashlex  # type: ignore[import-untyped]
 
+from bastion.guard.policy.catalogue.effects import HIDDEN, RUN_DOWNLOAD, SHELL, as_argv
+from bastion.guard.policy.catalogue.interpreters import LANGUAGES, inline_effects
+from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
+from bastion.guard.policy.catalogue.wrappers import peel
+
 MAX_NESTING = 4
 MAX_PARSED = 16_384
 """Longer text is split on operators instead of parsed (bashlex is slow on huge input)."""
@@ -26,20 +31,21 @@ SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish"})
 INTERPRETERS = SHELLS | frozenset(
     {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "pwsh", "powershell", "osascript"}
 )
-WRAPPERS = frozenset(
-    {"sudo", "doas", "env", "nohup", "timeout", "nice", "ionice", "time", "exec", "command", "builtin", "stdbuf",
-     "xargs", "watch", "setsid", "busybox", "toybox", "unbuffer", "chronic", "caffeinate", "pkexec", "runuser",
-     "chroot", "strace", "then", "do", "else"}
+WRAPPERS = frozenset(WRAPPER_SPECS)
+KNOWN_PROGRAMS = WRAPPERS | INTERPRETERS | frozenset(LANGUAGES) | frozenset(
+    {"rm", "rmdir", "unlink", "find", "chmod", "chown", "dd", "shred", "mkfs", "wipefs", "crontab", "at", "systemctl",
+     "service", "iptables", "ufw", "setenforce", "nc", "ncat", "netcat", "socat", "curl", "wget", "scp", "rsync",
+     "truncate", "git", "gh", "kubectl", "oc", "helm", "terraform", "tofu", "terragrunt", "pulumi", "aws", "gcloud",
+     "az", "gsutil", "docker", "podman", "psql", "mysql", "sqlite3", "mongo", "mongosh", "redis-cli", "pip", "pip3",
+     "npm", "pnpm", "yarn", "gem", "cargo", "go", "apt", "apt-get", "yum", "dnf", "apk", "brew", "useradd", "usermod",
+     "passwd", "shutdown", "reboot", "halt", "poweroff", "kill", "killall", "pkill", "mv", "cp", "tee", "ssh", "eval",
+     "su", "cmd", "make", "ls", "cat", "echo", "tar", "zip", "ln", "install", "mount", "umount", "cdk", "cdktf"}
 )  # fmt: skip
+"""Programs an argv list may start with to be taken as a command wherever it is (see `commands`)."""
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _ANSI_C = re.compile(r"^\$'(.*)'$", re.S)
 _ANSI_C_SPAN = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 _SIMPLE = re.compile(r"[A-Za-z0-9_./=:,@%+\-~ \t^]*")
-_SPAWN = re.compile(
-    r"\b(system|popen|spawn|spawnSync|execSync|exec|check_output|check_call|getoutput|getstatusoutput|run|call|Popen)"
-    r"\s*\(\s*(['\"])(.+?)\2|`([^`]+)`"
-)
-"""Inline interpreter code that hands a string to a shell: os.system("..."), subprocess.run("...", shell=True)."""
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
@@ -194,9 +200,9 @@ class _Builder:
         wrappers: list[str] = []
         while argv and _ASSIGNMENT.match(argv[0]):  # `FOO=1 rm ...` (the fallback and fast paths see it as a word)
             argv = argv[1:]
-        while argv and argv[0].rsplit("/", 1)[-1] in WRAPPERS:
+        while argv and argv[0].rsplit("/", 1)[-1] in WRAPPERS and len(wrappers) < 16:
             wrappers.append(argv[0].rsplit("/", 1)[-1])
-            argv = _skip_wrapper_options(argv[1:])
+            argv = peel(wrappers[-1], argv[1:]) or []
         dynamic = bool(argv) and ("$" in argv[0] or "`" in argv[0])
         if argv and "\\" in argv[0]:
             argv[0] = argv[0].replace("\\", "")
@@ -207,6 +213,23 @@ class _Builder:
         self.script.commands.append(cmd)
         self.nested(cmd)
         return cmd
+
+    def code(self, cmd: Command) -> None:
+        """Inline interpreter code: the commands it runs are parsed, its other effects added as equivalent commands."""
+        effects = inline_effects(cmd.name, cmd.args, self.depth)
+        via = f"{cmd.name} code"
+        sub = _Builder(self.script, self.depth + 1, via)
+        for e in effects:
+            if e.kind == SHELL:
+                _parse_into(self.script, e.words[0], self.depth + 1, via)
+            elif e.kind == HIDDEN:
+                self.script.obfuscations.append(f"{cmd.name}: {e.words[0] if e.words else 'hidden code'}")
+            elif e.kind == RUN_DOWNLOAD:
+                fetch = sub.add(["curl", "-s", e.words[0] if e.words else "*"], ())
+                runner = sub.add([cmd.name], ())
+                self.script.pipelines.append([fetch, runner])
+            elif (line := as_argv(e)) is not None:
+                sub.add(*line)
 
     def nested(self, cmd: Command) -> None:
         if self.depth >= MAX_NESTING or not cmd.argv:
@@ -223,10 +246,14 @@ class _Builder:
         elif cmd.name == "ssh":
             rest = [a for a in cmd.args if not a.startswith("-")]
             inner = " ".join(rest[1:]) if len(rest) > 1 else None
-        elif cmd.name in INTERPRETERS:
-            code = _inline_code(cmd.args)
-            for m in _SPAWN.finditer(code or ""):
-                _parse_into(self.script, m.group(3) or m.group(4), self.depth + 1, f"{cmd.name} code")
+        elif cmd.name in LANGUAGES:
+            self.code(cmd)
+        elif cmd.name == "find":
+            for inner_argv in _find_exec(cmd.args):
+                _Builder(self.script, self.depth + 1, "find -exec").add(inner_argv, ())
+        elif cmd.name in ("kubectl", "oc", "docker", "podman") and "exec" in cmd.args and "--" in cmd.args:
+            _parse_into(self.script, " ".join(shlex.quote(a) for a in cmd.args[cmd.args.index("--") + 1 :]),
+                        self.depth + 1, f"{cmd.name} exec")  # fmt: skip
         if inner:
             _parse_into(self.script, inner, self.depth + 1, f"{cmd.name} -c")
         if cmd.name in ("echo", "printf"):
@@ -236,12 +263,20 @@ class _Builder:
                     _parse_into(self.script, payload, self.depth + 1, "base64")
 
 
-def _inline_code(args: tuple[str, ...]) -> str | None:
-    """The code of `python -c CODE`, `perl -e CODE`, `node -e CODE`, `ruby -e CODE`."""
-    for i, a in enumerate(args[:-1]):
-        if a in ("-c", "-e", "-E", "--eval", "-r") or (a.startswith("-") and not a.startswith("--") and a[-1] in "ce"):
-            return args[i + 1]
-    return None
+def _find_exec(args: tuple[str, ...]) -> list[list[str]]:
+    """The commands of `find ... -exec CMD ... ;` (and `-execdir`, `-ok`, `-okdir`)."""
+    found: list[list[str]] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
+            j = i + 1
+            while j < len(args) and args[j] not in (";", "\\;", "+"):
+                j += 1
+            if j > i + 1:
+                found.append(list(args[i + 1 : j]))
+            i = j
+        i += 1
+    return found
 
 
 def _ansi_c_word(script: Script, body: str) -> str:
@@ -249,16 +284,6 @@ def _ansi_c_word(script: Script, body: str) -> str:
     if re.search(r"\\(x[0-9a-fA-F]|[0-7]{1,3}|u[0-9a-fA-F])", body):
         script.obfuscations.append(f"escaped characters $'{body[:40]}' spell {decoded[:40]!r}")
     return shlex.quote(decoded)
-
-
-def _skip_wrapper_options(argv: list[str]) -> list[str]:
-    i = 0
-    while i < len(argv) and (argv[i].startswith("-") or "=" in argv[i] or re.fullmatch(r"\d+[smhd]?", argv[i])):
-        # `sudo -u user`, `timeout -s KILL 10`: the option's value is skipped with it.
-        if argv[i] in ("-u", "-g", "-s", "-n", "-c", "-I", "-C", "-k", "-p") and i + 1 < len(argv):
-            i += 1
-        i += 1
-    return argv[i:]
 
 
 def _children(node: Any) -> list[Any]:

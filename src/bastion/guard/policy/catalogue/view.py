@@ -14,13 +14,13 @@ document is text. Secrets and injection are looked for in every string.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
+from bastion.guard.policy.catalogue.commands import argv_lines, commandish
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 
@@ -133,20 +133,22 @@ class CallView:
 
     @cached_property
     def commands(self) -> list[tuple[StringValue, Script]]:
-        """Strings that are shell command lines, parsed."""
-        out: list[tuple[StringValue, Script]] = []
-        args = self.arguments.get("args") if isinstance(self.arguments, Mapping) else None
+        """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
+        objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
+        argv = argv_lines(self.arguments, self.exec_tool)
+        out = [
+            (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in argv.lines
+        ]
         for s in self.strings:
+            if s.path in argv.consumed or not s.value.strip():
+                continue
             k = norm_key(s.key)
-            if k in COMMAND_KEYS or (self.exec_tool and k not in PROSE_KEYS and k in ("input", "args", "argv", "")):
-                if not s.value.strip():
-                    continue
-                text = s.value
-                if k in COMMAND_KEYS and s.path.count(".") == 1 and isinstance(args, list):
-                    text = " ".join([text, *(shlex.quote(a) for a in args if isinstance(a, str))])
-                elif k in ("args", "argv") and s.path.startswith("arguments.args"):
-                    continue  # joined into the command above
-                out.append((s, parse_shell(text)))
+            if (
+                k in COMMAND_KEYS
+                or commandish(s.key)
+                or (self.exec_tool and k not in PROSE_KEYS and k in ("input", "args", "argv", ""))
+            ):
+                out.append((s, parse_shell(s.value)))
         return out
 
     @cached_property
