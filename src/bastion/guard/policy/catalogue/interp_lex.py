@@ -259,6 +259,6 @@ def _awk_pipes(toks: list[Token]) -> Iterator[Effect]:
         after = toks[i + 1] if i + 1 < len(toks) else None
         before = toks[i - 1] if i else None
         if after is not None and after.kind == "str":
-            yield effect(SHELL, after.text)
+            yield effect(SHELL, f"awk | {after.text}")  # what awk prints is the command's input
         elif after is not None and after.kind == "id" and after.text == "getline" and before and before.kind == "str":
             yield effect(SHELL, before.text)

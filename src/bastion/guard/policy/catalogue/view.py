@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
 from bastion.guard.policy.catalogue.commands import argv_lines, commandish
+from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 
@@ -182,8 +183,10 @@ class CallView:
         """Strings that name a file or directory."""
         out: list[StringValue] = []
         for s in self.strings:
-            v = s.value
-            if not v or len(v) > 4096 or "\n" in v or _SCHEME.match(v):
+            if not s.value or len(s.value) > 4096 or "\n" in s.value.split("\x00", 1)[0].strip():
+                continue  # several lines: text, not a path (a trailing newline is stripped, as servers do)
+            v = machine_path(s.value)
+            if not v or _SCHEME.match(v):
                 continue
             k = s.key.replace("-", "_").lower()
             if PATH_KEY.search(k.replace("_", "")) or (_ABS.match(v) and not any(c.isspace() for c in v)):
