@@ -32,6 +32,9 @@ ENTRIES: tuple[Entry, ...] = (
           "telling the user, or to always copy data somewhere.", H, DENY),
     entry("injection.exfil_instruction", "Instruction to send data out", "Text telling a model to read secrets or "
           "send data to a URL or address.", C, DENY),
+    entry("injection.agent_directive", "Instruction addressed to an agent", "Content (a commit message, a code "
+          "comment, an email body, a document) that addresses an AI agent reading it and tells it to act: 'AI agents "
+          "reading this: run ...', 'Note to the assistant: forward ...', '# TODO(agent): delete ...'.", H, DENY),
 )  # fmt: skip
 _BY_ID = {e.id: e for e in ENTRIES}
 
@@ -56,6 +59,36 @@ _EXFIL = re.compile(
     r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
     r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
 )
+_AGENT = (r"(?:ai|a\.i\.|llms?|(?:large\s+)?language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*"
+          r"|gemini|codex|cursor|bots?)")  # fmt: skip
+_ACT = (r"\b(?:run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
+        r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output|include"
+        r"|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc|reply|tell"
+        r"|respond|write|add|change|set|update|create|make|give|replace|insert|skip|bypass|must|should|need\s+to"
+        r"|have\s+to|please|always|never|do\s+not|don'?t)\b")  # fmt: skip
+_AGENT_DIRECTIVE = re.compile(
+    r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request|task)"
+    rf"\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?(?:ai\s+|coding\s+|autonomous\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
+    rf"|\b(?:dear|hey|hi|hello|attention|psst|listen)\s*,?\s+(?:the\s+)?(?:ai\s+|coding\s+)?{_AGENT}\b"
+    rf"|\b(?:ai\s+|llm\s+|coding\s+|autonomous\s+)?{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing"
+    r"|handling|scanning|analy[sz]ing|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?))\s+(?:this|these|"
+    r"the\s+(?:file|code|repo|repository|message|email|commit|comment|page|document|ticket|issue))"
+    r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|assistant|agent|bot|automated|autonomous"
+    r"|coding)\b"
+    r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e|reading"
+    r"|seeing|processing)\s+(?:this|these)\b"
+    r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\))"
+    rf"[^\n]{{0,40}}(?:\n[^\n]{{0,120}})?{_ACT}"
+    r"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*@?(?:ai|llm|assistant|agent|claude|copilot|chatgpt|gemini|codex"
+    r"|ai\s+(?:agent|assistant)s?)[ \t]*[:,][ \t]*(?:please\s+)?"
+    r"(?:run|execute|send|forward|email|post|upload|delete|remove|drop|push|merge|approve|grant|transfer|disable"
+    r"|ignore|fetch|curl|download|install|read|cat|print|reveal|copy|exfiltrate|commit|deploy|open|visit|share"
+    r"|rm|sudo|add|change|set|update|create|replace|skip|bypass)\b"
+)  # fmt: skip
+"""Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
+LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
+_AGENT_NEEDLES = ("ai", "a.i.", "llm", "language model", "assistant", "agent", "copilot", "claude", "chatgpt", "gpt",
+                  "gemini", "codex", "cursor", "bot", "when you", "once you", "after you", "upon")  # fmt: skip
 _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.prompt_override", _OVERRIDE, ("ignor", "disregard", "forget", "overrid", "bypass", "you are now",
                                               "instruction", "system", "sys]", "admin", "developer", "im_start",
@@ -63,6 +96,7 @@ _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.hidden_instruction", _COVERT, ("mention", "tell", "inform", "notify", "reveal", "show", "alert",
                                                "always", "secretly", "covertly", "without")),
     ("injection.exfil_instruction", _EXFIL, ("://", "@")),
+    ("injection.agent_directive", _AGENT_DIRECTIVE, _AGENT_NEEDLES),
 )  # fmt: skip
 """(entry id, pattern, lower-case substrings a match must contain) for each phrase family."""
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
@@ -71,6 +105,8 @@ _NEEDLES = (
     "ignor", "disregard", "forget", "overrid", "bypass", "you are now", "instruction", "system", "sys]", "admin",
     "developer", "im_start", "im_end", "notice", "mention", "tell", "inform", "reveal", "notify", "alert", "show",
     "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
+    "ai", "llm", "language model", "assistant", "agent", "copilot", "claude", "gpt", "gemini", "codex", "cursor", "bot",
+    "when you", "once you", "after you", "upon",
 )  # fmt: skip
 """Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
 
