@@ -312,3 +312,18 @@ def test_content_that_merely_mentions_an_agent_is_not_an_instruction(text):
 def test_ordinary_calls_stay_allowed(scan_ids, tool, arguments):
     found = scan_ids(tool, arguments, roots=("/srv/app",))
     assert found == set(), found
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["", "(" * 5000, "'unterminated", "`", "qx{", "%x(", "\x00\x01", "exec(" * 300 + ")" * 300, "a" * 70_000,
+     "import os; os.system(" + "'a' + " * 2000 + "'b')", "$$$ @@@ ->->-> ::", "\ud800"],
+)  # fmt: skip
+def test_inline_code_readers_never_raise(code):
+    from bastion.guard.policy.catalogue.interpreters import inline_effects
+
+    for name, flag in (("python3", "-c"), ("node", "-e"), ("perl", "-e"), ("ruby", "-e"), ("php", "-r"),
+                       ("pwsh", "-c"), ("lua", "-e"), ("osascript", "-e")):  # fmt: skip
+        assert isinstance(inline_effects(name, (flag, code)), list)
+    assert isinstance(inline_effects("awk", (code,)), list)
+    assert isinstance(shell_findings(f"python3 -c {shlex.quote(code)}"), list)

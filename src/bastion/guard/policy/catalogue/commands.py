@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from bastion.guard.policy.catalogue.shell_parse import KNOWN_PROGRAMS
@@ -39,11 +40,13 @@ class ArgvLines:
     consumed: set[str] = field(default_factory=set)
 
 
+@lru_cache(maxsize=4096)
 def key_words(key: str) -> frozenset[str]:
     """Lower-case words of a key: `shellCommand`, `shell_command` -> {shell, command}."""
     return frozenset(w.lower() for w in _WORD.findall(key)) | {key.replace("_", "").replace("-", "").lower()}
 
 
+@lru_cache(maxsize=4096)
 def commandish(key: str) -> bool:
     """Whether a key says its value is a command (`command`, `cmd`, `argv`, `pre_exec_cmd`, ...)."""
     return bool(key_words(key) & COMMAND_WORDS)
@@ -85,8 +88,32 @@ def _split(text: str) -> list[str] | None:
         return None
 
 
+NONE = ArgvLines()
+"""No argv form (shared: never mutated)."""
+
+
+@lru_cache(maxsize=4096)
+def _norm(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def may_hold_argv(arguments: Any) -> bool:
+    """False for flat arguments of strings and numbers without an argument-list key: no argv form there
+    (the common case, answered without a walk)."""
+    if type(arguments) is not dict:
+        return True
+    for k, v in arguments.items():
+        if type(v) is not str and (isinstance(v, Mapping | list | tuple) or not isinstance(v, int | float | None)):
+            return True
+        if _norm(str(k)) in ARG_KEYS:
+            return True
+    return False
+
+
 def argv_lines(arguments: Any, exec_tool: bool) -> ArgvLines:
     """Every argv-form command of the arguments, joined into a line, with the paths it came from."""
+    if not may_hold_argv(arguments):
+        return NONE
     found = ArgvLines()
     _walk(arguments, "arguments", "", exec_tool, found, 0)
     return found
@@ -114,7 +141,7 @@ def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, de
 
 def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found: ArgvLines) -> None:
     """`{"program": "git", "args": ["push", "-f"]}`: the program joined with its arguments."""
-    norm = {str(k).replace("_", "").replace("-", "").lower(): k for k in obj}
+    norm = {_norm(str(k)): k for k in obj}
     arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None)
     if arg_key is None:
         return

@@ -94,6 +94,8 @@ _READ_WORDS = frozenset(
         "status",
     }
 )
+_BASE_KEYS = frozenset({"cwd", "workdir", "workingdirectory", "repopath", "directory"})
+"""Keys (normalised) whose value relative paths are joined to."""
 _DELETING = frozenset({"rm", "rmdir", "unlink", "shred", "truncate", "srm", "wipe"})
 """Commands whose path arguments are destroyed: judged as writes."""
 _DEST_KEYS = frozenset({"destination", "dest", "dst", "target", "to", "output", "outfile", "newpath", "targetpath"})
@@ -195,7 +197,7 @@ def _is_write(call: CallView, s: StringValue) -> bool:
 
 def detect(call: CallView) -> Iterator[Finding]:
     roots = call.context.allowed_roots
-    base_sv = call.first("cwd", "workdir", "working_directory", "repo_path", "directory")
+    base_sv = next((s for s in call.strings if norm_key(s.key) in _BASE_KEYS), None)
     base = normalise(base_sv.value) if base_sv else ""
     for s in call.paths:
         for eid, reason in judge_path(s.value, _is_write(call, s), roots, base if s is not base_sv else ""):

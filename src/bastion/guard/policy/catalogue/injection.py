@@ -87,8 +87,16 @@ _AGENT_DIRECTIVE = re.compile(
 )  # fmt: skip
 """Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
 LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
-_AGENT_NEEDLES = ("ai", "a.i.", "llm", "language model", "assistant", "agent", "copilot", "claude", "chatgpt", "gpt",
-                  "gemini", "codex", "cursor", "bot", "when you", "once you", "after you", "upon")  # fmt: skip
+_AGENT_WORD = re.compile(
+    rf"\b{_AGENT}\b|\bif\s+you\s+are\b|\b(?:read|see|process|parse|encounter|summari[sz]e|reading|seeing"
+    r"|processing)\s+(?:this|these)\b"
+)  # fmt: skip
+"""Searched in lower-case text (case-insensitive matching costs twice as much)."""
+MAX_AGENT_WINDOWS = 32
+_AGENT_NEEDLES = ("agent", "assistant", "ai ", " ai", "ai:", "ai,", "ai)", "a.i", "llm", "language model", "copilot",
+                  "claude", "gpt", "gemini", "codex", "cursor", "bot", "if you are", "this", "these")  # fmt: skip
+"""Lower-case substrings without which `_AGENT_DIRECTIVE` cannot match; it needs words, so only text with a
+space is searched (paths, identifiers and URLs skip these checks)."""
 _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.prompt_override", _OVERRIDE, ("ignor", "disregard", "forget", "overrid", "bypass", "you are now",
                                               "instruction", "system", "sys]", "admin", "developer", "im_start",
@@ -105,8 +113,6 @@ _NEEDLES = (
     "ignor", "disregard", "forget", "overrid", "bypass", "you are now", "instruction", "system", "sys]", "admin",
     "developer", "im_start", "im_end", "notice", "mention", "tell", "inform", "reveal", "notify", "alert", "show",
     "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
-    "ai", "llm", "language model", "assistant", "agent", "copilot", "claude", "gpt", "gemini", "codex", "cursor", "bot",
-    "when you", "once you", "after you", "upon",
 )  # fmt: skip
 """Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
 
@@ -143,7 +149,11 @@ def injection_findings(text: str) -> list[InjectionMatch]:
     if not isinstance(text, str) or len(text) < 6:
         return []
     lowered = text.lower()
-    if text.isascii() and not any(n in lowered for n in _NEEDLES):
+    if (
+        text.isascii()
+        and not any(n in lowered for n in _NEEDLES)
+        and not (" " in text and any(n in lowered for n in _AGENT_NEEDLES))
+    ):
         return []
     try:
         return list(_scan(_fix_surrogates(text)))
@@ -161,7 +171,12 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     long_ascii = len(visible) > LONG_TEXT and visible.isascii()
     lowered = visible.lower()
     for entry_id, pattern, needles in _PHRASES:
-        if long_ascii:
+        if pattern is _AGENT_DIRECTIVE:
+            if not visible.isascii() or any(n in lowered for n in needles):
+                windows = _agent_windows(visible)
+            else:
+                continue
+        elif long_ascii:
             windows = needle_windows(lowered, needles, 250, 250)
         elif not visible.isascii() or any(n in lowered for n in needles):
             windows = [(0, len(visible))]
@@ -173,6 +188,21 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
 
 
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
+
+
+def _agent_windows(text: str) -> list[tuple[int, int]]:
+    """Windows around the whole words that address an agent: the directive pattern is searched only there
+    (`gpt` inside a base64 blob is no addressee), reaching back to `Note to the` and on to the verb."""
+    spans: list[tuple[int, int]] = []
+    for m in _AGENT_WORD.finditer(text.lower() if text.isascii() else text.casefold()):
+        start, end = max(0, m.start() - 80), min(len(text), m.end() + 240)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        elif len(spans) < MAX_AGENT_WINDOWS:
+            spans.append((start, end))
+        else:
+            break
+    return spans
 
 
 def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:

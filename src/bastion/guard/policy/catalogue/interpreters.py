@@ -120,7 +120,7 @@ def inline_effects(name: str, args: tuple[str, ...], depth: int = 0) -> list[Eff
         if not code or len(code) > MAX_CODE:
             return [effect(HIDDEN, f"{name} code longer than {MAX_CODE} characters")] if code else []
         return code_effects(lang, code, depth)
-    except (RecursionError, MemoryError, ValueError):
+    except Exception:  # code this reader cannot follow is held as hidden, never trusted
         return [effect(HIDDEN, f"{name} code that could not be read")]
 
 

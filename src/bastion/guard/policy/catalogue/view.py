@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
-from bastion.guard.policy.catalogue.commands import argv_lines, commandish
+from bastion.guard.policy.catalogue.commands import NONE, argv_lines, commandish, may_hold_argv
 from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
@@ -46,6 +46,8 @@ URL_KEYS = frozenset(
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://\S*$")
 _HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
+_ABS_WORD = re.compile(r"(~[\w.\-]*|/|\\\\)\S*\Z")
+"""An absolute or `~` value without whitespace."""
 
 
 T = TypeVar("T")
@@ -83,6 +85,18 @@ class cached_property(Generic[T]):
 def name_words(name: str) -> frozenset[str]:
     """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+
+
+@lru_cache(maxsize=4096)
+def command_key(key: str) -> bool:
+    """Whether a key holds a command line (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...)."""
+    return norm_key(key) in COMMAND_KEYS or commandish(key)
+
+
+@lru_cache(maxsize=4096)
+def path_key(key: str) -> bool:
+    """Whether a key names a file or directory (`path`, `source_file`, `cwd`, ...)."""
+    return bool(PATH_KEY.search(key.replace("-", "").replace("_", "").lower()))
 
 
 @lru_cache(maxsize=8192)
@@ -136,18 +150,14 @@ class CallView:
     def commands(self) -> list[tuple[StringValue, Script]]:
         """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
-        argv = argv_lines(self.arguments, self.exec_tool)
+        argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
         out = [
             (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in argv.lines
         ]
         for s in self.strings:
-            if s.path in argv.consumed or not s.value.strip():
-                continue
             k = norm_key(s.key)
-            if (
-                k in COMMAND_KEYS
-                or commandish(s.key)
-                or (self.exec_tool and k not in PROSE_KEYS and k in ("input", "args", "argv", ""))
+            if (command_key(s.key) or (k in ("input", "args", "argv", "") and self.exec_tool)) and (
+                s.value.strip() and s.path not in argv.consumed
             ):
                 out.append((s, parse_shell(s.value)))
         return out
@@ -183,12 +193,11 @@ class CallView:
         """Strings that name a file or directory."""
         out: list[StringValue] = []
         for s in self.strings:
-            if not s.value or len(s.value) > 4096 or "\n" in s.value.split("\x00", 1)[0].strip():
+            if not s.value or len(s.value) > 4096 or ("\n" in s.value and "\n" in s.value.split("\x00", 1)[0].strip()):
                 continue  # several lines: text, not a path (a trailing newline is stripped, as servers do)
-            v = machine_path(s.value)
+            v = s.value if s.value.isprintable() and s.value[0] != " " and s.value[-1] != " " else machine_path(s.value)
             if not v or _SCHEME.match(v):
                 continue
-            k = s.key.replace("-", "_").lower()
-            if PATH_KEY.search(k.replace("_", "")) or (_ABS.match(v) and not any(c.isspace() for c in v)):
+            if path_key(s.key) or _ABS_WORD.match(v):
                 out.append(s)
         return out
