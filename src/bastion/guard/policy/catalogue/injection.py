@@ -59,31 +59,38 @@ _EXFIL = re.compile(
     r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
     r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
 )
-_AGENT = (r"(?:ai|a\.i\.|llms?|(?:large\s+)?language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*"
-          r"|gemini|codex|cursor|bots?)")  # fmt: skip
-_ACT = (r"\b(?:run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
-        r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output|include"
-        r"|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc|reply|tell"
-        r"|respond|write|add|change|set|update|create|make|give|replace|insert|skip|bypass|must|should|need\s+to"
-        r"|have\s+to|please|always|never|do\s+not|don'?t)\b")  # fmt: skip
+_AGENT = (r"(?:(?:ai|llm|coding|automated|autonomous|language\s+model)\s+)?(?:ai|a\.i\.|llms?|(?:large\s+)?"
+          r"language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*|gemini|codex|cursor|bots?"
+          r"|models?)")  # fmt: skip
+_VERBS = (r"run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
+          r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output"
+          r"|include|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc"
+          r"|reply|tell|respond|write|add|change|set|update|create|make|give|replace|insert|skip|bypass|close"
+          r"|stop|kill|rotate|revoke|publish|release|force|rewrite|reset|truncate|move|rename|store|save|append"
+          r"|modify")  # fmt: skip
+_ACT = rf"\b(?:{_VERBS}|must|should|need\s+to|have\s+to|please|always|never|do\s+not|don'?t)\b"
+_IMPERATIVE = rf"(?:(?:also|now|then|first|just|please|kindly|immediately|quietly|silently)\s+)*(?:{_VERBS})\b"
+_ADDRESS_TAIL = r"[ \t]*(?:[:,\-\u2014]|$)"
 _AGENT_DIRECTIVE = re.compile(
-    r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request|task)"
-    rf"\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?(?:ai\s+|coding\s+|autonomous\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
-    rf"|\b(?:dear|hey|hi|hello|attention|psst|listen)\s*,?\s+(?:the\s+)?(?:ai\s+|coding\s+)?{_AGENT}\b"
-    rf"|\b(?:ai\s+|llm\s+|coding\s+|autonomous\s+)?{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing"
-    r"|handling|scanning|analy[sz]ing|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?))\s+(?:this|these|"
-    r"the\s+(?:file|code|repo|repository|message|email|commit|comment|page|document|ticket|issue))"
-    r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|assistant|agent|bot|automated|autonomous"
-    r"|coding)\b"
-    r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e|reading"
-    r"|seeing|processing)\s+(?:this|these)\b"
-    r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\))"
+    r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request"
+    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
+    rf"|\b(?:dear|hey|hi|hello|attention|psst|listen|yo)\s*,?\s+(?:the\s+)?{_AGENT}\b"
+    rf"|\b{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing|handling|scanning|analy[sz]ing"
+    r"|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?|summari[sz]es|handles?))\s+(?:this|these|"
+    r"the\s+(?:file|code|repo|repository|message|email|commit|comment|page|document|ticket|issue|pr|diff|thread))"
+    r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|assistant|agent|bot|automated"
+    r"|autonomous|coding|model)\b"
+    rf"|\bif\s+(?:an?|any|the|some)\s+{_AGENT}\s+(?:is\s+)?(?:reads?|reading|sees?|seeing|process(?:es|ing)?"
+    r"|summari[sz](?:es|ing)|parses|parsing)\b"
+    r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e"
+    r"|reading|seeing|processing)\s+(?:this|these)\b"
+    r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\)"
+    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-])"
     rf"[^\n]{{0,40}}(?:\n[^\n]{{0,120}})?{_ACT}"
-    r"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*@?(?:ai|llm|assistant|agent|claude|copilot|chatgpt|gemini|codex"
-    r"|ai\s+(?:agent|assistant)s?)[ \t]*[:,][ \t]*(?:please\s+)?"
-    r"(?:run|execute|send|forward|email|post|upload|delete|remove|drop|push|merge|approve|grant|transfer|disable"
-    r"|ignore|fetch|curl|download|install|read|cat|print|reveal|copy|exfiltrate|commit|deploy|open|visit|share"
-    r"|rm|sudo|add|change|set|update|create|replace|skip|bypass)\b"
+    rf"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*(?:[\[(<]{_AGENT}[\])>][ \t]*[:,\-]?|@?{_AGENT}{_ADDRESS_TAIL})"
+    rf"[ \t]*{_IMPERATIVE}"
+    rf"|@{_AGENT}\b[ \t,:]*{_IMPERATIVE}"
+    rf"|\b(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*[:,\-\u2014]\s*{_IMPERATIVE}"
 )  # fmt: skip
 """Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
 LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
@@ -94,7 +101,8 @@ _AGENT_WORD = re.compile(
 """Searched in lower-case text (case-insensitive matching costs twice as much)."""
 MAX_AGENT_WINDOWS = 32
 _AGENT_NEEDLES = ("agent", "assistant", "ai ", " ai", "ai:", "ai,", "ai)", "a.i", "llm", "language model", "copilot",
-                  "claude", "gpt", "gemini", "codex", "cursor", "bot", "if you are", "this", "these")  # fmt: skip
+                  "claude", "gpt", "gemini", "codex", "cursor", "bot", "model", "if you are", "this",
+                  "these")  # fmt: skip
 """Lower-case substrings without which `_AGENT_DIRECTIVE` cannot match; it needs words, so only text with a
 space is searched (paths, identifiers and URLs skip these checks)."""
 _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
