@@ -140,9 +140,12 @@ def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, de
 
 
 def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found: ArgvLines) -> None:
-    """`{"program": "git", "args": ["push", "-f"]}`: the program joined with its arguments."""
+    """`{"program": "git", "args": ["push", "-f"]}`, a container's `{"command": ["sh", "-c"], "args": [...]}` or
+    `{"Entrypoint": [...], "Cmd": [...]}`: the program (a word, a line or a list) joined with its arguments."""
     norm = {_norm(str(k)): k for k in obj}
     arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None)
+    if arg_key is None and "entrypoint" in norm:
+        arg_key = norm.get("cmd") or norm.get("command")  # Docker: Cmd is the entrypoint's arguments
     if arg_key is None:
         return
     raw = obj[arg_key]
@@ -152,14 +155,18 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
     args = args or []
     for nk, k in norm.items():
         program = obj[k]
-        if k == arg_key or not isinstance(program, str) or not program.strip() or nk not in PROGRAM_KEYS | {
-            w for w in key_words(str(k)) if w in COMMAND_WORDS}:  # fmt: skip
+        if k == arg_key or not (nk in PROGRAM_KEYS or commandish(str(k))):
             continue
-        if not (commandish(str(k)) or exec_tool or (args and program_name(program) in KNOWN_PROGRAMS)):
+        if isinstance(program, str) and program.strip():
+            head = (_split(program) or [program]) if any(c.isspace() for c in program.strip()) else [program]
+        elif (head_words := _words(program)) is not None:
+            head = head_words
+        else:
             continue
-        head = _split(program) if any(c.isspace() for c in program.strip()) else [program]
-        words = [*(head or [program]), *args]
+        if not (commandish(str(k)) or exec_tool or (args and program_name(head[0]) in KNOWN_PROGRAMS)):
+            continue
         where = f"{path}.{k}"
-        found.lines.append((where, program, join(words)))
+        found.lines.append((where, head[0], join([*head, *args])))
         found.consumed.update({where, f"{path}.{arg_key}", *(f"{path}.{arg_key}[{i}]" for i in range(len(args)))})
+        found.consumed.update(f"{where}[{i}]" for i in range(len(head)))
         return

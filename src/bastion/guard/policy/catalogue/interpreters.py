@@ -34,7 +34,7 @@ from bastion.guard.policy.catalogue.interp_python import python_effects
 LANGUAGES = {"python": "python", "python2": "python", "python3": "python", "pypy": "python", "pypy3": "python",
              "node": "node", "nodejs": "node", "bun": "node", "deno": "node", "perl": "perl", "ruby": "ruby",
              "php": "php", "lua": "lua", "luajit": "lua", "osascript": "osascript", "awk": "awk", "gawk": "awk",
-             "mawk": "awk", "nawk": "awk", "pwsh": "powershell", "powershell": "powershell"}  # fmt: skip
+             "mawk": "awk", "nawk": "awk", "pwsh": "powershell", "powershell": "powershell", "cmd": "cmd"}  # fmt: skip
 """Program name -> language of its inline code."""
 _CODE_OPTIONS = {"python": ("-c",), "node": ("-e", "--eval", "-p", "--print"), "perl": ("-e", "-E"),
                  "ruby": ("-e",), "php": ("-r",), "lua": ("-e",), "osascript": ("-e",)}  # fmt: skip
@@ -48,6 +48,8 @@ def inline_code(lang: str, args: tuple[str, ...]) -> str | None:
         return _awk_program(args)
     if lang == "powershell":
         return _powershell_command(args)
+    if lang == "cmd":
+        return _cmd_command(args)
     options = _CODE_OPTIONS[lang]
     parts: list[str] = []
     for i, a in enumerate(args[:-1]):
@@ -76,43 +78,44 @@ def _awk_program(args: tuple[str, ...]) -> str | None:
     return None
 
 
+_PS_VALUE_OPTIONS = ("executionpolicy", "ep", "windowstyle", "w", "version", "v", "configurationname", "config",
+                     "workingdirectory", "wd", "outputformat", "of", "inputformat", "if", "settingsfile",
+                     "psconsolefile", "custompipename", "mta", "sta")  # fmt: skip
+
+
 def _powershell_command(args: tuple[str, ...]) -> str | None:
-    for i, a in enumerate(args):
+    i = 0
+    while i < len(args):
+        a = args[i]
         low = a.lower().lstrip("-/")
         if not a.startswith(("-", "/")):
             return " ".join(args[i:]) if not a.lower().endswith(".ps1") else None
-        if low and "encodedcommand".startswith(low) and i + 1 < len(args):
+        if low and "encodedcommand".startswith(low) and len(low) >= 1 and low[0] == "e" and low not in ("ep",):
+            if i + 1 >= len(args):
+                return None
             try:
                 return base64.b64decode(args[i + 1]).decode("utf-16-le")
             except (binascii.Error, ValueError, UnicodeDecodeError):
                 return "Invoke-Expression $hidden"
-        if low and "command".startswith(low) and i + 1 < len(args):
-            return " ".join(args[i + 1 :])
+        if low and "command".startswith(low):
+            return " ".join(args[i + 1 :]) or None
         if low and "file".startswith(low):
             return None
-        if low in (
-            "executionpolicy",
-            "ep",
-            "windowstyle",
-            "w",
-            "version",
-            "v",
-            "configurationname",
-            "workingdirectory",
-            "wd",
-            "outputformat",
-            "of",
-            "inputformat",
-            "if",
-            "settingsfile",
-        ):
-            continue  # the value is skipped with the next word below
+        i += 2 if low in _PS_VALUE_OPTIONS[:14] else 1
+    return None
+
+
+def _cmd_command(args: tuple[str, ...]) -> str | None:
+    """`cmd /c STRING` (or `/k`, `/r`): the rest of the line."""
+    for i, a in enumerate(args):
+        if a.lower() in ("/c", "/k", "/r"):
+            return " ".join(args[i + 1 :]) or None
     return None
 
 
 def inline_effects(name: str, args: tuple[str, ...], depth: int = 0) -> list[Effect]:
     """What the inline code of `name args...` does; empty when there is none. Never raises."""
-    lang = LANGUAGES.get(name)
+    lang = LANGUAGES.get(name.lower().removesuffix(".exe"))
     if lang is None:
         return []
     try:
@@ -131,7 +134,34 @@ def code_effects(lang: str, code: str, depth: int = 0) -> list[Effect]:
         return found if found is not None else lex_effects(code, "python")
     if lang == "powershell":
         return powershell_effects(code, depth)
+    if lang == "cmd":
+        return cmd_effects(code)
     return lex_effects(code, lang)
+
+
+_CMD_SPLIT = re.compile(r"&&|\|\||[&|\n]")
+
+
+def cmd_effects(code: str) -> list[Effect]:
+    """`cmd /c` lines: `del /s`, `rd /s` are tree deletes, `type` reads, other commands are judged as argv."""
+    out: list[Effect] = []
+    for part in _CMD_SPLIT.split(code):
+        words = [w.strip('"') for w in part.split()]
+        if not words:
+            continue
+        head, rest = words[0].lower(), words[1:]
+        switches = {w.lower() for w in rest if w.startswith("/")}
+        paths = [w for w in rest if not w.startswith("/")]
+        if head in ("del", "erase", "rd", "rmdir"):
+            tree = "/s" in switches
+            out.extend(effect(DELETE_TREE if tree else DELETE, p) for p in paths)
+        elif head == "type":
+            out.extend(effect(READ, p) for p in paths)
+        elif head == "format" and paths:
+            out.append(effect(ARGV, "mkfs", paths[0]))
+        else:
+            out.append(effect(ARGV, *words))
+    return out
 
 
 _PS_WORD = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"`]|`.)*\"|[;|\n{}()]|[^\s;|{}()'\"]+")

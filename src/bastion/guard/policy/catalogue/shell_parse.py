@@ -22,7 +22,7 @@ import bashlex  # type: ignore[import-untyped]
 from bastion.guard.policy.catalogue.effects import HIDDEN, RUN_DOWNLOAD, SHELL, as_argv
 from bastion.guard.policy.catalogue.interpreters import LANGUAGES, inline_effects
 from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
-from bastion.guard.policy.catalogue.wrappers import peel
+from bastion.guard.policy.catalogue.wrappers import inner_commands, peel
 
 MAX_NESTING = 4
 MAX_PARSED = 16_384
@@ -220,7 +220,9 @@ class _Builder:
         via = f"{cmd.name} code"
         sub = _Builder(self.script, self.depth + 1, via)
         for e in effects:
-            if e.kind == SHELL:
+            if e.kind == SHELL and "*" in (e.words[0].split() or ["*"])[0]:
+                sub.add(["sh", "-c", "$CODE"], ())  # a command built at run time: its text is not visible
+            elif e.kind == SHELL:
                 _parse_into(self.script, e.words[0], self.depth + 1, via)
             elif e.kind == HIDDEN:
                 self.script.obfuscations.append(f"{cmd.name}: {e.words[0] if e.words else 'hidden code'}")
@@ -238,7 +240,12 @@ class _Builder:
         if cmd.name in SHELLS or cmd.name in ("su", "runuser"):
             args = list(cmd.args)
             for i, a in enumerate(args):
-                if a.startswith("-") and not a.startswith("--") and "c" in a[1:] and i + 1 < len(args):
+                if a.startswith("--command="):
+                    inner = a.split("=", 1)[1]
+                    break
+                if (
+                    a == "--command" or (a.startswith("-") and not a.startswith("--") and "c" in a[1:])
+                ) and i + 1 < len(args):
                     inner = args[i + 1]
                     break
         elif cmd.name == "eval":
@@ -246,14 +253,11 @@ class _Builder:
         elif cmd.name == "ssh":
             rest = [a for a in cmd.args if not a.startswith("-")]
             inner = " ".join(rest[1:]) if len(rest) > 1 else None
-        elif cmd.name in LANGUAGES:
+        elif cmd.name in LANGUAGES or cmd.name.lower().removesuffix(".exe") in LANGUAGES:
             self.code(cmd)
-        elif cmd.name == "find":
-            for inner_argv in _find_exec(cmd.args):
-                _Builder(self.script, self.depth + 1, "find -exec").add(inner_argv, ())
-        elif cmd.name in ("kubectl", "oc", "docker", "podman") and "exec" in cmd.args and "--" in cmd.args:
-            _parse_into(self.script, " ".join(shlex.quote(a) for a in cmd.args[cmd.args.index("--") + 1 :]),
-                        self.depth + 1, f"{cmd.name} exec")  # fmt: skip
+        else:
+            for via, inner_argv in inner_commands(cmd.name, cmd.args):
+                _Builder(self.script, self.depth + 1, via).add(inner_argv, ())
         if inner:
             _parse_into(self.script, inner, self.depth + 1, f"{cmd.name} -c")
         if cmd.name in ("echo", "printf"):
@@ -261,22 +265,6 @@ class _Builder:
                 payload = b64_payload(a)
                 if payload and any(c in payload for c in " |;/"):
                     _parse_into(self.script, payload, self.depth + 1, "base64")
-
-
-def _find_exec(args: tuple[str, ...]) -> list[list[str]]:
-    """The commands of `find ... -exec CMD ... ;` (and `-execdir`, `-ok`, `-okdir`)."""
-    found: list[list[str]] = []
-    i = 0
-    while i < len(args):
-        if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
-            j = i + 1
-            while j < len(args) and args[j] not in (";", "\\;", "+"):
-                j += 1
-            if j > i + 1:
-                found.append(list(args[i + 1 : j]))
-            i = j
-        i += 1
-    return found
 
 
 def _ansi_c_word(script: Script, body: str) -> str:

@@ -108,3 +108,59 @@ def peel(name: str, args: list[str]) -> list[str] | None:
 def _short_ends(arg: str, options: frozenset[str]) -> bool:
     """`-qc` ends with the short option `-c`."""
     return len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and f"-{arg[-1]}" in options
+
+
+_CONTAINER_VALUES = _w(
+    "-e --env -u --user -w --workdir --env-file --detach-keys -v --volume -p --publish --name --network --net "
+    "--entrypoint --mount -l --label --platform --cpus -m --memory --restart --pull --hostname -h --add-host "
+    "--device --cap-add --cap-drop --security-opt --ulimit --log-driver --gpus --runtime --shm-size --tmpfs "
+    "--user-ns --userns --pid --ipc --uts --cgroupns -c --container -n --namespace --context"
+).values  # fmt: skip
+
+
+def inner_commands(name: str, args: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """Commands another command runs from its own arguments: `find -exec CMD ;`, `docker exec CTR CMD`,
+    `docker run IMAGE CMD`, `kubectl exec POD -- CMD`, as (how, argv) pairs."""
+    if name == "find":
+        return [("find -exec", argv) for argv in _find_exec(args)]
+    if name in ("docker", "podman", "nerdctl") and args:
+        words = list(args[1:] if args[0] == "container" else args)
+        if words and words[0] in ("exec", "run"):
+            rest = _after_options(words[1:], _CONTAINER_VALUES, operands=1)
+            return [(f"{name} {words[0]}", rest)] if rest else []
+    if name in ("kubectl", "oc") and "exec" in args and "--" in args:
+        rest = list(args[args.index("--") + 1 :])
+        return [(f"{name} exec", rest)] if rest else []
+    return []
+
+
+def _after_options(args: list[str], values: frozenset[str], operands: int) -> list[str]:
+    i, seen = 0, 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return args[i + 1 :] if seen >= operands else args[i + 2 :]
+        if a.startswith("-") and len(a) > 1:
+            i += 2 if a in values else 1
+        elif seen < operands:
+            seen += 1
+            i += 1
+        else:
+            return args[i:]
+    return []
+
+
+def _find_exec(args: tuple[str, ...]) -> list[list[str]]:
+    """The commands of `find ... -exec CMD ... ;` (and `-execdir`, `-ok`, `-okdir`)."""
+    found: list[list[str]] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
+            j = i + 1
+            while j < len(args) and args[j] not in (";", "\\;", "+"):
+                j += 1
+            if j > i + 1:
+                found.append(list(args[i + 1 : j]))
+            i = j
+        i += 1
+    return found
