@@ -170,3 +170,38 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
         found.consumed.update({where, f"{path}.{arg_key}", *(f"{path}.{arg_key}[{i}]" for i in range(len(args)))})
         found.consumed.update(f"{where}[{i}]" for i in range(len(head)))
         return
+
+
+CODE_WORDS = frozenset({"code", "source", "snippet", "script", "program", "expression", "expr", "cell", "src"})
+"""A key with one of these words may hold source code (`code`, `python_code`, `jsSnippet`, `cell_source`)."""
+LANGUAGE_RUNNERS = {"python": "python3 -c", "py": "python3 -c", "python3": "python3 -c", "ipython": "python3 -c",
+                    "jupyter": "python3 -c", "javascript": "node -e", "js": "node -e", "node": "node -e",
+                    "nodejs": "node -e", "typescript": "node -e", "ts": "node -e", "deno": "node -e", "ruby": "ruby -e",
+                    "rb": "ruby -e", "perl": "perl -e", "php": "php -r", "powershell": "pwsh -c", "pwsh": "pwsh -c",
+                    "ps1": "pwsh -c", "lua": "lua -e", "applescript": "osascript -e", "awk": "awk", "bash": "",
+                    "sh": "", "shell": "", "zsh": ""}  # fmt: skip
+"""Language name -> the command line that runs code given inline ("" for shell code, run as it is)."""
+LANGUAGE_KEYS = frozenset({"language", "lang", "runtime", "kernel", "interpreter", "type", "kind", "syntax"})
+
+
+@lru_cache(maxsize=4096)
+def code_key(key: str) -> bool:
+    """Whether a key may hold source code to run."""
+    return bool(key_words(key) & CODE_WORDS)
+
+
+def code_line(key: str, code: str, language: str, tool_words: frozenset[str]) -> str | None:
+    """The command line that runs `code` found under `key`, when its language is known from the key
+    (`python_code`), a sibling `language` value, or the tool's name (`run_python`); else None."""
+    words = key_words(key)
+    lang = next((w for w in words if w in LANGUAGE_RUNNERS), None)
+    if lang is None and language:
+        lang = next((w for w in key_words(language.strip()) if w in LANGUAGE_RUNNERS), None)
+    if lang is None:
+        lang = next((w for w in sorted(tool_words) if w in LANGUAGE_RUNNERS), None)
+    if lang is None:
+        return None
+    runner = LANGUAGE_RUNNERS[lang]
+    if lang == "php":
+        code = code.strip().removeprefix("<?php").removesuffix("?>")
+    return f"{runner} {shlex.quote(code)}" if runner else code

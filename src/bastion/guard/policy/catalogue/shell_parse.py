@@ -116,11 +116,13 @@ def b64_payload(text: str) -> str | None:
 
 
 class _Builder:
-    def __init__(self, script: Script, depth: int, via: str) -> None:
+    def __init__(self, script: Script, depth: int, via: str, text: str = "") -> None:
         self.script = script
         self.depth = depth
         self.via = via
         self.vars: dict[str, str] = {}
+        self.text = text
+        """The source the nodes' positions index, to unquote words as bash does."""
 
     def visit(self, node: Any) -> list[Command]:
         """Visit a node; return the commands of the pipeline it is (for pipeline bookkeeping)."""
@@ -157,7 +159,7 @@ class _Builder:
         for part in getattr(node, "parts", None) or []:
             kind = getattr(part, "kind", "")
             if kind in ("commandsubstitution", "processsubstitution"):
-                sub = _Builder(self.script, self.depth, "$(...)")
+                sub = _Builder(self.script, self.depth, "$(...)", self.text)
                 sub.vars = self.vars
                 sub.visit(part.command)
             else:
@@ -174,8 +176,9 @@ class _Builder:
                 self.vars[name] = self._value(part, value)
             elif kind == "word":
                 self.substitutions(part)
-                word = _decode_ansi_c(self.resolve(part.word))
-                if not argv and word != part.word and "$" not in word:
+                base = self.unquoted(part)
+                word = _decode_ansi_c(self.resolve(base))
+                if not argv and word != base and "$" not in word:
                     self.script.obfuscations.append(f"command name {word!r} built from {part.word!r}")
                 argv.append(word)
             elif kind == "redirect":
@@ -186,6 +189,21 @@ class _Builder:
                 else:
                     redirects.append((part.type, str(target)))
         return self.add(argv, tuple(redirects))
+
+    def unquoted(self, part: Any) -> str:
+        """The word as bash reads it: bashlex keeps the quotes of `'a'"b"'c'` after the first segment."""
+        word: str = part.word
+        pos = getattr(part, "pos", None)
+        if not self.text or not pos or ("'" not in word and '"' not in word):
+            return word
+        raw = self.text[pos[0] : pos[1]]
+        if "$" in raw or "`" in raw:
+            return word  # expansions inside quotes: bashlex's reading, then `resolve`
+        try:
+            words = shlex.split(raw)
+        except ValueError:
+            return word
+        return words[0] if len(words) == 1 else word
 
     def _value(self, part: Any, value: str) -> str:
         for sub in getattr(part, "parts", None) or []:
@@ -292,7 +310,7 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
         text = _IFS.sub(" ", text)
     if "$'" in text:
         text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
-    builder = _Builder(script, depth, via)
+    builder = _Builder(script, depth, via, text)
     try:
         trees = bashlex.parse(text)
     except Exception:  # bashlex raises many types on text it cannot parse

@@ -20,7 +20,15 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
-from bastion.guard.policy.catalogue.commands import NONE, argv_lines, commandish, may_hold_argv
+from bastion.guard.policy.catalogue.commands import (
+    LANGUAGE_KEYS,
+    NONE,
+    argv_lines,
+    code_key,
+    code_line,
+    commandish,
+    may_hold_argv,
+)
 from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
@@ -160,7 +168,19 @@ class CallView:
                 s.value.strip() and s.path not in argv.consumed
             ):
                 out.append((s, parse_shell(s.value)))
+            if code_key(s.key) and s.value.strip():
+                line = code_line(s.key, s.value, self._language(s.path), self.tool_words)
+                if line is not None and not (line == s.value and command_key(s.key)):
+                    out.append((s, parse_shell(line)))
         return out
+
+    def _language(self, path: str) -> str:
+        """The value of a `language`/`lang`/`runtime` key next to `path` ("" when none)."""
+        parent = path.rsplit(".", 1)[0]
+        return next(
+            (s.value for s in self.strings if s.path.rsplit(".", 1)[0] == parent and norm_key(s.key) in LANGUAGE_KEYS),
+            "",
+        )
 
     @cached_property
     def sql(self) -> list[tuple[StringValue, SqlScript]]:
