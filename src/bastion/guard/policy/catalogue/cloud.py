@@ -50,7 +50,8 @@ _IAM_OP = re.compile(r"^(attach|put|create|update|add|set)-.*(polic|user|role|gr
 _KUBE_WORDS = frozenset({"kubectl", "kubernetes", "k8s", "kube", "helm", "openshift"})
 _CLOUD_WORDS = frozenset({"aws", "gcp", "gcloud", "azure", "az", "ec2", "s3", "bucket", "instance", "instances",
                           "cluster", "vm", "lambda", "rds", "cloud", "terraform", "pulumi", "droplet", "vpc",
-                          "namespace", "pod", "pods", "deployment", "volume", "snapshot"})  # fmt: skip
+                          "namespace", "pod", "pods", "deployment", "volume", "snapshot", "statefulset",
+                          "daemonset", "replicaset", "workload", "autoscaler", "nodegroup", "ecs"})  # fmt: skip
 _READ = frozenset({"get", "list", "describe", "logs", "show", "read", "view", "explain", "top", "search", "status"})
 
 
@@ -222,9 +223,23 @@ def _admin_bindings(call: CallView) -> Iterator[Finding]:
             return
 
 
+def _iac_tools(call: CallView) -> Iterator[Finding]:
+    """A terraform / tofu / pulumi tool that destroys (`terraform_apply` with `destroy: true`, `action: destroy`)
+    or applies without review (`auto_approve: true`)."""
+    words = call.tool_words
+    values = {s.value.strip().lower() for s in call.strings if len(s.value) < 40}
+    if call.flag("destroy") or words & {"destroy"} or values & {"destroy", "-destroy", "--destroy"}:
+        yield Finding(_BY_ID["cloud.terraform_destroy"], f"tool {call.tool} destroys infrastructure", "arguments")
+    elif words & {"apply", "up", "deploy"} and (call.flag("auto_approve", "autoApprove", "yes", "skip_preview") or
+                                                 values & {"-auto-approve", "--auto-approve", "--yes"}):  # fmt: skip
+        yield Finding(_BY_ID["cloud.unreviewed_apply"], f"tool {call.tool} applies without review", "arguments")
+
+
 def _tools(call: CallView) -> Iterator[Finding]:
     yield from _admin_bindings(call)
     words, all_words = call.tool_words, call.words
+    if all_words & {"terraform", "tofu", "opentofu", "terragrunt", "pulumi", "cdktf"} and not words & _READ:
+        yield from _iac_tools(call)
     kube = bool(all_words & _KUBE_WORDS)
     if not (kube or all_words & _CLOUD_WORDS) or words & _READ:
         return
@@ -235,7 +250,10 @@ def _tools(call: CallView) -> Iterator[Finding]:
     zero = (replicas is not None and replicas.value == 0 and replicas.value is not False) or (
         replicas_text is not None and replicas_text.value.strip().lstrip("0") == "" and replicas_text.value.strip()
     )
-    if words & {"scale", "update", "patch", "resize", "set"} and zero:
+    if not zero and words & {"patch", "update", "apply", "replace", "edit"}:
+        zero_text = next((s for s in call.strings if _ZERO_REPLICAS.search(s.value)), None)
+        replicas_text, zero = (zero_text, True) if zero_text is not None else (replicas_text, zero)
+    if words & {"scale", "update", "patch", "resize", "set", "apply", "replace", "edit"} and zero:
         where = (replicas or replicas_text).path  # type: ignore[union-attr]
         yield Finding(_BY_ID["cloud.scale_to_zero"], f"{where} = 0", where)
     if words & {"delete", "remove", "terminate", "destroy", "uninstall", "drain"}:

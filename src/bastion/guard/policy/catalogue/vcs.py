@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.shell_parse import Command, long_flags, short_flags
-from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.view import CallView, norm_key
 from bastion.model import Decision
 
 ASK, DENY = Decision.ASK, Decision.DENY
@@ -135,7 +135,19 @@ def _tools(call: CallView) -> Iterator[Finding]:
         "set",
     }:
         yield Finding(_BY_ID["vcs.access_grant"], f"tool {call.tool}", "arguments")
-    if call.flag("force") and words & {"push", "update"} and words & {"ref", "branch", "push", "files"}:
+    forced = any(s.value is True and "force" in norm_key(s.key) for s in call.scalars) or any(
+        s.value.strip().lower() in ("force", "force-with-lease", "--force", "--force-with-lease", "-f")
+        for s in call.strings
+        if norm_key(s.key) in ("mode", "strategy", "options", "flags", "pushmode")
+    )
+    hard = call.flag("hard") or any(
+        s.value.strip().lower() in ("hard", "--hard") for s in call.strings if norm_key(s.key) in ("mode", "type")
+    )
+    if words & {"reset"} and hard:
+        yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} resets hard", "arguments")
+    if words & {"clean"} and (forced or call.flag("directories", "ignored", "x", "d")):
+        yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} removes untracked files", "arguments")
+    if forced and words & {"push", "update"} and words & {"ref", "branch", "push", "files"}:
         yield Finding(_BY_ID["vcs.force_push"], f"tool {call.tool} with force", "arguments.force")
     visibility = call.first("visibility")
     if (visibility is not None and visibility.value.lower() == "public") or (
