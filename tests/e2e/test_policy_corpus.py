@@ -9,6 +9,7 @@ Nothing here knows any corpus entry: the config has one placeholder server per s
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from tests.e2e.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "tool_calls.jsonl"
+CORPUS = Path(
+    os.environ.get("BASTION_CORPUS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "tool_calls.jsonl"
+)
+"""`BASTION_CORPUS` names it elsewhere (a git worktree is not next to `shared/`)."""
 CALL_KEYS = ("id", "server", "tool", "arguments", "context")
 
 

@@ -16,7 +16,8 @@ C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 ENTRIES: tuple[Entry, ...] = (
     entry("cloud.k8s_delete", "Delete Kubernetes resources", "kubectl delete, helm uninstall, a delete tool of a "
           "Kubernetes server.", H, DENY),
-    entry("cloud.scale_to_zero", "Scale a workload to zero", "Replicas set to 0: the service stops.", H, ASK),
+    entry("cloud.scale_to_zero", "Scale a workload to zero", "Replicas, desired count or size set to 0 (kubectl scale/"
+          "patch of a deployment or statefulset, helm --set, ECS/ASG/node pools): the service stops.", H, ASK),
     entry("cloud.k8s_exec", "Run a command in a container", "kubectl exec / debug / cp into a running pod.", M, ASK),
     entry("cloud.terraform_destroy", "Destroy infrastructure", "terraform/tofu destroy, apply -destroy, pulumi "
           "destroy, cdk destroy.", C, DENY),
@@ -24,7 +25,7 @@ ENTRIES: tuple[Entry, ...] = (
     entry("cloud.open_security_group", "Open a port to the internet", "An ingress rule from 0.0.0.0/0 or ::/0.", H,
           DENY),
     entry("cloud.iam_change", "Change IAM permissions", "Attach/put policies, create users or access keys, role "
-          "bindings, assume-role policy changes.", C, DENY),
+          "bindings (any binding to cluster-admin or system:masters), assume-role policy changes.", C, DENY),
     entry("cloud.storage_delete", "Delete storage buckets or objects", "aws s3 rb, s3 rm --recursive, gsutil rm -r, "
           "az storage delete.", C, DENY),
     entry("cloud.public_bucket", "Make storage public", "public-read ACLs, disabling public access blocks, allUsers "
@@ -49,7 +50,8 @@ _IAM_OP = re.compile(r"^(attach|put|create|update|add|set)-.*(polic|user|role|gr
 _KUBE_WORDS = frozenset({"kubectl", "kubernetes", "k8s", "kube", "helm", "openshift"})
 _CLOUD_WORDS = frozenset({"aws", "gcp", "gcloud", "azure", "az", "ec2", "s3", "bucket", "instance", "instances",
                           "cluster", "vm", "lambda", "rds", "cloud", "terraform", "pulumi", "droplet", "vpc",
-                          "namespace", "pod", "pods", "deployment", "volume", "snapshot"})  # fmt: skip
+                          "namespace", "pod", "pods", "deployment", "volume", "snapshot", "statefulset",
+                          "daemonset", "replicaset", "workload", "autoscaler", "nodegroup", "ecs"})  # fmt: skip
 _READ = frozenset({"get", "list", "describe", "logs", "show", "read", "view", "explain", "top", "search", "status"})
 
 
@@ -58,6 +60,8 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
     line = " ".join(cmd.argv)[:100]
     words = [a for a in args if not a.startswith("-")]
     text = " ".join(args)
+    if name not in ("kubectl", "oc") and _to_zero(args) and set(words) & _SIZING_VERBS:
+        yield "cloud.scale_to_zero", line
     if name == "aws" and len(words) >= 2:
         service, op = words[0], words[1]
         if _OPEN_CIDR.search(text) and "ingress" in op:
@@ -112,8 +116,13 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
         verb = words[0] if words else ""
         if verb == "delete":
             yield "cloud.k8s_delete", line
-        elif (verb == "scale" and any(a in ("--replicas=0",) for a in args)) or ("--replicas" in args and "0" in args):
+        elif _to_zero(args) or (verb in ("patch", "apply", "replace") and _ZERO_REPLICAS.search(text)):
             yield "cloud.scale_to_zero", line
+        elif (verb == "create" and words[1:2] and words[1] in ("clusterrolebinding", "rolebinding")) or (
+            words[:3] == ["adm", "policy", "add-cluster-role-to-user"]
+            or words[:3] == ["adm", "policy", "add-cluster-role-to-group"]
+            or (_ADMIN_ROLE.search(text) and verb in ("create", "apply", "patch", "set"))):  # fmt: skip
+            yield "cloud.iam_change", line
         elif verb in ("exec", "debug", "cp", "attach"):
             yield "cloud.k8s_exec", line
         elif (
@@ -134,6 +143,28 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
             yield "cloud.terraform_destroy", line
         elif words[:1] == ["apply"] and any(a.lstrip("-") in ("auto-approve", "yes") for a in args):
             yield "cloud.unreviewed_apply", line
+
+
+_SIZE_OPTIONS = frozenset({"--replicas", "--desired-count", "--desired-capacity", "--max-size", "--size", "--num-nodes",
+                           "--node-count", "--instance-count", "--max-instances", "--max", "--count",
+                           "--max-replicas"})  # fmt: skip
+_SIZING_VERBS = frozenset({"scale", "resize", "update-service", "update-auto-scaling-group", "set-desired-capacity",
+                           "update", "set", "upgrade", "install", "autoscale", "update-nodegroup-config"})  # fmt: skip
+_ZERO_REPLICAS = re.compile(r"[\"']?(replicas|replicaCount|desiredCount|desired_count)[\"']?\s*[:=]\s*[\"']?0+\b(?!\.)")
+_ADMIN_ROLE = re.compile(r"(--clusterrole|--role)[= ]\s*['\"]?(cluster-admin|admin)\b|system:masters")
+
+
+def _to_zero(args: list[str]) -> bool:
+    """Whether a sizing option (`--replicas 0`, `--desired-count=0`, `--set replicaCount=0`) sets zero."""
+    for i, a in enumerate(args):
+        opt, eq, value = a.partition("=")
+        if opt in _SIZE_OPTIONS:
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+            if value.strip().lstrip("0") == "" and value.strip():
+                return True
+        elif opt in ("--set", "--set-string") and i + 1 < len(args) and _ZERO_REPLICAS.search(args[i + 1]):
+            return True
+    return False
 
 
 _VALUE_OPTIONS = frozenset(
@@ -179,14 +210,52 @@ def detect(call: CallView) -> Iterator[Finding]:
     yield from _tools(call)
 
 
+def _admin_bindings(call: CallView) -> Iterator[Finding]:
+    """A role binding to cluster-admin (or the system:masters group) in structured arguments or a manifest."""
+    for s in call.strings:
+        v = s.value
+        if "cluster-admin" not in v and "system:masters" not in v:
+            continue
+        p = s.path.lower()
+        if (v.strip() in ("cluster-admin", "system:masters") and re.search(r"role|group|binding|subject", p)) or (
+                re.search(r"(?i)kind[\"']?\s*[:=]\s*[\"']?(Cluster)?RoleBinding", v)):  # fmt: skip
+            yield Finding(_BY_ID["cloud.iam_change"], f"a role binding to {v.strip()[:40]!r} in {s.path}", s.path)
+            return
+
+
+def _iac_tools(call: CallView) -> Iterator[Finding]:
+    """A terraform / tofu / pulumi tool that destroys (`terraform_apply` with `destroy: true`, `action: destroy`)
+    or applies without review (`auto_approve: true`)."""
+    words = call.tool_words
+    values = {s.value.strip().lower() for s in call.strings if len(s.value) < 40}
+    if call.flag("destroy") or words & {"destroy"} or values & {"destroy", "-destroy", "--destroy"}:
+        yield Finding(_BY_ID["cloud.terraform_destroy"], f"tool {call.tool} destroys infrastructure", "arguments")
+    elif words & {"apply", "up", "deploy"} and (call.flag("auto_approve", "autoApprove", "yes", "skip_preview") or
+                                                 values & {"-auto-approve", "--auto-approve", "--yes"}):  # fmt: skip
+        yield Finding(_BY_ID["cloud.unreviewed_apply"], f"tool {call.tool} applies without review", "arguments")
+
+
 def _tools(call: CallView) -> Iterator[Finding]:
+    yield from _admin_bindings(call)
     words, all_words = call.tool_words, call.words
+    if all_words & {"terraform", "tofu", "opentofu", "terragrunt", "pulumi", "cdktf"} and not words & _READ:
+        yield from _iac_tools(call)
     kube = bool(all_words & _KUBE_WORDS)
     if not (kube or all_words & _CLOUD_WORDS) or words & _READ:
         return
-    replicas = call.scalar("replicas", "desired_count", "desiredCount", "min_size", "count")
-    if words & {"scale", "update", "patch", "resize"} and replicas is not None and replicas.value == 0:
-        yield Finding(_BY_ID["cloud.scale_to_zero"], f"{replicas.path} = 0", replicas.path)
+    sizes = ("replicas", "replica_count", "desired_count", "desiredCount", "desired_capacity", "min_size", "max_size",
+             "count", "size", "instances", "node_count")  # fmt: skip
+    replicas = call.scalar(*sizes)
+    replicas_text = call.first(*sizes)
+    zero = (replicas is not None and replicas.value == 0 and replicas.value is not False) or (
+        replicas_text is not None and replicas_text.value.strip().lstrip("0") == "" and replicas_text.value.strip()
+    )
+    if not zero and words & {"patch", "update", "apply", "replace", "edit"}:
+        zero_text = next((s for s in call.strings if _ZERO_REPLICAS.search(s.value)), None)
+        replicas_text, zero = (zero_text, True) if zero_text is not None else (replicas_text, zero)
+    if words & {"scale", "update", "patch", "resize", "set", "apply", "replace", "edit"} and zero:
+        where = (replicas or replicas_text).path  # type: ignore[union-attr]
+        yield Finding(_BY_ID["cloud.scale_to_zero"], f"{where} = 0", where)
     if words & {"delete", "remove", "terminate", "destroy", "uninstall", "drain"}:
         eid = "cloud.k8s_delete" if kube else "cloud.instance_terminate" if words & {"instance", "instances", "vm",
                                                                                       "terminate"} else (

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
+from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.view import CallView, norm_key
 from bastion.model import Decision
 
@@ -93,12 +94,16 @@ _READ_WORDS = frozenset(
         "status",
     }
 )
+_BASE_KEYS = frozenset({"cwd", "workdir", "workingdirectory", "repopath", "directory"})
+"""Keys (normalised) whose value relative paths are joined to."""
+_DELETING = frozenset({"rm", "rmdir", "unlink", "shred", "truncate", "srm", "wipe"})
+"""Commands whose path arguments are destroyed: judged as writes."""
 _DEST_KEYS = frozenset({"destination", "dest", "dst", "target", "to", "output", "outfile", "newpath", "targetpath"})
 
 
 def normalise(value: str, base: str = "") -> str:
     """`value` with duplicate slashes, `.` and `..` folded; relative paths joined to `base`."""
-    v = value.strip().replace("\\", "/")
+    v = machine_path(value).replace("\\", "/")
     if v.startswith("file://"):
         v = v[7:]
     if base and not v.startswith(("/", "~")):
@@ -192,7 +197,7 @@ def _is_write(call: CallView, s: StringValue) -> bool:
 
 def detect(call: CallView) -> Iterator[Finding]:
     roots = call.context.allowed_roots
-    base_sv = call.first("cwd", "workdir", "working_directory", "repo_path", "directory")
+    base_sv = next((s for s in call.strings if norm_key(s.key) in _BASE_KEYS), None)
     base = normalise(base_sv.value) if base_sv else ""
     for s in call.paths:
         for eid, reason in judge_path(s.value, _is_write(call, s), roots, base if s is not base_sv else ""):
@@ -216,7 +221,7 @@ def _shell_paths(call: CallView, roots: Sequence[str], base: str) -> Iterator[Fi
             for arg in cmd.args:
                 if ("/" in arg or arg.startswith(".")) and not arg.startswith("-") and "://" not in arg:
                     kind = _sensitive(normalise(arg, base))
-                    read_eid = _READ_KIND.get(kind or "")
+                    read_eid = (_WRITE_KIND if cmd.name in _DELETING else _READ_KIND).get(kind or "")
                     if read_eid:
                         yield Finding(
                             _BY_ID[read_eid], f"{cmd.name} touches {kind} path {arg} in {where.path}", where.path

@@ -32,6 +32,9 @@ ENTRIES: tuple[Entry, ...] = (
           "telling the user, or to always copy data somewhere.", H, DENY),
     entry("injection.exfil_instruction", "Instruction to send data out", "Text telling a model to read secrets or "
           "send data to a URL or address.", C, DENY),
+    entry("injection.agent_directive", "Instruction addressed to an agent", "Content (a commit message, a code "
+          "comment, an email body, a document) that addresses an AI agent reading it and tells it to act: 'AI agents "
+          "reading this: run ...', 'Note to the assistant: forward ...', '# TODO(agent): delete ...'.", H, DENY),
 )  # fmt: skip
 _BY_ID = {e.id: e for e in ENTRIES}
 
@@ -56,6 +59,52 @@ _EXFIL = re.compile(
     r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
     r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
 )
+_AGENT = (r"(?:(?:ai|llm|coding|automated|autonomous|language\s+model)\s+)?(?:ai|a\.i\.|llms?|(?:large\s+)?"
+          r"language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*|gemini|codex|cursor|bots?"
+          r"|models?)")  # fmt: skip
+_VERBS = (r"run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
+          r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output"
+          r"|include|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc"
+          r"|reply|tell|respond|write|add|change|set|update|create|make|give|replace|insert|skip|bypass|close"
+          r"|stop|kill|rotate|revoke|publish|release|force|rewrite|reset|truncate|move|rename|store|save|append"
+          r"|modify")  # fmt: skip
+_ACT = rf"\b(?:{_VERBS}|must|should|need\s+to|have\s+to|please|always|never|do\s+not|don'?t)\b"
+_IMPERATIVE = rf"(?:(?:also|now|then|first|just|please|kindly|immediately|quietly|silently)\s+)*(?:{_VERBS})\b"
+_ADDRESS_TAIL = r"[ \t]*(?:[:,\-\u2014]|$)"
+_AGENT_DIRECTIVE = re.compile(
+    r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request"
+    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
+    rf"|\b(?:dear|hey|hi|hello|attention|psst|listen|yo)\s*,?\s+(?:the\s+)?{_AGENT}\b"
+    rf"|\b{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing|handling|scanning|analy[sz]ing"
+    r"|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?|summari[sz]es|handles?))\s+(?:this|these|"
+    r"the\s+(?:file|code|repo|repository|message|email|commit|comment|page|document|ticket|issue|pr|diff|thread))"
+    r"|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|assistant|agent|bot|automated"
+    r"|autonomous|coding|model)\b"
+    rf"|\bif\s+(?:an?|any|the|some)\s+{_AGENT}\s+(?:is\s+)?(?:reads?|reading|sees?|seeing|process(?:es|ing)?"
+    r"|summari[sz](?:es|ing)|parses|parsing)\b"
+    r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e"
+    r"|reading|seeing|processing)\s+(?:this|these)\b"
+    r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\)"
+    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-])"
+    rf"[^\n]{{0,40}}(?:\n[^\n]{{0,120}})?{_ACT}"
+    rf"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*(?:[\[(<]{_AGENT}[\])>][ \t]*[:,\-]?|@?{_AGENT}{_ADDRESS_TAIL})"
+    rf"[ \t]*{_IMPERATIVE}"
+    rf"|@{_AGENT}\b[ \t,:]*{_IMPERATIVE}"
+    rf"|\b(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*[:,\-\u2014]\s*{_IMPERATIVE}"
+)  # fmt: skip
+"""Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
+LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
+_AGENT_WORD = re.compile(
+    rf"\b{_AGENT}\b|\bif\s+you\s+are\b|\b(?:read|see|process|parse|encounter|summari[sz]e|reading|seeing"
+    r"|processing)\s+(?:this|these)\b"
+)  # fmt: skip
+"""Searched in lower-case text (case-insensitive matching costs twice as much)."""
+MAX_AGENT_WINDOWS = 32
+_AGENT_NEEDLES = ("agent", "assistant", "ai ", " ai", "ai:", "ai,", "ai)", "a.i", "llm", "language model", "copilot",
+                  "claude", "gpt", "gemini", "codex", "cursor", "bot", "model", "if you are", "this",
+                  "these")  # fmt: skip
+"""Lower-case substrings without which `_AGENT_DIRECTIVE` cannot match; it needs words, so only text with a
+space is searched (paths, identifiers and URLs skip these checks)."""
 _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.prompt_override", _OVERRIDE, ("ignor", "disregard", "forget", "overrid", "bypass", "you are now",
                                               "instruction", "system", "sys]", "admin", "developer", "im_start",
@@ -63,6 +112,7 @@ _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.hidden_instruction", _COVERT, ("mention", "tell", "inform", "notify", "reveal", "show", "alert",
                                                "always", "secretly", "covertly", "without")),
     ("injection.exfil_instruction", _EXFIL, ("://", "@")),
+    ("injection.agent_directive", _AGENT_DIRECTIVE, _AGENT_NEEDLES),
 )  # fmt: skip
 """(entry id, pattern, lower-case substrings a match must contain) for each phrase family."""
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
@@ -107,7 +157,11 @@ def injection_findings(text: str) -> list[InjectionMatch]:
     if not isinstance(text, str) or len(text) < 6:
         return []
     lowered = text.lower()
-    if text.isascii() and not any(n in lowered for n in _NEEDLES):
+    if (
+        text.isascii()
+        and not any(n in lowered for n in _NEEDLES)
+        and not (" " in text and any(n in lowered for n in _AGENT_NEEDLES))
+    ):
         return []
     try:
         return list(_scan(_fix_surrogates(text)))
@@ -125,7 +179,12 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     long_ascii = len(visible) > LONG_TEXT and visible.isascii()
     lowered = visible.lower()
     for entry_id, pattern, needles in _PHRASES:
-        if long_ascii:
+        if pattern is _AGENT_DIRECTIVE:
+            if not visible.isascii() or any(n in lowered for n in needles):
+                windows = _agent_windows(visible)
+            else:
+                continue
+        elif long_ascii:
             windows = needle_windows(lowered, needles, 250, 250)
         elif not visible.isascii() or any(n in lowered for n in needles):
             windows = [(0, len(visible))]
@@ -137,6 +196,21 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
 
 
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
+
+
+def _agent_windows(text: str) -> list[tuple[int, int]]:
+    """Windows around the whole words that address an agent: the directive pattern is searched only there
+    (`gpt` inside a base64 blob is no addressee), reaching back to `Note to the` and on to the verb."""
+    spans: list[tuple[int, int]] = []
+    for m in _AGENT_WORD.finditer(text.lower() if text.isascii() else text.casefold()):
+        start, end = max(0, m.start() - 80), min(len(text), m.end() + 240)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], end)
+        elif len(spans) < MAX_AGENT_WINDOWS:
+            spans.append((start, end))
+        else:
+            break
+    return spans
 
 
 def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:

@@ -19,6 +19,11 @@ from typing import Any
 
 import bashlex  # type: ignore[import-untyped]
 
+from bastion.guard.policy.catalogue.effects import HIDDEN, RUN_DOWNLOAD, SHELL, as_argv
+from bastion.guard.policy.catalogue.interpreters import LANGUAGES, inline_effects
+from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
+from bastion.guard.policy.catalogue.wrappers import inner_commands, peel
+
 MAX_NESTING = 4
 MAX_PARSED = 16_384
 """Longer text is split on operators instead of parsed (bashlex is slow on huge input)."""
@@ -26,20 +31,21 @@ SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "ash", "fish"})
 INTERPRETERS = SHELLS | frozenset(
     {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "pwsh", "powershell", "osascript"}
 )
-WRAPPERS = frozenset(
-    {"sudo", "doas", "env", "nohup", "timeout", "nice", "ionice", "time", "exec", "command", "builtin", "stdbuf",
-     "xargs", "watch", "setsid", "busybox", "toybox", "unbuffer", "chronic", "caffeinate", "pkexec", "runuser",
-     "chroot", "strace", "then", "do", "else"}
+WRAPPERS = frozenset(WRAPPER_SPECS)
+KNOWN_PROGRAMS = WRAPPERS | INTERPRETERS | frozenset(LANGUAGES) | frozenset(
+    {"rm", "rmdir", "unlink", "find", "chmod", "chown", "dd", "shred", "mkfs", "wipefs", "crontab", "at", "systemctl",
+     "service", "iptables", "ufw", "setenforce", "nc", "ncat", "netcat", "socat", "curl", "wget", "scp", "rsync",
+     "truncate", "git", "gh", "kubectl", "oc", "helm", "terraform", "tofu", "terragrunt", "pulumi", "aws", "gcloud",
+     "az", "gsutil", "docker", "podman", "psql", "mysql", "sqlite3", "mongo", "mongosh", "redis-cli", "pip", "pip3",
+     "npm", "pnpm", "yarn", "gem", "cargo", "go", "apt", "apt-get", "yum", "dnf", "apk", "brew", "useradd", "usermod",
+     "passwd", "shutdown", "reboot", "halt", "poweroff", "kill", "killall", "pkill", "mv", "cp", "tee", "ssh", "eval",
+     "su", "cmd", "make", "ls", "cat", "echo", "tar", "zip", "ln", "install", "mount", "umount", "cdk", "cdktf"}
 )  # fmt: skip
+"""Programs an argv list may start with to be taken as a command wherever it is (see `commands`)."""
 _IFS = re.compile(r"\$\{IFS[^}]*\}|\$IFS\b")
 _ANSI_C = re.compile(r"^\$'(.*)'$", re.S)
 _ANSI_C_SPAN = re.compile(r"\$'((?:[^'\\]|\\.)*)'")
 _SIMPLE = re.compile(r"[A-Za-z0-9_./=:,@%+\-~ \t^]*")
-_SPAWN = re.compile(
-    r"\b(system|popen|spawn|spawnSync|execSync|exec|check_output|check_call|getoutput|getstatusoutput|run|call|Popen)"
-    r"\s*\(\s*(['\"])(.+?)\2|`([^`]+)`"
-)
-"""Inline interpreter code that hands a string to a shell: os.system("..."), subprocess.run("...", shell=True)."""
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 _B64 = re.compile(r"^[A-Za-z0-9+/=_-]{12,}$")
@@ -110,11 +116,13 @@ def b64_payload(text: str) -> str | None:
 
 
 class _Builder:
-    def __init__(self, script: Script, depth: int, via: str) -> None:
+    def __init__(self, script: Script, depth: int, via: str, text: str = "") -> None:
         self.script = script
         self.depth = depth
         self.via = via
         self.vars: dict[str, str] = {}
+        self.text = text
+        """The source the nodes' positions index, to unquote words as bash does."""
 
     def visit(self, node: Any) -> list[Command]:
         """Visit a node; return the commands of the pipeline it is (for pipeline bookkeeping)."""
@@ -151,7 +159,7 @@ class _Builder:
         for part in getattr(node, "parts", None) or []:
             kind = getattr(part, "kind", "")
             if kind in ("commandsubstitution", "processsubstitution"):
-                sub = _Builder(self.script, self.depth, "$(...)")
+                sub = _Builder(self.script, self.depth, "$(...)", self.text)
                 sub.vars = self.vars
                 sub.visit(part.command)
             else:
@@ -168,8 +176,9 @@ class _Builder:
                 self.vars[name] = self._value(part, value)
             elif kind == "word":
                 self.substitutions(part)
-                word = _decode_ansi_c(self.resolve(part.word))
-                if not argv and word != part.word and "$" not in word:
+                base = self.unquoted(part)
+                word = _decode_ansi_c(self.resolve(base))
+                if not argv and word != base and "$" not in word:
                     self.script.obfuscations.append(f"command name {word!r} built from {part.word!r}")
                 argv.append(word)
             elif kind == "redirect":
@@ -180,6 +189,21 @@ class _Builder:
                 else:
                     redirects.append((part.type, str(target)))
         return self.add(argv, tuple(redirects))
+
+    def unquoted(self, part: Any) -> str:
+        """The word as bash reads it: bashlex keeps the quotes of `'a'"b"'c'` after the first segment."""
+        word: str = part.word
+        pos = getattr(part, "pos", None)
+        if not self.text or not pos or ("'" not in word and '"' not in word):
+            return word
+        raw = self.text[pos[0] : pos[1]]
+        if "$" in raw or "`" in raw:
+            return word  # expansions inside quotes: bashlex's reading, then `resolve`
+        try:
+            words = shlex.split(raw)
+        except ValueError:
+            return word
+        return words[0] if len(words) == 1 else word
 
     def _value(self, part: Any, value: str) -> str:
         for sub in getattr(part, "parts", None) or []:
@@ -194,9 +218,9 @@ class _Builder:
         wrappers: list[str] = []
         while argv and _ASSIGNMENT.match(argv[0]):  # `FOO=1 rm ...` (the fallback and fast paths see it as a word)
             argv = argv[1:]
-        while argv and argv[0].rsplit("/", 1)[-1] in WRAPPERS:
+        while argv and argv[0].rsplit("/", 1)[-1] in WRAPPERS and len(wrappers) < 16:
             wrappers.append(argv[0].rsplit("/", 1)[-1])
-            argv = _skip_wrapper_options(argv[1:])
+            argv = peel(wrappers[-1], argv[1:]) or []
         dynamic = bool(argv) and ("$" in argv[0] or "`" in argv[0])
         if argv and "\\" in argv[0]:
             argv[0] = argv[0].replace("\\", "")
@@ -208,6 +232,25 @@ class _Builder:
         self.nested(cmd)
         return cmd
 
+    def code(self, cmd: Command) -> None:
+        """Inline interpreter code: the commands it runs are parsed, its other effects added as equivalent commands."""
+        effects = inline_effects(cmd.name, cmd.args, self.depth)
+        via = f"{cmd.name} code"
+        sub = _Builder(self.script, self.depth + 1, via)
+        for e in effects:
+            if e.kind == SHELL and "*" in (e.words[0].split() or ["*"])[0]:
+                sub.add(["sh", "-c", "$CODE"], ())  # a command built at run time: its text is not visible
+            elif e.kind == SHELL:
+                _parse_into(self.script, e.words[0], self.depth + 1, via)
+            elif e.kind == HIDDEN:
+                self.script.obfuscations.append(f"{cmd.name}: {e.words[0] if e.words else 'hidden code'}")
+            elif e.kind == RUN_DOWNLOAD:
+                fetch = sub.add(["curl", "-s", e.words[0] if e.words else "*"], ())
+                runner = sub.add([cmd.name], ())
+                self.script.pipelines.append([fetch, runner])
+            elif (line := as_argv(e)) is not None:
+                sub.add(*line)
+
     def nested(self, cmd: Command) -> None:
         if self.depth >= MAX_NESTING or not cmd.argv:
             return
@@ -215,7 +258,12 @@ class _Builder:
         if cmd.name in SHELLS or cmd.name in ("su", "runuser"):
             args = list(cmd.args)
             for i, a in enumerate(args):
-                if a.startswith("-") and not a.startswith("--") and "c" in a[1:] and i + 1 < len(args):
+                if a.startswith("--command="):
+                    inner = a.split("=", 1)[1]
+                    break
+                if (
+                    a == "--command" or (a.startswith("-") and not a.startswith("--") and "c" in a[1:])
+                ) and i + 1 < len(args):
                     inner = args[i + 1]
                     break
         elif cmd.name == "eval":
@@ -223,10 +271,11 @@ class _Builder:
         elif cmd.name == "ssh":
             rest = [a for a in cmd.args if not a.startswith("-")]
             inner = " ".join(rest[1:]) if len(rest) > 1 else None
-        elif cmd.name in INTERPRETERS:
-            code = _inline_code(cmd.args)
-            for m in _SPAWN.finditer(code or ""):
-                _parse_into(self.script, m.group(3) or m.group(4), self.depth + 1, f"{cmd.name} code")
+        elif cmd.name in LANGUAGES or cmd.name.lower().removesuffix(".exe") in LANGUAGES:
+            self.code(cmd)
+        else:
+            for via, inner_argv in inner_commands(cmd.name, cmd.args):
+                _Builder(self.script, self.depth + 1, via).add(inner_argv, ())
         if inner:
             _parse_into(self.script, inner, self.depth + 1, f"{cmd.name} -c")
         if cmd.name in ("echo", "printf"):
@@ -236,29 +285,11 @@ class _Builder:
                     _parse_into(self.script, payload, self.depth + 1, "base64")
 
 
-def _inline_code(args: tuple[str, ...]) -> str | None:
-    """The code of `python -c CODE`, `perl -e CODE`, `node -e CODE`, `ruby -e CODE`."""
-    for i, a in enumerate(args[:-1]):
-        if a in ("-c", "-e", "-E", "--eval", "-r") or (a.startswith("-") and not a.startswith("--") and a[-1] in "ce"):
-            return args[i + 1]
-    return None
-
-
 def _ansi_c_word(script: Script, body: str) -> str:
     decoded = _decode_ansi_c(f"$'{body}'")
     if re.search(r"\\(x[0-9a-fA-F]|[0-7]{1,3}|u[0-9a-fA-F])", body):
         script.obfuscations.append(f"escaped characters $'{body[:40]}' spell {decoded[:40]!r}")
     return shlex.quote(decoded)
-
-
-def _skip_wrapper_options(argv: list[str]) -> list[str]:
-    i = 0
-    while i < len(argv) and (argv[i].startswith("-") or "=" in argv[i] or re.fullmatch(r"\d+[smhd]?", argv[i])):
-        # `sudo -u user`, `timeout -s KILL 10`: the option's value is skipped with it.
-        if argv[i] in ("-u", "-g", "-s", "-n", "-c", "-I", "-C", "-k", "-p") and i + 1 < len(argv):
-            i += 1
-        i += 1
-    return argv[i:]
 
 
 def _children(node: Any) -> list[Any]:
@@ -279,7 +310,7 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
         text = _IFS.sub(" ", text)
     if "$'" in text:
         text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
-    builder = _Builder(script, depth, via)
+    builder = _Builder(script, depth, via, text)
     try:
         trees = bashlex.parse(text)
     except Exception:  # bashlex raises many types on text it cannot parse

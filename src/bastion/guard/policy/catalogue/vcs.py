@@ -6,21 +6,21 @@ from collections.abc import Callable, Iterator
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.shell_parse import Command, long_flags, short_flags
-from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.view import CallView, norm_key
 from bastion.model import Decision
 
 ASK, DENY = Decision.ASK, Decision.DENY
 C, H, M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 
 ENTRIES: tuple[Entry, ...] = (
-    entry("vcs.force_push", "Force push", "git push --force / -f / +refspec, or a push tool with force: remote "
-          "history is overwritten.", H, DENY),
+    entry("vcs.force_push", "Force push", "git push --force / -f / --force-with-lease / --mirror / +refspec, or a "
+          "push tool with force: remote history is overwritten.", H, DENY),
     entry("vcs.push_default_branch", "Push straight to the default branch", "git push to main/master, bypassing "
           "review.", M, ASK),
-    entry("vcs.reset_hard", "Discard work", "git reset --hard, git clean -fd, git checkout -- . / restore .: "
-          "uncommitted work is lost.", M, ASK),
-    entry("vcs.branch_delete", "Delete a branch or tag", "git branch -D, git push --delete / :ref, a delete-branch "
-          "tool.", M, ASK),
+    entry("vcs.reset_hard", "Discard work", "git reset --hard, git clean -f (-dx), git checkout -- . / "
+          "restore ., git stash clear/drop: uncommitted work is lost.", M, ASK),
+    entry("vcs.branch_delete", "Delete a branch or tag", "git branch -D, git push --delete / --prune / :ref, a "
+          "delete-branch tool.", M, ASK),
     entry("vcs.history_rewrite", "Rewrite history", "filter-branch, filter-repo, reflog expire, gc --prune=now, "
           "update-ref -d.", H, DENY),
     entry("vcs.repo_delete", "Delete a repository", "gh repo delete, a delete-repository tool.", C, DENY),
@@ -35,6 +35,8 @@ ENTRIES: tuple[Entry, ...] = (
 )  # fmt: skip
 _BY_ID = {e.id: e for e in ENTRIES}
 DEFAULT_BRANCHES = frozenset({"main", "master", "trunk", "production", "prod"})
+_GLOBAL_VALUES = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path", "--config-env",
+                            "--super-prefix"})  # fmt: skip
 _READ = frozenset({"get", "list", "search", "read", "show", "log", "diff", "status", "view", "fetch"})
 
 
@@ -45,9 +47,9 @@ def git_findings(cmd: Command) -> Iterator[tuple[str, str]]:
         return
     if cmd.name != "git":
         return
-    args = [a for a in cmd.args]
-    while args and args[0] in ("-C", "-c", "--git-dir", "--work-tree"):
-        args = args[2:]
+    args = list(cmd.args)
+    while args and args[0].startswith("-"):  # global options: `-C dir`, `--git-dir=x`, `-c k=v`, `--no-pager`
+        args = args[2:] if args[0] in _GLOBAL_VALUES else args[1:]
     if not args:
         return
     sub, rest = args[0], tuple(args[1:])
@@ -57,11 +59,11 @@ def git_findings(cmd: Command) -> Iterator[tuple[str, str]]:
     if sub == "push":
         if (
             "f" in flags
-            or longs & {"--force", "--force-with-lease", "--mirror"}
+            or longs & {"--force", "--force-with-lease", "--force-if-includes", "--mirror"}
             or any(o.startswith("+") for o in operands)
         ):
             yield "vcs.force_push", line
-        if "d" in flags or "--delete" in longs or any(o.startswith(":") and len(o) > 1 for o in operands):
+        if "d" in flags or longs & {"--delete", "--prune"} or any(o.startswith(":") and len(o) > 1 for o in operands):
             yield "vcs.branch_delete", line
         elif any(o.split(":")[-1].removeprefix("refs/heads/").lstrip("+") in DEFAULT_BRANCHES for o in operands[1:]):
             yield "vcs.push_default_branch", line
@@ -74,7 +76,8 @@ def git_findings(cmd: Command) -> Iterator[tuple[str, str]]:
 
 _LOCAL_RULES: dict[str, Callable[[set[str], set[str], list[str], tuple[str, ...]], str | None]] = {
     "reset": lambda f, lf, ops, r: "vcs.reset_hard" if "--hard" in lf else None,
-    "clean": lambda f, lf, ops, r: "vcs.reset_hard" if "f" in f else None,
+    "clean": lambda f, lf, ops, r: "vcs.reset_hard" if "f" in f or "--force" in lf else None,
+    "stash": lambda f, lf, ops, r: "vcs.reset_hard" if ops[:1] in (["clear"], ["drop"]) else None,
     "checkout": lambda f, lf, ops, r: "vcs.reset_hard" if "." in ops and "--" in r else None,
     "restore": lambda f, lf, ops, r: "vcs.reset_hard" if "." in ops else None,
     "branch": lambda f, lf, ops, r: "vcs.branch_delete" if "D" in f or ("d" in f and "--force" in lf) else None,
@@ -132,7 +135,19 @@ def _tools(call: CallView) -> Iterator[Finding]:
         "set",
     }:
         yield Finding(_BY_ID["vcs.access_grant"], f"tool {call.tool}", "arguments")
-    if call.flag("force") and words & {"push", "update"} and words & {"ref", "branch", "push", "files"}:
+    forced = any(s.value is True and "force" in norm_key(s.key) for s in call.scalars) or any(
+        s.value.strip().lower() in ("force", "force-with-lease", "--force", "--force-with-lease", "-f")
+        for s in call.strings
+        if norm_key(s.key) in ("mode", "strategy", "options", "flags", "pushmode")
+    )
+    hard = call.flag("hard") or any(
+        s.value.strip().lower() in ("hard", "--hard") for s in call.strings if norm_key(s.key) in ("mode", "type")
+    )
+    if words & {"reset"} and hard:
+        yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} resets hard", "arguments")
+    if words & {"clean"} and (forced or call.flag("directories", "ignored", "x", "d")):
+        yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} removes untracked files", "arguments")
+    if forced and words & {"push", "update"} and words & {"ref", "branch", "push", "files"}:
         yield Finding(_BY_ID["vcs.force_push"], f"tool {call.tool} with force", "arguments.force")
     visibility = call.first("visibility")
     if (visibility is not None and visibility.value.lower() == "public") or (

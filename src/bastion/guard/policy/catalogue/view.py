@@ -14,13 +14,22 @@ document is text. Secrets and injection are looked for in every string.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
+from bastion.guard.policy.catalogue.commands import (
+    LANGUAGE_KEYS,
+    NONE,
+    argv_lines,
+    code_key,
+    code_line,
+    commandish,
+    may_hold_argv,
+)
+from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.net_url import machine_url
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
@@ -46,6 +55,8 @@ URL_KEYS = frozenset(
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://\S*$")
 _HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
+_ABS_WORD = re.compile(r"(~[\w.\-]*|/|\\\\)\S*\Z")
+"""An absolute or `~` value without whitespace."""
 
 
 T = TypeVar("T")
@@ -83,6 +94,18 @@ class cached_property(Generic[T]):
 def name_words(name: str) -> frozenset[str]:
     """The lower-case words of an identifier: `createRefund`, `create_refund`, `git-push` -> words."""
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
+
+
+@lru_cache(maxsize=4096)
+def command_key(key: str) -> bool:
+    """Whether a key holds a command line (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...)."""
+    return norm_key(key) in COMMAND_KEYS or commandish(key)
+
+
+@lru_cache(maxsize=4096)
+def path_key(key: str) -> bool:
+    """Whether a key names a file or directory (`path`, `source_file`, `cwd`, ...)."""
+    return bool(PATH_KEY.search(key.replace("-", "").replace("_", "").lower()))
 
 
 @lru_cache(maxsize=8192)
@@ -134,21 +157,31 @@ class CallView:
 
     @cached_property
     def commands(self) -> list[tuple[StringValue, Script]]:
-        """Strings that are shell command lines, parsed."""
-        out: list[tuple[StringValue, Script]] = []
-        args = self.arguments.get("args") if isinstance(self.arguments, Mapping) else None
+        """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
+        objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
+        argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
+        out = [
+            (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in argv.lines
+        ]
         for s in self.strings:
             k = norm_key(s.key)
-            if k in COMMAND_KEYS or (self.exec_tool and k not in PROSE_KEYS and k in ("input", "args", "argv", "")):
-                if not s.value.strip():
-                    continue
-                text = s.value
-                if k in COMMAND_KEYS and s.path.count(".") == 1 and isinstance(args, list):
-                    text = " ".join([text, *(shlex.quote(a) for a in args if isinstance(a, str))])
-                elif k in ("args", "argv") and s.path.startswith("arguments.args"):
-                    continue  # joined into the command above
-                out.append((s, parse_shell(text)))
+            if (command_key(s.key) or (k in ("input", "args", "argv", "") and self.exec_tool)) and (
+                s.value.strip() and s.path not in argv.consumed
+            ):
+                out.append((s, parse_shell(s.value)))
+            if code_key(s.key) and s.value.strip():
+                line = code_line(s.key, s.value, self._language(s.path), self.tool_words)
+                if line is not None and not (line == s.value and command_key(s.key)):
+                    out.append((s, parse_shell(line)))
         return out
+
+    def _language(self, path: str) -> str:
+        """The value of a `language`/`lang`/`runtime` key next to `path` ("" when none)."""
+        parent = path.rsplit(".", 1)[0]
+        return next(
+            (s.value for s in self.strings if s.path.rsplit(".", 1)[0] == parent and norm_key(s.key) in LANGUAGE_KEYS),
+            "",
+        )
 
     @cached_property
     def sql(self) -> list[tuple[StringValue, SqlScript]]:
@@ -182,10 +215,11 @@ class CallView:
         """Strings that name a file or directory."""
         out: list[StringValue] = []
         for s in self.strings:
-            v = s.value
-            if not v or len(v) > 4096 or "\n" in v or _SCHEME.match(v):
+            if not s.value or len(s.value) > 4096 or ("\n" in s.value and "\n" in s.value.split("\x00", 1)[0].strip()):
+                continue  # several lines: text, not a path (a trailing newline is stripped, as servers do)
+            v = s.value if s.value.isprintable() and s.value[0] != " " and s.value[-1] != " " else machine_path(s.value)
+            if not v or _SCHEME.match(v):
                 continue
-            k = s.key.replace("-", "_").lower()
-            if PATH_KEY.search(k.replace("_", "")) or (_ABS.match(v) and not any(c.isspace() for c in v)):
+            if path_key(s.key) or _ABS_WORD.match(v):
                 out.append(s)
         return out
