@@ -17,9 +17,10 @@ from bastion.guard.policy.catalogue.injection import injection_findings
 
 Hit = tuple[str, int, int, str]
 
-SCANNER_KINDS = frozenset({"override", "concealment", "exfiltration", "redirect", "hidden-tag", "sensitive-read"})
-"""The pinning scanner's findings that count in results (its invisible-character and homoglyph
-findings are too noisy in web pages and mail: soft hyphens, mixed-script names)."""
+SCANNER_KINDS = frozenset({"concealment", "exfiltration", "redirect", "sensitive-read"})
+"""The pinning scanner's findings that count in results. Its invisible-character and homoglyph
+findings are too noisy in web pages and mail (soft hyphens, mixed-script names); overrides and
+fake tags are judged by the catalogue and `framing`, which tell a quoted example from an order."""
 
 MAX_SCANNED = 256 * 1024
 """Characters of one string the sentence-level scanner reads (the regex detectors read all)."""
@@ -34,7 +35,7 @@ _FRAMING = re.compile(
     r"|\b(?:before|after)\s+you\s+(?:can\s+)?(?:solve|complete|do|finish|continue)\s+(?:with\s+)?the\s+task\s+"
     r"(?:that\s+)?i\s+gave\s+you\b"
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
-    r"\s+\w*(?:nstruc|rompt|irectiv)\w*"
+    r"\s+\w{0,12}(?:nstruc|rompt|irectiv)\w{0,12}"
     r"|\b(?:ai|llm)\s+(?:assistants?|agents?|models?)\s*(?:reading\s+this)?\s*[:,]\s*(?:you\s+must|please|do\s+not|"
     r"ignore|always|never)\b",
     re.IGNORECASE | re.MULTILINE,

@@ -18,7 +18,7 @@ MAX_BLOBS = 16
 MAX_BLOB_CHARS = 64 * 1024
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}(?:\s|\\x)?){16,}(?![0-9A-Fa-f])")
-_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,3}){6,}")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}(?:[\w.~+-]{0,40}%[0-9A-Fa-f]{2}){5,}[\w.~+-]{0,40}")
 
 
 def encoded_directives(text: str) -> Iterator[Hit]:

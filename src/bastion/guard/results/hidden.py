@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bastion.guard.results.detectors import Hit, text_hits
 
-_COMMENT = re.compile(r"<!--(.*?)(?:-->|$)", re.DOTALL)
+MAX_HIDDEN = 4000
+"""Characters of one hidden element read at most (the whole string is read by the text detectors anyway)."""
 _INVISIBLE_STYLE = (
     r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:;|\"|'|$)"
     r"|opacity\s*:\s*0(?:\.0*)?\s*(?:;|\"|'|$)|color\s*:\s*(?:white|#fff(?:fff)?|rgba?\(\s*255\s*,\s*255\s*,\s*255)"
@@ -23,7 +24,7 @@ _INVISIBLE_STYLE = (
 )
 _STYLED = re.compile(
     r"<(?P<tag>[a-z][a-z0-9]*)\b(?P<attrs>[^>]*?(?:style\s*=\s*[\"'][^\"']*(?:" + _INVISIBLE_STYLE + r")[^\"']*[\"']"
-    r"|\shidden(?:\s|>|=)|aria-hidden\s*=\s*[\"']true)[^>]*)>(?P<body>.*?)</(?P=tag)\s*>",
+    r"|\shidden(?:\s|>|=)|aria-hidden\s*=\s*[\"']true)[^>]*)>(?P<body>.{0,4000}?)</(?P=tag)\s*>",
     re.IGNORECASE | re.DOTALL,
 )
 _ADDRESSES_MODEL = re.compile(
@@ -45,12 +46,14 @@ LONG_QUERY_VALUE = 40
 
 def html_comments(text: str) -> Iterator[Hit]:
     """HTML comments that speak to the model, or that a text detector flags."""
-    if "<!--" not in text:
-        return
-    for match in _COMMENT.finditer(text):
-        body = match[1]
+    start = text.find("<!--")
+    while start != -1:
+        close = text.find("-->", start + 4)
+        end = len(text) if close == -1 else close + 3
+        body = text[start + 4 : min(end - 3 if close != -1 else end, start + 4 + MAX_HIDDEN)]
         if _suspicious(body):
-            yield "hidden.html_comment", match.start(), match.end(), body.strip()
+            yield "hidden.html_comment", start, end, body.strip()
+        start = text.find("<!--", end)
 
 
 def styled_text(text: str) -> Iterator[Hit]:
