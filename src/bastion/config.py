@@ -44,6 +44,7 @@ from bastion.config_errors import (
 )
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
+from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
@@ -104,6 +105,8 @@ class StdioServerConfig(_Frozen):
     sandbox: Annotated[SandboxConfig, BeforeValidator(sandbox_setting)] = Field(default_factory=SandboxConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     restart: RestartConfig = Field(default_factory=RestartConfig)
+    untrusted: bool = False
+    """Its results are written by strangers (fetch, browser, mail, search): always scanned, values remembered."""
 
     @property
     def kind(self) -> Literal["stdio"]:
@@ -138,6 +141,7 @@ class HttpServerConfig(_Frozen):
     headers: Mapping[str, str] = Field(default_factory=dict, repr=False)
     timeout: Seconds = DEFAULT_TIMEOUT
     health: HealthConfig = Field(default_factory=HealthConfig)
+    untrusted: bool = False
 
     @property
     def kind(self) -> Literal["http"]:
@@ -279,6 +283,7 @@ class BastionConfig(_Frozen):
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    results: ResultsConfig = Field(default_factory=ResultsConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -405,6 +410,10 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("alerts", "webhooks", "*"): WebhookConfig,
     ("limits",): LimitsConfig,
     ("limits", "per_tool", "*"): ToolLimitConfig,
+    ("results",): ResultsConfig,
+    ("results", "servers", "*"): ResultRule,
+    ("results", "tools", "*"): ResultRule,
+    ("results", "provenance"): ProvenanceConfig,
 }
 
 

@@ -33,6 +33,7 @@ class AlertKind(enum.StrEnum):
     SERVER_CRASHED = "server_crashed"
     SERVER_RESTARTED = "server_restarted"
     AUDIT_STORE_FAILING = "audit_store_failing"
+    RESULT_FLAGGED = "result_flagged"
 
 
 DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
@@ -48,6 +49,7 @@ DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.SERVER_CRASHED: Severity.CRITICAL,
     AlertKind.SERVER_RESTARTED: Severity.INFO,
     AlertKind.AUDIT_STORE_FAILING: Severity.CRITICAL,
+    AlertKind.RESULT_FLAGGED: Severity.WARNING,
 }
 
 

@@ -369,6 +369,27 @@ class ToolRestored(AuditEvent):
     digest: str | None = None
 
 
+# Results
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultFlagged(AuditEvent):
+    """A result a result check flagged (injection found, over a threshold), and what Bastion did with it.
+
+    `findings` name the detector and the span (`framing in content[0].text[0:13]: ...`);
+    `tainted` counts the values it carried that later calls are checked for (provenance).
+    """
+
+    type: ClassVar[str] = "result.flagged"
+    method: str = "tools/call"
+    tool: str | None = None
+    action: str
+    """`log`, `sanitize`, `ask` or `deny`."""
+    detectors: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()
+    tainted: int = 0
+
+
 # Tokens and configuration
 
 
@@ -440,6 +461,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         ToolHeld,
         ToolRemoved,
         ToolRestored,
+        ResultFlagged,
         TokenCreated,
         TokenRevoked,
         ConfigLoaded,

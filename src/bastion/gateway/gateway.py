@@ -11,6 +11,7 @@ import hashlib
 import logging
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any, TextIO
 import anyio
 import uvicorn
 from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
@@ -58,12 +61,13 @@ from bastion.guard.pinning import (
     PinningCheck,
     PinStore,
 )
-from bastion.guard.pipeline import Check, GuardPipeline
+from bastion.guard.pipeline import Check, ContentWithheld, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
+from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
-from bastion.model import Principal
+from bastion.model import Principal, ToolCall
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
@@ -170,12 +174,15 @@ def default_checks(
     pins: PinStore | None = None,
     pin_events: PinEventSink | None = None,
     limits: RateLimitCheck | None = None,
+    results: ResultChecks | None = None,
 ) -> list[Check]:
     """The guard pipeline's checks, in order. Later capabilities insert theirs here.
 
     The rate-limit check (`limits`, when any limit is configured) comes first, so a flood
     is turned away before anything costlier runs. Tool pinning runs when a pin store is
     given and `pinning.enabled` is on; its events go to `pin_events` (default: the log).
+    The result checks (`results`) come before policy, so a rule that allows a call does not
+    skip provenance.
     """
     policy = policy_of(config) if config is not None else CompiledPolicy()
     checks: list[Check] = [] if limits is None else [limits]
@@ -191,6 +198,8 @@ def default_checks(
                 scan_descriptions=pinning.scan_descriptions,
             )
         )
+    if results is not None:
+        checks += [results.provenance, results.results]
     return [*checks, PolicyCheck(policy)]
 
 
@@ -231,8 +240,14 @@ class Gateway:
         self.limits: RateLimitCheck | None = None
         if checks is None and config.limits.any:
             self.limits = RateLimitCheck(config.limits, reporter=LimitReporter(self.bridge.record, self.recent_alerts))
+        self.results: ResultChecks | None = None
+        if checks is None:
+            untrusted = {name: server.untrusted for name, server in config.servers.items()}
+            self.results = result_checks(
+                config.results, untrusted, record=self.bridge.record, alerts=self.recent_alerts
+            )
         self.pipeline = GuardPipeline(
-            default_checks(config, self.pins, self.pin_events, self.limits) if checks is None else checks,
+            default_checks(config, self.pins, self.pin_events, self.limits, self.results) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
             on_flag=call_flagged_alerts(self.recent_alerts, config.alerts.call_flagged),
         )
@@ -273,6 +288,8 @@ class Gateway:
             stack.callback(self.approvals.close)
             gate = ApprovalGate(self.approvals, self.config.approvals, self.events, self.recent_alerts)
             self.pipeline.approvals = gate
+            if self.results is not None:
+                self.results.results.approvals = gate
             admin_tokens = open_admin_token_store(self.config)
             stack.callback(admin_tokens.close)
             self.admin_tokens = admin_tokens
@@ -480,9 +497,19 @@ class Gateway:
 
     def _server_request_router(self, name: str) -> Any:
         async def route(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            if method == "sampling/createMessage":
+                params = await self._check_server_request(name, method, params)
             return await self.servers[name].hub.relay_request(method, params)
 
         return route
+
+    async def _check_server_request(self, name: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A sampling request is text a server puts before the agent's model: it passes the result checks."""
+        call = ToolCall(uuid.uuid4().hex, Principal(f"server:{name}", via="server"), name, method, params)
+        try:
+            return await self.pipeline.check_content(call, method, params)
+        except ContentWithheld as exc:
+            raise MCPError(code=INVALID_REQUEST, message=str(exc)) from exc
 
     def _notification_router(self, name: str) -> Any:
         async def route(method: str, params: dict[str, Any]) -> None:

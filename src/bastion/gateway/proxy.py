@@ -24,7 +24,7 @@ from bastion.gateway.recording import CallRecorder, current_call
 from bastion.gateway.sdk_access import connection_of
 from bastion.gateway.tool_definitions import ToolDefinitions
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
-from bastion.guard.pipeline import GuardPipeline, denial_message
+from bastion.guard.pipeline import ContentWithheld, GuardPipeline, denial_message
 from bastion.model import Principal, ToolCall
 
 FORWARDED_METHODS: tuple[str, ...] = (
@@ -41,6 +41,9 @@ FORWARDED_METHODS: tuple[str, ...] = (
     "logging/setLevel",
 )
 """Client requests passed to the upstream. `ping`, `initialize` and `server/discover` are answered here."""
+
+CHECKED_CONTENT = frozenset({"resources/read", "prompts/get"})
+"""Non-tool results the result checks read (tool results go through `GuardPipeline.check_result`)."""
 
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 
@@ -163,7 +166,20 @@ class ProxyServer(Server[Any]):
             result["resultType"] = "complete"
         if ctx.method == "tools/list":
             result = await self._filter_tool_list(raw, result)
+        elif ctx.method in CHECKED_CONTENT:
+            result = await self._check_content(ctx.method, raw, result)
         return result
+
+    async def _check_content(self, method: str, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Resource contents and prompt messages pass the result checks, as tool results do."""
+        state = current_call.get()
+        if state is None or state.principal is None:
+            raise MCPError(code=INTERNAL_ERROR, message="Bastion: the caller is not authenticated")
+        call = ToolCall(state.call_id, state.principal, self.upstream.name, method, params)
+        try:
+            return await self.pipeline.check_content(call, method, result)
+        except ContentWithheld as exc:
+            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
 
     async def _filter_tool_list(self, params: Mapping[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Remember the declared tools, then show the agent only those the guard checks let it see."""

@@ -56,6 +56,23 @@ class ResultCheck(Protocol):
 
 
 @runtime_checkable
+class ContentCheck(Protocol):
+    """An optional hook: a check that also sees what other requests bring back to the agent
+    (`resources/read` contents, `prompts/get` messages) and what servers send it
+    (`sampling/createMessage`). `call` stands for the request: its `tool` is the method and its
+    `arguments` the request's params. Returns a replacement, or `None` to keep it; raises
+    `ContentWithheld` to withhold it."""
+
+    name: str
+
+    async def check_content(self, call: ToolCall, method: str, content: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
+class ContentWithheld(Exception):
+    """A content check withholds what it saw; the message is for the agent (or the server)."""
+
+
+@runtime_checkable
 class CallEndListener(Protocol):
     """An optional hook: told when a call that entered the pipeline is over (answered, refused,
     failed or cancelled), so a check can release what it took for it (a concurrency slot).
@@ -98,6 +115,7 @@ class GuardPipeline:
         """Told of every allowed call marked `log` (the `call_flagged` alert); must not block or raise."""
         self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
         self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
+        self.content_checks: tuple[ContentCheck, ...] = tuple(c for c in checks if isinstance(c, ContentCheck))
         self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
 
     async def filter_tools(
@@ -128,6 +146,24 @@ class GuardPipeline:
             if replaced is not None:
                 result = replaced
         return result
+
+    async def check_content(self, call: ToolCall, method: str, content: dict[str, Any]) -> dict[str, Any]:
+        """What the agent gets of a non-tool result (or a server's request). Raises `ContentWithheld`
+        to withhold it, also when a check fails (fail closed)."""
+        for check in self.content_checks:
+            try:
+                replaced = await check.check_content(call, method, content)
+            except ContentWithheld:
+                raise
+            except Exception as exc:
+                logger.exception("content check %s failed on %s %s; withholding it", check.name, call.server, method)
+                raise ContentWithheld(
+                    f"Bastion withheld this {method} result: the {check.name} check failed ({type(exc).__name__}) "
+                    f"[check: {check.name}]"
+                ) from exc
+            if replaced is not None:
+                content = replaced
+        return content
 
     def ended(self, call: ToolCall) -> None:
         """Tell the checks that `call` is over. Never raises."""

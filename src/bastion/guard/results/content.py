@@ -1,0 +1,61 @@
+"""The text an agent reads in a result, wherever the result's shape puts it.
+
+Tool results (`content[].text`, embedded resources, `structuredContent`), resource contents
+(`contents[].text`), prompt messages and sampling requests are all JSON; every string in them
+is read, but for the keys that only say what shape a part has (`type`, `mimeType`, ...) and
+binary `blob`s. `map_strings` rebuilds a result with some strings replaced (sanitizing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+STRUCTURAL_KEYS = frozenset({"type", "mimeType", "role", "resultType", "blob", "annotations", "isError"})
+"""Keys whose values describe the shape, not the content (and `blob`: base64 of binary data)."""
+
+MAX_STRINGS = 20000
+"""Strings read per result at most; a result with more is judged on its first part (and flagged as oversize)."""
+
+
+def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) for every content string of a JSON value, keys of maps included."""
+    budget = [MAX_STRINGS]
+    yield from _walk(value, path, budget)
+
+
+def _walk(value: Any, path: str, budget: list[int]) -> Iterator[tuple[str, str]]:
+    if budget[0] <= 0:
+        return
+    if isinstance(value, str):
+        budget[0] -= 1
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in STRUCTURAL_KEYS:
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and len(key) > 20:
+                budget[0] -= 1
+                yield f"{where}(key)", key
+            yield from _walk(item, where, budget)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]", budget)
+
+
+def map_strings(value: Any, replace: Callable[[str, str], str], path: str = "") -> Any:
+    """`value` with each content string `s` at `path` replaced by `replace(path, s)`."""
+    if isinstance(value, str):
+        return replace(path, value)
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in STRUCTURAL_KEYS:
+                out[key] = item
+                continue
+            out[key] = map_strings(item, replace, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(value, list | tuple):
+        return [map_strings(item, replace, f"{path}[{index}]") for index, item in enumerate(value)]
+    return value

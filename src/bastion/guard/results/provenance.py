@@ -1,0 +1,76 @@
+"""`ProvenanceCheck`: a side-effecting call that carries a value first seen in an untrusted or
+flagged result is held for a person (`provenance.on_match: ask`) or denied, and the verdict
+names the result the value came from.
+
+A call is side-effecting (a sink) when `results.tools.<glob>.sink` says so, or else when its
+name has a verb of the catalogue's send / post / write / delete / payment / exec / share
+families and the server does not declare it read-only. Every call's argument values are noted
+as the agent's own: a value the agent wrote before a result carried it is not tainted by it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from bastion.guard.results.config import ResultsConfig
+from bastion.guard.results.taint import TaintStore
+from bastion.guard.results.values import argument_values
+from bastion.model import Decision, ToolCall, Verdict
+
+CHECK_NAME = "provenance"
+
+SINK_WORDS = frozenset({
+    "send", "post", "reply", "forward", "publish", "broadcast", "notify", "message", "email", "mail", "dm", "invite",
+    "share", "upload", "write", "edit", "create", "update", "append", "put", "patch", "set", "save", "move", "rename",
+    "copy", "delete", "remove", "drop", "truncate", "destroy", "transfer", "pay", "payment", "charge", "refund",
+    "withdraw", "deposit", "schedule", "reschedule", "book", "reserve", "cancel", "exec", "execute", "run", "shell",
+    "command", "eval", "deploy", "push", "commit", "merge", "submit", "grant", "add", "insert", "change", "modify",
+    "password", "order", "purchase", "buy", "tweet", "comment", "webhook",
+})  # fmt: skip
+"""Verbs (and nouns used as verbs) in tool names that make a call side-effecting or able to send data out."""
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def is_sink(call: ToolCall, override: bool | None) -> bool:
+    """Whether `call` can send, change or delete something (see the module docstring)."""
+    if override is not None:
+        return override
+    annotations = call.definition.get("annotations") if call.definition is not None else None
+    if isinstance(annotations, Mapping) and annotations.get("readOnlyHint") is True:
+        return False
+    words = {word.lower() for word in _WORD.findall(call.tool)}
+    return bool(words & SINK_WORDS)
+
+
+class ProvenanceCheck:
+    """See the module docstring. Runs before policy, so a rule that allows a call does not skip it."""
+
+    name = CHECK_NAME
+
+    def __init__(self, config: ResultsConfig, taints: TaintStore) -> None:
+        self.config = config
+        self.taints = taints
+
+    async def check_tool_call(self, call: ToolCall) -> Verdict | None:
+        agent = call.principal.agent
+        values = argument_values(call.arguments)
+        verdict: Verdict | None = None
+        settings = self.config.settings(call.server, call.tool)
+        provenance = self.config.provenance
+        if self.config.enabled and provenance.enabled and values and is_sink(call, settings.sink):
+            found = await self.taints.find(agent, sorted(values))
+            if found is not None:
+                value, source = found
+                decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY
+                reason = (
+                    f"argument value {_short(value)!r} first appeared in a result of {source.server}.{source.tool} "
+                    f"{source.why} (call {source.correlation_id})"
+                )
+                verdict = Verdict(decision, reason, check=CHECK_NAME)
+        await self.taints.note_arguments(agent, values)
+        return verdict
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 60 else value[:57] + "..."

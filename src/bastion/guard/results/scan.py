@@ -1,0 +1,47 @@
+"""Every detector over every string of a result: `scan_result` (injection) and `volume_findings`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bastion.guard.results.content import strings
+from bastion.guard.results.detectors import text_hits
+from bastion.guard.results.encoded import encoded_directives
+from bastion.guard.results.findings import ResultFinding
+from bastion.guard.results.hidden import HIDDEN_DETECTORS
+from bastion.guard.results.volume import result_bytes, result_records
+
+MIN_LENGTH = 8
+"""Shorter strings (ids, flags, numbers) carry no instruction."""
+
+
+def scan_string(path: str, text: str) -> list[ResultFinding]:
+    """Injection findings in one string of a result."""
+    if len(text) < MIN_LENGTH:
+        return []
+    found = [ResultFinding(d, path, s, e, x) for d, s, e, x in text_hits(text)]
+    for detector in HIDDEN_DETECTORS:
+        found.extend(ResultFinding(d, path, s, e, x) for d, s, e, x in detector(text))
+    found.extend(ResultFinding(d, path, s, e, x) for d, s, e, x in encoded_directives(text))
+    return found
+
+
+def scan_result(result: Any) -> list[ResultFinding]:
+    """Injection findings anywhere in a result (tool result, resource contents, prompt, sampling request)."""
+    found: list[ResultFinding] = []
+    for path, text in strings(result):
+        found.extend(scan_string(path, text))
+    return found
+
+
+def volume_findings(result: Mapping[str, Any], max_records: int, max_bytes: int) -> list[ResultFinding]:
+    """A finding for each threshold the result is over."""
+    found: list[ResultFinding] = []
+    size = result_bytes(result)
+    if size > max_bytes:
+        found.append(ResultFinding("volume.bytes", "", excerpt=f"{size} bytes, over max_bytes {max_bytes}"))
+    records = result_records(result)
+    if records > max_records:
+        found.append(ResultFinding("volume.records", "", excerpt=f"{records} records, over max_records {max_records}"))
+    return found

@@ -1,0 +1,133 @@
+"""Values worth remembering from a result, and the same values in a call's arguments.
+
+URLs (and their host), domains, email addresses, IBANs and account numbers, phone numbers,
+file paths and names, and long tokens (ids, keys). Each value is normalised so that the
+same value written two ways matches: hosts and emails case-folded, IBANs and phone numbers
+without spaces, URLs without a trailing slash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from urllib.parse import urlsplit
+
+_URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'`)\]}]+", re.IGNORECASE)
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
+_DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b(?![\w-])")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){10,30}\b")
+_ACCOUNT = re.compile(r"(?<![\w.])\d(?:[ -]?\d){7,33}(?![\w.])")
+_PHONE = re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w])")
+_PATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
+                   r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE)  # fmt: skip
+_DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
+_TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
+
+FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "md", "html",
+                           "htm", "zip", "tar", "gz", "png", "jpg", "jpeg", "sh", "py", "js", "ts", "exe", "ics",
+                           "eml", "log", "ini", "cfg", "toml", "xml", "rs", "go", "c", "h", "java", "rb"})  # fmt: skip
+MAX_VALUE = 512
+
+
+def values_in(text: str) -> Iterator[tuple[str, str]]:
+    """(kind, normalised value) for each remembered kind of value in `text`."""
+    for match in _URL.finditer(text):
+        url = match[0].rstrip(".,;:!?")
+        yield "url", _url(url)
+        host = _host(url)
+        if host:
+            yield "domain", host.removeprefix("www.")
+    for match in _EMAIL.finditer(text):
+        yield "email", match[0].lower()
+        yield "domain", match[0].rsplit("@", 1)[1].lower()
+    for match in _DOMAIN.finditer(text):
+        domain = match[0].lower()
+        if domain.rsplit(".", 1)[1] not in FILE_SUFFIXES and not domain.replace(".", "").isdigit():
+            yield "domain", domain.removeprefix("www.")
+    for match in _IBAN.finditer(text):
+        yield "account", match[0].replace(" ", "")
+    for match in _ACCOUNT.finditer(text):
+        if _DATE.fullmatch(match[0]):
+            continue
+        digits = re.sub(r"[ -]", "", match[0])
+        if 8 <= len(digits) <= 34:
+            yield "account", digits
+    for match in _PHONE.finditer(text):
+        if _DATE.fullmatch(match[0]):
+            continue
+        digits = re.sub(r"\D", "", match[0])
+        if 8 <= len(digits) <= 15:
+            yield "phone", ("+" if match[0].startswith("+") else "") + digits
+    for match in _PATH.finditer(text):
+        if len(match[0]) > 3:
+            yield "path", match[0]
+    for match in _TOKEN.finditer(text):
+        yield "token", match[0]
+
+
+def argument_values(arguments: Mapping[str, object]) -> set[str]:
+    """Every normalised value in a call's arguments: what `values_in` finds, and each whole string."""
+    found: set[str] = set()
+    for text in _argument_strings(arguments):
+        found.update(value for _, value in values_in(text))
+        whole = text.strip()
+        if whole and len(whole) <= MAX_VALUE:
+            found.update(_whole_forms(whole))
+    return found
+
+
+def _whole_forms(text: str) -> Iterator[str]:
+    yield text
+    lowered = text.lower()
+    if lowered != text:
+        yield lowered
+    compact = re.sub(r"[ -]", "", text)
+    if compact != text:
+        yield compact
+
+
+def _argument_strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int) and abs(value) >= 10_000_000:
+        yield str(value)  # an account number passed as a number
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _argument_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _argument_strings(item)
+
+
+def _url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    normal = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+    return normal.rstrip("/")[:MAX_VALUE]
+
+
+def _host(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower().rstrip(".") if host else None
+
+
+def trusted(value: str, allowlist: tuple[str, ...]) -> bool:
+    """`value` is on the allowlist: the same value, or a host or address under an allowed domain."""
+    lowered = value.lower()
+    for allowed in allowlist:
+        entry = allowed.strip().lower()
+        if not entry:
+            continue
+        if lowered == entry or lowered.replace(" ", "") == entry.replace(" ", ""):
+            return True
+        host = _host(lowered) if "://" in lowered else lowered.rsplit("@", 1)[-1]
+        if host and (host == entry or host.endswith("." + entry)):
+            return True
+    return False
