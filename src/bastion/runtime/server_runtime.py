@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from mcp.client.stdio import StdioServerParameters
 
@@ -29,6 +30,7 @@ from bastion.runtime.launch import LaunchSpec
 from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
+from bastion.runtime.sandbox_stderr import StderrTail
 
 __all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
 
@@ -129,7 +131,24 @@ class ServerStart:
     def __init__(self, applied: AppliedLimits, status_file: Path) -> None:
         self._applied = applied
         self._status_file = status_file
+        self._stderr: StderrTail | None = None
         self.killed_because: str | None = None
+
+    def stderr(self, target: TextIO) -> TextIO:
+        """The stderr to start the sandbox with: copied to `target`, read for the sandbox's own errors."""
+        self._stderr = StderrTail(target)
+        return self._stderr.writer
+
+    def spoke(self) -> None:
+        """The server answered its handshake: the sandbox started it."""
+        if self._stderr is not None:
+            self._stderr.spoke()
+            self._stderr.started()
+
+    def sandbox_error(self) -> str | None:
+        """Why the sandbox could not start the server, in bubblewrap's words (once it has exited), or None."""
+        cause = self._stderr.cause() if self._stderr is not None else None
+        return f"the sandbox could not start it: {cause}" if cause is not None else None
 
     def kill(self, reason: str) -> bool:
         """Kill the sandbox (everything in it dies with its first process). False if it is not running."""
@@ -153,6 +172,9 @@ class ServerStart:
             return "killed for exceeding its memory limit", exit_code
         if exit_code is None:
             return "connection closed", None
+        sandbox_error = self.sandbox_error() if exit_code != 0 else None
+        if sandbox_error is not None:
+            return sandbox_error, exit_code
         if exit_code > 128:
             name = _signal_name(exit_code - 128)
             if name == "SIGXCPU":
@@ -164,6 +186,8 @@ class ServerStart:
         """Remove this run's cgroups and status file (once it has exited)."""
         self._applied.release()
         self._status_file.unlink(missing_ok=True)
+        if self._stderr is not None:
+            self._stderr.started()
 
     def _status(self) -> dict[str, object]:
         status: dict[str, object] = {}

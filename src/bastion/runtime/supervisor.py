@@ -117,7 +117,8 @@ class Supervisor:
                     f"(last: {self.last_exit_reason}); not restarting it"
                 )
                 logger.error("server %s: %s", upstream.name, upstream.refusal)
-                self.sink.emit(ServerGaveUp(upstream.name, self.restarts, self.restart.window))
+                reason = self.last_exit_reason or ""
+                self.sink.emit(ServerGaveUp(upstream.name, self.restarts, self.restart.window, reason=reason))
                 return False
             delay = min(self.restart.backoff * 2 ** (len(self._failures) - 1), self.restart.backoff_max)
             upstream.refusal_state = "restarting"
