@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["REPLACED_ROOTS", "program_paths", "visible_binds"]
+__all__ = ["REPLACED_ROOTS", "interpreter_chain", "program_paths", "visible_binds"]
 
 REPLACED_ROOTS = (Path("/tmp"), Path("/run"), Path("/dev/shm"))
 """Folders the sandbox replaces with an empty tmpfs."""
@@ -41,6 +41,16 @@ def program_paths(command: str, args: Sequence[str], search_path: str | None) ->
     if script is not None:
         _follow(script, search_path, found, depth=_SHEBANG_DEPTH)
     return list(found)
+
+
+def interpreter_chain(command: str, search_path: str | None) -> list[Path]:
+    """The command as found, then the interpreter its shebang names, and so on (each must be executable)."""
+    chain: list[Path] = []
+    current = _which(command, search_path)
+    while current is not None and current not in chain and len(chain) <= _SHEBANG_DEPTH:
+        chain.append(current)
+        current = _shebang_interpreter(current.resolve(), search_path)
+    return chain
 
 
 def visible_binds(paths: Iterable[Path], hidden: Sequence[Path], home: Path) -> list[Path]:

@@ -82,6 +82,22 @@ class ServerRuntime:
             await self._proxy.close()
             shutil.rmtree(self._egress_dir, ignore_errors=True)
 
+    def sandbox_plan(self, command: str, egress_dir: Path | None) -> SandboxPlan:
+        """The sandbox of one start of `command` (its state folder is created)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        hidden = [self.settings.data_dir]
+        if self.settings.config_file is not None:
+            hidden.append(self.settings.config_file)
+        return SandboxPlan(
+            command=command,
+            args=self.config.args,
+            config=self.config.sandbox,
+            state_dir=self.state_dir,
+            cwd=self.config.cwd,
+            hidden=hidden,
+            egress_dir=egress_dir,
+        )
+
     def launch(self, command: str) -> tuple[StdioServerParameters, ServerStart | None]:
         """The parameters of one start and its handle (None unsandboxed); `command` is already resolved.
 
@@ -94,19 +110,7 @@ class ServerRuntime:
         problem = bubblewrap_problem()
         if problem is not None:
             raise SandboxUnavailable(f"server {self.name!r} refused: {problem}")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        hidden = [self.settings.data_dir]
-        if self.settings.config_file is not None:
-            hidden.append(self.settings.config_file)
-        plan = SandboxPlan(
-            command=command,
-            args=config.args,
-            config=config.sandbox,
-            state_dir=self.state_dir,
-            cwd=config.cwd,
-            hidden=hidden,
-            egress_dir=self._egress_dir,
-        )
+        plan = self.sandbox_plan(command, self._egress_dir)
         env = sandbox_env(plan, config.env, os.environ)
         applied = apply_limits(self.name, config.sandbox)
         self.limits = dict(applied.in_force)
