@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+import anyio.abc
 import uvicorn
 from mcp.server.stdio import stdio_server
 from starlette.types import ASGIApp
@@ -227,6 +228,7 @@ class Gateway:
         self.servers: dict[str, ProxyServer] = {}
         self.supervisors: dict[str, Supervisor] = {}
         """The launched servers' supervisors, by server name."""
+        self._supervising: anyio.abc.TaskGroup | None = None
         self.remote_watches: dict[str, RemoteWatch] = {}
         """The HTTP upstreams' health checks, by server name."""
         self.bound_port: int | None = None
@@ -258,6 +260,7 @@ class Gateway:
                 self.authenticator.authenticate,
                 self.events,
                 limits_usage=self.limits_usage,
+                restart_server=self.restart_server,
             ).app
             self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
@@ -296,6 +299,7 @@ class Gateway:
             await self._start_upstreams()
             supervising = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(supervising.cancel_scope.cancel)
+            self._supervising = supervising
             for name, upstream in self.upstreams.items():
                 server_config = self.config.servers[name]
                 if isinstance(server_config, StdioServerConfig):
@@ -306,6 +310,28 @@ class Gateway:
                     self.remote_watches[name] = watch = RemoteWatch(upstream, server_config.health, self.runtime_sink)
                     supervising.start_soon(watch.run)
             yield self
+
+    async def restart_server(self, name: str) -> str:
+        """Clear the crash-loop hold on launched server `name` and start it now; its state after.
+
+        Raises `KeyError` for an unknown server, `ValueError` when it is not held down (it is
+        up, the supervisor is already restarting it, or Bastion does not launch it).
+        """
+        upstream = self.upstreams[name]
+        supervisor = self.supervisors.get(name)
+        if supervisor is None or self._supervising is None:
+            raise ValueError(f"server {name!r} is not launched by Bastion (an HTTP server): nothing to restart")
+        if not supervisor.held:
+            raise ValueError(f"server {name!r} is not held down (state {upstream.state}); nothing to clear")
+        supervisor.resume()
+        logger.warning("server %s: crash-loop hold cleared by an admin; starting it", name)
+        try:
+            await upstream.ensure_started()
+            self.servers[name].adopt_upstream_identity()
+        except UpstreamUnavailable as exc:
+            logger.error("%s", exc)  # the supervisor retries it with backoff, as after any failure
+        self._supervising.start_soon(supervisor.run)
+        return upstream.state
 
     async def _start_upstreams(self) -> None:
         async def start(name: str) -> None:
