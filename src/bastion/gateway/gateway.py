@@ -14,11 +14,10 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.abc
-import uvicorn
 from mcp.server.stdio import stdio_server
 from starlette.types import ASGIApp
 
@@ -38,7 +37,6 @@ from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
-from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.remote_watch import RemoteWatch
@@ -70,7 +68,11 @@ from bastion.stores import (
     open_token_store,
     shared_state_health,
 )
-from bastion.web.wiring import gateway_dashboard
+
+if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
+    import uvicorn
+
+    from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
     """The verifier's settings from the `auth.jwt` section (a key file is read here)."""
+    from bastion.gateway.jwt_auth import JwtSettings
+
     public_key = config.public_key
     if config.public_key_file is not None:
         public_key = config.public_key_file.read_text(encoding="utf-8")
@@ -262,7 +266,10 @@ class Gateway:
                 limits_usage=self.limits_usage,
                 restart_server=self.restart_server,
             ).app
-            self.dashboard = gateway_dashboard(self, admin_tokens).app
+            if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
+                from bastion.web.wiring import gateway_dashboard
+
+                self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
@@ -364,6 +371,8 @@ class Gateway:
         # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
         url_file.parent.mkdir(parents=True, exist_ok=True)
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
+        import uvicorn
+
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),
             lifespan="off",
@@ -454,6 +463,8 @@ class Gateway:
         jwt = self.config.auth.jwt
         if jwt is None:
             return None
+        from bastion.gateway.jwt_auth import JwtVerifier
+
         return JwtVerifier(jwt_settings(jwt))
 
     def _agent_servers(self) -> dict[str, frozenset[str] | None]:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import bashlex  # type: ignore[import-untyped]
-
 MAX_NESTING = 4
 MAX_PARSED = 16_384
 """Longer text is split on operators instead of parsed (bashlex is slow on huge input)."""
@@ -280,6 +278,8 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
     if "$'" in text:
         text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
     builder = _Builder(script, depth, via)
+    import bashlex  # type: ignore[import-untyped]  # here, not above: parsing shell is not on every path
+
     try:
         trees = bashlex.parse(text)
     except Exception:  # bashlex raises many types on text it cannot parse

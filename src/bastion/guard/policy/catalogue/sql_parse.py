@@ -12,9 +12,16 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
+from bastion.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlglot
+    from sqlglot import exp
+else:  # imported when SQL is first parsed: not on every path (`bastion wrap` answering initialize)
+    sqlglot = lazy_module("sqlglot")
+    exp = lazy_module("sqlglot.expressions")
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls back to Command: not news
 
@@ -30,7 +37,6 @@ _FIRST_WORD = re.compile(r"[A-Za-z]+")
 _FILE_FUNCS = frozenset({"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "lo_import", "lo_export", "load_file",
                          "readfile", "writefile", "dblink", "dblink_exec", "xp_cmdshell", "sys_exec", "sys_eval",
                          "load_extension", "openrowset", "opendatasource"})  # fmt: skip
-_AGGREGATES = (exp.AggFunc,)
 _USER_WORDS = re.compile(r"^\s*(create|alter|drop)\s+(user|role|login)\b", re.I)
 _DROP_OBJECT = re.compile(
     r"(?i)\s*(table|database|schema|view|index|function|procedure|sequence|trigger|"
@@ -148,7 +154,7 @@ def _unbounded_select(sel: exp.Select) -> bool:
     if sel.args.get("group"):
         return False
     projections = sel.expressions
-    if projections and all(p.find(*_AGGREGATES) is not None for p in projections):
+    if projections and all(p.find(exp.AggFunc) is not None for p in projections):
         return False
     return any(not _catalog_table(t) for t in sel.find_all(exp.Table))
 
