@@ -55,11 +55,13 @@ def interpreter_chain(command: str, search_path: str | None) -> list[Path]:
 
 def visible_binds(paths: Iterable[Path], hidden: Sequence[Path], home: Path) -> list[Path]:
     """The paths a `--ro-bind` must show: those under a replaced root, never exposing what is hidden."""
+    never = [*dict.fromkeys([*hidden, *(p.resolve() for p in hidden)])]
     keep: list[Path] = []
     for path in paths:
         if not any(path.is_relative_to(root) for root in REPLACED_ROOTS):
             continue  # the read-only root already shows it
-        if _exposes(path, hidden, home):
+        # bubblewrap follows a symlinked source: judge where it leads as well as its name.
+        if _exposes(path, never, home) or _exposes(path.resolve(), never, home):
             continue
         keep.append(path)
     # One bind per tree: a path inside a bound folder is already shown (and a mount point

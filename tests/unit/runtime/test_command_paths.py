@@ -125,3 +125,18 @@ def test_the_argv_binds_the_command_before_the_hidden_paths_are_hidden(tmp):
     assert argv[bind - 1 : bind + 2] == ["--ro-bind-try", str(tmp / "venv"), str(tmp / "venv")]
     assert bind < argv.index(str(data))
     assert program_binds(plan) == [tmp / "venv"]
+
+
+def test_a_symlink_into_a_hidden_folder_is_not_followed_into_a_bind(tmp):
+    # /tmp/x/venv -> the (hidden) data folder: binding it would show the data folder inside.
+    data = tmp / "data"
+    (data / "bin").mkdir(parents=True)
+    (data / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    executable(data / "bin" / "server", "#!/bin/sh\n")
+    (tmp / "venv").symlink_to(data)
+    assert binds(str(tmp / "venv" / "bin" / "server"), [], None, hidden=[data]) == []
+
+
+def test_a_symlink_to_the_root_is_never_bound(tmp):
+    (tmp / "venv").symlink_to("/")
+    assert visible_binds([tmp / "venv"], [], HOME) == []
