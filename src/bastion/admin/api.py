@@ -28,6 +28,9 @@ PREFIX = "/admin/api"
 AgentAuthenticator = Callable[[str | None], Awaitable[Principal | None]]
 LimitsUsage = Callable[[], Awaitable[dict[str, Any]]]
 """The gateway's report of each limit's use (bastion.guard.ratelimit.usage)."""
+RestartServer = Callable[[str], Awaitable[str]]
+"""Clears a server's crash-loop hold and starts it; its state after (`Gateway.restart_server`).
+Raises KeyError for an unknown server, ValueError when it is not held down."""
 Handler = Callable[[Request, AdminIdentity], Awaitable[Response]]
 
 
@@ -53,9 +56,11 @@ class AdminApi:
         events: EventSink,
         *,
         limits_usage: LimitsUsage | None = None,
+        restart_server: RestartServer | None = None,
     ) -> None:
         self.approvals = approvals
         self.limits_usage = limits_usage
+        self.restart_server = restart_server
         self.admin_tokens = admin_tokens
         self.agent_authenticator = agent_authenticator
         self.events = events
@@ -74,6 +79,7 @@ class AdminApi:
                 Route(f"{PREFIX}/rules", self._guard(Role.VIEWER, self._rules), methods=["GET"]),
                 Route(f"{PREFIX}/rules/{{id}}", self._guard(Role.ADMIN, self._revoke_rule), methods=["DELETE"]),
                 Route(f"{PREFIX}/limits", self._guard(Role.VIEWER, self._limits), methods=["GET"]),
+                Route(f"{PREFIX}/servers/{{name}}/restart", self._guard(Role.ADMIN, self._restart), methods=["POST"]),
             ]
         )
 
@@ -176,3 +182,15 @@ class AdminApi:
         except Exception as exc:  # the storage (Redis) cannot be read
             return _error(503, "unavailable", f"the rate-limit counters cannot be read: {type(exc).__name__}: {exc}")
         return JSONResponse(report)
+
+    async def _restart(self, request: Request, identity: AdminIdentity) -> Response:
+        name = request.path_params["name"]
+        if self.restart_server is None:
+            return _error(404, "not_found", f"no server named {name!r}")
+        try:
+            state = await self.restart_server(name)
+        except KeyError:
+            return _error(404, "not_found", f"no server named {name!r}")
+        except ValueError as exc:
+            return _error(409, "conflict", str(exc))
+        return JSONResponse({"server": name, "state": state, "restarted_by": f"api:{identity.name}"})

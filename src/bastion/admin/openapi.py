@@ -191,6 +191,31 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/admin/api/servers/{name}/restart": {
+                "post": {
+                    "summary": "Clear a launched server's crash-loop hold and start it now (role admin)",
+                    "operationId": "restartServer",
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "server": {"type": "string"},
+                                    "state": {"type": "string", "description": "up, or restarting if it failed again"},
+                                    "restarted_by": {"type": "string"},
+                                },
+                            },
+                            "The hold is cleared; the server's state after the attempt",
+                        ),
+                        "404": _json(_ERROR, "No such server"),
+                        "409": _json(_ERROR, "Not held down (up, restarting, or an HTTP server)"),
+                        **_ERRORS,
+                    },
+                }
+            },
             "/admin/api/rules/{id}": {
                 "delete": {
                     "summary": "Revoke an always-allow rule (role admin)",

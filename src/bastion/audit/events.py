@@ -307,6 +307,7 @@ class ServerGaveUp(AuditEvent):
     type: ClassVar[str] = "server.gave_up"
     restarts: int
     window_seconds: float
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

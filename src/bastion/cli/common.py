@@ -42,9 +42,10 @@ def fail_config(exc: ConfigError) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """Log to stderr: debug detail when `verbose`, else INFO (WARNING and up when `quiet`)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

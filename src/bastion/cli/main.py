@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,7 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
 @click.option("--writable", multiple=True, help="A path the command may write (repeat).")
 @click.option("--read-only", "read_only", multiple=True, help="A path under /tmp or /run it may read (repeat).")
 @click.option("--no-sandbox", is_flag=True, help="Run the command without a sandbox (logged as a warning).")
+@click.option("-v", "--verbose", is_flag=True, help="Log everything to stderr (default: warnings and errors only).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def wrap(
     config_path: Path | None,
@@ -193,14 +195,21 @@ def wrap(
     writable: tuple[str, ...],
     read_only: tuple[str, ...],
     no_sandbox: bool,
+    verbose: bool,
     command: tuple[str, ...],
 ) -> None:
     """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
 
     Use it as the command in the agent's MCP config. Bastion launches CMD, checks and
     audits every request, and speaks MCP to the agent on stdin/stdout.
+
+    \b
+    Without --config, the audit log and state go to $BASTION_DATA_DIR, else
+    $XDG_STATE_HOME/bastion, else ~/.local/state/bastion (never the folder the agent
+    starts it in). Only warnings and errors are logged to stderr unless -v.
     """
-    setup_logging(verbose=bool(os.environ.get("BASTION_DEBUG")))
+    debug = verbose or bool(os.environ.get("BASTION_DEBUG"))
+    setup_logging(verbose=debug, quiet=not debug)
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
     sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
@@ -238,9 +247,7 @@ def _wrap_config(
         if server is not None:
             raise click.UsageError("--server needs a configuration file (--config FILE)")
         config = config_for_wrap(command)
-        data_dir = os.environ.get("BASTION_DATA_DIR")
-        if data_dir:
-            config = config.model_copy(update={"data_dir": Path(data_dir).resolve()})
+        config = config.model_copy(update={"data_dir": wrap_data_dir(os.environ)})
     else:
         config = load_or_exit(path)
     if command:
@@ -250,6 +257,18 @@ def _wrap_config(
             raise click.UsageError(f"sandbox option: {exc.errors()[0]['msg']}") from None
         config = config.model_copy(update={"servers": {name or _name_for(command): stdio}})
     return config
+
+
+def wrap_data_dir(environ: Mapping[str, str]) -> Path:
+    """Where `bastion wrap` keeps its audit log without a config: `$BASTION_DATA_DIR`, else the
+    per-user state folder (`$XDG_STATE_HOME/bastion`, else `~/.local/state/bastion`)."""
+    explicit = environ.get("BASTION_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    state = environ.get("XDG_STATE_HOME", "")
+    # The XDG spec: a relative value is invalid and must be ignored.
+    base = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local" / "state"
+    return base / "bastion"
 
 
 def _name_for(command: list[str]) -> str:

@@ -1,9 +1,11 @@
-"""`bastion servers`: the configured upstreams, and their state in the running gateway."""
+"""`bastion servers`: the configured upstreams, and their state in the running gateway;
+`bastion servers restart NAME` clears a crash-loop hold through the gateway's admin API."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import click
 
 from bastion.cli.common import config_option, load_or_exit
 from bastion.cli.server_logs import server_logs
-from bastion.config import StdioServerConfig
+from bastion.config import BastionConfig, StdioServerConfig
 from bastion.gateway.gateway import running_url_file
 from bastion.gateway.status_key import read_status_key, status_key_file
 
@@ -25,8 +27,7 @@ def servers(ctx: click.Context, config_path: Path) -> None:
     if ctx.invoked_subcommand is not None:
         return
     config = load_or_exit(config_path)
-    url_file = running_url_file(config)
-    base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
+    base_url = _base_url(config)
     report = _readiness(f"{base_url}/readyz", read_status_key(status_key_file(config)))
     if report is None:
         click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
@@ -49,6 +50,43 @@ def servers(ctx: click.Context, config_path: Path) -> None:
         limits = facts.get("limits") or {}
         in_force = ", ".join(f"{key} {value}" for key, value in sorted(limits.items())) or "none"
         click.echo(f"\n{name}:\n  limits:    {in_force}\n  last exit: {facts.get('last_exit') or '-'}")
+
+
+@servers.command("restart")
+@config_option
+@click.option(
+    "--admin-token",
+    envvar="BASTION_ADMIN_TOKEN",
+    required=True,
+    help="An admin token (role admin) for the running gateway's admin API (or $BASTION_ADMIN_TOKEN).",
+)
+@click.argument("name")
+def restart(config_path: Path, admin_token: str, name: str) -> None:
+    """Clear NAME's crash-loop hold and start it now (a held server is otherwise not retried)."""
+    config = load_or_exit(config_path)
+    url = f"{_base_url(config)}/admin/api/servers/{urllib.parse.quote(name, safe='')}/restart"
+    request = urllib.request.Request(url, method="POST", headers={"Authorization": f"Bearer {admin_token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=90) as response:
+            body: Any = json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.load(exc).get("error_description", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        raise click.ClickException(f"{detail or exc.reason} (HTTP {exc.code})") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot reach the gateway at {url} (is it running? bastion up): {exc}") from exc
+    state = body.get("state") if isinstance(body, dict) else None
+    click.echo(f"{name}: hold cleared; state {state}")
+    if state != "up":
+        click.echo(f"it did not come up; see its last exit: bastion servers --config {config.source}")
+        raise SystemExit(1)
+
+
+def _base_url(config: BastionConfig) -> str:
+    url_file = running_url_file(config)
+    return url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
 
 
 def _mapping(report: dict[str, Any] | None, key: str) -> dict[str, Any]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from bastion.gateway.jwt_auth import JwtVerifier
 from bastion.gateway.tokens import TOKEN_PREFIX, TokenStore
 from bastion.model import Principal
+
+if TYPE_CHECKING:  # the verifier (and PyJWT) is imported only when JWT agents are configured
+    from bastion.gateway.jwt_auth import JwtVerifier
 
 _BEARER_RE = re.compile(r"\s*bearer +([A-Za-z0-9\-._~+/]+=*)\s*", re.IGNORECASE)
 

@@ -274,7 +274,11 @@ def runtime_audit_event(event: runtime.RuntimeEvent, during: Attribution | None 
             )
         case runtime.ServerGaveUp():
             return audit.ServerGaveUp(
-                time=event.at, server=event.server, restarts=event.restarts, window_seconds=event.window_seconds
+                time=event.at,
+                server=event.server,
+                restarts=event.restarts,
+                window_seconds=event.window_seconds,
+                reason=event.reason,
             )
         case runtime.SandboxDisabled():
             return audit.SandboxDisabled(time=event.at, server=event.server)
@@ -290,10 +294,15 @@ def runtime_alert(event: runtime.RuntimeEvent, during: Attribution | None = None
             went = "is down" if event.remote else "exited"
             return Alert(AlertKind.SERVER_CRASHED, f"server {event.server} {went}: {event.reason}", details)
         case runtime.ServerGaveUp():
-            details = {"server": event.server, "restarts": event.restarts, "window_seconds": event.window_seconds}
+            details = {
+                "server": event.server,
+                "restarts": event.restarts,
+                "window_seconds": event.window_seconds,
+                "reason": event.reason,
+            }
             summary = (
                 f"server {event.server} crashed {event.restarts} times within {event.window_seconds:g} s; "
-                "it is no longer restarted"
+                "it is no longer restarted" + (f" (last: {event.reason})" if event.reason else "")
             )
             return Alert(AlertKind.SERVER_CRASHED, summary, details)
         case runtime.ServerRestarted():

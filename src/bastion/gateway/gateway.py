@@ -15,10 +15,10 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
-import uvicorn
+import anyio.abc
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_REQUEST
@@ -44,7 +44,6 @@ from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
-from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
@@ -80,7 +79,11 @@ from bastion.stores import (
     open_token_store,
     shared_state_health,
 )
-from bastion.web.wiring import gateway_dashboard
+
+if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
+    import uvicorn
+
+    from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,8 @@ def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
     """The verifier's settings from the `auth.jwt` section (a key file is read here)."""
+    from bastion.gateway.jwt_auth import JwtSettings
+
     public_key = config.public_key
     if config.public_key_file is not None:
         public_key = config.public_key_file.read_text(encoding="utf-8")
@@ -262,6 +267,7 @@ class Gateway:
         self.servers: dict[str, ProxyServer] = {}
         self.supervisors: dict[str, Supervisor] = {}
         """The launched servers' supervisors, by server name."""
+        self._supervising: anyio.abc.TaskGroup | None = None
         self.remote_watches: dict[str, RemoteWatch] = {}
         """The HTTP upstreams' health checks, by server name."""
         self.bound_port: int | None = None
@@ -299,8 +305,12 @@ class Gateway:
                 self.authenticator.authenticate,
                 self.events,
                 limits_usage=self.limits_usage,
+                restart_server=self.restart_server,
             ).app
-            self.dashboard = gateway_dashboard(self, admin_tokens).app
+            if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
+                from bastion.web.wiring import gateway_dashboard
+
+                self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             stack.callback(self.refusals.flush, everything=True)  # before the audit store closes
@@ -341,6 +351,7 @@ class Gateway:
             await self._start_upstreams()
             supervising = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(supervising.cancel_scope.cancel)
+            self._supervising = supervising
             for name, upstream in self.upstreams.items():
                 server_config = self.config.servers[name]
                 if isinstance(server_config, StdioServerConfig):
@@ -356,6 +367,28 @@ class Gateway:
         while True:
             await anyio.sleep(REFUSAL_WINDOW_SECONDS)
             self.refusals.flush()
+
+    async def restart_server(self, name: str) -> str:
+        """Clear the crash-loop hold on launched server `name` and start it now; its state after.
+
+        Raises `KeyError` for an unknown server, `ValueError` when it is not held down (it is
+        up, the supervisor is already restarting it, or Bastion does not launch it).
+        """
+        upstream = self.upstreams[name]
+        supervisor = self.supervisors.get(name)
+        if supervisor is None or self._supervising is None:
+            raise ValueError(f"server {name!r} is not launched by Bastion (an HTTP server): nothing to restart")
+        if not supervisor.held:
+            raise ValueError(f"server {name!r} is not held down (state {upstream.state}); nothing to clear")
+        supervisor.resume()
+        logger.warning("server %s: crash-loop hold cleared by an admin; starting it", name)
+        try:
+            await upstream.ensure_started()
+            self.servers[name].adopt_upstream_identity()
+        except UpstreamUnavailable as exc:
+            logger.error("%s", exc)  # the supervisor retries it with backoff, as after any failure
+        self._supervising.start_soon(supervisor.run)
+        return upstream.state
 
     async def _start_upstreams(self) -> None:
         async def start(name: str) -> None:
@@ -390,6 +423,8 @@ class Gateway:
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
         key_file = status_key_file(config)
         self.status_key = write_status_key(key_file)
+        import uvicorn
+
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints),
             lifespan="off",
@@ -490,6 +525,8 @@ class Gateway:
         jwt = self.config.auth.jwt
         if jwt is None:
             return None
+        from bastion.gateway.jwt_auth import JwtVerifier
+
         return JwtVerifier(jwt_settings(jwt))
 
     def _agent_servers(self) -> dict[str, frozenset[str] | None]:

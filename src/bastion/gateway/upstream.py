@@ -306,6 +306,8 @@ class Upstream:
                 )
                 await stack.enter_async_context(session)
                 self._info = await _negotiate(session)
+                if start is not None:
+                    start.spoke()
                 self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
                 self._hold = hold = watch.scope if watch is not None else anyio.CancelScope()
                 self._end_reason = None
@@ -331,6 +333,9 @@ class Upstream:
                     ended_because = "connection closed"
         except Exception as exc:
             if not started:
+                sandbox_error = start.sandbox_error() if start is not None else None
+                if sandbox_error is not None:  # bubblewrap's own words, not "Connection closed"
+                    raise UpstreamUnavailable(sandbox_error) from exc
                 raise  # to `ensure_started`, through the task group's `start()`
             # The transport failed under the open session. The SDK's Streamable HTTP client
             # lets one POST's httpx error (a dropped connection, a refused reconnect) escape its
@@ -364,7 +369,9 @@ class Upstream:
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
             params, start = self.runtime.launch(resolve_command(config.command))
-            return stdio_client(params, errlog=self.runtime.stderr or self._errlog), start, None
+            target = self.runtime.stderr or self._errlog
+            errlog = start.stderr(target) if start is not None else target
+            return stdio_client(params, errlog=errlog), start, None
         if isinstance(config, HttpServerConfig) and config.transport == "streamable-http":
             watch = SessionWatch()
             client = httpx2.AsyncClient(

@@ -95,6 +95,8 @@ class ServerGaveUp:
     server: str
     restarts: int
     window_seconds: float
+    reason: str = ""
+    """Why the last attempt failed (its exit, or the sandbox's own error)."""
     at: float = field(default_factory=_now)
 
 

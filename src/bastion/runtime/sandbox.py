@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bastion.runtime.command_paths import program_paths, visible_binds
 from bastion.runtime.config import SandboxConfig
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SandboxUnavailable",
     "bubblewrap_problem",
     "build_bwrap_argv",
+    "program_binds",
     "sandbox_env",
 ]
 
@@ -128,6 +130,8 @@ def build_bwrap_argv(plan: SandboxPlan, bwrap: str = "bwrap") -> list[str]:
         argv += ["--ro-bind-try", str(path), str(path)]
     for path in config.writable:
         argv += ["--bind-try", str(path), str(path)]
+    for path in program_binds(plan):
+        argv += ["--ro-bind-try", str(path), str(path)]
     hidden = _hidden_paths(plan)
     for path in hidden:
         argv += _hide(path)
@@ -151,6 +155,22 @@ def build_bwrap_argv(plan: SandboxPlan, bwrap: str = "bwrap") -> list[str]:
         argv += [sys.executable, "-I", "-S", str(BRIDGE_SCRIPT), str(EGRESS_PORT), str(EGRESS_MOUNT / "egress.sock")]
         argv.append("--")
     return [*argv, plan.command, *plan.args]
+
+
+def program_binds(plan: SandboxPlan) -> list[Path]:
+    """What the server's command (and the egress bridge) need shown read-only, under `/tmp` or `/run`.
+
+    The command, its resolved file, its shebang interpreter and the environment they come
+    from (see `bastion.runtime.command_paths`); never Bastion's data, config or credentials.
+    """
+    search_path = os.pathsep.join([os.environ.get("PATH", os.defpath), _venv_bin()])
+    paths = program_paths(plan.command, plan.args, search_path)
+    if plan.egress_dir is not None:
+        paths += program_paths(sys.executable, [str(BRIDGE_SCRIPT)], search_path)
+    never = [*_hidden_paths(plan), *(Path(p).resolve() for p in plan.hidden)]
+    if plan.egress_dir is not None:
+        never.append(plan.egress_dir)
+    return visible_binds(dict.fromkeys(paths), never, plan.home)
 
 
 def sandbox_env(plan: SandboxPlan, configured: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from bastion.runtime.launch import LaunchSpec
 from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
+from bastion.runtime.sandbox_stderr import StderrTail
 from bastion.runtime.server_log import RotatingLog, StderrCapture, server_log_path
 
 __all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
@@ -104,6 +105,22 @@ class ServerRuntime:
             await self._proxy.close()
             shutil.rmtree(self._egress_dir, ignore_errors=True)
 
+    def sandbox_plan(self, command: str, egress_dir: Path | None) -> SandboxPlan:
+        """The sandbox of one start of `command` (its state folder is created)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        hidden = [self.settings.data_dir]
+        if self.settings.config_file is not None:
+            hidden.append(self.settings.config_file)
+        return SandboxPlan(
+            command=command,
+            args=self.config.args,
+            config=self.config.sandbox,
+            state_dir=self.state_dir,
+            cwd=self.config.cwd,
+            hidden=hidden,
+            egress_dir=egress_dir,
+        )
+
     def launch(self, command: str) -> tuple[StdioServerParameters, ServerStart | None]:
         """The parameters of one start and its handle (None unsandboxed); `command` is already resolved.
 
@@ -116,19 +133,7 @@ class ServerRuntime:
         problem = bubblewrap_problem()
         if problem is not None:
             raise SandboxUnavailable(f"server {self.name!r} refused: {problem}")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        hidden = [self.settings.data_dir]
-        if self.settings.config_file is not None:
-            hidden.append(self.settings.config_file)
-        plan = SandboxPlan(
-            command=command,
-            args=config.args,
-            config=config.sandbox,
-            state_dir=self.state_dir,
-            cwd=config.cwd,
-            hidden=hidden,
-            egress_dir=self._egress_dir,
-        )
+        plan = self.sandbox_plan(command, self._egress_dir)
         env = sandbox_env(plan, config.env, os.environ)
         applied = apply_limits(self.name, config.sandbox)
         self.limits = dict(applied.in_force)
@@ -153,7 +158,24 @@ class ServerStart:
     def __init__(self, applied: AppliedLimits, status_file: Path) -> None:
         self._applied = applied
         self._status_file = status_file
+        self._stderr: StderrTail | None = None
         self.killed_because: str | None = None
+
+    def stderr(self, target: TextIO) -> TextIO:
+        """The stderr to start the sandbox with: copied to `target`, read for the sandbox's own errors."""
+        self._stderr = StderrTail(target)
+        return self._stderr.writer
+
+    def spoke(self) -> None:
+        """The server answered its handshake: the sandbox started it."""
+        if self._stderr is not None:
+            self._stderr.spoke()
+            self._stderr.started()
+
+    def sandbox_error(self) -> str | None:
+        """Why the sandbox could not start the server, in bubblewrap's words (once it has exited), or None."""
+        cause = self._stderr.cause() if self._stderr is not None else None
+        return f"the sandbox could not start it: {cause}" if cause is not None else None
 
     def kill(self, reason: str) -> bool:
         """Kill the sandbox (everything in it dies with its first process). False if it is not running."""
@@ -177,6 +199,9 @@ class ServerStart:
             return "killed for exceeding its memory limit", exit_code
         if exit_code is None:
             return "connection closed", None
+        sandbox_error = self.sandbox_error() if exit_code != 0 else None
+        if sandbox_error is not None:
+            return sandbox_error, exit_code
         if exit_code > 128:
             name = _signal_name(exit_code - 128)
             if name == "SIGXCPU":
@@ -188,6 +213,8 @@ class ServerStart:
         """Remove this run's cgroups and status file (once it has exited)."""
         self._applied.release()
         self._status_file.unlink(missing_ok=True)
+        if self._stderr is not None:
+            self._stderr.started()
 
     def _status(self) -> dict[str, object]:
         status: dict[str, object] = {}

@@ -5,7 +5,8 @@ answer within `health.timeout` is killed (it hangs). A server that exits, is kil
 exceeding a limit or for hanging is restarted after an exponential backoff
 (`restart.backoff`, doubling up to `restart.backoff_max`). More than `restart.max_restarts`
 restarts within `restart.window` seconds is a crash loop: the supervisor gives up and the
-server stays down (`crash-loop`) until Bastion restarts. While the server is held down,
+server stays down (`crash-loop`) until Bastion restarts or an admin clears the hold
+(`bastion servers restart NAME`, which calls `resume()`). While the server is held down,
 requests to it fail at once with the reason.
 """
 
@@ -63,7 +64,16 @@ class Supervisor:
         self.sink = sink
         self.restarts = 0
         self.last_exit_reason: str | None = None
+        self.held = False
+        """True once a crash loop made it give up: `run()` has returned and the server stays down."""
         self._failures: deque[float] = deque()
+
+    def resume(self) -> None:
+        """Clear a crash-loop hold: forget the failures; the next `run()` supervises it afresh."""
+        self._failures.clear()
+        self.held = False
+        self.upstream.refusal = None
+        self.upstream.refusal_state = "restarting"
 
     async def run(self) -> None:
         """Supervise until cancelled (or until a crash loop makes it give up)."""
@@ -117,7 +127,9 @@ class Supervisor:
                     f"(last: {self.last_exit_reason}); not restarting it"
                 )
                 logger.error("server %s: %s", upstream.name, upstream.refusal)
-                self.sink.emit(ServerGaveUp(upstream.name, self.restarts, self.restart.window))
+                reason = self.last_exit_reason or ""
+                self.held = True
+                self.sink.emit(ServerGaveUp(upstream.name, self.restarts, self.restart.window, reason=reason))
                 return False
             delay = min(self.restart.backoff * 2 ** (len(self._failures) - 1), self.restart.backoff_max)
             upstream.refusal_state = "restarting"

@@ -172,7 +172,7 @@ async def test_runtime_events_are_audited_alerted_and_forwarded(store: AuditStor
         runtime.EgressBlocked("fetch", "evil.example", 443, "CONNECT", "not on the allowlist", at=3.0),
         runtime.ServerExited("fetch", "exited with code 3", 3, at=4.0),
         runtime.ServerRestarted("fetch", 1, 0.5, at=5.0),
-        runtime.ServerGaveUp("fetch", 5, 60.0, at=6.0),
+        runtime.ServerGaveUp("fetch", 5, 60.0, reason="bwrap: execvp /tmp/x: No such file", at=6.0),
         runtime.SandboxDisabled("fetch", at=7.0),
     ]
     for event in events:
@@ -194,12 +194,14 @@ async def test_runtime_events_are_audited_alerted_and_forwarded(store: AuditStor
     assert rows[1].details.items() >= {"host": "docs.example", "address": "127.0.0.1", "bytes_out": 10}.items()
     assert rows[2].details["reason"] == "not on the allowlist"
     assert rows[3].details["exit_code"] == 3
+    assert rows[5].details["reason"] == "bwrap: execvp /tmp/x: No such file"
     assert [a.kind for a in alerts.raised] == [
         AlertKind.EGRESS_BLOCKED,
         AlertKind.SERVER_CRASHED,
         AlertKind.SERVER_RESTARTED,
         AlertKind.SERVER_CRASHED,
     ]
+    assert alerts.raised[-1].summary.endswith("(last: bwrap: execvp /tmp/x: No such file)")
 
 
 async def test_a_store_that_cannot_take_an_event_raises_audit_store_failing_and_the_caller_carries_on(

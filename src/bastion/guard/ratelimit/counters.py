@@ -17,8 +17,6 @@ import limits
 from limits.aio import strategies
 from limits.aio.storage import MemoryStorage, Storage
 from limits.storage import storage_from_string
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +60,9 @@ def open_storage(url: str) -> Storage:
     """The `limits` async storage for `memory://` or a Redis URL."""
     if url.startswith("memory"):
         return MemoryStorage()
+    from redis.asyncio.retry import Retry  # here: only a Redis storage needs the Redis client
+    from redis.backoff import NoBackoff
+
     options: dict[str, Any] = {
         "implementation": "redispy",
         "key_prefix": KEY_PREFIX,

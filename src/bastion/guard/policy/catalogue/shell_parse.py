@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import bashlex  # type: ignore[import-untyped]
-
 from bastion.guard.policy.catalogue.effects import HIDDEN, RUN_DOWNLOAD, SHELL, as_argv
 from bastion.guard.policy.catalogue.interpreters import LANGUAGES, inline_effects
 from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
@@ -311,6 +309,8 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
     if "$'" in text:
         text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
     builder = _Builder(script, depth, via, text)
+    import bashlex  # type: ignore[import-untyped]  # here, not above: parsing shell is not on every path
+
     try:
         trees = bashlex.parse(text)
     except Exception:  # bashlex raises many types on text it cannot parse

@@ -12,9 +12,16 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
+from bastion.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import sqlglot
+    from sqlglot import exp
+else:  # imported when SQL is first parsed: not on every path (`bastion wrap` answering initialize)
+    sqlglot = lazy_module("sqlglot")
+    exp = lazy_module("sqlglot.expressions")
 
 from bastion.guard.policy.catalogue.sql_lex import (
     Piece,

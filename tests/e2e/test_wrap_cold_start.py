@@ -1,0 +1,63 @@
+"""`bastion wrap` imports only what answering `initialize` needs (issue 16, item 2).
+
+An agent starts one `bastion wrap` per server and waits for each to answer `initialize`;
+everything imported before that is time it waits. The dashboard, PostgreSQL, Redis, CEL,
+JWT, SQL and shell parsing are imported when first used, never on this path. The modules
+are read from a real run (`python -X importtime`), so a new eager import anywhere on the
+path (including one merged from another branch) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bastion.runtime.sandbox import bubblewrap_problem
+from tests.e2e.conftest import VENV_BIN
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(bubblewrap_problem() is not None, reason=f"no sandbox here: {bubblewrap_problem()}"),
+]
+
+NOT_ON_THE_PATH = (
+    "bastion.web",
+    "bastion.postgres",
+    "bastion.gateway.jwt_auth",
+    "jinja2",
+    "itsdangerous",
+    "psycopg",
+    "psycopg_pool",
+    "redis",
+    "celpy",
+    "sqlglot",
+    "bashlex",
+    "jwt",
+)
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bastion.cli.main", "wrap", "--", str(VENV_BIN / "mcp-server-time")],
+        input=json.dumps(INITIALIZE) + "\n",
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BASTION_DATA_DIR": str(tmp_path / "data")},
+        timeout=90,
+        check=False,
+    )
+    assert json.loads(done.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-time", done.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "bastion.gateway.gateway" in imported  # the measurement saw the path
+    eager = sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_ON_THE_PATH))
+    assert eager == []
