@@ -192,7 +192,7 @@ def _during(t: float, window: tuple[float, float], slack: float) -> bool:
 
 
 def _about(alert: Alert, view: CallView) -> bool:
-    """Names the call's approval, or was raised while the call ran naming its server (and agent and tool)."""
+    """Names the call's approval; or was raised while the call ran, about its server (egress) or its refusal."""
     details = alert.details
     approval_id = details.get("approval_id")
     if approval_id is not None:  # an approval's alerts name it: no guessing by time
@@ -203,5 +203,9 @@ def _about(alert: Alert, view: CallView) -> bool:
     if details.get("server") != view.server:
         return False
     if alert.kind is AlertKind.EGRESS_BLOCKED:
-        return True
-    return details.get("agent") == view.agent and details.get("tool") in (None, view.what)
+        return _during(alert.time, window, 0)
+    if view.outcome != "denied" or details.get("agent") != view.agent or details.get("tool") != view.what:
+        return False
+    if alert.kind is AlertKind.CALL_DENIED:  # it names the check and reason: the very refusal of this call
+        return details.get("check") == view.rule and details.get("reason") == view.reason
+    return True

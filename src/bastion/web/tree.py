@@ -19,7 +19,7 @@ from bastion.audit.redact import MASK, SecretRedactor
 
 MAX_DEPTH = 24
 """Below this depth a value is shown as JSON text (the audit log caps its payloads' size, not depth)."""
-OPEN_DEPTH = 2
+OPEN_DEPTH = 4
 """Levels unfolded when the page opens; deeper ones open with a click."""
 MAX_OPEN_ITEMS = 20
 """A list or mapping with more entries starts folded, whatever its depth."""

@@ -55,22 +55,10 @@ async def test_a_denied_call_names_the_rule_and_reason_and_the_egress_and_alert_
         EgressBlocked(time=at, server="other", host="elsewhere.example", port=443, method="CONNECT"),
         CallCompleted(method="tools/call", tool="export", outcome="denied", latency_ms=2.25, error="bulk export", **c),
     )
-    dash.alerts.emit(
-        Alert(
-            AlertKind.CALL_DENIED,
-            "denied crm-bot -> crm/export: bulk export",
-            {"agent": "crm-bot", "server": "crm", "tool": "export"},
-            time=at,
-        )
-    )
-    dash.alerts.emit(
-        Alert(
-            AlertKind.CALL_DENIED,
-            "denied other-bot -> crm/export",
-            {"agent": "other-bot", "server": "crm", "tool": "export"},
-            time=at,
-        )
-    )
+    refusal = {"server": "crm", "tool": "export", "check": "policy/rule:no-exports", "reason": "bulk export"}
+    for agent, reason in (("crm-bot", "bulk export"), ("other-bot", "bulk export"), ("crm-bot", "another refusal")):
+        details = {**refusal, "agent": agent, "reason": reason}
+        dash.alerts.emit(Alert(AlertKind.CALL_DENIED, f"denied {agent} -> crm/export: {reason}", details, time=at))
     http, _ = await dash.signed_in(Role.VIEWER)
 
     page = await http.get("/ui/audit/events/1")
@@ -86,6 +74,7 @@ async def test_a_denied_call_names_the_rule_and_reason_and_the_egress_and_alert_
     assert "elsewhere.example" not in shown
     assert "denied crm-bot -> crm/export: bulk export" in shown
     assert "other-bot" not in shown
+    assert "another refusal" not in shown
     assert '<details id="raw-events">' in page.text  # one click away, folded
     assert shown.count("call.requested") == 1
 
