@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = ("README.md", "docs/quickstart.md")
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
 OUTPUT_FENCE = re.compile(r"^```text\n(.*?)^```", re.S | re.M)
-VARYING = re.compile(r"(http://127\.0\.0\.1:8750)|(?<=Bastion )\d+\.\d+\.\d+|(?:/path/to|/home/me/bastion)/\S*|bst_4f1c9a2e_\.\.\.")
+VARYING = re.compile(
+    r"(http://127\.0\.0\.1:8750)|(?<=Bastion )\d+\.\d+\.\d+|(?:/path/to|/home/me/bastion)/\S*|bst_4f1c9a2e_\.\.\."
+)
+"""What a printed banner in the docs shows that differs in each run: the URL, the version, paths, the token."""
 
 # Command (as shown, comments left out) -> why it is not run here.
 SKIPPED = {
