@@ -111,6 +111,9 @@ async def test_the_call_page_of_a_denied_a_held_then_approved_and_an_allowed_cal
             assert STRIPE_KEY not in await page.content()
             await expect(page.locator("#call-approval")).to_have_count(0)
             await page.screenshot(path=str(ARTIFACTS / "call-denied.png"), full_page=True)
+            await page.set_viewport_size({"width": 390, "height": 900})
+            await page.screenshot(path=str(ARTIFACTS / "call-denied-390.png"), full_page=True)
+            await page.set_viewport_size({"width": 1280, "height": 900})
 
             # Held, then approved: who approved it and when, the latency of the wait.
             await page.goto(f"/ui/audit/events/{call_seq(gateway, 'Tokyo')}")

@@ -8,6 +8,7 @@ about it while it ran (alerts are kept in memory only, so an old call shows none
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from bastion.alerts.model import Alert, AlertKind
 from bastion.audit.events import StoredEvent
 from bastion.audit.subject import subject
+from bastion.web.tree import mask
 
 ALERT_SLACK_SECONDS = 2.0
 """An alert about a call may be raised just after its last event is written."""
@@ -137,7 +139,15 @@ def call_view(
     egress: Iterable[StoredEvent] = (),
     alerts: Iterable[Alert] = (),
 ) -> CallView:
-    """The view of one call from its events (oldest first), and what belongs to it from elsewhere."""
+    """The view of one call from its events (oldest first), and what belongs to it from elsewhere.
+
+    Every detail is masked first: only payloads are redacted when stored, and a reason or
+    an error may quote a credential too.
+    """
+    events = [_masked(e) for e in events]
+    decisions = [_masked(e) for e in decisions]
+    egress = [_masked(e) for e in egress]
+    alerts = [dataclasses.replace(a, summary=mask(a.summary), details=mask(dict(a.details))) for a in alerts]
     requested = _first(events, "call.requested")
     verdict = _last(events, "call.verdict")
     completed = _last(events, "call.completed")
@@ -185,6 +195,10 @@ def call_view(
     view.egress_blocks.extend(sorted(blocks, key=lambda e: e.seq))
     view.alerts.extend(a for a in alerts if _about(a, view))
     return view
+
+
+def _masked(event: StoredEvent) -> StoredEvent:
+    return dataclasses.replace(event, details=mask(event.details))
 
 
 def _during(t: float, window: tuple[float, float], slack: float) -> bool:

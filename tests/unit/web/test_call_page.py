@@ -183,3 +183,27 @@ def test_the_tree_masks_escapes_and_folds(value: Any, shown: str, hidden: str) -
 
     assert shown in html
     assert hidden not in html
+
+
+async def test_a_secret_quoted_in_a_reason_or_an_alert_is_masked_everywhere_on_the_page(dash: Dash) -> None:
+    """Only payloads are redacted when stored; a refusal's reason may quote what it refused."""
+    at = time.time()
+    c = common("call-s", at)
+    reason = f"token {GITHUB_TOKEN} in the query"
+    await record(
+        dash,
+        CallRequested(method="tools/call", tool="query", arguments={"q": "x"}, **c),
+        VerdictReached(tool="query", verdict="deny", rule="policy/catalogue:secret", reason=reason, **c),
+        CallCompleted(method="tools/call", tool="query", outcome="denied", latency_ms=1.0, error=reason, **c),
+    )
+    details = {"agent": "crm-bot", "server": "crm", "tool": "query", "reason": reason}
+    details["check"] = "policy/catalogue:secret"
+    dash.alerts.emit(Alert(AlertKind.CALL_DENIED, f"denied crm-bot -> crm/query: {reason}", details, time=at))
+    http, _ = await dash.signed_in(Role.VIEWER)
+
+    page = await http.get("/ui/audit/events/1")
+
+    assert GITHUB_TOKEN not in page.text
+    shown = text_of(page.text)
+    assert "token [REDACTED:github-token] in the query" in shown
+    assert "denied crm-bot -> crm/query: token [REDACTED:github-token]" in shown  # the alert, matched once masked
