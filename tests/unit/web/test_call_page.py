@@ -16,6 +16,7 @@ from bastion.audit.events import (
     ApprovalRequested,
     ApprovalUsed,
     AuditEvent,
+    AuthFailed,
     CallCompleted,
     CallRequested,
     EgressBlocked,
@@ -207,3 +208,7 @@ async def test_a_secret_quoted_in_a_reason_or_an_alert_is_masked_everywhere_on_t
     shown = text_of(page.text)
     assert "token [REDACTED:github-token] in the query" in shown
     assert "denied crm-bot -> crm/query: token [REDACTED:github-token]" in shown  # the alert, matched once masked
+    await record(dash, AuthFailed(reason=f"invalid credential {GITHUB_TOKEN}", path="/mcp"))
+    listed = await http.get("/ui/audit")
+    assert GITHUB_TOKEN not in listed.text
+    assert "reason: invalid credential [REDACTED:github-token]" in text_of(listed.text)

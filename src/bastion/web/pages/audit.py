@@ -40,7 +40,7 @@ def summary(event: StoredEvent) -> str:
     for key in ("verdict", "outcome", "reason", "host", "decided_by", "error"):
         value = details.get(key)
         if value:
-            return f"{key}: {value}"
+            return str(mask(f"{key}: {value}"))  # a reason or an error may quote a credential
     return ""
 
 
@@ -54,8 +54,8 @@ def load_call(
     one = found[0]
     if one.correlation_id is None:
         return one, [one], None
-    events = sorted(search(reader, EventQuery(correlation_id=one.correlation_id), limit=MAX_CALL_EVENTS).events,
-                    key=lambda e: e.seq)  # fmt: skip
+    call = search(reader, EventQuery(correlation_id=one.correlation_id), limit=MAX_CALL_EVENTS).events
+    events = sorted(call, key=lambda e: e.seq)
     first, last = events[0], events[-1]
     decisions: list[StoredEvent] = []
     if any(e.type == "approval.requested" for e in events):
