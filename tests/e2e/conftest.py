@@ -184,8 +184,11 @@ class RunningGateway:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+                pass
+            finally:  # a Ctrl-C while waiting too: the child is never left behind
+                if self.process.poll() is None:
+                    self.process.kill()
+                    self.process.wait(timeout=5)
 
 
 def start_gateway(config_path: Path) -> RunningGateway:

@@ -21,7 +21,8 @@ from bastion.gateway.gateway import Gateway
 async def serving(gateway: Gateway) -> AsyncIterator[Gateway]:
     async with gateway.running(), anyio.create_task_group() as tg:
         ready = anyio.Event()
-        tg.start_soon(partial(gateway.serve_http, ready=ready))
+        # The test run keeps SIGINT: one Ctrl-C interrupts it (uvicorn would take it to stop serving).
+        tg.start_soon(partial(gateway.serve_http, ready=ready, handle_signals=False))
         await ready.wait()
         yield gateway
         tg.cancel_scope.cancel()

@@ -120,7 +120,7 @@ async def test_a_gateway_going_down_stops_answering_even_on_kept_alive_connectio
 
                 async def serve() -> None:
                     with serving:
-                        await gateway.serve_http(ready=ready)
+                        await gateway.serve_http(ready=ready, handle_signals=False)
                     stopped.set()
 
                 tg.start_soon(serve)

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bastion.gateway.embedded_server import EmbeddedServer
+
 
 @dataclass
 class WebhookReceiver:
@@ -54,7 +56,7 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    server = EmbeddedServer(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])

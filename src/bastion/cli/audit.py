@@ -21,6 +21,7 @@ from bastion.audit.query import EventQuery
 from bastion.audit.retention import parse_duration
 from bastion.audit.search import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, search, verify_log
 from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.audit.subject import subject
 from bastion.cli.common import config_option, load_or_exit
 from bastion.stores import audit_url
 
@@ -130,9 +131,9 @@ def _table(records: list[dict[str, Any]], out: TextIO) -> None:
     header = " ".join(name.upper().ljust(width) for name, width in _TABLE_COLUMNS) + " VERDICT/RULE"
     out.write(header + "\n")
     for record in records:
+        shown = {**record, "tool": subject(str(record.get("type", "")), record)}
         cells = [
-            str(record.get(name) if record.get(name) is not None else "-").ljust(width)
-            for name, width in _TABLE_COLUMNS
+            str(shown.get(name) if shown.get(name) is not None else "-").ljust(width) for name, width in _TABLE_COLUMNS
         ]
         decided = record.get("verdict") or record.get("outcome") or ""
         rule = record.get("rule")

@@ -142,6 +142,12 @@ def _first_run_token(config: BastionConfig) -> str | None:
         store.close()
 
 
+ROLES_HINT = (
+    "roles: admin also manages agent tokens, tool changes and always-allow rules; "
+    "approver (the default) also decides held calls; viewer only reads"
+)
+
+
 async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> None:
     await ready.wait()
     base = gateway.base_url
@@ -155,8 +161,9 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     click.echo(f"Audit log: {where}  (bastion audit export --config {gateway.config.source})")
     if gateway.config.database_url is not None:
         click.echo(f"Shared state (tokens, approvals, pins): {redacted_url(gateway.config.database_url)}")
-    admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
+    admin_hint = f"bastion admin token create --name NAME --role admin --config {gateway.config.source}"
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
+    click.echo(f"  {ROLES_HINT}")
     click.echo(f"Dashboard: {base}/ui/  (sign in with an admin token)")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")

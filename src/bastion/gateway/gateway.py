@@ -41,6 +41,7 @@ from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
 from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
+from bastion.gateway.embedded_server import EmbeddedServer
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
@@ -403,11 +404,14 @@ class Gateway:
             for name in self.upstreams:
                 tg.start_soon(start, name)
 
-    async def serve_http(self, *, ready: anyio.Event | None = None) -> None:
-        """Serve every server over HTTP until SIGINT/SIGTERM or cancellation.
+    async def serve_http(self, *, ready: anyio.Event | None = None, handle_signals: bool = True) -> None:
+        """Serve every server over HTTP until SIGINT/SIGTERM (with `handle_signals`) or cancellation.
 
         The listening socket is bound before `ready` is set, so a client may connect as
         soon as it is; `bound_port` tells the port when the config asked for port 0.
+        `handle_signals=False` leaves SIGINT and SIGTERM to the program that embeds the
+        gateway (a test run's Ctrl-C then interrupts at once instead of stopping only the
+        gateway, and is not lost when the serving is cancelled before uvicorn re-raises it).
         """
         config = self.config
         security = transport_security(config.host, config.public_url)
@@ -432,7 +436,7 @@ class Gateway:
             access_log=False,
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(uv_config)
+        server = uvicorn.Server(uv_config) if handle_signals else EmbeddedServer(uv_config)
         self._endpoints = endpoints
         try:
             # Each session manager runs in a task of its own, not in this one: a manager whose

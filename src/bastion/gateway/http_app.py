@@ -7,7 +7,7 @@ Routes:
 - `/healthz` (the process is up) and `/readyz` (store writable, upstreams started; only
   `{"ready": bool}` but to an admin token or the status key, see `status_key`);
 - `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only;
-- `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token.
+- `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token (and its `/favicon.ico`).
 
 Order of refusals on a server path: 401 (no valid credential) before 404 (no such server)
 before 403 (the credential does not reach that server) before 429 (over
@@ -131,7 +131,7 @@ class GatewayApp:
                 await self._readyz(scope, receive, send)
             elif (path == "/admin/api" or path.startswith("/admin/api/")) and self.gateway.admin_api is not None:
                 await self.gateway.admin_api(scope, receive, send)
-            elif (path == "/ui" or path.startswith("/ui/")) and self.gateway.dashboard is not None:
+            elif (path in ("/ui", "/favicon.ico") or path.startswith("/ui/")) and self.gateway.dashboard is not None:
                 await self.gateway.dashboard(scope, receive, send)
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)

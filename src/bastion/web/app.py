@@ -1,11 +1,13 @@
-"""The dashboard's ASGI app: every page's routes under `/ui`, the static files, the security headers."""
+"""The dashboard's ASGI app: every page's routes under `/ui`, the static files, `/favicon.ico`, the security headers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
@@ -17,6 +19,12 @@ from bastion.web.session import SessionKeeper
 from bastion.web.templating import Templates
 
 STATIC_DIR = Path(__file__).parent / "static"
+FAVICON = STATIC_DIR / "favicon.ico"
+
+
+async def favicon(request: Request) -> Response:
+    """The icon browsers ask for at the site's root, whatever the page links."""
+    return FileResponse(FAVICON, media_type="image/x-icon")
 
 
 class Dashboard:
@@ -37,4 +45,5 @@ class Dashboard:
             for route in page.routes(self.context)
         ]
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
-        self.app: ASGIApp = SecurityHeaders(Starlette(routes=[Mount("/ui", routes=routes)]))
+        top = [Mount("/ui", routes=routes), Route("/favicon.ico", favicon, methods=["GET", "HEAD"])]
+        self.app: ASGIApp = SecurityHeaders(Starlette(routes=top))

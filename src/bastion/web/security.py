@@ -46,7 +46,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = str(scope.get("path", "")).startswith("/ui/static/")
+        path = str(scope.get("path", ""))
+        static = path.startswith("/ui/static/") or path == "/favicon.ico"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from bastion.admin.tokens import Role
+from bastion.audit.subject import subject
 from bastion.web.security import CSRF_FIELD
 from bastion.web.session import Session
 
@@ -57,7 +58,7 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=when, ago=ago, pretty_json=pretty_json, short_hash=short_hash)
-    env.globals.update(nav=NAV, csrf_field=CSRF_FIELD)
+    env.globals.update(nav=NAV, csrf_field=CSRF_FIELD, subject=subject)
     return env
 
 

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bastion.gateway.embedded_server import EmbeddedServer
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -56,7 +58,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
     made.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
+    server = EmbeddedServer(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False))
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         yield made

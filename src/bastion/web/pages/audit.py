@@ -1,4 +1,4 @@
-"""Audit: filter and full-text search the log, page through it, open one call, export the filter's events."""
+"""Audit: filter and full-text search the log, page through it, open one call (web/call_view.py), export."""
 
 from __future__ import annotations
 
@@ -10,16 +10,23 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from bastion.admin.tokens import Role
+from bastion.alerts.model import Alert
+from bastion.audit.chain import decode_row
 from bastion.audit.events import EVENT_TYPES, StoredEvent
 from bastion.audit.export import ExportFormat, export_chunks
 from bastion.audit.query import EventQuery
 from bastion.audit.search import DEFAULT_PAGE_SIZE, SearchPage, search
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.web.audit_filters import RANGES, VERDICTS, AuditFilters, FilterError, parse_filters
+from bastion.web.call_view import CallView, call_view
 from bastion.web.context import PageContext, off_loop
 from bastion.web.session import Session
+from bastion.web.tree import mask, tree
 
 MAX_CALL_EVENTS = 500
+MAX_RELATED_EVENTS = 200
+"""Decisions and egress blocks looked at around one call."""
+MAX_ALERTS = 100
 EXPORTS: dict[str, tuple[ExportFormat, str, str]] = {
     "csv": ("csv", "text/csv; charset=utf-8", "csv"),
     "json": ("json", "application/json", "json"),
@@ -33,8 +40,34 @@ def summary(event: StoredEvent) -> str:
     for key in ("verdict", "outcome", "reason", "host", "decided_by", "error"):
         value = details.get(key)
         if value:
-            return f"{key}: {value}"
+            return str(mask(f"{key}: {value}"))  # a reason or an error may quote a credential
     return ""
+
+
+def load_call(
+    reader: AuditStore, seq: int, alerts: list[Alert]
+) -> tuple[StoredEvent | None, list[StoredEvent], CallView | None]:
+    """Event `seq`, the events of its call (oldest first) and the call's view (None for an event of no call)."""
+    found = search(reader, EventQuery(), limit=1, cursor=str(seq + 1)).events
+    if not found or found[0].seq != seq:
+        return None, [], None
+    one = found[0]
+    if one.correlation_id is None:
+        return one, [one], None
+    call = search(reader, EventQuery(correlation_id=one.correlation_id), limit=MAX_CALL_EVENTS).events
+    events = sorted(call, key=lambda e: e.seq)
+    first, last = events[0], events[-1]
+    decisions: list[StoredEvent] = []
+    if any(e.type == "approval.requested" for e in events):
+        held = EventQuery(types=("approval.decided",), agent=first.agent, server=first.server, since=first.time)
+        decisions = _oldest_first(reader, held)
+    egress = EventQuery(types=("egress.blocked",), server=first.server, since=first.time, until=last.time + 1)
+    view = call_view(events, decisions=decisions, egress=_oldest_first(reader, egress), alerts=alerts)
+    return one, events, view
+
+
+def _oldest_first(reader: AuditStore, query: EventQuery) -> list[StoredEvent]:
+    return [decode_row(row) for row in reader.rows(query, newest_first=False, limit=MAX_RELATED_EVENTS)]
 
 
 def routes(ctx: PageContext) -> list[BaseRoute]:
@@ -63,22 +96,12 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
 
     async def event(request: Request, session: Session) -> Response:
         seq = request.path_params["seq"]
-
-        def load() -> tuple[StoredEvent | None, list[StoredEvent]]:
-            found = search(reader, EventQuery(), limit=1, cursor=str(seq + 1)).events
-            if not found or found[0].seq != seq:
-                return None, []
-            one = found[0]
-            if one.correlation_id is None:
-                return one, [one]
-            call = EventQuery(correlation_id=one.correlation_id)
-            page = search(reader, call, limit=MAX_CALL_EVENTS)
-            return one, sorted(page.events, key=lambda e: e.seq)
-
-        one, events = await off_loop(load)
+        one, events, view = await off_loop(lambda: load_call(reader, seq, ctx.services.alerts.latest(MAX_ALERTS)))
         if one is None:
             return PlainTextResponse(f"no audit event {seq}", status_code=404)
-        return ctx.templates.render(request, "audit_event.html", session, active="audit", event=one, events=events)
+        raw = [(e, mask(e.details)) for e in events]
+        context = {"active": "audit", "event": one, "events": raw, "call": view, "tree": tree}
+        return ctx.templates.render(request, "audit_event.html", session, **context)
 
     async def export(request: Request, session: Session) -> Response:
         fmt = request.query_params.get("format", "csv")
