@@ -44,6 +44,7 @@ from bastion.config_errors import (
 )
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
+from bastion.observability.config import LogFormat, MetricsConfig, ObservabilityConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
@@ -279,6 +280,10 @@ class BastionConfig(_Frozen):
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log_format: LogFormat | None = None
+    """`text` or `json` log lines; None: text (the `--log-format` option overrides it)."""
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:

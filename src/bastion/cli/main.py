@@ -157,6 +157,12 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     admin_hint = f"bastion admin token create --name NAME --config {gateway.config.source}"
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     click.echo(f"Dashboard: {base}/ui/  (sign in with an admin token)")
+    metrics = gateway.observability.listener_address
+    if metrics is not None:
+        host = f"[{metrics[0]}]" if ":" in metrics[0] else metrics[0]
+        click.echo(f"Metrics: http://{host}:{metrics[1]}/metrics  (no authentication; also {base}/metrics)")
+    elif gateway.observability.endpoint is not None:
+        click.echo(f"Metrics: {base}/metrics  (Prometheus format, for an admin token)")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)

@@ -57,6 +57,8 @@ from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
+from bastion.observability.metrics import ServerReading
+from bastion.observability.wiring import GatewayObservability
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
@@ -193,7 +195,9 @@ class Gateway:
         test_resolver: ResolverForTests | None = None,
     ) -> None:
         self.config = config
-        self.audit: AuditStore = open_audit(config)
+        # Metrics (and later traces) subscribe to every event the audit store takes.
+        self.observability = GatewayObservability(config)
+        self.audit: AuditStore = self.observability.observe(open_audit(config))
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
         self.bridge = EventBridge(self.audit)
@@ -216,6 +220,7 @@ class Gateway:
             default_checks(config, self.pins, self.pin_events, self.limits) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
         )
+        self.pipeline.check_timer = self.observability.check_timer
         self.approvals: ApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
         self.dashboard: ASGIApp | None = None
@@ -260,6 +265,9 @@ class Gateway:
                 limits_usage=self.limits_usage,
             ).app
             self.dashboard = gateway_dashboard(self, admin_tokens).app
+            self.observability.attach(
+                self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
+            )
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             background.start_soon(self.alerts.run)
@@ -334,6 +342,15 @@ class Gateway:
         }
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
+        sockets = [sock]
+        metrics_address = self.observability.listener_wanted
+        if metrics_address is not None:
+            try:
+                sockets.append(bind_socket(*metrics_address))
+            except OSError:
+                sock.close()
+                raise
+            self.observability.listening_on(sockets[-1].getsockname()[:2])
         url_file = running_url_file(config)
         # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
         url_file.parent.mkdir(parents=True, exist_ok=True)
@@ -356,7 +373,7 @@ class Gateway:
                 if ready is not None:
                     ready.set()
                 try:
-                    await server.serve(sockets=[sock])
+                    await server.serve(sockets=sockets)
                 except BaseException:
                     # Serving was cancelled (a failure elsewhere is taking the gateway down):
                     # uvicorn skips its shutdown then, so stop taking requests now rather than
@@ -366,7 +383,9 @@ class Gateway:
                 managers.cancel_scope.cancel()
         finally:
             self._endpoints = {}
-            sock.close()
+            self.observability.listening_on(None)
+            for listening in sockets:
+                listening.close()
             url_file.unlink(missing_ok=True)
 
     async def serve_stdio(self, server_name: str) -> None:
@@ -412,6 +431,14 @@ class Gateway:
             report["shared_state"] = state
             report["ready"] = report["ready"] and state != "unreachable"
         return report
+
+    def server_readings(self) -> list[ServerReading]:
+        """Each upstream's state for the metrics gauges (up, restarts, agent sessions)."""
+        return [
+            ServerReading(status.name, status.state == "up", status.restarts, self.servers[status.name].hub.agent_count)
+            for status in self.server_statuses()
+            if status.name in self.servers
+        ]
 
     def server_statuses(self) -> list[ServerStatus]:
         """Each upstream's state, sandbox, limits in force, restarts and last exit, in configuration order."""

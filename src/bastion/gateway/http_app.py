@@ -5,6 +5,7 @@ Routes:
 - `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
 - `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
 - `/healthz` (the process is up) and `/readyz` (store writable, upstreams started);
+- `/metrics`: Prometheus metrics, for admin tokens (bastion.observability);
 - `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only;
 - `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token.
 
@@ -95,6 +96,10 @@ class GatewayApp:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        observability = self.gateway.observability
+        if observability.listener is not None and observability.serves_listener(scope):
+            await observability.listener(scope, receive, send)
+            return
         try:
             if path.startswith("/servers/"):
                 await self._server_route(path, scope, receive, send)
@@ -106,6 +111,8 @@ class GatewayApp:
                 await self.gateway.admin_api(scope, receive, send)
             elif (path == "/ui" or path.startswith("/ui/")) and self.gateway.dashboard is not None:
                 await self.gateway.dashboard(scope, receive, send)
+            elif path == "/metrics" and observability.endpoint is not None:
+                await observability.endpoint(scope, receive, send)
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,6 +74,8 @@ class ApprovalResolver(Protocol):
 
 
 DenialListener = Callable[[ToolCall, Verdict], None]
+CheckTimer = Callable[[str, float], None]
+"""Told a check's name and the seconds it took on one tool call."""
 """Told of every refused call (alerts); must not block or raise."""
 
 
@@ -96,6 +99,8 @@ class GuardPipeline:
         self.list_filters: tuple[ToolListFilter, ...] = tuple(c for c in checks if isinstance(c, ToolListFilter))
         self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
         self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
+        self.check_timer: CheckTimer | None = None
+        """Told how long each check took on a tool call (metrics); never fails a call."""
 
     async def filter_tools(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]
@@ -145,7 +150,9 @@ class GuardPipeline:
 
     async def _evaluate(self, call: ToolCall) -> Verdict:
         approved: Verdict | None = None
+        timer = self.check_timer
         for check in self.checks:
+            began = time.perf_counter() if timer is not None else 0.0
             try:
                 verdict = await check.check_tool_call(call)
             except Exception as exc:
@@ -155,6 +162,8 @@ class GuardPipeline:
                     f"the {check.name} check failed ({type(exc).__name__}), so the call is denied",
                     check=check.name,
                 )
+            if timer is not None:
+                _time_check(timer, check.name, time.perf_counter() - began)
             if verdict is None:
                 continue
             if not verdict.check:
@@ -183,6 +192,13 @@ class GuardPipeline:
                 )
             return verdict
         return approved if approved is not None else ALLOW
+
+
+def _time_check(timer: CheckTimer, name: str, seconds: float) -> None:
+    try:
+        timer(name, seconds)
+    except Exception:
+        logger.exception("check timer failed on %s", name)
 
 
 def tool_error(message: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
