@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.audit.store import AuditStoreError
-from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
+from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, log_format_option, setup_logging
 from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
 from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
@@ -84,13 +84,16 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
-def up(config_path: Path, verbose: bool) -> None:
+@log_format_option
+def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
     """Start the gateway. Writes an example bastion.yaml first if there is none."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     if not config_path.exists():
         config_path.write_text(default_config_text(), encoding="utf-8")
         click.echo(f"Wrote an example configuration to {config_path} (edit it to add your servers).")
     config = load_or_exit(config_path)
+    if log_format is None and config.log_format is not None:
+        setup_logging(verbose, config.log_format)
     first_token = _first_run_token(config)
     from bastion.gateway.gateway import Gateway
 
@@ -190,6 +193,7 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
 @click.option("--writable", multiple=True, help="A path the command may write (repeat).")
 @click.option("--read-only", "read_only", multiple=True, help="A path under /tmp or /run it may read (repeat).")
 @click.option("--no-sandbox", is_flag=True, help="Run the command without a sandbox (logged as a warning).")
+@log_format_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def wrap(
     config_path: Path | None,
@@ -199,6 +203,7 @@ def wrap(
     writable: tuple[str, ...],
     read_only: tuple[str, ...],
     no_sandbox: bool,
+    log_format: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
@@ -206,7 +211,8 @@ def wrap(
     Use it as the command in the agent's MCP config. Bastion launches CMD, checks and
     audits every request, and speaks MCP to the agent on stdin/stdout.
     """
-    setup_logging(verbose=bool(os.environ.get("BASTION_DEBUG")))
+    verbose = bool(os.environ.get("BASTION_DEBUG"))
+    setup_logging(verbose, log_format)
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
     sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
@@ -217,6 +223,8 @@ def wrap(
     if server_name is not None and (no_sandbox or allow_domains or writable or read_only):
         raise click.UsageError("sandbox options apply to a command after --; a --server has its own in the config")
     config = _wrap_config(config_path, server_name, name, list(command), sandbox)
+    if log_format is None and config.log_format is not None:
+        setup_logging(verbose, config.log_format)
     served = server_name or next(iter(config.servers))
     if served not in config.servers:
         raise click.UsageError(

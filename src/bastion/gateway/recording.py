@@ -78,6 +78,21 @@ class CallState:
 current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", default=None)
 
 
+def call_log_context() -> dict[str, str]:
+    """The ids of the request being handled, for JSON log lines (empty outside one)."""
+    state = current_call.get()
+    if state is None:
+        return {}
+    ids = {"call_id": state.call_id}
+    if state.principal is not None:
+        ids["agent"] = state.principal.agent
+    if state.server is not None:
+        ids["server"] = state.server
+    if state.tool is not None:
+        ids["tool"] = state.tool
+    return ids
+
+
 class CallRecorder:
     """Writes one audit record per request, through `store`."""
 
