@@ -68,6 +68,8 @@ class CallRequested(AuditEvent):
     tool: str | None = None
     arguments: Any = None
     transport: str = ""
+    trace_id: str | None = None
+    """The OpenTelemetry trace of the request, when tracing is on (finds the trace from the audit log)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,8 +22,15 @@ from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.audit.store import AuditStoreError
-from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, log_format_option, setup_logging
-from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
+from bastion.cli.common import (
+    DEFAULT_CONFIG,
+    config_option,
+    fail_config,
+    load_or_exit,
+    log_format_option,
+    setup_logging,
+)
+from bastion.config import BastionConfig, ConfigError, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
 from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
 
@@ -97,7 +104,10 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
     first_token = _first_run_token(config)
     from bastion.gateway.gateway import Gateway
 
-    gateway = Gateway(config)
+    try:
+        gateway = Gateway(config)
+    except ConfigError as exc:
+        fail_config(exc)
 
     async def run() -> None:
         async with gateway.running():
@@ -234,7 +244,10 @@ def wrap(
     only = config.model_copy(update={"servers": {served: config.servers[served]}})
     from bastion.gateway.gateway import Gateway
 
-    gateway = Gateway(only, local_principal=principal)
+    try:
+        gateway = Gateway(only, local_principal=principal)
+    except ConfigError as exc:
+        fail_config(exc)
 
     async def run() -> None:
         async with gateway.running():

@@ -193,10 +193,11 @@ class Gateway:
         events: EventSink | None = None,
         runtime_sink: RuntimeEventSink | None = None,
         test_resolver: ResolverForTests | None = None,
+        observability: GatewayObservability | None = None,
     ) -> None:
         self.config = config
-        # Metrics (and later traces) subscribe to every event the audit store takes.
-        self.observability = GatewayObservability(config)
+        # Metrics and traces subscribe to every event the audit store takes.
+        self.observability = observability if observability is not None else GatewayObservability(config)
         self.audit: AuditStore = self.observability.observe(open_audit(config))
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
@@ -221,6 +222,7 @@ class Gateway:
             on_deny=call_denied_alerts(self.recent_alerts),
         )
         self.pipeline.check_timer = self.observability.check_timer
+        self.pipeline.approval_timer = self.observability.approval_timer
         self.approvals: ApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
         self.dashboard: ASGIApp | None = None
@@ -241,6 +243,7 @@ class Gateway:
     async def running(self) -> AsyncIterator[Gateway]:
         """Open the stores and start every upstream; stop them all on exit."""
         async with AsyncExitStack() as stack:
+            stack.callback(self.observability.close)
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
             await self.audit.record(config_loaded_event(self.config))
@@ -276,6 +279,7 @@ class Gateway:
                 self.audit,
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
                 on_failure=self.bridge.audit_failed,
+                tracer=self.observability.tracer,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,

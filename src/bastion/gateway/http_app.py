@@ -23,6 +23,7 @@ import ipaddress
 import json
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.runner import serve_dual_era_loop
@@ -141,7 +142,9 @@ class GatewayApp:
         _, _, name, *rest = path.split("/", 3)
         suffix = rest[0] if rest else ""
         header = Headers(scope=scope).get("authorization")
+        began = time.perf_counter()
         principal = await self.gateway.authenticator.authenticate(header)
+        scope["bastion.auth_seconds"] = time.perf_counter() - began
         if principal is None:
             description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
             self._audit_refusal(scope, 401, description, None, None)

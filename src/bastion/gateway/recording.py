@@ -29,6 +29,7 @@ from bastion.model import Outcome, Principal, Verdict
 if TYPE_CHECKING:
     from bastion.gateway.downstream import AgentSession
     from bastion.gateway.proxy import ProxyServer
+    from bastion.observability.tracing import CallTrace, CallTracer
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class CallState:
     server: str | None = None
     tool: str | None = None
     store: AuditStore | None = None
+    trace: CallTrace | None = None
+    """The request's span, when tracing is on."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -102,8 +105,11 @@ class CallRecorder:
         *,
         refuse_on_failure: bool = True,
         on_failure: Callable[[AuditStoreError], None] | None = None,
+        tracer: CallTracer | None = None,
     ) -> None:
         self.store = store
+        self.tracer = tracer
+        """Makes each request's span when tracing is on (None: off)."""
         self.refuse_on_failure = refuse_on_failure
         self.on_failure = on_failure
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
@@ -133,6 +139,8 @@ class CallRecorder:
             tool=tool,
             store=self.store,
         )
+        if self.tracer is not None:
+            state.trace = _begin_trace(self.tracer, ctx, state, params)
         requested = CallRequested(
             time=time.time(),
             agent=principal.agent,
@@ -142,10 +150,13 @@ class CallRecorder:
             tool=tool,
             arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
             transport=_transport_of(ctx),
+            trace_id=state.trace.trace_id if state.trace is not None else None,
         )
         began = time.perf_counter()
         try:
             await self.store.record(requested, durable=is_tool_call)
+            if self.tracer is not None and is_tool_call:
+                self.tracer.past_child("bastion.audit.commit", time.perf_counter() - began)
         except AuditStoreError as exc:
             logger.error("audit store cannot write: %s", exc)
             if self.on_failure is not None:
@@ -206,12 +217,38 @@ class CallRecorder:
             approval_id=verdict.approval_id if verdict is not None else None,
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
         )
+        if state.trace is not None:
+            state.trace.end(completed.outcome, rule=completed.rule, error=error)
         # Queued without an await (the same as `record(completed, durable=False)`), so a
         # cancelled request has its ending recorded all the same, with no shield to set up.
         try:
             self.store.record_nowait(completed)
         except AuditStoreError as exc:
             logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
+
+
+def _begin_trace(
+    tracer: CallTracer, ctx: ServerRequestContext[Any, Any], state: CallState, params: Mapping[str, Any]
+) -> CallTrace:
+    scope = getattr(ctx.request, "scope", None)
+    headers: dict[str, str] | None = None
+    auth_seconds = None
+    if isinstance(scope, Mapping):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        auth_seconds = scope.get("bastion.auth_seconds")
+    return tracer.begin(
+        method=ctx.method,
+        tool=state.tool,
+        server=state.server or "",
+        agent=state.principal.agent if state.principal is not None else "",
+        call_id=state.call_id,
+        request_id=ctx.request_id,
+        session_id=headers.get("mcp-session-id") if headers is not None else None,
+        transport=_transport_of(ctx),
+        meta=params.get("_meta"),
+        headers=headers,
+        auth_seconds=auth_seconds if isinstance(auth_seconds, float) else None,
+    )
 
 
 def _transport_of(ctx: ServerRequestContext[Any, Any]) -> str:

@@ -100,7 +100,9 @@ class GuardPipeline:
         self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
         self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
         self.check_timer: CheckTimer | None = None
-        """Told how long each check took on a tool call (metrics); never fails a call."""
+        """Told how long each check took on a tool call (metrics, traces); never fails a call."""
+        self.approval_timer: Callable[[float], None] | None = None
+        """Told how long the approval stage took on a held call (traces); never fails a call."""
 
     async def filter_tools(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]
@@ -171,6 +173,7 @@ class GuardPipeline:
             if verdict.decision is Decision.ASK:
                 if self.approvals is None:
                     return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)
+                waited = time.perf_counter()
                 try:
                     verdict = await self.approvals.resolve(call, verdict)
                 except Exception as exc:
@@ -180,6 +183,9 @@ class GuardPipeline:
                         f"the approval stage failed ({type(exc).__name__}), so the call is denied",
                         check="approval",
                     )
+                finally:
+                    if self.approval_timer is not None:
+                        _time_approval(self.approval_timer, time.perf_counter() - waited)
                 if verdict.decision is Decision.ALLOW:
                     approved = verdict
                     continue
@@ -199,6 +205,13 @@ def _time_check(timer: CheckTimer, name: str, seconds: float) -> None:
         timer(name, seconds)
     except Exception:
         logger.exception("check timer failed on %s", name)
+
+
+def _time_approval(timer: Callable[[float], None], seconds: float) -> None:
+    try:
+        timer(seconds)
+    except Exception:
+        logger.exception("approval timer failed")
 
 
 def tool_error(message: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
