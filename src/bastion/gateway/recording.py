@@ -229,7 +229,7 @@ class CallRecorder:
 
 def _begin_trace(
     tracer: CallTracer, ctx: ServerRequestContext[Any, Any], state: CallState, params: Mapping[str, Any]
-) -> CallTrace:
+) -> CallTrace | None:
     scope = getattr(ctx.request, "scope", None)
     headers: dict[str, str] | None = None
     auth_seconds = None

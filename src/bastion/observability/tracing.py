@@ -102,13 +102,17 @@ class CallTrace:
         return format(self.span.get_span_context().trace_id, "032x")
 
     def end(self, outcome: str, *, rule: str | None = None, error: str | None = None) -> None:
-        self.span.set_attribute("bastion.outcome", outcome)
-        if rule:
-            self.span.set_attribute("bastion.rule", rule)
-        if error is not None or outcome == "error":
-            self.span.set_attribute("error.type", error or outcome)
-            self.span.set_status(Status(StatusCode.ERROR, error or outcome))
-        self.span.end()
+        """End the span with how the request ended. Never raises."""
+        try:
+            self.span.set_attribute("bastion.outcome", outcome)
+            if rule:
+                self.span.set_attribute("bastion.rule", rule)
+            if error is not None or outcome == "error":
+                self.span.set_attribute("error.type", error or outcome)
+                self.span.set_status(Status(StatusCode.ERROR, error or outcome))
+            self.span.end()
+        except Exception:
+            logger.exception("could not end a request's span")
         _detach(self.token)
 
 
@@ -120,7 +124,10 @@ class UpstreamTrace:
     token: object
 
     def end(self) -> None:
-        self.span.end()
+        try:
+            self.span.end()
+        except Exception:
+            logger.exception("could not end the upstream span")
         _detach(self.token)
 
 
@@ -152,8 +159,33 @@ class CallTracer:
         meta: object,
         headers: Mapping[str, str] | None,
         auth_seconds: float | None,
+    ) -> CallTrace | None:
+        """Start the request's span (current in this task from now on) under the agent's context.
+
+        None if it could not be made: a trace is never worth failing a call for.
+        """
+        try:
+            return self._begin(
+                method, tool, server, agent, call_id, request_id, session_id, transport, meta, headers, auth_seconds
+            )
+        except Exception:
+            logger.exception("could not start the span of %s", call_id)
+            return None
+
+    def _begin(
+        self,
+        method: str,
+        tool: str | None,
+        server: str,
+        agent: str,
+        call_id: str,
+        request_id: object,
+        session_id: str | None,
+        transport: str,
+        meta: object,
+        headers: Mapping[str, str] | None,
+        auth_seconds: float | None,
     ) -> CallTrace:
-        """Start the request's span (current in this task from now on) under the agent's context."""
         carrier = {key: str(meta[key]) for key in _CONTEXT_KEYS if isinstance(meta, Mapping) and key in meta}
         if not carrier and headers is not None:
             carrier = {key: headers[key] for key in _CONTEXT_KEYS if key in headers}
@@ -185,10 +217,13 @@ class CallTracer:
     def past_child(
         self, name: str, seconds: float, *, end: int | None = None, attributes: Mapping[str, Any] | None = None
     ) -> None:
-        """A child of the current span for a step that just took `seconds`."""
-        finished = end if end is not None else time.time_ns()
-        span = self.tracer.start_span(name, start_time=finished - int(seconds * 1e9), attributes=attributes)
-        span.end(end_time=finished)
+        """A child of the current span for a step that just took `seconds`. Never raises."""
+        try:
+            finished = end if end is not None else time.time_ns()
+            span = self.tracer.start_span(name, start_time=finished - int(seconds * 1e9), attributes=attributes)
+            span.end(end_time=finished)
+        except Exception:
+            logger.exception("could not record the span %s", name)
 
     def check_took(self, check: str, seconds: float) -> None:
         if trace.get_current_span().get_span_context().is_valid:
@@ -198,18 +233,24 @@ class CallTracer:
         if trace.get_current_span().get_span_context().is_valid:
             self.past_child("bastion.approval.wait", seconds)
 
-    def upstream(self, server: str, method: str, params: MutableMapping[str, Any]) -> UpstreamTrace:
+    def upstream(self, server: str, method: str, params: MutableMapping[str, Any]) -> UpstreamTrace | None:
         """The span of a forwarded request, current until `end`; its context goes in `params["_meta"]`.
 
         (The SDK's client, when it sends, injects the current context into `_meta` too: with
         this span current, both say the same.)
         """
-        span = self.tracer.start_span(
-            "bastion.upstream", kind=SpanKind.CLIENT, attributes={"bastion.server": server, "mcp.method.name": method}
-        )
-        context = trace.set_span_in_context(span)
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=context)
+        try:
+            span = self.tracer.start_span(
+                "bastion.upstream",
+                kind=SpanKind.CLIENT,
+                attributes={"bastion.server": server, "mcp.method.name": method},
+            )
+            context = trace.set_span_in_context(span)
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=context)
+        except Exception:
+            logger.exception("could not start the upstream span")
+            return None
         if carrier:
             meta = params.get("_meta")
             params["_meta"] = {**(meta if isinstance(meta, Mapping) else {}), **carrier}
