@@ -1,6 +1,7 @@
 """The CPU of Bastion's own work per tool call, without the SDK's protocol stacks.
 
 Run: .venv/bin/python benchmarks/bench_own_work.py [--calls N] [--durability power,process]
+     [--observe off,metrics,tracing]
 
 Per call it runs what the gateway runs outside the SDK: the audit middleware
 (`CallRecorder._record`: the write-ahead `call.requested` record, durable, then the
@@ -9,7 +10,10 @@ pipeline: server access, tool pinning, policy with the full catalogue; the `call
 event; the result checks), with a real SQLite audit store. A 2 ms sleep stands for the
 upstream, so the audit writer sees calls spaced as in `bench_gateway.py`. Printed: CPU per
 call of the whole process (all threads, the audit writer's included), minus the same loop
-doing only the sleep. Compare two checkouts by running this file under each one's
+doing only the sleep. `--observe` compares the observers: `off` (no metrics, no traces),
+`metrics` (the default: Prometheus metrics on), `tracing` (metrics, and a span per call with
+its children, handed to a span processor that drops them, so the cost is Bastion's and the
+OpenTelemetry SDK's, not an exporter's). Compare two checkouts by running this file under each one's
 `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
 """
 
@@ -25,11 +29,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import yaml
+from opentelemetry.sdk.trace import SpanProcessor
 
-from bastion.config import load_config
+from bastion.config import BastionConfig, load_config
 from bastion.gateway import recording
 from bastion.gateway.gateway import Gateway
 from bastion.model import Principal, ToolCall
+from bastion.observability.wiring import GatewayObservability
 
 TEXT = "hello from the benchmark"
 DEFINITION = {
@@ -48,7 +54,22 @@ ROUNDS = 5
 WARMUP = 200
 
 
-async def measure(durability: str, calls: int) -> tuple[float, float]:
+class _Dropped(SpanProcessor):
+    """A span processor that keeps nothing (what tracing costs before any export)."""
+
+
+def observability_for(config: BastionConfig, observe: str) -> GatewayObservability:
+    if observe != "tracing":
+        return GatewayObservability(config)
+    from bastion.observability.config import TracingConfig
+    from bastion.observability.tracing import CallTracer, provider_for
+
+    provider = provider_for(TracingConfig(enabled=True), _Dropped())
+    assert provider is not None
+    return GatewayObservability(config, tracer=CallTracer(provider))
+
+
+async def measure(durability: str, calls: int, observe: str = "metrics") -> tuple[float, float]:
     """Median and lowest CPU microseconds per call over ROUNDS rounds of `calls`."""
     with tempfile.TemporaryDirectory(prefix="bastion-own-work-") as folder:
         config_file = Path(folder) / "bastion.yaml"
@@ -57,9 +78,11 @@ async def measure(durability: str, calls: int) -> tuple[float, float]:
             "data_dir": str(Path(folder) / "data"),
             "servers": {"echo": {"command": "true"}},
             "audit": {"durability": durability},
+            "metrics": {"enabled": observe != "off"},
         }
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        gateway = Gateway(load_config(config_file))
+        loaded = load_config(config_file)
+        gateway = Gateway(loaded, observability=observability_for(loaded, observe))
         await gateway.audit.open()
         try:
             return await _rounds(gateway, calls)
@@ -70,7 +93,7 @@ async def measure(durability: str, calls: int) -> tuple[float, float]:
 async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
     pipeline = gateway.pipeline
     principal = Principal("local")
-    recorder = recording.CallRecorder(gateway.audit)
+    recorder = recording.CallRecorder(gateway.audit, tracer=gateway.observability.tracer)
     server: Any = SimpleNamespace(
         principal_of=lambda ctx: principal,
         bind_connection=lambda ctx, principal: None,  # no SDK session to join
@@ -114,10 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=600, help="calls per round (default 600)")
     parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
+    parser.add_argument("--observe", default="metrics", help="off, metrics and/or tracing, comma-separated")
     args = parser.parse_args()
     for durability in args.durability.split(","):
-        median, lowest = asyncio.run(measure(durability, args.calls))
-        print(f"[{durability}] Bastion's own CPU per call: median {median:.0f} µs, lowest {lowest:.0f} µs")
+        for observe in args.observe.split(","):
+            median, lowest = asyncio.run(measure(durability, args.calls, observe))
+            print(
+                f"[{durability}, {observe}] Bastion's own CPU per call: median {median:.0f} µs, lowest {lowest:.0f} µs"
+            )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from bastion.config_errors import (
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
+from bastion.observability.config import LogFormat, MetricsConfig, ObservabilityConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig, sandbox_setting
 
 __all__ = [
@@ -284,6 +285,10 @@ class BastionConfig(_Frozen):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     results: ResultsConfig = Field(default_factory=ResultsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log_format: LogFormat | None = None
+    """`text` or `json` log lines; None: text (the `--log-format` option overrides it)."""
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     _source: Path = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:

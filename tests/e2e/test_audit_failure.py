@@ -33,7 +33,7 @@ async def test_unwritable_audit_store(tmp_path, monkeypatch, on_failure, refused
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("agent")
             async with http_client(gateway, "time", token) as client:
-                monkeypatch.setattr(gateway.audit.backend, "append", _failing_append)
+                monkeypatch.setattr(gateway.audit.inner.backend, "append", _failing_append)
                 if refused:
                     with pytest.raises(Exception, match="audit log cannot be written"):
                         await client.call_tool("get_current_time", {"timezone": "UTC"})

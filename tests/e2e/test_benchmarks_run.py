@@ -31,7 +31,7 @@ RUNS = [
     (["bench_sandbox.py", "5"], "ratio"),
     (["bench_cold_start.py", "--rounds", "1", "--parallel", "1"], "time to initialize answered"),
     (["bench_stages.py", "--calls", "20", "--durability", "process"], "load average"),
-    (["bench_own_work.py", "--calls", "20"], "own CPU per call"),
+    (["bench_own_work.py", "--calls", "20", "--observe", "off,tracing"], "own CPU per call"),
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),
     (["bench_gateway.py", "--calls", "20", "--modes", "2026-07-28", "--durability", "process"], "total"),
     (["bench_ratelimit.py", "--agents", "2", "--calls", "2", "--rounds", "1"], "load average"),

@@ -271,7 +271,7 @@ async def test_an_audit_store_that_cannot_write_raises_audit_store_failing(
                 assert gateway.tokens is not None
                 _, token = gateway.tokens.create("agent")
                 async with http_client(gateway, "time", token) as client:
-                    monkeypatch.setattr(gateway.audit.backend, "append", _failing_append)  # type: ignore[attr-defined]
+                    monkeypatch.setattr(gateway.audit.inner.backend, "append", _failing_append)  # type: ignore[attr-defined]
                     for _ in range(3):
                         with pytest.raises(Exception, match="audit log cannot be written"):
                             await client.call_tool("get_current_time", {"timezone": "UTC"})

@@ -29,6 +29,7 @@ from bastion.config import (
 from bastion.config_audit import RetentionConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
+from bastion.observability.config import MetricsConfig, ObservabilityConfig, TracingConfig
 from bastion.runtime.config import HealthConfig, RestartConfig, SandboxConfig
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
@@ -351,7 +352,7 @@ def test_error_message_format(tmp_path: Path) -> None:
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
         "listen, data_dir, database_url, public_url, max_body_bytes, audit, servers, agents, auth, "
-        "policy, pinning, approvals, alerts, limits, results."
+        "policy, pinning, approvals, alerts, limits, results, metrics, log_format, observability."
     )
 
 
@@ -474,6 +475,9 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("results", ResultsConfig),
     ("results.servers.<name> / results.tools.<glob>", ResultRule),
     ("results.provenance", ProvenanceConfig),
+    ("metrics", MetricsConfig),
+    ("observability", ObservabilityConfig),
+    ("observability.tracing", TracingConfig),
 ]
 YAML_KEYS = [
     (section, field.alias or name) for section, model in MODELS_BY_SECTION for name, field in model.model_fields.items()

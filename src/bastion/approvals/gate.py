@@ -34,6 +34,8 @@ from bastion.model import Decision, ToolCall, Verdict
 logger = logging.getLogger(__name__)
 
 CHECK_NAME = "approval"
+QUEUED_REASON_PREFIX = "queued for human review"
+"""How the verdict of a call the gate queued begins (metrics count such calls as held)."""
 MAX_SWEEP_INTERVAL = 30.0
 
 
@@ -121,7 +123,7 @@ class ApprovalGate:
             return Verdict(Decision.DENY, f"approval {approval.id} expired before anyone decided it", check=CHECK_NAME)
         return Verdict(
             Decision.DENY,
-            f"queued for human review as approval {approval.id} ({approval.reason}). "
+            f"{QUEUED_REASON_PREFIX} as approval {approval.id} ({approval.reason}). "
             f"Once a person approves it, retry the identical call (same tool and arguments) "
             f"within {_duration(self.settings.retry_window)}; it is then let through once. "
             f"Undecided, it expires in {_duration(self.settings.expire_after)}.",

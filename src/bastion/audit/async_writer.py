@@ -139,6 +139,10 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))
 
+    @property
+    def queue_depth(self) -> int:
+        return len(self._jobs)
+
     def _submit(self, job: Job) -> None:
         with self._lock:
             if not self._accepting:

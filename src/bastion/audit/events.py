@@ -34,6 +34,8 @@ class AuditEvent:
 
     type: ClassVar[str] = ""
     PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ()
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ()
+    """Optional fields left out of `details()` while unset (older records never had them)."""
 
     time: float = field(default_factory=_now)
     agent: str | None = None
@@ -46,7 +48,11 @@ class AuditEvent:
         if names is None:
             names = tuple(f.name for f in dataclasses.fields(self) if f.name not in COMMON_FIELDS)
             _DETAIL_NAMES[type(self)] = names
-        return {name: getattr(self, name) for name in names}
+        details = {name: getattr(self, name) for name in names}
+        for name in self.OMITTED_WHEN_NONE:
+            if details.get(name, 0) is None:
+                del details[name]
+        return details
 
 
 _DETAIL_NAMES: dict[type, tuple[str, ...]] = {}
@@ -64,10 +70,13 @@ class CallRequested(AuditEvent):
 
     type: ClassVar[str] = "call.requested"
     PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ("arguments",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("trace_id",)
     method: str
     tool: str | None = None
     arguments: Any = None
     transport: str = ""
+    trace_id: str | None = None
+    """The OpenTelemetry trace of the request, when tracing is on (finds the trace from the audit log)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -193,6 +193,11 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         if self._thread is None or not self._thread.is_alive():
             raise AuditStoreError(f"audit writer for {self.backend.description} has stopped")
 
+    @property
+    def queue_depth(self) -> int:
+        with self._lock:
+            return self._queued + len(self._lingering)
+
     def _submit(self, job: Job) -> None:
         with self._lock:
             self._check_accepting()

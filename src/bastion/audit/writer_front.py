@@ -78,6 +78,11 @@ class WriterFront(ABC):
     def description(self) -> str:
         """Where the log is, for messages."""
 
+    @property
+    @abstractmethod
+    def queue_depth(self) -> int:
+        """Events queued and not yet committed (for the `bastion_audit_queue_depth` gauge)."""
+
     @abstractmethod
     def _submit(self, job: Job) -> None:
         """Queue `job` (any thread); raise `AuditStoreError` if the store takes no writes now."""

@@ -42,13 +42,26 @@ def fail_config(exc: ConfigError) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
-def setup_logging(verbose: bool, quiet: bool = False) -> None:
-    """Log to stderr: debug detail when `verbose`, else INFO (WARNING and up when `quiet`)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        for noisy in ("mcp", "httpx2", "uvicorn", "sse_starlette"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+def setup_logging(verbose: bool, log_format: str | None = None, *, quiet: bool = False) -> None:
+    """Log to stderr: debug detail with `verbose`, else INFO (WARNING and up when `quiet`).
+
+    `json` lines carry the ids of the call being handled.
+    """
+    from bastion.observability.logs import configure_logging
+
+    context = None
+    if log_format == "json":
+        from bastion.gateway.recording import call_log_context
+
+        context = call_log_context
+    level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)
+    configure_logging(level, "json" if log_format == "json" else "text", context=context)
+
+
+log_format_option = click.option(
+    "--log-format",
+    "log_format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text (default) or JSON objects (overrides the config's log_format).",
+)

@@ -23,8 +23,15 @@ from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.audit.store import AuditStoreError
-from bastion.cli.common import DEFAULT_CONFIG, config_option, load_or_exit, setup_logging
-from bastion.config import BastionConfig, StdioServerConfig, config_for_wrap, default_config_text
+from bastion.cli.common import (
+    DEFAULT_CONFIG,
+    config_option,
+    fail_config,
+    load_or_exit,
+    log_format_option,
+    setup_logging,
+)
+from bastion.config import BastionConfig, ConfigError, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
 from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
 
@@ -85,17 +92,23 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
-def up(config_path: Path, verbose: bool) -> None:
+@log_format_option
+def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
     """Start the gateway. Writes an example bastion.yaml first if there is none."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     if not config_path.exists():
         config_path.write_text(default_config_text(), encoding="utf-8")
         click.echo(f"Wrote an example configuration to {config_path} (edit it to add your servers).")
     config = load_or_exit(config_path)
+    if log_format is None and config.log_format is not None:
+        setup_logging(verbose, config.log_format)
     first_token = _first_run_token(config)
     from bastion.gateway.gateway import Gateway
 
-    gateway = Gateway(config)
+    try:
+        gateway = Gateway(config)
+    except ConfigError as exc:
+        fail_config(exc)
 
     async def run() -> None:
         async with gateway.running():
@@ -165,6 +178,12 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     click.echo(f"Admin API: {base}/admin/api  ({admin_hint})")
     click.echo(f"  {ROLES_HINT}")
     click.echo(f"Dashboard: {base}/ui/  (sign in with an admin token)")
+    metrics = gateway.observability.listener_address
+    if metrics is not None:
+        host = f"[{metrics[0]}]" if ":" in metrics[0] else metrics[0]
+        click.echo(f"Metrics: http://{host}:{metrics[1]}/metrics  (no authentication; also {base}/metrics)")
+    elif gateway.observability.endpoint is not None:
+        click.echo(f"Metrics: {base}/metrics  (Prometheus format, for an admin token)")
     if token is not None:
         click.echo("Agent token (shown only now; send it as 'Authorization: Bearer <token>'):")
         click.echo(token)
@@ -193,6 +212,7 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
 @click.option("--read-only", "read_only", multiple=True, help="A path under /tmp or /run it may read (repeat).")
 @click.option("--no-sandbox", is_flag=True, help="Run the command without a sandbox (logged as a warning).")
 @click.option("-v", "--verbose", is_flag=True, help="Log everything to stderr (default: warnings and errors only).")
+@log_format_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def wrap(
     config_path: Path | None,
@@ -203,6 +223,7 @@ def wrap(
     read_only: tuple[str, ...],
     no_sandbox: bool,
     verbose: bool,
+    log_format: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Put Bastion between a stdio agent and an MCP server: `bastion wrap -- CMD ARGS...`.
@@ -216,7 +237,7 @@ def wrap(
     starts it in). Only warnings and errors are logged to stderr unless -v.
     """
     debug = verbose or bool(os.environ.get("BASTION_DEBUG"))
-    setup_logging(verbose=debug, quiet=not debug)
+    setup_logging(debug, log_format, quiet=not debug)
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
     sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
@@ -227,6 +248,8 @@ def wrap(
     if server_name is not None and (no_sandbox or allow_domains or writable or read_only):
         raise click.UsageError("sandbox options apply to a command after --; a --server has its own in the config")
     config = _wrap_config(config_path, server_name, name, list(command), sandbox)
+    if log_format is None and config.log_format is not None:
+        setup_logging(debug, config.log_format, quiet=not debug)
     served = server_name or next(iter(config.servers))
     if served not in config.servers:
         raise click.UsageError(
@@ -236,7 +259,10 @@ def wrap(
     only = config.model_copy(update={"servers": {served: config.servers[served]}})
     from bastion.gateway.gateway import Gateway
 
-    gateway = Gateway(only, local_principal=principal)
+    try:
+        gateway = Gateway(only, local_principal=principal)
+    except ConfigError as exc:
+        fail_config(exc)
 
     async def run() -> None:
         async with gateway.running():

@@ -68,6 +68,8 @@ from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal, ToolCall
+from bastion.observability.metrics import ServerReading
+from bastion.observability.wiring import GatewayObservability
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
@@ -222,9 +224,12 @@ class Gateway:
         events: EventSink | None = None,
         runtime_sink: RuntimeEventSink | None = None,
         test_resolver: ResolverForTests | None = None,
+        observability: GatewayObservability | None = None,
     ) -> None:
         self.config = config
-        self.audit: AuditStore = open_audit(config)
+        # Metrics and traces subscribe to every event the audit store takes.
+        self.observability = observability if observability is not None else GatewayObservability(config)
+        self.audit: AuditStore = self.observability.observe(open_audit(config))
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
         self.bridge = EventBridge(self.audit)
@@ -257,6 +262,8 @@ class Gateway:
             on_deny=call_denied_alerts(self.recent_alerts),
             on_flag=call_flagged_alerts(self.recent_alerts, config.alerts.call_flagged),
         )
+        self.pipeline.check_timer = self.observability.check_timer
+        self.pipeline.approval_timer = self.observability.approval_timer
         self.approvals: ApprovalStore | None = None
         self.admin_api: ASGIApp | None = None
         self.dashboard: ASGIApp | None = None
@@ -281,6 +288,7 @@ class Gateway:
     async def running(self) -> AsyncIterator[Gateway]:
         """Open the stores and start every upstream; stop them all on exit."""
         async with AsyncExitStack() as stack:
+            stack.callback(self.observability.close)
             await self.audit.open()
             stack.push_async_callback(self.audit.close)
             await self.audit.record(config_loaded_event(self.config))
@@ -312,6 +320,9 @@ class Gateway:
                 from bastion.web.wiring import gateway_dashboard
 
                 self.dashboard = gateway_dashboard(self, admin_tokens).app
+            self.observability.attach(
+                self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
+            )
             background = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(background.cancel_scope.cancel)
             stack.callback(self.refusals.flush, everything=True)  # before the audit store closes
@@ -323,6 +334,7 @@ class Gateway:
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
                 on_failure=self.bridge.audit_failed,
                 in_flight=self.in_flight,
+                tracer=self.observability.tracer,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,
@@ -421,6 +433,15 @@ class Gateway:
         }
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
+        sockets = [sock]
+        metrics_address = self.observability.listener_wanted
+        if metrics_address is not None:
+            try:
+                sockets.append(bind_socket(*metrics_address))
+            except OSError:
+                sock.close()
+                raise
+            self.observability.listening_on(sockets[-1].getsockname()[:2])
         url_file = running_url_file(config)
         # With every store in PostgreSQL and no stdio server, nothing else creates data_dir.
         url_file.parent.mkdir(parents=True, exist_ok=True)
@@ -447,7 +468,7 @@ class Gateway:
                 if ready is not None:
                     ready.set()
                 try:
-                    await server.serve(sockets=[sock])
+                    await server.serve(sockets=sockets)
                 except BaseException:
                     # Serving was cancelled (a failure elsewhere is taking the gateway down):
                     # uvicorn skips its shutdown then, so stop taking requests now rather than
@@ -457,7 +478,9 @@ class Gateway:
                 managers.cancel_scope.cancel()
         finally:
             self._endpoints = {}
-            sock.close()
+            self.observability.listening_on(None)
+            for listening in sockets:
+                listening.close()
             url_file.unlink(missing_ok=True)
             key_file.unlink(missing_ok=True)
 
@@ -513,6 +536,14 @@ class Gateway:
             report["shared_state"] = state
             report["ready"] = report["ready"] and state != "unreachable"
         return report
+
+    def server_readings(self) -> list[ServerReading]:
+        """Each upstream's state for the metrics gauges (up, restarts, agent sessions)."""
+        return [
+            ServerReading(status.name, status.state == "up", status.restarts, self.servers[status.name].hub.agent_count)
+            for status in self.server_statuses()
+            if status.name in self.servers
+        ]
 
     def server_statuses(self) -> list[ServerStatus]:
         """Each upstream's state, sandbox, limits in force, restarts and last exit, in configuration order."""

@@ -6,6 +6,7 @@ Routes:
 - `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
 - `/healthz` (the process is up) and `/readyz` (store writable, upstreams started; only
   `{"ready": bool}` but to an admin token or the status key, see `status_key`);
+- `/metrics`: Prometheus metrics, for admin tokens (bastion.observability);
 - `/admin/api/...`: the admin API (bastion.admin.api), for admin tokens only;
 - `/ui/...`: the dashboard (bastion.web), for people signed in with an admin token (and its `/favicon.ico`).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.runner import serve_dual_era_loop
@@ -122,6 +124,10 @@ class GatewayApp:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        observability = self.gateway.observability
+        if observability.listener is not None and observability.serves_listener(scope):
+            await observability.listener(scope, receive, send)
+            return
         try:
             if path.startswith("/servers/"):
                 await self._server_route(path, scope, receive, send)
@@ -133,6 +139,8 @@ class GatewayApp:
                 await self.gateway.admin_api(scope, receive, send)
             elif (path in ("/ui", "/favicon.ico") or path.startswith("/ui/")) and self.gateway.dashboard is not None:
                 await self.gateway.dashboard(scope, receive, send)
+            elif path == "/metrics" and observability.endpoint is not None:
+                await observability.endpoint(scope, receive, send)
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)
             else:
@@ -161,7 +169,9 @@ class GatewayApp:
         _, _, name, *rest = path.split("/", 3)
         suffix = rest[0] if rest else ""
         header = Headers(scope=scope).get("authorization")
+        began = time.perf_counter()
         principal = await self.gateway.authenticator.authenticate(header)
+        scope["bastion.auth_seconds"] = time.perf_counter() - began
         if principal is None:
             description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
             self._audit_refusal(scope, 401, description, None, None)

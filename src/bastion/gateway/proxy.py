@@ -74,6 +74,7 @@ class ProxyServer(Server[Any]):
         self.tools = ToolDefinitions(upstream.request, lambda: upstream.starts)
         self.local_principal = local_principal
         self.middleware = [recorder.middleware(self), self._upstream_ready]
+        self.tracer = recorder.tracer
         for method in FORWARDED_METHODS:
             self.add_request_handler(method, types.RequestParams, self._forward)
         self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
@@ -146,6 +147,7 @@ class ProxyServer(Server[Any]):
         elif ctx.method == "resources/unsubscribe" and agent is not None:
             agent.subscriptions.discard(str(raw.get("uri")))
         token = self.hub.begin(agent, ctx.session, ctx.request_id)
+        span = self.tracer.upstream(self.upstream.name, ctx.method, raw) if self.tracer is not None else None
         try:
             wants_progress = progress_token_from_params(ctx.params) is not None
             on_progress = ctx.session.report_progress if wants_progress else None
@@ -161,6 +163,8 @@ class ProxyServer(Server[Any]):
             ) from exc
         finally:
             self.hub.end(token)
+            if span is not None:
+                span.end()
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
             # A handshake-era upstream's result, going to a 2026 agent: results are complete there.
             result["resultType"] = "complete"

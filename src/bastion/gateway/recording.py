@@ -30,6 +30,7 @@ from bastion.model import Outcome, Principal, Verdict
 if TYPE_CHECKING:
     from bastion.gateway.downstream import AgentSession
     from bastion.gateway.proxy import ProxyServer
+    from bastion.observability.tracing import CallTrace, CallTracer
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class CallState:
     store: AuditStore | None = None
     flight: InFlightCall | None = None
     """Its entry among the calls in flight on its server (what the egress proxy blocked during it)."""
+    trace: CallTrace | None = None
+    """The request's span, when tracing is on."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -81,6 +84,21 @@ class CallState:
 current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", default=None)
 
 
+def call_log_context() -> dict[str, str]:
+    """The ids of the request being handled, for JSON log lines (empty outside one)."""
+    state = current_call.get()
+    if state is None:
+        return {}
+    ids = {"call_id": state.call_id}
+    if state.principal is not None:
+        ids["agent"] = state.principal.agent
+    if state.server is not None:
+        ids["server"] = state.server
+    if state.tool is not None:
+        ids["tool"] = state.tool
+    return ids
+
+
 class CallRecorder:
     """Writes one audit record per request, through `store`."""
 
@@ -91,10 +109,13 @@ class CallRecorder:
         refuse_on_failure: bool = True,
         on_failure: Callable[[AuditStoreError], None] | None = None,
         in_flight: InFlightCalls | None = None,
+        tracer: CallTracer | None = None,
     ) -> None:
         self.store = store
         self.in_flight = in_flight if in_flight is not None else InFlightCalls()
         """Every request between its record and its end, by server (see `bastion.gateway.in_flight`)."""
+        self.tracer = tracer
+        """Makes each request's span when tracing is on (None: off)."""
         self.refuse_on_failure = refuse_on_failure
         self.on_failure = on_failure
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
@@ -124,6 +145,8 @@ class CallRecorder:
             tool=tool,
             store=self.store,
         )
+        if self.tracer is not None:
+            state.trace = _begin_trace(self.tracer, ctx, state, params)
         requested = CallRequested(
             time=time.time(),
             agent=principal.agent,
@@ -133,10 +156,13 @@ class CallRecorder:
             tool=tool,
             arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
             transport=_transport_of(ctx),
+            trace_id=state.trace.trace_id if state.trace is not None else None,
         )
         began = time.perf_counter()
         try:
             await self.store.record(requested, durable=is_tool_call)
+            if self.tracer is not None and is_tool_call:
+                self.tracer.past_child("bastion.audit.commit", time.perf_counter() - began)
         except AuditStoreError as exc:
             logger.error("audit store cannot write: %s", exc)
             if self.on_failure is not None:
@@ -200,12 +226,38 @@ class CallRecorder:
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
             egress_blocked=list(state.flight.egress_blocked) if state.flight and state.flight.egress_blocked else None,
         )
+        if state.trace is not None:
+            state.trace.end(completed.outcome, rule=completed.rule, error=error)
         # Queued without an await (the same as `record(completed, durable=False)`), so a
         # cancelled request has its ending recorded all the same, with no shield to set up.
         try:
             self.store.record_nowait(completed)
         except AuditStoreError as exc:
             logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
+
+
+def _begin_trace(
+    tracer: CallTracer, ctx: ServerRequestContext[Any, Any], state: CallState, params: Mapping[str, Any]
+) -> CallTrace | None:
+    scope = getattr(ctx.request, "scope", None)
+    headers: dict[str, str] | None = None
+    auth_seconds = None
+    if isinstance(scope, Mapping):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        auth_seconds = scope.get("bastion.auth_seconds")
+    return tracer.begin(
+        method=ctx.method,
+        tool=state.tool,
+        server=state.server or "",
+        agent=state.principal.agent if state.principal is not None else "",
+        call_id=state.call_id,
+        request_id=ctx.request_id,
+        session_id=headers.get("mcp-session-id") if headers is not None else None,
+        transport=_transport_of(ctx),
+        meta=params.get("_meta"),
+        headers=headers,
+        auth_seconds=auth_seconds if isinstance(auth_seconds, float) else None,
+    )
 
 
 def _transport_of(ctx: ServerRequestContext[Any, Any]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -90,6 +91,8 @@ class ApprovalResolver(Protocol):
 
 
 DenialListener = Callable[[ToolCall, Verdict], None]
+CheckTimer = Callable[[str, float], None]
+"""Told a check's name and the seconds it took on one tool call."""
 """Told of every refused call (alerts); must not block or raise."""
 
 
@@ -117,6 +120,10 @@ class GuardPipeline:
         self.result_checks: tuple[ResultCheck, ...] = tuple(c for c in checks if isinstance(c, ResultCheck))
         self.content_checks: tuple[ContentCheck, ...] = tuple(c for c in checks if isinstance(c, ContentCheck))
         self.end_listeners: tuple[CallEndListener, ...] = tuple(c for c in checks if isinstance(c, CallEndListener))
+        self.check_timer: CheckTimer | None = None
+        """Told how long each check took on a tool call (metrics, traces); never fails a call."""
+        self.approval_timer: Callable[[float], None] | None = None
+        """Told how long the approval stage took on a held call (traces); never fails a call."""
 
     async def filter_tools(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]
@@ -189,7 +196,9 @@ class GuardPipeline:
 
     async def _evaluate(self, call: ToolCall) -> Verdict:
         approved: Verdict | None = None
+        timer = self.check_timer
         for check in self.checks:
+            began = time.perf_counter() if timer is not None else 0.0
             try:
                 verdict = await check.check_tool_call(call)
             except Exception as exc:
@@ -199,6 +208,8 @@ class GuardPipeline:
                     f"the {check.name} check failed ({type(exc).__name__}), so the call is denied",
                     check=check.name,
                 )
+            if timer is not None:
+                _time_check(timer, check.name, time.perf_counter() - began)
             if verdict is None:
                 continue
             if not verdict.check:
@@ -206,6 +217,7 @@ class GuardPipeline:
             if verdict.decision is Decision.ASK:
                 if self.approvals is None:
                     return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)
+                waited = time.perf_counter()
                 try:
                     verdict = await self.approvals.resolve(call, verdict)
                 except Exception as exc:
@@ -215,6 +227,9 @@ class GuardPipeline:
                         f"the approval stage failed ({type(exc).__name__}), so the call is denied",
                         check="approval",
                     )
+                finally:
+                    if self.approval_timer is not None:
+                        _time_approval(self.approval_timer, time.perf_counter() - waited)
                 if verdict.decision is Decision.ALLOW:
                     approved = verdict
                     continue
@@ -227,6 +242,20 @@ class GuardPipeline:
                 )
             return verdict
         return approved if approved is not None else ALLOW
+
+
+def _time_check(timer: CheckTimer, name: str, seconds: float) -> None:
+    try:
+        timer(name, seconds)
+    except Exception:
+        logger.exception("check timer failed on %s", name)
+
+
+def _time_approval(timer: Callable[[float], None], seconds: float) -> None:
+    try:
+        timer(seconds)
+    except Exception:
+        logger.exception("approval timer failed")
 
 
 def tool_error(message: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -21,6 +21,14 @@ async def echo(text: str) -> str:
 
 
 @server.tool()
+async def trace_context(ctx: Context) -> str:
+    """The W3C trace context this request's `_meta` carried (`-` when none)."""
+    meta = ctx.request_context.meta
+    values = meta if isinstance(meta, dict) else (meta.model_dump() if meta is not None else {})
+    return str(values.get("traceparent", "-"))
+
+
+@server.tool()
 def note(path: str, text: str) -> str:
     """Append `text` as a line to the file at `path`, durably: the upstream's own record of what reached it."""
     with open(path, "a", encoding="utf-8") as file:

@@ -44,3 +44,5 @@ def test_details_are_the_kind_specific_fields() -> None:
     assert event.details() == {"method": "tools/call", "tool": "t", "arguments": {"x": 1}, "transport": ""}
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.tool = "other"  # type: ignore[misc]
+    traced = dataclasses.replace(event, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
+    assert traced.details()["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
