@@ -56,6 +56,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("bastion.cli.policy", "policy_group"),
     "approvals": ("bastion.cli.approvals", "approvals_group"),
     "admin": ("bastion.cli.admin", "admin_group"),
+    "connect": ("bastion.cli.connect", "connect"),
 }
 """Command name -> (module, attribute) of the commands imported only when used."""
 

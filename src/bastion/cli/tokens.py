@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from bastion.cli.audit_events import record_events
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import BastionConfig
 from bastion.gateway.token_requests import check_token_request, parse_lifetime, parse_servers, token_created
+from bastion.gateway.tokens import TokenInfo
 from bastion.stores import open_token_store
 
 
@@ -21,6 +23,32 @@ def _duration(text: str | None) -> float | None:
         return parse_lifetime(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def issue_token(
+    config: BastionConfig, agent: str, servers: Sequence[str] | None, expires_in: float | None
+) -> tuple[TokenInfo, str]:
+    """A new token for `agent` reaching `servers` (None: all), recorded in the audit log first.
+
+    Fails closed: a token whose `token.created` event cannot be written is revoked at once.
+    """
+    try:
+        check_token_request(config, agent, servers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--servers" if "server" in str(exc) else "--agent") from None
+    store = open_token_store(config)
+    try:
+        info, token = store.create(agent, servers, expires_in=expires_in)
+        try:
+            record_events(config, token_created(info))
+        except AuditStoreError as exc:
+            store.revoke(info.id)  # fail closed: no token exists without its audit record
+            raise click.ClickException(f"token not created: the audit log cannot be written ({exc})") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    finally:
+        store.close()
+    return info, token
 
 
 @click.group("token")
@@ -36,23 +64,7 @@ def token_group() -> None:
 def create(config_path: Path, agent: str, servers: str | None, expires: str | None) -> None:
     """Create a token and print it once, alone on the last line."""
     config = load_or_exit(config_path)
-    names = parse_servers(servers)
-    try:
-        check_token_request(config, agent, names)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--servers" if "server" in str(exc) else "--agent") from None
-    store = open_token_store(config)
-    try:
-        info, token = store.create(agent, names, expires_in=_duration(expires))
-        try:
-            record_events(config, token_created(info))
-        except AuditStoreError as exc:
-            store.revoke(info.id)  # fail closed: no token exists without its audit record
-            raise click.ClickException(f"token not created: the audit log cannot be written ({exc})") from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    finally:
-        store.close()
+    info, token = issue_token(config, agent, parse_servers(servers), _duration(expires))
     reach = ", ".join(sorted(info.servers)) if info.servers is not None else "all servers"
     click.echo(f"Created token {info.id} for agent {agent!r} ({reach}). It is shown only now:", err=False)
     click.echo(token)

@@ -1,0 +1,1 @@
+"""What the agents people use need to reach Bastion: their configuration entries and files."""
