@@ -257,7 +257,9 @@ def wrap(
             f"no server named {served!r} in {config.source}; configured: {', '.join(config.servers)}"
         )
     principal = Principal(agent=f"local:{getpass.getuser()}", via=LOCAL_PRINCIPAL_VIA, credential_id="local")
-    only = config.model_copy(update={"servers": {served: config.servers[served]}})
+    # One server, over stdio: no HTTP listener, so no /metrics to serve (prometheus_client stays unimported).
+    no_metrics = config.metrics.model_copy(update={"enabled": False})
+    only = config.model_copy(update={"servers": {served: config.servers[served]}, "metrics": no_metrics})
     from bastion.gateway.gateway import Gateway
 
     try:

@@ -68,7 +68,7 @@ from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal, ToolCall
-from bastion.observability.metrics import ServerReading
+from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink

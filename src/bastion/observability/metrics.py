@@ -10,8 +10,7 @@ made-up tool names cannot grow the series without end), agent names only with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from bastion.audit.events import AuditEvent, CallCompleted, EgressBlocked, VerdictReached
 from bastion.observability.outcomes import OUTCOMES, CallOutcomes
+from bastion.observability.readings import LiveReadings, ServerReading
 
 # The `_created` series double every counter and histogram for a figure Prometheus does not need.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -31,25 +31,6 @@ NO_AGENT = "_none"
 CALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 GUARD_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0)
 WRITE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-
-
-@dataclass(frozen=True, slots=True)
-class ServerReading:
-    """One upstream's state when scraped."""
-
-    name: str
-    up: bool
-    restarts: int
-    agent_sessions: int
-
-
-@dataclass(frozen=True, slots=True)
-class LiveReadings:
-    """What the gauges read at scrape time; each a callable so nothing is kept in between."""
-
-    servers: Callable[[], Iterable[ServerReading]]
-    approvals_pending: Callable[[], int]
-    audit_queue_depth: Callable[[], int]
 
 
 class GatewayMetrics:

@@ -19,8 +19,7 @@ from bastion.audit.writer_front import WriterFront
 from bastion.config_errors import ConfigError, split_listen
 from bastion.observability.bus import ObservedAuditStore
 from bastion.observability.config import TracingConfig
-from bastion.observability.metrics import GatewayMetrics, LiveReadings, ServerReading
-from bastion.observability.metrics_http import AgentAuthenticator, MetricsEndpoint, MetricsOnlyApp
+from bastion.observability.readings import LiveReadings, ServerReading
 
 if TYPE_CHECKING:
     from starlette.types import Scope
@@ -29,6 +28,8 @@ if TYPE_CHECKING:
     from bastion.approvals.store import ApprovalStore
     from bastion.config import BastionConfig
     from bastion.guard.pipeline import CheckTimer
+    from bastion.observability.metrics import GatewayMetrics
+    from bastion.observability.metrics_http import AgentAuthenticator, MetricsEndpoint, MetricsOnlyApp
     from bastion.observability.tracing import CallTracer
 
 
@@ -73,7 +74,11 @@ class GatewayObservability:
     def __init__(self, config: BastionConfig, *, tracer: CallTracer | None = None) -> None:
         self.config = config
         settings = config.metrics
-        self.metrics = GatewayMetrics(config.servers, per_agent=settings.per_agent) if settings.enabled else None
+        self.metrics: GatewayMetrics | None = None
+        if settings.enabled:  # prometheus_client is imported only when metrics are on
+            from bastion.observability.metrics import GatewayMetrics
+
+            self.metrics = GatewayMetrics(config.servers, per_agent=settings.per_agent)
         self.tracer = tracer if tracer is not None else open_tracer(config.observability.tracing, config.source)
         self.endpoint: MetricsEndpoint | None = None
         self.listener: MetricsOnlyApp | None = None
@@ -121,6 +126,7 @@ class GatewayObservability:
         if self.metrics is None:
             return
         from bastion.approvals.model import ApprovalState
+        from bastion.observability.metrics_http import MetricsEndpoint, MetricsOnlyApp
 
         audit = self.store.inner if self.store is not None else None
         self.metrics.attach(

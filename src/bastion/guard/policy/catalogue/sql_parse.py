@@ -19,20 +19,14 @@ from bastion.lazy_import import lazy_module
 if TYPE_CHECKING:
     import sqlglot
     from sqlglot import exp
+
+    from bastion.guard.policy.catalogue import sql_lex, sql_scope
+    from bastion.guard.policy.catalogue.sql_lex import Piece
 else:  # imported when SQL is first parsed: not on every path (`bastion wrap` answering initialize)
     sqlglot = lazy_module("sqlglot")
     exp = lazy_module("sqlglot.expressions")
-
-from bastion.guard.policy.catalogue.sql_lex import (
-    Piece,
-    dynamic_payloads,
-    embedded_starts,
-    split,
-    token_ops,
-    tokens,
-    unwrap_executable_comments,
-)
-from bastion.guard.policy.catalogue.sql_scope import row_concat_unbounded, rows_unbounded, selects_everything
+    sql_lex = lazy_module("bastion.guard.policy.catalogue.sql_lex")
+    sql_scope = lazy_module("bastion.guard.policy.catalogue.sql_scope")
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls back to Command: not news
 
@@ -113,7 +107,7 @@ def parse_sql(text: str, strict: bool = True) -> SqlScript | None:
     is judged as SQL in turn (`MAX_DEPTH` levels deep)."""
     if not text:
         return None
-    code = unwrap_executable_comments(text)
+    code = sql_lex.unwrap_executable_comments(text)
     if not looks_like_sql(code):
         return None
     return _parse(code, strict, 0)
@@ -150,17 +144,19 @@ def _parse_whole(text: str, strict: bool) -> SqlScript | None:
 
 def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript | None:
     """Statement by statement: those no dialect parses judged from their tokens, dynamic SQL payloads added."""
-    toks = tokens(text)
+    toks = sql_lex.tokens(text)
     if toks is None:
         return whole or _too_long(text)
-    pieces = split(text, toks)
+    pieces = sql_lex.split(text, toks)
     commands = whole is None or any("command" in s.ops for s in whole.statements)
     stmts: list[Statement] = [] if commands or whole is None else list(whole.statements)
     if commands:
         for piece in pieces:
             stmts += _piece_statements(piece, depth)
-    for payload in dynamic_payloads(pieces):
-        inner = _parse(unwrap_executable_comments(payload.text), False, depth + 1) if depth < MAX_DEPTH else None
+    for payload in sql_lex.dynamic_payloads(pieces):
+        inner = (
+            _parse(sql_lex.unwrap_executable_comments(payload.text), False, depth + 1) if depth < MAX_DEPTH else None
+        )
         if inner is not None:
             stmts += [Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
         if payload.opaque or inner is None or depth >= MAX_DEPTH:
@@ -172,15 +168,15 @@ def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript |
 
 def _piece_statements(piece: Piece, depth: int) -> list[Statement]:
     if not looks_like_sql(piece.text):
-        ops = token_ops(piece)
+        ops = sql_lex.token_ops(piece)
         return [Statement(frozenset(ops), "", piece.text[:80])] if ops else []
     parsed = _parse_whole(piece.text, False)
     if parsed is not None and not any("command" in s.ops for s in parsed.statements):
         return list(parsed.statements)
     out = list(parsed.statements) if parsed is not None else []
-    embedded = [s for text in embedded_starts(piece) if depth < MAX_DEPTH
+    embedded = [s for text in sql_lex.embedded_starts(piece) if depth < MAX_DEPTH
                 for s in (_parse(text, False, depth + 1) or SqlScript((), "")).statements]  # fmt: skip
-    ops = token_ops(piece)
+    ops = sql_lex.token_ops(piece)
     if _FILE_WORDS.search(piece.text):
         ops.add("file_access")
     if ops and not any(s.ops - {"command", "unparsed_write"} for s in embedded):
@@ -206,7 +202,7 @@ def _table(tree: exp.Expr) -> str:
 def _tautology(where: exp.Expr | None) -> bool:
     if where is None:
         return False
-    return selects_everything(where.this if isinstance(where, exp.Where) else where)
+    return sql_scope.selects_everything(where.this if isinstance(where, exp.Where) else where)
 
 
 def _statement(tree: exp.Expr, lowered: str) -> Statement:
@@ -260,7 +256,7 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
     else:
         ops.add(type(tree).__name__.lower())
     if isinstance(tree, exp.Query | exp.Copy):
-        if rows_unbounded(tree) or row_concat_unbounded(tree):
+        if sql_scope.rows_unbounded(tree) or sql_scope.row_concat_unbounded(tree):
             ops.add("unbounded_select")
         if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
             ops.add("file_access")

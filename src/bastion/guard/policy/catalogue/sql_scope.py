@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-BULK_ROWS = 1000
-"""A LIMIT above this many rows is no bound."""
+from bastion.guard.policy.catalogue.sql_docs import BULK_ROWS  # a LIMIT above it is no bound
+
 ROW_CONCAT_NAMES = frozenset({"group_concat", "string_agg", "json_agg", "jsonb_agg", "array_agg", "listagg",
                               "json_group_array", "json_group_object", "json_arrayagg", "json_objectagg",
                               "jsonb_object_agg", "json_object_agg", "xmlagg", "collect_list", "collect_set",
