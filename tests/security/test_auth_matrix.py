@@ -85,6 +85,7 @@ FRONT_ROWS = {
     ),
     "/healthz": Row("GET", "/healthz", "public", 200),
     "/readyz": Row("GET", "/readyz", "public", 200),
+    "/metrics": Row("GET", "/metrics", "viewer", 200),
 }
 """`http_app.ROUTES` but the mounted apps (rows of their own below)."""
 
@@ -98,6 +99,7 @@ ADMIN_ROWS = {
     ("GET", "/admin/api/rules"): Row("GET", "/admin/api/rules", "viewer", 200),
     ("DELETE", "/admin/api/rules/{id}"): Row("DELETE", "/admin/api/rules/nope", "admin", 404),
     ("GET", "/admin/api/limits"): Row("GET", "/admin/api/limits", "viewer", 200),
+    ("POST", "/admin/api/servers/{name}/restart"): Row("POST", "/admin/api/servers/nope/restart", "admin", 404),
 }
 
 DASHBOARD_ROWS = {
@@ -130,6 +132,7 @@ DASHBOARD_ROWS = {
         "POST", "/ui/policy/allow-rules/nope/revoke", "action:admin", 303
     ),
     ("GET", "/ui/static/{path}"): Row("GET", "/ui/static/app.css", "public", 200),
+    ("GET", "/favicon.ico"): Row("GET", "/favicon.ico", "public", 200),
 }
 
 

@@ -73,6 +73,7 @@ ROUTES: tuple[str, ...] = (
     "/.well-known/oauth-protected-resource/servers/{name}/sse",
     "/healthz",
     "/readyz",
+    "/metrics",
     "/admin/api/...",
     "/ui/...",
 )
