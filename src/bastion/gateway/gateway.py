@@ -11,7 +11,7 @@ import hashlib
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -58,6 +58,7 @@ from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
+from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
 from bastion.stores import (
@@ -196,8 +197,11 @@ class Gateway:
         events: EventSink | None = None,
         runtime_sink: RuntimeEventSink | None = None,
         test_resolver: ResolverForTests | None = None,
+        prestarted: Mapping[str, PrestartedServer] | None = None,
     ) -> None:
         self.config = config
+        self._prestarted = dict(prestarted or {})
+        """Servers already started by `bastion wrap` (`runtime.prestart`), adopted by their upstreams."""
         self.audit: AuditStore = open_audit(config)
         # Every room's events go to the audit log (and raise their alerts) through the bridge,
         # and on to the sink the caller gave (default: the log).
@@ -297,6 +301,7 @@ class Gateway:
                     on_notification=self._notification_router(name),
                     errlog=self._errlog,
                     runtime=runtime,
+                    prestarted=self._prestarted.pop(name, None) if runtime is not None else None,
                 )
                 await stack.enter_async_context(upstream.running())
                 self.upstreams[name] = upstream

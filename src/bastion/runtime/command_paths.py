@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["REPLACED_ROOTS", "interpreter_chain", "program_paths", "visible_binds"]
+__all__ = ["REPLACED_ROOTS", "interpreter_chain", "program_paths", "resolve_command", "visible_binds"]
 
 REPLACED_ROOTS = (Path("/tmp"), Path("/run"), Path("/dev/shm"))
 """Folders the sandbox replaces with an empty tmpfs."""
@@ -28,6 +29,18 @@ _SHEBANG_DEPTH = 4
 
 _SCRIPT_RUNNER = re.compile(r"(python|node|nodejs|bun|deno|ruby|perl|bash|sh)[0-9.]*")
 """Interpreters whose first argument, when it is not an option, is the program they run."""
+
+
+def resolve_command(command: str) -> str:
+    """A bare program name, looked up on PATH and then beside Bastion's own Python.
+
+    A server installed into the same environment as Bastion (`pip install mcp-server-time`
+    next to it) is found even when that environment's `bin` is not on PATH.
+    """
+    if os.sep in command:
+        return command
+    found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
+    return found or command
 
 
 def program_paths(command: str, args: Sequence[str], search_path: str | None) -> list[Path]:
