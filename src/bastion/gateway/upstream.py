@@ -39,7 +39,7 @@ from bastion.gateway.http_session import SessionWatch
 from bastion.gateway.popen_stdio import popen_client
 from bastion.gateway.sdk_access import parsed_endpoint
 from bastion.gateway.upstream_wire import Stamp
-from bastion.runtime.command_paths import resolve_command
+from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
 from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 
