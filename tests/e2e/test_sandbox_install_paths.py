@@ -4,7 +4,8 @@ start the server says why in bubblewrap's own words.
 The sandbox replaces /tmp with an empty folder. A server in a virtualenv under /tmp (a clone
 there, a private temp folder) is shown read-only inside: its command, its interpreter and
 the virtualenv. A command the sandbox hides stays hidden, and the reason is the sandbox's
-message (`bwrap: execvp ...`) in the agent's error, the readiness report and the give-up event.
+message (`bwrap: execvp ...`) in the agent's error, the readiness report (`bastion servers`),
+the `server.gave_up` audit event and its alert.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from bastion.audit.chain import decode_row
+from bastion.audit.query import EventQuery
 from bastion.config import load_config
+from bastion.gateway.event_bridge import runtime_alert
 from bastion.gateway.gateway import Gateway
 from bastion.runtime.events import RecordingSink, ServerGaveUp
 from tests.e2e.conftest import VENV_BIN, write_config
@@ -101,6 +105,13 @@ async def test_when_the_sandbox_cannot_start_the_server_its_own_message_is_the_c
                 async with http_client(gateway, "hidden", token) as client:
                     await client.list_tools()
             report = await gateway.readiness()
+            await gateway.audit.flush()
+            query = EventQuery(types=("server.gave_up",))
+            [audited] = [decode_row(row) for row in gateway.audit.rows(query, newest_first=False)]
+    alert = runtime_alert(gave_up)
+    assert alert is not None
+    assert expected in alert.summary
+    assert expected in audited.details["reason"]
     refusal = mcp_error_in(refused.value).error.message
     assert "crash loop" in refusal
     assert expected in refusal

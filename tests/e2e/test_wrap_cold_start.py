@@ -2,7 +2,8 @@
 
 An agent starts one `bastion wrap` per server and waits for each to answer `initialize`;
 everything imported before that is time it waits. The dashboard, PostgreSQL, Redis, CEL,
-JWT, SQL and shell parsing are imported when first used, never on this path. The modules
+JWT, SQL and shell parsing are imported when first used, never on this path, and the
+server's sandbox is started before the MCP SDK is loaded, so both boot at once. The modules
 are read from a real run (`python -X importtime`), so a new eager import anywhere on the
 path (including one merged from another branch) fails here.
 """
@@ -57,7 +58,11 @@ def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_pat
         check=False,
     )
     assert json.loads(done.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-time", done.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    order = [line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    imported = set(order)
     assert "bastion.gateway.gateway" in imported  # the measurement saw the path
     eager = sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_ON_THE_PATH))
     assert eager == []
+    # The server's sandbox is started (runtime.prestart) before the MCP SDK is loaded: they overlap.
+    first_sdk = min(i for i, m in enumerate(order) if m == "mcp" or m.startswith(("mcp.", "mcp_types")))
+    assert order.index("bastion.runtime.prestart") < first_sdk

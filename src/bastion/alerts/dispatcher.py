@@ -64,6 +64,10 @@ class AlertDispatcher:
 
     async def run(self) -> None:
         """Deliver queued alerts until cancelled."""
+        if not self.config.webhooks:
+            # Nothing is ever queued (`emit`): no HTTP client (its TLS setup is a cost every
+            # `bastion wrap` would pay before answering `initialize`).
+            await anyio.sleep_forever()
         async with httpx2.AsyncClient(timeout=self.config.timeout) as http, anyio.create_task_group() as tg:
             async for alert in self._receive:
                 key = alert.coalesce_key

@@ -41,7 +41,7 @@ def doctor(config_path: Path) -> None:
 
 def _servers(config: BastionConfig) -> bool:
     """Start each stdio server's sandbox (its command replaced by a check); False when one would fail."""
-    from bastion.gateway.upstream import resolve_command
+    from bastion.runtime.command_paths import resolve_command
     from bastion.runtime.server_probe import probe_server
     from bastion.runtime.server_runtime import RuntimeSettings
 

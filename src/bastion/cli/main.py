@@ -37,6 +37,7 @@ from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, r
 
 if TYPE_CHECKING:
     from bastion.gateway.gateway import Gateway
+    from bastion.runtime.prestart import PrestartedServer
 
 try:
     import uvloop  # noqa: F401  (its presence is the switch)
@@ -260,18 +261,38 @@ def wrap(
     # One server, over stdio: no HTTP listener, so no /metrics to serve (prometheus_client stays unimported).
     no_metrics = config.metrics.model_copy(update={"enabled": False})
     only = config.model_copy(update={"servers": {served: config.servers[served]}, "metrics": no_metrics})
-    from bastion.gateway.gateway import Gateway
-
+    # The server starts now, and boots while the gateway below is imported and set up.
+    early = _prestart(only, served)
     try:
-        gateway = Gateway(only, local_principal=principal)
-    except ConfigError as exc:
-        fail_config(exc)
+        from bastion.gateway.gateway import Gateway
 
-    async def run() -> None:
-        async with gateway.running():
-            await gateway.serve_stdio(served)
+        try:
+            gateway = Gateway(only, local_principal=principal, prestarted={served: early} if early else None)
+        except ConfigError as exc:
+            fail_config(exc)
 
-    anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+        async def run() -> None:
+            async with gateway.running():
+                await gateway.serve_stdio(served)
+
+        anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+    finally:
+        if early is not None:
+            early.discard()
+
+
+def _prestart(config: BastionConfig, name: str) -> PrestartedServer | None:
+    """Start the wrapped server's sandbox before the gateway is loaded (None: the gateway starts it)."""
+    from bastion.runtime.command_paths import resolve_command
+    from bastion.runtime.prestart import prestart
+    from bastion.runtime.server_runtime import RuntimeSettings
+
+    server = config.servers[name]
+    if not isinstance(server, StdioServerConfig):
+        return None
+    config_file = config.source if config.source.is_file() else None
+    settings = RuntimeSettings(config.data_dir, config_file=config_file)
+    return prestart(name, server, settings, resolve_command(server.command), sys.stderr)
 
 
 def _wrap_config(

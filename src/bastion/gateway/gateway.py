@@ -12,7 +12,7 @@ import logging
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -72,6 +72,7 @@ from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
+from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
 from bastion.stores import (
@@ -225,8 +226,11 @@ class Gateway:
         runtime_sink: RuntimeEventSink | None = None,
         test_resolver: ResolverForTests | None = None,
         observability: GatewayObservability | None = None,
+        prestarted: Mapping[str, PrestartedServer] | None = None,
     ) -> None:
         self.config = config
+        self._prestarted = dict(prestarted or {})
+        """Servers already started by `bastion wrap` (`runtime.prestart`), adopted by their upstreams."""
         # Metrics and traces subscribe to every event the audit store takes.
         self.observability = observability if observability is not None else GatewayObservability(config)
         self.audit: AuditStore = self.observability.observe(open_audit(config))
@@ -355,6 +359,7 @@ class Gateway:
                     on_notification=self._notification_router(name),
                     errlog=self._errlog,
                     runtime=runtime,
+                    prestarted=self._prestarted.pop(name, None) if runtime is not None else None,
                 )
                 await stack.enter_async_context(upstream.running())
                 self.upstreams[name] = upstream

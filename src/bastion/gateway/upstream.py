@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -39,8 +36,11 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.http_session import SessionWatch
+from bastion.gateway.popen_stdio import popen_client
 from bastion.gateway.sdk_access import parsed_endpoint
 from bastion.gateway.upstream_wire import Stamp
+from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
+from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,12 @@ class Upstream:
         on_notification: NotificationHandler,
         errlog: TextIO | None = None,
         runtime: ServerRuntime | None = None,
+        prestarted: PrestartedServer | None = None,
     ) -> None:
         self.name = name
         self.runtime = runtime
+        self._prestarted = prestarted
+        """Its first start, already running (`bastion wrap`): adopted by the first session."""
         self.config = config
         self._on_server_request = on_server_request
         self._on_notification = on_notification
@@ -368,6 +371,11 @@ class Upstream:
     def _transport(self) -> tuple[Any, ServerStart | None, SessionWatch | None]:
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
+            prestarted, self._prestarted = self._prestarted, None
+            if prestarted is not None:
+                prestarted.adopted = True
+                self.runtime.limits = dict(prestarted.limits)
+                return popen_client(prestarted.process), prestarted.start, None
             params, start = self.runtime.launch(resolve_command(config.command))
             target = self.runtime.stderr or self._errlog
             errlog = start.stderr(target) if start is not None else target
@@ -450,18 +458,6 @@ async def _negotiate(session: ClientSession) -> UpstreamInfo:
         capabilities=discovered.capabilities,
         instructions=discovered.instructions,
     )
-
-
-def resolve_command(command: str) -> str:
-    """A bare program name, looked up on PATH and then beside Bastion's own Python.
-
-    A server installed into the same environment as Bastion (`pip install mcp-server-time`
-    next to it) is found even when that environment's `bin` is not on PATH.
-    """
-    if os.sep in command:
-        return command
-    found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
-    return found or command
 
 
 class _WatchedDispatcher(JSONRPCDispatcher[Any]):

@@ -15,19 +15,45 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["REPLACED_ROOTS", "interpreter_chain", "program_paths", "visible_binds"]
+__all__ = ["REPLACED_ROOTS", "SOCKET_FOLDERS", "interpreter_chain", "program_paths", "resolve_command", "visible_binds"]
 
 REPLACED_ROOTS = (Path("/tmp"), Path("/run"), Path("/dev/shm"))
 """Folders the sandbox replaces with an empty tmpfs."""
+
+SOCKET_FOLDERS = (
+    Path("/run/user"),
+    Path("/run/dbus"),
+    Path("/run/systemd"),
+    Path("/run/containerd"),
+    Path("/run/podman"),
+    Path("/run/docker.sock"),
+    Path("/tmp/.X11-unix"),
+    Path("/tmp/.ICE-unix"),
+)
+"""Where Unix sockets to the host live (session bus, agents, container engines, X): a socket
+shown read-only can still be connected to, so nothing in or around them is ever shown."""
 
 _SHEBANG_DEPTH = 4
 """Linux follows at most a few levels of interpreter scripts; so do we."""
 
 _SCRIPT_RUNNER = re.compile(r"(python|node|nodejs|bun|deno|ruby|perl|bash|sh)[0-9.]*")
 """Interpreters whose first argument, when it is not an option, is the program they run."""
+
+
+def resolve_command(command: str) -> str:
+    """A bare program name, looked up on PATH and then beside Bastion's own Python.
+
+    A server installed into the same environment as Bastion (`pip install mcp-server-time`
+    next to it) is found even when that environment's `bin` is not on PATH.
+    """
+    if os.sep in command:
+        return command
+    found = shutil.which(command) or shutil.which(command, path=str(Path(sys.executable).parent))
+    return found or command
 
 
 def program_paths(command: str, args: Sequence[str], search_path: str | None) -> list[Path]:
@@ -55,7 +81,9 @@ def interpreter_chain(command: str, search_path: str | None) -> list[Path]:
 
 def visible_binds(paths: Iterable[Path], hidden: Sequence[Path], home: Path) -> list[Path]:
     """The paths a `--ro-bind` must show: those under a replaced root, never exposing what is hidden."""
-    never = [*dict.fromkeys([*hidden, *(p.resolve() for p in hidden)])]
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    sockets = [*SOCKET_FOLDERS, *([Path(runtime_dir)] if runtime_dir else [])]
+    never = [*dict.fromkeys([*hidden, *(p.resolve() for p in hidden), *sockets])]
     keep: list[Path] = []
     for path in paths:
         if not any(path.is_relative_to(root) for root in REPLACED_ROOTS):

@@ -20,9 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
-
-from mcp.client.stdio import StdioServerParameters
+from typing import TYPE_CHECKING, TextIO
 
 from bastion.config import StdioServerConfig
 from bastion.runtime.egress.policy import EgressPolicy
@@ -34,6 +32,9 @@ from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
 from bastion.runtime.sandbox_stderr import StderrTail
 from bastion.runtime.server_log import RotatingLog, StderrCapture, server_log_path
+
+if TYPE_CHECKING:  # the SDK is imported by `launch` only: `prestart` spawns before Bastion loads it
+    from mcp.client.stdio import StdioServerParameters
 
 __all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
 
@@ -126,10 +127,22 @@ class ServerRuntime:
 
         Raises `SandboxUnavailable` when bubblewrap cannot run here.
         """
+        from mcp.client.stdio import StdioServerParameters
+
         config = self.config
         if not self.sandboxed:
             env = dict(config.env) or None
             return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd), None
+        argv, env, start = self.sandboxed_start(command)
+        python, *args = argv
+        return StdioServerParameters(command=python, args=args, env=env), start
+
+    def sandboxed_start(self, command: str) -> tuple[list[str], dict[str, str], ServerStart]:
+        """The command line and whole environment of one sandboxed start, and its handle.
+
+        Raises `SandboxUnavailable` when bubblewrap cannot run here.
+        """
+        config = self.config
         problem = bubblewrap_problem()
         if problem is not None:
             raise SandboxUnavailable(f"server {self.name!r} refused: {problem}")
@@ -148,8 +161,7 @@ class ServerRuntime:
             cgroup_procs=applied.cgroup_procs,
             rlimits=applied.rlimits,
         )
-        python, *args = spec.command()
-        return StdioServerParameters(command=python, args=args, env=env), ServerStart(applied, status_file)
+        return spec.command(), env, ServerStart(applied, status_file)
 
 
 class ServerStart:

@@ -102,9 +102,19 @@ def test_nothing_inside_or_holding_a_hidden_path_is_shown(tmp):
 
 @pytest.mark.parametrize(
     "path",
-    ["/tmp", "/run", "/dev/shm", "/tmp/bastion-egress-1-abc", "/tmp/bastion-egress-1-abc/egress.sock"],
+    [
+        "/tmp",
+        "/run",
+        "/dev/shm",
+        "/tmp/bastion-egress-1-abc",
+        "/tmp/bastion-egress-1-abc/egress.sock",
+        "/run/user/1000",  # a prefix that would show the session bus and agents' sockets
+        "/run/user/1000/venv",
+        "/tmp/.X11-unix",
+        "/run/dbus",
+    ],
 )
-def test_whole_temp_folders_and_egress_sockets_are_never_shown(path):
+def test_whole_temp_folders_and_host_sockets_are_never_shown(path):
     assert visible_binds([Path(path)], [], HOME) == []
 
 
