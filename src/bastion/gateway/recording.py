@@ -239,6 +239,8 @@ class CallRecorder:
 def _begin_trace(
     tracer: CallTracer, ctx: ServerRequestContext[Any, Any], state: CallState, params: Mapping[str, Any]
 ) -> CallTrace | None:
+    from bastion.observability.tracing import TracedRequest  # tracing is on: OpenTelemetry is installed
+
     scope = getattr(ctx.request, "scope", None)
     headers: dict[str, str] | None = None
     auth_seconds = None
@@ -246,17 +248,19 @@ def _begin_trace(
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         auth_seconds = scope.get("bastion.auth_seconds")
     return tracer.begin(
-        method=ctx.method,
-        tool=state.tool,
-        server=state.server or "",
-        agent=state.principal.agent if state.principal is not None else "",
-        call_id=state.call_id,
-        request_id=ctx.request_id,
-        session_id=headers.get("mcp-session-id") if headers is not None else None,
-        transport=_transport_of(ctx),
-        meta=params.get("_meta"),
-        headers=headers,
-        auth_seconds=auth_seconds if isinstance(auth_seconds, float) else None,
+        TracedRequest(
+            method=ctx.method,
+            tool=state.tool,
+            server=state.server or "",
+            agent=state.principal.agent if state.principal is not None else "",
+            call_id=state.call_id,
+            request_id=ctx.request_id,
+            session_id=headers.get("mcp-session-id") if headers is not None else None,
+            transport=_transport_of(ctx),
+            meta=params.get("_meta"),
+            headers=headers,
+            auth_seconds=auth_seconds if isinstance(auth_seconds, float) else None,
+        )
     )
 
 

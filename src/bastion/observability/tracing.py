@@ -90,6 +90,26 @@ def provider_for(config: TracingConfig, processor: SpanProcessor | None = None) 
     return provider
 
 
+@dataclass(frozen=True, slots=True)
+class TracedRequest:
+    """What a request's span is made from: who sent what where, and the context it carried."""
+
+    method: str
+    tool: str | None
+    server: str
+    agent: str
+    call_id: str
+    request_id: object
+    session_id: str | None
+    transport: str
+    meta: object
+    """The request's `params._meta` (its `traceparent` is the parent)."""
+    headers: Mapping[str, str] | None
+    """The HTTP request's headers, lower-cased (their `traceparent` when `_meta` has none)."""
+    auth_seconds: float | None
+    """How long the front door's credential check took (a child span ending where this one begins)."""
+
+
 @dataclass(slots=True)
 class CallTrace:
     """The span of one request, current in its task until `end`."""
@@ -145,47 +165,19 @@ class CallTracer:
         self.provider = provider
         self.tracer = provider.get_tracer(TRACER_NAME)
 
-    def begin(
-        self,
-        *,
-        method: str,
-        tool: str | None,
-        server: str,
-        agent: str,
-        call_id: str,
-        request_id: object,
-        session_id: str | None,
-        transport: str,
-        meta: object,
-        headers: Mapping[str, str] | None,
-        auth_seconds: float | None,
-    ) -> CallTrace | None:
+    def begin(self, request: TracedRequest) -> CallTrace | None:
         """Start the request's span (current in this task from now on) under the agent's context.
 
         None if it could not be made: a trace is never worth failing a call for.
         """
         try:
-            return self._begin(
-                method, tool, server, agent, call_id, request_id, session_id, transport, meta, headers, auth_seconds
-            )
+            return self._begin(request)
         except Exception:
-            logger.exception("could not start the span of %s", call_id)
+            logger.exception("could not start the span of %s", request.call_id)
             return None
 
-    def _begin(
-        self,
-        method: str,
-        tool: str | None,
-        server: str,
-        agent: str,
-        call_id: str,
-        request_id: object,
-        session_id: str | None,
-        transport: str,
-        meta: object,
-        headers: Mapping[str, str] | None,
-        auth_seconds: float | None,
-    ) -> CallTrace:
+    def _begin(self, request: TracedRequest) -> CallTrace:
+        method, tool, meta, headers = request.method, request.tool, request.meta, request.headers
         carrier = {key: str(meta[key]) for key in _CONTEXT_KEYS if isinstance(meta, Mapping) and key in meta}
         if not carrier and headers is not None:
             carrier = {key: headers[key] for key in _CONTEXT_KEYS if key in headers}
@@ -193,18 +185,19 @@ class CallTracer:
         name = f"mcp.{method} {tool}" if tool else f"mcp.{method}"
         attributes: dict[str, Any] = {
             "mcp.method.name": method,
-            "jsonrpc.request.id": str(request_id),
-            "network.transport": "pipe" if transport == "stdio" else "tcp",
-            "bastion.transport": transport,
-            "bastion.server": server,
-            "bastion.agent": agent,
-            "bastion.call_id": call_id,
+            "jsonrpc.request.id": str(request.request_id),
+            "network.transport": "pipe" if request.transport == "stdio" else "tcp",
+            "bastion.transport": request.transport,
+            "bastion.server": request.server,
+            "bastion.agent": request.agent,
+            "bastion.call_id": request.call_id,
         }
-        if session_id:
-            attributes["mcp.session.id"] = session_id
+        if request.session_id:
+            attributes["mcp.session.id"] = request.session_id
         if tool:
             attributes |= {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool}
         now = time.time_ns()
+        auth_seconds = request.auth_seconds
         start = now - int(auth_seconds * 1e9) if auth_seconds else now
         span = self.tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes, start_time=start
