@@ -33,8 +33,6 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from bastion.audit.events import AuthFailed
-from bastion.audit.store import AuditStoreError
 from bastion.config import SERVER_NAME
 from bastion.gateway.front_checks import (
     Refusal,
@@ -76,7 +74,6 @@ ROUTES: tuple[str, ...] = (
 )
 """Every path `GatewayApp` serves (`...`: an app of its own, with its own routes). The auth
 matrix (tests/security/test_auth_matrix.py) has a row for each: add one with a new route."""
-_MAX_AUDITED_PATH = 256
 
 
 class ServerEndpoint:
@@ -142,20 +139,10 @@ class GatewayApp:
             raise
 
     def _audit_refusal(self, scope: Scope, status: int, reason: str, agent: str | None, server: str | None) -> None:
-        """Record an `auth.failure` event; a store that cannot take it is logged, not fatal here."""
-        client = scope.get("client")
-        event = AuthFailed(
-            agent=agent,
-            server=server,
-            reason=reason,
-            status=status,
-            path=str(scope["path"])[:_MAX_AUDITED_PATH],
-            client=str(client[0]) if client else None,
-        )
-        try:
-            self.gateway.audit.record_nowait(event)
-        except AuditStoreError as exc:
-            logger.error("audit store cannot record an authentication failure: %s", exc)
+        """Record an `auth.failure` event (coalesced under floods: see `refusals`)."""
+        path = str(scope["path"])
+        client = _client_of(scope)
+        self.gateway.refusals.auth_failed(reason, status, agent=agent, server=server, path=path, client=client)
 
     async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, name, *rest = path.split("/", 3)
