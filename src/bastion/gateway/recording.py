@@ -51,6 +51,7 @@ class CallState:
     store: AuditStore | None = None
     flight: InFlightCall | None = None
     """Its entry among the calls in flight on its server (what the egress proxy blocked during it)."""
+    in_flight: InFlightCalls | None = None
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -58,6 +59,8 @@ class CallState:
     def decide(self, verdict: Verdict) -> None:
         """Record the guard pipeline's verdict (a `call.verdict` event) and remember it."""
         self.verdict = verdict
+        if verdict.allowed and self.flight is not None and self.in_flight is not None:
+            self.in_flight.begin(self.flight)  # on its way to the server now
         if self.store is None:
             return
         event = VerdictReached(
@@ -148,9 +151,11 @@ class CallRecorder:
                 ) from exc
         token = current_call.set(state)
         state.flight = InFlightCall(state.call_id, principal.agent, server.upstream.name, tool)
+        state.in_flight = self.in_flight
+        if not is_tool_call:
+            self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
         try:
-            with self.in_flight.running(state.flight):
-                result = await call_next(ctx)
+            result = await call_next(ctx)
         except MCPError as exc:
             await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
             raise
@@ -164,6 +169,7 @@ class CallRecorder:
             raise
         finally:
             current_call.reset(token)
+            self.in_flight.end(state.flight)
         denied = state.verdict is not None and not state.verdict.allowed
         outcome = Outcome.DENIED if denied else Outcome.ALLOWED
         is_error = bool(result.get("isError")) if is_tool_call and isinstance(result, Mapping) else None
