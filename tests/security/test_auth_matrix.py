@@ -98,6 +98,7 @@ ADMIN_ROWS = {
     ("GET", "/admin/api/rules"): Row("GET", "/admin/api/rules", "viewer", 200),
     ("DELETE", "/admin/api/rules/{id}"): Row("DELETE", "/admin/api/rules/nope", "admin", 404),
     ("GET", "/admin/api/limits"): Row("GET", "/admin/api/limits", "viewer", 200),
+    ("GET", "/admin/api/readiness"): Row("GET", "/admin/api/readiness", "viewer", 200),
 }
 
 DASHBOARD_ROWS = {

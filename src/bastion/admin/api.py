@@ -28,6 +28,8 @@ PREFIX = "/admin/api"
 AgentAuthenticator = Callable[[str | None], Awaitable[Principal | None]]
 LimitsUsage = Callable[[], Awaitable[dict[str, Any]]]
 """The gateway's report of each limit's use (bastion.guard.ratelimit.usage)."""
+Readiness = Callable[[], Awaitable[dict[str, Any]]]
+"""The gateway's full `/readyz` report (servers, their limits and last exits)."""
 Handler = Callable[[Request, AdminIdentity], Awaitable[Response]]
 
 
@@ -53,9 +55,11 @@ class AdminApi:
         events: EventSink,
         *,
         limits_usage: LimitsUsage | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.approvals = approvals
         self.limits_usage = limits_usage
+        self.readiness = readiness
         self.admin_tokens = admin_tokens
         self.agent_authenticator = agent_authenticator
         self.events = events
@@ -74,6 +78,7 @@ class AdminApi:
                 Route(f"{PREFIX}/rules", self._guard(Role.VIEWER, self._rules), methods=["GET"]),
                 Route(f"{PREFIX}/rules/{{id}}", self._guard(Role.ADMIN, self._revoke_rule), methods=["DELETE"]),
                 Route(f"{PREFIX}/limits", self._guard(Role.VIEWER, self._limits), methods=["GET"]),
+                Route(f"{PREFIX}/readiness", self._guard(Role.VIEWER, self._readiness), methods=["GET"]),
             ]
         )
 
@@ -176,3 +181,9 @@ class AdminApi:
         except Exception as exc:  # the storage (Redis) cannot be read
             return _error(503, "unavailable", f"the rate-limit counters cannot be read: {type(exc).__name__}: {exc}")
         return JSONResponse(report)
+
+    async def _readiness(self, request: Request, identity: AdminIdentity) -> Response:
+        if self.readiness is None:
+            return _error(404, "not_found", "no gateway readiness here")
+        report = await self.readiness()
+        return JSONResponse(report, status_code=200 if report.get("ready") else 503)

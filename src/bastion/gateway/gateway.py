@@ -270,6 +270,7 @@ class Gateway:
                 self.authenticator.authenticate,
                 self.events,
                 limits_usage=self.limits_usage,
+                readiness=self.readiness,
             ).app
             self.dashboard = gateway_dashboard(self, admin_tokens).app
             background = await stack.enter_async_context(anyio.create_task_group())
