@@ -109,8 +109,8 @@ class GatewayApp:
     def __init__(self, gateway: Gateway, endpoints: dict[str, ServerEndpoint]) -> None:
         self.gateway = gateway
         self.endpoints = endpoints
-        self._ids_in_flight: set[tuple[str, str, str]] = set()
-        """(server, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
+        self._ids_in_flight: set[tuple[str, str, str, str]] = set()
+        """(server, credential, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -173,7 +173,8 @@ class GatewayApp:
         method = scope["method"]
         send = self._noting_refusals(scope, send, principal.agent, name)
         if method == "POST" and suffix in ("mcp", "messages", "messages/"):
-            await self._post(endpoint, suffix, scope, receive, send, principal.agent, name)
+            owner = principal.credential_id or principal.agent
+            await self._post(endpoint, suffix, scope, receive, send, principal.agent, name, owner)
         elif suffix == "mcp":
             scope["bastion.transport"] = "streamable-http"
             await endpoint.manager.handle_request(scope, receive, send)
@@ -186,16 +187,29 @@ class GatewayApp:
             )
 
     async def _post(
-        self, endpoint: ServerEndpoint, suffix: str, scope: Scope, receive: Receive, send: Send, agent: str, name: str
+        self,
+        endpoint: ServerEndpoint,
+        suffix: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        agent: str,
+        name: str,
+        owner: str,
     ) -> None:
-        """A JSON-RPC message: judged here (see `front_checks`), then replayed to the SDK transport."""
+        """A JSON-RPC message: judged here (see `front_checks`), then replayed to the SDK transport.
+
+        `owner` is the credential the session is bound to: ids in flight are tracked per
+        credential too, so a request naming someone else's session cannot block their ids."""
         limit = self.gateway.config.max_body_bytes
         body = await read_body(receive, limit)
-        judged = too_large(limit) if body is None else judge(body)
+        if body is None:
+            await self._refuse(too_large(limit), scope, receive, send, agent, name)
+            return
+        judged = judge(body)
         if isinstance(judged, Refusal):
             await self._refuse(judged, scope, receive, send, agent, name)
             return
-        assert body is not None
         receive = replay(body, receive)
         if suffix != "mcp":
             scope["bastion.transport"] = "sse"
@@ -203,7 +217,7 @@ class GatewayApp:
             return
         scope["bastion.transport"] = "streamable-http"
         session = Headers(scope=scope).get("mcp-session-id")
-        key = (name, session, judged.id_key) if session and judged.id_key else None
+        key = (name, owner, session, judged.id_key) if session and judged.id_key else None
         if key is not None and key in self._ids_in_flight:
             await self._refuse(duplicate_id(judged.request_id), scope, receive, send, agent, name)
             return
