@@ -284,6 +284,7 @@ class Gateway:
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
                 on_failure=self.bridge.audit_failed,
                 in_flight=self.in_flight,
+                refusals=self.refusals,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,
