@@ -100,6 +100,7 @@ ADMIN_ROWS = {
     ("DELETE", "/admin/api/rules/{id}"): Row("DELETE", "/admin/api/rules/nope", "admin", 404),
     ("GET", "/admin/api/limits"): Row("GET", "/admin/api/limits", "viewer", 200),
     ("POST", "/admin/api/servers/{name}/restart"): Row("POST", "/admin/api/servers/nope/restart", "admin", 404),
+    ("GET", "/admin/api/readiness"): Row("GET", "/admin/api/readiness", "viewer", 200),
 }
 
 DASHBOARD_ROWS = {

@@ -5,7 +5,9 @@ still answered (issue 13, item 3).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -36,16 +38,27 @@ HELD = {"rules": [{"name": "hold-time2", "match": {"server": "time2", "tool": "g
 
 
 class ApprovalWaiter:
-    """An approvals event sink: `requested` is set when a call is held."""
+    """An approvals event sink: the id of each call held for approval, as it is held."""
 
     def __init__(self) -> None:
-        self.requested = threading.Event()
-        self.approval_id: str | None = None
+        self.held: queue.Queue[str] = queue.Queue()
 
     def record(self, event: object) -> None:
         if isinstance(event, ApprovalRequested):
-            self.approval_id = event.approval.id
-            self.requested.set()
+            self.held.put(event.approval.id)
+
+    def next_held(self) -> str:
+        return self.held.get(timeout=30)
+
+
+def deny(door: FrontDoor, approval_id: str) -> None:
+    denied = httpx2.post(
+        f"{door.base_url}/admin/api/approvals/{approval_id}/deny",
+        headers={"Authorization": str(door.credentials["approver"])},
+        json={"reason": "not now"},
+        timeout=30,
+    )
+    assert denied.status_code == 200, denied.text
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +74,8 @@ def door(tmp_path_factory: pytest.TempPathFactory, waiter: ApprovalWaiter) -> It
 
 
 def post(door: FrontDoor, body: bytes, *, kind: str = "agent", server: str = "time", **headers: str) -> httpx2.Response:
-    sent = {**MCP_HEADERS, "Authorization": str(door.credentials[kind]), **headers}
+    credential = door.credentials[kind]
+    sent = {**MCP_HEADERS, **({"Authorization": credential} if credential else {}), **headers}
     return httpx2.post(f"{door.base_url}/servers/{server}/mcp", content=body, headers=sent, timeout=30)
 
 
@@ -129,35 +143,93 @@ def test_a_second_request_with_an_id_in_flight_is_refused_at_once_and_the_first_
         target=lambda: first.update(answer=post(door, call.encode(), server="time2", **{"Mcp-Session-Id": session}))
     )
     held.start()
-    assert waiter.requested.wait(30), "the first call is held for approval"
+    approval_id = waiter.next_held()  # the first call is held for approval
     # The same id as a string: the transport keys both as "7", so this is the same id to it.
     again = call.replace('"id": 7', '"id": "7"')
     second = post(door, again.encode(), server="time2", **{"Mcp-Session-Id": session})
     assert second.status_code == 409, second.text
     assert "already in flight" in second.json()["error"]["message"]
-    denied = httpx2.post(
-        f"{door.base_url}/admin/api/approvals/{waiter.approval_id}/deny",
-        headers={"Authorization": str(door.credentials["approver"])},
-        json={"reason": "not now"},
-        timeout=30,
-    )
-    assert denied.status_code == 200, denied.text
+    deny(door, approval_id)
     held.join(30)
     answer = first["answer"]
     assert answer.status_code == 200, answer.text
     assert '"id":7' in answer.text.replace(" ", ""), "the first request is still answered"
-    [event] = refusals(door, "duplicate_id")
+    [event, *_] = refusals(door, "duplicate_id")
     assert (event["agent"], event["server"], event["status"]) == ("matrix-agent", "time2", 409)
+
+
+class SseSession:
+    """A raw legacy SSE session: the stream read in a thread, each event queued."""
+
+    def __init__(self, door: FrontDoor, server: str) -> None:
+        self.door = door
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.http = httpx2.Client(base_url=door.base_url, timeout=60)
+        headers = {"Authorization": str(door.credentials["agent"]), "Accept": "text/event-stream"}
+        self.reader = threading.Thread(target=self._read, args=(f"/servers/{server}/sse", headers), daemon=True)
+        self.reader.start()
+        kind, self.endpoint = self.events.get(timeout=30)
+        assert kind == "endpoint", self.endpoint
+
+    def _read(self, path: str, headers: dict[str, str]) -> None:
+        kind = "message"
+        with contextlib.suppress(Exception), self.http.stream("GET", path, headers=headers) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    kind = line.removeprefix("event:").strip()
+                elif line.startswith("data:"):
+                    self.events.put((kind, line.removeprefix("data:").strip()))
+
+    def post(self, message: dict[str, Any]) -> None:
+        headers = {"Authorization": str(self.door.credentials["agent"]), "Content-Type": "application/json"}
+        sent = self.http.post(self.endpoint, content=json.dumps(message).encode(), headers=headers)
+        assert sent.status_code == 202, sent.text
+
+    def answer(self) -> dict[str, Any]:
+        while True:
+            kind, data = self.events.get(timeout=30)
+            message: dict[str, Any] = json.loads(data)
+            if kind == "message" and "id" in message:
+                return message
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def test_over_legacy_sse_a_reused_id_in_flight_is_refused_at_once_and_the_first_is_answered(
+    door: FrontDoor, waiter: ApprovalWaiter
+) -> None:
+    sse = SseSession(door, "time2")
+    try:
+        sse.post(INITIALIZE)
+        assert sse.answer()["id"] == 0
+        sse.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        call = {**TOOLS_CALL, "params": {"name": "get_current_time", "arguments": {"timezone": "UTC"}}}
+        sse.post({**call, "id": 7})
+        approval_id = waiter.next_held()
+        sse.post({**call, "id": "7"})
+        refused = sse.answer()
+        assert refused["id"] == "7"
+        assert "already in flight" in refused["error"]["message"]
+        deny(door, approval_id)
+        first = sse.answer()
+        assert first["id"] == 7
+        assert "result" in first, "the first request is still answered"
+    finally:
+        sse.close()
 
 
 def test_a_flood_of_refusals_is_coalesced_not_one_row_each(tmp_path: Path) -> None:
     flood = 300
     with front_door(tmp_path) as door:
-        for _ in range(flood):
+        for n in range(flood):
             assert post(door, b"[]").status_code == 400
-        during = refusals(door, "batch")
+            assert post(door, b"[]", kind="none" if n % 2 else "malformed").status_code == 401
+        during = [e for e in door.events() if e["type"] in ("request.refused", "auth.failure")]
         gateway = door.gateway
-    assert 1 <= len(during) <= 4, "at most two rows per reason per minute (a flood may span a minute's end)"
-    events = [e for e in stored_events(gateway) if e["type"] == "request.refused"]
-    assert sum(e["count"] for e in events) == flood, "every refusal is counted"
-    assert len(events) <= 4
+    assert 1 <= len(during) <= 3 * 4, "at most two rows per kind per minute (a flood may span a minute's end)"
+    refused = [e for e in stored_events(gateway) if e["type"] == "request.refused"]
+    failed = [e for e in stored_events(gateway) if e["type"] == "auth.failure"]
+    assert sum(e["count"] for e in refused) == flood, "every refusal is counted"
+    assert sum(e["count"] for e in failed) == flood, "every authentication failure is counted"
+    assert {e["reason"] for e in failed} == {"missing bearer token", "invalid, revoked or expired credential"}

@@ -31,6 +31,8 @@ LimitsUsage = Callable[[], Awaitable[dict[str, Any]]]
 RestartServer = Callable[[str], Awaitable[str]]
 """Clears a server's crash-loop hold and starts it; its state after (`Gateway.restart_server`).
 Raises KeyError for an unknown server, ValueError when it is not held down."""
+Readiness = Callable[[], Awaitable[dict[str, Any]]]
+"""The gateway's full `/readyz` report (servers, their limits and last exits)."""
 Handler = Callable[[Request, AdminIdentity], Awaitable[Response]]
 
 
@@ -57,10 +59,12 @@ class AdminApi:
         *,
         limits_usage: LimitsUsage | None = None,
         restart_server: RestartServer | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.approvals = approvals
         self.limits_usage = limits_usage
         self.restart_server = restart_server
+        self.readiness = readiness
         self.admin_tokens = admin_tokens
         self.agent_authenticator = agent_authenticator
         self.events = events
@@ -80,6 +84,7 @@ class AdminApi:
                 Route(f"{PREFIX}/rules/{{id}}", self._guard(Role.ADMIN, self._revoke_rule), methods=["DELETE"]),
                 Route(f"{PREFIX}/limits", self._guard(Role.VIEWER, self._limits), methods=["GET"]),
                 Route(f"{PREFIX}/servers/{{name}}/restart", self._guard(Role.ADMIN, self._restart), methods=["POST"]),
+                Route(f"{PREFIX}/readiness", self._guard(Role.VIEWER, self._readiness), methods=["GET"]),
             ]
         )
 
@@ -194,3 +199,8 @@ class AdminApi:
         except ValueError as exc:
             return _error(409, "conflict", str(exc))
         return JSONResponse({"server": name, "state": state, "restarted_by": f"api:{identity.name}"})
+    async def _readiness(self, request: Request, identity: AdminIdentity) -> Response:
+        if self.readiness is None:
+            return _error(404, "not_found", "no gateway readiness here")
+        report = await self.readiness()
+        return JSONResponse(report, status_code=200 if report.get("ready") else 503)

@@ -216,6 +216,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/admin/api/readiness": {
+                "get": {
+                    "summary": "The full readiness report: each server's state, sandbox, limits and last exit",
+                    "operationId": "readiness",
+                    "responses": {
+                        "200": _json({"type": "object"}, "Ready: the report `/readyz` gives an operator"),
+                        "503": _json({"type": "object"}, "Not ready: the same report"),
+                        **_ERRORS,
+                    },
+                }
+            },
             "/admin/api/rules/{id}": {
                 "delete": {
                     "summary": "Revoke an always-allow rule (role admin)",

@@ -188,7 +188,9 @@ class AlertFailed(AuditEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthFailed(AuditEvent):
-    """A request refused at the front door: no, bad, revoked or expired credential, or no access."""
+    """A request refused at the front door: no, bad, revoked or expired credential, or no access.
+
+    Coalesced under floods like `RequestRefused` (per status, reason and agent, per minute)."""
 
     type: ClassVar[str] = "auth.failure"
     reason: str
@@ -196,6 +198,9 @@ class AuthFailed(AuditEvent):
     path: str = ""
     client: str | None = None
     """The remote address, when known."""
+    count: int = 1
+    coalesced: bool = False
+    window_start: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -319,6 +319,7 @@ class Gateway:
                 self.events,
                 limits_usage=self.limits_usage,
                 restart_server=self.restart_server,
+                readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
                 from bastion.web.wiring import gateway_dashboard
@@ -339,6 +340,7 @@ class Gateway:
                 on_failure=self.bridge.audit_failed,
                 in_flight=self.in_flight,
                 tracer=self.observability.tracer,
+                refusals=self.refusals,
             )
             settings = RuntimeSettings(
                 self.config.data_dir,

@@ -35,8 +35,6 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from bastion.audit.events import AuthFailed
-from bastion.audit.store import AuditStoreError
 from bastion.config import SERVER_NAME
 from bastion.gateway.front_checks import (
     Refusal,
@@ -79,7 +77,6 @@ ROUTES: tuple[str, ...] = (
 )
 """Every path `GatewayApp` serves (`...`: an app of its own, with its own routes). The auth
 matrix (tests/security/test_auth_matrix.py) has a row for each: add one with a new route."""
-_MAX_AUDITED_PATH = 256
 
 
 class ServerEndpoint:
@@ -115,8 +112,8 @@ class GatewayApp:
     def __init__(self, gateway: Gateway, endpoints: dict[str, ServerEndpoint]) -> None:
         self.gateway = gateway
         self.endpoints = endpoints
-        self._ids_in_flight: set[tuple[str, str, str]] = set()
-        """(server, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
+        self._ids_in_flight: set[tuple[str, str, str, str]] = set()
+        """(server, credential, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -151,20 +148,10 @@ class GatewayApp:
             raise
 
     def _audit_refusal(self, scope: Scope, status: int, reason: str, agent: str | None, server: str | None) -> None:
-        """Record an `auth.failure` event; a store that cannot take it is logged, not fatal here."""
-        client = scope.get("client")
-        event = AuthFailed(
-            agent=agent,
-            server=server,
-            reason=reason,
-            status=status,
-            path=str(scope["path"])[:_MAX_AUDITED_PATH],
-            client=str(client[0]) if client else None,
-        )
-        try:
-            self.gateway.audit.record_nowait(event)
-        except AuditStoreError as exc:
-            logger.error("audit store cannot record an authentication failure: %s", exc)
+        """Record an `auth.failure` event (coalesced under floods: see `refusals`)."""
+        path = str(scope["path"])
+        client = _client_of(scope)
+        self.gateway.refusals.auth_failed(reason, status, agent=agent, server=server, path=path, client=client)
 
     async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
         _, _, name, *rest = path.split("/", 3)
@@ -197,7 +184,8 @@ class GatewayApp:
         method = scope["method"]
         send = self._noting_refusals(scope, send, principal.agent, name)
         if method == "POST" and suffix in ("mcp", "messages", "messages/"):
-            await self._post(endpoint, suffix, scope, receive, send, principal.agent, name)
+            owner = principal.credential_id or principal.agent
+            await self._post(endpoint, suffix, scope, receive, send, principal.agent, name, owner)
         elif suffix == "mcp":
             scope["bastion.transport"] = "streamable-http"
             await endpoint.manager.handle_request(scope, receive, send)
@@ -210,16 +198,29 @@ class GatewayApp:
             )
 
     async def _post(
-        self, endpoint: ServerEndpoint, suffix: str, scope: Scope, receive: Receive, send: Send, agent: str, name: str
+        self,
+        endpoint: ServerEndpoint,
+        suffix: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        agent: str,
+        name: str,
+        owner: str,
     ) -> None:
-        """A JSON-RPC message: judged here (see `front_checks`), then replayed to the SDK transport."""
+        """A JSON-RPC message: judged here (see `front_checks`), then replayed to the SDK transport.
+
+        `owner` is the credential the session is bound to: ids in flight are tracked per
+        credential too, so a request naming someone else's session cannot block their ids."""
         limit = self.gateway.config.max_body_bytes
         body = await read_body(receive, limit)
-        judged = too_large(limit) if body is None else judge(body)
+        if body is None:
+            await self._refuse(too_large(limit), scope, receive, send, agent, name)
+            return
+        judged = judge(body)
         if isinstance(judged, Refusal):
             await self._refuse(judged, scope, receive, send, agent, name)
             return
-        assert body is not None
         receive = replay(body, receive)
         if suffix != "mcp":
             scope["bastion.transport"] = "sse"
@@ -227,7 +228,7 @@ class GatewayApp:
             return
         scope["bastion.transport"] = "streamable-http"
         session = Headers(scope=scope).get("mcp-session-id")
-        key = (name, session, judged.id_key) if session and judged.id_key else None
+        key = (name, owner, session, judged.id_key) if session and judged.id_key else None
         if key is not None and key in self._ids_in_flight:
             await self._refuse(duplicate_id(judged.request_id), scope, receive, send, agent, name)
             return

@@ -2,15 +2,15 @@
 
 A sandboxed server has no way to say which call made it open a connection: the egress proxy
 only knows the server. The call recorder registers every request it forwards here while it
-runs; when the proxy blocks a connection, the audit bridge asks which calls were in flight
-on that server, names them in the `egress.blocked` event (`ambiguous` when there are
-several) and notes the blocked host on each, for their `call.completed` records.
+runs (a `tools/call` only once the guard let it through: one held for approval has not
+reached the server and cannot be blamed). When the proxy blocks a connection, the audit
+bridge asks which calls were in flight on that server, names them in the `egress.blocked`
+event (`ambiguous` when there are several) and notes the blocked host on each, for their
+`call.completed` records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 MAX_BLOCKED_PER_CALL = 32
@@ -69,17 +69,18 @@ class InFlightCalls:
     def __init__(self) -> None:
         self._by_server: dict[str, dict[str, InFlightCall]] = {}
 
-    @contextmanager
-    def running(self, call: InFlightCall) -> Iterator[InFlightCall]:
-        """Keep `call` registered while the block runs."""
-        calls = self._by_server.setdefault(call.server, {})
-        calls[call.call_id] = call
-        try:
-            yield call
-        finally:
-            calls.pop(call.call_id, None)
-            if not calls:
-                self._by_server.pop(call.server, None)
+    def begin(self, call: InFlightCall) -> None:
+        """`call` is on its way to the server (for a `tools/call`: once the guard let it through)."""
+        self._by_server.setdefault(call.server, {})[call.call_id] = call
+
+    def end(self, call: InFlightCall) -> None:
+        """`call` has ended (whether or not it ever began)."""
+        calls = self._by_server.get(call.server)
+        if calls is None:
+            return
+        calls.pop(call.call_id, None)
+        if not calls:
+            del self._by_server[call.server]
 
     def attribute(self, server: str, blocked: str | None = None) -> Attribution:
         """The calls in flight on `server` now; `blocked` (`host:port`) is noted on each."""

@@ -7,15 +7,17 @@ requests are refused (fail closed) unless `audit.on_failure: allow` says otherwi
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
+from mcp.server.connection import Connection
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
@@ -25,6 +27,8 @@ from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.compact_json import compact_json
 from bastion.gateway.in_flight import InFlightCall, InFlightCalls
+from bastion.gateway.refusals import RefusalRecorder
+from bastion.gateway.sdk_access import connection_of
 from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_SESSION_TRANSPORTS = frozenset({"sse", "stdio"})
+"""Where the front door cannot see a request's id in flight (Streamable HTTP's is checked there)."""
 _UNRECORDED_METHODS = frozenset({"ping"})
 """Liveness probes: answered by Bastion itself, never forwarded, not worth a record each."""
 
@@ -54,6 +60,7 @@ class CallState:
     """Its entry among the calls in flight on its server (what the egress proxy blocked during it)."""
     trace: CallTrace | None = None
     """The request's span, when tracing is on."""
+    in_flight: InFlightCalls | None = None
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -61,6 +68,8 @@ class CallState:
     def decide(self, verdict: Verdict) -> None:
         """Record the guard pipeline's verdict (a `call.verdict` event) and remember it."""
         self.verdict = verdict
+        if verdict.allowed and self.flight is not None and self.in_flight is not None:
+            self.in_flight.begin(self.flight)  # on its way to the server now
         if self.store is None:
             return
         event = VerdictReached(
@@ -110,12 +119,17 @@ class CallRecorder:
         on_failure: Callable[[AuditStoreError], None] | None = None,
         in_flight: InFlightCalls | None = None,
         tracer: CallTracer | None = None,
+        refusals: RefusalRecorder | None = None,
     ) -> None:
         self.store = store
         self.in_flight = in_flight if in_flight is not None else InFlightCalls()
         """Every request between its record and its end, by server (see `bastion.gateway.in_flight`)."""
         self.tracer = tracer
         """Makes each request's span when tracing is on (None: off)."""
+        self.refusals = refusals
+        """Where a request refused before its record goes (`request.refused`)."""
+        self._ids_in_flight: set[tuple[Connection, str]] = set()
+        """(connection, request id) of each request in flight over a legacy SSE session or stdio."""
         self.refuse_on_failure = refuse_on_failure
         self.on_failure = on_failure
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
@@ -124,9 +138,37 @@ class CallRecorder:
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
             if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
                 return await call_next(ctx)
-            return await self._record(server, ctx, call_next)
+            if _transport_of(ctx) not in _SESSION_TRANSPORTS:
+                return await self._record(server, ctx, call_next)
+            # Over a legacy SSE session or stdio, a reused id would share the first request's
+            # place in the SDK's table of requests in flight (its cancellation): refuse it.
+            key = (connection_of(ctx), str(ctx.request_id))
+            if key in self._ids_in_flight:
+                self._refuse_duplicate(server, ctx)
+            self._ids_in_flight.add(key)
+            try:
+                return await self._record(server, ctx, call_next)
+            finally:
+                self._ids_in_flight.discard(key)
 
         return record
+
+    def _refuse_duplicate(self, server: ProxyServer, ctx: ServerRequestContext[Any, Any]) -> NoReturn:
+        message = (
+            f"Bastion: a request with id {json.dumps(ctx.request_id)[:80]} is already in flight on this "
+            "session: use a new id for each request (the first one is still being answered)"
+        )
+        if self.refusals is not None:
+            principal = server.principal_of(ctx)
+            self.refusals.refused(
+                "duplicate_id",
+                409,
+                agent=principal.agent if principal is not None else None,
+                server=server.upstream.name,
+                path=_transport_of(ctx),
+                detail=message,
+            )
+        raise MCPError(code=INVALID_REQUEST, message=message)
 
     async def _record(
         self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
@@ -174,9 +216,11 @@ class CallRecorder:
                 ) from exc
         token = current_call.set(state)
         state.flight = InFlightCall(state.call_id, principal.agent, server.upstream.name, tool)
+        state.in_flight = self.in_flight
+        if not is_tool_call:
+            self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
         try:
-            with self.in_flight.running(state.flight):
-                result = await call_next(ctx)
+            result = await call_next(ctx)
         except MCPError as exc:
             await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
             raise
@@ -190,6 +234,7 @@ class CallRecorder:
             raise
         finally:
             current_call.reset(token)
+            self.in_flight.end(state.flight)
         denied = state.verdict is not None and not state.verdict.allowed
         outcome = Outcome.DENIED if denied else Outcome.ALLOWED
         is_error = bool(result.get("isError")) if is_tool_call and isinstance(result, Mapping) else None

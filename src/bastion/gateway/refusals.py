@@ -1,39 +1,44 @@
-"""`request.refused` audit events for requests the front door turns away, coalesced under floods.
+"""Audit events for requests the front door turns away, coalesced under floods.
 
-A refusal is recorded as it happens when it is the first for its reason in the current
-minute; later ones that minute are only counted, and recorded as one coalesced event (with
-the count) when the minute is over (`flush`, run each minute by the gateway and at its
-stop). Reasons come from a fixed vocabulary, so a flood of any size costs at most two rows
-per reason per minute.
+`request.refused` (an authenticated request refused before the guard) and `auth.failure`
+(no valid credential, or one that does not reach the server) are recorded as they happen
+when they are the first of their kind in the current minute; later ones that minute are
+only counted, and recorded as one coalesced event (with the count) when the minute is over
+(`flush`, run each minute by the gateway and at its stop). Kinds are keyed by a fixed
+vocabulary of reasons (and, for `auth.failure`, the authenticated agent, if any), so a flood
+of any size from strangers costs at most two rows per reason per minute.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from bastion.audit.events import AuditEvent, RequestRefused
+from bastion.audit.events import AuditEvent, AuthFailed, RequestRefused
 
 WINDOW_SECONDS = 60.0
 MAX_PATH = 256
 MAX_DETAIL = 300
+
+Coalescible = RequestRefused | AuthFailed
 
 
 @dataclass(slots=True)
 class _Window:
     start: float
     counted: int = 0
-    last: RequestRefused | None = None
+    last: Coalescible | None = None
 
 
 class RefusalRecorder:
-    """Records refusals through `record` (the event bridge's), at most two events per reason per minute."""
+    """Records refusals through `record` (the event bridge's), at most two events per kind per minute."""
 
     def __init__(self, record: Callable[[AuditEvent], None], clock: Callable[[], float] = time.time) -> None:
         self._record = record
         self._clock = clock
-        self._windows: dict[str, _Window] = {}
+        self._windows: dict[Hashable, _Window] = {}
 
     def refused(
         self,
@@ -46,8 +51,8 @@ class RefusalRecorder:
         client: str | None = None,
         detail: str = "",
     ) -> None:
+        """An authenticated request refused before the guard (`reason` from a fixed set)."""
         now = self._clock()
-        start = now - now % WINDOW_SECONDS
         event = RequestRefused(
             time=now,
             agent=agent,
@@ -58,41 +63,43 @@ class RefusalRecorder:
             client=client,
             detail=detail[:MAX_DETAIL],
         )
-        window = self._windows.get(reason)
-        if window is not None and window.start == start:
-            window.counted += 1
-            window.last = event
-            return
-        if window is not None:
-            self._close(reason, window)
-        self._windows[reason] = _Window(start)
-        self._record(event)
+        self._offer(("request.refused", reason), event, now)
+
+    def auth_failed(
+        self, reason: str, status: int, *, agent: str | None, server: str | None, path: str, client: str | None
+    ) -> None:
+        """A request without a valid credential (401), or with one that does not reach the server (403)."""
+        now = self._clock()
+        event = AuthFailed(
+            time=now, agent=agent, server=server, reason=reason, status=status, path=path[:MAX_PATH], client=client
+        )
+        self._offer(("auth.failure", status, reason, agent), event, now)
 
     def flush(self, *, everything: bool = False) -> None:
         """Record the counts of every minute that is over (`everything`: the current ones too)."""
         now = self._clock()
         current = now - now % WINDOW_SECONDS
-        for reason, window in list(self._windows.items()):
+        for key, window in list(self._windows.items()):
             if everything or window.start < current:
-                self._close(reason, window)
-                del self._windows[reason]
+                self._close(window)
+                del self._windows[key]
 
-    def _close(self, reason: str, window: _Window) -> None:
-        last = window.last
-        if window.counted == 0 or last is None:
+    def _offer(self, key: Hashable, event: Coalescible, now: float) -> None:
+        start = now - now % WINDOW_SECONDS
+        window = self._windows.get(key)
+        if window is not None and window.start == start:
+            window.counted += 1
+            window.last = event
             return
-        self._record(
-            RequestRefused(
-                time=self._clock(),
-                agent=last.agent,
-                server=last.server,
-                reason=reason,
-                status=last.status,
-                path=last.path,
-                client=last.client,
-                detail=last.detail,
-                count=window.counted,
-                coalesced=True,
-                window_start=window.start,
-            )
+        if window is not None:
+            self._close(window)
+        self._windows[key] = _Window(start)
+        self._record(event)
+
+    def _close(self, window: _Window) -> None:
+        if window.counted == 0 or window.last is None:
+            return
+        summary = dataclasses.replace(
+            window.last, time=self._clock(), count=window.counted, coalesced=True, window_start=window.start
         )
+        self._record(summary)

@@ -7,6 +7,8 @@ import pytest
 from bastion.audit import events as audit
 from bastion.gateway.event_bridge import egress_alert, runtime_audit_event
 from bastion.gateway.in_flight import MAX_BLOCKED_PER_CALL, InFlightCall, InFlightCalls
+from bastion.gateway.recording import CallState
+from bastion.model import Decision, Verdict
 from bastion.runtime.events import EgressBlocked
 
 BLOCKED = EgressBlocked("fetch", "evil.example", 443, "CONNECT", "evil.example is not on the allowlist")
@@ -27,9 +29,8 @@ def test_a_block_names_the_calls_in_flight_and_says_when_it_is_ambiguous(
     registry = InFlightCalls()
     flights = [InFlightCall(call_id, who, "fetch", name) for call_id, who, name in calls]
     other = InFlightCall("elsewhere", "carol", "git", "log")
-    contexts = [registry.running(flight) for flight in [*flights, other]]
-    for context in contexts:
-        context.__enter__()
+    for flight in [*flights, other]:
+        registry.begin(flight)
     during = registry.attribute("fetch", "evil.example:443")
     event = runtime_audit_event(BLOCKED, during)
     assert isinstance(event, audit.EgressBlocked)
@@ -40,16 +41,26 @@ def test_a_block_names_the_calls_in_flight_and_says_when_it_is_ambiguous(
     alert = egress_alert(BLOCKED, during)
     assert alert.details["ambiguous"] is ambiguous
     assert len(alert.details["calls"]) == len(calls)
-    for context in contexts:
-        context.__exit__(None, None, None)
+    for flight in [*flights, other]:
+        registry.end(flight)
     assert len(registry) == 0
 
 
 def test_the_hosts_noted_on_one_call_are_bounded() -> None:
     registry = InFlightCalls()
     flight = InFlightCall("c1", "alice", "fetch", "fetch")
-    with registry.running(flight):
-        for n in range(MAX_BLOCKED_PER_CALL * 3):
-            registry.attribute("fetch", f"host{n}.example:443")
-            registry.attribute("fetch", "host0.example:443")
+    registry.begin(flight)
+    for n in range(MAX_BLOCKED_PER_CALL * 3):
+        registry.attribute("fetch", f"host{n}.example:443")
+        registry.attribute("fetch", "host0.example:443")
     assert len(flight.egress_blocked) == MAX_BLOCKED_PER_CALL
+
+
+@pytest.mark.parametrize(("decision", "in_flight"), [(Decision.ALLOW, 1), (Decision.DENY, 0), (Decision.ASK, 0)])
+def test_a_tool_call_is_in_flight_only_once_the_guard_lets_it_through(decision: Decision, in_flight: int) -> None:
+    """A call held for approval (or denied) has not reached the server: a block then is not its doing."""
+    registry = InFlightCalls()
+    state = CallState("c1", None, None, flight=InFlightCall("c1", "alice", "fetch", "fetch"), in_flight=registry)
+    assert len(registry) == 0
+    state.decide(Verdict(decision))
+    assert len(registry) == in_flight

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.audit.events import AuditEvent, RequestRefused
+from bastion.audit.events import AuditEvent, AuthFailed, RequestRefused
 from bastion.gateway.front_checks import Judged, Refusal, judge
 from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.status_key import is_status_key, read_status_key, write_status_key
@@ -37,6 +37,22 @@ def test_a_flood_is_two_rows_per_reason_per_minute_and_every_refusal_is_counted(
     assert [(e.count, e.coalesced) for e in parse] == [(1, False), (999, True), (1, False)]
     assert sum(e.count for e in events if e.reason == "batch") == 1000
     assert len(events) == 5
+
+
+def test_authentication_failures_coalesce_per_status_reason_and_agent() -> None:
+    recorded: list[AuditEvent] = []
+    refusals = RefusalRecorder(recorded.append, Clock())
+    for n in range(500):
+        refusals.auth_failed("missing bearer token", 401, agent=None, server=None, path=f"/p{n}", client="10.0.0.9")
+    refusals.auth_failed("no access", 403, agent="alice", server="git", path="/servers/git/mcp", client=None)
+    refusals.auth_failed("no access", 403, agent="bob", server="git", path="/servers/git/mcp", client=None)
+    refusals.flush(everything=True)
+    assert [(e.agent, e.count, e.coalesced) for e in recorded if isinstance(e, AuthFailed)] == [
+        (None, 1, False),
+        ("alice", 1, False),
+        ("bob", 1, False),
+        (None, 499, True),
+    ]
 
 
 @pytest.mark.parametrize(
