@@ -171,6 +171,7 @@ def test_bounded_reads_and_ordinary_statements_stay_allowed(text, scan_ids):
         ("query_collection", {"collection": "customers", "filter": {}}, "sql.bulk_export"),
         ("firestore_list_documents", {"collection": "customers"}, "sql.bulk_export"),
         ("dynamodb_scan", {"TableName": "customers"}, "sql.bulk_export"),
+        ("export_table", {"table": "customers", "format": "csv"}, "sql.bulk_export"),
     ],
 )  # fmt: skip
 def test_document_databases(tool, arguments, expected, scan_ids):
@@ -187,6 +188,7 @@ def test_document_databases(tool, arguments, expected, scan_ids):
         ("run_command", {"command": "mongosh crm --eval 'db.customers.find({}).limit(10)'"}),
         ("list_collections", {"database": "crm"}),
         ("dynamodb_scan", {"TableName": "customers", "Limit": 25}),
+        ("export_table", {"table": "customers", "where": {"id": 4}}),
         ("search_documents", {"collection": "kb", "query": "refund policy"}),
         ("find_files", {"path": "/srv/app", "pattern": "*.py"}),
     ],
@@ -212,3 +214,21 @@ def test_rule_conditions_see_every_statement(text, op):
 )  # fmt: skip
 def test_prose_is_not_sql(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments, server="db") if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "entry"),
+    [
+        ("run_task", {"input": "DO $$ BEGIN EXECUTE 'DROP TABLE users'; END $$"}, "sql.drop"),
+        ("job_submit", {"code": "EXECUTE IMMEDIATE 'TRUNCATE TABLE audit_log'"}, "sql.truncate"),
+        ("pipeline_step", {"payload": "BEGIN EXECUTE IMMEDIATE 'DROP TABLE users'; END;"}, "sql.drop"),
+        ("run_task", {"input": "BEGIN; DROP TABLE users; COMMIT;"}, "sql.drop"),
+    ],
+)
+def test_dynamic_sql_outside_sql_tools(tool, arguments, entry, scan_ids):
+    assert entry in scan_ids(tool, arguments)
+
+
+@pytest.mark.parametrize("text", ["Do it now; exec the plan", "Begin the review, then execute the steps"])
+def test_prose_with_procedural_words_is_not_sql(text, scan_ids):
+    assert not {e for e in scan_ids("run_task", {"input": text}) if e.startswith("sql.")}

@@ -120,7 +120,9 @@ def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
 def _reads_documents(call: CallView) -> bool:
     """A tool reading documents of a named collection (or a DynamoDB-style table scan)."""
     words = call.tool_words
-    if words & {"find", "aggregate", "export", "dump"}:
+    if words & {"export", "dump"}:  # export_table, dump_collection: a whole table or collection out
+        return _arg(call, ("collection", "coll", "collectionname", "table", "tablename"))[0]
+    if words & {"find", "aggregate"}:
         return _arg(call, ("collection", "coll", "collectionname"))[0]
     if words & {"scan"} and _arg(call, ("tablename", "table"))[0]:
         return True

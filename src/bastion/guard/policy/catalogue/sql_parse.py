@@ -120,8 +120,21 @@ def _parse(text: str, strict: bool, depth: int) -> SqlScript | None:
     if whole is not None and not _DYNAMIC_HINT.search(text) and not any("command" in s.ops for s in whole.statements):
         return whole
     if strict and whole is None:
-        return None
+        return _strict_payloads(text, depth) if _DYNAMIC_HINT.search(text) else None
     return _parse_pieces(text, whole, depth)
+
+
+def _strict_payloads(text: str, depth: int) -> SqlScript | None:
+    """Outside SQL contexts: the SQL dynamic SQL runs (`DO $$ ... EXECUTE '...' $$`), when it parses strictly."""
+    toks = tokens(text)
+    if toks is None or depth >= MAX_DEPTH:
+        return None
+    stmts = [
+        Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree)
+        for payload in dynamic_payloads(split(text, toks))
+        for s in (_parse(unwrap_executable_comments(payload.text), True, depth + 1) or SqlScript((), "")).statements
+    ]
+    return SqlScript(tuple(stmts), "dynamic") if stmts else None
 
 
 def _parse_whole(text: str, strict: bool) -> SqlScript | None:
