@@ -55,6 +55,7 @@ _DROP_OBJECT = re.compile(
     r"materialized|collection|keyspace|type|extension)\b"
 )
 _NESTED_WRITE = re.compile(r"\b(?:delete|update|drop|truncate|insert|merge)\b")
+_PROC_CALL = re.compile(r"^\s*[\[\w.\]]+(?:\s|$)")
 _FILE_WORDS = re.compile(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(")
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
@@ -132,7 +133,7 @@ def _strict_payloads(text: str, depth: int) -> SqlScript | None:
     stmts = [
         Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree)
         for payload in dynamic_payloads(split(text, toks))
-        for s in (_parse(unwrap_executable_comments(payload.text), True, depth + 1) or SqlScript((), "")).statements
+        for s in (parse_sql(payload.text, True) or SqlScript((), "")).statements
     ]
     return SqlScript(tuple(stmts), "dynamic") if stmts else None
 
@@ -166,7 +167,11 @@ def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript |
         for piece in pieces:
             stmts += _piece_statements(piece, depth)
     for payload in dynamic_payloads(pieces):
-        inner = _parse(unwrap_executable_comments(payload.text), False, depth + 1) if depth < MAX_DEPTH else None
+        code, inner = unwrap_executable_comments(payload.text), None
+        if depth < MAX_DEPTH and looks_like_sql(code):
+            inner = _parse(code, False, depth + 1)
+        elif depth < MAX_DEPTH and _PROC_CALL.match(code):  # EXEC of a procedure by name, such as xp_cmdshell
+            inner = _parse("EXEC " + code, False, depth + 1)
         if inner is not None:
             stmts += [Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
         if payload.opaque or inner is None or depth >= MAX_DEPTH:
