@@ -45,7 +45,7 @@ _BLOCK_WORDS = frozenset({"begin", "then", "else", "loop", "do", "as", "$$", "at
 STATEMENT_STARTS = frozenset({"drop", "truncate", "delete", "update", "alter", "grant", "revoke", "insert", "select",
                               "copy", "create", "merge", "exec", "execute", "with"})  # fmt: skip
 _CONCAT_WORDS = frozenset({"concat", "concat_ws", "format", "n", "nvarchar", "varchar", "cast", "convert", "as",
-                           "text", "char", "immediate", "using", "into"})  # fmt: skip
+                           "text", "immediate", "using", "into"})  # fmt: skip
 _EXEC_SP = re.compile(r"^(?:\[?\w+\]?\.)*\[?(sp_executesql|sp_sqlexec)\]?$", re.I)
 _NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.L_BRACKET, TokenType.R_BRACKET})
 _ROUTINE = frozenset({"function", "procedure", "proc", "trigger", "rule", "event"})
