@@ -235,3 +235,17 @@ def test_dynamic_sql_outside_sql_tools(tool, arguments, entry, scan_ids):
 @pytest.mark.parametrize("text", ["Do it now; exec the plan", "Begin the review, then execute the steps"])
 def test_prose_with_procedural_words_is_not_sql(text, scan_ids):
     assert not {e for e in scan_ids("run_task", {"input": text}) if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("command", "entry"),
+    [
+        ('echo "DROP TABLE users" | psql prod', "sql.drop"),
+        ('psql prod <<< "BEGIN; TRUNCATE users; COMMIT;"', "sql.truncate"),
+        ('printf "SELECT * FROM customers;" | mysql -u root app', "sql.bulk_export"),
+        ('mysql -e "USE crm; SELECT * FROM customers WHERE id > 0"', "sql.bulk_export"),
+        ('sqlite3 app.db "/*!50000 DROP TABLE users */"', "sql.drop"),
+    ],
+)
+def test_sql_handed_to_a_database_client(command, entry, scan_ids):
+    assert entry in scan_ids("run_command", {"command": command})

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
+from bastion.guard.policy.catalogue.shell_parse import Script
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.model import Decision
@@ -107,13 +108,26 @@ def detect(call: CallView) -> Iterator[Finding]:
     for where, parsed in call.sql:
         yield from _findings(call, where, parsed)
     for where, script in call.commands:
-        for cmd in script.commands:
-            if cmd.name in SQL_CLIENTS:
-                for arg in cmd.args:
-                    inner = parse_sql(arg, strict=False)
-                    if inner is not None:
-                        yield from _findings(call, where, inner, f"{cmd.name} runs ")
+        for client, text in _client_sql(script):
+            inner = parse_sql(text, strict=False)
+            if inner is not None:
+                yield from _findings(call, where, inner, f"{client} runs ")
     yield from _documents(call)
+
+
+def _client_sql(script: Script) -> Iterator[tuple[str, str]]:
+    """(client, text) for SQL a shell line hands to a database client: its arguments, a here-string
+    (`psql <<< "..."`), or what `echo`/`printf` pipe into it."""
+    for cmd in script.commands:
+        if cmd.name in SQL_CLIENTS:
+            yield from ((cmd.name, arg) for arg in cmd.args)
+            yield from ((cmd.name, target) for op, target in cmd.redirects if op == "<<<")
+    for pipe in script.pipelines:
+        clients = [c.name for c in pipe[1:] if c.name in SQL_CLIENTS]
+        if clients:
+            for cmd in pipe:
+                if cmd.name in ("echo", "printf"):
+                    yield clients[0], " ".join(a for a in cmd.args if not a.startswith("-"))
 
 
 def _documents(call: CallView) -> Iterator[Finding]:
