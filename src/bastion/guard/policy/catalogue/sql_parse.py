@@ -21,6 +21,7 @@ from bastion.guard.policy.catalogue.sql_lex import (
     dynamic_payloads,
     embedded_starts,
     split,
+    split_batches,
     token_ops,
     tokens,
     unwrap_executable_comments,
@@ -107,7 +108,7 @@ def parse_sql(text: str, strict: bool = True) -> SqlScript | None:
     is judged as SQL in turn (`MAX_DEPTH` levels deep)."""
     if not text:
         return None
-    code = unwrap_executable_comments(text)
+    code = split_batches(unwrap_executable_comments(text))
     if not looks_like_sql(code):
         return None
     return _parse(code, strict, 0)
