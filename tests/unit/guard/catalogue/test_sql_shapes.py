@@ -254,3 +254,16 @@ def test_sql_handed_to_a_database_client(command, entry, scan_ids):
 def test_tsql_batches_split_at_go(scan_ids):
     assert "sql.drop" in scan_ids("mssql_query", {"query": "SELECT 1\nGO\nDROP TABLE users\nGO"})
     assert not scan_ids("mssql_query", {"query": "SELECT name FROM users WHERE id = 1\nGO"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DECLARE @a NVARCHAR(MAX) = 'DROP TABLE t '; " + "SET @a = @a + @a; " * 40 + "EXEC(@a)",
+        "EXEC('" + "EXEC(''" * 12 + "DROP TABLE x" + "'')" * 12 + "')",
+        "DO $$ BEGIN " + "EXECUTE 'SELECT 1'; " * 200 + " END $$",
+    ],
+)
+def test_dynamic_sql_past_the_budget_is_held(text, scan_ids):
+    """A payload that doubles itself, nesting deeper than followed, more sites than followed: held, not ignored."""
+    assert "sql.dynamic_sql" in scan_ids("query", {"sql": text})

@@ -33,6 +33,10 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls
 DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "sqlite", "tsql", "snowflake", "bigquery", "oracle")
 MAX_PARSED = 262_144
 MAX_DEPTH = 4
+MAX_PIECES, MAX_EMBEDDED, MAX_PAYLOADS = 64, 8, 32
+"""Parse budget of one string (statements parsed alone, statements inside a block, dynamic SQL sites): past
+it statements are judged from their tokens and further dynamic SQL is `dynamic_sql`, so no input costs
+more than a bounded number of parses."""
 """How many levels of dynamic SQL (SQL that builds and runs SQL) are followed; deeper is `dynamic_sql`."""
 _DYNAMIC_HINT = re.compile(
     r"(?i)\b(?:exec|execute|prepare|do|sp_executesql|immediate|begin|then|function|procedure|proc|trigger)\b"
@@ -141,13 +145,13 @@ def _strict_payloads(text: str, depth: int) -> SqlScript | None:
 
 def _parse_whole(text: str, strict: bool) -> SqlScript | None:
     """The first dialect that parses all of `text`."""
-    lowered = text.lower()
+    hints = _Hints.of(text)
     for dialect in DIALECTS:
         try:
             trees = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
         except Exception:  # sqlglot raises ParseError, TokenError and others on non-SQL
             continue
-        stmts = tuple(_statement(t, lowered) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
+        stmts = tuple(_statement(t, hints) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
         if not stmts:
             continue
         if strict and any(not s.ops or "command" in s.ops for s in stmts):
@@ -165,9 +169,15 @@ def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript |
     commands = whole is None or any("command" in s.ops for s in whole.statements)
     stmts: list[Statement] = [] if commands or whole is None else list(whole.statements)
     if commands:
-        for piece in pieces:
-            stmts += _piece_statements(piece, depth)
-    for payload in dynamic_payloads(pieces):
+        for index, piece in enumerate(pieces):
+            if index < MAX_PIECES:
+                stmts += _piece_statements(piece, depth)
+            elif ops := token_ops(piece):  # past the parse budget: tokens only, towards ask
+                stmts.append(Statement(frozenset(ops | {"unparsed_write"} if ops else ops), "", piece.text[:80]))
+    payloads = dynamic_payloads(pieces)
+    if len(payloads) > MAX_PAYLOADS:
+        stmts.append(Statement(frozenset({"dynamic_sql"}), "", f"{len(payloads)} dynamic SQL sites"))
+    for payload in payloads[:MAX_PAYLOADS]:
         code, inner = unwrap_executable_comments(payload.text), None
         if depth < MAX_DEPTH and looks_like_sql(code):
             inner = _parse(code, False, depth + 1)
@@ -190,7 +200,7 @@ def _piece_statements(piece: Piece, depth: int) -> list[Statement]:
     if parsed is not None and not any("command" in s.ops for s in parsed.statements):
         return list(parsed.statements)
     out = list(parsed.statements) if parsed is not None else []
-    embedded = [s for text in embedded_starts(piece) if depth < MAX_DEPTH
+    embedded = [s for text in embedded_starts(piece)[:MAX_EMBEDDED] if depth < MAX_DEPTH
                 for s in (_parse(text, False, depth + 1) or SqlScript((), "")).statements]  # fmt: skip
     ops = token_ops(piece)
     if _FILE_WORDS.search(piece.text):
@@ -221,8 +231,26 @@ def _tautology(where: exp.Expr | None) -> bool:
     return selects_everything(where.this if isinstance(where, exp.Where) else where)
 
 
-def _statement(tree: exp.Expr, lowered: str) -> Statement:
-    """What one parsed statement does; `lowered` is the whole input in lower case, for cheap substring checks."""
+@dataclass(frozen=True, slots=True)
+class _Hints:
+    """Substring facts about a whole script, found once (per statement, a script of many would cost its square)."""
+
+    outfile: bool
+    nested_write: bool
+    file_funcs: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Hints:
+        lowered = text.lower()
+        return cls(
+            "outfile" in lowered or "dumpfile" in lowered,
+            _NESTED_WRITE.search(lowered) is not None,
+            any(f in lowered for f in _FILE_FUNCS),
+        )
+
+
+def _statement(tree: exp.Expr, hints: _Hints) -> Statement:
+    """What one parsed statement does; `hints` say which costlier checks the script's text calls for."""
     ops: set[str] = set()
     if isinstance(tree, exp.Drop):
         kind = str(tree.args.get("kind") or "").upper()
@@ -274,13 +302,13 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
     if isinstance(tree, exp.Query | exp.Copy):
         if rows_unbounded(tree) or row_concat_unbounded(tree):
             ops.add("unbounded_select")
-        if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
+        if tree.args.get("into") is not None or hints.outfile:
             ops.add("file_access")
-    if _NESTED_WRITE.search(lowered) and not isinstance(tree, exp.Alter):
+    if hints.nested_write and not isinstance(tree, exp.Alter):
         for node in tree.find_all(exp.Delete, exp.Update, exp.Drop, exp.TruncateTable, exp.Insert, exp.Merge):
             if node is not tree:  # a writable CTE, a routine's body: `WITH x AS (DELETE FROM t RETURNING *) ...`
-                ops |= _statement(node, lowered).ops
-    for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
+                ops |= _statement(node, hints).ops
+    for func in tree.find_all(exp.Anonymous, exp.Func) if hints.file_funcs else ():
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:
             ops.add("file_access")
