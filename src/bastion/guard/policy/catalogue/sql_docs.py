@@ -160,7 +160,7 @@ def structured(call: CallView) -> Iterator[tuple[str, str]]:
 def shell_code(call: CallView) -> Iterator[tuple[str, str, str]]:
     """(operation, reason, path) for mongosh code in a string (`db.users.find({})`)."""
     for s in call.strings:
-        if "db" not in s.value or norm_key(s.key) in PROSE_KEYS:
+        if "db" not in s.value or "(" not in s.value or norm_key(s.key) in PROSE_KEYS:
             continue
         if _SHELL_DROP_DB.search(s.value):
             yield "collection_drop", "db.dropDatabase()", s.path

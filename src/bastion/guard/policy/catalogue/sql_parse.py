@@ -4,6 +4,12 @@ Several dialects are tried in turn (the first that accepts the whole text wins);
 case and several statements in one string are the parser's business, not ours. A string is only
 treated as SQL when its first word (after comments and parentheses) is a statement keyword and
 a dialect parses it, so prose such as "ran DROP TABLE on staging" is not SQL.
+
+Every statement counts, whatever comes first (`BEGIN; DROP TABLE t; COMMIT;`). A script with a
+statement sqlglot only keeps as a raw command, or that no dialect parses whole, is taken apart by
+`sql_lex`: statement by statement, statements inside procedural blocks, the SQL dynamic SQL runs
+(judged recursively, `MAX_DEPTH` levels), and a token-level verdict for what still does not parse.
+What a read returns is `sql_scope`'s business.
 """
 
 from __future__ import annotations
