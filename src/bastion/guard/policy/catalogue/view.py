@@ -5,7 +5,8 @@ Which parser applies to a string is decided by trying, guided by where the strin
   string of a tool whose name says it executes (`run_command`, `start_process`, `shell_exec`);
 - SQL: any string whose first word is a statement keyword and that a SQL parser accepts, except
   prose fields (`body`, `content`, `message`, ...) of tools whose name does not say SQL;
-- URL: a whole string value with a scheme (`https://...`), or a host-like value under a URL key;
+- URL: a whole string value with a scheme (`https://...`), or a host-like value under a URL key, as a client
+  would read it (`net_url.machine_url`: tabs, newlines and controls gone);
 - path: strings under a path-like key, or absolute / `~` values without whitespace.
 Free text (a document's content, an issue body) is never executed as a command: `rm -rf` in a
 document is text. Secrets and injection are looked for in every string.
