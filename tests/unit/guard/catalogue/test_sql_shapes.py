@@ -175,6 +175,8 @@ def test_bounded_reads_and_ordinary_statements_stay_allowed(text, scan_ids):
         ("firestore_list_documents", {"collection": "customers"}, "sql.bulk_export"),
         ("dynamodb_scan", {"TableName": "customers"}, "sql.bulk_export"),
         ("export_table", {"table": "customers", "format": "csv"}, "sql.bulk_export"),
+        ("mongo", {"operation": "find", "collection": "users", "filter": {}}, "sql.bulk_export"),
+        ("mongo", {"operation": "deleteMany", "collection": "users", "filter": {}}, "sql.document_delete_all"),
     ],
 )  # fmt: skip
 def test_document_databases(tool, arguments, expected, scan_ids):

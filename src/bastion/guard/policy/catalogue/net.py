@@ -81,7 +81,8 @@ _SCHEMES_OK = frozenset({"http", "https", "ws", "wss"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _METHOD_KEYS = ("method", "http_method", "verb", "httpmethod", "request_method", "x-http-method-override",
                 "x-http-method", "x-method-override", "_method")  # fmt: skip
-_HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "fetch", "api", "rest", "curl", "url", "web"})
+_HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "requests", "fetch", "api", "rest", "curl", "url", "web",
+                              "httpx", "axios", "urllib", "webhook"})  # fmt: skip
 _ENCODED = re.compile(r"^[A-Za-z0-9+/_=-]{16,}$")
 _WILDCARD_DNS = re.compile(
     r"^(?:.*?[.-])?(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})\.(?:nip\.io|sslip\.io|xip\.io|nip\.direct)$"

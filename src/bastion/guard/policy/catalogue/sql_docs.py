@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bastion.guard.policy.catalogue.sql_scope import BULK_ROWS
-from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, norm_key
+from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key
 
 _FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate",
                 "filterexpression", "keyconditionexpression")  # fmt: skip
@@ -117,9 +117,19 @@ def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
     return False, None
 
 
+def _verbs(call: CallView) -> frozenset[str]:
+    """The words of the tool name and of an operation named in the arguments (`{"operation": "deleteMany"}`)."""
+    words = call.tool_words
+    for key in ("operation", "action", "op", "method", "command", "type"):
+        value = call.arguments.get(key) if isinstance(call.arguments, Mapping) else None
+        if isinstance(value, str) and len(value) <= 40:
+            words = words | name_words(value)
+    return words
+
+
 def _reads_documents(call: CallView) -> bool:
     """A tool reading documents of a named collection (or a DynamoDB-style table scan)."""
-    words = call.tool_words
+    words = _verbs(call)
     if words & {"export", "dump"}:  # export_table, dump_collection: a whole table or collection out
         return _arg(call, ("collection", "coll", "collectionname", "table", "tablename"))[0]
     if words & {"find", "aggregate"}:
@@ -135,7 +145,7 @@ def _reads_documents(call: CallView) -> bool:
 
 def structured(call: CallView) -> Iterator[tuple[str, str]]:
     """(operation, reason) for a document-database tool called with structured arguments."""
-    words = call.tool_words
+    words = _verbs(call)
     if "drop" in words and words & {"collection", "database", "db", "index", "indexes"}:
         yield "collection_drop", f"tool {call.tool} drops a collection or database"
         return
