@@ -215,7 +215,11 @@ def test_rule_conditions_see_every_statement(text, op):
 @pytest.mark.parametrize(
     ("tool", "arguments"),
     [("db", {"note": "drop the old index later"}), ("query", {"sql": "Delete old records when you have time"}),
-     ("create_branch", {"branch": "drop-table-migration"}), ("search_docs", {"query": "how to drop a table safely"})],
+     ("create_branch", {"branch": "drop-table-migration"}), ("search_docs", {"query": "how to drop a table safely"}),
+     ("search", {"query": "delete from cart not working"}), ("web_search", {"query": "update set syntax postgres"}),
+     ("brave_web_search", {"query": "truncate table vs delete"}),
+     ("search_query", {"q": "delete from cart not working"}),
+     ("create_issue", {"body": "Steps: BEGIN; DROP TABLE users; COMMIT; fails"})],
 )  # fmt: skip
 def test_prose_is_not_sql(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments, server="db") if e.startswith("sql.")}

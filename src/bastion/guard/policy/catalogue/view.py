@@ -37,6 +37,8 @@ SQL_TOOL_WORDS = frozenset({"sql", "query", "queries", "database", "db", "postgr
                             "duckdb", "snowflake", "bigquery", "mssql", "oracle", "clickhouse", "redshift", "mariadb",
                             "supabase", "neon", "tursodb", "libsql"})  # fmt: skip
 SQL_KEYS = frozenset({"sql", "query", "statement", "statements", "stmt", "sqlquery", "querytext"})
+_AMBIGUOUS_SQL_KEYS = frozenset({"query", "querytext"})
+_SEARCH_WORDS = frozenset({"search", "find", "lookup", "web", "google", "bing", "issues", "docs", "memory", "semantic"})
 PATH_KEY = re.compile(
     r"(path|file|dir|folder|directory|filename)s?$"
     r"|^(source|destination|dest|src|dst|target|cwd|workdir|root|location|output|outfile|input)$"
@@ -154,13 +156,17 @@ class CallView:
     @cached_property
     def sql(self) -> list[tuple[StringValue, SqlScript]]:
         """Strings that parse as SQL with a real statement."""
-        sql_tool = bool(self.words & SQL_TOOL_WORDS)
+        sql_words = self.words & SQL_TOOL_WORDS
+        # `search_query`, `query_docs`: a search tool's query is not SQL it runs, unless a database is named too.
+        sql_tool = bool(sql_words) and not (self.tool_words & _SEARCH_WORDS and sql_words <= {"query", "queries"})
         out: list[tuple[StringValue, SqlScript]] = []
         for s in self.strings:
             if not sql_tool and norm_key(s.key) in PROSE_KEYS:
                 continue
             key = norm_key(s.key)
-            strict = not (key in SQL_KEYS or (sql_tool and key not in PROSE_KEYS))
+            # `query` is also what search tools take: only a SQL tool's query is SQL it will surely run.
+            runs = key in SQL_KEYS and (key not in _AMBIGUOUS_SQL_KEYS or not self.tool_words & _SEARCH_WORDS)
+            strict = not (runs or (sql_tool and key not in PROSE_KEYS))
             parsed = parse_sql(s.value, strict=strict)
             if parsed is not None:
                 out.append((s, parsed))
