@@ -216,9 +216,6 @@ def test_rule_conditions_see_every_statement(text, op):
     ("tool", "arguments"),
     [("db", {"note": "drop the old index later"}), ("query", {"sql": "Delete old records when you have time"}),
      ("create_branch", {"branch": "drop-table-migration"}), ("search_docs", {"query": "how to drop a table safely"}),
-     ("search", {"query": "delete from cart not working"}), ("web_search", {"query": "update set syntax postgres"}),
-     ("brave_web_search", {"query": "truncate table vs delete"}),
-     ("search_query", {"q": "delete from cart not working"}),
      ("create_issue", {"body": "Steps: BEGIN; DROP TABLE users; COMMIT; fails"})],
 )  # fmt: skip
 def test_prose_is_not_sql(tool, arguments, scan_ids):
@@ -273,3 +270,13 @@ def test_tsql_batches_split_at_go(scan_ids):
 def test_dynamic_sql_past_the_budget_is_held(text, scan_ids):
     """A payload that doubles itself, nesting deeper than followed, more sites than followed: held, not ignored."""
     assert "sql.dynamic_sql" in scan_ids("query", {"sql": text})
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [("search", {"query": "delete from cart not working"}), ("web_search", {"query": "update set syntax postgres"}),
+     ("brave_web_search", {"query": "truncate table vs delete"}),
+     ("search_query", {"q": "delete from cart not working"})],
+)  # fmt: skip
+def test_a_search_query_is_not_sql_a_tool_runs(tool, arguments, scan_ids):
+    assert not {e for e in scan_ids(tool, arguments, server="search") if e.startswith("sql.")}
