@@ -7,7 +7,7 @@ executable comments, and when no dialect parses it; reads that return a whole ta
 
 import pytest
 
-from bastion.guard.policy.catalogue import sql_operations
+from bastion.guard.policy.catalogue import ScanContext, scan, sql_operations
 
 DROP = "DROP TABLE users"
 
@@ -280,3 +280,18 @@ def test_dynamic_sql_past_the_budget_is_held(text, scan_ids):
 )  # fmt: skip
 def test_a_search_query_is_not_sql_a_tool_runs(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments, server="search") if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    [
+        ("SELECT * FROM customers LIMIT 100000", "LIMIT 100000 does not bound it to 1000 rows"),
+        ("SELECT * FROM customers WHERE id > 0", "WHERE id > 0 selects every row"),
+        ("SELECT group_concat(email) FROM customers", "group_concat folds every row into one value"),
+        ("SELECT * FROM customers", "no WHERE or LIMIT"),
+    ],
+)
+def test_the_finding_names_the_unusual_scope(text, scope):
+    """The reason the audit log records says why the read is a whole table."""
+    [finding] = [f for f in scan("query", {"sql": text}, ScanContext()) if f.entry.id == "sql.bulk_export"]
+    assert scope in finding.reason

@@ -8,6 +8,7 @@ from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.shell_parse import Script
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+from bastion.guard.policy.catalogue.sql_scope import scope_reason
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.model import Decision
 
@@ -88,7 +89,9 @@ def _findings(call: CallView, where: StringValue, parsed: SqlScript, prefix: str
         for op in sorted(stmt.ops):
             eid = _OP_ENTRY.get(op)
             if eid:
-                yield Finding(_BY_ID[eid], f"{prefix}{_label(op)}: {stmt.text[:80]} in {where.path}", where.path)
+                scope = f" ({scope_reason(stmt.tree)})" if op == "unbounded_select" and stmt.tree is not None else ""
+                text = f"{prefix}{_label(op)}{scope}: {stmt.text[:80]} in {where.path}"
+                yield Finding(_BY_ID[eid], text, where.path)
     reads = [s for s in parsed.statements if s.ops & {"select"}]
     writes = [s for s in parsed.statements if s.ops & WRITE_OPS]
     if len(parsed.statements) > 1 and reads and writes:
