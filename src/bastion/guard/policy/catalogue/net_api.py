@@ -40,3 +40,23 @@ def judge_delete(url: str) -> Iterator[tuple[str, str]]:
         yield "net.api_destroy_resource", f"DELETE {url[:100]} removes a whole resource"
     else:
         yield "net.api_delete", f"DELETE {url[:100]}"
+
+
+_GQL_MUTATION = re.compile(r"\bmutation\b")
+_GQL_DESTROY = re.compile(r"\b(delete|destroy|remove|purge|drop|archive)([A-Z][A-Za-z]*)\s*\(")
+_GQL_RESOURCES = frozenset({"repository", "repo", "project", "organization", "org", "group", "bucket", "database",
+                            "cluster", "instance", "zone", "account", "team", "workspace", "app", "application",
+                            "service", "site", "domain", "environment", "namespace", "user", "tenant", "subscription",
+                            "server", "volume", "snapshot", "backup", "table", "collection"})  # fmt: skip
+
+
+def graphql_deletes(text: str) -> Iterator[tuple[str, str]]:
+    """(entry id, reason) for each deleting field of a GraphQL mutation (`deleteRepository(...)`)."""
+    if "mutation" not in text or not _GQL_MUTATION.search(text):
+        return
+    for m in _GQL_DESTROY.finditer(text):
+        field = m.group(1) + m.group(2)
+        if m.group(2).lower() in _GQL_RESOURCES and m.group(1) != "archive":
+            yield "net.api_destroy_resource", f"GraphQL mutation {field} removes a whole resource"
+        else:
+            yield "net.api_delete", f"GraphQL mutation {field}"

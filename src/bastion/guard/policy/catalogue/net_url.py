@@ -20,6 +20,8 @@ _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 _OTHER_CONTROLS = re.compile(r"[\x00-\x20\x7f]")
 _SPECIAL = re.compile(r"^(?:https?|wss?|ftp)://", re.I)
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:")
+_DOTTED = re.compile(r"[\w-]+\.[\w.-]*[a-zA-Z]")
+_SPECIAL_SLASHES = re.compile(r"^(https?|wss?|ftp):([/\\]*)(?=[^/\\\s])", re.I)
 
 
 def machine_url(value: str) -> tuple[str, bool]:
@@ -27,6 +29,11 @@ def machine_url(value: str) -> tuple[str, bool]:
     stripped = value.strip(_C0_SPACE)
     cleaned = stripped.translate(_TAB_NEWLINE)
     disguised = cleaned != stripped
+    slashes = _SPECIAL_SLASHES.match(cleaned)
+    # `https:\\evil.com`, `https:/evil.com`, `https:evil.com`: WHATWG reads any slashes (or none) as `//`
+    odd = slashes is not None and slashes.group(2) != "//"
+    if slashes is not None and odd and (slashes.group(2) or _DOTTED.match(cleaned, slashes.end())):
+        cleaned, disguised = slashes.group(1) + "://" + cleaned[slashes.end() :], True
     if not _SCHEME.match(cleaned):
         return cleaned, disguised
     scheme_end = cleaned.find("//")

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
+from bastion.guard.policy.catalogue.shell_parse import Script
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+from bastion.guard.policy.catalogue.sql_scope import scope_reason
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.model import Decision
 
@@ -87,7 +89,9 @@ def _findings(call: CallView, where: StringValue, parsed: SqlScript, prefix: str
         for op in sorted(stmt.ops):
             eid = _OP_ENTRY.get(op)
             if eid:
-                yield Finding(_BY_ID[eid], f"{prefix}{_label(op)}: {stmt.text[:80]} in {where.path}", where.path)
+                scope = f" ({scope_reason(stmt.tree)})" if op == "unbounded_select" and stmt.tree is not None else ""
+                text = f"{prefix}{_label(op)}{scope}: {stmt.text[:80]} in {where.path}"
+                yield Finding(_BY_ID[eid], text, where.path)
     reads = [s for s in parsed.statements if s.ops & {"select"}]
     writes = [s for s in parsed.statements if s.ops & WRITE_OPS]
     if len(parsed.statements) > 1 and reads and writes:
@@ -107,13 +111,26 @@ def detect(call: CallView) -> Iterator[Finding]:
     for where, parsed in call.sql:
         yield from _findings(call, where, parsed)
     for where, script in call.commands:
-        for cmd in script.commands:
-            if cmd.name in SQL_CLIENTS:
-                for arg in cmd.args:
-                    inner = parse_sql(arg, strict=False)
-                    if inner is not None:
-                        yield from _findings(call, where, inner, f"{cmd.name} runs ")
+        for client, text in _client_sql(script):
+            inner = parse_sql(text, strict=False)
+            if inner is not None:
+                yield from _findings(call, where, inner, f"{client} runs ")
     yield from _documents(call)
+
+
+def _client_sql(script: Script) -> Iterator[tuple[str, str]]:
+    """(client, text) for SQL a shell line hands to a database client: its arguments, a here-string
+    (`psql <<< "..."`), or what `echo`/`printf` pipe into it."""
+    for cmd in script.commands:
+        if cmd.name in SQL_CLIENTS:
+            yield from ((cmd.name, arg) for arg in cmd.args)
+            yield from ((cmd.name, target) for op, target in cmd.redirects if op == "<<<")
+    for pipe in script.pipelines:
+        clients = [c.name for c in pipe[1:] if c.name in SQL_CLIENTS]
+        if clients:
+            for cmd in pipe:
+                if cmd.name in ("echo", "printf"):
+                    yield clients[0], " ".join(a for a in cmd.args if not a.startswith("-"))
 
 
 def _documents(call: CallView) -> Iterator[Finding]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, norm_key
+from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key
 
 BULK_ROWS = 1000
 """A limit above this many rows (or documents) is no bound; `sql_scope` reads SQL LIMITs by it too."""
@@ -119,10 +119,22 @@ def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
     return False, None
 
 
+def _verbs(call: CallView) -> frozenset[str]:
+    """The words of the tool name and of an operation named in the arguments (`{"operation": "deleteMany"}`)."""
+    words = call.tool_words
+    for key in ("operation", "action", "op", "method", "command", "type"):
+        value = call.arguments.get(key) if isinstance(call.arguments, Mapping) else None
+        if isinstance(value, str) and len(value) <= 40:
+            words = words | name_words(value)
+    return words
+
+
 def _reads_documents(call: CallView) -> bool:
     """A tool reading documents of a named collection (or a DynamoDB-style table scan)."""
-    words = call.tool_words
-    if words & {"find", "aggregate", "export", "dump"}:
+    words = _verbs(call)
+    if words & {"export", "dump"}:  # export_table, dump_collection: a whole table or collection out
+        return _arg(call, ("collection", "coll", "collectionname", "table", "tablename"))[0]
+    if words & {"find", "aggregate"}:
         return _arg(call, ("collection", "coll", "collectionname"))[0]
     if words & {"scan"} and _arg(call, ("tablename", "table"))[0]:
         return True
@@ -135,7 +147,7 @@ def _reads_documents(call: CallView) -> bool:
 
 def structured(call: CallView) -> Iterator[tuple[str, str]]:
     """(operation, reason) for a document-database tool called with structured arguments."""
-    words = call.tool_words
+    words = _verbs(call)
     if "drop" in words and words & {"collection", "database", "db", "index", "indexes"}:
         yield "collection_drop", f"tool {call.tool} drops a collection or database"
         return
@@ -160,7 +172,7 @@ def structured(call: CallView) -> Iterator[tuple[str, str]]:
 def shell_code(call: CallView) -> Iterator[tuple[str, str, str]]:
     """(operation, reason, path) for mongosh code in a string (`db.users.find({})`)."""
     for s in call.strings:
-        if "db" not in s.value or norm_key(s.key) in PROSE_KEYS:
+        if "db" not in s.value or "(" not in s.value or norm_key(s.key) in PROSE_KEYS:
             continue
         if _SHELL_DROP_DB.search(s.value):
             yield "collection_drop", "db.dropDatabase()", s.path

@@ -29,6 +29,9 @@ class _Lexer(Postgres.Tokenizer):
 
 _LEXER = _Lexer()
 _STRINGS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.HEREDOC_STRING, TokenType.RAW_STRING})
+MAX_PAYLOAD = 65_536
+"""The longest dynamic SQL text rebuilt; a longer one is cut there and counted as unreadable (`dynamic_sql`)."""
+_GO_LINE = re.compile(r"(?im)^[ \t]*go(?:[ \t]+\d+)?[ \t]*;?[ \t]*$")
 _EXEC_COMMENT = re.compile(r"/\*M?!\d*|\*/")
 DESTRUCTIVE_VERBS = frozenset({"drop", "truncate", "delete", "update", "alter", "grant", "revoke", "rename", "merge"})
 _OBJECTS = frozenset({"table", "tables", "database", "schema", "view", "index", "user", "role", "function", "procedure",
@@ -45,7 +48,7 @@ _BLOCK_WORDS = frozenset({"begin", "then", "else", "loop", "do", "as", "$$", "at
 STATEMENT_STARTS = frozenset({"drop", "truncate", "delete", "update", "alter", "grant", "revoke", "insert", "select",
                               "copy", "create", "merge", "exec", "execute", "with"})  # fmt: skip
 _CONCAT_WORDS = frozenset({"concat", "concat_ws", "format", "n", "nvarchar", "varchar", "cast", "convert", "as",
-                           "text", "char", "immediate", "using", "into"})  # fmt: skip
+                           "text", "immediate", "using", "into"})  # fmt: skip
 _EXEC_SP = re.compile(r"^(?:\[?\w+\]?\.)*\[?(sp_executesql|sp_sqlexec)\]?$", re.I)
 _NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.L_BRACKET, TokenType.R_BRACKET})
 _ROUTINE = frozenset({"function", "procedure", "proc", "trigger", "rule", "event"})
@@ -74,6 +77,11 @@ def unwrap_executable_comments(text: str) -> str:
         pos, depth = m.end(), depth + 1
     out.append(text[pos:])
     return "".join(out)
+
+
+def split_batches(text: str) -> str:
+    """T-SQL batches: a line that is only `GO` (or `GO 5`) ends the statements before it."""
+    return _GO_LINE.sub(";", text) if "go" in text.lower() else text
 
 
 def tokens(text: str) -> tuple[Token, ...] | None:
@@ -129,17 +137,24 @@ def token_ops(piece: Piece) -> set[str]:
 
 
 def embedded_starts(piece: Piece) -> list[str]:
-    """Statements written after a block keyword (`BEGIN DROP TABLE t`, `THEN DELETE FROM t`), as text."""
-    out = []
-    words = [_word(t) for t in piece.tokens[:12]]
+    """Statements written after a block keyword (`BEGIN DROP TABLE t`, `THEN DELETE FROM t`), each up to the
+    next one, as text."""
+    toks, base = piece.tokens, piece.tokens[0].start if piece.tokens else 0
+    starts: list[int] = []
+    words = [_word(t) for t in toks[:12]]
     if words and words[0] == "explain" and ("analyze" in words or "analyse" in words):  # EXPLAIN ANALYZE runs it
-        start = next((t for t in piece.tokens[1:] if _word(t) in STATEMENT_STARTS), None)
-        if start is not None:
-            out.append(piece.text[start.start - piece.tokens[0].start :])
-    for i in range(1, len(piece.tokens)):
-        if _word(piece.tokens[i]) in STATEMENT_STARTS and _word(piece.tokens[i - 1]) in _BLOCK_WORDS:
-            out.append(piece.text[piece.tokens[i].start - piece.tokens[0].start :])
-    return out
+        starts += [next((i for i in range(1, len(toks)) if _word(toks[i]) in STATEMENT_STARTS), len(toks))][:1]
+    starts += [
+        i for i in range(1, len(toks)) if _word(toks[i]) in STATEMENT_STARTS and _word(toks[i - 1]) in _BLOCK_WORDS
+    ]
+    starts = sorted({i for i in starts if i < len(toks)})
+    if not starts:
+        return []
+    ends = [*starts[1:], len(toks)]
+    return [
+        piece.text[toks[a].start - base : (toks[b].start - base) if b < len(toks) else len(piece.text)].strip()
+        for a, b in zip(starts, ends, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +241,7 @@ def _assignments(pieces: list[Piece]) -> dict[str, Payload]:
 def _expression(toks: tuple[Token, ...], start: int, assigned: dict[str, Payload]) -> Payload:
     """The text an expression from token `start` to the end of its statement (or a top-level comma) builds."""
     parts: list[str] = []
-    opaque, depth, i = False, 0, start
+    opaque, depth, i, size = False, 0, start, 0
     while i < len(toks):
         tok = toks[i]
         kind = tok.token_type
@@ -240,6 +255,7 @@ def _expression(toks: tuple[Token, ...], start: int, assigned: dict[str, Payload
             break
         elif kind in _STRINGS:
             parts.append(tok.text)
+            size += len(tok.text)
         elif kind in (TokenType.PLUS, TokenType.DPIPE, TokenType.COMMA, TokenType.NUMBER, TokenType.EQ):
             pass
         elif (var := _var_at(toks, i)) is not None and var[1] < len(toks) and toks[var[1]].text == "=":
@@ -248,9 +264,12 @@ def _expression(toks: tuple[Token, ...], start: int, assigned: dict[str, Payload
         elif var is not None and var[0] in assigned:
             parts.append(assigned[var[0]].text)
             opaque |= assigned[var[0]].opaque
+            size += len(parts[-1])
             i = var[1]
             continue
         elif _word(tok) not in _CONCAT_WORDS:
             opaque = True
+        if size > MAX_PAYLOAD:  # `SET @a = @a + @a` doubles: what is beyond this is not followed
+            return Payload("".join(parts)[:MAX_PAYLOAD], True)
         i += 1
     return Payload("".join(parts), opaque or not parts)

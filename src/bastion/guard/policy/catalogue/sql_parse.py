@@ -4,6 +4,12 @@ Several dialects are tried in turn (the first that accepts the whole text wins);
 case and several statements in one string are the parser's business, not ours. A string is only
 treated as SQL when its first word (after comments and parentheses) is a statement keyword and
 a dialect parses it, so prose such as "ran DROP TABLE on staging" is not SQL.
+
+Every statement counts, whatever comes first (`BEGIN; DROP TABLE t; COMMIT;`). A script with a
+statement sqlglot only keeps as a raw command, or that no dialect parses whole, is taken apart by
+`sql_lex`: statement by statement, statements inside procedural blocks, the SQL dynamic SQL runs
+(judged recursively, `MAX_DEPTH` levels), and a token-level verdict for what still does not parse.
+What a read returns is `sql_scope`'s business.
 """
 
 from __future__ import annotations
@@ -28,11 +34,16 @@ else:  # imported when SQL is first parsed: not on every path (`bastion wrap` an
     sql_lex = lazy_module("bastion.guard.policy.catalogue.sql_lex")
     sql_scope = lazy_module("bastion.guard.policy.catalogue.sql_scope")
 
+
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # unsupported syntax falls back to Command: not news
 
 DIALECTS: tuple[str | None, ...] = (None, "postgres", "mysql", "sqlite", "tsql", "snowflake", "bigquery", "oracle")
 MAX_PARSED = 262_144
 MAX_DEPTH = 4
+MAX_PIECES, MAX_EMBEDDED, MAX_PAYLOADS = 64, 8, 32
+"""Parse budget of one string (statements parsed alone, statements inside a block, dynamic SQL sites): past
+it statements are judged from their tokens and further dynamic SQL is `dynamic_sql`, so no input costs
+more than a bounded number of parses."""
 """How many levels of dynamic SQL (SQL that builds and runs SQL) are followed; deeper is `dynamic_sql`."""
 _DYNAMIC_HINT = re.compile(
     r"(?i)\b(?:exec|execute|prepare|do|sp_executesql|immediate|begin|then|function|procedure|proc|trigger)\b"
@@ -56,6 +67,7 @@ _DROP_OBJECT = re.compile(
     r"materialized|collection|keyspace|type|extension)\b"
 )
 _NESTED_WRITE = re.compile(r"\b(?:delete|update|drop|truncate|insert|merge)\b")
+_PROC_CALL = re.compile(r"^\s*[\[\w.\]]+(?:\s|$)")
 _FILE_WORDS = re.compile(r"(?i)\binto\s+(out|dump)file\b|\bload_file\s*\(")
 _DANGER_START = re.compile(r"(?:^|;)\s*(drop|truncate|delete|update|alter|grant|revoke)\b", re.I)
 
@@ -107,7 +119,7 @@ def parse_sql(text: str, strict: bool = True) -> SqlScript | None:
     is judged as SQL in turn (`MAX_DEPTH` levels deep)."""
     if not text:
         return None
-    code = sql_lex.unwrap_executable_comments(text)
+    code = sql_lex.split_batches(sql_lex.unwrap_executable_comments(text))
     if not looks_like_sql(code):
         return None
     return _parse(code, strict, 0)
@@ -121,19 +133,32 @@ def _parse(text: str, strict: bool, depth: int) -> SqlScript | None:
     if whole is not None and not _DYNAMIC_HINT.search(text) and not any("command" in s.ops for s in whole.statements):
         return whole
     if strict and whole is None:
-        return None
+        return _strict_payloads(text, depth) if _DYNAMIC_HINT.search(text) else None
     return _parse_pieces(text, whole, depth)
+
+
+def _strict_payloads(text: str, depth: int) -> SqlScript | None:
+    """Outside SQL contexts: the SQL dynamic SQL runs (`DO $$ ... EXECUTE '...' $$`), when it parses strictly."""
+    toks = sql_lex.tokens(text)
+    if toks is None or depth >= MAX_DEPTH:
+        return None
+    stmts = [
+        Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree)
+        for payload in sql_lex.dynamic_payloads(sql_lex.split(text, toks))
+        for s in (parse_sql(payload.text, True) or SqlScript((), "")).statements
+    ]
+    return SqlScript(tuple(stmts), "dynamic") if stmts else None
 
 
 def _parse_whole(text: str, strict: bool) -> SqlScript | None:
     """The first dialect that parses all of `text`."""
-    lowered = text.lower()
+    hints = _Hints.of(text)
     for dialect in DIALECTS:
         try:
             trees = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
         except Exception:  # sqlglot raises ParseError, TokenError and others on non-SQL
             continue
-        stmts = tuple(_statement(t, lowered) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
+        stmts = tuple(_statement(t, hints) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
         if not stmts:
             continue
         if strict and any(not s.ops or "command" in s.ops for s in stmts):
@@ -151,12 +176,20 @@ def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript |
     commands = whole is None or any("command" in s.ops for s in whole.statements)
     stmts: list[Statement] = [] if commands or whole is None else list(whole.statements)
     if commands:
-        for piece in pieces:
-            stmts += _piece_statements(piece, depth)
-    for payload in sql_lex.dynamic_payloads(pieces):
-        inner = (
-            _parse(sql_lex.unwrap_executable_comments(payload.text), False, depth + 1) if depth < MAX_DEPTH else None
-        )
+        for index, piece in enumerate(pieces):
+            if index < MAX_PIECES:
+                stmts += _piece_statements(piece, depth)
+            elif ops := sql_lex.token_ops(piece):  # past the parse budget: tokens only, towards ask
+                stmts.append(Statement(frozenset(ops | {"unparsed_write"} if ops else ops), "", piece.text[:80]))
+    payloads = sql_lex.dynamic_payloads(pieces)
+    if len(payloads) > MAX_PAYLOADS:
+        stmts.append(Statement(frozenset({"dynamic_sql"}), "", f"{len(payloads)} dynamic SQL sites"))
+    for payload in payloads[:MAX_PAYLOADS]:
+        code, inner = sql_lex.unwrap_executable_comments(payload.text), None
+        if depth < MAX_DEPTH and looks_like_sql(code):
+            inner = _parse(code, False, depth + 1)
+        elif depth < MAX_DEPTH and _PROC_CALL.match(code):  # EXEC of a procedure by name, such as xp_cmdshell
+            inner = _parse("EXEC " + code, False, depth + 1)
         if inner is not None:
             stmts += [Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
         if payload.opaque or inner is None or depth >= MAX_DEPTH:
@@ -174,7 +207,7 @@ def _piece_statements(piece: Piece, depth: int) -> list[Statement]:
     if parsed is not None and not any("command" in s.ops for s in parsed.statements):
         return list(parsed.statements)
     out = list(parsed.statements) if parsed is not None else []
-    embedded = [s for text in sql_lex.embedded_starts(piece) if depth < MAX_DEPTH
+    embedded = [s for text in sql_lex.embedded_starts(piece)[:MAX_EMBEDDED] if depth < MAX_DEPTH
                 for s in (_parse(text, False, depth + 1) or SqlScript((), "")).statements]  # fmt: skip
     ops = sql_lex.token_ops(piece)
     if _FILE_WORDS.search(piece.text):
@@ -205,8 +238,26 @@ def _tautology(where: exp.Expr | None) -> bool:
     return sql_scope.selects_everything(where.this if isinstance(where, exp.Where) else where)
 
 
-def _statement(tree: exp.Expr, lowered: str) -> Statement:
-    """What one parsed statement does; `lowered` is the whole input in lower case, for cheap substring checks."""
+@dataclass(frozen=True, slots=True)
+class _Hints:
+    """Substring facts about a whole script, found once (per statement, a script of many would cost its square)."""
+
+    outfile: bool
+    nested_write: bool
+    file_funcs: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Hints:
+        lowered = text.lower()
+        return cls(
+            "outfile" in lowered or "dumpfile" in lowered,
+            _NESTED_WRITE.search(lowered) is not None,
+            any(f in lowered for f in _FILE_FUNCS),
+        )
+
+
+def _statement(tree: exp.Expr, hints: _Hints) -> Statement:
+    """What one parsed statement does; `hints` say which costlier checks the script's text calls for."""
     ops: set[str] = set()
     if isinstance(tree, exp.Drop):
         kind = str(tree.args.get("kind") or "").upper()
@@ -258,13 +309,13 @@ def _statement(tree: exp.Expr, lowered: str) -> Statement:
     if isinstance(tree, exp.Query | exp.Copy):
         if sql_scope.rows_unbounded(tree) or sql_scope.row_concat_unbounded(tree):
             ops.add("unbounded_select")
-        if tree.args.get("into") is not None or "outfile" in lowered or "dumpfile" in lowered:
+        if tree.args.get("into") is not None or hints.outfile:
             ops.add("file_access")
-    if _NESTED_WRITE.search(lowered) and not isinstance(tree, exp.Alter):
+    if hints.nested_write and not isinstance(tree, exp.Alter):
         for node in tree.find_all(exp.Delete, exp.Update, exp.Drop, exp.TruncateTable, exp.Insert, exp.Merge):
             if node is not tree:  # a writable CTE, a routine's body: `WITH x AS (DELETE FROM t RETURNING *) ...`
-                ops |= _statement(node, lowered).ops
-    for func in tree.find_all(exp.Anonymous, exp.Func) if any(f in lowered for f in _FILE_FUNCS) else ():
+                ops |= _statement(node, hints).ops
+    for func in tree.find_all(exp.Anonymous, exp.Func) if hints.file_funcs else ():
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:
             ops.add("file_access")

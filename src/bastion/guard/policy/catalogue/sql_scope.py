@@ -222,3 +222,24 @@ def selects_everything(cond: exp.Expr) -> bool:
     if isinstance(cond, exp.GT | exp.GTE | exp.LT | exp.LTE | exp.NEQ):
         return _compare_everything(cond)
     return False
+
+
+def scope_reason(tree: exp.Expr) -> str:
+    """Why a read returns a whole table, in words for the audit log ("the unusual query scope")."""
+    for func in tree.find_all(*_ROW_CONCAT_TYPES, exp.Anonymous):
+        name = func.name.lower() if isinstance(func, exp.Anonymous) else func.sql_name().lower()
+        if isinstance(func, _ROW_CONCAT_TYPES) or name in ROW_CONCAT_NAMES:
+            sel = func.find_ancestor(exp.Select)
+            if sel is not None and not _selective(sel) and _reads_table(sel, 0):
+                return f"{name} folds every row into one value"
+    for sel in tree.find_all(exp.Select):
+        if not rows_unbounded(sel):
+            continue
+        where = sel.args.get("where")
+        limit = sel.args.get("limit")
+        if where is not None:
+            return f"WHERE {where.this.sql()[:60]} selects every row"
+        if limit is not None:
+            return f"{limit.sql()[:40]} does not bound it to {BULK_ROWS} rows"
+        return "no WHERE or LIMIT"
+    return "every row"

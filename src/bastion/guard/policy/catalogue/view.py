@@ -5,7 +5,8 @@ Which parser applies to a string is decided by trying, guided by where the strin
   string of a tool whose name says it executes (`run_command`, `start_process`, `shell_exec`);
 - SQL: any string whose first word is a statement keyword and that a SQL parser accepts, except
   prose fields (`body`, `content`, `message`, ...) of tools whose name does not say SQL;
-- URL: a whole string value with a scheme (`https://...`), or a host-like value under a URL key;
+- URL: a whole string value with a scheme (`https://...`), or a host-like value under a URL key, as a client
+  would read it (`net_url.machine_url`: tabs, newlines and controls gone);
 - path: strings under a path-like key, or absolute / `~` values without whitespace.
 Free text (a document's content, an issue body) is never executed as a command: `rm -rf` in a
 document is text. Secrets and injection are looked for in every string.
@@ -45,6 +46,8 @@ SQL_TOOL_WORDS = frozenset({"sql", "query", "queries", "database", "db", "postgr
                             "duckdb", "snowflake", "bigquery", "mssql", "oracle", "clickhouse", "redshift", "mariadb",
                             "supabase", "neon", "tursodb", "libsql"})  # fmt: skip
 SQL_KEYS = frozenset({"sql", "query", "statement", "statements", "stmt", "sqlquery", "querytext"})
+_AMBIGUOUS_SQL_KEYS = frozenset({"query", "querytext"})
+_SEARCH_WORDS = frozenset({"search", "find", "lookup", "web", "google", "bing", "issues", "docs", "memory", "semantic"})
 PATH_KEY = re.compile(
     r"(path|file|dir|folder|directory|filename)s?$"
     r"|^(source|destination|dest|src|dst|target|cwd|workdir|root|location|output|outfile|input)$"
@@ -186,13 +189,17 @@ class CallView:
     @cached_property
     def sql(self) -> list[tuple[StringValue, SqlScript]]:
         """Strings that parse as SQL with a real statement."""
-        sql_tool = bool(self.words & SQL_TOOL_WORDS)
+        sql_words = self.words & SQL_TOOL_WORDS
+        # `search_query`, `query_docs`: a search tool's query is not SQL it runs, unless a database is named too.
+        sql_tool = bool(sql_words) and not (self.tool_words & _SEARCH_WORDS and sql_words <= {"query", "queries"})
         out: list[tuple[StringValue, SqlScript]] = []
         for s in self.strings:
             if not sql_tool and norm_key(s.key) in PROSE_KEYS:
                 continue
             key = norm_key(s.key)
-            strict = not (key in SQL_KEYS or (sql_tool and key not in PROSE_KEYS))
+            # `query` is also what search tools take: only a SQL tool's query is SQL it will surely run.
+            runs = key in SQL_KEYS and (key not in _AMBIGUOUS_SQL_KEYS or not self.tool_words & _SEARCH_WORDS)
+            strict = not (runs or (sql_tool and key not in PROSE_KEYS))
             parsed = parse_sql(s.value, strict=strict)
             if parsed is not None:
                 out.append((s, parsed))
