@@ -308,6 +308,11 @@ def test_under_covered_families(scan_ids, tool, arguments, expected):
         ("k8s", "patch_resource", {"kind": "StatefulSet", "name": "db", "patch": "{\"spec\": {\"replicas\": 0}}"},
          "cloud.scale_to_zero"),
         ("k8s", "update_statefulset", {"name": "db", "spec": {"replicas": 0}}, "cloud.scale_to_zero"),
+        ("k8s", "kubectl", {"command": "delete pod web-0 -n prod"}, "cloud.k8s_delete"),
+        ("k8s", "kubectl_run", {"args": ["scale", "deploy/web", "--replicas=0"]}, "cloud.scale_to_zero"),
+        ("infra", "terraform", {"args": ["apply", "-destroy"]}, "cloud.terraform_destroy"),
+        ("git", "run", {"args": ["push", "--force-with-lease"]}, "vcs.force_push"),
+        ("git", "git", {"subcommand": "clean -fdx"}, "vcs.reset_hard"),
     ],
 )  # fmt: skip
 def test_under_covered_families_through_tools(scan_ids, server, tool, arguments, expected):
@@ -318,6 +323,8 @@ def test_under_covered_families_through_tools(scan_ids, server, tool, arguments,
     ("server", "tool", "arguments"),
     [
         ("infra", "terraform_plan", {"dir": "infra"}),
+        ("k8s", "kubectl", {"command": "get pods -n prod"}),
+        ("git", "git", {"command": "git status"}),
         ("git", "git_push", {"remote": "origin", "branch": "feature"}),
         ("git", "git_reset", {"repo_path": "/srv/app", "mode": "soft"}),
         ("k8s", "patch_resource", {"kind": "Deployment", "name": "web", "patch": '{"spec": {"replicas": 3}}'}),

@@ -205,3 +205,27 @@ def code_line(key: str, code: str, language: str, tool_words: frozenset[str]) ->
     if lang == "php":
         code = code.strip().removeprefix("<?php").removesuffix("?>")
     return f"{runner} {shlex.quote(code)}" if runner else code
+
+
+CLI_WORDS = {"kubectl": "kubectl", "kubernetes": "kubectl", "k8s": "kubectl", "oc": "oc", "openshift": "oc",
+             "helm": "helm", "terraform": "terraform", "tofu": "tofu", "opentofu": "tofu", "pulumi": "pulumi",
+             "git": "git", "gh": "gh", "docker": "docker", "podman": "podman", "aws": "aws", "gcloud": "gcloud",
+             "az": "az", "gsutil": "gsutil"}  # fmt: skip
+"""A tool (or server) named after a CLI: its subcommand arguments are that CLI's arguments."""
+SUBCOMMAND_KEYS = ARG_KEYS | {"command", "cmd", "subcommand", "operation", "verb"}
+
+
+def cli_lines(arguments: Mapping[str, Any], cli: str) -> list[tuple[str, str, str]]:
+    """`kubectl {"command": "delete pod x"}`, `terraform {"args": ["apply", "-destroy"]}`: the CLI's command line
+    from its top-level subcommand arguments, as (path, first word, line)."""
+    out: list[tuple[str, str, str]] = []
+    for key, value in arguments.items():
+        if _norm(str(key)) not in SUBCOMMAND_KEYS:
+            continue
+        words = _words(value) if isinstance(value, list | tuple) else _split(value) if isinstance(value, str) else None
+        if not words:
+            continue
+        if program_name(words[0]) != cli:
+            words = [cli, *words]
+        out.append((f"arguments.{key}", words[0], join(words)))
+    return out

@@ -21,9 +21,11 @@ from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
 from bastion.guard.policy.catalogue.commands import (
+    CLI_WORDS,
     LANGUAGE_KEYS,
     NONE,
     argv_lines,
+    cli_lines,
     code_key,
     code_line,
     commandish,
@@ -159,9 +161,13 @@ class CallView:
         """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
         argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
-        out = [
-            (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in argv.lines
-        ]
+        lines = argv.lines
+        cli = next((CLI_WORDS[w] for w in sorted(self.tool_words) if w in CLI_WORDS), None)
+        if cli is None and self.exec_tool:
+            cli = next((CLI_WORDS[w] for w in sorted(self.words) if w in CLI_WORDS), None)
+        if cli is not None and isinstance(self.arguments, Mapping):
+            lines = [*lines, *cli_lines(self.arguments, cli)]
+        out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
             k = norm_key(s.key)
             if (command_key(s.key) or (k in ("input", "args", "argv", "") and self.exec_tool)) and (
