@@ -212,6 +212,7 @@ CLI_WORDS = {"kubectl": "kubectl", "kubernetes": "kubectl", "k8s": "kubectl", "o
              "git": "git", "gh": "gh", "docker": "docker", "podman": "podman", "aws": "aws", "gcloud": "gcloud",
              "az": "az", "gsutil": "gsutil"}  # fmt: skip
 """A tool (or server) named after a CLI: its subcommand arguments are that CLI's arguments."""
+CLI_NAMES = frozenset(CLI_WORDS)
 SUBCOMMAND_KEYS = ARG_KEYS | {"command", "cmd", "subcommand", "operation", "verb"}
 
 

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
 from bastion.guard.policy.catalogue.commands import (
+    CLI_NAMES,
     CLI_WORDS,
     LANGUAGE_KEYS,
     NONE,
@@ -97,10 +98,14 @@ def name_words(name: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
+COMMAND, CODE = 1, 2
+
+
 @lru_cache(maxsize=4096)
-def command_key(key: str) -> bool:
-    """Whether a key holds a command line (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...)."""
-    return norm_key(key) in COMMAND_KEYS or commandish(key)
+def key_role(key: str) -> int:
+    """What a key's value may be: COMMAND (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...), CODE
+    (`code`, `python_code`, `cell_source`, ...), both (`script`), or neither (0)."""
+    return (COMMAND if norm_key(key) in COMMAND_KEYS or commandish(key) else 0) | (CODE if code_key(key) else 0)
 
 
 @lru_cache(maxsize=4096)
@@ -162,21 +167,23 @@ class CallView:
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
         argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
         lines = argv.lines
-        cli = next((CLI_WORDS[w] for w in sorted(self.tool_words) if w in CLI_WORDS), None)
-        if cli is None and self.exec_tool:
-            cli = next((CLI_WORDS[w] for w in sorted(self.words) if w in CLI_WORDS), None)
-        if cli is not None and isinstance(self.arguments, Mapping):
-            lines = [*lines, *cli_lines(self.arguments, cli)]
+        named = self.tool_words & CLI_NAMES
+        if not named and self.exec_tool and self.words & CLI_NAMES:
+            named = self.words & CLI_NAMES
+        if named and isinstance(self.arguments, Mapping):
+            lines = [*lines, *cli_lines(self.arguments, CLI_WORDS[min(named)])]
         out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
-            k = norm_key(s.key)
-            if (command_key(s.key) or (k in ("input", "args", "argv", "") and self.exec_tool)) and (
-                s.value.strip() and s.path not in argv.consumed
-            ):
+            role = key_role(s.key)
+            if role == 0 and not (self.exec_tool and norm_key(s.key) in ("input", "args", "argv", "")):
+                continue
+            if not s.value.strip():
+                continue
+            if role != CODE and s.path not in argv.consumed:
                 out.append((s, parse_shell(s.value)))
-            if code_key(s.key) and s.value.strip():
+            if role & CODE:
                 line = code_line(s.key, s.value, self._language(s.path), self.tool_words)
-                if line is not None and not (line == s.value and command_key(s.key)):
+                if line is not None and not (line == s.value and role & COMMAND):
                     out.append((s, parse_shell(line)))
         return out
 
