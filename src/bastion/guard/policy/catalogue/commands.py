@@ -27,6 +27,7 @@ PROGRAM_KEYS = frozenset({"program", "executable", "exe", "binary", "bin", "comm
 ARG_KEYS = frozenset({"args", "argv", "arguments", "params", "parameters", "arglist", "commandargs", "cmdargs",
                       "programargs", "processargs"})  # fmt: skip
 """Keys that may hold that program's arguments (a list of words, or one string split like a shell)."""
+_PAIR_KEYS = ARG_KEYS | {"entrypoint"}
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 MAX_DEPTH = 16
 MAX_WORDS = 4096
@@ -119,13 +120,19 @@ def argv_lines(arguments: Any, exec_tool: bool) -> ArgvLines:
     return found
 
 
+def _container(v: Any) -> bool:
+    t = type(v)
+    return t is dict or t is list or (t is not str and isinstance(v, Mapping | list | tuple))
+
+
 def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, depth: int) -> None:
     if depth > MAX_DEPTH or path in found.consumed:
         return
     if isinstance(value, Mapping):
-        _program_and_args(value, path, exec_tool, found)
+        if any(_norm(str(k)) in _PAIR_KEYS for k in value):
+            _program_and_args(value, path, exec_tool, found)
         for k, v in value.items():
-            if isinstance(v, Mapping | list | tuple):
+            if _container(v):
                 _walk(v, f"{path}.{k}", str(k), exec_tool, found, depth + 1)
     elif isinstance(value, list | tuple):
         words = _words(value)
@@ -135,7 +142,7 @@ def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, de
             found.consumed.update(f"{path}[{i}]" for i in range(len(words)))
             return
         for i, v in enumerate(value):
-            if isinstance(v, Mapping | list | tuple):
+            if _container(v):
                 _walk(v, f"{path}[{i}]", key, exec_tool, found, depth + 1)
 
 

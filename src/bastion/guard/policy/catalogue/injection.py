@@ -95,8 +95,9 @@ _AGENT_DIRECTIVE = re.compile(
 """Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
 LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
 _AGENT_WORD = re.compile(
-    rf"\b{_AGENT}\b|\bif\s+you\s+are\b|\b(?:read|see|process|parse|encounter|summari[sz]e|reading|seeing"
-    r"|processing)\s+(?:this|these)\b"
+    r"\b(?:a(?:i|\.i\.|ssistants?|gents?)|llms?|language\s+models?|c(?:opilots?|laude|hatgpt|odex|ursor)"
+    r"|g(?:pt-?\d*|emini)|bots?|models?|if\s+you\s+are|(?:read|see|process|parse|encounter|summari[sz]e|reading"
+    r"|seeing|processing)\s+(?:this|these))\b"
 )  # fmt: skip
 """Searched in lower-case text (case-insensitive matching costs twice as much)."""
 MAX_AGENT_WINDOWS = 32
