@@ -114,6 +114,11 @@ def path_key(key: str) -> bool:
     return bool(PATH_KEY.search(key.replace("-", "").replace("_", "").lower()))
 
 
+@lru_cache(maxsize=1024)
+def _wanted(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(norm_key(k) for k in keys)
+
+
 @lru_cache(maxsize=8192)
 def norm_key(key: str) -> str:
     """A key without `_`/`-`, in lower case: `cli_command`, `cliCommand` and `CLI-command` are one key."""
@@ -142,14 +147,14 @@ class CallView:
 
     def by_key(self, *keys: str) -> Iterator[StringValue]:
         """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
-        wanted = {norm_key(k) for k in keys}
+        wanted = _wanted(keys)
         return (s for s in self.strings if norm_key(s.key) in wanted)
 
     def first(self, *keys: str) -> StringValue | None:
         return next(self.by_key(*keys), None)
 
     def scalar(self, *keys: str) -> ScalarValue | None:
-        wanted = {norm_key(k) for k in keys}
+        wanted = _wanted(keys)
         return next((s for s in self.scalars if norm_key(s.key) in wanted), None)
 
     def flag(self, *keys: str) -> bool:
