@@ -19,7 +19,7 @@ from typing import Any
 from bastion.guard.policy.catalogue.shell_parse import KNOWN_PROGRAMS
 
 COMMAND_WORDS = frozenset({"command", "commands", "cmd", "cmds", "commandline", "cmdline", "argv", "bash", "sh",
-                           "shell", "exec", "script", "entrypoint"})  # fmt: skip
+                           "shell", "exec", "script", "entrypoint", "run"})  # fmt: skip
 """A key with one of these words (`command`, `shell_cmd`, `startCommand`, `argv`) holds a command."""
 PROGRAM_KEYS = frozenset({"program", "executable", "exe", "binary", "bin", "command", "cmd", "file", "path",
                           "entrypoint", "interpreter", "shell", "prog", "process", "name", "tool"})  # fmt: skip

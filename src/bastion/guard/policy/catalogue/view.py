@@ -99,6 +99,8 @@ def name_words(name: str) -> frozenset[str]:
 
 
 COMMAND, CODE = 1, 2
+_UNDER_COMMANDS = re.compile(r"\.(scripts|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
+"""A string one level under a key that holds named commands (npm `scripts`, `hooks`)."""
 
 
 @lru_cache(maxsize=4096)
@@ -180,6 +182,8 @@ class CallView:
         out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
             role = key_role(s.key)
+            if role == 0 and _UNDER_COMMANDS.search(s.path):
+                role = COMMAND  # `{"scripts": {"postinstall": "..."}}`, `{"hooks": {"pre": "..."}}`
             if role == 0 and not (self.exec_tool and norm_key(s.key) in ("input", "args", "argv", "")):
                 continue
             if not s.value.strip():
