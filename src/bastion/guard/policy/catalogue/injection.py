@@ -61,7 +61,7 @@ _EXFIL = re.compile(
 )
 _AGENT = (r"(?:(?:ai|llm|coding|automated|autonomous|language\s+model)\s+)?(?:ai|a\.i\.|llms?|(?:large\s+)?"
           r"language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*|gemini|codex|cursor|bots?"
-          r"|models?)")  # fmt: skip
+          r"|models?|(?<=ai\s)reviewers?|(?<=automated\s)(?:reviewers?|tools?|systems?))")  # fmt: skip
 _VERBS = (r"run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
           r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output"
           r"|include|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc"
@@ -73,7 +73,8 @@ _IMPERATIVE = rf"(?:(?:also|now|then|first|just|please|kindly|immediately|quietl
 _ADDRESS_TAIL = r"[ \t]*(?:[:,\-\u2014]|$)"
 _AGENT_DIRECTIVE = re.compile(
     r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request"
-    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
+    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}(?:[ \t]+[\w.-]+){{0,2}}"
+    r"\s*(?:[:\-,!]|\n)"
     rf"|\b(?:dear|hey|hi|hello|attention|psst|listen|yo)\s*,?\s+(?:the\s+)?{_AGENT}\b"
     rf"|\b{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing|handling|scanning|analy[sz]ing"
     r"|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?|summari[sz]es|handles?))\s+(?:this|these|"
@@ -85,7 +86,7 @@ _AGENT_DIRECTIVE = re.compile(
     r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e"
     r"|reading|seeing|processing)\s+(?:this|these)\b"
     r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\)"
-    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-])"
+    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-\n])"
     rf"[^\n]{{0,40}}(?:\n[^\n]{{0,120}})?{_ACT}"
     rf"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*(?:[\[(<]{_AGENT}[\])>][ \t]*[:,\-]?|@?{_AGENT}{_ADDRESS_TAIL})"
     rf"[ \t]*{_IMPERATIVE}"
@@ -96,7 +97,7 @@ _AGENT_DIRECTIVE = re.compile(
 LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
 _AGENT_WORD = re.compile(
     r"\b(?:a(?:i|\.i\.|ssistants?|gents?)|llms?|language\s+models?|c(?:opilots?|laude|hatgpt|odex|ursor)"
-    r"|g(?:pt-?\d*|emini)|bots?|models?|if\s+you\s+are|(?:read|see|process|parse|encounter|summari[sz]e|reading"
+    r"|g(?:pt-?\d*|emini)|bots?|models?|automated|if\s+you\s+are|(?:read|see|process|parse|encounter|summari[sz]e|reading"
     r"|seeing|processing)\s+(?:this|these))\b"
 )  # fmt: skip
 """Searched in lower-case text (case-insensitive matching costs twice as much)."""
