@@ -241,6 +241,28 @@ def test_words_are_unquoted_as_bash_reads_them(command, expected):
 
 
 @pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("python3 - <<'EOF'\nimport shutil\nshutil.rmtree('/srv/x')\nEOF", "shell.recursive_delete"),
+        ("bash <<EOF\nrm -rf /srv/x\nEOF", "shell.recursive_delete"),
+        ("cat <<EOF | sh\nrm -rf /srv/x\nEOF", "shell.recursive_delete"),
+        ("sudo bash <<'X'\nchmod 777 /srv\nX", "shell.chmod_world_writable"),
+        ("node <<< \"require('fs').rmSync('/srv/x', {recursive: true})\"", "shell.recursive_delete"),
+        ("python3 <<< 'import shutil; shutil.rmtree(\"/srv/x\")'", "shell.recursive_delete"),
+    ],
+)
+def test_code_fed_on_standard_input_is_read(command, expected):
+    assert expected in _shell_ids(command)
+
+
+@pytest.mark.parametrize(
+    "command", ["cat > notes.txt <<'EOF'\nrm -rf /\nEOF", "cat > notes.txt <<EOF\nrm -rf /\nEOF\nls"]
+)
+def test_a_here_document_written_to_a_file_is_text(command):
+    assert _shell_ids(command) == set()
+
+
+@pytest.mark.parametrize(
     "command",
     [
         "python -c 'print(1)'",

@@ -112,6 +112,38 @@ def _cmd_command(args: tuple[str, ...]) -> str | None:
     return None
 
 
+_HEREDOC = re.compile(r"^(?P<line>[^\n]*?)<<-?[ \t]*(?P<q>['\"]?)(?P<tag>[A-Za-z_][\w]*)(?P=q)(?P<rest>[^\n]*)\n"
+                      r"(?P<body>.*?)\n[ \t]*(?P=tag)[ \t]*(?:\n|$)", re.M | re.S)  # fmt: skip
+
+
+def heredocs(text: str) -> list[tuple[str, str]]:
+    """(program, body) of each here-document fed to a program: `python3 - <<'EOF' ... EOF`, `bash <<EOF`, and
+    `cat <<EOF | sh` (the body reaches the last program of the pipeline)."""
+    out: list[tuple[str, str]] = []
+    for m in _HEREDOC.finditer(text):
+        rest = m.group("rest")
+        reader = rest.rsplit("|", 1)[1].split() if "|" in rest else m.group("line").split("|")[-1].split()
+        reader = [w for w in reader if not w.startswith("-") and w not in ("sudo", "env", "exec")]
+        if reader:
+            out.append((reader[0].rsplit("/", 1)[-1], m.group("body")))
+    return out
+
+
+def without_heredocs(text: str) -> str:
+    """`text` with here-document bodies removed: they are input, not commands (judged by `heredocs`)."""
+    return _HEREDOC.sub(lambda m: f"{m.group('line')}<<{m.group('tag')}{m.group('rest')}\n", text)
+
+
+def code_flag(name: str) -> list[str] | None:
+    """The option that passes inline code to interpreter `name` (`python3` -> `-c`); None for other programs."""
+    lang = LANGUAGES.get(name.lower().removesuffix(".exe"))
+    if lang is None or lang in ("awk", "cmd"):
+        return None
+    if lang == "powershell":
+        return ["-Command"]
+    return [_CODE_OPTIONS[lang][0]]
+
+
 def inline_effects(name: str, args: tuple[str, ...], depth: int = 0) -> list[Effect]:
     """What the inline code of `name args...` does; empty when there is none. Never raises."""
     lang = LANGUAGES.get(name.lower().removesuffix(".exe"))
