@@ -304,6 +304,9 @@ def test_inline_code_is_read_only_when_present():
         ("read_file", {"path": "/etc/sha\u200bdow"}, "fs.sensitive_read"),
         ("write_file", {"path": " /home/u/.bashrc\x7f", "content": "x"}, "fs.startup_file_write"),
         ("run_command", {"command": "cat '/etc/shadow\n'"}, "fs.sensitive_read"),
+        ("run", {"cmd": ["cat", "/etc/shadow\x00"]}, "fs.sensitive_read"),
+        ("run", {"cmd": ["rm", "-rf", "/etc\n"]}, "shell.delete_system"),
+        ("run_command", {"command": "rm -rf $'/etc\\t'"}, "shell.delete_system"),
     ],
 )
 def test_paths_are_judged_as_the_machine_reads_them(scan_ids, tool, arguments, expected):

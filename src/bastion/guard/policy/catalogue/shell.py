@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.shell_parse import (
     INTERPRETERS,
     SHELLS,
@@ -186,7 +187,7 @@ def _rm(cmd: Command) -> Iterator[ShellFinding]:
     if not (flags & {"r", "R"} or long_flags(cmd.args) & {"--recursive"}):
         return
     targets = [a for a in cmd.args if not a.startswith("-")]
-    system = [t for t in targets if _SYSTEM_DIRS.match(t.rstrip("/") or "/")]
+    system = [t for t in targets if _SYSTEM_DIRS.match(machine_path(t).rstrip("/") or "/")]
     if system or "--no-preserve-root" in cmd.args:
         yield ShellFinding("shell.delete_system", f"rm -r of {', '.join(system) or '/'}")
     yield ShellFinding("shell.recursive_delete", f"rm {' '.join(cmd.args)[:80]}")
