@@ -27,7 +27,15 @@ PROGRAM_KEYS = frozenset({"program", "executable", "exe", "binary", "bin", "comm
 ARG_KEYS = frozenset({"args", "argv", "arguments", "params", "parameters", "arglist", "commandargs", "cmdargs",
                       "programargs", "processargs"})  # fmt: skip
 """Keys that may hold that program's arguments (a list of words, or one string split like a shell)."""
-_PAIR_KEYS = ARG_KEYS | {"entrypoint"}
+_ARG_WORDS = frozenset({"args", "argv", "arguments", "params", "parameters", "arglist"})
+
+
+@lru_cache(maxsize=4096)
+def _arg_key(key: str) -> bool:
+    """`args`, `cli_args`, `commandArguments`, `program_params`: a key that may hold a program's arguments."""
+    return _norm(key) in ARG_KEYS or bool(key_words(key) & _ARG_WORDS)
+
+
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 MAX_DEPTH = 16
 MAX_WORDS = 4096
@@ -106,7 +114,7 @@ def may_hold_argv(arguments: Any) -> bool:
     for k, v in arguments.items():
         if type(v) is not str and (isinstance(v, Mapping | list | tuple) or not isinstance(v, int | float | None)):
             return True
-        if _norm(str(k)) in ARG_KEYS:
+        if _arg_key(str(k)):
             return True
     return False
 
@@ -129,7 +137,7 @@ def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, de
     if depth > MAX_DEPTH or path in found.consumed:
         return
     if isinstance(value, Mapping):
-        if any(_norm(str(k)) in _PAIR_KEYS for k in value):
+        if any(_arg_key(str(k)) or _norm(str(k)) == "entrypoint" for k in value):
             _program_and_args(value, path, exec_tool, found)
         for k, v in value.items():
             if _container(v):
@@ -150,7 +158,7 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
     """`{"program": "git", "args": ["push", "-f"]}`, a container's `{"command": ["sh", "-c"], "args": [...]}` or
     `{"Entrypoint": [...], "Cmd": [...]}`: the program (a word, a line or a list) joined with its arguments."""
     norm = {_norm(str(k)): k for k in obj}
-    arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None)
+    arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None) or next((k for k in obj if _arg_key(str(k))), None)
     if arg_key is None and "entrypoint" in norm:
         arg_key = norm.get("cmd") or norm.get("command")  # Docker: Cmd is the entrypoint's arguments
     if arg_key is None:
@@ -162,7 +170,7 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
     args = args or []
     for nk, k in norm.items():
         program = obj[k]
-        if k == arg_key or not (nk in PROGRAM_KEYS or commandish(str(k))):
+        if k == arg_key or not (nk in PROGRAM_KEYS or commandish(str(k)) or key_words(str(k)) & PROGRAM_KEYS):
             continue
         if isinstance(program, str) and program.strip():
             head = (_split(program) or [program]) if any(c.isspace() for c in program.strip()) else [program]

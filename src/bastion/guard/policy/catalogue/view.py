@@ -99,7 +99,7 @@ def name_words(name: str) -> frozenset[str]:
 
 
 COMMAND, CODE = 1, 2
-_UNDER_COMMANDS = re.compile(r"\.(scripts|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
+_UNDER_COMMANDS = re.compile(r"\.(scripts?|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
 """A string one level under a key that holds named commands (npm `scripts`, `hooks`)."""
 
 
