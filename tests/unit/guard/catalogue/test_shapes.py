@@ -467,7 +467,7 @@ def test_content_that_merely_mentions_an_agent_is_not_an_instruction(text):
         ("run_command", {"command": "cmd /c dir"}),
         ("create_job", {"name": "nightly", "dry_run": "false", "run_as": "app"}),
         ("open_file", {"file_path": "/srv/app/report.pdf", "args": ["--fast"]}),
-        ("search", {"endpoint": "/v1/search", "query_params": ["a", "b"]}),
+        ("search", {"q": "shoes", "query_params": ["a", "b"]}),
         ("run_python", {"code": "print(sum(range(10)))"}),
         ("execute_code", {"language": "python", "code": "open('/srv/app/report.txt', 'w').write('ok')"}),
         ("write_file", {"path": "/srv/app/x.py", "content": "import shutil; shutil.rmtree('/')"}),
