@@ -19,8 +19,6 @@ from bastion.guard.policy.catalogue.effects import (
     DELETE_TREE,
     HIDDEN,
     READ,
-    SHELL,
-    WRITE,
     Effect,
     effect,
 )  # fmt: skip
@@ -212,4 +210,14 @@ def cmd_effects(code: str) -> list[Effect]:
     return out
 
 
-__all__ = ["LANGUAGES", "SHELL", "WRITE", "code_effects", "inline_code", "inline_effects", "powershell_effects"]
+__all__ = [
+    "LANGUAGES",
+    "cmd_effects",
+    "code_effects",
+    "code_flag",
+    "heredocs",
+    "inline_code",
+    "inline_effects",
+    "powershell_effects",
+    "without_heredocs",
+]
