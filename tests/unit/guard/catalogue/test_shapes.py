@@ -190,6 +190,10 @@ PS_ENCODED = base64.b64encode("Remove-Item -Recurse -Force C:/srv/x".encode("utf
          "    [os.remove(os.path.join(r, f)) for f in fs]\"",
          "shell.recursive_delete"),
         ("php -r 'array_map(\"unlink\", glob(\"/srv/data/*\"));'", "shell.recursive_delete"),
+        ("python3 -c \"from pathlib import Path; [p.unlink() for p in Path('/srv/data').rglob('*') if p.is_file()]\"",
+         "shell.recursive_delete"),
+        ("node -e \"const fs = require('fs'); fs.readdirSync('/srv/data').forEach(f => fs.unlinkSync('/srv/data/' + f))\"",
+         "shell.recursive_delete"),
         ("php -r 'call_user_func(\"system\", \"rm -rf /srv/x\");'", "shell.recursive_delete"),
         ("pwsh -c 'Get-ChildItem C:/data -Recurse | Remove-Item -Force'", "shell.recursive_delete"),
         ("pwsh -c \"[System.IO.Directory]::Delete('C:/data', \\$true)\"", "shell.recursive_delete"),
@@ -283,6 +287,7 @@ def test_a_here_document_written_to_a_file_is_text(command):
         "awk '{print $1}' access.log",
         "awk -F: '{ print $1 }' /srv/app/users.txt",
         "pwsh -c 'Get-ChildItem ./src'",
+        "python3 -c \"from pathlib import Path; print([p.name for p in Path('.').iterdir()])\"",
     ],
 )
 def test_ordinary_inline_code_stays_allowed(scan_ids, command):

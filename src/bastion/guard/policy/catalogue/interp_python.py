@@ -269,6 +269,8 @@ class _Reader:
         assert isinstance(node.func, ast.Attribute)
         receiver = node.func.value
         if "Path" not in self.name(receiver) and not isinstance(receiver, ast.BinOp):
+            if method in _PATH_DELETE and not node.args:
+                yield effect(DELETE, "*")  # `p.unlink()` of a path known at run time (a loop over a listing)
             return
         path = self.text(receiver)
         if path is None:

@@ -173,7 +173,7 @@ def code_effects(lang: str, code: str, depth: int = 0) -> list[Effect]:
 _ENUMERATE = re.compile(
     r"\b(?:glob|iglob|rglob|walk|listdir|scandir|iterdir|readdirSync|readdir|opendir|find|each_child|children"
     r"|entries|Get-?ChildItem|gci|ls|dir|Dir\.glob|Dir\.entries|Dir\.children|Find\.find)\s*\(?\s*\[?\s*"
-    r"['\"]([^'\"]+)['\"]"
+    r"['\"]([^'\"]+)['\"]|\bPath\(\s*['\"]([^'\"]+)['\"]\s*\)\.(?:r?glob|iterdir|walk)\b"
 )  # fmt: skip
 
 
@@ -182,7 +182,8 @@ def _enumerated_deletes(code: str, effects: list[Effect]) -> list[Effect]:
     code that enumerates a directory (`os.walk('/srv')`, `Dir.glob("/srv/**/*")`) deletes that tree."""
     if not any(e.kind in (DELETE, DELETE_TREE) and any("*" in w for w in e.words) for e in effects):
         return []
-    return [effect(DELETE_TREE, m.group(1).split("*", 1)[0] or m.group(1)) for m in _ENUMERATE.finditer(code)][:8]
+    bases = [m.group(1) or m.group(2) for m in _ENUMERATE.finditer(code)]
+    return [effect(DELETE_TREE, base.split("*", 1)[0] or base) for base in bases][:8]
 
 
 _CMD_SPLIT = re.compile(r"&&|\|\||[&|\n]")
