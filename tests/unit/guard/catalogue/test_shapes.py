@@ -192,7 +192,8 @@ PS_ENCODED = base64.b64encode("Remove-Item -Recurse -Force C:/srv/x".encode("utf
         ("php -r 'array_map(\"unlink\", glob(\"/srv/data/*\"));'", "shell.recursive_delete"),
         ("python3 -c \"from pathlib import Path; [p.unlink() for p in Path('/srv/data').rglob('*') if p.is_file()]\"",
          "shell.recursive_delete"),
-        ("node -e \"const fs = require('fs'); fs.readdirSync('/srv/data').forEach(f => fs.unlinkSync('/srv/data/' + f))\"",
+        ("node -e \"const fs = require('fs'); "
+         "fs.readdirSync('/srv/data').forEach(f => fs.unlinkSync('/srv/data/' + f))\"",
          "shell.recursive_delete"),
         ("php -r 'call_user_func(\"system\", \"rm -rf /srv/x\");'", "shell.recursive_delete"),
         ("pwsh -c 'Get-ChildItem C:/data -Recurse | Remove-Item -Force'", "shell.recursive_delete"),
