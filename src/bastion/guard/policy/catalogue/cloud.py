@@ -60,7 +60,7 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
     line = " ".join(cmd.argv)[:100]
     words = [a for a in args if not a.startswith("-")]
     text = " ".join(args)
-    if name not in ("kubectl", "oc") and _to_zero(args) and set(words) & _SIZING_VERBS:
+    if name in _SIZING_CLIS and set(words) & _SIZING_VERBS and _to_zero(args):
         yield "cloud.scale_to_zero", line
     if name == "aws" and len(words) >= 2:
         service, op = words[0], words[1]
@@ -148,6 +148,8 @@ def _cloud_cli(cmd: Command) -> Iterator[tuple[str, str]]:
 _SIZE_OPTIONS = frozenset({"--replicas", "--desired-count", "--desired-capacity", "--max-size", "--size", "--num-nodes",
                            "--node-count", "--instance-count", "--max-instances", "--max", "--count",
                            "--max-replicas"})  # fmt: skip
+_SIZING_CLIS = frozenset({"aws", "gcloud", "az", "helm", "eksctl", "doctl", "heroku", "fly", "flyctl", "docker",
+                          "nomad", "kn", "cf", "oci", "ibmcloud", "openstack", "ecs-cli", "copilot"})  # fmt: skip
 _SIZING_VERBS = frozenset({"scale", "resize", "update-service", "update-auto-scaling-group", "set-desired-capacity",
                            "update", "set", "upgrade", "install", "autoscale", "update-nodegroup-config"})  # fmt: skip
 _ZERO_REPLICAS = re.compile(r"[\"']?(replicas|replicaCount|desiredCount|desired_count)[\"']?\s*[:=]\s*[\"']?0+\b(?!\.)")

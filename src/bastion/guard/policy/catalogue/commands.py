@@ -19,7 +19,7 @@ from typing import Any
 from bastion.guard.policy.catalogue.shell_parse import KNOWN_PROGRAMS
 
 COMMAND_WORDS = frozenset({"command", "commands", "cmd", "cmds", "commandline", "cmdline", "argv", "bash", "sh",
-                           "shell", "exec", "script", "entrypoint"})  # fmt: skip
+                           "shell", "exec", "script", "entrypoint", "run"})  # fmt: skip
 """A key with one of these words (`command`, `shell_cmd`, `startCommand`, `argv`) holds a command."""
 PROGRAM_KEYS = frozenset({"program", "executable", "exe", "binary", "bin", "command", "cmd", "file", "path",
                           "entrypoint", "interpreter", "shell", "prog", "process", "name", "tool"})  # fmt: skip
@@ -27,6 +27,15 @@ PROGRAM_KEYS = frozenset({"program", "executable", "exe", "binary", "bin", "comm
 ARG_KEYS = frozenset({"args", "argv", "arguments", "params", "parameters", "arglist", "commandargs", "cmdargs",
                       "programargs", "processargs"})  # fmt: skip
 """Keys that may hold that program's arguments (a list of words, or one string split like a shell)."""
+_ARG_WORDS = frozenset({"args", "argv", "arguments", "params", "parameters", "arglist"})
+
+
+@lru_cache(maxsize=4096)
+def _arg_key(key: str) -> bool:
+    """`args`, `cli_args`, `commandArguments`, `program_params`: a key that may hold a program's arguments."""
+    return _norm(key) in ARG_KEYS or bool(key_words(key) & _ARG_WORDS)
+
+
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 MAX_DEPTH = 16
 MAX_WORDS = 4096
@@ -105,7 +114,7 @@ def may_hold_argv(arguments: Any) -> bool:
     for k, v in arguments.items():
         if type(v) is not str and (isinstance(v, Mapping | list | tuple) or not isinstance(v, int | float | None)):
             return True
-        if _norm(str(k)) in ARG_KEYS:
+        if _arg_key(str(k)):
             return True
     return False
 
@@ -119,13 +128,19 @@ def argv_lines(arguments: Any, exec_tool: bool) -> ArgvLines:
     return found
 
 
+def _container(v: Any) -> bool:
+    t = type(v)
+    return t is dict or t is list or (t is not str and isinstance(v, Mapping | list | tuple))
+
+
 def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, depth: int) -> None:
     if depth > MAX_DEPTH or path in found.consumed:
         return
     if isinstance(value, Mapping):
-        _program_and_args(value, path, exec_tool, found)
+        if any(_arg_key(str(k)) or _norm(str(k)) == "entrypoint" for k in value):
+            _program_and_args(value, path, exec_tool, found)
         for k, v in value.items():
-            if isinstance(v, Mapping | list | tuple):
+            if _container(v):
                 _walk(v, f"{path}.{k}", str(k), exec_tool, found, depth + 1)
     elif isinstance(value, list | tuple):
         words = _words(value)
@@ -135,7 +150,7 @@ def _walk(value: Any, path: str, key: str, exec_tool: bool, found: ArgvLines, de
             found.consumed.update(f"{path}[{i}]" for i in range(len(words)))
             return
         for i, v in enumerate(value):
-            if isinstance(v, Mapping | list | tuple):
+            if _container(v):
                 _walk(v, f"{path}[{i}]", key, exec_tool, found, depth + 1)
 
 
@@ -143,7 +158,7 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
     """`{"program": "git", "args": ["push", "-f"]}`, a container's `{"command": ["sh", "-c"], "args": [...]}` or
     `{"Entrypoint": [...], "Cmd": [...]}`: the program (a word, a line or a list) joined with its arguments."""
     norm = {_norm(str(k)): k for k in obj}
-    arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None)
+    arg_key = next((norm[k] for k in norm if k in ARG_KEYS), None) or next((k for k in obj if _arg_key(str(k))), None)
     if arg_key is None and "entrypoint" in norm:
         arg_key = norm.get("cmd") or norm.get("command")  # Docker: Cmd is the entrypoint's arguments
     if arg_key is None:
@@ -155,7 +170,7 @@ def _program_and_args(obj: Mapping[str, Any], path: str, exec_tool: bool, found:
     args = args or []
     for nk, k in norm.items():
         program = obj[k]
-        if k == arg_key or not (nk in PROGRAM_KEYS or commandish(str(k))):
+        if k == arg_key or not (nk in PROGRAM_KEYS or commandish(str(k)) or key_words(str(k)) & PROGRAM_KEYS):
             continue
         if isinstance(program, str) and program.strip():
             head = (_split(program) or [program]) if any(c.isspace() for c in program.strip()) else [program]
@@ -205,3 +220,28 @@ def code_line(key: str, code: str, language: str, tool_words: frozenset[str]) ->
     if lang == "php":
         code = code.strip().removeprefix("<?php").removesuffix("?>")
     return f"{runner} {shlex.quote(code)}" if runner else code
+
+
+CLI_WORDS = {"kubectl": "kubectl", "kubernetes": "kubectl", "k8s": "kubectl", "oc": "oc", "openshift": "oc",
+             "helm": "helm", "terraform": "terraform", "tofu": "tofu", "opentofu": "tofu", "pulumi": "pulumi",
+             "git": "git", "gh": "gh", "docker": "docker", "podman": "podman", "aws": "aws", "gcloud": "gcloud",
+             "az": "az", "gsutil": "gsutil"}  # fmt: skip
+"""A tool (or server) named after a CLI: its subcommand arguments are that CLI's arguments."""
+CLI_NAMES = frozenset(CLI_WORDS)
+SUBCOMMAND_KEYS = ARG_KEYS | {"command", "cmd", "subcommand", "operation", "verb"}
+
+
+def cli_lines(arguments: Mapping[str, Any], cli: str) -> list[tuple[str, str, str]]:
+    """`kubectl {"command": "delete pod x"}`, `terraform {"args": ["apply", "-destroy"]}`: the CLI's command line
+    from its top-level subcommand arguments, as (path, first word, line)."""
+    out: list[tuple[str, str, str]] = []
+    for key, value in arguments.items():
+        if _norm(str(key)) not in SUBCOMMAND_KEYS:
+            continue
+        words = _words(value) if isinstance(value, list | tuple) else _split(value) if isinstance(value, str) else None
+        if not words:
+            continue
+        if program_name(words[0]) != cli:
+            words = [cli, *words]
+        out.append((f"arguments.{key}", words[0], join(words)))
+    return out

@@ -61,7 +61,7 @@ _EXFIL = re.compile(
 )
 _AGENT = (r"(?:(?:ai|llm|coding|automated|autonomous|language\s+model)\s+)?(?:ai|a\.i\.|llms?|(?:large\s+)?"
           r"language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*|gemini|codex|cursor|bots?"
-          r"|models?)")  # fmt: skip
+          r"|models?|(?<=ai\s)reviewers?|(?<=automated\s)(?:reviewers?|tools?|systems?))")  # fmt: skip
 _VERBS = (r"run|execute|exec|invoke|call|send|forward|e-?mail|post|upload|delete|remove|drop|wipe|erase|push|merge"
           r"|approve|grant|transfer|disable|ignore|fetch|curl|wget|download|install|read|cat|print|reveal|output"
           r"|include|copy|paste|exfiltrate|commit|deploy|open|visit|navigate|pay|share|leak|rm|sudo|chmod|pipe|bcc"
@@ -73,7 +73,8 @@ _IMPERATIVE = rf"(?:(?:also|now|then|first|just|please|kindly|immediately|quietl
 _ADDRESS_TAIL = r"[ \t]*(?:[:,\-\u2014]|$)"
 _AGENT_DIRECTIVE = re.compile(
     r"(?is)(?:\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request"
-    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}\s*(?:[:\-,!]|\n)"
+    rf"|task|p\.?s\.?)\s+(?:to|for)\s+(?:the\s+|all\s+|any\s+|every\s+)?{_AGENT}(?:[ \t]+[\w.-]+){{0,2}}"
+    r"\s*(?:[:\-,!]|\n)"
     rf"|\b(?:dear|hey|hi|hello|attention|psst|listen|yo)\s*,?\s+(?:the\s+)?{_AGENT}\b"
     rf"|\b{_AGENT}\s+(?:reading|processing|reviewing|parsing|seeing|summari[sz]ing|handling|scanning|analy[sz]ing"
     r"|(?:that|who|which)\s+(?:reads?|sees?|process(?:es)?|reviews?|summari[sz]es|handles?))\s+(?:this|these|"
@@ -85,7 +86,7 @@ _AGENT_DIRECTIVE = re.compile(
     r"|\b(?:when|once|after|as\s+soon\s+as|upon)\s+(?:you\s+)?(?:read|see|process|parse|encounter|summari[sz]e"
     r"|reading|seeing|processing)\s+(?:this|these)\b"
     r"|\b(?:todo|fixme|note|hack)\s*\(\s*(?:ai|agents?|assistants?|llms?|claude|copilot|bots?)\s*\)"
-    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-])"
+    rf"|\b{_AGENT}\s+(?:instructions?|notes?|notice|directives?|message|tasks?|memo|reminder)\s*[:\-\n])"
     rf"[^\n]{{0,40}}(?:\n[^\n]{{0,120}})?{_ACT}"
     rf"|(?m:^)[ \t]*(?:#|//|/\*|<!--|--|\*|>|;)?[ \t]*(?:[\[(<]{_AGENT}[\])>][ \t]*[:,\-]?|@?{_AGENT}{_ADDRESS_TAIL})"
     rf"[ \t]*{_IMPERATIVE}"
@@ -95,8 +96,9 @@ _AGENT_DIRECTIVE = re.compile(
 """Text that turns to an agent reading it ("AI agents reading this:", "Note to the assistant:", "if you are an
 LLM", "# TODO(agent):", a line opening `Assistant: run ...`) and tells it to act."""
 _AGENT_WORD = re.compile(
-    rf"\b{_AGENT}\b|\bif\s+you\s+are\b|\b(?:read|see|process|parse|encounter|summari[sz]e|reading|seeing"
-    r"|processing)\s+(?:this|these)\b"
+    r"\b(?:a(?:i|\.i\.|ssistants?|gents?)|llms?|language\s+models?|c(?:opilots?|laude|hatgpt|odex|ursor)"
+    r"|g(?:pt-?\d*|emini)|bots?|models?|automated|if\s+you\s+are|(?:read|see|process|parse|encounter|summari[sz]e|reading"
+    r"|seeing|processing)\s+(?:this|these))\b"
 )  # fmt: skip
 """Searched in lower-case text (case-insensitive matching costs twice as much)."""
 MAX_AGENT_WINDOWS = 32
@@ -180,10 +182,12 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     lowered = visible.lower()
     for entry_id, pattern, needles in _PHRASES:
         if pattern is _AGENT_DIRECTIVE:
-            if not visible.isascii() or any(n in lowered for n in needles):
-                windows = _agent_windows(visible)
-            else:
+            if visible.isascii() and not any(n in lowered for n in needles):
                 continue
+            agent = _agent_directive(visible)
+            if agent:
+                yield InjectionMatch(entry_id, f"{agent.group(0).strip()[:60]!r}")
+            continue
         elif long_ascii:
             windows = needle_windows(lowered, needles, 250, 250)
         elif not visible.isascii() or any(n in lowered for n in needles):
@@ -198,19 +202,42 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
-def _agent_windows(text: str) -> list[tuple[int, int]]:
-    """Windows around the whole words that address an agent: the directive pattern is searched only there
-    (`gpt` inside a base64 blob is no addressee), reaching back to `Note to the` and on to the verb."""
-    spans: list[tuple[int, int]] = []
-    for m in _AGENT_WORD.finditer(text.lower() if text.isascii() else text.casefold()):
-        start, end = max(0, m.start() - 80), min(len(text), m.end() + 240)
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], end)
-        elif len(spans) < MAX_AGENT_WINDOWS:
-            spans.append((start, end))
-        else:
+def _agent_directive(text: str) -> re.Match[str] | None:
+    """The first instruction to an agent in `text`. Every form names its addressee (`agent`, `assistant`, `AI`,
+    `if you are`, `read this`), so the pattern is tried only where a word or a line starts in the 80 characters
+    before each such word (`Note to the assistant`, `[agent]`, `# TODO(agent)`), never across the whole text
+    (`gpt` inside a base64 blob is no addressee)."""
+    tried: set[int] = set()
+    lowered = text.lower() if text.isascii() else text.casefold()
+    for count, word in enumerate(_AGENT_WORD.finditer(lowered)):
+        if count >= MAX_AGENT_WINDOWS:
             break
-    return spans
+        p = word.start()
+        lo = max(0, p - 80)
+        starts = {p, text.rfind("\n", 0, p) + 1, *(t.start() for t in _TRIGGERS.finditer(lowered, lo, p))}
+        if p and text[p - 1] in "@[(<":
+            starts.add(p - 1)
+        for i in sorted(starts - tried):
+            if i < lo and i != 0 and text[i - 1] != "\n":
+                continue
+            tried.add(i)
+            m = _AGENT_DIRECTIVE.match(text, i)
+            if m and not _quoted(text, m):
+                return m
+    return None
+
+
+_TRIGGERS = re.compile(
+    r"\b(?:note|message|instructions?|attention|reminder|memo|directive|notice|important|warning|request|task|p\.?s"
+    r"|dear|hey|hi|hello|psst|listen|yo|if|to|for|when|once|after|as|upon|todo|fixme|hack)\b"
+)  # fmt: skip
+"""Words an address to an agent may open with, before the agent's name (`Note to the`, `Dear`, `if an`)."""
+
+
+def _quoted(text: str, m: re.Match[str]) -> bool:
+    before = text[m.start() - 1] if m.start() else ""
+    after = text[m.end() : m.end() + 1]
+    return bool(before and before in _QUOTES and after and after in _QUOTES)
 
 
 def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.Match[str] | None:

@@ -170,13 +170,14 @@ def lex_effects(code: str, lang: str) -> list[Effect]:
     if lang == "osascript":
         out.extend(effect(SHELL, m.group(2)) for m in re.finditer(r"do\s+shell\s+script\s+(['\"])(.*?)\1", code, re.S))
         return out
+    toks = _substituted(toks)
     for i, t in enumerate(toks):
         if t.kind != "id":
             continue
         nxt = toks[i + 1] if i + 1 < len(toks) else None
         if nxt is not None and nxt.kind == "p" and nxt.text == "(":
             args, _ = _args(toks, i + 1, bareword=False)
-        elif lang in _BAREWORD_CALLS and nxt is not None and nxt.kind in ("str", "id") and "." not in t.text:
+        elif lang in _BAREWORD_CALLS and nxt is not None and nxt.kind in ("str", "id", "cmd"):
             args, _ = _args(toks, i + 1, bareword=True)
         else:
             continue
@@ -185,9 +186,38 @@ def lex_effects(code: str, lang: str) -> list[Effect]:
     return [effect(SEND, e.words[0], reads[0]) if e.kind == SEND and len(e.words) == 1 and reads else e for e in out]
 
 
+def _substituted(toks: list[Token]) -> list[Token]:
+    """Variables assigned a string (`cmd = "rm -rf /x"`, `my $d = '/srv'`, `const d = "/srv"`) replaced by it where
+    they are read, so `system(cmd)` is judged as `system("rm -rf /x")`."""
+    bound: dict[str, str] = {}
+    for i in range(len(toks) - 2):
+        a, eq, v = toks[i], toks[i + 1], toks[i + 2]
+        if a.kind == "id" and eq.kind == "p" and eq.text == "=" and v.kind == "str":
+            after = toks[i + 3] if i + 3 < len(toks) else None
+            if after is None or after.kind == "end" or (after.kind == "p" and after.text in ",;)}"):
+                bound.setdefault(a.text, v.text)
+    if not bound:
+        return toks
+    out: list[Token] = []
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        assigned = nxt is not None and nxt.kind == "p" and nxt.text == "="
+        out.append(Token("str", bound[t.text]) if t.kind == "id" and t.text in bound and not assigned else t)
+    return out
+
+
+_CALLBACKS = frozenset(
+    {"call_user_func", "call_user_func_array", "array_map", "array_walk", "usort", "forward_static_call"}
+)
+
+
 def _call(callee: str, args: list[list[Token]], lang: str) -> Iterator[Effect]:
     chain = callee.lower().lstrip("$@%")
     last = chain.rsplit(".", 1)[-1]
+    if last in _CALLBACKS and args and len(args[0]) == 1 and args[0][0].kind == "str":
+        # `call_user_func("system", "rm -rf /x")`, `array_map("unlink", glob("/srv/*"))`: the named function runs
+        yield from _call(args[0][0].text, args[1:], lang)
+        return
     values = [_value(a) for a in args]
     first = values[0] if values else None
     idents = {t.text.lower() for a in args for t in a if t.kind == "id"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import codecs
 import posixpath
 from collections.abc import Iterator
 
@@ -183,8 +184,11 @@ class _Reader:
         raw = self.text(node.args[0])
         if raw is None:
             return None
+        codec = (self.text(node.args[1]) or "") if len(node.args) > 1 else ""
         try:
-            if "hex" in callee:
+            if codec.replace("_", "").lower() == "rot13":
+                return codecs.decode(raw, "rot13")
+            if "hex" in callee or codec == "hex":
                 return bytes.fromhex(raw).decode("utf-8")
             if "b64" in callee or "base64" in callee or callee == "base64.decodebytes":
                 return base64.b64decode(raw + "=" * (-len(raw) % 4)).decode("utf-8")
@@ -240,7 +244,8 @@ class _Reader:
             url = self.text(args[1] if last == "request" and len(args) > 1 else first) or "*"
             method = (self.text(args[0]) or "").lower() if last == "request" and args else last
             yield effect(SEND if method in _HTTP_SEND else FETCH, url)
-        elif last in ("sendmail", "send_message", "storbinary", "sendall", "sendto", "sendfile") and args:
+        elif (last in ("sendmail", "send_message", "storbinary", "sendall", "sendto", "sendfile") or (
+                last == "send" and "socket" in self.aliases)) and args:  # fmt: skip
             yield effect(SEND, "*")
 
     def run(self, node: ast.expr | None, argv_only: bool = False) -> Iterator[Effect]:
@@ -264,6 +269,8 @@ class _Reader:
         assert isinstance(node.func, ast.Attribute)
         receiver = node.func.value
         if "Path" not in self.name(receiver) and not isinstance(receiver, ast.BinOp):
+            if method in _PATH_DELETE and not node.args:
+                yield effect(DELETE, "*")  # `p.unlink()` of a path known at run time (a loop over a listing)
             return
         path = self.text(receiver)
         if path is None:

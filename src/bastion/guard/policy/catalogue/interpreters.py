@@ -12,23 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shlex
 
 from bastion.guard.policy.catalogue.effects import (
     ARGV,
     DELETE,
     DELETE_TREE,
-    FETCH,
     HIDDEN,
     READ,
-    RUN_DOWNLOAD,
-    SEND,
-    SHELL,
-    WRITE,
     Effect,
     effect,
 )  # fmt: skip
 from bastion.guard.policy.catalogue.interp_lex import lex_effects
+from bastion.guard.policy.catalogue.interp_powershell import powershell_effects
 from bastion.guard.policy.catalogue.interp_python import python_effects
 
 LANGUAGES = {"python": "python", "python2": "python", "python3": "python", "pypy": "python", "pypy3": "python",
@@ -50,6 +45,8 @@ def inline_code(lang: str, args: tuple[str, ...]) -> str | None:
         return _powershell_command(args)
     if lang == "cmd":
         return _cmd_command(args)
+    if lang == "node" and args[:1] == ("eval",) and len(args) > 1:
+        return args[1]  # `deno eval CODE`, `bun eval CODE`
     options = _CODE_OPTIONS[lang]
     parts: list[str] = []
     for i, a in enumerate(args[:-1]):
@@ -113,6 +110,38 @@ def _cmd_command(args: tuple[str, ...]) -> str | None:
     return None
 
 
+_HEREDOC = re.compile(r"^(?P<line>[^\n]*?)<<-?[ \t]*(?P<q>['\"]?)(?P<tag>[A-Za-z_][\w]*)(?P=q)(?P<rest>[^\n]*)\n"
+                      r"(?P<body>.*?)\n[ \t]*(?P=tag)[ \t]*(?:\n|$)", re.M | re.S)  # fmt: skip
+
+
+def heredocs(text: str) -> list[tuple[str, str]]:
+    """(program, body) of each here-document fed to a program: `python3 - <<'EOF' ... EOF`, `bash <<EOF`, and
+    `cat <<EOF | sh` (the body reaches the last program of the pipeline)."""
+    out: list[tuple[str, str]] = []
+    for m in _HEREDOC.finditer(text):
+        rest = m.group("rest")
+        reader = rest.rsplit("|", 1)[1].split() if "|" in rest else m.group("line").split("|")[-1].split()
+        reader = [w for w in reader if not w.startswith("-") and w not in ("sudo", "env", "exec")]
+        if reader:
+            out.append((reader[0].rsplit("/", 1)[-1], m.group("body")))
+    return out
+
+
+def without_heredocs(text: str) -> str:
+    """`text` with here-document bodies removed: they are input, not commands (judged by `heredocs`)."""
+    return _HEREDOC.sub(lambda m: f"{m.group('line')}<<{m.group('tag')}{m.group('rest')}\n", text)
+
+
+def code_flag(name: str) -> list[str] | None:
+    """The option that passes inline code to interpreter `name` (`python3` -> `-c`); None for other programs."""
+    lang = LANGUAGES.get(name.lower().removesuffix(".exe"))
+    if lang is None or lang in ("awk", "cmd"):
+        return None
+    if lang == "powershell":
+        return ["-Command"]
+    return [_CODE_OPTIONS[lang][0]]
+
+
 def inline_effects(name: str, args: tuple[str, ...], depth: int = 0) -> list[Effect]:
     """What the inline code of `name args...` does; empty when there is none. Never raises."""
     lang = LANGUAGES.get(name.lower().removesuffix(".exe"))
@@ -131,12 +160,30 @@ def code_effects(lang: str, code: str, depth: int = 0) -> list[Effect]:
     """The effects of `code` in `lang`."""
     if lang == "python":
         found = python_effects(code)
-        return found if found is not None else lex_effects(code, "python")
-    if lang == "powershell":
-        return powershell_effects(code, depth)
-    if lang == "cmd":
-        return cmd_effects(code)
-    return lex_effects(code, lang)
+        effects = found if found is not None else lex_effects(code, "python")
+    elif lang == "powershell":
+        effects = powershell_effects(code, depth)
+    elif lang == "cmd":
+        effects = cmd_effects(code)
+    else:
+        effects = lex_effects(code, lang)
+    return effects + _enumerated_deletes(code, effects)
+
+
+_ENUMERATE = re.compile(
+    r"\b(?:glob|iglob|rglob|walk|listdir|scandir|iterdir|readdirSync|readdir|opendir|find|each_child|children"
+    r"|entries|Get-?ChildItem|gci|ls|dir|Dir\.glob|Dir\.entries|Dir\.children|Find\.find)\s*\(?\s*\[?\s*"
+    r"['\"]([^'\"]+)['\"]|\bPath\(\s*['\"]([^'\"]+)['\"]\s*\)\.(?:r?glob|iterdir|walk)\b"
+)  # fmt: skip
+
+
+def _enumerated_deletes(code: str, effects: list[Effect]) -> list[Effect]:
+    """A delete of paths known only at run time (`os.remove(f)`, `File.delete(f)`, `array_map("unlink", ...)`) in
+    code that enumerates a directory (`os.walk('/srv')`, `Dir.glob("/srv/**/*")`) deletes that tree."""
+    if not any(e.kind in (DELETE, DELETE_TREE) and any("*" in w for w in e.words) for e in effects):
+        return []
+    bases = [m.group(1) or m.group(2) for m in _ENUMERATE.finditer(code)]
+    return [effect(DELETE_TREE, base.split("*", 1)[0] or base) for base in bases][:8]
 
 
 _CMD_SPLIT = re.compile(r"&&|\|\||[&|\n]")
@@ -164,104 +211,14 @@ def cmd_effects(code: str) -> list[Effect]:
     return out
 
 
-_PS_WORD = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"`]|`.)*\"|[;|\n{}()]|[^\s;|{}()'\"]+")
-_PS_SWITCHES = ("recurse", "force", "usebasicparsing", "passthru", "wait", "nonewwindow", "confirm", "whatif",
-                "verbose", "raw", "append", "noprofile", "noninteractive")  # fmt: skip
-_PS_DELETE = frozenset({"remove-item", "rm", "del", "erase", "rd", "rmdir", "ri"})
-_PS_WEB = frozenset({"invoke-webrequest", "iwr", "invoke-restmethod", "irm", "curl", "wget"})
-_PS_READ = frozenset({"get-content", "gc", "cat", "type", "select-string", "sls", "import-csv", "get-item"})
-_PS_WRITE = frozenset({"set-content", "sc", "add-content", "ac", "out-file", "export-csv"})
-_PS_NET = re.compile(r"\.(DownloadString|DownloadFile|DownloadData|UploadFile|UploadString|UploadData|UploadValues)"
-                     r"\s*\(\s*['\"]([^'\"]*)['\"]\s*(?:,\s*['\"]([^'\"]*)['\"])?", re.I)  # fmt: skip
-
-
-def _ps_unquote(word: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
-        return word[1:-1].replace("''", "'") if word[0] == "'" else re.sub(r"`(.)", r"\1", word[1:-1])
-    return word
-
-
-def powershell_effects(code: str, depth: int = 0) -> list[Effect]:
-    """Cmdlets of PowerShell `code` with their parameters (aliases and abbreviated parameter names included)."""
-    out: list[Effect] = []
-    statements: list[list[str]] = [[]]
-    for w in _PS_WORD.findall(code):
-        if w in (";", "|", "\n", "{", "}", "(", ")"):
-            statements.append([])
-        else:
-            statements[-1].append(w)
-    for m in _PS_NET.finditer(code):
-        kind = m.group(1).lower()
-        url = m.group(2)
-        if kind.startswith("upload"):
-            out.append(effect(SEND, url, m.group(3) or "") if kind == "uploadfile" else effect(SEND, url))
-        else:
-            out.append(effect(FETCH, url, *([m.group(3)] if kind == "downloadfile" and m.group(3) else [])))
-    lowered = code.lower()
-    downloads = [e.words[0] for e in out if e.kind == FETCH]
-    if re.search(r"\b(iex|invoke-expression)\b", lowered) and (downloads or re.search(r"\b(iwr|irm|invoke-web"
-                                                                                      r"request|invoke-restmethod)\b",
-                                                                                      lowered)):  # fmt: skip
-        out.append(effect(RUN_DOWNLOAD, downloads[0] if downloads else "*", "powershell"))
-    for words in statements:
-        if words:
-            out.extend(_cmdlet(words, depth))
-    return out
-
-
-def _cmdlet(words: list[str], depth: int) -> list[Effect]:
-    head = _ps_unquote(words[0]).lower()
-    rest = words[1:]
-    if head == "&" and rest:
-        return [effect(ARGV, *(_ps_unquote(w) for w in rest))]
-    named: dict[str, str] = {}
-    switches: set[str] = set()
-    positional: list[str] = []
-    i = 0
-    while i < len(rest):
-        w = rest[i]
-        if w.startswith("-") and len(w) > 1 and re.fullmatch(r"-[A-Za-z][\w]*:?", w):
-            p = w[1:].rstrip(":").lower()
-            if any(s.startswith(p) for s in _PS_SWITCHES):
-                switches.add(next(s for s in _PS_SWITCHES if s.startswith(p)))
-                i += 1
-                continue
-            named[p] = _ps_unquote(rest[i + 1]) if i + 1 < len(rest) else ""
-            i += 2
-        else:
-            positional.append(_ps_unquote(w))
-            i += 1
-
-    def param(*names: str) -> str | None:
-        return next((v for k, v in named.items() if any(n.startswith(k) for n in names)), None)
-
-    if head in _PS_DELETE:
-        paths = [p for p in [param("path", "literalpath"), *positional] if p]
-        return [effect(DELETE_TREE if "recurse" in switches else DELETE, p) for p in paths]
-    if head in _PS_WEB:
-        url = param("uri") or (positional[0] if positional else "*")
-        method = (param("method") or "").lower()
-        infile, body = param("infile"), param("body")
-        if method in ("post", "put", "patch", "delete") or infile or body:
-            return [effect(SEND, url, infile or "")]
-        return [effect(FETCH, url, *([param("outfile") or ""] if param("outfile") else []))]
-    if head in ("invoke-expression", "iex") and positional and depth < 3:
-        return powershell_effects(" ".join(positional), depth + 1)
-    if head in ("start-process", "saps", "start"):
-        program = param("filepath") or (positional[0] if positional else None)
-        arglist = param("argumentlist") or (" ".join(positional[1:]) if len(positional) > 1 else "")
-        if program:
-            try:
-                return [effect(ARGV, program, *shlex.split(arglist.replace(",", " ")))]
-            except ValueError:
-                return [effect(ARGV, program, *arglist.split())]
-    if head in _PS_READ:
-        return [effect(READ, p) for p in [param("path", "literalpath"), *positional] if p]
-    if head in _PS_WRITE:
-        return [effect(WRITE, p) for p in [param("path", "literalpath", "filepath"), *positional[:1]] if p]
-    if re.fullmatch(r"[a-z][\w.]*", head) and head not in ("new-object", "write-host", "write-output", "echo"):
-        return [effect(ARGV, _ps_unquote(words[0]), *(_ps_unquote(w) for w in rest))]
-    return []
-
-
-__all__ = ["LANGUAGES", "SHELL", "WRITE", "code_effects", "inline_code", "inline_effects", "powershell_effects"]
+__all__ = [
+    "LANGUAGES",
+    "cmd_effects",
+    "code_effects",
+    "code_flag",
+    "heredocs",
+    "inline_code",
+    "inline_effects",
+    "powershell_effects",
+    "without_heredocs",
+]

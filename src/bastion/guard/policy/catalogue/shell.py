@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.shell_parse import (
     INTERPRETERS,
     SHELLS,
@@ -186,7 +187,7 @@ def _rm(cmd: Command) -> Iterator[ShellFinding]:
     if not (flags & {"r", "R"} or long_flags(cmd.args) & {"--recursive"}):
         return
     targets = [a for a in cmd.args if not a.startswith("-")]
-    system = [t for t in targets if _SYSTEM_DIRS.match(t.rstrip("/") or "/")]
+    system = [t for t in targets if _SYSTEM_DIRS.match(machine_path(t).rstrip("/") or "/")]
     if system or "--no-preserve-root" in cmd.args:
         yield ShellFinding("shell.delete_system", f"rm -r of {', '.join(system) or '/'}")
     yield ShellFinding("shell.recursive_delete", f"rm {' '.join(cmd.args)[:80]}")
@@ -270,9 +271,15 @@ def _nc(cmd: Command) -> Iterator[ShellFinding]:
         yield ShellFinding("shell.reverse_shell", f"{cmd.name} {' '.join(cmd.args)[:60]}")
 
 
+_SOCKET = re.compile(r"socket|fsockopen|TCPSocket|IO::Socket|net\.(connect|Socket|createConnection)|TcpClient"
+                     r"|/dev/tcp/|Socket\.tcp|require\(\s*['\"](net|tls|dgram)['\"]")  # fmt: skip
+_SPAWN_SHELL = re.compile(r"subprocess|pty\.spawn|os\.dup2|exec\(|exec |spawn\(|system\(|popen|/bin/(ba|z|da)?sh"
+                          r"|cmd\.exe|powershell|Invoke-Expression|iex")  # fmt: skip
+
+
 def _interpreter_code(cmd: Command) -> Iterator[ShellFinding]:
     code = " ".join(cmd.args)
-    if re.search(r"socket", code) and re.search(r"subprocess|pty\.spawn|os\.dup2|exec\(|/bin/(ba)?sh", code):
+    if _SOCKET.search(code) and _SPAWN_SHELL.search(code):
         yield ShellFinding("shell.reverse_shell", f"{cmd.name} opens a socket and spawns a shell")
 
 
@@ -332,7 +339,9 @@ _CHECKS = {
     "batch": _at, "systemctl": _systemctl, "service": _service, "iptables": _firewall, "ip6tables": _firewall,
     "ufw": _firewall, "setenforce": _firewall, "history": _history, "unset": _history, "nc": _nc, "ncat": _nc,
     "netcat": _nc, "socat": _nc, "python": _interpreter_code, "python3": _interpreter_code, "perl": _interpreter_code,
-    "ruby": _interpreter_code, "php": _interpreter_code, "curl": _upload, "wget": _upload, "scp": _copy_remote,
+    "ruby": _interpreter_code, "php": _interpreter_code, "node": _interpreter_code, "nodejs": _interpreter_code,
+    "lua": _interpreter_code, "pwsh": _interpreter_code, "powershell": _interpreter_code, "awk": _interpreter_code,
+    "gawk": _interpreter_code, "curl": _upload, "wget": _upload, "scp": _copy_remote,
     "rsync": _copy_remote, "truncate": _shred,
 }  # fmt: skip
 

@@ -18,7 +18,13 @@ from functools import lru_cache
 from typing import Any
 
 from bastion.guard.policy.catalogue.effects import HIDDEN, RUN_DOWNLOAD, SHELL, as_argv
-from bastion.guard.policy.catalogue.interpreters import LANGUAGES, inline_effects
+from bastion.guard.policy.catalogue.interpreters import (
+    LANGUAGES,
+    code_flag,
+    heredocs,
+    inline_effects,
+    without_heredocs,
+)
 from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
 from bastion.guard.policy.catalogue.wrappers import inner_commands, peel
 
@@ -228,7 +234,19 @@ class _Builder:
         cmd = Command(tuple(argv), redirects, tuple(wrappers), dynamic, self.via, name)
         self.script.commands.append(cmd)
         self.nested(cmd)
+        for op, body in redirects:
+            if op == "<<<":
+                self.stdin(name, body)  # `python3 <<< 'code'`: the here-string is the program
         return cmd
+
+    def stdin(self, name: str, body: str) -> None:
+        """Code a shell or an interpreter reads from its input (a here-string or a here-document)."""
+        if self.depth >= MAX_NESTING or not body.strip():
+            return
+        if name in SHELLS:
+            _parse_into(self.script, body, self.depth + 1, f"{name} <<")
+        elif (flag := code_flag(name)) is not None:
+            _Builder(self.script, self.depth + 1, f"{name} <<").add([name, *flag, body], ())
 
     def code(self, cmd: Command) -> None:
         """Inline interpreter code: the commands it runs are parsed, its other effects added as equivalent commands."""
@@ -311,11 +329,13 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
     builder = _Builder(script, depth, via, text)
     import bashlex  # type: ignore[import-untyped]  # here, not above: parsing shell is not on every path
 
+    for reader, body in heredocs(text) if "<<" in text else ():
+        builder.stdin(reader, body)
     try:
         trees = bashlex.parse(text)
     except Exception:  # bashlex raises many types on text it cannot parse
         script.parsed = False
-        _fallback(builder, text)
+        _fallback(builder, without_heredocs(text) if "<<" in text else text)
         return
     for tree in trees:
         builder.visit(tree)

@@ -22,9 +22,12 @@ from typing import Any, Generic, TypeVar, overload
 
 from bastion.guard.policy.catalogue.base import ScalarValue, ScanContext, StringValue
 from bastion.guard.policy.catalogue.commands import (
+    CLI_NAMES,
+    CLI_WORDS,
     LANGUAGE_KEYS,
     NONE,
     argv_lines,
+    cli_lines,
     code_key,
     code_line,
     commandish,
@@ -99,16 +102,27 @@ def name_words(name: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
+COMMAND, CODE = 1, 2
+_UNDER_COMMANDS = re.compile(r"\.(scripts?|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
+"""A string one level under a key that holds named commands (npm `scripts`, `hooks`)."""
+
+
 @lru_cache(maxsize=4096)
-def command_key(key: str) -> bool:
-    """Whether a key holds a command line (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...)."""
-    return norm_key(key) in COMMAND_KEYS or commandish(key)
+def key_role(key: str) -> int:
+    """What a key's value may be: COMMAND (`command`, `cmd`, `cli_command`, `shellCommand`, `argv`, ...), CODE
+    (`code`, `python_code`, `cell_source`, ...), both (`script`), or neither (0)."""
+    return (COMMAND if norm_key(key) in COMMAND_KEYS or commandish(key) else 0) | (CODE if code_key(key) else 0)
 
 
 @lru_cache(maxsize=4096)
 def path_key(key: str) -> bool:
     """Whether a key names a file or directory (`path`, `source_file`, `cwd`, ...)."""
     return bool(PATH_KEY.search(key.replace("-", "").replace("_", "").lower()))
+
+
+@lru_cache(maxsize=1024)
+def _wanted(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(norm_key(k) for k in keys)
 
 
 @lru_cache(maxsize=8192)
@@ -139,14 +153,14 @@ class CallView:
 
     def by_key(self, *keys: str) -> Iterator[StringValue]:
         """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
-        wanted = {norm_key(k) for k in keys}
+        wanted = _wanted(keys)
         return (s for s in self.strings if norm_key(s.key) in wanted)
 
     def first(self, *keys: str) -> StringValue | None:
         return next(self.by_key(*keys), None)
 
     def scalar(self, *keys: str) -> ScalarValue | None:
-        wanted = {norm_key(k) for k in keys}
+        wanted = _wanted(keys)
         return next((s for s in self.scalars if norm_key(s.key) in wanted), None)
 
     def flag(self, *keys: str) -> bool:
@@ -163,18 +177,26 @@ class CallView:
         """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
         argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
-        out = [
-            (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in argv.lines
-        ]
+        lines = argv.lines
+        named = self.tool_words & CLI_NAMES
+        if not named and self.exec_tool and self.words & CLI_NAMES:
+            named = self.words & CLI_NAMES
+        if named and isinstance(self.arguments, Mapping):
+            lines = [*lines, *cli_lines(self.arguments, CLI_WORDS[min(named)])]
+        out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
-            k = norm_key(s.key)
-            if (command_key(s.key) or (k in ("input", "args", "argv", "") and self.exec_tool)) and (
-                s.value.strip() and s.path not in argv.consumed
-            ):
+            role = key_role(s.key)
+            if role == 0 and _UNDER_COMMANDS.search(s.path):
+                role = COMMAND  # `{"scripts": {"postinstall": "..."}}`, `{"hooks": {"pre": "..."}}`
+            if role == 0 and not (self.exec_tool and norm_key(s.key) in ("input", "args", "argv", "")):
+                continue
+            if not s.value.strip():
+                continue
+            if role != CODE and s.path not in argv.consumed:
                 out.append((s, parse_shell(s.value)))
-            if code_key(s.key) and s.value.strip():
+            if role & CODE:
                 line = code_line(s.key, s.value, self._language(s.path), self.tool_words)
-                if line is not None and not (line == s.value and command_key(s.key)):
+                if line is not None and not (line == s.value and role & COMMAND):
                     out.append((s, parse_shell(line)))
         return out
 
