@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from bastion.guard.policy.catalogue import sql_docs
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.shell_parse import Script
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
-from bastion.guard.policy.catalogue.sql_scope import scope_reason
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.model import Decision
 
@@ -89,7 +89,7 @@ def _findings(call: CallView, where: StringValue, parsed: SqlScript, prefix: str
         for op in sorted(stmt.ops):
             eid = _OP_ENTRY.get(op)
             if eid:
-                scope = f" ({scope_reason(stmt.tree)})" if op == "unbounded_select" and stmt.tree is not None else ""
+                scope = f" ({_scope_reason(stmt.tree)})" if op == "unbounded_select" and stmt.tree is not None else ""
                 text = f"{prefix}{_label(op)}{scope}: {stmt.text[:80]} in {where.path}"
                 yield Finding(_BY_ID[eid], text, where.path)
     reads = [s for s in parsed.statements if s.ops & {"select"}]
@@ -142,3 +142,10 @@ def _documents(call: CallView) -> Iterator[Finding]:
 
 _DOC_ENTRY = {"collection_drop": "sql.collection_drop", "document_delete_all": "sql.document_delete_all",
               "document_update_all": "sql.document_update_all", "unbounded_select": "sql.bulk_export"}  # fmt: skip
+
+
+def _scope_reason(tree: Any) -> str:
+    """Why a read is a whole table (sqlglot is loaded only once SQL has been parsed)."""
+    from bastion.guard.policy.catalogue.sql_scope import scope_reason
+
+    return scope_reason(tree)
