@@ -1,7 +1,8 @@
 """Values worth remembering from a result, and the same values in a call's arguments.
 
 URLs (and their host), domains, email addresses, IBANs and account numbers, phone numbers,
-file paths and names, and long tokens (ids, keys). Each value is normalised so that the
+file paths and names, long tokens (ids, keys), and identifiers written with an underscore
+(`new_password`, `admin_user`: values an instruction may ask to be set). Each value is normalised so that the
 same value written two ways matches: hosts and emails case-folded, IBANs and phone numbers
 without spaces, URLs without a trailing slash.
 """
@@ -21,6 +22,7 @@ _PHONE = re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![
 _PATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
                    r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE)  # fmt: skip
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
+_IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
 FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "md", "html",
@@ -63,6 +65,9 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
             yield "path", match[0]
     for match in _TOKEN.finditer(text):
         yield "token", match[0]
+    for match in _IDENTIFIER.finditer(text):
+        if len(match[0]) >= 8:
+            yield "identifier", match[0]
 
 
 def argument_values(arguments: Mapping[str, object]) -> set[str]:
