@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+FLAGGED = "flagged as injection"
+"""How `TaintSource.why` begins for values from a result a detector flagged."""
+
+
 @dataclass(frozen=True, slots=True)
 class TaintSource:
     """The result a remembered value first appeared in."""
