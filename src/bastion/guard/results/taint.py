@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-
 FLAGGED = "flagged as injection"
 """How `TaintSource.why` begins for values from a result a detector flagged."""
 

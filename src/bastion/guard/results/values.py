@@ -3,9 +3,9 @@
 URLs (and their host), domains, email addresses, IBANs and account numbers, phone numbers,
 file paths and names, long tokens (ids, keys), identifiers written with an underscore
 (`new_password`, `admin_user`: values an instruction may ask to be set), names of two or more
-capitalised words (`Riverside View Hotel`) and quoted texts (`'All messages with Travel Agency'`). Each value is normalised so that the
-same value written two ways matches: hosts and emails case-folded, IBANs and phone numbers
-without spaces, URLs without a trailing slash.
+capitalised words (`Riverside View Hotel`) and quoted texts (`'All messages with Travel Agency'`).
+Each value is normalised so that the same value written two ways matches: hosts and emails
+case-folded, IBANs and phone numbers without spaces, URLs without a trailing slash.
 """
 
 from __future__ import annotations
