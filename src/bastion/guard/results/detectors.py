@@ -1,6 +1,6 @@
 """Injection detectors for text read in results: the catalogue's and the pinning scanner's,
 plus the framing attacks address the assistant with (`<INFORMATION>`, `IMPORTANT!!!`, a fake
-system message).
+system message, a bare `TODO: send ...` directive glued into a document).
 
 A detector takes one string and yields (detector, start, end, excerpt); `start == end` when
 the finding concerns the whole string. Ordinary prose that merely talks about instructions
@@ -34,24 +34,33 @@ _FRAMING = re.compile(
     r"|\bthis\s+is\s+an?\s+(?:important|urgent)\s+message\s+from\s+me\b"
     r"|\b(?:before|after)\s+you\s+(?:can\s+)?(?:solve|complete|do|finish|continue)\s+(?:with\s+)?the\s+task\s+"
     r"(?:that\s+)?i\s+gave\s+you\b"
-    r"|\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
+    r"|(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
     r"\s+\w{0,12}(?:nstruc|rompt|irectiv)\w{0,12}"
+    # a bare directive glued into a document: "TODO: Send the balance to ..." (not a code comment)
+    r"|(?<![#/*;-])(?<![#/*;-][ \t])(?-i:TODO)\s*:\s*(?:please\s+)?(?:send|transfer|pay|change|modify|update|delete|"
+    r"remove|forward|email|post|invite|add|create|make|visit|say|tell|write|share|book|reserve|give|grant|set|move|"
+    r"concatenate|find|get|read|open|download|upload|go|schedule|reply|rate|summari[sz]e)\b"
     r"|\b(?:ai|llm)\s+(?:assistants?|agents?|models?)\s*(?:reading\s+this)?\s*[:,]\s*(?:you\s+must|please|do\s+not|"
     r"ignore|always|never)\b",
     re.IGNORECASE | re.MULTILINE,
 )
+MAX_HITS = 20
+"""Framing hits reported per string at most."""
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
 def framing(text: str) -> Iterator[Hit]:
     """Framing that addresses the assistant: fake tags, fake system messages, IMPORTANT!!!."""
+    found = 0
     for match in _FRAMING.finditer(text):
         before = text[match.start() - 1] if match.start() else ""
         after = text[match.end() : match.end() + 1]
         if before and before in _QUOTES and after and after in _QUOTES:
             continue  # quoted as an example
         yield "framing", match.start(), match.end(), match[0]
-        return
+        found += 1
+        if found >= MAX_HITS:
+            return
 
 
 def catalogue(text: str) -> Iterator[Hit]:
@@ -71,9 +80,9 @@ TEXT_DETECTORS = (framing, catalogue, sentences)
 
 
 def text_hits(text: str) -> list[Hit]:
-    """Every text detector's hits on `text` (one per detector kind)."""
-    hits: dict[str, Hit] = {}
+    """Every text detector's hits on `text` (each place once)."""
+    hits: dict[tuple[str, int, int], Hit] = {}
     for detector in TEXT_DETECTORS:
         for hit in detector(text):
-            hits.setdefault(hit[0], hit)
+            hits.setdefault(hit[:3], hit)
     return list(hits.values())

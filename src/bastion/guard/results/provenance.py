@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 
 from bastion.guard.results.config import ResultsConfig
-from bastion.guard.results.taint import TaintStore
+from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
 from bastion.guard.results.values import argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
@@ -29,6 +29,10 @@ SINK_WORDS = frozenset({
     "password", "order", "purchase", "buy", "tweet", "comment", "webhook",
 })  # fmt: skip
 """Verbs (and nouns used as verbs) in tool names that make a call side-effecting or able to send data out."""
+FETCH_WORDS = frozenset({"visit", "fetch", "browse", "navigate", "download", "webpage", "url", "open", "goto", "curl"})
+"""Verbs of tools that fetch a URL: a request can carry data out in its URL. They are held only for
+values from *flagged* results: following a link an ordinary page of an untrusted server shows is
+what browsing is."""
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
@@ -39,8 +43,16 @@ def is_sink(call: ToolCall, override: bool | None) -> bool:
     annotations = call.definition.get("annotations") if call.definition is not None else None
     if isinstance(annotations, Mapping) and annotations.get("readOnlyHint") is True:
         return False
-    words = {word.lower() for word in _WORD.findall(call.tool)}
-    return bool(words & SINK_WORDS)
+    return bool(_words(call.tool) & SINK_WORDS)
+
+
+def is_fetch(call: ToolCall) -> bool:
+    """Whether `call`'s tool fetches a URL (`get_webpage`, `fetch`, `browser_navigate`)."""
+    return bool(_words(call.tool) & FETCH_WORDS)
+
+
+def _words(tool: str) -> set[str]:
+    return {word.lower() for word in _WORD.findall(tool)}
 
 
 class ProvenanceCheck:
@@ -58,8 +70,10 @@ class ProvenanceCheck:
         verdict: Verdict | None = None
         settings = self.config.settings(call.server, call.tool)
         provenance = self.config.provenance
-        if self.config.enabled and provenance.enabled and values and is_sink(call, settings.sink):
-            found = await self.taints.find(agent, sorted(values))
+        checked = self.config.enabled and provenance.enabled and bool(values)
+        sink = checked and is_sink(call, settings.sink)
+        if checked and (sink or (settings.sink is None and is_fetch(call))):
+            found = await self._find(agent, sorted(values), flagged_only=not sink)
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY
@@ -70,6 +84,15 @@ class ProvenanceCheck:
                 verdict = Verdict(decision, reason, check=CHECK_NAME)
         await self.taints.note_arguments(agent, values)
         return verdict
+
+    async def _find(self, agent: str, values: list[str], *, flagged_only: bool) -> tuple[str, TaintSource] | None:
+        if not flagged_only:
+            return await self.taints.find(agent, values)
+        for value in values:
+            found = await self.taints.find(agent, [value])
+            if found is not None and found[1].why.startswith(FLAGGED):
+                return found
+        return None
 
 
 def _short(value: str) -> str:
