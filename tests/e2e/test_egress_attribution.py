@@ -35,7 +35,9 @@ async def test_a_blocked_connection_is_attributed_to_the_call_that_tried_it(tmp_
         "args": ["--ignore-robots-txt"],
         "sandbox": {"network": "allowlist", "allow_domains": ["docs.example.test"]},
     }
-    config = load_config(write_config(tmp_path, {"fetch": fetch}))
+    # The policy would deny a fetch off the sandbox's allowlist before the server ran
+    # (tests/e2e/test_policy_sandbox_domains.py); audit-only lets it through to the proxy under test.
+    config = load_config(write_config(tmp_path, {"fetch": fetch}, policy={"profile": "audit-only"}))
     sink = RecordingSink()
     gateway = Gateway(config, runtime_sink=sink)
     with anyio.fail_after(90):
