@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from bastion.cli.common import config_option, load_or_exit
+from bastion.cli.running_gateway import running_base_url
 from bastion.cli.tokens import issue_token
 from bastion.clients.config_file import ClientConfigError, read_config, write_entries
 from bastion.clients.shapes import CLIENTS, Client, HttpTarget, StdioTarget, Target
@@ -164,14 +165,8 @@ def _reusable_token(
 
 
 def _base_url(config: BastionConfig) -> str:
-    """The running gateway's URL (it records it), else the one `listen`/`public_url` say."""
-    if config.public_url:
-        return config.public_url.rstrip("/")
-    try:
-        running = (config.data_dir / "gateway.url").read_text(encoding="utf-8").strip()
-    except OSError:
-        running = ""
-    return running or config.base_url
+    """Where agents reach the gateway: `public_url`, else the running gateway's URL."""
+    return config.public_url.rstrip("/") if config.public_url else running_base_url(config)
 
 
 def _bastion_command() -> str:

@@ -8,8 +8,6 @@ read from its admin API (a viewer admin token: `--admin-token` or `$BASTION_ADMI
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ import anyio
 import click
 
 from bastion.cli.common import config_option, load_or_exit
+from bastion.cli.running_gateway import admin_request, running_base_url
 from bastion.config import BastionConfig
-from bastion.gateway.gateway import running_url_file
 from bastion.guard.ratelimit.config import LimitsConfig
 from bastion.guard.ratelimit.counters import Counters, redacted_url
 from bastion.guard.ratelimit.rules import describe, rate_rules
@@ -100,8 +98,7 @@ def _usage(config: BastionConfig, admin_token: str | None) -> tuple[list[dict[st
             ) from exc
         note = "Calls in flight are counted by each gateway process: see its admin API (GET /admin/api/limits)."
         return rows, redacted_url(limits.storage), note if _caps_concurrency(limits) else ""
-    url_file = running_url_file(config)
-    base_url = url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
+    base_url = running_base_url(config)
     if admin_token is None:
         return (
             None,
@@ -110,7 +107,7 @@ def _usage(config: BastionConfig, admin_token: str | None) -> tuple[list[dict[st
             "--admin-token (or set $BASTION_ADMIN_TOKEN) with a viewer admin token: "
             f"bastion admin token create --name NAME --role viewer --config {config.source}",
         )
-    found = _fetch(f"{base_url}/admin/api/limits", admin_token).get("limits")
+    found = admin_request(f"{base_url}/admin/api/limits", admin_token).get("limits")
     return (found if isinstance(found, list) else []), f"the gateway at {base_url}", ""
 
 
@@ -125,19 +122,3 @@ async def _read_shared(limits: LimitsConfig) -> list[dict[str, Any]]:
         return [row.as_dict() for row in await snapshot(limits, counters)]
     finally:
         await counters.aclose()
-
-
-def _fetch(url: str, token: str) -> dict[str, Any]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            body: Any = json.load(response)
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.load(exc).get("error_description", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise click.ClickException(f"the gateway at {url} answered {exc.code}: {detail}") from exc
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot reach the gateway at {url} (is it running? bastion up): {exc}") from exc
-    return body if isinstance(body, dict) else {}

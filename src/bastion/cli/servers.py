@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from bastion.cli.common import config_option, load_or_exit
+from bastion.cli.running_gateway import admin_request, running_base_url
 from bastion.cli.server_logs import server_logs
-from bastion.config import BastionConfig, StdioServerConfig
-from bastion.gateway.gateway import running_url_file
+from bastion.config import StdioServerConfig
 from bastion.gateway.status_key import read_status_key, status_key_file
 
 
@@ -27,7 +27,7 @@ def servers(ctx: click.Context, config_path: Path) -> None:
     if ctx.invoked_subcommand is not None:
         return
     config = load_or_exit(config_path)
-    base_url = _base_url(config)
+    base_url = running_base_url(config)
     report = _readiness(f"{base_url}/readyz", read_status_key(status_key_file(config)))
     if report is None:
         click.echo(f"The gateway is not running at {base_url} (start it with: bastion up).")
@@ -64,29 +64,13 @@ def servers(ctx: click.Context, config_path: Path) -> None:
 def restart(config_path: Path, admin_token: str, name: str) -> None:
     """Clear NAME's crash-loop hold and start it now (a held server is otherwise not retried)."""
     config = load_or_exit(config_path)
-    url = f"{_base_url(config)}/admin/api/servers/{urllib.parse.quote(name, safe='')}/restart"
-    request = urllib.request.Request(url, method="POST", headers={"Authorization": f"Bearer {admin_token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=90) as response:
-            body: Any = json.load(response)
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.load(exc).get("error_description", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise click.ClickException(f"{detail or exc.reason} (HTTP {exc.code})") from exc
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot reach the gateway at {url} (is it running? bastion up): {exc}") from exc
-    state = body.get("state") if isinstance(body, dict) else None
+    url = f"{running_base_url(config)}/admin/api/servers/{urllib.parse.quote(name, safe='')}/restart"
+    body = admin_request(url, admin_token, method="POST", timeout=90)
+    state = body.get("state")
     click.echo(f"{name}: hold cleared; state {state}")
     if state != "up":
         click.echo(f"it did not come up; see its last exit: bastion servers --config {config.source}")
         raise SystemExit(1)
-
-
-def _base_url(config: BastionConfig) -> str:
-    url_file = running_url_file(config)
-    return url_file.read_text(encoding="utf-8").strip() if url_file.exists() else config.base_url
 
 
 def _mapping(report: dict[str, Any] | None, key: str) -> dict[str, Any]:
