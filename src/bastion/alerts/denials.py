@@ -22,15 +22,7 @@ def call_denied_alerts(alerts: AlertEmitter) -> DenialListener:
     def on_deny(call: ToolCall, verdict: Verdict) -> None:
         if verdict.check in (APPROVAL_CHECK, RATE_LIMIT_CHECK):
             return
-        details = {
-            "agent": call.principal.agent,
-            "server": call.server,
-            "tool": call.tool,
-            "check": verdict.check,
-            "reason": verdict.reason,
-        }
-        summary = f"denied {call.principal.agent} -> {call.server}/{call.tool}: {verdict.reason}"
-        alerts.emit(Alert(AlertKind.CALL_DENIED, summary, details))
+        alerts.emit(_verdict_alert(AlertKind.CALL_DENIED, "denied", call, verdict))
 
     return on_deny
 
@@ -49,14 +41,18 @@ def call_flagged_alerts(alerts: AlertEmitter, which: Literal["findings", "all", 
         found = "catalogue:" in verdict.check or verdict.reason.startswith("audit-only profile:")
         if not (verdict.allowed and verdict.log) or (which == "findings" and not found):
             return
-        details = {
-            "agent": call.principal.agent,
-            "server": call.server,
-            "tool": call.tool,
-            "check": verdict.check,
-            "reason": verdict.reason,
-        }
-        summary = f"flagged {call.principal.agent} -> {call.server}/{call.tool}: {verdict.reason}"
-        alerts.emit(Alert(AlertKind.CALL_FLAGGED, summary, details))
+        alerts.emit(_verdict_alert(AlertKind.CALL_FLAGGED, "flagged", call, verdict))
 
     return on_flag
+
+
+def _verdict_alert(kind: AlertKind, what: str, call: ToolCall, verdict: Verdict) -> Alert:
+    details = {
+        "agent": call.principal.agent,
+        "server": call.server,
+        "tool": call.tool,
+        "check": verdict.check,
+        "reason": verdict.reason,
+    }
+    summary = f"{what} {call.principal.agent} -> {call.server}/{call.tool}: {verdict.reason}"
+    return Alert(kind, summary, details)
