@@ -17,9 +17,7 @@ from collections.abc import Sequence
 from bastion.guard.results.findings import ResultFinding
 
 MAX_REGION = 2000
-_NEXT_FIELD = re.compile(
-    r"\n[ \t]*(?:-[ \t]+)?[\"']?[A-Za-z_][\w ]{0,30}[\"']?:(?:[ \t]|$)|\n[ \t]*-[ \t]|\n[ \t]*[{\[]", re.M
-)
+_FIELD = re.compile(r"([ \t]*)(?:-[ \t]+)?[\"']?[A-Za-z_][\w-]{0,40}[\"']?:(?:[ \t]|$)|([ \t]*)-[ \t]|([ \t]*)[{\[]")
 _OPENING_TAG = re.compile(r"<\s*([A-Za-z_][\w-]*)[^<>]*>")
 
 
@@ -73,6 +71,25 @@ def _extend(text: str, start: int, end: int) -> tuple[int, int]:
             return start, text.find(">", close, limit) + 1 or limit
     paragraph = text.find("\n\n", end, limit)
     stop = paragraph if paragraph != -1 else limit
-    # A record of a listing (YAML, JSON lines) ends where the next field or item begins.
-    field = _NEXT_FIELD.search(text, end, stop)
-    return start, field.start() if field is not None else stop
+    return start, _record_end(text, start, end, stop)
+
+
+def _record_end(text: str, start: int, end: int, stop: int) -> int:
+    """Where the record holding the finding ends in a listing (YAML, JSON lines): the next line
+    that starts a field or item at the finding's own depth or shallower. Deeper lines are the
+    value's continuation (YAML folds long strings), not new fields."""
+    line_start = text.rfind("\n", 0, start) + 1
+    depth = _depth(text, line_start)
+    at = text.find("\n", end, stop)
+    while at != -1:
+        field = _FIELD.match(text, at + 1, stop)
+        if field is not None and _depth(text, at + 1) <= depth:
+            return at
+        at = text.find("\n", at + 1, stop)
+    return stop
+
+
+def _depth(text: str, line_start: int) -> int:
+    """Indentation of the key on a line, a list item's dash counted as indentation."""
+    match = re.compile(r"[ \t]*(?:-[ \t]+)?").match(text, line_start)
+    return match.end() - line_start if match is not None else 0
