@@ -39,6 +39,7 @@ from bastion.audit.pii import pii_masker
 from bastion.audit.redact import PayloadPolicy, Redactor
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
+from bastion.gateway.aggregate import AggregateServer, aggregate_servers
 from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.embedded_server import EmbeddedServer
@@ -287,6 +288,9 @@ class Gateway:
         self.status_key: str | None = None
         """Opens `/readyz` in full, like an admin token (`bastion servers` reads it from data_dir)."""
         self._endpoints: dict[str, ServerEndpoint] = {}
+        self.aggregate: AggregateServer | None = None
+        """`/mcp`: every server a credential reaches (bastion.gateway.aggregate)."""
+        self.virtual_servers: dict[str, AggregateServer] = {}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -366,6 +370,7 @@ class Gateway:
                 self.servers[name] = ProxyServer(
                     upstream, self.pipeline, recorder, local_principal=self.local_principal
                 )
+            self.aggregate, self.virtual_servers = aggregate_servers(self.config, self.servers, recorder)
             await self._start_upstreams()
             supervising = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(supervising.cancel_scope.cancel)
@@ -432,10 +437,17 @@ class Gateway:
         """
         config = self.config
         security = transport_security(config.host, config.public_url)
+        served: dict[str, ProxyServer | AggregateServer] = {**self.servers, **self.virtual_servers}
         endpoints = {
             name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
-            for name, server in self.servers.items()
+            for name, server in served.items()
         }
+        aggregate = None
+        if self.aggregate is not None:
+            aggregate = ServerEndpoint(self.aggregate, max_body_bytes=config.max_body_bytes, security=security)
+            endpoints_run = [*endpoints.values(), aggregate]
+        else:
+            endpoints_run = list(endpoints.values())
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         sockets = [sock]
@@ -456,7 +468,7 @@ class Gateway:
         import uvicorn
 
         uv_config = uvicorn.Config(
-            GatewayApp(self, endpoints),
+            GatewayApp(self, endpoints, aggregate),
             lifespan="off",
             log_level="warning",
             access_log=False,
@@ -468,7 +480,7 @@ class Gateway:
             # Each session manager runs in a task of its own, not in this one: a manager whose
             # task group fails is replaced (see kept_manager), and does not cancel the serving.
             async with anyio.create_task_group() as managers:
-                for endpoint in endpoints.values():
+                for endpoint in endpoints_run:
                     await managers.start(endpoint.manager.run)
                 if ready is not None:
                     ready.set()

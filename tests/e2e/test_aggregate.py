@@ -1,0 +1,195 @@
+"""`/mcp` and virtual servers (issue 18): real servers behind one URL, real SDK clients.
+
+The gateway serves time, git, fetch and (with npx) server-everything; a policy rule denies
+`convert_time` by its real name; git renames one tool and hides another; a virtual server
+`support` holds time's tools and `git_status`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from tests.e2e.conftest import VENV_BIN, RunningGateway, server_table, start_gateway, write_config
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+MODEL_API_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+HAS_NPX = shutil.which("npx") is not None
+NO_CONVERSIONS = {"name": "no-conversions", "match": {"server": "time", "tool": "convert_time"}, "action": "deny"}
+
+
+@pytest.fixture(scope="module")
+def aggregate_gateway(
+    tmp_path_factory: pytest.TempPathFactory, git_repo: Any, npm_cache: Any
+) -> Iterator[RunningGateway]:
+    folder = tmp_path_factory.mktemp("aggregate")
+    table = server_table(git_repo, folder / "data", npm_cache, tmp_path_factory.getbasetemp())
+    servers: dict[str, Any] = {
+        "time": table["time"],
+        "git": {
+            **table["git"],
+            "tools": {
+                "git_log": {"expose_as": "history", "description": "The commits of the repository."},
+                "git_reset": {"hidden": True},
+            },
+        },
+        "fetch": {"command": str(VENV_BIN / "mcp-server-fetch"), "untrusted": True},
+    }
+    if HAS_NPX:
+        servers["everything"] = {**table["everything"], "expose_as": "every"}
+    config = write_config(
+        folder,
+        servers,
+        virtual_servers={"support": {"tools": ["time__*", "git__git_status"]}},
+        agents={"ops": {}, "clerk": {"servers": ["time"]}, "helpdesk": {"servers": ["support"]}},
+        policy={"rules": [NO_CONVERSIONS]},
+    )
+    running = start_gateway(config)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@asynccontextmanager
+async def aggregate(
+    gateway: RunningGateway, token: str, *, path: str = "/mcp", front: str = "http", mode: str = "legacy"
+) -> AsyncIterator[Client]:
+    headers = gateway.headers(token)
+    if front == "sse":
+        async with Client(sse_client(gateway.base_url + path, headers=headers), mode=mode) as client:
+            yield client
+        return
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(gateway.base_url + path, http_client=http), mode=mode) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("front", "mode"), [("http", "legacy"), ("http", "2026-07-28"), ("sse", "legacy")], ids=["http", "http-2026", "sse"]
+)
+async def test_one_url_lists_every_server_and_calls_each(aggregate_gateway: RunningGateway, front: str, mode: str):
+    gateway = aggregate_gateway
+    token = gateway.create_token("ops")
+    with anyio.fail_after(120):
+        async with aggregate(gateway, token, path="/sse" if front == "sse" else "/mcp", front=front, mode=mode) as c:
+            tools = {t.name: t for t in (await c.list_tools()).tools}
+            assert {"time__get_current_time", "git__git_status", "history", "fetch__fetch"} <= tools.keys()
+            if HAS_NPX:
+                assert "every__echo" in tools
+            assert all(MODEL_API_NAME.fullmatch(name) for name in tools)
+            assert "git__git_reset" not in tools
+            assert "git__git_log" not in tools
+            assert tools["history"].description == "The commits of the repository."
+            assert "time__convert_time" not in tools  # a policy rule denies it by its real name
+            result = await c.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert not result.is_error
+            assert '"timezone": "UTC"' in result.content[0].text
+
+
+async def test_calls_are_judged_and_audited_by_their_real_names(aggregate_gateway: RunningGateway):
+    gateway = aggregate_gateway
+    token = gateway.create_token("ops")
+    with anyio.fail_after(120):
+        async with aggregate(gateway, token) as client:
+            allowed = await client.call_tool("git__git_status", {"repo_path": str(gateway_repo(gateway))})
+            assert not allowed.is_error, allowed.content
+            denied = await client.call_tool("time__convert_time", {"source_timezone": "UTC", "time": "12:00"})
+            assert denied.is_error
+            assert denied.content[0].text.endswith("[check: policy/rule:no-conversions]")
+            with pytest.raises(MCPError, match="no tool named 'git__git_reset'"):
+                await client.call_tool("git__git_reset", {"repo_path": "."})
+    events = [e for e in gateway.audit_events() if e["type"] == "call.requested" and e["method"] == "tools/call"]
+    mine = [(e["server"], e["tool"], e.get("endpoint")) for e in events if e["agent"] == "ops"]
+    assert ("git", "git_status", "aggregate") in mine
+    assert ("time", "convert_time", "aggregate") in mine
+    completed = {e["correlation_id"]: e for e in gateway.audit_events() if e["type"] == "call.completed"}
+    convert = next(e for e in events if e["tool"] == "convert_time" and e["agent"] == "ops")
+    assert completed[convert["correlation_id"]]["outcome"] == "denied"
+    assert completed[convert["correlation_id"]]["rule"] == "policy/rule:no-conversions"
+
+
+def gateway_repo(gateway: RunningGateway) -> str:
+    import yaml
+
+    config = yaml.safe_load(gateway.config_path.read_text())
+    return str(config["servers"]["git"]["args"][1])
+
+
+async def test_a_token_scoped_to_one_server_sees_only_its_tools(aggregate_gateway: RunningGateway):
+    gateway = aggregate_gateway
+    token = gateway.create_token("clerk", servers="time")
+    with anyio.fail_after(60):
+        async with aggregate(gateway, token) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names
+            assert all(name.startswith("time__") for name in names)
+            with pytest.raises(MCPError, match="no tool named 'git__git_status'"):
+                await client.call_tool("git__git_status", {"repo_path": "."})
+
+
+@pytest.mark.parametrize("agent", ["ops", "helpdesk"])
+async def test_a_virtual_server_serves_its_tool_set(aggregate_gateway: RunningGateway, agent: str):
+    gateway = aggregate_gateway
+    token = gateway.create_token(agent, servers="support" if agent == "helpdesk" else None)
+    with anyio.fail_after(60):
+        async with aggregate(gateway, token, path="/servers/support/mcp") as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"time__get_current_time", "git__git_status"}
+            result = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+            assert not result.is_error
+            with pytest.raises(MCPError, match="no tool named 'history'"):
+                await client.call_tool("history", {"repo_path": "."})
+    events = [e for e in gateway.audit_events() if e["type"] == "call.requested" and e["agent"] == agent]
+    assert any(e["server"] == "time" and e.get("endpoint") == "virtual:support" for e in events)
+
+
+async def test_a_token_for_a_virtual_server_reaches_nothing_else(aggregate_gateway: RunningGateway):
+    gateway = aggregate_gateway
+    token = gateway.create_token("helpdesk", servers="support")
+    response = httpx2.post(gateway.url("time"), headers=gateway.headers(token), json={}, timeout=10)
+    assert response.status_code == 403
+    with anyio.fail_after(60):
+        async with aggregate(gateway, token) as client:  # it reaches no real server itself
+            assert (await client.list_tools()).tools == []
+
+
+@pytest.mark.skipif(not HAS_NPX, reason="server-everything runs through npx")
+async def test_prompts_and_resources_through_one_url(aggregate_gateway: RunningGateway):
+    gateway = aggregate_gateway
+    token = gateway.create_token("ops")
+    with anyio.fail_after(120):
+        async with aggregate(gateway, token) as client:
+            prompts = {p.name for p in (await client.list_prompts()).prompts}
+            assert {"every__simple-prompt", "fetch__fetch"} <= prompts
+            got = await client.get_prompt("every__simple-prompt")
+            assert got.messages
+            resources = (await client.list_resources()).resources
+            assert resources
+            read = await client.read_resource(str(resources[0].uri))
+            assert read.contents
+            with pytest.raises(MCPError, match="no listed resource"):
+                await client.read_resource("test://nobody/lists/this")
+    events = [e for e in gateway.audit_events() if e["type"] == "call.requested" and e["method"] == "resources/read"]
+    assert any(e["server"] == "everything" and e.get("endpoint") == "aggregate" for e in events)
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/sse", "/messages/", "/servers/support/mcp"])
+def test_the_new_routes_want_a_credential(aggregate_gateway: RunningGateway, path: str):
+    response = httpx2.post(aggregate_gateway.base_url + path, json={}, timeout=10)
+    assert response.status_code == 401
+    assert "resource_metadata=" in response.headers["www-authenticate"]
