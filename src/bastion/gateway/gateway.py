@@ -46,6 +46,7 @@ from bastion.gateway.embedded_server import EmbeddedServer
 from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
+from bastion.gateway.list_changes import ListChanges
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
@@ -291,6 +292,7 @@ class Gateway:
         self.aggregate: AggregateServer | None = None
         """`/mcp`: every server a credential reaches (bastion.gateway.aggregate)."""
         self.virtual_servers: dict[str, AggregateServer] = {}
+        self.list_changes: ListChanges | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -371,6 +373,10 @@ class Gateway:
                     upstream, self.pipeline, recorder, local_principal=self.local_principal
                 )
             self.aggregate, self.virtual_servers = aggregate_servers(self.config, self.servers, recorder)
+            self.list_changes = ListChanges([self.aggregate, *self.virtual_servers.values()])
+            background.start_soon(self.list_changes.run)
+            for upstream in self.upstreams.values():
+                upstream.on_availability = self.list_changes.availability
             await self._start_upstreams()
             supervising = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(supervising.cancel_scope.cancel)
@@ -609,6 +615,8 @@ class Gateway:
                 server.adopt_upstream_identity()
             if method == "notifications/tools/list_changed":
                 server.tools.invalidate()
+            if self.list_changes is not None:
+                self.list_changes.changed(method)
             await server.hub.broadcast(method, params)
 
         return route
