@@ -171,6 +171,9 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
         click.echo(
             f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]"
         )
+    for name in gateway.virtual_servers:
+        click.echo(f"  {name:16} {base}/servers/{name}/mcp   (a virtual server: a tool set)")
+    click.echo(f"  {'every server':16} {base}/mcp   (legacy SSE: {base}/sse)")
     url = audit_url(gateway.config)
     where = redacted_url(url) if url is not None else gateway.config.data_dir / "audit.db"
     click.echo(f"Audit log: {where}  (bastion audit export --config {gateway.config.source})")
