@@ -7,8 +7,11 @@ The gateway serves time, git, fetch and (with npx) server-everything; a policy r
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +24,14 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.e2e.conftest import VENV_BIN, RunningGateway, server_table, start_gateway, write_config
+from tests.e2e.conftest import (
+    INSPECTOR_PACKAGE,
+    VENV_BIN,
+    RunningGateway,
+    server_table,
+    start_gateway,
+    write_config,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -193,3 +203,28 @@ def test_the_new_routes_want_a_credential(aggregate_gateway: RunningGateway, pat
     response = httpx2.post(aggregate_gateway.base_url + path, json={}, timeout=10)
     assert response.status_code == 401
     assert "resource_metadata=" in response.headers["www-authenticate"]
+
+
+def inspector(gateway: RunningGateway, *args: str) -> Any:
+    """The MCP Inspector's CLI (no header option) on `bastion wrap --all`: `/mcp` over stdio."""
+    if not HAS_NPX:
+        pytest.fail("npx is required for the Inspector test (install Node.js)")
+    env_args = ["-e", f"BASTION_CONFIG={gateway.config_path}", "-e", "BASTION_WRAP_ALL=1"]
+    argv = ["npx", "-y", INSPECTOR_PACKAGE, "--cli", *env_args, str(VENV_BIN / "bastion"), "wrap", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False, env={**os.environ})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_the_inspector_lists_and_calls_every_server_as_one(aggregate_gateway: RunningGateway):
+    listed = inspector(aggregate_gateway, "--method", "tools/list")
+    names = {t["name"] for t in listed["tools"]}
+    assert {"time__get_current_time", "git__git_status", "history"} <= names
+    repo = gateway_repo(aggregate_gateway)
+    called = inspector(
+        aggregate_gateway, "--method", "tools/call", "--tool-name", "history", "--tool-arg", f"repo_path={repo}"
+    )
+    assert called["isError"] is False
+    assert "first commit" in called["content"][0]["text"]
+    local = [e for e in aggregate_gateway.audit_events() if e["type"] == "call.requested" and e["tool"] == "git_log"]
+    assert any(e["agent"].startswith("local:") and e["server"] == "git" and e["endpoint"] == "aggregate" for e in local)

@@ -77,11 +77,17 @@ async def test_the_claude_code_line_connects_as_printed(gateway: RunningGateway)
         assert "UTC" in await call_over_http(url, {name: value})
 
 
-async def test_the_claude_desktop_command_connects_as_printed(gateway: RunningGateway) -> None:
-    done = gateway.cli("connect", "claude-desktop", "--server", "time")
+@pytest.mark.parametrize(
+    ("args", "entry_name", "tool"),
+    [(("--server", "time"), "time", "get_current_time"), (("--all",), "bastion", "time__get_current_time")],
+)
+async def test_the_claude_desktop_command_connects_as_printed(
+    gateway: RunningGateway, args: tuple[str, ...], entry_name: str, tool: str
+) -> None:
+    done = gateway.cli("connect", "claude-desktop", *args)
     assert done.returncode == 0, done.stderr
-    entry = printed_json(done.stdout)["mcpServers"]["time"]
+    entry = printed_json(done.stdout)["mcpServers"][entry_name]
     with anyio.fail_after(90):
         async with Client(StdioServerParameters(command=entry["command"], args=entry["args"])) as client:
-            result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+            result = await client.call_tool(tool, {"timezone": "UTC"})
     assert result.is_error is False

@@ -2,8 +2,8 @@
 
 Prints the client's entry (and, for Claude Code, its `claude mcp add` line), or with
 `--write` merges it into the client's config file (see `bastion.clients.config_file`).
-Over HTTP, every server (`--all`, the default) is ONE entry, `bastion`, for the aggregate
-endpoint `/mcp`; `--server NAME` gives an entry per named server (or virtual server).
+Every server (`--all`, the default) is ONE entry, `bastion`: the aggregate endpoint `/mcp`
+(over stdio, `bastion wrap --all`); `--server NAME` gives an entry per named server.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def _targets(
     if transport == "stdio":
         bastion = _bastion_command()
         source = str(config.source.resolve())
+        if not explicit:  # every server as one: `bastion wrap --all` serves /mcp over stdio
+            return {AGGREGATE_ENTRY: StdioTarget(bastion, ("wrap", "--all", "--config", source))}
         return {name: StdioTarget(bastion, ("wrap", "--server", name, "--config", source)) for name in names}
     base = _base_url(config)
     entries = names if explicit else [AGGREGATE_ENTRY]

@@ -55,6 +55,7 @@ class AggregateServer(Server[Any]):
         recorder: CallRecorder,
         *,
         virtual: str | None = None,
+        local_principal: Principal | None = None,
     ) -> None:
         private = CacheHint(ttl_ms=0, scope="private")
         hints = {cast("CacheableMethod", method): private for method in CACHEABLE_METHODS}
@@ -62,6 +63,8 @@ class AggregateServer(Server[Any]):
         self.servers = servers
         self.catalogue = catalogue
         self.virtual = virtual
+        self.local_principal = local_principal
+        """The user of `bastion wrap --all`, the caller of every request over stdio."""
         self.endpoint = AGGREGATE_ENDPOINT if virtual is None else f"virtual:{virtual}"
         self.hub = DownstreamHub(self.endpoint)
         self.middleware = [recorder.middleware(self)]
@@ -94,7 +97,9 @@ class AggregateServer(Server[Any]):
     def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None:
         """The authenticated caller; at a virtual server it reaches, its tools' servers too."""
         scope = getattr(ctx.request, "scope", None)
-        principal = scope.get("bastion.principal") if isinstance(scope, Mapping) else None
+        if not isinstance(scope, Mapping):
+            return self.local_principal
+        principal = scope.get("bastion.principal")
         if not isinstance(principal, Principal):
             return None
         if self.virtual is not None and principal.servers is not None and principal.may_reach(self.virtual):
@@ -316,10 +321,13 @@ def _none(tool: str) -> None:
 
 
 def aggregate_servers(
-    config: BastionConfig, servers: Mapping[str, ProxyServer], recorder: CallRecorder
+    config: BastionConfig,
+    servers: Mapping[str, ProxyServer],
+    recorder: CallRecorder,
+    local_principal: Principal | None = None,
 ) -> tuple[AggregateServer, dict[str, AggregateServer]]:
-    """`/mcp`, and each configured virtual server by name."""
-    everything = AggregateServer(servers, Catalogue(config), recorder)
+    """`/mcp` (`local_principal`: served over stdio by `bastion wrap --all`), and each virtual server by name."""
+    everything = AggregateServer(servers, Catalogue(config), recorder, local_principal=local_principal)
     virtual = {
         name: AggregateServer(servers, Catalogue(config, entry.tools), recorder, virtual=name)
         for name, entry in config.virtual_servers.items()

@@ -372,7 +372,9 @@ class Gateway:
                 self.servers[name] = ProxyServer(
                     upstream, self.pipeline, recorder, local_principal=self.local_principal
                 )
-            self.aggregate, self.virtual_servers = aggregate_servers(self.config, self.servers, recorder)
+            self.aggregate, self.virtual_servers = aggregate_servers(
+                self.config, self.servers, recorder, self.local_principal
+            )
             self.list_changes = ListChanges([self.aggregate, *self.virtual_servers.values()])
             background.start_soon(self.list_changes.run)
             for upstream in self.upstreams.values():
@@ -507,9 +509,12 @@ class Gateway:
             url_file.unlink(missing_ok=True)
             key_file.unlink(missing_ok=True)
 
-    async def serve_stdio(self, server_name: str) -> None:
-        """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
-        server = self.servers[server_name]
+    async def serve_stdio(self, server_name: str | None) -> None:
+        """Serve one server (None: every server, as `/mcp`) to the agent on stdin/stdout (`bastion wrap`)."""
+        server: ProxyServer | AggregateServer | None = (
+            self.servers[server_name] if server_name is not None else self.aggregate
+        )
+        assert server is not None, "serve_stdio runs inside running()"
         async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 

@@ -187,8 +187,9 @@ def test_every_server_is_one_entry_for_the_aggregate_endpoint(config: Path, args
     assert (name, entry["url"], entry["transport"]) == ("bastion", "http://127.0.0.1:8750/mcp", "streamable-http")
 
 
-def test_stdio_keeps_one_wrap_entry_per_server(config: Path) -> None:
+def test_over_stdio_every_server_is_one_wrap_all_entry(config: Path) -> None:
     result = run("connect", "claude-desktop", "--all", "--config", str(config))
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output[result.output.index("\n{") + 1 :])
-    assert set(printed["mcpServers"]) == {"time", "git"}
+    assert list(printed["mcpServers"]) == ["bastion"]
+    assert printed["mcpServers"]["bastion"]["args"][:2] == ["wrap", "--all"]
