@@ -71,14 +71,25 @@ def check_prefix(prefix: str | None) -> str | None:
     return prefix
 
 
+def default_prefix(server: str) -> str:
+    """A server's prefix when it has no `expose_as`: its name, with runs of `_` made one `_`,
+    no `_` at either end, and at most 48 characters (most names are already such a prefix)."""
+    return re.sub(r"_+", "_", server)[:48].strip("_")
+
+
 def check_exposed_names(
     servers: Mapping[str, tuple[str | None, Mapping[str, ToolOverride]]],
     virtual_servers: Iterable[str],
 ) -> None:
-    """Refuse prefixes two servers share, tool names two overrides share, virtual names servers own."""
+    """Refuse prefixes two servers share, tool names two overrides share, virtual names servers own.
+
+    A prefix has no `__` and no `_` at either end (`default_prefix` makes one of any server
+    name), so `<prefix>__` ends where the first `__` of an exposed name is: no server's tool
+    can take a name another server's tools have.
+    """
     owners: dict[str, str] = {}
     for name, (expose_as, _) in servers.items():
-        prefix = expose_as or name
+        prefix = expose_as or default_prefix(name)
         if prefix in owners:
             raise config_problem(
                 f"prefix `{prefix}` is also the prefix of server `{owners[prefix]}`",
@@ -97,6 +108,18 @@ def check_exposed_names(
                 raise config_problem(
                     f"`{override.expose_as}` is already the exposed name of {renamed[override.expose_as]}",
                     "give each tool its own `expose_as`",
+                    "servers",
+                    name,
+                    "tools",
+                    tool,
+                    "expose_as",
+                )
+            head = override.expose_as.partition("__")[0]
+            other = next((o for p, o in owners.items() if p == head and o != name), None)
+            if "__" in override.expose_as and other is not None:
+                raise config_problem(
+                    f"`{override.expose_as}` is a name of server `{other}`'s tools (prefix `{head}__`)",
+                    "choose a name without another server's prefix",
                     "servers",
                     name,
                     "tools",

@@ -367,6 +367,20 @@ ERRORS = [
         ["`hidden`"],
     ),
     ("virtual server without tools", "virtual_servers: {s: {}}", "virtual_servers.s.tools", 1, ["required"]),
+    (
+        "two server names that make one prefix",
+        "servers:\n  a_b: {command: x}\n  a__b_: {command: y}\n",
+        "servers.a__b_.expose_as",
+        3,
+        ["prefix `a_b` is also the prefix of server `a_b`"],
+    ),
+    (
+        "tool named like another server's",
+        "servers:\n  time: {command: x}\n  git: {command: y, tools: {git_log: {expose_as: time__now}}}\n",
+        "servers.git.tools.git_log.expose_as",
+        3,
+        ["`time__now` is a name of server `time`'s tools"],
+    ),
 ]
 
 

@@ -1,14 +1,15 @@
 """How the configured servers' tools and prompts are named at `/mcp` and in virtual servers.
 
-A tool is exposed as `<prefix>__<tool>` (`exposed_names`), where the prefix is the server's
-`expose_as` or its name, unless its `tools.<name>.expose_as` names it outright. `hidden`
-tools are neither listed nor callable here; `description` replaces the listed description
-(the guard checks still judge the server's own definition). A virtual server further keeps
-only the tools whose exposed names match one of its globs.
+A tool is exposed as `<prefix>__<tool>` (`exposed_names`), the prefix being the server's
+`expose_as` or its name (`default_prefix`: runs of `_` made one, none at the ends), unless
+its `tools.<name>.expose_as` names it outright. `hidden` tools are neither listed nor
+callable here; `description` replaces the listed description (the guard checks still judge
+the server's own definition). A virtual server further keeps only the tools whose exposed
+names match one of its globs.
 
-When two servers would expose the same name (which only an unusual tool name can cause:
-prefixes are unique, checked at load), the server configured first wins, in the listing
-and when a call is routed alike.
+Prefixes are unique and hold no `__` (checked at load), so the first `__` of a generated
+name ends its prefix: one server's tools cannot take another's names, however they are
+named. An `expose_as` override wins over a generated name it equals.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bastion.config import BastionConfig
-from bastion.config_aggregate import ToolOverride
+from bastion.config_aggregate import ToolOverride, default_prefix
 from bastion.gateway.exposed_names import exposed_name, may_be_from
 
 
@@ -27,7 +28,7 @@ class Catalogue:
 
     def __init__(self, config: BastionConfig, patterns: Iterable[str] | None = None) -> None:
         self.order = tuple(config.servers)
-        self.prefixes = {name: server.expose_as or name for name, server in config.servers.items()}
+        self.prefixes = {name: server.expose_as or default_prefix(name) for name, server in config.servers.items()}
         self.overrides: dict[str, Mapping[str, ToolOverride]] = {
             name: server.tools for name, server in config.servers.items()
         }

@@ -51,3 +51,11 @@ def test_a_virtual_server_keeps_the_tools_its_globs_match(
     cat = catalogue(tmp_path, patterns, time={"command": "t"}, git={"command": "g"})
     exposed = {cat.tool_name(s, t) for s, t in [("time", "now"), ("git", "git_status"), ("git", "git_log")]}
     assert exposed - {None} == visible
+
+
+@pytest.mark.parametrize(
+    ("server", "prefix"), [("time", "time"), ("a__b", "a_b"), ("tools_", "tools"), ("x" * 60, "x" * 48)]
+)
+def test_a_server_name_becomes_a_prefix_with_no_separator_in_it(tmp_path: Path, server: str, prefix: str) -> None:
+    cat = catalogue(tmp_path, **{server: {"command": "x"}})
+    assert cat.tool_name(server, "t") == f"{prefix}__t"

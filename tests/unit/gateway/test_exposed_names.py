@@ -50,3 +50,14 @@ def test_two_long_names_with_the_same_start_stay_apart() -> None:
 )
 def test_may_be_from(prefix: str, exposed: str, expected: bool) -> None:
     assert may_be_from(prefix, exposed) is expected
+
+
+@pytest.mark.parametrize("tool", ["b__c", "_x", "x" * 80, "a.b__c", "__", "b__" + "c" * 70])
+def test_no_tool_of_one_server_takes_a_name_of_another(tool: str) -> None:
+    # Prefixes have no `__` and no `_` at either end (config_aggregate.PREFIX): the first `__`
+    # of an exposed name ends its prefix, however the tool is named or shortened.
+    exposed = exposed_name("a", tool)
+    assert exposed.startswith("a__")
+    assert exposed.partition("__")[0] == "a"
+    assert not may_be_from("a-b", exposed)
+    assert not may_be_from("b", exposed)
