@@ -44,7 +44,7 @@ from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.embedded_server import EmbeddedServer
 from bastion.gateway.event_bridge import EventBridge
-from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
+from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.list_changes import ListChanges
 from bastion.gateway.proxy import ProxyServer
@@ -453,9 +453,6 @@ class Gateway:
         aggregate = None
         if self.aggregate is not None:
             aggregate = ServerEndpoint(self.aggregate, max_body_bytes=config.max_body_bytes, security=security)
-            endpoints_run = [*endpoints.values(), aggregate]
-        else:
-            endpoints_run = list(endpoints.values())
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         sockets = [sock]
@@ -483,12 +480,12 @@ class Gateway:
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(uv_config) if handle_signals else EmbeddedServer(uv_config)
-        self._endpoints = endpoints
+        self._endpoints = endpoints if aggregate is None else {**endpoints, AGGREGATE_NAME: aggregate}
         try:
             # Each session manager runs in a task of its own, not in this one: a manager whose
             # task group fails is replaced (see kept_manager), and does not cancel the serving.
             async with anyio.create_task_group() as managers:
-                for endpoint in endpoints_run:
+                for endpoint in self._endpoints.values():
                     await managers.start(endpoint.manager.run)
                 if ready is not None:
                     ready.set()
