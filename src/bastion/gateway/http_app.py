@@ -175,7 +175,8 @@ class GatewayApp:
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)
             else:
-                await _not_found("no such endpoint; servers are at /servers/<name>/mcp")(scope, receive, send)
+                where = "no such endpoint; every server is at /mcp, each at /servers/<name>/mcp"
+                await _not_found(where)(scope, receive, send)
         except Exception:
             logger.exception("error serving %s", path)
             raise
