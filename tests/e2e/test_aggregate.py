@@ -152,12 +152,14 @@ async def test_a_token_scoped_to_one_server_sees_only_its_tools(aggregate_gatewa
                 await client.call_tool("git__git_status", {"repo_path": "."})
 
 
-@pytest.mark.parametrize("agent", ["ops", "helpdesk"])
-async def test_a_virtual_server_serves_its_tool_set(aggregate_gateway: RunningGateway, agent: str):
+@pytest.mark.parametrize(("agent", "front"), [("ops", "http"), ("helpdesk", "http"), ("helpdesk", "sse")])
+async def test_a_virtual_server_serves_its_tool_set(aggregate_gateway: RunningGateway, agent: str, front: str):
     gateway = aggregate_gateway
     token = gateway.create_token(agent, servers="support" if agent == "helpdesk" else None)
     with anyio.fail_after(60):
-        async with aggregate(gateway, token, path="/servers/support/mcp") as client:
+        async with aggregate(
+            gateway, token, path=f"/servers/support/{front.replace('http', 'mcp')}", front=front
+        ) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert names == {"time__get_current_time", "git__git_status"}
             result = await client.call_tool("time__get_current_time", {"timezone": "UTC"})

@@ -15,6 +15,7 @@ naming the server and why.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, cast
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 AGGREGATE_ENDPOINT = "aggregate"
 _MAX_PAGES = 20
+_MIN_RELIST_SECONDS = 1.0
 _Lister = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
@@ -70,6 +72,8 @@ class AggregateServer(Server[Any]):
         self.middleware = [recorder.middleware(self)]
         self._resources: dict[str, frozenset[str]] = {}
         """The resource URIs each server listed last (routes `resources/read`)."""
+        self._resources_fetched: dict[str, float] = {}
+        """When a read of an unseen URI last made us list a server's resources (bounds a flood of bogus reads)."""
         self.add_request_handler("tools/list", types.RequestParams, self._list_tools)
         self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
         if virtual is None:  # a virtual server is a tool set
@@ -185,6 +189,9 @@ class AggregateServer(Server[Any]):
         for server in self.catalogue.prompt_owners(exposed):
             if not principal.may_reach(server):
                 continue
+            plain = exposed.removeprefix(self.catalogue.prefixes[server] + "__")
+            if self.catalogue.prompt_name(server, plain) == exposed:
+                return Target(server, plain)  # a name as is: no list to fetch (the server refuses one it lacks)
             try:
                 names = [str(p.get("name")) for p in await self._upstream_pages(server, "prompts/list", "prompts")]
             except (UpstreamUnavailable, MCPError) as exc:
@@ -225,7 +232,11 @@ class AggregateServer(Server[Any]):
             if uri in self._resources.get(server, ()):
                 return Target(server)
         problems: list[str] = []
-        for server in reachable:  # not seen yet: ask the servers what they list now
+        now = anyio.current_time()
+        for server in reachable:  # not seen yet: ask the servers what they list now (at most once a second)
+            if now - self._resources_fetched.get(server, -math.inf) < _MIN_RELIST_SECONDS:
+                continue
+            self._resources_fetched[server] = now
             try:
                 listed = await self._upstream_pages(server, "resources/list", "resources")
             except (UpstreamUnavailable, MCPError) as exc:
