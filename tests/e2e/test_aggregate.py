@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
@@ -75,16 +76,22 @@ def aggregate_gateway(
 
 @asynccontextmanager
 async def aggregate(
-    gateway: RunningGateway, token: str, *, path: str = "/mcp", front: str = "http", mode: str = "legacy"
+    gateway: RunningGateway,
+    token: str,
+    *,
+    path: str = "/mcp",
+    front: str = "http",
+    mode: str = "legacy",
+    **options: Any,
 ) -> AsyncIterator[Client]:
     headers = gateway.headers(token)
     if front == "sse":
-        async with Client(sse_client(gateway.base_url + path, headers=headers), mode=mode) as client:
+        async with Client(sse_client(gateway.base_url + path, headers=headers), mode=mode, **options) as client:
             yield client
         return
     async with (
         httpx2.AsyncClient(headers=headers, timeout=60) as http,
-        Client(streamable_http_client(gateway.base_url + path, http_client=http), mode=mode) as client,
+        Client(streamable_http_client(gateway.base_url + path, http_client=http), mode=mode, **options) as client,
     ):
         yield client
 
@@ -198,6 +205,23 @@ async def test_prompts_and_resources_through_one_url(aggregate_gateway: RunningG
                 await client.read_resource("test://nobody/lists/this")
     events = [e for e in gateway.audit_events() if e["type"] == "call.requested" and e["method"] == "resources/read"]
     assert any(e["server"] == "everything" and e.get("endpoint") == "aggregate" for e in events)
+
+
+@pytest.mark.skipif(not HAS_NPX, reason="server-everything runs through npx")
+async def test_a_servers_sampling_request_during_a_call_reaches_the_agent(aggregate_gateway: RunningGateway):
+    asked: list[str] = []
+
+    async def sampling(ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append("sampling")
+        text = types.TextContent(type="text", text="sampled by the agent")
+        return types.CreateMessageResult(role="assistant", content=text, model="test-model")
+
+    token = aggregate_gateway.create_token("ops")
+    with anyio.fail_after(90):
+        async with aggregate(aggregate_gateway, token, sampling_callback=sampling) as client:
+            sampled = await client.call_tool("every__trigger-sampling-request", {"prompt": "hello", "maxTokens": 10})
+    assert "sampled by the agent" in str(sampled.content)
+    assert asked == ["sampling"]
 
 
 @pytest.mark.parametrize("path", ["/mcp", "/sse", "/messages/", "/servers/support/mcp"])
