@@ -94,9 +94,15 @@ async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
     pipeline = gateway.pipeline
     principal = Principal("local")
     recorder = recording.CallRecorder(gateway.audit, tracer=gateway.observability.tracer)
+
+    async def target_of(ctx: Any, principal: Principal) -> recording.Target:
+        return recording.Target("echo", ctx.params.get("name"))
+
     server: Any = SimpleNamespace(
         principal_of=lambda ctx: principal,
         bind_connection=lambda ctx, principal: None,  # no SDK session to join
+        target_of=target_of,
+        endpoint=None,
         upstream=SimpleNamespace(name="echo"),
     )
     recorder.middleware(server)

@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from bastion.cli.main import EVENT_LOOP_OPTIONS
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.gateway import bind_socket
-from bastion.gateway.proxy import _inbound_result, _outbound_params
+from bastion.gateway.proxy import _inbound_result, outbound_params
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.upstream import Upstream
 
@@ -44,7 +44,7 @@ async def serve(kind: str, target: str, port: int) -> None:
     upstream = Upstream("echo", config, on_server_request=_ignore, on_notification=_ignore)
 
     async def forward(ctx: Any, params: Any) -> dict[str, Any]:
-        result = _inbound_result(await upstream.request(ctx.method, _outbound_params(ctx.params)))
+        result = _inbound_result(await upstream.request(ctx.method, outbound_params(ctx.params)))
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
             result["resultType"] = "complete"
         return result

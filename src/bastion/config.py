@@ -30,6 +30,7 @@ from pydantic import (
 
 from bastion.alerts.config import AlertsConfig, WebhookConfig
 from bastion.approvals.config import ApprovalsConfig
+from bastion.config_aggregate import ToolOverride, VirtualServerConfig, check_exposed_names, check_prefix
 from bastion.config_audit import AuditConfig, RetentionConfig
 from bastion.config_errors import (
     ConfigError,
@@ -108,6 +109,10 @@ class StdioServerConfig(_Frozen):
     restart: RestartConfig = Field(default_factory=RestartConfig)
     untrusted: bool = False
     """Its results are written by strangers (fetch, browser, mail, search): always scanned, values remembered."""
+    expose_as: Annotated[str | None, AfterValidator(check_prefix)] = None
+    """The prefix of its tools and prompts at `/mcp` (default: the server's name)."""
+    tools: Mapping[str, ToolOverride] = Field(default_factory=dict)
+    """Per tool: how it shows at `/mcp` and in virtual servers."""
 
     @property
     def kind(self) -> Literal["stdio"]:
@@ -143,6 +148,8 @@ class HttpServerConfig(_Frozen):
     timeout: Seconds = DEFAULT_TIMEOUT
     health: HealthConfig = Field(default_factory=HealthConfig)
     untrusted: bool = False
+    expose_as: Annotated[str | None, AfterValidator(check_prefix)] = None
+    tools: Mapping[str, ToolOverride] = Field(default_factory=dict)
 
     @property
     def kind(self) -> Literal["http"]:
@@ -277,6 +284,8 @@ class BastionConfig(_Frozen):
     max_body_bytes: Annotated[int, BeforeValidator(_not_bool), Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
     audit: AuditConfig = Field(default_factory=AuditConfig)
     servers: dict[str, _TaggedServer] = Field(default_factory=dict)
+    virtual_servers: dict[str, VirtualServerConfig] = Field(default_factory=dict)
+    """Named tool sets served at `/servers/<name>/mcp` (see `config_aggregate`)."""
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -362,6 +371,27 @@ class BastionConfig(_Frozen):
                 )
         return servers
 
+    @field_validator("virtual_servers", mode="before")
+    @classmethod
+    def _virtual_server_names(cls, virtual: Any) -> Any:
+        for name in virtual if isinstance(virtual, dict) else ():
+            if not isinstance(name, str) or not SERVER_NAME.fullmatch(name):
+                raise config_problem(
+                    "is not a valid server name (it appears in URLs)" if isinstance(name, str) else "must be text",
+                    "use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit",
+                    "virtual_servers",
+                    str(name),
+                )
+        return virtual
+
+    @model_validator(mode="after")
+    def _exposed_names(self) -> BastionConfig:
+        check_exposed_names(
+            {name: (server.expose_as, server.tools) for name, server in self.servers.items()},
+            self.virtual_servers,
+        )
+        return self
+
     @field_validator("agents", mode="before")
     @classmethod
     def _agent_names(cls, agents: Any) -> Any:
@@ -380,9 +410,11 @@ class BastionConfig(_Frozen):
     @field_validator("agents")
     @classmethod
     def _agents_name_servers(cls, agents: dict[str, AgentConfig], info: ValidationInfo) -> dict[str, AgentConfig]:
-        known = info.data.get("servers")
-        if known is None:  # servers was invalid: that error is reported instead
+        servers = info.data.get("servers")
+        virtual = info.data.get("virtual_servers")
+        if servers is None or virtual is None:  # invalid: that error is reported instead
             return agents
+        known = {**servers, **virtual}
         for name, agent in agents.items():
             unknown = sorted((agent.servers or frozenset()) - known.keys())
             if unknown:
@@ -405,6 +437,9 @@ _MODELS_AT: dict[Loc, type[BaseModel]] = {
     ("servers", "*", "stdio", "sandbox"): SandboxConfig,
     ("servers", "*", "stdio", "health"): HealthConfig,
     ("servers", "*", "stdio", "restart"): RestartConfig,
+    ("servers", "*", "stdio", "tools", "*"): ToolOverride,
+    ("servers", "*", "http", "tools", "*"): ToolOverride,
+    ("virtual_servers", "*"): VirtualServerConfig,
     ("agents", "*"): AgentConfig,
     ("auth",): AuthConfig,
     ("auth", "jwt"): JwtConfig,

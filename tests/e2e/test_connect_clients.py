@@ -38,12 +38,12 @@ def printed_json(output: str) -> dict[str, Any]:
     return json.loads(output[start:])
 
 
-async def call_over_http(url: str, headers: dict[str, str]) -> str:
+async def call_over_http(url: str, headers: dict[str, str], tool: str = "get_current_time") -> str:
     async with (
         httpx2.AsyncClient(headers=headers, timeout=60) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
-        result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+        result = await client.call_tool(tool, {"timezone": "UTC"})
     assert result.is_error is False
     return str(result.content[0].text)
 
@@ -57,6 +57,15 @@ async def test_the_openclaw_entry_connects_as_printed(gateway: RunningGateway) -
         assert "UTC" in await call_over_http(entry["url"], entry["headers"])
 
 
+async def test_the_all_servers_entry_connects_to_the_aggregate_endpoint_as_printed(gateway: RunningGateway) -> None:
+    done = gateway.cli("connect", "openclaw", "--all")
+    assert done.returncode == 0, done.stderr
+    (entry,) = printed_json(done.stdout)["mcp"]["servers"].values()
+    assert entry["url"].endswith("/mcp")
+    with anyio.fail_after(60):
+        assert "UTC" in await call_over_http(entry["url"], entry["headers"], "time__get_current_time")
+
+
 async def test_the_claude_code_line_connects_as_printed(gateway: RunningGateway) -> None:
     done = gateway.cli("connect", "claude-code", "--server", "time")
     assert done.returncode == 0, done.stderr
@@ -68,11 +77,17 @@ async def test_the_claude_code_line_connects_as_printed(gateway: RunningGateway)
         assert "UTC" in await call_over_http(url, {name: value})
 
 
-async def test_the_claude_desktop_command_connects_as_printed(gateway: RunningGateway) -> None:
-    done = gateway.cli("connect", "claude-desktop", "--server", "time")
+@pytest.mark.parametrize(
+    ("args", "entry_name", "tool"),
+    [(("--server", "time"), "time", "get_current_time"), (("--all",), "bastion", "time__get_current_time")],
+)
+async def test_the_claude_desktop_command_connects_as_printed(
+    gateway: RunningGateway, args: tuple[str, ...], entry_name: str, tool: str
+) -> None:
+    done = gateway.cli("connect", "claude-desktop", *args)
     assert done.returncode == 0, done.stderr
-    entry = printed_json(done.stdout)["mcpServers"]["time"]
+    entry = printed_json(done.stdout)["mcpServers"][entry_name]
     with anyio.fail_after(90):
         async with Client(StdioServerParameters(command=entry["command"], args=entry["args"])) as client:
-            result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+            result = await client.call_tool(tool, {"timezone": "UTC"})
     assert result.is_error is False

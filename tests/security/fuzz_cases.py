@@ -60,7 +60,7 @@ methods = st.sampled_from(
     ]
 ) | st.text(max_size=30)
 tool_params = st.fixed_dictionaries(
-    {"name": st.sampled_from(["echo", "echo", "nope"]) | st.text(max_size=20)},
+    {"name": st.sampled_from(["echo", "echo", "counter__echo", "nope"]) | st.text(max_size=20)},
     optional={"arguments": st.dictionaries(st.text(max_size=10), json_values, max_size=4) | json_values},
 )
 
@@ -133,7 +133,7 @@ class Case:
 cases = st.builds(
     Case,
     http_method=st.sampled_from(["POST"] * 12 + ["GET", "DELETE", "PUT"]),
-    route=st.sampled_from(["mcp"] * 8 + ["messages", "unknown-server"]),
+    route=st.sampled_from(["mcp"] * 7 + ["aggregate", "messages", "unknown-server"]),
     credential=st.sampled_from(["agent"] * 6 + ["jwt", "none", "malformed", "scoped_agent"]),
     session=st.sampled_from(["valid"] * 5 + ["other-agent", "none"]) | header_text,
     body=bodies,
@@ -175,7 +175,7 @@ class FuzzTarget:
             case.session, case.session
         )
         server = "no-such-server" if case.route == "unknown-server" else SERVER
-        path = f"/servers/{server}/mcp"
+        path = "/mcp" if case.route == "aggregate" else f"/servers/{server}/mcp"
         if case.route == "messages":
             path = f"/servers/{server}/messages/?session_id={session}"
         elif session:

@@ -67,7 +67,8 @@ class Row:
     method: str
     path: str
     who: str
-    """`public`, `agent` (an agent credential reaching the server), a dashboard kind (`page`,
+    """`public`, `agent` (an agent credential reaching the server), `any-agent` (any valid agent
+    credential: the aggregate endpoint shows each the servers it reaches), a dashboard kind (`page`,
     `page-no-redirect`, `action`, `login`), or an admin role for the admin API."""
     ok: int
     body: Any = None
@@ -83,6 +84,10 @@ FRONT_ROWS = {
     "/.well-known/oauth-protected-resource/servers/{name}/sse": Row(
         "GET", "/.well-known/oauth-protected-resource/servers/time/sse", "public", 200
     ),
+    "/mcp": Row("POST", "/mcp", "any-agent", 200, INITIALIZE),
+    "/sse": Row("GET", "/sse", "any-agent", 200),
+    "/messages/": Row("POST", "/messages/", "any-agent", 400, INITIALIZE),
+    "/.well-known/oauth-protected-resource/mcp": Row("GET", "/.well-known/oauth-protected-resource/mcp", "public", 200),
     "/healthz": Row("GET", "/healthz", "public", 200),
     "/readyz": Row("GET", "/readyz", "public", 200),
     "/metrics": Row("GET", "/metrics", "viewer", 200),
@@ -142,6 +147,8 @@ def expected_status(row: Row, kind: str) -> int:
     who = row.who
     if who == "public":
         return row.ok
+    if who == "any-agent":
+        return row.ok if kind in AGENT_OK | AGENT_ELSEWHERE else 401
     if who == "agent":
         if kind in AGENT_OK:
             return row.ok
@@ -189,7 +196,7 @@ def test_every_route_has_a_row(door: FrontDoor) -> None:
 
 
 def request(door: FrontDoor, row: Row, authorization: str | None) -> httpx2.Response:
-    headers = dict(MCP_HEADERS) if row.path.startswith("/servers/") else {}
+    headers = dict(MCP_HEADERS) if row.path.startswith(("/servers/", "/mcp", "/sse", "/messages/")) else {}
     if authorization is not None:
         headers["Authorization"] = authorization
     content = json.dumps(row.body).encode() if row.body is not None else None

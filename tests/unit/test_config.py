@@ -26,6 +26,7 @@ from bastion.config import (
     default_config_text,
     load_config,
 )
+from bastion.config_aggregate import ToolOverride, VirtualServerConfig
 from bastion.config_audit import RetentionConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
@@ -329,6 +330,57 @@ ERRORS = [
     ),
     ("duplicate key", "servers:\n  t: {command: x}\n  t: {command: y}\n", "servers.t", 3, ["twice (lines 2 and 3)"]),
     ("source is not a YAML key", "source: /etc/x.yaml", "source", 1, ["unknown key `source`"]),
+    (
+        "virtual server named like a server",
+        "servers: {time: {command: x}}\nvirtual_servers: {time: {tools: ['time__*']}}\n",
+        "virtual_servers.time",
+        2,
+        ["the name of a configured server", "rename the virtual server"],
+    ),
+    (
+        "two servers share a prefix",
+        "servers:\n  a: {command: x, expose_as: b}\n  b: {command: y}\n",
+        "servers.b.expose_as",
+        3,
+        ["prefix `b` is also the prefix of server `a`"],
+    ),
+    ("prefix with the separator", "servers: {a: {command: x, expose_as: a__b}}", "servers.a.expose_as", 1, ["`__`"]),
+    (
+        "tool name no model API takes",
+        "servers: {a: {command: x, tools: {t: {expose_as: a.b}}}}",
+        "servers.a.tools.t.expose_as",
+        1,
+        ["not a valid tool name", "1-64 letters"],
+    ),
+    (
+        "two tools exposed by one name",
+        "servers:\n  a: {command: x, tools: {t: {expose_as: n}}}\n  b: {command: y, tools: {u: {expose_as: n}}}\n",
+        "servers.b.tools.u.expose_as",
+        3,
+        ["`n` is already the exposed name of tool `t` of server `a`"],
+    ),
+    (
+        "unknown tool override key",
+        "servers: {a: {command: x, tools: {t: {hide: true}}}}",
+        "servers.a.tools.t.hide",
+        1,
+        ["`hidden`"],
+    ),
+    ("virtual server without tools", "virtual_servers: {s: {}}", "virtual_servers.s.tools", 1, ["required"]),
+    (
+        "two server names that make one prefix",
+        "servers:\n  a_b: {command: x}\n  a__b_: {command: y}\n",
+        "servers.a__b_.expose_as",
+        3,
+        ["prefix `a_b` is also the prefix of server `a_b`"],
+    ),
+    (
+        "tool named like another server's",
+        "servers:\n  time: {command: x}\n  git: {command: y, tools: {git_log: {expose_as: time__now}}}\n",
+        "servers.git.tools.git_log.expose_as",
+        3,
+        ["`time__now` is a name of server `time`'s tools"],
+    ),
 ]
 
 
@@ -351,8 +403,8 @@ def test_error_message_format(tmp_path: Path) -> None:
     assert str(error) == (
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
-        "listen, data_dir, database_url, public_url, max_body_bytes, audit, servers, agents, auth, "
-        "policy, pinning, approvals, alerts, limits, results, metrics, log_format, observability."
+        "listen, data_dir, database_url, public_url, max_body_bytes, audit, servers, virtual_servers, "
+        "agents, auth, policy, pinning, approvals, alerts, limits, results, metrics, log_format, observability."
     )
 
 
@@ -463,6 +515,8 @@ MODELS_BY_SECTION: list[tuple[str, type[BaseModel]]] = [
     ("servers.<name>.sandbox", SandboxConfig),
     ("servers.<name>.health", HealthConfig),
     ("servers.<name>.restart", RestartConfig),
+    ("servers.<name>.tools.<tool>", ToolOverride),
+    ("virtual_servers.<name>", VirtualServerConfig),
     ("agents.<name>", AgentConfig),
     ("auth", AuthConfig),
     ("auth.jwt", JwtConfig),
@@ -500,3 +554,13 @@ def test_docs_examples_load(tmp_path: Path) -> None:
     for index, block in enumerate(blocks):
         config = load_config(write(tmp_path, block, f"{index}.yaml"), environ={"CRM_TOKEN": "t"})
         assert config.servers
+
+
+def test_an_agent_may_be_scoped_to_a_virtual_server(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        "servers: {time: {command: x}}\nvirtual_servers: {support: {tools: ['time__*']}}\n"
+        "agents: {helpdesk: {servers: [support]}}\n",
+    )
+    assert config.agents["helpdesk"].servers == frozenset({"support"})
+    assert config.virtual_servers["support"] == VirtualServerConfig(tools=("time__*",))

@@ -70,13 +70,15 @@ class CallRequested(AuditEvent):
 
     type: ClassVar[str] = "call.requested"
     PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ("arguments",)
-    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("trace_id",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("trace_id", "endpoint")
     method: str
     tool: str | None = None
     arguments: Any = None
     transport: str = ""
     trace_id: str | None = None
     """The OpenTelemetry trace of the request, when tracing is on (finds the trace from the audit log)."""
+    endpoint: str | None = None
+    """`aggregate` (through `/mcp`) or `virtual:<name>`; unset for a server's own endpoint."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +105,7 @@ class CallCompleted(AuditEvent):
 
     type: ClassVar[str] = "call.completed"
     PAYLOAD_FIELDS: ClassVar[tuple[str, ...]] = ("result",)
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("endpoint",)
     method: str
     tool: str | None = None
     outcome: str
@@ -122,6 +125,8 @@ class CallCompleted(AuditEvent):
     """The always-allow rule that admitted the call."""
     egress_blocked: list[str] | None = None
     """`host:port` of each connection the server's egress proxy refused while the call ran."""
+    endpoint: str | None = None
+    """As in `call.requested`: `aggregate` or `virtual:<name>` when the call came through one."""
 
 
 # Approvals

@@ -2,6 +2,8 @@
 
 Prints the client's entry (and, for Claude Code, its `claude mcp add` line), or with
 `--write` merges it into the client's config file (see `bastion.clients.config_file`).
+Every server (`--all`, the default) is ONE entry, `bastion`: the aggregate endpoint `/mcp`
+(over stdio, `bastion wrap --all`); `--server NAME` gives an entry per named server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from bastion.clients.shapes import CLIENTS, Client, HttpTarget, StdioTarget, Tar
 from bastion.config import BastionConfig
 from bastion.gateway.token_requests import parse_lifetime
 from bastion.stores import open_token_store
+
+AGGREGATE_ENTRY = "bastion"
+"""The entry's name when it is the aggregate endpoint `/mcp` (every server)."""
 
 
 @click.command("connect")
@@ -53,22 +58,27 @@ def connect(
     """Set up CLIENT (openclaw, claude-desktop, claude-code, cursor, vscode) to reach Bastion.
 
     Mints a token for the agent, scoped to the servers asked for, and prints the client's
-    configuration entry for each server; `--write` merges them into the client's file
-    instead, keeping every other entry (run it again: nothing changes, no new token).
+    configuration entry: one for every server (`/mcp`), or one per `--server`; `--write`
+    merges them into the client's file instead, keeping every other entry (run it again:
+    nothing changes, no new token).
     """
     client = CLIENTS[client_name]
     config = load_or_exit(config_path)
     if every and servers:
         raise click.UsageError("give --server NAME (repeatable) or --all, not both")
     names = list(servers) or list(config.servers)
-    unknown = [name for name in names if name not in config.servers]
+    known = [*config.servers, *config.virtual_servers]
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise click.BadParameter(f"no server named {unknown[0]!r}; configured: {', '.join(config.servers)}")
+        raise click.BadParameter(f"no server named {unknown[0]!r}; configured: {', '.join(known)}")
     if not names:
         raise click.UsageError(f"{config.source} configures no servers")
     transport = "stdio" if stdio or "http" not in client.transports else "http"
     if stdio and "stdio" not in client.transports:
         raise click.UsageError(f"{client.title} does not launch commands; leave out --stdio")
+    virtual = [name for name in names if name in config.virtual_servers]
+    if transport == "stdio" and virtual:
+        raise click.UsageError(f"virtual server {virtual[0]!r} is served over HTTP only; leave out --stdio")
     path = file if file is not None else client.default_file(Path.home(), os.environ)
     agent_name = agent or client.name
     targets = _targets(
@@ -113,11 +123,14 @@ def _targets(
     if transport == "stdio":
         bastion = _bastion_command()
         source = str(config.source.resolve())
+        if not explicit:  # every server as one: `bastion wrap --all` serves /mcp over stdio
+            return {AGGREGATE_ENTRY: StdioTarget(bastion, ("wrap", "--all", "--config", source))}
         return {name: StdioTarget(bastion, ("wrap", "--server", name, "--config", source)) for name in names}
     base = _base_url(config)
+    entries = names if explicit else [AGGREGATE_ENTRY]
     reused = None
     if existing_file is not None:
-        reused = _reusable_token(config, client, names, agent, existing_file, explicit=explicit)
+        reused = _reusable_token(config, client, names, entries, agent, existing_file, explicit=explicit)
     token = reused
     if token is None:
         try:
@@ -128,11 +141,20 @@ def _targets(
         info, token = issue_token(config, agent, scope, lifetime)
         reach = ", ".join(sorted(info.servers)) if info.servers is not None else "all servers"
         click.echo(f"Created token {info.id} for agent {agent!r} ({reach}).", err=True)
+    if not explicit:  # one URL for every server the token reaches: the aggregate endpoint
+        return {AGGREGATE_ENTRY: HttpTarget(f"{base}/mcp", token)}
     return {name: HttpTarget(f"{base}/servers/{name}/mcp", token) for name in names}
 
 
 def _reusable_token(
-    config: BastionConfig, client: Client, names: list[str], agent: str, path: Path, *, explicit: bool
+    config: BastionConfig,
+    client: Client,
+    names: list[str],
+    entries: list[str],
+    agent: str,
+    path: Path,
+    *,
+    explicit: bool,
 ) -> str | None:
     """The token the file's entries already carry, when every entry has the same live one for `agent`."""
     try:
@@ -145,7 +167,7 @@ def _reusable_token(
     if not isinstance(node, dict):
         return None
     tokens = set()
-    for name in names:
+    for name in entries:
         entry = node.get(name)
         header = entry.get("headers", {}).get("Authorization", "") if isinstance(entry, dict) else ""
         tokens.add(header.removeprefix("Bearer ").strip() if isinstance(header, str) else "")

@@ -171,6 +171,9 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
         click.echo(
             f"  {name:16} {base}/servers/{name}/mcp   (legacy SSE: {base}/servers/{name}/sse)  [{upstream.state}]"
         )
+    for name in gateway.virtual_servers:
+        click.echo(f"  {name:16} {base}/servers/{name}/mcp   (a virtual server: a tool set)")
+    click.echo(f"  {'every server':16} {base}/mcp   (legacy SSE: {base}/sse)")
     url = audit_url(gateway.config)
     where = redacted_url(url) if url is not None else gateway.config.data_dir / "audit.db"
     click.echo(f"Audit log: {where}  (bastion audit export --config {gateway.config.source})")
@@ -208,6 +211,13 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
     envvar="BASTION_SERVER",
     help="Serve this configured server instead of a command (or $BASTION_SERVER).",
 )
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    envvar="BASTION_WRAP_ALL",
+    help="Serve every configured server as one (the aggregate endpoint /mcp over stdio; or $BASTION_WRAP_ALL=1).",
+)
 @click.option("--name", default=None, help="The name the wrapped command is audited under.")
 @click.option("--allow-domain", "allow_domains", multiple=True, help="Let the command reach this name (repeat).")
 @click.option("--writable", multiple=True, help="A path the command may write (repeat).")
@@ -219,6 +229,7 @@ async def _announce(gateway: Gateway, ready: anyio.Event, token: str | None) -> 
 def wrap(
     config_path: Path | None,
     server_name: str | None,
+    every: bool,
     name: str | None,
     allow_domains: tuple[str, ...],
     writable: tuple[str, ...],
@@ -240,6 +251,11 @@ def wrap(
     """
     debug = verbose or bool(os.environ.get("BASTION_DEBUG"))
     setup_logging(debug, log_format, quiet=not debug)
+    if every:
+        if server_name is not None or command:
+            raise click.UsageError("--all serves every configured server: leave out --server and the command")
+        _wrap_every_server(config_path, debug, log_format)
+        return
     if (server_name is None) == (not command):
         raise click.UsageError("give a command after -- or --server NAME (one of them)")
     sandbox: dict[str, Any] = {"writable": writable, "read_only": read_only}
@@ -279,6 +295,31 @@ def wrap(
     finally:
         if early is not None:
             early.discard()
+
+
+def _wrap_every_server(config_path: Path | None, debug: bool, log_format: str | None) -> None:
+    """`bastion wrap --all`: every configured server, as one (tools named `<server>__<tool>`), on stdio."""
+    if config_path is None and not Path(os.environ.get("BASTION_CONFIG", DEFAULT_CONFIG)).exists():
+        raise click.UsageError("--all needs a configuration file (--config FILE)")
+    config = _wrap_config(config_path, None, None, [], {})
+    if log_format is None and config.log_format is not None:
+        setup_logging(debug, config.log_format, quiet=not debug)
+    if not config.servers:
+        raise click.UsageError(f"{config.source} configures no servers")
+    principal = Principal(agent=f"local:{getpass.getuser()}", via=LOCAL_PRINCIPAL_VIA, credential_id="local")
+    no_metrics = config.metrics.model_copy(update={"enabled": False})
+    from bastion.gateway.gateway import Gateway
+
+    try:
+        gateway = Gateway(config.model_copy(update={"metrics": no_metrics}), local_principal=principal)
+    except ConfigError as exc:
+        fail_config(exc)
+
+    async def run() -> None:
+        async with gateway.running():
+            await gateway.serve_stdio(None)
+
+    anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
 
 
 def _prestart(config: BastionConfig, name: str) -> PrestartedServer | None:

@@ -39,12 +39,14 @@ from bastion.audit.pii import pii_masker
 from bastion.audit.redact import PayloadPolicy, Redactor
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
+from bastion.gateway.aggregate import AggregateServer, aggregate_servers
 from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.embedded_server import EmbeddedServer
 from bastion.gateway.event_bridge import EventBridge
-from bastion.gateway.http_app import GatewayApp, ServerEndpoint, transport_security
+from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
+from bastion.gateway.list_changes import ListChanges
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
@@ -287,6 +289,10 @@ class Gateway:
         self.status_key: str | None = None
         """Opens `/readyz` in full, like an admin token (`bastion servers` reads it from data_dir)."""
         self._endpoints: dict[str, ServerEndpoint] = {}
+        self.aggregate: AggregateServer | None = None
+        """`/mcp`: every server a credential reaches (bastion.gateway.aggregate)."""
+        self.virtual_servers: dict[str, AggregateServer] = {}
+        self.list_changes: ListChanges | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -368,6 +374,13 @@ class Gateway:
                 self.servers[name] = ProxyServer(
                     upstream, self.pipeline, recorder, local_principal=self.local_principal
                 )
+            self.aggregate, self.virtual_servers = aggregate_servers(
+                self.config, self.servers, recorder, self.local_principal
+            )
+            self.list_changes = ListChanges([self.aggregate, *self.virtual_servers.values()])
+            background.start_soon(self.list_changes.run)
+            for upstream in self.upstreams.values():
+                upstream.on_availability = self.list_changes.availability
             await self._start_upstreams()
             supervising = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(supervising.cancel_scope.cancel)
@@ -434,10 +447,14 @@ class Gateway:
         """
         config = self.config
         security = transport_security(config.host, config.public_url)
+        served: dict[str, ProxyServer | AggregateServer] = {**self.servers, **self.virtual_servers}
         endpoints = {
             name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
-            for name, server in self.servers.items()
+            for name, server in served.items()
         }
+        aggregate = None
+        if self.aggregate is not None:
+            aggregate = ServerEndpoint(self.aggregate, max_body_bytes=config.max_body_bytes, security=security)
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         sockets = [sock]
@@ -458,19 +475,19 @@ class Gateway:
         import uvicorn
 
         uv_config = uvicorn.Config(
-            GatewayApp(self, endpoints),
+            GatewayApp(self, endpoints, aggregate),
             lifespan="off",
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(uv_config) if handle_signals else EmbeddedServer(uv_config)
-        self._endpoints = endpoints
+        self._endpoints = endpoints if aggregate is None else {**endpoints, AGGREGATE_NAME: aggregate}
         try:
             # Each session manager runs in a task of its own, not in this one: a manager whose
             # task group fails is replaced (see kept_manager), and does not cancel the serving.
             async with anyio.create_task_group() as managers:
-                for endpoint in endpoints.values():
+                for endpoint in self._endpoints.values():
                     await managers.start(endpoint.manager.run)
                 if ready is not None:
                     ready.set()
@@ -491,9 +508,12 @@ class Gateway:
             url_file.unlink(missing_ok=True)
             key_file.unlink(missing_ok=True)
 
-    async def serve_stdio(self, server_name: str) -> None:
-        """Serve one server to the agent on this process's stdin/stdout (`bastion wrap`)."""
-        server = self.servers[server_name]
+    async def serve_stdio(self, server_name: str | None) -> None:
+        """Serve one server (None: every server, as `/mcp`) to the agent on stdin/stdout (`bastion wrap`)."""
+        server: ProxyServer | AggregateServer | None = (
+            self.servers[server_name] if server_name is not None else self.aggregate
+        )
+        assert server is not None, "serve_stdio runs inside running()"
         async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
@@ -599,6 +619,8 @@ class Gateway:
                 server.adopt_upstream_identity()
             if method == "notifications/tools/list_changed":
                 server.tools.invalidate()
+            if self.list_changes is not None:
+                self.list_changes.changed(method)
             await server.hub.broadcast(method, params)
 
         return route

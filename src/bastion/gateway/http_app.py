@@ -1,9 +1,11 @@
 """The HTTP front door: one ASGI app serving every configured server to authenticated agents.
 
 Routes:
-- `/servers/<name>/mcp`: Streamable HTTP (both protocol eras);
+- `/servers/<name>/mcp`: Streamable HTTP (both protocol eras), for a server or a virtual server;
 - `/servers/<name>/sse` and `/servers/<name>/messages/`: the legacy HTTP+SSE transport;
-- `/.well-known/oauth-protected-resource/servers/<name>/mcp`: RFC 9728 metadata;
+- `/mcp`, `/sse` and `/messages/`: the aggregate endpoint, every server the credential reaches
+  (bastion.gateway.aggregate);
+- `/.well-known/oauth-protected-resource/servers/<name>/mcp` (and `.../mcp`): RFC 9728 metadata;
 - `/healthz` (the process is up) and `/readyz` (store writable, upstreams started; only
   `{"ready": bool}` but to an admin token or the status key, see `status_key`);
 - `/metrics`: Prometheus metrics, for admin tokens (bastion.observability);
@@ -36,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from bastion.config import SERVER_NAME
+from bastion.gateway.aggregate import AggregateServer
 from bastion.gateway.front_checks import (
     Refusal,
     duplicate_id,
@@ -55,6 +58,7 @@ from bastion.gateway.http_auth import (
 )
 from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.gateway.proxy import ProxyServer
+from bastion.model import Principal
 
 if TYPE_CHECKING:
     from bastion.gateway.gateway import Gateway
@@ -62,6 +66,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _METADATA_PREFIX = "/.well-known/oauth-protected-resource/servers/"
+_AGGREGATE_METADATA = ("/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/sse")
+_AGGREGATE_PATHS = {"/mcp": "mcp", "/sse": "sse", "/messages/": "messages/", "/messages": "messages"}
 
 ROUTES: tuple[str, ...] = (
     "/servers/{name}/mcp",
@@ -69,6 +75,10 @@ ROUTES: tuple[str, ...] = (
     "/servers/{name}/messages/",
     "/.well-known/oauth-protected-resource/servers/{name}/mcp",
     "/.well-known/oauth-protected-resource/servers/{name}/sse",
+    "/mcp",
+    "/sse",
+    "/messages/",
+    "/.well-known/oauth-protected-resource/mcp",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -77,23 +87,33 @@ ROUTES: tuple[str, ...] = (
 )
 """Every path `GatewayApp` serves (`...`: an app of its own, with its own routes). The auth
 matrix (tests/security/test_auth_matrix.py) has a row for each: add one with a new route."""
+AGGREGATE_NAME = "/mcp"
+"""What refusals and rate-limit reports name as the server of a request to the aggregate endpoint."""
 
 
 class ServerEndpoint:
-    """The SDK transports serving one proxy server over HTTP."""
+    """The SDK transports serving one proxy server (or an aggregate: `/mcp`, a virtual server) over HTTP."""
 
-    def __init__(self, server: ProxyServer, *, max_body_bytes: int, security: TransportSecuritySettings) -> None:
+    def __init__(
+        self,
+        server: ProxyServer | AggregateServer,
+        *,
+        max_body_bytes: int,
+        security: TransportSecuritySettings,
+    ) -> None:
         self.server = server
+        name = server.upstream.name if isinstance(server, ProxyServer) else server.virtual or AGGREGATE_NAME
         self.manager = KeptSessionManager(
-            server.upstream.name,
+            name,
             lambda: StreamableHTTPSessionManager(
                 app=server,
                 security_settings=security,
                 max_request_body_size=max_body_bytes,
             ),
         )
+        aggregate = isinstance(server, AggregateServer) and server.virtual is None
         self.sse = SseServerTransport(
-            f"/servers/{server.upstream.name}/messages/",
+            "/messages/" if aggregate else f"/servers/{name}/messages/",
             security_settings=security,
             max_request_body_size=max_body_bytes,
         )
@@ -109,9 +129,14 @@ class ServerEndpoint:
 class GatewayApp:
     """The ASGI application. Built by `Gateway`, which owns the endpoints' lifecycles."""
 
-    def __init__(self, gateway: Gateway, endpoints: dict[str, ServerEndpoint]) -> None:
+    def __init__(
+        self, gateway: Gateway, endpoints: dict[str, ServerEndpoint], aggregate: ServerEndpoint | None = None
+    ) -> None:
         self.gateway = gateway
         self.endpoints = endpoints
+        """By name in `/servers/<name>/`: the configured servers and the virtual servers."""
+        self.aggregate = aggregate
+        """`/mcp`, `/sse` and `/messages/`."""
         self._ids_in_flight: set[tuple[str, str, str, str]] = set()
         """(server, credential, Mcp-Session-Id, request id) of each Streamable HTTP request being served."""
 
@@ -129,6 +154,11 @@ class GatewayApp:
         try:
             if path.startswith("/servers/"):
                 await self._server_route(path, scope, receive, send)
+            elif path in _AGGREGATE_PATHS and self.aggregate is not None:
+                await self._aggregate_route(_AGGREGATE_PATHS[path], scope, receive, send)
+            elif path in _AGGREGATE_METADATA:
+                issuers = self.gateway.authorization_servers()
+                await protected_resource_metadata(self.gateway.base_url, None, issuers)(scope, receive, send)
             elif path == "/healthz":
                 await JSONResponse({"status": "ok"})(scope, receive, send)
             elif path == "/readyz":
@@ -142,7 +172,8 @@ class GatewayApp:
             elif path.startswith(_METADATA_PREFIX):
                 await self._metadata(path, scope, receive, send)
             else:
-                await _not_found("no such endpoint; servers are at /servers/<name>/mcp")(scope, receive, send)
+                where = "no such endpoint; every server is at /mcp, each at /servers/<name>/mcp"
+                await _not_found(where)(scope, receive, send)
         except Exception:
             logger.exception("error serving %s", path)
             raise
@@ -180,6 +211,39 @@ class GatewayApp:
             if refusal is not None:
                 await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
                 return
+        await self._serve(endpoint, suffix, scope, receive, send, principal, name)
+
+    async def _aggregate_route(self, suffix: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """`/mcp`, `/sse`, `/messages/`: any valid credential; it sees the servers it reaches."""
+        assert self.aggregate is not None
+        header = Headers(scope=scope).get("authorization")
+        began = time.perf_counter()
+        principal = await self.gateway.authenticator.authenticate(header)
+        scope["bastion.auth_seconds"] = time.perf_counter() - began
+        if principal is None:
+            description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
+            self._audit_refusal(scope, 401, description, None, None)
+            metadata_url = resource_metadata_url(self.gateway.base_url, None)
+            await unauthorized(metadata_url, description)(scope, receive, send)
+            return
+        limits = self.gateway.limits
+        if limits is not None and limits.request_rule is not None:
+            refusal = await limits.check_request(principal, AGGREGATE_NAME)
+            if refusal is not None:
+                await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
+                return
+        await self._serve(self.aggregate, suffix, scope, receive, send, principal, AGGREGATE_NAME)
+
+    async def _serve(
+        self,
+        endpoint: ServerEndpoint,
+        suffix: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        principal: Principal,
+        name: str,
+    ) -> None:
         attach_principal(scope, principal)
         method = scope["method"]
         send = self._noting_refusals(scope, send, principal.agent, name)
@@ -193,9 +257,8 @@ class GatewayApp:
             scope["bastion.transport"] = "sse"
             await endpoint.serve_sse(scope, receive, send)
         else:
-            await _not_found(f"server {name!r} is served at /servers/{name}/mcp and /servers/{name}/sse")(
-                scope, receive, send
-            )
+            where = "/mcp and /sse" if name == AGGREGATE_NAME else f"/servers/{name}/mcp and /servers/{name}/sse"
+            await _not_found(f"{name!r} is served at {where}")(scope, receive, send)
 
     async def _post(
         self,

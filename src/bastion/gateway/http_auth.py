@@ -22,14 +22,16 @@ from starlette.types import Scope
 from bastion.model import Principal
 
 
-def resource_url(base_url: str, server: str) -> str:
-    """The protected resource an endpoint belongs to: the server's Streamable HTTP URL."""
-    return f"{base_url.rstrip('/')}/servers/{server}/mcp"
+def resource_url(base_url: str, server: str | None) -> str:
+    """The protected resource an endpoint belongs to: the server's Streamable HTTP URL (None: `/mcp`)."""
+    path = "/mcp" if server is None else f"/servers/{server}/mcp"
+    return f"{base_url.rstrip('/')}{path}"
 
 
-def resource_metadata_url(base_url: str, server: str) -> str:
+def resource_metadata_url(base_url: str, server: str | None) -> str:
     """Where RFC 9728 metadata for `server` is served (the well-known path plus the resource path)."""
-    return f"{base_url.rstrip('/')}/.well-known/oauth-protected-resource/servers/{server}/mcp"
+    path = "/mcp" if server is None else f"/servers/{server}/mcp"
+    return f"{base_url.rstrip('/')}/.well-known/oauth-protected-resource{path}"
 
 
 def unauthorized(metadata_url: str, description: str) -> Response:
@@ -51,12 +53,12 @@ def forbidden(description: str) -> Response:
     )
 
 
-def protected_resource_metadata(base_url: str, server: str, authorization_servers: Sequence[str]) -> Response:
-    """The RFC 9728 document for one server endpoint."""
+def protected_resource_metadata(base_url: str, server: str | None, authorization_servers: Sequence[str]) -> Response:
+    """The RFC 9728 document for one server endpoint (None: the aggregate endpoint `/mcp`)."""
     document: dict[str, object] = {
         "resource": resource_url(base_url, server),
         "bearer_methods_supported": ["header"],
-        "resource_name": f"Bastion: {server}",
+        "resource_name": f"Bastion: {server or 'every server'}",
     }
     if authorization_servers:
         document["authorization_servers"] = list(authorization_servers)

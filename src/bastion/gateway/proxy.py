@@ -20,7 +20,7 @@ from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion.gateway.downstream import DownstreamHub
-from bastion.gateway.recording import CallRecorder, current_call
+from bastion.gateway.recording import CallRecorder, Target, current_call
 from bastion.gateway.sdk_access import connection_of
 from bastion.gateway.tool_definitions import ToolDefinitions
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
@@ -52,6 +52,8 @@ _HANDSHAKE_METHODS = frozenset({"initialize", "server/discover"})
 
 class ProxyServer(Server[Any]):
     """Presents one upstream to agents, under the upstream's own name and capabilities."""
+
+    endpoint: str | None = None
 
     def __init__(
         self,
@@ -129,6 +131,15 @@ class ProxyServer(Server[Any]):
         """Register the agent session a request came in on, so notifications can reach it later."""
         return self.hub.join(connection_of(ctx), principal, ctx.session)
 
+    async def target_of(self, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Target:
+        """This upstream, and the tool a `tools/call` names."""
+        name = ctx.params.get("name") if ctx.method == "tools/call" and isinstance(ctx.params, Mapping) else None
+        return Target(self.upstream.name, name if isinstance(name, str) else None)
+
+    @property
+    def served_name(self) -> str:
+        return self.upstream.name
+
     def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None:
         """Who sent this request: the authenticated HTTP principal, or the local user over stdio."""
         request = ctx.request
@@ -139,19 +150,25 @@ class ProxyServer(Server[Any]):
         return self.local_principal
 
     async def _forward(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
-        raw = _outbound_params(ctx.params)
+        return await self.relay(ctx, ctx.method, outbound_params(ctx.params))
+
+    async def relay(self, ctx: ServerRequestContext[Any, Any], method: str, raw: dict[str, Any]) -> dict[str, Any]:
+        """Send `method` with `raw` params upstream for the agent of `ctx`; its result as the agent gets it.
+
+        Tool lists are filtered for the caller, resource contents and prompts pass the result checks.
+        """
         state = current_call.get()
         agent = state.agent if state is not None else None
-        if ctx.method == "resources/subscribe" and agent is not None:
+        if method == "resources/subscribe" and agent is not None:
             agent.subscriptions.add(str(raw.get("uri")))
-        elif ctx.method == "resources/unsubscribe" and agent is not None:
+        elif method == "resources/unsubscribe" and agent is not None:
             agent.subscriptions.discard(str(raw.get("uri")))
         token = self.hub.begin(agent, ctx.session, ctx.request_id)
-        span = self.tracer.upstream(self.upstream.name, ctx.method, raw) if self.tracer is not None else None
+        span = self.tracer.upstream(self.upstream.name, method, raw) if self.tracer is not None else None
         try:
             wants_progress = progress_token_from_params(ctx.params) is not None
             on_progress = ctx.session.report_progress if wants_progress else None
-            result = _inbound_result(await self.upstream.request(ctx.method, raw, on_progress=on_progress))
+            result = _inbound_result(await self.upstream.request(method, raw, on_progress=on_progress))
         except MCPError as exc:
             if exc.error.code != CONNECTION_CLOSED:
                 raise
@@ -168,10 +185,10 @@ class ProxyServer(Server[Any]):
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
             # A handshake-era upstream's result, going to a 2026 agent: results are complete there.
             result["resultType"] = "complete"
-        if ctx.method == "tools/list":
+        if method == "tools/list":
             result = await self._filter_tool_list(raw, result)
-        elif ctx.method in CHECKED_CONTENT:
-            result = await self._check_content(ctx.method, raw, result)
+        elif method in CHECKED_CONTENT:
+            result = await self._check_content(method, raw, result)
         return result
 
     async def _check_content(self, method: str, params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +213,12 @@ class ProxyServer(Server[Any]):
         return {**result, "tools": await self.pipeline.filter_tools(principal, self.upstream.name, tools)}
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
+        return await self.call_tool(ctx, params.name, params.arguments or {}, outbound_params(ctx.params))
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], name: str, arguments: dict[str, Any], raw: dict[str, Any]
+    ) -> Any:
+        """Judge a call of tool `name` through the guard pipeline and, when allowed, forward `raw` upstream."""
         state = current_call.get()
         principal = state.principal if state is not None else None
         if state is None or principal is None:
@@ -205,7 +228,7 @@ class ProxyServer(Server[Any]):
             # A server that died is restarted first, so the call is judged by the tools the
             # running server declares, not by a copy cached from before it went away.
             await self.upstream.ensure_started()
-            definition = await self.tools.definition(params.name)
+            definition = await self.tools.definition(name)
         except UpstreamUnavailable as exc:
             raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
         except MCPError as exc:
@@ -217,8 +240,8 @@ class ProxyServer(Server[Any]):
             call_id=state.call_id,
             principal=principal,
             server=self.upstream.name,
-            tool=params.name,
-            arguments=params.arguments or {},
+            tool=name,
+            arguments=arguments,
             definition=definition,
         )
         try:
@@ -226,7 +249,7 @@ class ProxyServer(Server[Any]):
             state.decide(verdict)
             if not verdict.allowed:
                 return _tool_error(denial_message(verdict))
-            result = await self.pipeline.check_result(call, await self._forward(ctx, params))
+            result = await self.pipeline.check_result(call, await self.relay(ctx, "tools/call", raw))
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
                 result = {**result, "resultType": "complete"}  # a result a check replaced
             return result
@@ -237,7 +260,7 @@ class ProxyServer(Server[Any]):
         await self.upstream.notify("notifications/roots/list_changed", None)
 
 
-def _outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The agent's params minus what belongs to its own hop: era envelope keys and progress token."""
     out = dict(params or {})
     meta = out.get("_meta")

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
 from mcp.server.connection import Connection
@@ -33,7 +33,6 @@ from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
     from bastion.gateway.downstream import AgentSession
-    from bastion.gateway.proxy import ProxyServer
     from bastion.observability.tracing import CallTrace, CallTracer
 
 logger = logging.getLogger(__name__)
@@ -61,6 +60,8 @@ class CallState:
     trace: CallTrace | None = None
     """The request's span, when tracing is on."""
     in_flight: InFlightCalls | None = None
+    target: Target | None = None
+    """Where an aggregate endpoint routes the request (read by its handlers)."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -88,6 +89,34 @@ class CallState:
             self.store.record_nowait(event)
         except AuditStoreError as exc:
             logger.error("audit store cannot record the verdict on %s: %s", self.call_id, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The real server and tool (or prompt, for `prompts/get`) a request is for, as the audit names them."""
+
+    server: str | None
+    tool: str | None = None
+    error: str | None = None
+    """Why it cannot be served (no such tool, its server is down): the handler refuses with it."""
+
+
+class RecordedServer(Protocol):
+    """What the recorder needs of the MCP server an agent talks to (`ProxyServer`, `AggregateServer`)."""
+
+    @property
+    def endpoint(self) -> str | None:
+        """`None` for a server's own endpoint; `aggregate` or `virtual:<name>` otherwise (in the audit events)."""
+
+    @property
+    def served_name(self) -> str:
+        """The server's name, a virtual server's, or `/mcp`: what refusals at this endpoint name."""
+
+    def principal_of(self, ctx: ServerRequestContext[Any, Any]) -> Principal | None: ...
+
+    def bind_connection(self, ctx: ServerRequestContext[Any, Any], principal: Principal) -> AgentSession | None: ...
+
+    async def target_of(self, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Target: ...
 
 
 current_call: ContextVar[CallState | None] = ContextVar("bastion_current_call", default=None)
@@ -134,7 +163,7 @@ class CallRecorder:
         self.on_failure = on_failure
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
 
-    def middleware(self, server: ProxyServer) -> ServerMiddleware[Any]:
+    def middleware(self, server: RecordedServer) -> ServerMiddleware[Any]:
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
             if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
                 return await call_next(ctx)
@@ -153,7 +182,7 @@ class CallRecorder:
 
         return record
 
-    def _refuse_duplicate(self, server: ProxyServer, ctx: ServerRequestContext[Any, Any]) -> NoReturn:
+    def _refuse_duplicate(self, server: RecordedServer, ctx: ServerRequestContext[Any, Any]) -> NoReturn:
         message = (
             f"Bastion: a request with id {json.dumps(ctx.request_id)[:80]} is already in flight on this "
             "session: use a new id for each request (the first one is still being answered)"
@@ -164,41 +193,44 @@ class CallRecorder:
                 "duplicate_id",
                 409,
                 agent=principal.agent if principal is not None else None,
-                server=server.upstream.name,
+                server=server.served_name,
                 path=_transport_of(ctx),
                 detail=message,
             )
         raise MCPError(code=INVALID_REQUEST, message=message)
 
     async def _record(
-        self, server: ProxyServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+        self, server: RecordedServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         principal = server.principal_of(ctx)
         if principal is None:
             raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
         is_tool_call = ctx.method == "tools/call"
-        tool = _str_or_none(params.get("name")) if is_tool_call else None
+        target = await server.target_of(ctx, principal)
+        tool = target.tool if is_tool_call else None
         state = CallState(
             uuid.uuid4().hex,
             principal,
             server.bind_connection(ctx, principal),
-            server=server.upstream.name,
+            server=target.server,
             tool=tool,
             store=self.store,
+            target=target,
         )
         if self.tracer is not None:
             state.trace = _begin_trace(self.tracer, ctx, state, params)
         requested = CallRequested(
             time=time.time(),
             agent=principal.agent,
-            server=server.upstream.name,
+            server=target.server,
             correlation_id=state.call_id,
             method=ctx.method,
             tool=tool,
             arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
             transport=_transport_of(ctx),
             trace_id=state.trace.trace_id if state.trace is not None else None,
+            endpoint=server.endpoint,
         )
         began = time.perf_counter()
         try:
@@ -215,7 +247,7 @@ class CallRecorder:
                     message="Bastion refused the request: its audit log cannot be written",
                 ) from exc
         token = current_call.set(state)
-        state.flight = InFlightCall(state.call_id, principal.agent, server.upstream.name, tool)
+        state.flight = InFlightCall(state.call_id, principal.agent, target.server or "", tool)
         state.in_flight = self.in_flight
         if not is_tool_call:
             self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
@@ -270,6 +302,7 @@ class CallRecorder:
             approval_id=verdict.approval_id if verdict is not None else None,
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
             egress_blocked=list(state.flight.egress_blocked) if state.flight and state.flight.egress_blocked else None,
+            endpoint=requested.endpoint,
         )
         if state.trace is not None:
             state.trace.end(completed.outcome, rule=completed.rule, error=error)
@@ -320,10 +353,6 @@ def _interesting_params(params: Mapping[str, Any]) -> Any:
     """What to keep of a non-tool request's params: everything but the `_meta` envelope."""
     kept = {k: v for k, v in params.items() if k != "_meta"}
     return kept or None
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _size_of(result: Any) -> int:

@@ -35,15 +35,14 @@ def parse_servers(text: str | None) -> list[str] | None:
 
 
 def check_token_request(config: BastionConfig, agent: str, servers: Iterable[str] | None) -> None:
-    """Refuse a token for an unknown server, or for an agent the configuration does not list.
+    """Refuse a token for an unknown server (or virtual server), or for an agent the configuration does not list.
 
     Raises ValueError naming the problem and what is configured.
     """
-    unknown = [name for name in servers or () if name not in config.servers]
+    known = [*config.servers, *config.virtual_servers]
+    unknown = [name for name in servers or () if name not in known]
     if unknown:
-        raise ValueError(
-            f"no server named {', '.join(unknown)} in {config.source}; configured: {', '.join(config.servers)}"
-        )
+        raise ValueError(f"no server named {', '.join(unknown)} in {config.source}; configured: {', '.join(known)}")
     if config.agents and agent not in config.agents:
         raise ValueError(f"{config.source} lists the agents allowed in, and {agent!r} is not one of them")
 

@@ -77,6 +77,14 @@ class ToolDefinitions:
                 await self._fetch()
         return self._tools.get(name)
 
+    async def listing(self) -> Mapping[str, Mapping[str, Any]]:
+        """Every declared tool by name, fetched first when the copy is stale. Raises as `definition`."""
+        if not self._fresh():
+            async with self._lock:
+                if not self._fresh():
+                    await self._fetch()
+        return self._tools
+
     def _fresh(self) -> bool:
         return (
             self._fetched_at is not None

@@ -127,6 +127,8 @@ class Upstream:
         self._hold: anyio.CancelScope | None = None
         """Cancelled to end the open session (`end_session`)."""
         self._end_reason: str | None = None
+        self.on_availability: Callable[[str, bool], None] | None = None
+        """Told (name, up) when a session opens or ends by itself (the aggregate endpoints' list_changed)."""
 
     @property
     def info(self) -> UpstreamInfo | None:
@@ -323,6 +325,8 @@ class Upstream:
                 started = True
                 task_status.started()
                 logger.info("upstream %s up (protocol %s)", self.name, self._info.protocol_version)
+                if self.on_availability is not None:
+                    self.on_availability(self.name, True)
                 # Hold the session until the transport closes (the process exits, or the
                 # HTTP stream ends), the server forgets it (`watch.scope` is cancelled), it is
                 # ended (`end_session`) or the gateway cancels us.
@@ -364,6 +368,8 @@ class Upstream:
                 if current:
                     self.last_error = ended_because
                     logger.warning("upstream %s down: %s", self.name, ended_because)
+                    if self.on_availability is not None:
+                        self.on_availability(self.name, False)
                 else:
                     logger.info("upstream %s: a replaced session ended: %s", self.name, ended_because)
             ended.set()

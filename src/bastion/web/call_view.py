@@ -52,6 +52,8 @@ class CallView:
     what: str | None
     method: str | None
     transport: str
+    endpoint: str
+    """`aggregate` or `virtual:<name>` for a call through `/mcp` or a virtual server; empty otherwise."""
     requested_at: float | None
     completed_at: float | None
     status: str
@@ -169,6 +171,7 @@ def call_view(
         what=subject(anchor.type, facts),
         method=facts.get("method") if isinstance(facts.get("method"), str) else None,
         transport=_str(facts, "transport"),
+        endpoint=_str(facts, "endpoint"),
         requested_at=requested.time if requested is not None else anchor.time,
         completed_at=completed.time if completed is not None else None,
         status=_status(outcome, decided, approval),

@@ -115,13 +115,13 @@ def test_write_twice_changes_nothing_and_mints_no_second_token(client: str, conf
     finally:
         store.close()
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
-    assert set(servers_of(json.loads(content), client)) == {"time", "git"}
+    assert set(servers_of(json.loads(content), client)) == {"bastion"}  # one entry: /mcp, every server
 
 
 def test_a_revoked_token_in_the_file_is_replaced(config: Path, tmp_path: Path) -> None:
     target = tmp_path / "mcp.json"
     assert run("connect", "cursor", "--write", "--file", str(target), "--config", str(config)).exit_code == 0
-    token = json.loads(target.read_text())["mcpServers"]["time"]["headers"]["Authorization"].split()[-1]
+    token = json.loads(target.read_text())["mcpServers"]["bastion"]["headers"]["Authorization"].split()[-1]
     store = open_token_store(load_config(config))
     try:
         (info,) = store.list()
@@ -175,3 +175,21 @@ def test_unknown_servers_are_named_and_server_with_all_is_refused(config: Path) 
     assert "no server named 'crm'" in unknown.output
     both = run("connect", "cursor", "--server", "time", "--all", "--config", str(config))
     assert both.exit_code != 0
+
+
+@pytest.mark.parametrize("args", [(), ("--all",)])
+def test_every_server_is_one_entry_for_the_aggregate_endpoint(config: Path, args: tuple[str, ...]) -> None:
+    result = run("connect", "openclaw", *args, "--config", str(config))
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output[result.output.index("\n{") + 1 :])
+    (name, entry), *others = printed["mcp"]["servers"].items()
+    assert others == []
+    assert (name, entry["url"], entry["transport"]) == ("bastion", "http://127.0.0.1:8750/mcp", "streamable-http")
+
+
+def test_over_stdio_every_server_is_one_wrap_all_entry(config: Path) -> None:
+    result = run("connect", "claude-desktop", "--all", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output[result.output.index("\n{") + 1 :])
+    assert list(printed["mcpServers"]) == ["bastion"]
+    assert printed["mcpServers"]["bastion"]["args"][:2] == ["wrap", "--all"]

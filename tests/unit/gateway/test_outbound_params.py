@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.gateway.proxy import _inbound_result, _outbound_params
+from bastion.gateway.proxy import _inbound_result, outbound_params
 
 
 @pytest.mark.parametrize(
@@ -18,7 +18,7 @@ from bastion.gateway.proxy import _inbound_result, _outbound_params
     ],
 )
 def test_the_agents_hop_specific_meta_is_not_forwarded(params, expected):
-    assert _outbound_params(params) == expected
+    assert outbound_params(params) == expected
 
 
 def test_upstream_era_stamps_are_removed_from_results():

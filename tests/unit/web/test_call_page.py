@@ -80,6 +80,23 @@ async def test_a_denied_call_names_the_rule_and_reason_and_the_egress_and_alert_
     assert shown.count("call.requested") == 1
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "shown"), [("aggregate", "through /mcp"), ("virtual:support", "through virtual:support")]
+)
+async def test_a_call_through_an_aggregate_endpoint_says_so(dash: Dash, endpoint: str, shown: str) -> None:
+    c = common("call-a", time.time())
+    await record(
+        dash,
+        CallRequested(method="tools/call", tool="lookup", transport="streamable-http", endpoint=endpoint, **c),
+        CallCompleted(method="tools/call", tool="lookup", outcome="allowed", latency_ms=1.0, endpoint=endpoint, **c),
+    )
+    http, _ = await dash.signed_in(Role.VIEWER)
+
+    page = await http.get("/ui/audit/events/1")
+
+    assert f"Who crm-bot over streamable-http {shown}" in text_of(page.text)
+
+
 async def test_a_held_then_approved_call_says_who_approved_it_and_when(dash: Dash) -> None:
     at = time.time()
     c = common("call-h", at)

@@ -33,7 +33,7 @@ def routes(ctx: PageContext) -> list[BaseRoute]:
             "active": "agents",
             "tokens": sorted(tokens, key=lambda info: (info.state != "active", -info.created_at)),
             "agents": agents,
-            "servers": list(services.config.servers),
+            "servers": [*services.config.servers, *services.config.virtual_servers],
             "usage": usage,
             "created": None,
             "form": {},
