@@ -4,8 +4,11 @@ names the result the value came from.
 
 A call is side-effecting (a sink) when `results.tools.<glob>.sink` says so, or else when its
 name has a verb of the catalogue's send / post / write / delete / payment / exec / share
-families and the server does not declare it read-only. Every call's argument values are noted
-as the agent's own: a value the agent wrote before a result carried it is not tainted by it.
+families and the server does not declare it read-only. Any other call is held when it carries
+a remembered URL or host: fetching, visiting or opening a link an injection planted is itself a
+request out (its path and query can carry data, and the page can carry the next injection).
+Only `sink: false` exempts a tool from both. Every call's argument values are noted as the
+agent's own: a value the agent wrote before a result carried it is not tainted by it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Mapping
 
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.taint import TaintStore
-from bastion.guard.results.values import argument_values
+from bastion.guard.results.values import argument_links, argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
@@ -58,8 +61,9 @@ class ProvenanceCheck:
         verdict: Verdict | None = None
         settings = self.config.settings(call.server, call.tool)
         provenance = self.config.provenance
-        if self.config.enabled and provenance.enabled and values and is_sink(call, settings.sink):
-            found = await self.taints.find(agent, sorted(values))
+        if self.config.enabled and provenance.enabled and values and settings.sink is not False:
+            watched = values if is_sink(call, settings.sink) else argument_links(call.arguments)
+            found = await self.taints.find(agent, sorted(watched)) if watched else None
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY

@@ -25,6 +25,8 @@ _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\
 _IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
+LINK_KINDS = frozenset({"url", "domain"})
+"""Values that name a place on the network: passing one to any tool can send a request there."""
 FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "md", "html",
                            "htm", "zip", "tar", "gz", "png", "jpg", "jpeg", "sh", "py", "js", "ts", "exe", "ics",
                            "eml", "log", "ini", "cfg", "toml", "xml", "rs", "go", "c", "h", "java", "rb"})  # fmt: skip
@@ -79,6 +81,11 @@ def argument_values(arguments: Mapping[str, object]) -> set[str]:
         if whole and len(whole) <= MAX_VALUE:
             found.update(_whole_forms(whole))
     return found
+
+
+def argument_links(arguments: Mapping[str, object]) -> set[str]:
+    """The URLs and hosts in a call's arguments, normalised as `values_in` does."""
+    return {value for text in _argument_strings(arguments) for kind, value in values_in(text) if kind in LINK_KINDS}
 
 
 def _whole_forms(text: str) -> Iterator[str]:
