@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -75,6 +76,10 @@ def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dic
             }
         },
         "results": {"on_injection": "log", "provenance": {"on_match": "ask"}},
+        # Provenance instead of blunt holds (docs/injection.md): sending, posting and paying
+        # are logged rather than held for every call; a call carrying a value that a poisoned
+        # result brought in is held by provenance all the same.
+        "policy": {"catalogue": {"comm.*": "log", "payment.*": "log"}},
         "approvals": {"wait": 0},
     }
 
@@ -166,10 +171,11 @@ async def replay_with(
             result = await client.call_tool(call.function, dict(call.args))
             if not _held(result):
                 trace.append(call)
-            elif VERBOSE:
+            if VERBOSE and result.is_error:
                 text = "".join(getattr(part, "text", "") for part in result.content)
-                print(f"  {pair}: held {call.function}: {text[:200]}", file=sys.stderr)
-    post = type(pre).model_validate_json((state / f"{pair}.env.json").read_text(encoding="utf-8"))
+                state_of = "held" if _held(result) else "error"
+                print(f"  {pair}: {state_of} {call.function}: {text[:200]}", file=sys.stderr)
+    post = pickle.loads((state / f"{pair}.env.pickle").read_bytes())  # written by our own suite server
     return _score(suite, user_task, injection_task, pre, post, trace)
 
 

@@ -3,13 +3,14 @@
 Run as `python agentdojo_server.py SUITE STATE_DIR` (MCP over stdio). `bench_load(pair)`
 loads the environment with the injections in `STATE_DIR/<pair>.json` (the attack's texts,
 placed in the vectors the user task reads); every tool call runs on that environment, and
-after each call the environment is written to `STATE_DIR/<pair>.env.json` for scoring.
+after each call the environment is written to `STATE_DIR/<pair>.env.pickle` for scoring.
 Tool results are what AgentDojo shows a model: the YAML dump of the function's return value.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ class SuiteServer:
 
     def _dump(self) -> None:
         assert self.env is not None
-        (self.state / f"{self.pair}.env.json").write_text(self.env.model_dump_json(), encoding="utf-8")
+        # Pickled, not JSON: a JSON round trip changes values some utility checks compare.
+        (self.state / f"{self.pair}.env.pickle").write_bytes(pickle.dumps(self.env))
 
     async def run(self) -> None:
         async with stdio_server() as (read, write):

@@ -23,9 +23,10 @@ from bastion.guard.pipeline import ApprovalResolver, ContentWithheld, tool_error
 from bastion.guard.results.config import ResultsConfig, Settings
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
+from bastion.guard.results.regions import regions
 from bastion.guard.results.sanitize import sanitized
 from bastion.guard.results.scan import scan_result, volume_findings
-from bastion.guard.results.taint import TaintSource, TaintStore
+from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
 from bastion.guard.results.values import trusted, values_in
 from bastion.model import Decision, ToolCall, Verdict
 
@@ -122,14 +123,25 @@ class ResultsCheck:
         assert self.taints is not None
         values: dict[str, None] = {}
         budget = MAX_VALUE_TEXT
-        for _, text in strings(result):
+        by_path: dict[str, list[ResultFinding]] = {}
+        for finding in injection:
+            by_path.setdefault(finding.path, []).append(finding)
+        for path, text in strings(result):
             if budget <= 0:
                 break
-            budget -= len(text)
-            values.update((value, None) for _, value in values_in(text[:MAX_VALUE_TEXT]))
+            flagged = by_path.get(path)
+            if flagged is not None:
+                parts = [text[start:end] for start, end in regions(text, flagged)]
+            elif settings.untrusted:
+                parts = [text]
+            else:
+                continue
+            for part in parts:
+                budget -= len(part)
+                values.update((value, None) for _, value in values_in(part[:MAX_VALUE_TEXT]))
         kept = [value for value in values if not trusted(value, settings.trusted_values)]
         if injection:
-            why = "flagged as injection (" + ", ".join(sorted({f.detector for f in injection})) + ")"
+            why = f"{FLAGGED} (" + ", ".join(sorted({f.detector for f in injection})) + ")"
         else:
             why = f"from untrusted server {call.server!r}"
         tool = call.tool if method == "tools/call" else method

@@ -44,18 +44,23 @@ _FRAMING = re.compile(
     r"ignore|always|never)\b",
     re.IGNORECASE | re.MULTILINE,
 )
+MAX_HITS = 20
+"""Framing hits reported per string at most."""
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
 def framing(text: str) -> Iterator[Hit]:
     """Framing that addresses the assistant: fake tags, fake system messages, IMPORTANT!!!."""
+    found = 0
     for match in _FRAMING.finditer(text):
         before = text[match.start() - 1] if match.start() else ""
         after = text[match.end() : match.end() + 1]
         if before and before in _QUOTES and after and after in _QUOTES:
             continue  # quoted as an example
         yield "framing", match.start(), match.end(), match[0]
-        return
+        found += 1
+        if found >= MAX_HITS:
+            return
 
 
 def catalogue(text: str) -> Iterator[Hit]:
@@ -75,9 +80,9 @@ TEXT_DETECTORS = (framing, catalogue, sentences)
 
 
 def text_hits(text: str) -> list[Hit]:
-    """Every text detector's hits on `text` (one per detector kind)."""
-    hits: dict[str, Hit] = {}
+    """Every text detector's hits on `text` (each place once)."""
+    hits: dict[tuple[str, int, int], Hit] = {}
     for detector in TEXT_DETECTORS:
         for hit in detector(text):
-            hits.setdefault(hit[0], hit)
+            hits.setdefault(hit[:3], hit)
     return list(hits.values())

@@ -4,11 +4,13 @@ names the result the value came from.
 
 A call is side-effecting (a sink) when `results.tools.<glob>.sink` says so, or else when its
 name has a verb of the catalogue's send / post / write / delete / payment / exec / share
-families and the server does not declare it read-only. Any other call is held when it carries
-a remembered URL or host: fetching, visiting or opening a link an injection planted is itself a
-request out (its path and query can carry data, and the page can carry the next injection).
-Only `sink: false` exempts a tool from both. Every call's argument values are noted as the
-agent's own: a value the agent wrote before a result carried it is not tainted by it.
+families and the server does not declare it read-only. Any other call (whatever its name:
+`get_webpage`, `fetch`, `browser_navigate`, `check_link`) is held when it carries a URL or host
+that a *flagged* result brought in: following a planted link is itself a request out (its path
+and query can carry data, the page the next injection), while following a link an ordinary page
+of an untrusted server shows is what browsing is. Only `sink: false` exempts a tool from both.
+Every call's argument values are noted as the agent's own: a value the agent wrote before a
+result carried it is not tainted by it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import re
 from collections.abc import Mapping
 
 from bastion.guard.results.config import ResultsConfig
-from bastion.guard.results.taint import TaintStore
+from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
 from bastion.guard.results.values import argument_links, argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
@@ -42,8 +44,11 @@ def is_sink(call: ToolCall, override: bool | None) -> bool:
     annotations = call.definition.get("annotations") if call.definition is not None else None
     if isinstance(annotations, Mapping) and annotations.get("readOnlyHint") is True:
         return False
-    words = {word.lower() for word in _WORD.findall(call.tool)}
-    return bool(words & SINK_WORDS)
+    return bool(_words(call.tool) & SINK_WORDS)
+
+
+def _words(tool: str) -> set[str]:
+    return {word.lower() for word in _WORD.findall(tool)}
 
 
 class ProvenanceCheck:
@@ -61,9 +66,11 @@ class ProvenanceCheck:
         verdict: Verdict | None = None
         settings = self.config.settings(call.server, call.tool)
         provenance = self.config.provenance
-        if self.config.enabled and provenance.enabled and values and settings.sink is not False:
-            watched = values if is_sink(call, settings.sink) else argument_links(call.arguments)
-            found = await self.taints.find(agent, sorted(watched)) if watched else None
+        checked = self.config.enabled and provenance.enabled and bool(values)
+        sink = checked and is_sink(call, settings.sink)
+        watched = values if sink else argument_links(call.arguments) if settings.sink is None else set()
+        if checked and watched:
+            found = await self._find(agent, sorted(watched), flagged_only=not sink)
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY
@@ -74,6 +81,15 @@ class ProvenanceCheck:
                 verdict = Verdict(decision, reason, check=CHECK_NAME)
         await self.taints.note_arguments(agent, values)
         return verdict
+
+    async def _find(self, agent: str, values: list[str], *, flagged_only: bool) -> tuple[str, TaintSource] | None:
+        if not flagged_only:
+            return await self.taints.find(agent, values)
+        for value in values:
+            found = await self.taints.find(agent, [value])
+            if found is not None and found[1].why.startswith(FLAGGED):
+                return found
+        return None
 
 
 def _short(value: str) -> str:

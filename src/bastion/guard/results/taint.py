@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+FLAGGED = "flagged as injection"
+"""How `TaintSource.why` begins for values from a result a detector flagged."""
+
 
 @dataclass(frozen=True, slots=True)
 class TaintSource:

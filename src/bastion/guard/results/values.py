@@ -1,10 +1,11 @@
 """Values worth remembering from a result, and the same values in a call's arguments.
 
 URLs (and their host), domains, email addresses, IBANs and account numbers, phone numbers,
-file paths and names, long tokens (ids, keys), and identifiers written with an underscore
-(`new_password`, `admin_user`: values an instruction may ask to be set). Each value is normalised so that the
-same value written two ways matches: hosts and emails case-folded, IBANs and phone numbers
-without spaces, URLs without a trailing slash.
+file paths and names, long tokens (ids, keys), identifiers written with an underscore
+(`new_password`, `admin_user`: values an instruction may ask to be set), names of two or more
+capitalised words (`Riverside View Hotel`) and quoted texts (`'All messages with Travel Agency'`).
+Each value is normalised so that the same value written two ways matches: hosts and emails
+case-folded, IBANs and phone numbers without spaces, URLs without a trailing slash.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){10,30}\b")
 _ACCOUNT = re.compile(r"(?<![\w.])\d(?:[ -]?\d){7,33}(?![\w.])")
 _PHONE = re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w])")
-_PATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
+_PATH = re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
                    r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE)  # fmt: skip
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
 _IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
+_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b")
+_QUOTED = re.compile(r"(?<!\w)'([^'\n]{6,120})'(?!\w)|\"([^\"\n]{6,120})\"")
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
 LINK_KINDS = frozenset({"url", "domain"})
@@ -41,10 +44,12 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
         host = _host(url)
         if host:
             yield "domain", host.removeprefix("www.")
+    # An address's domain is not remembered on its own: it is often everyone's (gmail.com).
     for match in _EMAIL.finditer(text):
         yield "email", match[0].lower()
-        yield "domain", match[0].rsplit("@", 1)[1].lower()
     for match in _DOMAIN.finditer(text):
+        if text[match.start() - 1 : match.start()] == "@":
+            continue
         domain = match[0].lower()
         if domain.rsplit(".", 1)[1] not in FILE_SUFFIXES and not domain.replace(".", "").isdigit():
             yield "domain", domain.removeprefix("www.")
@@ -70,6 +75,10 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
     for match in _IDENTIFIER.finditer(text):
         if len(match[0]) >= 8:
             yield "identifier", match[0]
+    for match in _NAME.finditer(text):
+        yield "name", match[0].lower()
+    for match in _QUOTED.finditer(text):
+        yield "quoted", (match[1] or match[2]).strip().lower()
 
 
 def argument_values(arguments: Mapping[str, object]) -> set[str]:

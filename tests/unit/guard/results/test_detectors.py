@@ -122,6 +122,6 @@ def test_shape_keys_and_binary_blobs_are_not_read() -> None:
 
 def test_a_finding_names_its_span() -> None:
     text = f"Rent is due.\n<INFORMATION>{GOAL}</INFORMATION>"
-    [finding] = [f for f in scan_string("content[0].text", text) if f.detector == "framing"]
+    finding = next(f for f in scan_string("content[0].text", text) if f.detector == "framing")
     assert text[finding.start : finding.end] == "<INFORMATION>"
     assert str(finding).startswith("framing in content[0].text[13:26]: '<INFORMATION>'")

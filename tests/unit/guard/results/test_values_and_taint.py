@@ -20,7 +20,7 @@ SOURCE = TaintSource("c0ffee", "banking", "read_file", "flagged as injection (fr
     [
         ("pay US133000000121212121212 now", {("account", "US133000000121212121212")}),
         ("IBAN GB29 NWBK 6016 1331 9268 19.", {("account", "GB29NWBK60161331926819")}),
-        ("mail Evil@Attacker.COM", {("email", "evil@attacker.com"), ("domain", "attacker.com")}),
+        ("mail Evil@Attacker.COM", {("email", "evil@attacker.com")}),
         ("see https://www.Evil.example/x?y=1.", {("url", "https://www.evil.example/x?y=1"),
                                                 ("domain", "evil.example")}),
         ("call +1 415 555 0100", {("phone", "+14155550100"), ("account", "14155550100")}),
@@ -40,6 +40,10 @@ def test_values_in_text(text: str, expected: set[tuple[str, str]]) -> None:
 )
 def test_ordinary_text_has_few_values(text: str) -> None:
     assert list(values_in(text)) == []
+
+
+def test_an_email_address_does_not_remember_its_providers_domain() -> None:
+    assert list(values_in("write to mark.black-2134@gmail.com")) == [("email", "mark.black-2134@gmail.com")]
 
 
 def test_argument_values_match_the_same_value_written_another_way() -> None:

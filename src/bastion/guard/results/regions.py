@@ -1,0 +1,72 @@
+"""Which part of a flagged string the injection is: the values to remember come from there.
+
+A poisoned email or page also carries honest values (the bill's real IBAN, a friend's real
+address); remembering those would hold the user's own work. A finding's region runs from the
+start of the line it is on to its closing tag (`<INFORMATION>` ... `</INFORMATION>`), else to
+the end of its paragraph, at most `MAX_REGION` characters on. A finding without a span (a
+whole-string judgment) is located by its excerpt; when that fails, the region is the string.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+
+from bastion.guard.results.findings import ResultFinding
+
+MAX_REGION = 2000
+_OPENING_TAG = re.compile(r"<\s*([A-Za-z_][\w-]*)[^<>]*>")
+
+
+def regions(text: str, findings: Sequence[ResultFinding]) -> list[tuple[int, int]]:
+    """The (start, end) spans of `text` the findings' injections occupy, merged."""
+    spans: list[tuple[int, int]] = []
+    for finding in findings:
+        located = _locate(text, finding)
+        if located is None:
+            return [(0, len(text))]
+        spans.append(_extend(text, *located))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _locate(text: str, finding: ResultFinding) -> tuple[int, int] | None:
+    if finding.end > finding.start:
+        return finding.start, finding.end
+    needle = _quoted(finding.excerpt) or finding.excerpt
+    needle = needle.strip().strip(".")[:40]
+    if len(needle) < 8:
+        return None
+    at = text.casefold().find(needle.casefold())
+    return None if at == -1 else (at, at + len(needle))
+
+
+def _quoted(excerpt: str) -> str | None:
+    """The text inside a repr'd excerpt (`"'ignore all previous'"`), as catalogue reasons give it."""
+    match = re.search(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", excerpt)
+    if match is None:
+        return None
+    try:
+        value = ast.literal_eval(match[0])
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _extend(text: str, start: int, end: int) -> tuple[int, int]:
+    line_start = text.rfind("\n", 0, start) + 1
+    limit = min(len(text), end + MAX_REGION)
+    tag = _OPENING_TAG.fullmatch(text[start:end].strip())
+    if tag is not None:
+        close = text.lower().find(f"</{tag[1].lower()}", end, limit)
+        if close != -1:
+            return line_start, text.find(">", close, limit) + 1 or limit
+    paragraph = text.find("\n\n", end, limit)
+    return line_start, paragraph if paragraph != -1 else limit
