@@ -25,7 +25,8 @@ _PATH = re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
 _IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b")
-_QUOTED = re.compile(r"(?<!\w)'([^'\n]{6,120})'(?!\w)|\"([^\"\n]{6,120})\"")
+_QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,120})'(?!\w)|\"([^\"\n]{1,120})\"")
+"""Any length: an injection quotes the exact value it wants used, and ids are short (`'13'`)."""
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
 LINK_KINDS = frozenset({"url", "domain"})
@@ -78,7 +79,8 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
     for match in _NAME.finditer(text):
         yield "name", match[0].lower()
     for match in _QUOTED.finditer(text):
-        yield "quoted", (match[1] or match[2]).strip().lower()
+        if quoted := (match[1] or match[2]).strip().lower():
+            yield "quoted", quoted
 
 
 def argument_values(arguments: Mapping[str, object]) -> set[str]:
