@@ -222,6 +222,17 @@ async def run(
         "asr_with": _fraction(o.attacked for o in with_),
         "utility_benign": _fraction(o.utility for o in benign),
         "utility_under_attack": _fraction(o.utility for o in with_),
+        # Pairs whose attack succeeds without Bastion (some injection tasks have no ground truth,
+        # or ask only for words in the answer), and how many of those still succeed through it.
+        "feasible": sum(o.attacked for o in without),
+        "asr_with_feasible": _fraction(w.attacked for w, o in zip(with_, without, strict=True) if o.attacked),
+        "by_injection_task": {
+            task.ID: [
+                sum(o.attacked for o in without[i :: len(injection_tasks)]),
+                sum(o.attacked for o in with_[i :: len(injection_tasks)]),
+            ]
+            for i, task in enumerate(injection_tasks)
+        },
     }
 
 
@@ -248,8 +259,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         print(json.dumps(result))
         return
+    by_task = result.pop("by_injection_task")
     for key, value in result.items():
         print(f"{key:22} {value}")
+    print(f"\n{'injection task':22} {'succeeded without':>18} {'through Bastion':>16}")
+    for task, (without, with_) in by_task.items():
+        print(f"{task:22} {without:>18} {with_:>16}")
 
 
 if __name__ == "__main__":
