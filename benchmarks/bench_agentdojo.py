@@ -6,7 +6,7 @@ Needs the `bench` extra (`pip install -e '.[bench]'`: agentdojo 0.1.35, offline)
 
 Each suite's tools are served as an MCP server over the suite's environment
 (benchmarks/servers/agentdojo_server.py), launched and sandboxed by Bastion like any server,
-with `CONFIG` below: what a user writes for such servers by following docs/injection.md, the
+with `config()` below: what a user writes for such servers by following docs/injection.md, the
 same for every attack. For each user task x injection task, the attack's texts are placed in
 the vectors the user task reads; the user task's ground-truth calls are replayed through
 Bastion (what the agent was asked to do), then the injection task's (a fully compliant agent

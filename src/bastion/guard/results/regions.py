@@ -1,10 +1,11 @@
 """Which part of a flagged string the injection is: the values to remember come from there.
 
 A poisoned email or page also carries honest values (the bill's real IBAN, a friend's real
-address); remembering those would hold the user's own work. A finding's region runs from the
-start of the line it is on to its closing tag (`<INFORMATION>` ... `</INFORMATION>`), else to
-the end of its paragraph, at most `MAX_REGION` characters on. A finding without a span (a
-whole-string judgment) is located by its excerpt; when that fails, the region is the string.
+address); remembering those would hold the user's own work. A finding's region runs from where
+it starts (the `<INFORMATION>` tag, the `TODO:`) to its closing tag (`</INFORMATION>`), else to
+the end of its paragraph or record (the next field of a YAML or JSON listing), at most
+`MAX_REGION` characters on. A finding without a span (a whole-string judgment) is located by
+its excerpt; when that fails, the region is the string.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from bastion.guard.results.findings import ResultFinding
 
 MAX_REGION = 2000
+_FIELD = re.compile(r"([ \t]*)(?:-[ \t]+)?[\"']?[A-Za-z_][\w-]{0,40}[\"']?:(?:[ \t]|$)|([ \t]*)-[ \t]|([ \t]*)[{\[]")
 _OPENING_TAG = re.compile(r"<\s*([A-Za-z_][\w-]*)[^<>]*>")
 
 
@@ -61,12 +63,33 @@ def _quoted(excerpt: str) -> str | None:
 
 
 def _extend(text: str, start: int, end: int) -> tuple[int, int]:
-    line_start = text.rfind("\n", 0, start) + 1
     limit = min(len(text), end + MAX_REGION)
     tag = _OPENING_TAG.fullmatch(text[start:end].strip())
     if tag is not None:
         close = text.lower().find(f"</{tag[1].lower()}", end, limit)
         if close != -1:
-            return line_start, text.find(">", close, limit) + 1 or limit
+            return start, text.find(">", close, limit) + 1 or limit
     paragraph = text.find("\n\n", end, limit)
-    return line_start, paragraph if paragraph != -1 else limit
+    stop = paragraph if paragraph != -1 else limit
+    return start, _record_end(text, start, end, stop)
+
+
+def _record_end(text: str, start: int, end: int, stop: int) -> int:
+    """Where the record holding the finding ends in a listing (YAML, JSON lines): the next line
+    that starts a field or item at the finding's own depth or shallower. Deeper lines are the
+    value's continuation (YAML folds long strings), not new fields."""
+    line_start = text.rfind("\n", 0, start) + 1
+    depth = _depth(text, line_start)
+    at = text.find("\n", end, stop)
+    while at != -1:
+        field = _FIELD.match(text, at + 1, stop)
+        if field is not None and _depth(text, at + 1) <= depth:
+            return at
+        at = text.find("\n", at + 1, stop)
+    return stop
+
+
+def _depth(text: str, line_start: int) -> int:
+    """Indentation of the key on a line, a list item's dash counted as indentation."""
+    match = re.compile(r"[ \t]*(?:-[ \t]+)?").match(text, line_start)
+    return match.end() - line_start if match is not None else 0

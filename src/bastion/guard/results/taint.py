@@ -70,20 +70,36 @@ class _Bounded:
         return found
 
 
-class MemoryTaintStore:
-    """A `TaintStore` in this process's memory, bounded to `max_values` per agent (and per kind)."""
+MAX_AGENTS = 10000
+"""Agents remembered at most by `MemoryTaintStore` (many JWT subjects must not grow it without bound)."""
 
-    def __init__(self, *, window: float, max_values: int, clock: Callable[[], float] = time.time) -> None:
+
+class MemoryTaintStore:
+    """A `TaintStore` in this process's memory, bounded to `max_values` per agent and `max_agents` agents."""
+
+    def __init__(
+        self,
+        *,
+        window: float,
+        max_values: int,
+        max_agents: int = MAX_AGENTS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.window = window
         self.max_values = max_values
+        self.max_agents = max_agents
         self.clock = clock
-        self._tainted: dict[str, _Bounded] = {}
-        self._written: dict[str, _Bounded] = {}
+        self._tainted: OrderedDict[str, _Bounded] = OrderedDict()
+        self._written: OrderedDict[str, _Bounded] = OrderedDict()
 
-    def _of(self, table: dict[str, _Bounded], agent: str) -> _Bounded:
+    def _of(self, table: OrderedDict[str, _Bounded], agent: str) -> _Bounded:
         bounded = table.get(agent)
         if bounded is None:
             bounded = table[agent] = _Bounded(self.max_values, self.window, self.clock)
+            while len(table) > self.max_agents:  # the agent heard from least recently goes first
+                table.popitem(last=False)
+        else:
+            table.move_to_end(agent)
         return bounded
 
     async def note_arguments(self, agent: str, values: Iterable[str]) -> None:

@@ -89,6 +89,15 @@ async def test_taints_expire_and_are_bounded() -> None:
     assert await store.find("a", ["v3"]) is None, "expired after the window"
 
 
+@pytest.mark.anyio
+async def test_the_number_of_agents_is_bounded() -> None:
+    store = MemoryTaintStore(window=60, max_values=10, max_agents=2)
+    for agent in ("a", "b", "c"):
+        await store.taint(agent, ["v"], SOURCE)
+    assert await store.find("a", ["v"]) is None
+    assert await store.find("c", ["v"]) is not None
+
+
 def call(tool: str, arguments: dict[str, Any], annotations: dict[str, Any] | None = None) -> ToolCall:
     definition = {"name": tool, "annotations": annotations} if annotations is not None else None
     return ToolCall("id1", Principal("a"), "banking", tool, arguments, definition)
