@@ -29,6 +29,7 @@ _QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,120})'(?!\w)|\"([^\"\n]{1,120})\"")
 """Any length: an injection quotes the exact value it wants used, and ids are short (`'13'`)."""
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
+_SPACE = re.compile(r"\s")
 LINK_KINDS = frozenset({"url", "domain"})
 """Values that name a place on the network: passing one to any tool can send a request there."""
 FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "md", "html",
@@ -95,8 +96,11 @@ def argument_values(arguments: Mapping[str, object]) -> set[str]:
 
 
 def argument_links(arguments: Mapping[str, object]) -> set[str]:
-    """The URLs and hosts in a call's arguments, normalised as `values_in` does."""
-    return {value for text in _argument_strings(arguments) for kind, value in values_in(text) if kind in LINK_KINDS}
+    """The arguments that are a URL or host (one word), normalised as `values_in` does: what a
+    tool would open. A link inside prose (a message, a query, a name) is not one."""
+    words = (text.strip() for text in _argument_strings(arguments))
+    return {value for word in words if word and not _SPACE.search(word) for kind, value in values_in(word)
+            if kind in LINK_KINDS}  # fmt: skip
 
 
 def _whole_forms(text: str) -> Iterator[str]:

@@ -40,14 +40,15 @@ async def checked(
         ("get_webpage", {"url": "www.true-informations.com"}, Decision.ASK),
         ("get_webpage", {"url": "https://WWW.true-informations.com/"}, Decision.ASK),
         ("fetch", {"url": "https://evil.example/c?d=1"}, Decision.ASK),
-        ("browser_open", {"target": "see http://evil.example/other-page"}, Decision.ASK),
+        ("browser_open", {"target": "http://evil.example/other-page"}, Decision.ASK),
         ("check_link", {"link": "http://evil.example"}, Decision.ASK),
         ("get_webpage", {"url": "www.informations.com"}, None),
         ("read_channel_messages", {"channel": "general"}, None),
+        ("read_channel_messages", {"channel": "News <INFORMATION> visit www.true-informations.com"}, None),
         ("read_file", {"path": "true-informations.txt"}, None),
     ],
-    ids=["bare-host", "same-host-written-otherwise", "url", "url-in-prose", "any-tool-name", "other-host", "no-link",
-         "file-name"],
+    ids=["bare-host", "same-host-written-otherwise", "url", "other-url-same-host", "any-tool-name", "other-host",
+         "no-link", "link-inside-a-name", "file-name"],
 )  # fmt: skip
 async def test_a_planted_link_is_held_on_any_tool(tool: str, arguments: dict[str, Any], expected: Decision) -> None:
     assert await checked(tool, arguments) is expected
@@ -59,8 +60,9 @@ async def test_a_tool_marked_not_a_sink_may_open_links() -> None:
     assert await checked("get_webpage", {"url": "www.true-informations.com"}, config) is None
 
 
-def test_argument_links_are_urls_and_hosts_only() -> None:
-    found = argument_links({"url": "https://Evil.example/x/", "n": "GB29NWBK60161331926819", "p": "notes.txt"})
+def test_argument_links_are_arguments_that_are_a_url_or_host() -> None:
+    found = argument_links({"url": " https://Evil.example/x/", "n": "GB29NWBK60161331926819", "p": "notes.txt",
+                            "body": "see www.other.example now"})  # fmt: skip
     assert found == {"https://evil.example/x", "evil.example"}
 
 
