@@ -32,6 +32,9 @@ SINK_WORDS = frozenset({
     "withdraw", "deposit", "schedule", "reschedule", "book", "reserve", "cancel", "exec", "execute", "run", "shell",
     "command", "eval", "deploy", "push", "commit", "merge", "submit", "grant", "add", "insert", "change", "modify",
     "password", "order", "purchase", "buy", "tweet", "comment", "webhook",
+    "sms", "dial", "fax", "print", "sign", "approve", "accept", "assign", "subscribe", "unsubscribe", "follow", "rate",
+    "register", "apply", "give", "revoke", "reset", "install", "export", "donate", "sell", "trade", "rsvp", "checkout",
+    "archive", "restore", "enable", "disable",
 })  # fmt: skip
 """Verbs (and nouns used as verbs) in tool names that make a call side-effecting or able to send data out."""
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")

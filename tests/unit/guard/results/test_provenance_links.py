@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bastion.guard.results.config import ResultsConfig
-from bastion.guard.results.provenance import ProvenanceCheck
+from bastion.guard.results.provenance import ProvenanceCheck, is_sink
 from bastion.guard.results.taint import MemoryTaintStore, TaintSource
 from bastion.guard.results.values import argument_links, values_in
 from bastion.model import Decision, Principal, ToolCall
@@ -70,3 +70,13 @@ def test_argument_links_are_arguments_that_are_a_url_or_host() -> None:
 async def test_a_link_from_an_untrusted_but_unflagged_page_may_be_followed_but_not_posted_to() -> None:
     assert await checked("get_webpage", {"url": "https://evil.example/c?d=1"}, source=UNTRUSTED) is None
     assert await checked("post_webpage", {"url": "https://evil.example/c?d=1"}, source=UNTRUSTED) is Decision.ASK
+
+
+@pytest.mark.parametrize(
+    ("tool", "expected"),
+    [("sms_contact", True), ("rsvp_event", True), ("give_access", True), ("approve_invoice", True),
+     ("checkout_cart", True), ("export_contacts", True), ("reset_token", True), ("get_reviews", False),
+     ("read_channel_messages", False), ("list_followers", False)],
+)  # fmt: skip
+def test_side_effecting_verbs_beyond_send_and_pay(tool: str, expected: bool) -> None:
+    assert is_sink(call(tool, {}), None) is expected
