@@ -35,7 +35,8 @@ from typing import Any
 import anyio
 import httpx2
 from agentdojo.agent_pipeline.base_pipeline_element import BasePipelineElement  # type: ignore[import-untyped]
-from agentdojo.attacks.attack_registry import ATTACKS, load_attack  # type: ignore[import-untyped]
+from agentdojo.attacks.attack_registry import ATTACKS, load_attack, register_attack  # type: ignore[import-untyped]
+from agentdojo.attacks.baseline_attacks import FixedJailbreakAttack  # type: ignore[import-untyped]
 from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask  # type: ignore[import-untyped]
 from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime, TaskEnvironment  # type: ignore[import-untyped]
 from agentdojo.task_suite.load_suites import get_suite  # type: ignore[import-untyped]
@@ -82,6 +83,17 @@ def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dic
         "policy": {"catalogue": {"comm.*": "log", "payment.*": "log"}},
         "approvals": {"wait": 0},
     }
+
+
+@register_attack
+class PlainGoal(FixedJailbreakAttack):  # type: ignore[misc]
+    """Not AgentDojo's: the injection task's goal as it is, with no framing at all. An attacker
+    who knows the detectors writes this; it measures what is left without detection."""
+
+    name = "plain_goal"
+
+    def __init__(self, task_suite: TaskSuite, target_pipeline: BasePipelineElement) -> None:
+        super().__init__("{goal}", task_suite, target_pipeline)
 
 
 class _Victim(BasePipelineElement):  # type: ignore[misc]
