@@ -26,7 +26,9 @@ _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\
 _IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b")
 _QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,120})'(?!\w)|\"([^\"\n]{1,120})\"")
-"""Any length: an injection quotes the exact value it wants used, and ids are short (`'13'`)."""
+"""An injection quotes the exact value it wants used. Short ones count when they hold a digit
+(ids: `'13'`); a short word (`'Alice'`, `'general'`) is as likely the user's own."""
+MIN_QUOTED_WORD = 6
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
 _SPACE = re.compile(r"\s")
@@ -80,7 +82,8 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
     for match in _NAME.finditer(text):
         yield "name", match[0].lower()
     for match in _QUOTED.finditer(text):
-        if quoted := (match[1] or match[2]).strip().lower():
+        quoted = (match[1] or match[2]).strip().lower()
+        if len(quoted) >= MIN_QUOTED_WORD or any(c.isdigit() for c in quoted):
             yield "quoted", quoted
 
 
