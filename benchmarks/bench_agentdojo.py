@@ -6,7 +6,7 @@ Needs the `bench` extra (`pip install -e '.[bench]'`: agentdojo 0.1.35, offline)
 
 Each suite's tools are served as an MCP server over the suite's environment
 (benchmarks/servers/agentdojo_server.py), launched and sandboxed by Bastion like any server,
-with `CONFIG` below: what a user writes for such servers by following docs/injection.md, the
+with `config()` below: what a user writes for such servers by following docs/injection.md, the
 same for every attack. For each user task x injection task, the attack's texts are placed in
 the vectors the user task reads; the user task's ground-truth calls are replayed through
 Bastion (what the agent was asked to do), then the injection task's (a fully compliant agent
@@ -35,7 +35,8 @@ from typing import Any
 import anyio
 import httpx2
 from agentdojo.agent_pipeline.base_pipeline_element import BasePipelineElement  # type: ignore[import-untyped]
-from agentdojo.attacks.attack_registry import ATTACKS, load_attack  # type: ignore[import-untyped]
+from agentdojo.attacks.attack_registry import ATTACKS, load_attack, register_attack  # type: ignore[import-untyped]
+from agentdojo.attacks.baseline_attacks import FixedJailbreakAttack  # type: ignore[import-untyped]
 from agentdojo.base_tasks import BaseInjectionTask, BaseUserTask  # type: ignore[import-untyped]
 from agentdojo.functions_runtime import FunctionCall, FunctionsRuntime, TaskEnvironment  # type: ignore[import-untyped]
 from agentdojo.task_suite.load_suites import get_suite  # type: ignore[import-untyped]
@@ -82,6 +83,17 @@ def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dic
         "policy": {"catalogue": {"comm.*": "log", "payment.*": "log"}},
         "approvals": {"wait": 0},
     }
+
+
+@register_attack
+class PlainGoal(FixedJailbreakAttack):  # type: ignore[misc]
+    """Not AgentDojo's: the injection task's goal as it is, with no framing at all. An attacker
+    who knows the detectors writes this; it measures what is left without detection."""
+
+    name = "plain_goal"
+
+    def __init__(self, task_suite: TaskSuite, target_pipeline: BasePipelineElement) -> None:
+        super().__init__("{goal}", task_suite, target_pipeline)
 
 
 class _Victim(BasePipelineElement):  # type: ignore[misc]
@@ -222,6 +234,17 @@ async def run(
         "asr_with": _fraction(o.attacked for o in with_),
         "utility_benign": _fraction(o.utility for o in benign),
         "utility_under_attack": _fraction(o.utility for o in with_),
+        # Pairs whose attack succeeds without Bastion (some injection tasks have no ground truth,
+        # or ask only for words in the answer), and how many of those still succeed through it.
+        "feasible": sum(o.attacked for o in without),
+        "asr_with_feasible": _fraction(w.attacked for w, o in zip(with_, without, strict=True) if o.attacked),
+        "by_injection_task": {
+            task.ID: [
+                sum(o.attacked for o in without[i :: len(injection_tasks)]),
+                sum(o.attacked for o in with_[i :: len(injection_tasks)]),
+            ]
+            for i, task in enumerate(injection_tasks)
+        },
     }
 
 
@@ -248,8 +271,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         print(json.dumps(result))
         return
+    by_task = result.pop("by_injection_task")
     for key, value in result.items():
         print(f"{key:22} {value}")
+    print(f"\n{'injection task':22} {'succeeded without':>18} {'through Bastion':>16}")
+    for task, (without, with_) in by_task.items():
+        print(f"{task:22} {without:>18} {with_:>16}")
 
 
 if __name__ == "__main__":

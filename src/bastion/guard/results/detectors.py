@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from bastion.guard.pinning.scanner import scan_text
 from bastion.guard.policy.catalogue.injection import injection_findings
+from bastion.guard.results.addressed import addressed
 
 Hit = tuple[str, int, int, str]
 
@@ -76,7 +77,7 @@ def sentences(text: str) -> Iterator[Hit]:
             yield f"instruction.{kind}", 0, 0, excerpt
 
 
-TEXT_DETECTORS = (framing, catalogue, sentences)
+TEXT_DETECTORS = (framing, addressed, catalogue, sentences)
 
 
 def text_hits(text: str) -> list[Hit]:

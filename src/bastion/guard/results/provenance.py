@@ -4,8 +4,13 @@ names the result the value came from.
 
 A call is side-effecting (a sink) when `results.tools.<glob>.sink` says so, or else when its
 name has a verb of the catalogue's send / post / write / delete / payment / exec / share
-families and the server does not declare it read-only. Every call's argument values are noted
-as the agent's own: a value the agent wrote before a result carried it is not tainted by it.
+families and the server does not declare it read-only. Any other call (whatever its name:
+`get_webpage`, `fetch`, `browser_navigate`, `check_link`) is held when it carries a URL or host
+that a *flagged* result brought in: following a planted link is itself a request out (its path
+and query can carry data, the page the next injection), while following a link an ordinary page
+of an untrusted server shows is what browsing is. Only `sink: false` exempts a tool from both.
+Every call's argument values are noted as the agent's own: a value the agent wrote before a
+result carried it is not tainted by it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Mapping
 
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
-from bastion.guard.results.values import argument_values
+from bastion.guard.results.values import argument_links, argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
@@ -27,12 +32,11 @@ SINK_WORDS = frozenset({
     "withdraw", "deposit", "schedule", "reschedule", "book", "reserve", "cancel", "exec", "execute", "run", "shell",
     "command", "eval", "deploy", "push", "commit", "merge", "submit", "grant", "add", "insert", "change", "modify",
     "password", "order", "purchase", "buy", "tweet", "comment", "webhook",
+    "sms", "dial", "fax", "print", "sign", "approve", "accept", "assign", "subscribe", "unsubscribe", "follow", "rate",
+    "register", "apply", "give", "revoke", "reset", "install", "export", "donate", "sell", "trade", "rsvp", "checkout",
+    "archive", "restore", "enable", "disable",
 })  # fmt: skip
 """Verbs (and nouns used as verbs) in tool names that make a call side-effecting or able to send data out."""
-FETCH_WORDS = frozenset({"visit", "fetch", "browse", "navigate", "download", "webpage", "url", "open", "goto", "curl"})
-"""Verbs of tools that fetch a URL: a request can carry data out in its URL. They are held only for
-values from *flagged* results: following a link an ordinary page of an untrusted server shows is
-what browsing is."""
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
@@ -44,11 +48,6 @@ def is_sink(call: ToolCall, override: bool | None) -> bool:
     if isinstance(annotations, Mapping) and annotations.get("readOnlyHint") is True:
         return False
     return bool(_words(call.tool) & SINK_WORDS)
-
-
-def is_fetch(call: ToolCall) -> bool:
-    """Whether `call`'s tool fetches a URL (`get_webpage`, `fetch`, `browser_navigate`)."""
-    return bool(_words(call.tool) & FETCH_WORDS)
 
 
 def _words(tool: str) -> set[str]:
@@ -72,8 +71,9 @@ class ProvenanceCheck:
         provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)
         sink = checked and is_sink(call, settings.sink)
-        if checked and (sink or (settings.sink is None and is_fetch(call))):
-            found = await self._find(agent, sorted(values), flagged_only=not sink)
+        watched = values if sink else argument_links(call.arguments) if settings.sink is None else set()
+        if checked and watched:
+            found = await self._find(agent, sorted(watched), flagged_only=not sink)
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from bastion.guard.results.findings import ResultFinding
 
 MAX_REGION = 2000
+MAX_FOLDED_LINES = 50
+"""Lines looked back over for the field a folded value belongs to."""
 _FIELD = re.compile(r"([ \t]*)(?:-[ \t]+)?[\"']?[A-Za-z_][\w-]{0,40}[\"']?:(?:[ \t]|$)|([ \t]*)-[ \t]|([ \t]*)[{\[]")
 _OPENING_TAG = re.compile(r"<\s*([A-Za-z_][\w-]*)[^<>]*>")
 
@@ -78,7 +80,7 @@ def _record_end(text: str, start: int, end: int, stop: int) -> int:
     """Where the record holding the finding ends in a listing (YAML, JSON lines): the next line
     that starts a field or item at the finding's own depth or shallower. Deeper lines are the
     value's continuation (YAML folds long strings), not new fields."""
-    line_start = text.rfind("\n", 0, start) + 1
+    line_start = _field_line(text, text.rfind("\n", 0, start) + 1)
     depth = _depth(text, line_start)
     at = text.find("\n", end, stop)
     while at != -1:
@@ -87,6 +89,21 @@ def _record_end(text: str, start: int, end: int, stop: int) -> int:
             return at
         at = text.find("\n", at + 1, stop)
     return stop
+
+
+def _field_line(text: str, line_start: int) -> int:
+    """The start of the line whose field the line at `line_start` continues: itself if it starts
+    a field, else the nearest shallower line before it that does (a folded value's first line).
+    The finding may sit on a continuation line; its record is the field's, not the line's."""
+    depth = _depth(text, line_start)
+    at = line_start
+    for _ in range(MAX_FOLDED_LINES):
+        if _FIELD.match(text, at) is not None and (at == line_start or _depth(text, at) < depth):
+            return at
+        if at == 0:
+            break
+        at = text.rfind("\n", 0, at - 1) + 1
+    return line_start
 
 
 def _depth(text: str, line_start: int) -> int:

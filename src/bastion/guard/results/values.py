@@ -25,9 +25,15 @@ _PATH = re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
 _IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b")
-_QUOTED = re.compile(r"(?<!\w)'([^'\n]{6,120})'(?!\w)|\"([^\"\n]{6,120})\"")
+_QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,120})'(?!\w)|\"([^\"\n]{1,120})\"")
+"""An injection quotes the exact value it wants used. Short ones count when they hold a digit
+(ids: `'13'`); a short word (`'Alice'`, `'general'`) is as likely the user's own."""
+MIN_QUOTED_WORD = 6
 _TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
 
+_SPACE = re.compile(r"\s")
+LINK_KINDS = frozenset({"url", "domain"})
+"""Values that name a place on the network: passing one to any tool can send a request there."""
 FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "md", "html",
                            "htm", "zip", "tar", "gz", "png", "jpg", "jpeg", "sh", "py", "js", "ts", "exe", "ics",
                            "eml", "log", "ini", "cfg", "toml", "xml", "rs", "go", "c", "h", "java", "rb"})  # fmt: skip
@@ -76,7 +82,9 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
     for match in _NAME.finditer(text):
         yield "name", match[0].lower()
     for match in _QUOTED.finditer(text):
-        yield "quoted", (match[1] or match[2]).strip().lower()
+        quoted = (match[1] or match[2]).strip().lower()
+        if len(quoted) >= MIN_QUOTED_WORD or any(c.isdigit() for c in quoted):
+            yield "quoted", quoted
 
 
 def argument_values(arguments: Mapping[str, object]) -> set[str]:
@@ -88,6 +96,14 @@ def argument_values(arguments: Mapping[str, object]) -> set[str]:
         if whole and len(whole) <= MAX_VALUE:
             found.update(_whole_forms(whole))
     return found
+
+
+def argument_links(arguments: Mapping[str, object]) -> set[str]:
+    """The arguments that are a URL or host (one word), normalised as `values_in` does: what a
+    tool would open. A link inside prose (a message, a query, a name) is not one."""
+    words = (text.strip() for text in _argument_strings(arguments))
+    return {value for word in words if word and not _SPACE.search(word) for kind, value in values_in(word)
+            if kind in LINK_KINDS}  # fmt: skip
 
 
 def _whole_forms(text: str) -> Iterator[str]:
