@@ -184,9 +184,8 @@ class GatewayApp:
         client = _client_of(scope)
         self.gateway.refusals.auth_failed(reason, status, agent=agent, server=server, path=path, client=client)
 
-    async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
-        _, _, name, *rest = path.split("/", 3)
-        suffix = rest[0] if rest else ""
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send, server: str | None) -> Principal | None:
+        """The caller's principal; None once it has been answered 401 (audited, with the RFC 9728 pointer)."""
         header = Headers(scope=scope).get("authorization")
         began = time.perf_counter()
         principal = await self.gateway.authenticator.authenticate(header)
@@ -194,8 +193,15 @@ class GatewayApp:
         if principal is None:
             description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
             self._audit_refusal(scope, 401, description, None, None)
-            metadata_url = resource_metadata_url(self.gateway.base_url, name)
+            metadata_url = resource_metadata_url(self.gateway.base_url, server)
             await unauthorized(metadata_url, description)(scope, receive, send)
+        return principal
+
+    async def _server_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        _, _, name, *rest = path.split("/", 3)
+        suffix = rest[0] if rest else ""
+        principal = await self._authenticate(scope, receive, send, name)
+        if principal is None:
             return
         endpoint = self.endpoints.get(name)
         if endpoint is None:
@@ -216,15 +222,8 @@ class GatewayApp:
     async def _aggregate_route(self, suffix: str, scope: Scope, receive: Receive, send: Send) -> None:
         """`/mcp`, `/sse`, `/messages/`: any valid credential; it sees the servers it reaches."""
         assert self.aggregate is not None
-        header = Headers(scope=scope).get("authorization")
-        began = time.perf_counter()
-        principal = await self.gateway.authenticator.authenticate(header)
-        scope["bastion.auth_seconds"] = time.perf_counter() - began
+        principal = await self._authenticate(scope, receive, send, None)
         if principal is None:
-            description = "missing bearer token" if header is None else "invalid, revoked or expired credential"
-            self._audit_refusal(scope, 401, description, None, None)
-            metadata_url = resource_metadata_url(self.gateway.base_url, None)
-            await unauthorized(metadata_url, description)(scope, receive, send)
             return
         limits = self.gateway.limits
         if limits is not None and limits.request_rule is not None:
