@@ -67,6 +67,19 @@ def config_problem(problem: str, fix: str, *path: str | int) -> PydanticCustomEr
     return PydanticCustomError("bastion", "{problem}", {"problem": problem, "fix": fix, "path": path})
 
 
+def check_tool_globs(value: Any, example: str, server_example: str, *path: str) -> Any:
+    """The keys of a mapping of tool globs: each a tool name or glob, or `server/tool`."""
+    for glob in value if isinstance(value, dict) else ():
+        if not isinstance(glob, str) or not glob.strip() or glob.count("/") > 1:
+            raise config_problem(
+                f"`{glob}` is not a tool glob",
+                f"write a tool name or glob (`{example}`), or `server/tool` (`{server_example}`)",
+                *path,
+                str(glob),
+            )
+    return value
+
+
 def check_http_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import limits
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from bastion.config_errors import config_problem
+from bastion.config_errors import check_tool_globs, config_problem
 from bastion.runtime.config import parse_size
 
 __all__ = ["LimitsConfig", "ToolLimitConfig", "parse_rate"]
@@ -108,16 +108,7 @@ class LimitsConfig(_Frozen):
     @field_validator("per_tool", mode="before")
     @classmethod
     def _globs(cls, value: Any) -> Any:
-        for glob in value if isinstance(value, dict) else ():
-            if not isinstance(glob, str) or not glob.strip() or glob.count("/") > 1:
-                raise config_problem(
-                    f"`{glob}` is not a tool glob",
-                    "write a tool name or glob (`delete_*`), or `server/tool` (`git/*`)",
-                    "limits",
-                    "per_tool",
-                    str(glob),
-                )
-        return value
+        return check_tool_globs(value, "delete_*", "git/*", "limits", "per_tool")
 
     @property
     def rate_limited(self) -> bool:

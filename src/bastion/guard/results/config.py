@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from bastion.config_errors import config_problem
+from bastion.config_errors import check_tool_globs, config_problem
 from bastion.runtime.config import parse_size
 
 __all__ = [
@@ -92,16 +92,7 @@ class ResultsConfig(_Frozen):
     @field_validator("tools", mode="before")
     @classmethod
     def _globs(cls, value: Any) -> Any:
-        for glob in value if isinstance(value, dict) else ():
-            if not isinstance(glob, str) or not glob.strip() or glob.count("/") > 1:
-                raise config_problem(
-                    f"`{glob}` is not a tool glob",
-                    "write a tool name or glob (`send_*`), or `server/tool` (`mail/*`)",
-                    "results",
-                    "tools",
-                    str(glob),
-                )
-        return value
+        return check_tool_globs(value, "send_*", "mail/*", "results", "tools")
 
     def settings(self, server: str, tool: str | None, *, untrusted: bool = False) -> Settings:
         """The settings in force for `server`'s `tool` (None: a non-tool result such as a resource)."""
