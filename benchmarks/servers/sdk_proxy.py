@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from bastion.cli.main import EVENT_LOOP_OPTIONS
 from bastion.config import HttpServerConfig, StdioServerConfig
-from bastion.gateway.gateway import bind_socket
+from bastion.gateway.listening import bind_socket
 from bastion.gateway.proxy import _inbound_result, outbound_params
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.upstream import Upstream

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
@@ -47,6 +45,7 @@ from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.list_changes import ListChanges
+from bastion.gateway.listening import bind_socket, running_url_file, stop_listening
 from bastion.gateway.proxy import ProxyServer
 from bastion.gateway.recording import CallRecorder
 from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
@@ -87,8 +86,6 @@ from bastion.stores import (
 )
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
-    import uvicorn
-
     from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
 
 logger = logging.getLogger(__name__)
@@ -144,40 +141,6 @@ def jwt_settings(config: JwtConfig) -> JwtSettings:
         agent_claim=config.agent_claim,
         servers_claim=config.servers_claim,
     )
-
-
-def running_url_file(config: BastionConfig) -> Path:
-    """Where a serving gateway records the URL it is reachable at (for `bastion servers`)."""
-    return config.data_dir / "gateway.url"
-
-
-def _stop_listening(server: uvicorn.Server) -> None:
-    """Stop accepting connections and close the open ones once idle (how uvicorn's shutdown begins)."""
-    for listener in getattr(server, "servers", ()):  # set by its startup
-        listener.close()
-    for connection in list(server.server_state.connections):
-        connection.shutdown()
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port; OSError names the address when it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose
-    # proto says TCP, and without it Nagle holds a response body behind its headers until the
-    # client's delayed ACK (40 ms a request on a kept-alive connection).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    sock.listen(2048)
-    # Not inheritable (Python's default, said again because uvicorn's own bind_socket marks
-    # it inheritable for its worker processes, and this one was once copied from it): Bastion
-    # serves it in-process, and a process it spawns must never hold it.
-    sock.set_inheritable(False)
-    return sock
 
 
 def default_checks(
@@ -497,7 +460,7 @@ class Gateway:
                     # Serving was cancelled (a failure elsewhere is taking the gateway down):
                     # uvicorn skips its shutdown then, so stop taking requests now rather than
                     # answer them with half the gateway gone.
-                    _stop_listening(server)
+                    stop_listening(server)
                     raise
                 managers.cancel_scope.cancel()
         finally:

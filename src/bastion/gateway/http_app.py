@@ -211,12 +211,6 @@ class GatewayApp:
             self._audit_refusal(scope, 403, "the credential does not reach this server", principal.agent, name)
             await forbidden(f"agent {principal.agent!r} may not use server {name!r}")(scope, receive, send)
             return
-        limits = self.gateway.limits
-        if limits is not None and limits.request_rule is not None:
-            refusal = await limits.check_request(principal, name)
-            if refusal is not None:
-                await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
-                return
         await self._serve(endpoint, suffix, scope, receive, send, principal, name)
 
     async def _aggregate_route(self, suffix: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,12 +219,6 @@ class GatewayApp:
         principal = await self._authenticate(scope, receive, send, None)
         if principal is None:
             return
-        limits = self.gateway.limits
-        if limits is not None and limits.request_rule is not None:
-            refusal = await limits.check_request(principal, AGGREGATE_NAME)
-            if refusal is not None:
-                await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
-                return
         await self._serve(self.aggregate, suffix, scope, receive, send, principal, AGGREGATE_NAME)
 
     async def _serve(
@@ -243,6 +231,13 @@ class GatewayApp:
         principal: Principal,
         name: str,
     ) -> None:
+        """Serve an authenticated caller at `name`'s endpoint, within `limits.requests_per_agent`."""
+        limits = self.gateway.limits
+        if limits is not None and limits.request_rule is not None:
+            refusal = await limits.check_request(principal, name)
+            if refusal is not None:
+                await _refused(refusal.status, refusal.retry_after, refusal.message)(scope, receive, send)
+                return
         attach_principal(scope, principal)
         method = scope["method"]
         send = self._noting_refusals(scope, send, principal.agent, name)

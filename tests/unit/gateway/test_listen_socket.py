@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bastion.gateway.gateway import bind_socket
+from bastion.gateway.listening import bind_socket
 
 
 def test_accepted_connections_have_tcp_nodelay():

@@ -14,10 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bastion.guard.policy.catalogue.bulk_rows import BULK_ROWS
 from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key
-
-BULK_ROWS = 1000
-"""A limit above this many rows (or documents) is no bound; `sql_scope` reads SQL LIMITs by it too."""
 
 _FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate",
                 "filterexpression", "keyconditionexpression")  # fmt: skip

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
-from bastion.guard.policy.catalogue.sql_docs import BULK_ROWS  # a LIMIT above it is no bound
+from bastion.guard.policy.catalogue.bulk_rows import BULK_ROWS
 
 ROW_CONCAT_NAMES = frozenset({"group_concat", "string_agg", "json_agg", "jsonb_agg", "array_agg", "listagg",
                               "json_group_array", "json_group_object", "json_arrayagg", "json_objectagg",
