@@ -82,7 +82,6 @@ from bastion.stores import (
     open_approval_store,
     open_pin_store,
     open_token_store,
-    shared_state_health,
 )
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
@@ -291,9 +290,7 @@ class Gateway:
                 readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
-                from bastion.web.wiring import gateway_dashboard
-
-                self.dashboard = gateway_dashboard(self, admin_tokens).app
+                self.dashboard = self._dashboard(admin_tokens)
             self.observability.attach(
                 self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
             )
@@ -480,6 +477,30 @@ class Gateway:
         async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
+    def _dashboard(self, admin_tokens: AdminTokenStore) -> ASGIApp:
+        """The dashboard, given the services it reads and acts on (not the gateway)."""
+        from bastion.web.services import DashboardServices
+        from bastion.web.wiring import SECRET_FILE, RateLimitUsage, gateway_dashboard
+
+        assert self.approvals is not None
+        assert self.tokens is not None
+        services = DashboardServices(
+            config=self.config,
+            audit=self.audit,
+            approvals=self.approvals,
+            approval_events=self.events,
+            admin_tokens=admin_tokens,
+            tokens=self.tokens,
+            policy=policy_of(self.config),
+            servers=self.server_statuses,
+            alerts=self.recent_alerts,
+            secret_file=self.config.data_dir / SECRET_FILE,
+            pins=self.pins,
+            pin_events=self.pin_events,
+            usage=RateLimitUsage(self.limits) if self.limits is not None else None,
+        )
+        return gateway_dashboard(services).app
+
     @property
     def base_url(self) -> str:
         """Where agents reach this gateway: `public_url`, else the address actually bound."""
@@ -522,6 +543,8 @@ class Gateway:
             report["ready"] = False
             report["restarting_endpoints"] = restarting
         if self.config.database_url is not None:
+            from bastion.state.postgres.health import shared_state_health  # psycopg only with database_url
+
             state = await anyio.to_thread.run_sync(shared_state_health, self.config.database_url)
             report["shared_state"] = state
             report["ready"] = report["ready"] and state != "unreachable"

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 from bastion.audit.store import AuditStore
 
 if TYPE_CHECKING:
-    from bastion.audit.anchor import SignedHead
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
+    from bastion.audit.head import SignedHead
     from bastion.audit.query import EventQuery
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from bastion.audit.store import AuditStore
 from bastion.audit.writer_front import WriterFront
 from bastion.config_errors import ConfigError, split_listen
 from bastion.observability.bus import ObservedAuditStore
-from bastion.observability.config import TracingConfig
+from bastion.observability.config import ObservedConfig, TracingConfig
 from bastion.observability.readings import LiveReadings, ServerReading
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from bastion.admin.tokens import AdminTokenStore
     from bastion.approvals.store import ApprovalStore
-    from bastion.config import BastionConfig
     from bastion.guard.pipeline import CheckTimer
     from bastion.observability.metrics import GatewayMetrics
     from bastion.observability.metrics_http import AgentAuthenticator, MetricsEndpoint, MetricsOnlyApp
@@ -71,7 +70,7 @@ logger = logging.getLogger(__name__)
 class GatewayObservability:
     """The metrics (None when `metrics.enabled` is off) and the tracer (None unless tracing is on) of one gateway."""
 
-    def __init__(self, config: BastionConfig, *, tracer: CallTracer | None = None) -> None:
+    def __init__(self, config: ObservedConfig, *, tracer: CallTracer | None = None) -> None:
         self.config = config
         settings = config.metrics
         self.metrics: GatewayMetrics | None = None
