@@ -23,6 +23,8 @@ class EventAlerts:
         self.alerts = alerts
 
     def observe(self, event: audit.AuditEvent) -> None:
+        if type(event) not in _RAISING:  # most events (calls, verdicts) raise none: skip the match
+            return
         alert = alert_for(event)
         if alert is not None:
             self.alerts.emit(alert)
@@ -33,6 +35,19 @@ class EventAlerts:
     def store_failing(self, where: str) -> None:
         """`audit_store_failing`. Details are the store only, so a run of failures coalesces into one alert."""
         self.alerts.emit(Alert(AlertKind.AUDIT_STORE_FAILING, f"audit store {where} cannot write", {"store": where}))
+
+
+_RAISING = frozenset(
+    {
+        audit.ToolChanged,
+        audit.ToolHeld,
+        audit.EgressBlocked,
+        audit.ServerExited,
+        audit.ServerGaveUp,
+        audit.ServerRestarted,
+    }
+)
+"""The event kinds `alert_for` raises an alert for."""
 
 
 def alert_for(event: audit.AuditEvent) -> Alert | None:
