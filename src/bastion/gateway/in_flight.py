@@ -5,8 +5,8 @@ only knows the server. The call recorder registers every request it forwards her
 runs (a `tools/call` only once the guard let it through: one held for approval has not
 reached the server and cannot be blamed). When the proxy blocks a connection, the
 runtime's audited sink (`runtime/audit_events.py`) asks which calls were in flight on that
-server, names them in the `egress.blocked` event (`ambiguous` when there are several) and notes the blocked host on each, for their
-`call.completed` records.
+server, names them in the `egress.blocked` event (`ambiguous` when there are several) and
+notes the blocked host on each, for their `call.completed` records.
 """
 
 from __future__ import annotations
