@@ -26,10 +26,10 @@ from typing import Any
 
 from bastion.guard.policy.catalogue import CATALOGUE, sql_parse
 from bastion.guard.policy.catalogue.shell_parse import parse_shell
-from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.config import RuleConfig
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.rules import Rule, Subject
+from bastion.guard.policy.server_context import ServerContext
 
 RULES = [
     {"name": "crm-deletes", "match": {"server": "crm", "tool": "delete_*"}, "action": "ask"},

@@ -472,7 +472,11 @@ def _validate(data: Any, source: Path, lines: KeyLines) -> BastionConfig:
     from bastion.guard.policy.lint import compile_policy, sandbox_domains  # loads the catalogue: only when loading
 
     compile_policy(
-        config.policy, source=source, lines=lines, servers=config.servers.keys(), sandboxed=sandbox_domains(config)
+        config.policy,
+        source=source,
+        lines=lines,
+        servers=config.servers.keys(),
+        sandboxed=sandbox_domains(config.servers),
     )
     return config
 

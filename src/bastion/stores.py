@@ -3,12 +3,11 @@
 Unset `database_url`: SQLite files under `data_dir` (`tokens.db`, `admin_tokens.db`,
 `approvals.db`, `pins.db`). Set: the PostgreSQL database it names, shared by every gateway
 replica and `bastion` command that uses the same configuration. The gateway and the CLI
-open their stores here, so both always agree on where the state is.
+open their stores here, so both always agree on where the state is. The plumbing the
+implementations share (files, pools, notifications) is `bastion.state`, below them all.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit, urlunsplit
 
 from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
 from bastion.admin.tokens import AdminTokenStore
@@ -19,15 +18,12 @@ from bastion.gateway.sqlite_tokens import SqliteTokenStore
 from bastion.gateway.tokens import TokenStore
 from bastion.guard.pinning.sqlite_store import SqlitePinStore
 from bastion.guard.pinning.store import PinStore
+from bastion.state.errors import StateStoreUnavailable
 
 TOKENS_DB = "tokens.db"
 ADMIN_TOKENS_DB = "admin_tokens.db"
 APPROVALS_DB = "approvals.db"
 PINS_DB = "pins.db"
-
-
-class StateStoreUnavailable(RuntimeError):
-    """The shared database (`database_url`) cannot be reached, or holds a schema this Bastion cannot use."""
 
 
 def _require_psycopg() -> None:
@@ -78,35 +74,6 @@ def open_pin_store(config: BastionConfig) -> PinStore:
     return SqlitePinStore(config.data_dir / PINS_DB)
 
 
-def shared_state_health(url: str) -> str:
-    """What `/readyz` says of the shared database: `connected` (a query round-trips and change
-    notifications are heard), `reconnecting` (queries work; notifications do not yet, so
-    copies are re-read on every check), or `unreachable`."""
-    from bastion.postgres.database import acquire
-
-    try:
-        shared = acquire(url)
-    except StateStoreUnavailable:
-        return "unreachable"
-    try:
-        with shared.database.pool.connection(timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except Exception:
-        return "unreachable"
-    else:
-        return "connected" if shared.database.hearing_changes else "reconnecting"
-    finally:
-        shared.release()
-
-
 def audit_url(config: BastionConfig) -> str | None:
     """Where the audit log is: `audit.url`, else `database_url`, else None (`data_dir/audit.db`)."""
     return config.audit.url if config.audit.url is not None else config.database_url
-
-
-def redacted_url(url: str) -> str:
-    """`url` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))

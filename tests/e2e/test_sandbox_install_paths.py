@@ -22,11 +22,12 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from bastion.alerts.from_events import alert_for
 from bastion.audit.chain import decode_row
 from bastion.audit.query import EventQuery
 from bastion.config import load_config
-from bastion.gateway.event_bridge import runtime_alert
 from bastion.gateway.gateway import Gateway
+from bastion.runtime.audit_events import runtime_audit_event
 from bastion.runtime.events import RecordingSink, ServerGaveUp
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
@@ -108,7 +109,7 @@ async def test_when_the_sandbox_cannot_start_the_server_its_own_message_is_the_c
             await gateway.audit.flush()
             query = EventQuery(types=("server.gave_up",))
             [audited] = [decode_row(row) for row in gateway.audit.rows(query, newest_first=False)]
-    alert = runtime_alert(gave_up)
+    alert = alert_for(runtime_audit_event(gave_up))
     assert alert is not None
     assert expected in alert.summary
     assert expected in audited.details["reason"]

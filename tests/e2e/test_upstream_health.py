@@ -16,11 +16,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from bastion.alerts.from_events import alert_for
 from bastion.audit.chain import decode_row
 from bastion.audit.query import EventQuery
 from bastion.config import load_config
-from bastion.gateway.event_bridge import runtime_alert
 from bastion.gateway.gateway import Gateway
+from bastion.runtime.audit_events import runtime_audit_event
 from bastion.runtime.events import ServerExited
 from tests.e2e.conftest import write_config
 from tests.e2e.http_upstreams import http_upstream
@@ -92,10 +93,12 @@ async def test_readiness_follows_an_http_upstream_that_hangs_dies_and_returns(tm
 
 
 def test_a_remote_server_going_down_is_alerted_as_down_not_as_an_exit() -> None:
-    alert = runtime_alert(ServerExited("crm", "did not answer a health check within 10 s", None, remote=True))
+    alert = alert_for(
+        runtime_audit_event(ServerExited("crm", "did not answer a health check within 10 s", None, remote=True))
+    )
     assert alert is not None
     assert alert.summary == "server crm is down: did not answer a health check within 10 s"
-    launched = runtime_alert(ServerExited("git", "exit code 1", 1))
+    launched = alert_for(runtime_audit_event(ServerExited("git", "exit code 1", 1)))
     assert launched is not None
     assert launched.summary == "server git exited: exit code 1"
 

@@ -26,7 +26,7 @@ pytestmark = [
 
 NOT_ON_THE_PATH = (
     "bastion.web",
-    "bastion.postgres",
+    "bastion.state.postgres",
     "bastion.gateway.jwt_auth",
     "jinja2",
     "itsdangerous",

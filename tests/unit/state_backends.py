@@ -85,7 +85,7 @@ class StateBackend:
             yield
             self.advance(SQLITE_REFRESH + 0.01)
             return
-        from bastion.postgres import acquire
+        from bastion.state.postgres import acquire
 
         shared = acquire(self.url)
         heard = threading.Event()

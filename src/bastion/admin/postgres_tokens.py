@@ -15,9 +15,9 @@ import psycopg
 
 from bastion.admin import tokens
 from bastion.admin.tokens import AdminIdentity, Role, admin_token_id, holder_of, identity_of, new_admin_token
-from bastion.fresh_ids import insert_with_fresh_id
-from bastion.postgres import acquire
-from bastion.postgres.placeholders import postgres
+from bastion.state.fresh_ids import insert_with_fresh_id
+from bastion.state.postgres import acquire
+from bastion.state.postgres.placeholders import postgres
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (

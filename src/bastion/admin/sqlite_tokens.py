@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bastion import sqlite_schema
 from bastion.admin import tokens
 from bastion.admin.tokens import AdminIdentity, Role, admin_token_id, holder_of, identity_of, new_admin_token
-from bastion.fresh_ids import insert_with_fresh_id
+from bastion.state import sqlite_schema
+from bastion.state.fresh_ids import insert_with_fresh_id
 
 MIGRATIONS: tuple[str, ...] = (
     """

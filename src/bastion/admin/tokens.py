@@ -64,7 +64,7 @@ def identity_of(row: tuple[Any, ...]) -> AdminIdentity:
     return AdminIdentity(row[0], row[1], Role.parse(row[2]), row[3], row[4])
 
 
-# Statements both stores run (`?` placeholders; see bastion.postgres.placeholders).
+# Statements both stores run (`?` placeholders; see bastion.state.postgres.placeholders).
 INSERT = "INSERT INTO admin_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
 SELECT_ALL = f"SELECT {COLUMNS} FROM admin_tokens ORDER BY created_at, id"
 SELECT_BY_ID = f"SELECT {COLUMNS} FROM admin_tokens WHERE id = ?"

@@ -4,13 +4,15 @@
 call that raised it never waits for a webhook. The background task (`run`) sends the first
 of a run of identical alerts at once; identical ones within `coalesce_window` seconds are
 counted and sent as one alert with `count` when the window closes. Each delivery is retried
-with exponential backoff; a delivery that fails every attempt is recorded as an event.
+with exponential backoff; a delivery that fails every attempt is reported on the event bus
+(`alert.failed`, the webhook's origin only) and told to `events` (a log line, with the URL).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -18,9 +20,10 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bastion.alerts.config import AlertsConfig, WebhookConfig
-from bastion.alerts.model import Alert
+from bastion.alerts.model import Alert, AlertDeliveryFailed, EventLog
 from bastion.alerts.webhook import request_parts
-from bastion.approvals.events import AlertDeliveryFailed, EventSink
+from bastion.audit.bus import EventSink
+from bastion.audit.events import AlertFailed
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +39,10 @@ class _Window:
 class AlertDispatcher:
     """Sends alerts to the configured webhooks. Run `run()` as a background task."""
 
-    def __init__(self, config: AlertsConfig, events: EventSink) -> None:
+    def __init__(self, config: AlertsConfig, events: EventLog, bus: EventSink | None = None) -> None:
         self.config = config
         self.events = events
+        self.bus = bus
         self.dropped = 0
         self.failed = 0
         self.delivered = 0
@@ -110,4 +114,16 @@ class AlertDispatcher:
                     await anyio.sleep(delay)
         self.failed += 1
         logger.error("alert %s to %s failed after %d attempts: %s", alert.kind.value, hook.url, attempt, error)
-        self.events.record(AlertDeliveryFailed(hook.url, alert.kind.value, attempt, error))
+        self.report_undelivered(hook.url, alert.kind.value, attempt, error)
+
+    def report_undelivered(self, url: str, kind: str, attempts: int, error: str) -> None:
+        """`alert.failed` on the bus (the webhook's origin only), and the failure, URL and all, to `events`."""
+        if self.bus is not None:
+            self.bus.emit(AlertFailed(kind=kind, webhook=_origin(url), attempts=attempts, error=error))
+        self.events.record(AlertDeliveryFailed(url, kind, attempts, error))
+
+
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a webhook URL: its path and query may hold a secret (Slack's do)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")

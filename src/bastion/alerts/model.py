@@ -80,3 +80,19 @@ class AlertEmitter(Protocol):
     """Raise an alert. Never blocks and never raises: alerts must not slow the data path."""
 
     def emit(self, alert: Alert) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDeliveryFailed:
+    """An alert could not be delivered to a webhook after every retry."""
+
+    url: str
+    kind: str
+    attempts: int
+    error: str
+
+
+class EventLog(Protocol):
+    """Where the dispatcher tells of an alert it could not deliver (a log line by default)."""
+
+    def record(self, event: object) -> None: ...

@@ -56,16 +56,6 @@ class AllowRuleApplied:
     call_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class AlertDeliveryFailed:
-    """An alert could not be delivered to a webhook after every retry."""
-
-    url: str
-    kind: str
-    attempts: int
-    error: str
-
-
 class EventSink(Protocol):
     """Where auditable events go. `record` must not block: it is called on the data path."""
 

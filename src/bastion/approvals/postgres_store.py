@@ -23,9 +23,9 @@ import psycopg
 
 from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
-from bastion.fresh_ids import insert_with_fresh_id
-from bastion.postgres import Subscription, acquire
-from bastion.postgres.placeholders import postgres
+from bastion.state.fresh_ids import insert_with_fresh_id
+from bastion.state.postgres import Subscription, acquire
+from bastion.state.postgres.placeholders import postgres
 
 DEFAULT_FALLBACK_POLL = 2.0
 """Seconds between re-reads of a waited-for approval when no notification came."""

@@ -1,8 +1,8 @@
 """Approvals and rules as both stores keep them: the statements, their parameters, row decoding.
 
 Statements are written with `?` placeholders (SQLite's); the PostgreSQL store turns them
-into `%s` with `bastion.postgres.placeholders.postgres`. The decision rules both stores apply are here too, so the two
-cannot drift apart.
+into `%s` with `bastion.state.postgres.placeholders.postgres`. The decision rules both
+stores apply are here too, so the two cannot drift apart.
 """
 
 from __future__ import annotations

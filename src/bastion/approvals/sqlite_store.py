@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio
 
-from bastion import sqlite_schema
 from bastion.approvals import rows
 from bastion.approvals.model import AllowRule, Approval, ApprovalError, ApprovalState, canonical_arguments
-from bastion.fresh_ids import insert_with_fresh_id
+from bastion.state import sqlite_schema
+from bastion.state.fresh_ids import insert_with_fresh_id
 
 DEFAULT_POLL_INTERVAL = 0.05
 _MIGRATIONS: tuple[str, ...] = (

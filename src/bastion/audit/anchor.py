@@ -35,9 +35,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from bastion.audit.chain import GENESIS_HASH, Checkpoint
+from bastion.audit.head import SignedHead
 from bastion.audit.private_files import write_private
 from bastion.audit.store import AuditStoreError
 
@@ -46,29 +46,6 @@ MIN_KEY_CHARS = 32
 HEAD_FILE_INTERVAL_S = 1.0
 """While the writer is busy, the head file is rewritten at most this often."""
 _CONTEXT = b"bastion-audit-head-v1"
-
-
-class SignedHead(NamedTuple):
-    """A head of the chain: the last sequence number, its hash, and the key's signature of both."""
-
-    seq: int
-    hash: str
-    mac: str = ""
-
-    def token(self) -> str:
-        """`seq:hash:mac`, what `bastion audit head` prints and `--expect` takes."""
-        return f"{self.seq}:{self.hash}:{self.mac}"
-
-    @classmethod
-    def parse(cls, text: str) -> SignedHead:
-        """A head from `seq:hash[:mac]`. Raises `ValueError` for anything else."""
-        parts = text.strip().split(":")
-        if len(parts) not in (2, 3) or not parts[0].isdigit() or not _is_hex(parts[1], 64):
-            raise ValueError(f"{text!r} is not an audit head (seq:hash[:mac], as `bastion audit head` prints)")
-        mac = parts[2] if len(parts) == 3 else ""
-        if mac and not _is_hex(mac, 64):
-            raise ValueError(f"{text!r}: the signature is not 64 hex digits")
-        return cls(int(parts[0]), parts[1], mac)
 
 
 class AuditKey:
@@ -207,10 +184,6 @@ def anchor_at(data_dir: Path, key_file: Path | None = None, head_file: Path | No
     """The anchor of a log whose key and head file are in `data_dir` unless given (`BASTION_AUDIT_KEY` wins)."""
     keys = KeySource(key_file or data_dir / "audit.key", os.environ.get(KEY_ENV) or None)
     return AuditAnchor(keys, head_file or data_dir / "audit.head")
-
-
-def _is_hex(text: str, length: int) -> bool:
-    return len(text) == length and all(c in "0123456789abcdef" for c in text)
 
 
 HashAt = Callable[[int], "str | None"]

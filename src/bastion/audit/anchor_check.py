@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bastion.audit.anchor import AuditAnchor, SignedHead, containment_problem
+from bastion.audit.anchor import AuditAnchor, containment_problem
 from bastion.audit.chain import Checkpoint
+from bastion.audit.head import SignedHead
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader, AuditStoreError
 

@@ -13,7 +13,8 @@ To record an event from anywhere in Bastion::
 
 `type` (a class attribute) names the kind in the log, e.g. `"tool.changed"`. Payload
 fields (`PAYLOAD_FIELDS`: tool arguments and results) are stored according to
-`audit.mode` (full, redacted or shape); every other field is stored as is.
+`audit.mode` (full, redacted or shape); every other field is stored as is, but for the few
+marked `bus_only()`: context the event bus's subscribers (alerts) read, never recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ from typing import Any, ClassVar
 
 def _now() -> float:
     return time.time()
+
+
+_BUS_ONLY = "bus_only"
+
+
+def bus_only(default: Any) -> Any:
+    """A field the bus's subscribers see (alerts) that the audit log does not record, nor compare."""
+    return field(default=default, compare=False, metadata={_BUS_ONLY: True})
+
+
+def _recorded(f: dataclasses.Field[Any]) -> bool:
+    return f.name not in COMMON_FIELDS and not f.metadata.get(_BUS_ONLY, False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,7 +59,7 @@ class AuditEvent:
         """The fields particular to this kind of event, by name."""
         names = _DETAIL_NAMES.get(type(self))
         if names is None:
-            names = tuple(f.name for f in dataclasses.fields(self) if f.name not in COMMON_FIELDS)
+            names = tuple(f.name for f in dataclasses.fields(self) if _recorded(f))
             _DETAIL_NAMES[type(self)] = names
         details = {name: getattr(self, name) for name in names}
         for name in self.OMITTED_WHEN_NONE:
@@ -291,6 +304,8 @@ class EgressBlocked(AuditEvent):
     tool: str | None = None
     ambiguous: bool = False
     calls: list[dict[str, str | None]] | None = None
+    in_flight: tuple[dict[str, str | None], ...] = bus_only(())
+    """Every call in flight then (one too), for the `egress_blocked` alert."""
 
 
 # Server lifecycle
@@ -310,6 +325,8 @@ class ServerExited(AuditEvent):
     type: ClassVar[str] = "server.exited"
     exit_code: int | None = None
     reason: str = ""
+    remote: bool = bus_only(False)
+    """A server Bastion reaches but does not run (HTTP) went down, rather than a process exiting."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -352,6 +369,8 @@ class ToolChanged(AuditEvent):
     tool: str
     old_digest: str
     new_digest: str
+    changes: tuple[str, ...] = bus_only(())
+    """The fields that changed, then the scanner's findings (for the `tool_definition_changed` alert)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -491,9 +510,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
 """Every event kind by its `type` name."""
 
 DETAIL_FIELDS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        f.name for cls in EVENT_TYPES.values() for f in dataclasses.fields(cls) if f.name not in COMMON_FIELDS
-    )
+    dict.fromkeys(f.name for cls in EVENT_TYPES.values() for f in dataclasses.fields(cls) if _recorded(f))
 )
 """Every field name any event kind adds, in a stable order (the CSV export's columns)."""
 

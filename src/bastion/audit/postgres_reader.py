@@ -17,11 +17,12 @@ from typing import Any
 
 import psycopg
 
-from bastion.audit.anchor import SignedHead
 from bastion.audit.chain import ChainedRow, Checkpoint, chained_row
-from bastion.audit.postgres_schema import COLUMNS, redacted_url
+from bastion.audit.head import SignedHead
+from bastion.audit.postgres_schema import COLUMNS
 from bastion.audit.query import EventQuery, paged, where_clause
 from bastion.audit.store import AuditStoreError
+from bastion.state.errors import redacted_url
 
 CONNECT_TIMEOUT_S = 10
 READ_BATCH = 2000

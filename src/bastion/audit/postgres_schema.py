@@ -8,7 +8,6 @@ schema, so replicas starting together migrate once, and logs in other schemas do
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -42,15 +41,6 @@ _V2 = ("ALTER TABLE audit_head ADD COLUMN mac TEXT",)
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """`MIGRATIONS[n]` brings a database from schema version n to n + 1 (`audit_schema.version`)."""
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def redacted_url(url: str) -> str:
-    """`url` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def migrate(conn: psycopg.AsyncConnection[Any], description: str) -> None:

@@ -22,16 +22,18 @@ from typing import Any
 
 import psycopg
 
-from bastion.audit.anchor import AuditAnchor, SignedHead, opening_check
+from bastion.audit.anchor import AuditAnchor, opening_check
 from bastion.audit.async_writer import AsyncGroupCommitWriter
 from bastion.audit.chain import ChainedRow, Checkpoint, EventRow, chain_rows, encode_event
 from bastion.audit.events import AuditPruned
+from bastion.audit.head import SignedHead
 from bastion.audit.postgres_reader import PostgresReader
-from bastion.audit.postgres_schema import COLUMNS, migrate, redacted_url
+from bastion.audit.postgres_schema import COLUMNS, migrate
 from bastion.audit.query import EventQuery
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.store import AuditStoreError, Durability
+from bastion.state.errors import redacted_url
 
 CONNECT_TIMEOUT_S = 10
 CHAIN_IN_THREAD = 256

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bastion.audit.anchor import AuditAnchor, SignedHead
+from bastion.audit.anchor import AuditAnchor
 from bastion.audit.anchor_check import check_anchor
 from bastion.audit.chain import VerifyReport, decode_row, verify_chain
 from bastion.audit.events import StoredEvent
+from bastion.audit.head import SignedHead
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditReader
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from bastion.audit.anchor import AuditAnchor, SignedHead, opening_check
+from bastion.audit.anchor import AuditAnchor, opening_check
 from bastion.audit.chain import Checkpoint
+from bastion.audit.head import SignedHead
 
 
 def add_mac_column(conn: sqlite3.Connection) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bastion.audit.anchor import AuditAnchor, SignedHead
+from bastion.audit.anchor import AuditAnchor
 from bastion.audit.chain import (
     GENESIS_HASH,
     ChainedRow,
@@ -37,6 +37,7 @@ from bastion.audit.chain import (
     encode_event,
 )
 from bastion.audit.events import AuditPruned
+from bastion.audit.head import SignedHead
 from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
 from bastion.audit.private_files import make_private
 from bastion.audit.query import EventQuery, fts5_expression, paged, where_clause

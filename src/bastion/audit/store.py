@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from bastion.audit.anchor import SignedHead
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
+    from bastion.audit.head import SignedHead
     from bastion.audit.query import EventQuery
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from bastion.approvals.audit_events import approval_audit_event
 from bastion.approvals.decisions import decide
 from bastion.approvals.events import ListEventSink, LoggingEventSink
 from bastion.approvals.model import Approval, ApprovalError, ApprovalState
@@ -25,7 +26,6 @@ from bastion.audit.events import AuditEvent
 from bastion.audit.store import AuditStoreError
 from bastion.cli.audit_events import AuditNotWritable, audited
 from bastion.cli.common import config_option, load_or_exit
-from bastion.gateway.event_bridge import approval_audit_event
 from bastion.stores import open_approval_store
 
 

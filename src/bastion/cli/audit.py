@@ -13,10 +13,10 @@ import anyio
 import click
 
 from bastion.audit import open_audit_store
-from bastion.audit.anchor import SignedHead
 from bastion.audit.anchor_check import UNANCHORED
 from bastion.audit.events import EVENT_TYPES
 from bastion.audit.export import EXPORT_FORMATS, ExportFormat, event_record, export_events, write_jsonl
+from bastion.audit.head import SignedHead
 from bastion.audit.query import EventQuery
 from bastion.audit.retention import parse_duration
 from bastion.audit.search import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, search, verify_log

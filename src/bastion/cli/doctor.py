@@ -10,7 +10,7 @@ import click
 from bastion.cli.common import config_option
 from bastion.config import BastionConfig, ConfigError, StdioServerConfig, load_config
 from bastion.runtime.host import inspect_host
-from bastion.stores import StateStoreUnavailable
+from bastion.state.errors import StateStoreUnavailable
 
 
 @click.command()
@@ -60,7 +60,7 @@ def _servers(config: BastionConfig) -> bool:
 def _database(url: str) -> bool:
     """Report the shared database (`database_url`); False when the gateway could not start on it."""
     try:
-        from bastion.postgres.database import probe
+        from bastion.state.postgres.database import probe
 
         click.echo(f"database     ok    {probe(url)}")
         return True

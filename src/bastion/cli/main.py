@@ -33,7 +33,8 @@ from bastion.cli.common import (
 )
 from bastion.config import BastionConfig, ConfigError, StdioServerConfig, config_for_wrap, default_config_text
 from bastion.model import LOCAL_PRINCIPAL_VIA, Principal
-from bastion.stores import StateStoreUnavailable, audit_url, open_token_store, redacted_url
+from bastion.state.errors import StateStoreUnavailable, redacted_url
+from bastion.stores import audit_url, open_token_store
 
 if TYPE_CHECKING:
     from bastion.gateway.gateway import Gateway

@@ -15,7 +15,6 @@ import click
 from bastion.audit.store import AuditStoreError
 from bastion.cli.audit_events import AuditNotWritable, audited
 from bastion.cli.common import config_option, load_or_exit
-from bastion.gateway.event_bridge import pin_audit_event
 from bastion.guard.pinning import (
     LoggingPinEventSink,
     PinEvent,
@@ -25,6 +24,7 @@ from bastion.guard.pinning import (
     accept_tools,
 )
 from bastion.guard.pinning.accept import definition_diff, pretty_definition
+from bastion.guard.pinning.audit_events import pin_audit_event
 from bastion.stores import open_pin_store
 
 T = TypeVar("T")

@@ -24,24 +24,25 @@ from starlette.types import ASGIApp
 
 from bastion.admin.api import AdminApi
 from bastion.admin.tokens import AdminTokenStore
-from bastion.alerts.denials import call_denied_alerts, call_flagged_alerts
 from bastion.alerts.dispatcher import AlertDispatcher
+from bastion.alerts.from_events import EventAlerts
 from bastion.alerts.recent import RecentAlerts
+from bastion.approvals.audit_events import AuditedApprovalEvents
 from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.store import ApprovalStore
 from bastion.audit import open_audit_store
 from bastion.audit.anchor_check import UNANCHORED
+from bastion.audit.bus import EventBus
 from bastion.audit.events import ConfigLoaded
 from bastion.audit.pii import pii_masker
 from bastion.audit.redact import PayloadPolicy, Redactor
-from bastion.audit.store import AuditStore, AuditStoreError
+from bastion.audit.store import AuditStore
 from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
 from bastion.gateway.aggregate import AggregateServer, aggregate_servers
 from bastion.gateway.authenticator import Authenticator
 from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.embedded_server import EmbeddedServer
-from bastion.gateway.event_bridge import EventBridge
 from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
 from bastion.gateway.list_changes import ListChanges
@@ -56,12 +57,14 @@ from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file
 from bastion.gateway.stdio_pipes import loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
+from bastion.guard.denial_alerts import call_denied_alerts, call_flagged_alerts
 from bastion.guard.pinning import (
     LoggingPinEventSink,
     PinEventSink,
     PinningCheck,
     PinStore,
 )
+from bastion.guard.pinning.audit_events import AuditedPinEvents
 from bastion.guard.pipeline import Check, ContentWithheld, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
@@ -71,6 +74,7 @@ from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
+from bastion.runtime.audit_events import AuditedRuntimeEvents
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.prestart import PrestartedServer
@@ -82,7 +86,6 @@ from bastion.stores import (
     open_approval_store,
     open_pin_store,
     open_token_store,
-    shared_state_health,
 )
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
@@ -196,36 +199,34 @@ class Gateway:
         self.config = config
         self._prestarted = dict(prestarted or {})
         """Servers already started by `bastion wrap` (`runtime.prestart`), adopted by their upstreams."""
-        # Metrics and traces subscribe to every event the audit store takes.
+        # One event bus in front of the audit store: every room reports on it; the audit
+        # writer, metrics and alerts subscribe (each room's own sink still gets its events).
         self.observability = observability if observability is not None else GatewayObservability(config)
-        self.audit: AuditStore = self.observability.observe(open_audit(config))
-        # Every room's events go to the audit log (and raise their alerts) through the bridge,
-        # and on to the sink the caller gave (default: the log).
-        self.bridge = EventBridge(self.audit)
+        self.audit = EventBus(open_audit(config))
+        self.observability.subscribe(self.audit)
         self.in_flight = InFlightCalls()
-        self.refusals = RefusalRecorder(self.bridge.record)
+        self.refusals = RefusalRecorder(self.audit.emit)
         """`request.refused` events for what the front door turns away, coalesced per reason and minute."""
-        self.runtime_sink: RuntimeEventSink = self.bridge.runtime_sink(
-            runtime_sink if runtime_sink is not None else LoggingSink(), self.in_flight
+        self.runtime_sink: RuntimeEventSink = AuditedRuntimeEvents(
+            self.audit, runtime_sink if runtime_sink is not None else LoggingSink(), self.in_flight.attribute
         )
         self._test_resolver = test_resolver
         self.pins: PinStore | None = None
         if checks is None and config.pinning.enabled:
             self.pins = open_pin_store(config)
-        self.events: EventSink = self.bridge.approval_sink(events if events is not None else LoggingEventSink())
-        self.alerts = AlertDispatcher(config.alerts, self.events)
+        log = events if events is not None else LoggingEventSink()
+        self.events: EventSink = AuditedApprovalEvents(self.audit, log)
+        self.alerts = AlertDispatcher(config.alerts, log, self.audit)
         self.recent_alerts = RecentAlerts(self.alerts)
-        self.bridge.alerts = self.recent_alerts
-        self.pin_events = self.bridge.pin_sink(LoggingPinEventSink())
+        self.audit.subscribe(EventAlerts(self.recent_alerts))
+        self.pin_events = AuditedPinEvents(self.audit, LoggingPinEventSink())
         self.limits: RateLimitCheck | None = None
         if checks is None and config.limits.any:
-            self.limits = RateLimitCheck(config.limits, reporter=LimitReporter(self.bridge.record, self.recent_alerts))
+            self.limits = RateLimitCheck(config.limits, reporter=LimitReporter(self.audit.emit, self.recent_alerts))
         self.results: ResultChecks | None = None
         if checks is None:
             untrusted = {name: server.untrusted for name, server in config.servers.items()}
-            self.results = result_checks(
-                config.results, untrusted, record=self.bridge.record, alerts=self.recent_alerts
-            )
+            self.results = result_checks(config.results, untrusted, record=self.audit.emit, alerts=self.recent_alerts)
         self.pipeline = GuardPipeline(
             default_checks(config, self.pins, self.pin_events, self.limits, self.results) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
@@ -291,9 +292,7 @@ class Gateway:
                 readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
-                from bastion.web.wiring import gateway_dashboard
-
-                self.dashboard = gateway_dashboard(self, admin_tokens).app
+                self.dashboard = self._dashboard(admin_tokens)
             self.observability.attach(
                 self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
             )
@@ -306,7 +305,7 @@ class Gateway:
             recorder = CallRecorder(
                 self.audit,
                 refuse_on_failure=self.config.audit.on_failure == "refuse",
-                on_failure=self.bridge.audit_failed,
+                on_failure=self.audit.store_failed,
                 in_flight=self.in_flight,
                 tracer=self.observability.tracer,
                 refusals=self.refusals,
@@ -480,6 +479,30 @@ class Gateway:
         async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
+    def _dashboard(self, admin_tokens: AdminTokenStore) -> ASGIApp:
+        """The dashboard, given the services it reads and acts on (not the gateway)."""
+        from bastion.web.services import DashboardServices
+        from bastion.web.wiring import SECRET_FILE, RateLimitUsage, gateway_dashboard
+
+        assert self.approvals is not None
+        assert self.tokens is not None
+        services = DashboardServices(
+            config=self.config,
+            audit=self.audit,
+            approvals=self.approvals,
+            approval_events=self.events,
+            admin_tokens=admin_tokens,
+            tokens=self.tokens,
+            policy=policy_of(self.config),
+            servers=self.server_statuses,
+            alerts=self.recent_alerts,
+            secret_file=self.config.data_dir / SECRET_FILE,
+            pins=self.pins,
+            pin_events=self.pin_events,
+            usage=RateLimitUsage(self.limits) if self.limits is not None else None,
+        )
+        return gateway_dashboard(services).app
+
     @property
     def base_url(self) -> str:
         """Where agents reach this gateway: `public_url`, else the address actually bound."""
@@ -509,7 +532,7 @@ class Gateway:
     async def readiness(self) -> dict[str, Any]:
         writable = await self.audit.check_writable()
         if not writable:
-            self.bridge.audit_failed(AuditStoreError("the health write did not round-trip"))
+            self.audit.store_failed()
         statuses = self.server_statuses()
         report: dict[str, Any] = {
             "ready": writable and all(status.state == "up" for status in statuses),
@@ -522,6 +545,8 @@ class Gateway:
             report["ready"] = False
             report["restarting_endpoints"] = restarting
         if self.config.database_url is not None:
+            from bastion.state.postgres.health import shared_state_health  # psycopg only with database_url
+
             state = await anyio.to_thread.run_sync(shared_state_health, self.config.database_url)
             report["shared_state"] = state
             report["ready"] = report["ready"] and state != "unreachable"

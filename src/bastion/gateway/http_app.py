@@ -61,7 +61,7 @@ from bastion.gateway.proxy import ProxyServer
 from bastion.model import Principal
 
 if TYPE_CHECKING:
-    from bastion.gateway.gateway import Gateway
+    from bastion.gateway.front_door_services import FrontDoorServices
 
 logger = logging.getLogger(__name__)
 
@@ -127,10 +127,14 @@ class ServerEndpoint:
 
 
 class GatewayApp:
-    """The ASGI application. Built by `Gateway`, which owns the endpoints' lifecycles."""
+    """The ASGI application. Built by `Gateway`, which owns the endpoints' lifecycles and
+    passes itself in as the `FrontDoorServices` the routes use."""
 
     def __init__(
-        self, gateway: Gateway, endpoints: dict[str, ServerEndpoint], aggregate: ServerEndpoint | None = None
+        self,
+        gateway: FrontDoorServices,
+        endpoints: dict[str, ServerEndpoint],
+        aggregate: ServerEndpoint | None = None,
     ) -> None:
         self.gateway = gateway
         self.endpoints = endpoints

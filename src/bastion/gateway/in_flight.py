@@ -3,10 +3,10 @@
 A sandboxed server has no way to say which call made it open a connection: the egress proxy
 only knows the server. The call recorder registers every request it forwards here while it
 runs (a `tools/call` only once the guard let it through: one held for approval has not
-reached the server and cannot be blamed). When the proxy blocks a connection, the audit
-bridge asks which calls were in flight on that server, names them in the `egress.blocked`
-event (`ambiguous` when there are several) and notes the blocked host on each, for their
-`call.completed` records.
+reached the server and cannot be blamed). When the proxy blocks a connection, the
+runtime's audited sink (`runtime/audit_events.py`) asks which calls were in flight on that
+server, names them in the `egress.blocked` event (`ambiguous` when there are several) and
+notes the blocked host on each, for their `call.completed` records.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Attribution:
 
 
 class InFlightCalls:
-    """The registry, shared by the call recorder (writer) and the audit bridge (reader).
+    """The registry, shared by the call recorder (writer) and the runtime's audited sink (reader).
 
     Everything runs on the gateway's event loop, so there is no lock: `begin`, `end` and
     `attribute` never await.

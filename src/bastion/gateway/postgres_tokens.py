@@ -17,13 +17,13 @@ from collections.abc import Callable, Hashable, Iterable
 
 import psycopg
 
-from bastion.fresh_ids import insert_with_fresh_id
 from bastion.gateway import tokens
 from bastion.gateway.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
 from bastion.model import Principal
-from bastion.postgres import NotificationListener, Subscription, acquire
-from bastion.postgres.placeholders import postgres
-from bastion.reload_cache import ReloadCache
+from bastion.state.fresh_ids import insert_with_fresh_id
+from bastion.state.postgres import NotificationListener, Subscription, acquire
+from bastion.state.postgres.placeholders import postgres
+from bastion.state.reload_cache import ReloadCache
 
 DEFAULT_MAX_AGE = 5.0
 """Seconds a replica trusts its copy without hearing of a change (the bound if a notification is lost)."""

@@ -33,7 +33,7 @@ class _Window:
 
 
 class RefusalRecorder:
-    """Records refusals through `record` (the event bridge's), at most two events per kind per minute."""
+    """Records refusals through `record` (the event bus's `emit`), at most two events per kind per minute."""
 
     def __init__(self, record: Callable[[AuditEvent], None], clock: Callable[[], float] = time.time) -> None:
         self._record = record

@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bastion import sqlite_schema
-from bastion.fresh_ids import insert_with_fresh_id
 from bastion.gateway import tokens
 from bastion.gateway.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
 from bastion.model import Principal
-from bastion.reload_cache import ReloadCache
+from bastion.state import sqlite_schema
+from bastion.state.fresh_ids import insert_with_fresh_id
+from bastion.state.reload_cache import ReloadCache
 
 DEFAULT_REFRESH_INTERVAL = 0.5
 """Seconds between checks for changes made by other processes (bounds revocation delay)."""

@@ -124,7 +124,7 @@ def servers_json(servers: frozenset[str] | None) -> str | None:
 
 COLUMNS = "id, agent, servers, token_hash, created_at, expires_at, revoked_at"
 
-# Statements both stores run (`?` placeholders; see bastion.postgres.placeholders).
+# Statements both stores run (`?` placeholders; see bastion.state.postgres.placeholders).
 INSERT = "INSERT INTO tokens (id, agent, servers, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
 SELECT_ACTIVE = f"SELECT {COLUMNS} FROM tokens WHERE revoked_at IS NULL"
 SELECT_ALL = f"SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"

@@ -6,7 +6,9 @@ docs/observability.md.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -64,3 +66,21 @@ class TracingConfig(_Frozen):
 
 class ObservabilityConfig(_Frozen):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+
+
+class ObservedConfig(Protocol):
+    """What observability reads of a loaded bastion.yaml (`bastion.config.BastionConfig`)."""
+
+    @property
+    def metrics(self) -> MetricsConfig: ...
+
+    @property
+    def observability(self) -> ObservabilityConfig: ...
+
+    @property
+    def servers(self) -> Mapping[str, object]:
+        """The configured servers, by name (the metrics' `server` label values)."""
+
+    @property
+    def source(self) -> Path:
+        """The file the configuration came from, for error messages."""

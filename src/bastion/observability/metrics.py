@@ -86,6 +86,9 @@ class GatewayMetrics:
 
     # the event bus
 
+    observes_unrecorded = False
+    """Counted are the events the audit log took."""
+
     def observe(self, event: AuditEvent) -> None:
         self.audit_events.inc()
         if isinstance(event, VerdictReached):
@@ -98,6 +101,9 @@ class GatewayMetrics:
 
     def observe_write(self, seconds: float) -> None:
         self.audit_write.observe(seconds)
+
+    def store_failing(self, where: str) -> None:
+        """Not counted here: the `audit_store_failing` alert and `/readyz` report it."""
 
     # the guard pipeline
 

@@ -1,6 +1,6 @@
 """How the gateway plugs its observers in: one object, built from the config, asked four things.
 
-`observe(store)` puts the event bus in front of the audit store, `check_timer` goes to the
+`subscribe(bus)` subscribes the metrics to the gateway's event bus, `check_timer` goes to the
 guard pipeline, `attach(...)` gives the gauges what to read and builds the `/metrics`
 endpoint, and `listener_wanted` says where `metrics.listen` wants a socket of its own (the
 gateway serves it beside its own, and routes what arrives there with `serves_listener`).
@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bastion.audit.bus import EventBus
 from bastion.audit.store import AuditStore
 from bastion.audit.writer_front import WriterFront
 from bastion.config_errors import ConfigError, split_listen
-from bastion.observability.bus import ObservedAuditStore
-from bastion.observability.config import TracingConfig
+from bastion.observability.config import ObservedConfig, TracingConfig
 from bastion.observability.readings import LiveReadings, ServerReading
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from bastion.admin.tokens import AdminTokenStore
     from bastion.approvals.store import ApprovalStore
-    from bastion.config import BastionConfig
     from bastion.guard.pipeline import CheckTimer
     from bastion.observability.metrics import GatewayMetrics
     from bastion.observability.metrics_http import AgentAuthenticator, MetricsEndpoint, MetricsOnlyApp
@@ -71,7 +70,7 @@ logger = logging.getLogger(__name__)
 class GatewayObservability:
     """The metrics (None when `metrics.enabled` is off) and the tracer (None unless tracing is on) of one gateway."""
 
-    def __init__(self, config: BastionConfig, *, tracer: CallTracer | None = None) -> None:
+    def __init__(self, config: ObservedConfig, *, tracer: CallTracer | None = None) -> None:
         self.config = config
         settings = config.metrics
         self.metrics: GatewayMetrics | None = None
@@ -83,14 +82,13 @@ class GatewayObservability:
         self.endpoint: MetricsEndpoint | None = None
         self.listener: MetricsOnlyApp | None = None
         self.listener_address: tuple[str, int] | None = None
-        self.store: ObservedAuditStore | None = None
+        self.store: AuditStore | None = None
 
-    def observe(self, store: AuditStore) -> AuditStore:
-        """`store`, with the metrics subscribed to every event it takes."""
-        if self.metrics is None:
-            return store
-        self.store = ObservedAuditStore(store, [self.metrics])
-        return self.store
+    def subscribe(self, bus: EventBus) -> None:
+        """Subscribe the metrics to every event on `bus` (the gateway's event bus, in front of its audit store)."""
+        self.store = bus.inner
+        if self.metrics is not None:
+            bus.subscribe(self.metrics)
 
     @property
     def check_timer(self) -> CheckTimer | None:
@@ -128,7 +126,7 @@ class GatewayObservability:
         from bastion.approvals.model import ApprovalState
         from bastion.observability.metrics_http import MetricsEndpoint, MetricsOnlyApp
 
-        audit = self.store.inner if self.store is not None else None
+        audit = self.store
         self.metrics.attach(
             LiveReadings(
                 servers=servers,

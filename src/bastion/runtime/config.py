@@ -7,14 +7,15 @@ and docs/sandbox.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bastion.config_errors import config_problem
 
-__all__ = ["HealthConfig", "RestartConfig", "SandboxConfig", "parse_size", "sandbox_setting"]
+__all__ = ["HealthConfig", "RestartConfig", "SandboxConfig", "StdioLaunch", "parse_size", "sandbox_setting"]
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -112,3 +113,21 @@ class RestartConfig(_Frozen):
     backoff_max: Positive = 60.0
     max_restarts: Count = 5
     window: Positive = 300.0
+
+
+class StdioLaunch(Protocol):
+    """What the runtime reads of a configured stdio server (`bastion.config.StdioServerConfig`)
+    to launch it: its arguments, environment, folder and sandbox. The command comes apart,
+    resolved to a path."""
+
+    @property
+    def args(self) -> tuple[str, ...]: ...
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+    @property
+    def cwd(self) -> Path | None: ...
+
+    @property
+    def sandbox(self) -> SandboxConfig: ...

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import TextIO
 
-from bastion.config import StdioServerConfig
+from bastion.runtime.config import StdioLaunch
 from bastion.runtime.sandbox import SandboxUnavailable
 from bastion.runtime.server_log import RotatingLog, StderrCapture, server_log_path
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime, ServerStart
@@ -53,7 +53,7 @@ class PrestartedServer:
 
 
 def prestart(
-    name: str, config: StdioServerConfig, settings: RuntimeSettings, command: str, errlog: TextIO
+    name: str, config: StdioLaunch, settings: RuntimeSettings, command: str, errlog: TextIO
 ) -> PrestartedServer | None:
     """Start server `name`'s sandbox now; None when it is left to the gateway (no sandbox, egress,
     or bubblewrap cannot run: the gateway then says why)."""

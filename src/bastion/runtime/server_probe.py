@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bastion.config import StdioServerConfig
 from bastion.runtime.command_paths import interpreter_chain
+from bastion.runtime.config import StdioLaunch
 from bastion.runtime.sandbox import BRIDGE_SCRIPT, bubblewrap_problem, build_bwrap_argv, sandbox_env
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 
@@ -42,7 +42,7 @@ class ServerProbe:
     detail: str
 
 
-def probe_server(name: str, config: StdioServerConfig, settings: RuntimeSettings, command: str) -> ServerProbe:
+def probe_server(name: str, config: StdioLaunch, settings: RuntimeSettings, command: str) -> ServerProbe:
     """Start `name`'s sandbox with its command (`command`, already resolved) replaced by a check."""
     if not config.sandbox.enabled:
         return ServerProbe(name, True, "runs WITHOUT a sandbox (sandbox: off)")

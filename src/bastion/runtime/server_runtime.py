@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bastion.config import StdioServerConfig
+from bastion.runtime.config import StdioLaunch
 from bastion.runtime.egress.policy import EgressPolicy
 from bastion.runtime.egress.proxy import EgressProxy, ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink, SandboxDisabled
@@ -57,7 +57,7 @@ class RuntimeSettings:
 class ServerRuntime:
     """The sandbox, egress proxy and limits of one configured stdio server."""
 
-    def __init__(self, name: str, config: StdioServerConfig, settings: RuntimeSettings) -> None:
+    def __init__(self, name: str, config: StdioLaunch, settings: RuntimeSettings) -> None:
         self.name = name
         self.config = config
         self.settings = settings

@@ -1,44 +1,21 @@
-"""Building the dashboard from a running gateway's stores."""
+"""Building the dashboard from the services object a running gateway hands it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from bastion.admin.tokens import AdminTokenStore
-from bastion.guard.policy.lint import policy_of
 from bastion.guard.ratelimit.check import RateLimitCheck
 from bastion.web.app import Dashboard
 from bastion.web.services import DashboardServices, LimitUsage
 
-if TYPE_CHECKING:
-    from bastion.gateway.gateway import Gateway
-
 SECRET_FILE = "dashboard_secret"
+"""Under `data_dir`: the key that signs the dashboard's session cookies."""
 
 
-def gateway_dashboard(gateway: Gateway, admin_tokens: AdminTokenStore) -> Dashboard:
-    """The dashboard over `gateway`'s stores (call once they are open, inside `Gateway.running`)."""
-    config = gateway.config
-    assert gateway.approvals is not None
-    assert gateway.tokens is not None
-    services = DashboardServices(
-        config=config,
-        audit=gateway.audit,
-        approvals=gateway.approvals,
-        approval_events=gateway.events,
-        admin_tokens=admin_tokens,
-        tokens=gateway.tokens,
-        policy=policy_of(config),
-        servers=gateway.server_statuses,
-        alerts=gateway.recent_alerts,
-        secret_file=config.data_dir / SECRET_FILE,
-        pins=gateway.pins,
-        pin_events=gateway.pin_events,
-        usage=RateLimitUsage(gateway.limits) if gateway.limits is not None else None,
-    )
-    secure = bool(config.public_url and config.public_url.startswith("https://"))
-    return Dashboard(services, secure_cookies=secure)
+def gateway_dashboard(services: DashboardServices) -> Dashboard:
+    """The dashboard over a running gateway's stores (the gateway builds `services` once they are open)."""
+    public_url = services.config.public_url
+    return Dashboard(services, secure_cookies=bool(public_url and public_url.startswith("https://")))
 
 
 class RateLimitUsage:

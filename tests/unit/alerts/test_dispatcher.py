@@ -13,8 +13,8 @@ import pytest
 
 from bastion.alerts.config import AlertsConfig
 from bastion.alerts.dispatcher import AlertDispatcher
-from bastion.alerts.model import Alert, AlertKind, Severity
-from bastion.approvals.events import AlertDeliveryFailed, ListEventSink
+from bastion.alerts.model import Alert, AlertDeliveryFailed, AlertKind, Severity
+from bastion.approvals.events import ListEventSink
 
 Receiver = Any  # the `receiver` fixture (conftest.py)
 

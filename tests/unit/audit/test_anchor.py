@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bastion.audit.anchor import KEY_ENV, AuditAnchor, KeySource, SignedHead, anchor_at
+from bastion.audit.anchor import KEY_ENV, AuditAnchor, KeySource, anchor_at
+from bastion.audit.head import SignedHead
 from bastion.audit.store import AuditStoreError
 
 

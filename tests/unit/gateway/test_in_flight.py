@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from bastion.alerts.from_events import egress_alert
 from bastion.audit import events as audit
-from bastion.gateway.event_bridge import egress_alert, runtime_audit_event
 from bastion.gateway.in_flight import MAX_BLOCKED_PER_CALL, InFlightCall, InFlightCalls
 from bastion.gateway.recording import CallState
 from bastion.model import Decision, Verdict
+from bastion.runtime.audit_events import runtime_audit_event
 from bastion.runtime.events import EgressBlocked
 
 BLOCKED = EgressBlocked("fetch", "evil.example", 443, "CONNECT", "evil.example is not on the allowlist")
@@ -38,7 +39,7 @@ def test_a_block_names_the_calls_in_flight_and_says_when_it_is_ambiguous(
     assert event.calls == ([f.as_dict() for f in flights] if ambiguous else None)
     assert all(flight.egress_blocked == ["evil.example:443"] for flight in flights)
     assert other.egress_blocked == [], "a call on another server is not blamed"
-    alert = egress_alert(BLOCKED, during)
+    alert = egress_alert(event)
     assert alert.details["ambiguous"] is ambiguous
     assert len(alert.details["calls"]) == len(calls)
     for flight in [*flights, other]:

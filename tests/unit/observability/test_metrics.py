@@ -8,8 +8,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bastion.audit.bus import EventBus
 from bastion.audit.events import AuditEvent, CallCompleted, EgressBlocked, VerdictReached
-from bastion.observability.bus import ObservedAuditStore
 from bastion.observability.metrics import MAX_TOOLS_PER_SERVER, OTHER, GatewayMetrics
 from bastion.observability.outcomes import CallOutcomes
 
@@ -127,7 +127,7 @@ class _Broken:
 async def test_a_failing_subscriber_never_fails_the_record() -> None:
     store = _Store()
     metrics = GatewayMetrics(["db"])
-    observed = ObservedAuditStore(store, [_Broken(), metrics])  # type: ignore[arg-type]
+    observed = EventBus(store, [_Broken(), metrics])  # type: ignore[arg-type]
     event = CallCompleted(server="db", method="tools/call", tool="x", outcome="allowed", latency_ms=1.0)
     await observed.record(event)
     observed.record_nowait(event)

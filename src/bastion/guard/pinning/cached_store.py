@@ -22,7 +22,7 @@ from bastion.guard.pinning import transitions
 from bastion.guard.pinning.events import PinEvent
 from bastion.guard.pinning.scanner import Finding
 from bastion.guard.pinning.store import PinRecord
-from bastion.reload_cache import ReloadCache
+from bastion.state.reload_cache import ReloadCache
 
 _Happened = TypeVar("_Happened")
 """What a pin change reports besides the pin: its events, or the one event."""

@@ -20,8 +20,8 @@ from typing import Any
 
 from bastion.guard.pinning import transitions
 from bastion.guard.pinning.cached_store import CachedPinStore, PinTable
-from bastion.postgres import NotificationListener, Subscription, acquire
-from bastion.reload_cache import ReloadCache
+from bastion.state.postgres import NotificationListener, Subscription, acquire
+from bastion.state.reload_cache import ReloadCache
 
 DEFAULT_MAX_AGE = 5.0
 """Seconds a replica trusts its copy without hearing of a change (the bound if a notification is lost)."""

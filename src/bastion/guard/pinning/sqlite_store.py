@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bastion import sqlite_schema
 from bastion.guard.pinning import transitions
 from bastion.guard.pinning.cached_store import CachedPinStore, PinTable
-from bastion.reload_cache import ReloadCache
+from bastion.state import sqlite_schema
+from bastion.state.reload_cache import ReloadCache
 
 DEFAULT_REFRESH_INTERVAL = 0.5
 """Seconds between checks for changes made by other processes (bounds the acceptance delay)."""

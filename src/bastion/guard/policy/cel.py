@@ -19,7 +19,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 
-from bastion.guard.policy.conditions import ServerContext
+from bastion.guard.policy.server_context import ServerContext
 
 logger = logging.getLogger(__name__)
 

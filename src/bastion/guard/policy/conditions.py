@@ -17,15 +17,7 @@ from typing import Any
 from bastion.guard.policy.config import ConditionConfig
 from bastion.guard.policy.paths import Step, parse_argument_path, select
 from bastion.guard.policy.regex import compile_regex
-
-
-@dataclass(frozen=True, slots=True)
-class ServerContext:
-    """The deployment settings a call is judged against: the server's allowed roots and domains."""
-
-    roots: tuple[str, ...] = ()
-    domains: tuple[str, ...] = ()
-
+from bastion.guard.policy.server_context import ServerContext
 
 Test = Callable[[Any, ServerContext], bool]
 

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.engine import PolicyDecision, PolicyEngine
 from bastion.guard.policy.lint import CompiledPolicy
 from bastion.guard.policy.rules import Subject
+from bastion.guard.policy.server_context import ServerContext
 
 DRY_RUN_AGENT = "policy-check"
 """The agent a dry-run call is attributed to when its line names none."""

@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bastion.guard.policy.conditions import Condition, ServerContext
+from bastion.guard.policy.conditions import Condition
 from bastion.guard.policy.config import CatalogueSetting, Profile
 from bastion.guard.policy.rules import Rule, Subject, annotation_key
+from bastion.guard.policy.server_context import ServerContext
 from bastion.model import Decision, Verdict
 
 if TYPE_CHECKING:

@@ -12,12 +12,11 @@ import fnmatch
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from bastion.config_errors import ConfigError, KeyLines, Loc, format_key, from_validation_error, parse_yaml
-from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.config import (
     INCLUDE_MODELS_AT,
     CatalogueSetting,
@@ -27,9 +26,28 @@ from bastion.guard.policy.config import (
     Profile,
 )
 from bastion.guard.policy.rules import Rule
+from bastion.guard.policy.server_context import ServerContext
 
-if TYPE_CHECKING:
-    from bastion.config import BastionConfig
+
+class _HasRoles(Protocol):
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+
+class ConfiguredPolicy(Protocol):
+    """What `policy_of` reads of a loaded bastion.yaml (`BastionConfig`), so this room need not import it."""
+
+    @property
+    def source(self) -> Path: ...
+
+    @property
+    def policy(self) -> PolicyConfig: ...
+
+    @property
+    def agents(self) -> Mapping[str, _HasRoles]: ...
+
+    @property
+    def servers(self) -> Mapping[str, object]: ...
 
 
 _NO_SERVER_CONTEXT = ServerContext()
@@ -272,7 +290,7 @@ def _server_names(policy: PolicyConfig, servers: Collection[str], source: Path, 
     return problems
 
 
-def policy_of(config: BastionConfig) -> CompiledPolicy:
+def policy_of(config: ConfiguredPolicy) -> CompiledPolicy:
     """The compiled policy of a loaded bastion.yaml (already checked when it was loaded)."""
     roles = {name: agent.roles for name, agent in config.agents.items()}
     lines = None
@@ -283,24 +301,26 @@ def policy_of(config: BastionConfig) -> CompiledPolicy:
             lines = None
     # Server names were checked when the file was loaded; `bastion wrap` then narrows `servers`.
     compiled = compile_policy(config.policy, source=config.source, lines=lines, roles=roles)
-    return replace(compiled, servers=with_sandbox_domains(compiled.servers, config))
+    return replace(compiled, servers=with_sandbox_domains(compiled.servers, config.servers))
 
 
-def sandbox_domains(config: BastionConfig) -> dict[str, tuple[str, ...]]:
-    """Each sandboxed server's `allow_domains`: the hosts its egress proxy lets through."""
+def sandbox_domains(servers: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    """Each sandboxed server's `allow_domains` (of the `servers:` section): the hosts its egress proxy lets through."""
     found: dict[str, tuple[str, ...]] = {}
-    for name, server in config.servers.items():
+    for name, server in servers.items():
         sandbox = getattr(server, "sandbox", None)
         if sandbox is not None and sandbox.enabled and sandbox.network == "allowlist" and sandbox.allow_domains:
             found[name] = tuple(sandbox.allow_domains)
     return found
 
 
-def with_sandbox_domains(contexts: Mapping[str, ServerContext], config: BastionConfig) -> dict[str, ServerContext]:
+def with_sandbox_domains(
+    contexts: Mapping[str, ServerContext], servers: Mapping[str, object]
+) -> dict[str, ServerContext]:
     """One list of domains: a server whose policy names no `domains` is judged against its sandbox's
     `allow_domains`, so a call to a host the sandbox would refuse is refused by policy before it runs."""
     merged = dict(contexts)
-    for name, domains in sandbox_domains(config).items():
+    for name, domains in sandbox_domains(servers).items():
         context = merged.get(name, _NO_SERVER_CONTEXT)
         if not context.domains:
             merged[name] = ServerContext(context.roots, domains)

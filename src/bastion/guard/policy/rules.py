@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.guard.policy.conditions import Condition, ServerContext
+from bastion.guard.policy.conditions import Condition
 from bastion.guard.policy.config import MatchConfig, RuleConfig
+from bastion.guard.policy.server_context import ServerContext
 
 if TYPE_CHECKING:
     from bastion.guard.policy.cel import CelExpression

@@ -130,7 +130,7 @@ class LimitReporter:
             return
         try:
             self.record(event)
-        except Exception:  # the audit bridge reports its own failures; this must not break the check
+        except Exception:  # the event bus reports its own failures; this must not break the check
             logger.exception("could not record %s", event.type)
 
     def _alert(self, alert: Alert) -> None:

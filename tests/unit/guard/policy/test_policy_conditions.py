@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.guard.policy.conditions import Condition, ServerContext
+from bastion.guard.policy.conditions import Condition
 from bastion.guard.policy.config import ConditionConfig
 from bastion.guard.policy.paths import parse_argument_path, select
+from bastion.guard.policy.server_context import ServerContext
 
 ARGS: dict[str, Any] = {
     "sql": "SELECT 1",

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from bastion.guard.policy.catalogue import Entry, Finding, ScanContext, Severity
-from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.config import CatalogueSetting, Profile, RuleConfig
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.rules import Rule, Subject
+from bastion.guard.policy.server_context import ServerContext
 from bastion.model import Decision
 
 DROP = Entry("test.drop", "test", "Drop a table", "A DROP.", Severity.CRITICAL, Decision.DENY)

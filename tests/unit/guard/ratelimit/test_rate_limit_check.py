@@ -180,7 +180,7 @@ async def test_every_refusal_is_audited_and_a_burst_alerts_once() -> None:
 
 
 async def test_a_refused_call_does_not_raise_call_denied() -> None:
-    from bastion.alerts.denials import call_denied_alerts
+    from bastion.guard.denial_alerts import call_denied_alerts
 
     recorded = Recorded()
     check = check_of(recorded, per_agent="1/minute")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from bastion.postgres import DatabaseUnavailable, PostgresDatabase
-from bastion.postgres.listener import NotificationListener
+from bastion.state.postgres import DatabaseUnavailable, PostgresDatabase
+from bastion.state.postgres.listener import NotificationListener
 from tests.unit.audit.postgres import postgres_schema
 
 STEPS = (

@@ -1,4 +1,4 @@
-"""The event bridge: each room's events land in a real audit store as their audit kind, with their alerts."""
+"""The event bus: each room's events land in a real audit store as their audit kind, and raise their alerts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from bastion.alerts.config import AlertsConfig
+from bastion.alerts.dispatcher import AlertDispatcher
+from bastion.alerts.from_events import EventAlerts
 from bastion.alerts.model import Alert, AlertKind
+from bastion.approvals.audit_events import AuditedApprovalEvents, approval_audit_event
 from bastion.approvals.events import (
-    AlertDeliveryFailed,
     AllowRuleApplied,
     ApprovalDecided,
     ApprovalExpired,
@@ -20,13 +23,15 @@ from bastion.approvals.events import (
 )
 from bastion.approvals.model import AllowRule, Approval, ApprovalState
 from bastion.audit import open_audit_store
+from bastion.audit.bus import EventBus
 from bastion.audit.chain import decode_row
 from bastion.audit.events import EVENT_TYPES, StoredEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.store import AuditStore
-from bastion.gateway.event_bridge import EventBridge, approval_audit_event, pin_audit_event, runtime_audit_event
+from bastion.guard.pinning.audit_events import AuditedPinEvents, pin_audit_event
 from bastion.guard.pinning.events import PinEvent
 from bastion.runtime import events as runtime
+from bastion.runtime.audit_events import AuditedRuntimeEvents, runtime_audit_event
 from bastion.runtime.events import RecordingSink
 
 pytestmark = pytest.mark.anyio
@@ -40,6 +45,12 @@ def anyio_backend() -> str:
 class Alerts:
     def __init__(self) -> None:
         self.raised: list[Alert] = []
+        self.bus: EventBus | None = None
+
+    def on(self, store: AuditStore) -> EventBus:
+        """A bus in front of `store` with these alerts subscribed."""
+        self.bus = EventBus(store, [EventAlerts(self)])
+        return self.bus
 
     def emit(self, alert: Alert) -> None:
         self.raised.append(alert)
@@ -83,8 +94,7 @@ def approval(**changes: Any) -> Approval:
 
 async def test_approval_events_are_audited_and_forwarded(store: AuditStore) -> None:
     forward = ListEventSink()
-    bridge = EventBridge(store, Alerts())
-    sink = bridge.approval_sink(forward)
+    sink = AuditedApprovalEvents(Alerts().on(store), forward)
     decided = approval(state=ApprovalState.APPROVED, decided_by="cli:ops", decided_at=150.0, decision_reason="ok")
     rule = AllowRule("r1", "bot", "git", "push", {}, "api:alice", 160.0, "fine", "ab12cd34")
     events: list[object] = [
@@ -93,7 +103,6 @@ async def test_approval_events_are_audited_and_forwarded(store: AuditStore) -> N
         ApprovalUsed(decided, "call-2"),
         AllowRuleApplied(rule, "call-3"),
         ApprovalExpired(approval(state=ApprovalState.EXPIRED)),
-        AlertDeliveryFailed("https://hooks.slack.com/services/T0/B0/secretpath", "call_denied", 5, "HTTP 500"),
     ]
     for event in events:
         sink.record(event)
@@ -106,9 +115,8 @@ async def test_approval_events_are_audited_and_forwarded(store: AuditStore) -> N
         "approval.used",
         "approval.used",
         "approval.expired",
-        "alert.failed",
     ]
-    requested, decision, used, by_rule, _, failed = rows
+    requested, decision, used, by_rule, _ = rows
     assert (requested.agent, requested.server, requested.correlation_id, requested.tool) == (
         "bot",
         "git",
@@ -126,13 +134,24 @@ async def test_approval_events_are_audited_and_forwarded(store: AuditStore) -> N
         "r1",
         "api:alice",
     )
+
+
+async def test_an_undelivered_alert_is_audited_without_its_webhook_path_and_logged(store: AuditStore) -> None:
+    log = ListEventSink()
+    config = AlertsConfig.model_validate({"webhooks": [{"url": "https://hooks.slack.com/services/T0/B0/secretpath"}]})
+    dispatcher = AlertDispatcher(config, log, Alerts().on(store))
+    dispatcher.report_undelivered("https://hooks.slack.com/services/T0/B0/secretpath", "call_denied", 5, "HTTP 500")
+
+    [failed] = await stored(store)
+    assert failed.type == "alert.failed"
     assert failed.details["webhook"] == "https://hooks.slack.com", "a webhook's path may be a secret"
     assert "secretpath" not in str(failed.details)
+    assert [type(e).__name__ for e in log.events] == ["AlertDeliveryFailed"], "the log line keeps the URL"
 
 
 async def test_pin_events_are_audited_and_changes_alert(store: AuditStore) -> None:
     alerts, forward = Alerts(), Pins()
-    sink = EventBridge(store, alerts).pin_sink(forward)
+    sink = AuditedPinEvents(alerts.on(store), forward)
     events = [
         PinEvent("pinned", "git", "log", 1.0, hash="sha256:a"),
         PinEvent("changed", "git", "log", 2.0, hash="sha256:b", previous_hash="sha256:a", detail=("description",)),
@@ -161,16 +180,29 @@ async def test_pin_events_are_audited_and_changes_alert(store: AuditStore) -> No
         (AlertKind.TOOL_DEFINITION_CHANGED, "log", "changed"),
         (AlertKind.TOOL_DEFINITION_CHANGED, "push", "held"),
     ]
+    changed, held = alerts.raised
+    assert changed.details == {
+        "server": "git",
+        "tool": "log",
+        "state": "changed",
+        "digest": "sha256:b",
+        "previous_digest": "sha256:a",
+        "detail": ["description"],
+    }, "the changed fields reach the alert, though the log does not record them"
+    assert changed.summary == "tool git/log changed since it was pinned: bastion tools show git log"
+    assert (held.details["previous_digest"], held.details["detail"]) == (None, ["hidden-tag in description"])
+    assert held.summary == "tool git/push is held for review: bastion tools show git push"
 
 
 async def test_runtime_events_are_audited_alerted_and_forwarded(store: AuditStore) -> None:
     alerts, forward = Alerts(), RecordingSink()
-    sink = EventBridge(store, alerts).runtime_sink(forward)
+    sink = AuditedRuntimeEvents(alerts.on(store), forward)
     events: list[runtime.RuntimeEvent] = [
         runtime.ServerStarted("fetch", sandboxed=True, limits=(("memory", "512M"),), at=1.0),
         runtime.EgressAllowed("fetch", "docs.example", 443, "CONNECT", "127.0.0.1", 10, 20, at=2.0),
         runtime.EgressBlocked("fetch", "evil.example", 443, "CONNECT", "not on the allowlist", at=3.0),
         runtime.ServerExited("fetch", "exited with code 3", 3, at=4.0),
+        runtime.ServerExited("fetch", "did not answer", None, at=4.5, remote=True),
         runtime.ServerRestarted("fetch", 1, 0.5, at=5.0),
         runtime.ServerGaveUp("fetch", 5, 60.0, reason="bwrap: execvp /tmp/x: No such file", at=6.0),
         runtime.SandboxDisabled("fetch", at=7.0),
@@ -185,6 +217,7 @@ async def test_runtime_events_are_audited_alerted_and_forwarded(store: AuditStor
         "egress.allowed",
         "egress.blocked",
         "server.exited",
+        "server.exited",
         "server.restarted",
         "server.gave_up",
         "server.unsandboxed",
@@ -194,13 +227,23 @@ async def test_runtime_events_are_audited_alerted_and_forwarded(store: AuditStor
     assert rows[1].details.items() >= {"host": "docs.example", "address": "127.0.0.1", "bytes_out": 10}.items()
     assert rows[2].details["reason"] == "not on the allowlist"
     assert rows[3].details["exit_code"] == 3
-    assert rows[5].details["reason"] == "bwrap: execvp /tmp/x: No such file"
+    assert "remote" not in rows[4].details
+    assert rows[6].details["reason"] == "bwrap: execvp /tmp/x: No such file"
     assert [a.kind for a in alerts.raised] == [
         AlertKind.EGRESS_BLOCKED,
+        AlertKind.SERVER_CRASHED,
         AlertKind.SERVER_CRASHED,
         AlertKind.SERVER_RESTARTED,
         AlertKind.SERVER_CRASHED,
     ]
+    blocked, exited, down = alerts.raised[:3]
+    assert blocked.summary == (
+        "server fetch tried to reach evil.example:443 with no call in flight: blocked (not on the allowlist)"
+    )
+    assert blocked.details["calls"] == []
+    assert blocked.details["ambiguous"] is False
+    assert exited.summary == "server fetch exited: exited with code 3"
+    assert down.summary == "server fetch is down: did not answer"
     assert alerts.raised[-1].summary.endswith("(last: bwrap: execvp /tmp/x: No such file)")
 
 
@@ -208,11 +251,11 @@ async def test_a_store_that_cannot_take_an_event_raises_audit_store_failing_and_
     store: AuditStore,
 ) -> None:
     alerts, forward = Alerts(), RecordingSink()
-    bridge = EventBridge(store, alerts)
+    bus = alerts.on(store)
     await store.close()
 
-    bridge.runtime_sink(forward).emit(runtime.EgressBlocked("fetch", "evil.example", 443, "CONNECT", "no"))
-    bridge.approval_sink(ListEventSink()).record(ApprovalExpired(approval(state=ApprovalState.EXPIRED)))
+    AuditedRuntimeEvents(bus, forward).emit(runtime.EgressBlocked("fetch", "evil.example", 443, "CONNECT", "no"))
+    AuditedApprovalEvents(bus, ListEventSink()).record(ApprovalExpired(approval(state=ApprovalState.EXPIRED)))
 
     assert len(forward.events) == 1, "forwarded even though the audit write failed"
     failing = [a for a in alerts.raised if a.kind is AlertKind.AUDIT_STORE_FAILING]

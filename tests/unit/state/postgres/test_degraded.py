@@ -10,7 +10,7 @@ import pytest
 from bastion.approvals.model import ApprovalState
 from bastion.approvals.postgres_store import PostgresApprovalStore
 from bastion.gateway.postgres_tokens import PostgresTokenStore
-from bastion.postgres import acquire
+from bastion.state.postgres import acquire
 from tests.unit.audit.postgres import postgres_schema
 
 
@@ -73,7 +73,7 @@ async def test_a_waiter_that_misses_the_notification_is_released_by_the_fallback
 
 
 def test_readiness_names_the_state_of_the_shared_database(url: str) -> None:
-    from bastion.stores import shared_state_health
+    from bastion.state.postgres.health import shared_state_health
 
     store = PostgresTokenStore(url)
     try:

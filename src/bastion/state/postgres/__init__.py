@@ -7,9 +7,9 @@ another process changes something (LISTEN/NOTIFY).
 
 from __future__ import annotations
 
-from bastion.postgres.database import PostgresDatabase, SharedDatabase, acquire
-from bastion.postgres.listener import NotificationListener, Subscription
-from bastion.stores import StateStoreUnavailable as DatabaseUnavailable
+from bastion.state.errors import StateStoreUnavailable as DatabaseUnavailable
+from bastion.state.postgres.database import PostgresDatabase, SharedDatabase, acquire
+from bastion.state.postgres.listener import NotificationListener, Subscription
 
 __all__ = [
     "DatabaseUnavailable",

@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from bastion.postgres.listener import NotificationListener
-from bastion.stores import StateStoreUnavailable as DatabaseUnavailable
-from bastion.stores import redacted_url
+from bastion.state.errors import StateStoreUnavailable as DatabaseUnavailable
+from bastion.state.errors import redacted_url
+from bastion.state.postgres.listener import NotificationListener
 
 CONNECT_TIMEOUT_S = 10
 POOL_MAX_SIZE = 8

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.fresh_ids import ATTEMPTS, insert_with_fresh_id
+from bastion.state.fresh_ids import ATTEMPTS, insert_with_fresh_id
 
 
 class Taken(Exception):
