@@ -34,6 +34,7 @@ from bastion.guard.policy.catalogue.commands import (
     may_hold_argv,
 )
 from bastion.guard.policy.catalogue.machine import machine_path
+from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.net_url import machine_url
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
 from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
@@ -141,6 +142,19 @@ class CallView:
     context: ScanContext
     strings: list[StringValue] = field(default_factory=list)
     scalars: list[ScalarValue] = field(default_factory=list)
+    prescreen: bool = True
+    """Whether families may skip work their cheap pre-screens prove useless (off: every family runs in full;
+    the differential tests compare both)."""
+
+    @cached_property
+    def lowered(self) -> list[str]:
+        """Each string of `strings`, lower-cased (same order)."""
+        return [s.value.lower() for s in self.strings]
+
+    @cached_property
+    def hits(self) -> list[frozenset[str]]:
+        """The registered needles (`needles.NEEDLES`) each string holds, lower-cased (same order as `strings`)."""
+        return [NEEDLES.find(low, self.prescreen) for low in self.lowered]
 
     @cached_property
     def tool_words(self) -> frozenset[str]:
