@@ -122,7 +122,7 @@ def path_key(key: str) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _wanted(keys: tuple[str, ...]) -> frozenset[str]:
+def wanted_keys(keys: tuple[str, ...]) -> frozenset[str]:
     return frozenset(norm_key(k) for k in keys)
 
 
@@ -167,14 +167,14 @@ class CallView:
 
     def by_key(self, *keys: str) -> Iterator[StringValue]:
         """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
-        wanted = _wanted(keys)
+        wanted = wanted_keys(keys)
         return (s for s in self.strings if norm_key(s.key) in wanted)
 
     def first(self, *keys: str) -> StringValue | None:
         return next(self.by_key(*keys), None)
 
     def scalar(self, *keys: str) -> ScalarValue | None:
-        wanted = _wanted(keys)
+        wanted = wanted_keys(keys)
         return next((s for s in self.scalars if norm_key(s.key) in wanted), None)
 
     def flag(self, *keys: str) -> bool:
