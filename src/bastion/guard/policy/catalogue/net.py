@@ -223,7 +223,7 @@ def _write_method(call: CallView) -> bool:
 
 def detect(call: CallView) -> Iterator[Finding]:
     domains = call.context.allowed_domains
-    write = _write_method(call)
+    write = _write_method(call) if call.urls else False
     http_method = _method(call) if call.urls else None
     raw = {s.path: s.value for s in call.strings} if call.urls else {}
     for s in call.urls:

@@ -25,13 +25,11 @@ from bastion.guard.policy.catalogue.commands import (
     CLI_NAMES,
     CLI_WORDS,
     LANGUAGE_KEYS,
-    NONE,
     argv_lines,
     cli_lines,
     code_key,
     code_line,
     commandish,
-    may_hold_argv,
 )
 from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.needles import NEEDLES
@@ -103,6 +101,13 @@ def name_words(name: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
+@lru_cache(maxsize=4096)
+def tool_and_server_words(tool: str, server: str) -> frozenset[str]:
+    """`name_words(tool) | name_words(server)`, one object per pair (its hash computed once, for caches keyed
+    by it)."""
+    return name_words(tool) | name_words(server)
+
+
 COMMAND, CODE = 1, 2
 _UNDER_COMMANDS = re.compile(r"\.(scripts?|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
 """A string one level under a key that holds named commands (npm `scripts`, `hooks`)."""
@@ -163,7 +168,7 @@ class CallView:
     @cached_property
     def words(self) -> frozenset[str]:
         """Words of the tool name and the server name."""
-        return self.tool_words | name_words(self.server)
+        return tool_and_server_words(self.tool, self.server)
 
     def by_key(self, *keys: str) -> Iterator[StringValue]:
         """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
@@ -190,7 +195,7 @@ class CallView:
     def commands(self) -> list[tuple[StringValue, Script]]:
         """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
-        argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
+        argv = argv_lines(self.arguments, self.exec_tool)  # NONE at once when `may_hold_argv` says no
         lines = argv.lines
         named = self.tool_words & CLI_NAMES
         if not named and self.exec_tool and self.words & CLI_NAMES:
@@ -200,7 +205,7 @@ class CallView:
         out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
             role = key_role(s.key)
-            if role == 0 and _UNDER_COMMANDS.search(s.path):
+            if role == 0 and s.path.count(".") > 1 and _UNDER_COMMANDS.search(s.path):
                 role = COMMAND  # `{"scripts": {"postinstall": "..."}}`, `{"hooks": {"pre": "..."}}`
             if role == 0 and not (self.exec_tool and norm_key(s.key) in ("input", "args", "argv", "")):
                 continue
