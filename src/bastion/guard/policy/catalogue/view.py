@@ -266,8 +266,7 @@ class CallView:
             if not s.value or len(s.value) > 4096 or ("\n" in s.value and "\n" in s.value.split("\x00", 1)[0].strip()):
                 continue  # several lines: text, not a path (a trailing newline is stripped, as servers do)
             v = s.value if s.value.isprintable() and s.value[0] != " " and s.value[-1] != " " else machine_path(s.value)
-            if not v or _SCHEME.match(v):
+            if not v or not (path_key(s.key) or (v[0] in "~/\\" and _ABS_WORD.match(v))) or _SCHEME.match(v):
                 continue
-            if path_key(s.key) or _ABS_WORD.match(v):
-                out.append(s)
+            out.append(s)
         return out
