@@ -35,7 +35,7 @@ from bastion.guard.policy.catalogue.machine import machine_path
 from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.net_url import machine_url
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
-from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+from bastion.guard.policy.catalogue.sql_parse import STATEMENT_KEYWORDS, SqlScript, parse_sql
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 COMMAND_KEYS = frozenset({"command", "cmd", "commandline", "script", "shell", "clicommand", "bash", "sh", "exec"})
@@ -62,6 +62,12 @@ _HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
 _ABS_WORD = re.compile(r"(~[\w.\-]*|/|\\\\)\S*\Z")
 """An absolute or `~` value without whitespace."""
+
+
+SQL_NEEDLES = NEEDLES.add(STATEMENT_KEYWORDS)
+"""`parse_sql` accepts a text only when its first word is a statement keyword; that word's letters stand in the text
+unchanged (unwrapping executable comments and splitting `GO` batches only put spaces and `;` where markers were), so
+a text holding none of the keywords, lower-cased, is never SQL."""
 
 
 T = TypeVar("T")
@@ -234,10 +240,12 @@ class CallView:
         # `search_query`, `query_docs`: a search tool's query is not SQL it runs, unless a database is named too.
         sql_tool = bool(sql_words) and not (self.tool_words & _SEARCH_WORDS and sql_words <= {"query", "queries"})
         out: list[tuple[StringValue, SqlScript]] = []
-        for s in self.strings:
-            if not sql_tool and norm_key(s.key) in PROSE_KEYS:
-                continue
+        for s, hits in zip(self.strings, self.hits, strict=True):
+            if self.prescreen and hits.isdisjoint(SQL_NEEDLES):
+                continue  # no statement keyword anywhere: `parse_sql` would say None (see `SQL_NEEDLES`)
             key = norm_key(s.key)
+            if not sql_tool and key in PROSE_KEYS:
+                continue
             # `query` is also what search tools take: only a SQL tool's query is SQL it will surely run.
             runs = key in SQL_KEYS and (key not in _AMBIGUOUS_SQL_KEYS or not self.tool_words & _SEARCH_WORDS)
             strict = not (runs or (sql_tool and key not in PROSE_KEYS))
