@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.machine import machine_path
@@ -103,6 +104,15 @@ _DEST_KEYS = frozenset({"destination", "dest", "dst", "target", "to", "output", 
 
 def normalise(value: str, base: str = "") -> str:
     """`value` with duplicate slashes, `.` and `..` folded; relative paths joined to `base`."""
+    if len(value) <= _CACHED_LENGTH:
+        return _normalise_cached(value, base)  # the allowed roots, normalised on every call, and repeated paths
+    return _normalise(value, base)
+
+
+_CACHED_LENGTH = 512
+
+
+def _normalise(value: str, base: str) -> str:
     v = machine_path(value).replace("\\", "/")
     if v.startswith("file://"):
         v = v[7:]
@@ -114,6 +124,9 @@ def normalise(value: str, base: str = "") -> str:
         head, _, rest = v.partition("/")
         return head + ("/" + posixpath.normpath("/" + rest).lstrip("/") if rest else "")
     return posixpath.normpath(v) if v else v
+
+
+_normalise_cached = lru_cache(maxsize=4096)(_normalise)
 
 
 def _inside(path: str, root: str) -> bool:
