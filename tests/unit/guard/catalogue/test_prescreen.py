@@ -110,3 +110,25 @@ def test_screened_and_full_scans_agree_on_the_corpus():
                               server=call["server"])  # fmt: skip
         screened = scan_call(call["tool"], call["arguments"], context, True)
         assert screened == scan_call(call["tool"], call["arguments"], context, False), call["id"]
+
+
+_PATH_BITS = ["/", "/etc", "/proc", "/proc/1/environ", "/proc/kcore", "/dev/sda", "/usr", "/lib64", "/opt/x/bin", ".ssh",
+              "/.ssh/id_ed25519", ".pub", "id_rsa", ".aws/credentials", "Cookies", "Login Data", "key4.db", ".env",
+              ".env.local", "secrets.yaml", ".bashrc", ".profile", "Library/LaunchAgents/", ".github/workflows/",
+              "Jenkinsfile", ".git/hooks/", "docker.sock", "a.p12", "~", "..", "srv", "app", "x", "\n", "PROC",
+              "/var/lib", "/var/spool/cron", ".config/fish/config.fish", "azure-pipelines", ".example"]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(path=st.one_of(st.lists(st.sampled_from(_PATH_BITS), min_size=1, max_size=5).map("".join),
+                      st.text(max_size=30)))  # fmt: skip
+def test_the_path_needles_cover_every_sensitive_kind(path):
+    from bastion.guard.policy.catalogue import fs
+
+    if fs._ANY_SENSITIVE.search(path):
+        assert fs.may_be_sensitive(path), path
+    for normalised in (path, fs.normalise(path), fs.normalise(path, "/srv/app")):
+        reference = None
+        if fs._ANY_SENSITIVE.search(normalised) and not fs._TEMPLATE_SUFFIX.search(normalised):
+            reference = fs._sensitive(normalised)
+        assert fs._sensitive(normalised) == reference
