@@ -217,6 +217,17 @@ _WRITE_KIND = {"credentials": "fs.sensitive_write", "secrets": "fs.sensitive_wri
 
 def judge_path(value: str, write: bool, roots: Sequence[str], base: str = "") -> Iterator[tuple[str, str]]:
     """(entry id, reason) pairs for one path accessed for reading or writing."""
+    if len(value) <= _CACHED_LENGTH and type(roots) is tuple:
+        return iter(_judged(value, write, roots, base))  # a workdir or repository path is judged on every call
+    return _judge(value, write, roots, base)
+
+
+@lru_cache(maxsize=4096)
+def _judged(value: str, write: bool, roots: tuple[str, ...], base: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_judge(value, write, roots, base))
+
+
+def _judge(value: str, write: bool, roots: Sequence[str], base: str) -> Iterator[tuple[str, str]]:
     root0 = normalise(roots[0]) if roots else ""
     path = normalise(value, base or root0)
     kind = _sensitive(path)
