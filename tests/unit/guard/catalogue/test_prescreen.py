@@ -35,6 +35,13 @@ def test_the_automaton_finds_exactly_what_in_finds(text):
     assert NEEDLES.find(lowered) == NEEDLES.find(lowered, fast=False) == {w for w in _WORDS if w in lowered}
 
 
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.one_of(_needle_text, st.text(max_size=20)).map(str.lower), max_size=6))
+def test_one_pass_over_joined_texts_finds_what_each_pass_finds(texts):
+    expected = [NEEDLES.find(text, fast=False) for text in texts]
+    assert NEEDLES.find_each(texts) == expected == NEEDLES.find_each(texts, fast=False)
+
+
 def test_overlapping_and_nested_needles_are_all_found():
     needles = Needles()
     needles.add(["he", "she", "hers", "his"])

@@ -14,6 +14,7 @@ pre-screen off.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Iterable
 
@@ -33,8 +34,8 @@ class Needles:
     def add(self, words: Iterable[str]) -> frozenset[str]:
         """Register lower-case `words` (a family's needles); returns them as a frozenset for `isdisjoint`."""
         found = frozenset(words)
-        if any(not w or w != w.lower() for w in found):
-            raise ValueError("needles are non-empty lower-case strings")
+        if any(not w or w != w.lower() or _SEPARATOR in w for w in found):
+            raise ValueError("needles are non-empty lower-case strings without NUL")
         with self._lock:
             if not found <= self._words:
                 self._words |= found
@@ -64,6 +65,28 @@ class Needles:
         automaton = self._automaton or self._build()
         return frozenset(word for _, word in automaton.iter(lowered))
 
+    def find_each(self, texts: list[str], fast: bool = True) -> list[frozenset[str]]:
+        """`find` of each lower-cased text, in one pass over them joined by NUL (no needle holds one, so no match
+        spans two texts); a call's strings usually hold no needle at all, answered by that one pass."""
+        if not fast or len(texts) < 2:
+            return [self.find(text, fast) for text in texts]
+        if not self._words:
+            return [_EMPTY] * len(texts)
+        automaton = self._automaton or self._build()
+        matches = list(automaton.iter(_SEPARATOR.join(texts)))
+        if not matches:
+            return [_EMPTY] * len(texts)
+        starts, at = [], 0
+        for text in texts:
+            starts.append(at)
+            at += len(text) + 1
+        found: list[set[str]] = [set() for _ in texts]
+        for end, word in matches:
+            found[bisect.bisect_right(starts, end) - 1].add(word)
+        return [frozenset(f) if f else _EMPTY for f in found]
+
+
+_SEPARATOR = "\x00"
 
 NEEDLES = Needles()
 """The one registry every family adds its needles to."""

@@ -165,7 +165,7 @@ class CallView:
     @cached_property
     def hits(self) -> list[frozenset[str]]:
         """The registered needles (`needles.NEEDLES`) each string holds, lower-cased (same order as `strings`)."""
-        return [NEEDLES.find(low, self.prescreen) for low in self.lowered]
+        return NEEDLES.find_each(self.lowered, self.prescreen)
 
     @cached_property
     def tool_words(self) -> frozenset[str]:
