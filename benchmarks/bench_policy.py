@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bastion.guard.policy.catalogue import CATALOGUE, fs, sql_parse
+from bastion.guard.policy.catalogue import CATALOGUE, fs, net, net_url, sql_parse
 from bastion.guard.policy.catalogue.shell_parse import parse_shell
 from bastion.guard.policy.conditions import ServerContext
 from bastion.guard.policy.config import RuleConfig
@@ -68,6 +68,8 @@ def clear_caches() -> None:
     sql_parse._parse.cache_clear()
     fs._judged.cache_clear()
     fs._normalise_cached.cache_clear()
+    net._judged.cache_clear()
+    net_url._machine_url_cached.cache_clear()
 
 
 def samples(fn: Callable[[], object], n: int, before: Callable[[], None] | None = None) -> list[float]:

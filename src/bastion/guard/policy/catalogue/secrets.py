@@ -139,6 +139,12 @@ passed before the needles were searched all at once; `SECRET_NEEDLES` is the exa
 _NEEDLE_SETS: dict[str, frozenset[str]] = {kind: NEEDLES.add(needles) for kind, needles in _NEEDLES.items()}
 SECRET_NEEDLES: frozenset[str] = frozenset().union(*_NEEDLE_SETS.values())
 """Every pattern's needles: a text holding none of them holds no secret (the gate, exact)."""
+_PATTERNS_BY_NEEDLE: dict[str, tuple[int, ...]] = {
+    needle: tuple(i for i, (kind, *_) in enumerate(_PATTERNS) if needle in _NEEDLE_SETS[kind])
+    for needle in SECRET_NEEDLES
+}
+"""For each needle, the patterns (indexes into `_PATTERNS`) that need it: a text's needles name the few patterns
+worth running."""
 
 
 def _entropy(s: str) -> float:
@@ -177,12 +183,12 @@ def find_secrets(text: str) -> list[SecretMatch]:
 
 def secrets_in(text: str, lowered: str, hits: frozenset[str]) -> list[SecretMatch]:
     """`find_secrets(text)`, given `text.lower()` and the registered needles it holds (`NEEDLES.find`)."""
-    if len(text) < 8 or hits.isdisjoint(SECRET_NEEDLES):
+    if len(text) < 8:
         return []
+    indexes = {i for needle in hits if needle in _PATTERNS_BY_NEEDLE for i in _PATTERNS_BY_NEEDLE[needle]}
     found: list[SecretMatch] = []
-    for kind, eid, pattern, group in _PATTERNS:
-        if hits.isdisjoint(_NEEDLE_SETS[kind]):
-            continue  # the pattern cannot match: skip a regex pass over a long text
+    for i in sorted(indexes):  # the others cannot match: no regex pass over the text for them
+        kind, eid, pattern, group = _PATTERNS[i]
         if len(text) <= LONG_TEXT or kind in _WHOLE_TEXT:
             windows = [(0, len(text))]
         else:
