@@ -139,3 +139,42 @@ def test_the_path_needles_cover_every_sensitive_kind(path):
         if fs._ANY_SENSITIVE.search(normalised) and not fs._TEMPLATE_SUFFIX.search(normalised):
             reference = fs._sensitive(normalised)
         assert fs._sensitive(normalised) == reference
+
+
+def _reference_walk(value, path="arguments", key="", strings=None, scalars=None, depth=0):
+    """The walker as it was before its fast path for JSON types (isinstance checks throughout)."""
+    from collections.abc import Mapping
+
+    from bastion.guard.policy.catalogue.base import ScalarValue, StringValue
+    from bastion.guard.policy.catalogue.walker import MAX_DEPTH
+
+    strings = [] if strings is None else strings
+    scalars = [] if scalars is None else scalars
+    if isinstance(value, str):
+        strings.append(StringValue(path, key, value))
+    elif isinstance(value, bool | int | float):
+        scalars.append(ScalarValue(path, key, value))
+    elif depth < MAX_DEPTH and isinstance(value, Mapping):
+        for k, v in value.items():
+            _reference_walk(v, f"{path}.{k}", str(k), strings, scalars, depth + 1)
+    elif depth < MAX_DEPTH and isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _reference_walk(v, f"{path}[{i}]", key, strings, scalars, depth + 1)
+    return strings, scalars
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _text,
+    lambda children: st.lists(children, max_size=3) | st.tuples(children) | st.dictionaries(
+        st.one_of(_text, st.integers()), children, max_size=3),
+    max_leaves=15,
+))  # fmt: skip
+def test_the_walker_fast_path_walks_as_before(value):
+    from bastion.guard.policy.catalogue.walker import walk
+
+    assert walk(value) == _reference_walk(value)
+    deep = value
+    for _ in range(70):
+        deep = {"k": [deep]}
+    assert walk(deep) == _reference_walk(deep)

@@ -39,7 +39,14 @@ def _walk(
     elif t is dict:
         if depth < MAX_DEPTH:
             for k, v in value.items():
-                _walk(v, f"{path}.{k}", k if type(k) is str else str(k), strings, scalars, depth + 1)
+                key = k if type(k) is str else str(k)
+                tv = type(v)
+                if tv is str:  # a leaf, without a call of its own (most values are)
+                    strings.append(StringValue(f"{path}.{k}", key, v))
+                elif tv in _SCALARS:
+                    scalars.append(ScalarValue(f"{path}.{k}", key, v))
+                else:
+                    _walk(v, f"{path}.{k}", key, strings, scalars, depth + 1)
     elif t is list:
         if depth < MAX_DEPTH:
             for i, v in enumerate(value):
