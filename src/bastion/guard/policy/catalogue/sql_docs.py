@@ -122,11 +122,14 @@ def _verbs(call: CallView) -> frozenset[str]:
     args = call.arguments
     if not isinstance(args, Mapping):
         return words
-    for key in ("operation", "action", "op", "method", "command", "type"):
+    for key in _OPERATION_KEYS:
         value = args.get(key)
-        if isinstance(value, str) and len(value) <= 40:
+        if value is not None and isinstance(value, str) and len(value) <= 40:
             words = words | name_words(value)
     return words
+
+
+_OPERATION_KEYS = ("operation", "action", "op", "method", "command", "type")
 
 
 def _reads_documents(call: CallView, words: frozenset[str]) -> bool:
