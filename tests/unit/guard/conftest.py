@@ -7,7 +7,7 @@ of that promise, on top of what the test itself asserts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from bastion.guard.policy.catalogue import Finding, ScanContext, scanner
 
 
 @pytest.fixture(autouse=True)
-def prescreen_differential(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def prescreen_differential(monkeypatch: pytest.MonkeyPatch) -> None:
     original = scanner.scan_call
 
     def both(tool: str, arguments: Mapping[str, Any], context: ScanContext, prescreen: bool) -> list[Finding]:
@@ -26,4 +26,3 @@ def prescreen_differential(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return screened
 
     monkeypatch.setattr(scanner, "scan_call", both)
-    yield

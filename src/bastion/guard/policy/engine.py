@@ -147,9 +147,9 @@ class PolicyEngine:
         read_only, destructive = _hint(subject, "readOnlyHint"), _hint(subject, "destructiveHint")
         key = (context.roots, context.domains, subject.server, read_only, destructive)
         try:
-            found = self._contexts.get(key)
+            found, cacheable = self._contexts.get(key), True
         except TypeError:  # roots or domains given as lists: not cacheable, still judged
-            key, found = None, None
+            found, cacheable = None, False
         if found is None:
             found = self._scan_context(
                 allowed_roots=context.roots,
@@ -158,7 +158,7 @@ class PolicyEngine:
                 read_only_hint=read_only,
                 destructive_hint=destructive,
             )
-            if key is not None:
+            if cacheable:
                 if len(self._contexts) >= _SUBJECT_CACHE_SIZE:
                     self._contexts.clear()
                 self._contexts[key] = found

@@ -11,6 +11,8 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.unit.guard.catalogue.test_corpus import _corpus
+from tests.unit.guard.catalogue.test_fuzz import _FRAGMENTS
 
 from bastion.guard.policy.catalogue import ScanContext, secrets
 from bastion.guard.policy.catalogue.injection import injection_findings, injection_in
@@ -18,8 +20,6 @@ from bastion.guard.policy.catalogue.needles import NEEDLES, Needles
 from bastion.guard.policy.catalogue.scanner import scan_call
 from bastion.guard.policy.catalogue.sql_parse import parse_sql
 from bastion.guard.policy.catalogue.view import SQL_NEEDLES
-from tests.unit.guard.catalogue.test_corpus import _corpus
-from tests.unit.guard.catalogue.test_fuzz import _FRAGMENTS
 
 _WORDS = sorted(NEEDLES.words)
 _needle_text = st.lists(
@@ -47,7 +47,7 @@ def test_overlapping_and_nested_needles_are_all_found():
     needles.add(["he", "she", "hers", "his"])
     assert needles.find("ushers") == {"he", "she", "hers"}
     assert needles.find("") == frozenset()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lower-case"):
         needles.add(["Upper"])
 
 
@@ -89,8 +89,9 @@ _json = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_text, children, max_size=4),
     max_leaves=12,
 )
-_keys = st.sampled_from(["command", "sql", "query", "path", "url", "body", "args", "argv", "filter", "collection",
-                         "operation", "cwd", "method", "mode", "force", "amount", "code", "to", "bcc", "x"])  # fmt: skip
+_keys = st.sampled_from(["command", "sql", "query", "path", "url", "body", "args", "argv", "filter",
+                         "collection", "operation", "cwd", "method", "mode", "force", "amount", "code", "to", "bcc",
+                         "x"])  # fmt: skip
 _tools = st.sampled_from(["run_command", "query", "execute_sql", "write_file", "fetch", "send_email", "create_refund",
                           "kubectl_delete", "browser_fill_form", "delete_many", "find", "git_push", "git_reset",
                           "aggregate", "export_collection", "x"])  # fmt: skip
@@ -119,11 +120,12 @@ def test_screened_and_full_scans_agree_on_the_corpus():
         assert screened == scan_call(call["tool"], call["arguments"], context, False), call["id"]
 
 
-_PATH_BITS = ["/", "/etc", "/proc", "/proc/1/environ", "/proc/kcore", "/dev/sda", "/usr", "/lib64", "/opt/x/bin", ".ssh",
-              "/.ssh/id_ed25519", ".pub", "id_rsa", ".aws/credentials", "Cookies", "Login Data", "key4.db", ".env",
-              ".env.local", "secrets.yaml", ".bashrc", ".profile", "Library/LaunchAgents/", ".github/workflows/",
-              "Jenkinsfile", ".git/hooks/", "docker.sock", "a.p12", "~", "..", "srv", "app", "x", "\n", "PROC",
-              "/var/lib", "/var/spool/cron", ".config/fish/config.fish", "azure-pipelines", ".example"]  # fmt: skip
+_PATH_BITS = ["/", "/etc", "/proc", "/proc/1/environ", "/proc/kcore", "/dev/sda", "/usr", "/lib64", "/opt/x/bin",
+              ".ssh", "/.ssh/id_ed25519", ".pub", "id_rsa", ".aws/credentials", "Cookies", "Login Data", "key4.db",
+              ".env", ".env.local", "secrets.yaml", ".bashrc", ".profile", "Library/LaunchAgents/",
+              ".github/workflows/", "Jenkinsfile", ".git/hooks/", "docker.sock", "a.p12", "~", "..", "srv", "app",
+              "x", "\n", "PROC", "/var/lib", "/var/spool/cron", ".config/fish/config.fish", "azure-pipelines",
+              ".example"]  # fmt: skip
 
 
 @settings(max_examples=500, deadline=None)

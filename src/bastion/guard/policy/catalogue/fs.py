@@ -98,6 +98,8 @@ its alternation defeats the regex engine's literal scan."""
 def may_be_sensitive(path: str) -> bool:
     """False only when `path` matches no sensitive kind (`_ANY_SENSITIVE`): it holds none of `_PATH_NEEDLES`."""
     return bool(_PATH_NEEDLES.find(path.lower()))
+
+
 _WRITE_WORDS = frozenset({"write", "edit", "create", "move", "rename", "delete", "remove", "append", "copy", "upload",
                           "save", "put", "mkdir", "patch", "replace", "chmod", "chown", "truncate", "unlink", "rm",
                           "touch", "insert", "overwrite", "modify", "set", "update", "mv", "cp"})  # fmt: skip

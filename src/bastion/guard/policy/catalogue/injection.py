@@ -169,11 +169,7 @@ def injection_in(text: str, hits: frozenset[str]) -> list[InjectionMatch]:
     """`injection_findings(text)`, given the registered needles `text.lower()` holds (`NEEDLES.find`)."""
     if len(text) < 6:
         return []
-    if (
-        text.isascii()
-        and hits.isdisjoint(_NEEDLE_SET)
-        and not (" " in text and not hits.isdisjoint(_AGENT_NEEDLE_SET))
-    ):
+    if text.isascii() and hits.isdisjoint(_NEEDLE_SET) and not (" " in text and not hits.isdisjoint(_AGENT_NEEDLE_SET)):
         return []
     try:
         return list(_scan(_fix_surrogates(text), hits))

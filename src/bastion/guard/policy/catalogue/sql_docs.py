@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bastion.guard.policy.catalogue.bulk_rows import BULK_ROWS
-from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, wanted_keys, name_words, norm_key
+from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key, wanted_keys
 
 _FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate",
                 "filterexpression", "keyconditionexpression")  # fmt: skip

@@ -26,9 +26,7 @@ def walk(
     return strings, scalars
 
 
-def _walk(
-    value: Any, path: str, key: str, strings: list[StringValue], scalars: list[ScalarValue], depth: int
-) -> None:
+def _walk(value: Any, path: str, key: str, strings: list[StringValue], scalars: list[ScalarValue], depth: int) -> None:
     # Exact JSON types first (what a decoded call holds), the ABCs only for anything else: isinstance against
     # `Mapping` costs a trip through abc for every value.
     t = type(value)
