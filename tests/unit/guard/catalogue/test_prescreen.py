@@ -23,7 +23,11 @@ from bastion.guard.policy.catalogue.view import SQL_NEEDLES
 
 _WORDS = sorted(NEEDLES.words)
 _needle_text = st.lists(
-    st.one_of(st.sampled_from(_WORDS), st.text(max_size=6), st.sampled_from(["\x00", " ", "İ", "\u212a", "ẞ"])),
+    st.one_of(
+        st.sampled_from(_WORDS),
+        st.text(max_size=6),
+        st.sampled_from(["\x00", " ", "İ", "\u212a", "ẞ", "\ud800", "\U000e0041"]),
+    ),
     max_size=12,
 ).map("".join)
 
