@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bastion.guard.policy.catalogue import CATALOGUE, sql_parse
+from bastion.guard.policy.catalogue import CATALOGUE, fs, net, net_url, sql_parse
 from bastion.guard.policy.catalogue.shell_parse import parse_shell
 from bastion.guard.policy.config import RuleConfig
 from bastion.guard.policy.engine import PolicyEngine
@@ -63,9 +63,13 @@ def large_arguments() -> dict[str, Any]:
 
 
 def clear_caches() -> None:
-    """Forget every parse, so the next call pays for parsing (a call never seen before)."""
+    """Forget every parse and every judged path, so the next call pays for them (a call never seen before)."""
     parse_shell.cache_clear()
     sql_parse._parse.cache_clear()
+    fs._judged.cache_clear()
+    fs._normalise_cached.cache_clear()
+    net._judged.cache_clear()
+    net_url._machine_url_cached.cache_clear()
 
 
 def samples(fn: Callable[[], object], n: int, before: Callable[[], None] | None = None) -> list[float]:

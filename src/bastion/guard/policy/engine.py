@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _SUBJECT_CACHE_SIZE = 4096
 _RANK = {Decision.ALLOW: 0, Decision.ASK: 1, Decision.DENY: 2}
+_SETTING_DECISION = {CatalogueSetting.DENY: Decision.DENY, CatalogueSetting.ASK: Decision.ASK}
 
 
 class Scanner(Protocol):
@@ -63,7 +64,7 @@ class PolicyDecision:
     findings: tuple[Finding, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Candidate:
     decision: Decision
     decided_by: str
@@ -93,6 +94,7 @@ class PolicyEngine:
         self._scan_context = ScanContext
         self._actions: dict[str, CatalogueSetting] = {}
         self._by_subject: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
+        self._contexts: dict[tuple[Any, ...], ScanContext] = {}
         self._default_by = f"profile:{profile}"
         self._default_allow = Verdict(
             Decision.ALLOW, "no rule or catalogue entry applies", check=f"policy/{self._default_by}"
@@ -119,17 +121,7 @@ class PolicyEngine:
         candidates: list[_Candidate] = []
         if rule is not None:
             candidates.append(_rule_candidate(rule, subject))
-        findings = self._scan(
-            subject.tool,
-            arguments,
-            self._scan_context(
-                allowed_roots=context.roots,
-                allowed_domains=context.domains,
-                server=subject.server,
-                read_only_hint=_hint(subject, "readOnlyHint"),
-                destructive_hint=_hint(subject, "destructiveHint"),
-            ),
-        )
+        findings = self._scan(subject.tool, arguments, self._context_for(subject, context))
         for order, finding in enumerate(findings, start=1):
             candidate = self._finding_candidate(finding, rule, order, considered if explain else None)
             if candidate is not None:
@@ -150,6 +142,28 @@ class PolicyEngine:
         if explain:
             considered.append(Considered("profile", str(self.profile), True, _profile_note(self.profile)))
         return PolicyDecision(verdict, decided_by, tuple(considered), tuple(findings))
+
+    def _context_for(self, subject: Subject, context: ServerContext) -> ScanContext:
+        """The scan context of a call (one object per server, settings and hints: made once, then reused)."""
+        read_only, destructive = _hint(subject, "readOnlyHint"), _hint(subject, "destructiveHint")
+        key = (context.roots, context.domains, subject.server, read_only, destructive)
+        try:
+            found, cacheable = self._contexts.get(key), True
+        except TypeError:  # roots or domains given as lists: not cacheable, still judged
+            found, cacheable = None, False
+        if found is None:
+            found = self._scan_context(
+                allowed_roots=context.roots,
+                allowed_domains=context.domains,
+                server=subject.server,
+                read_only_hint=read_only,
+                destructive_hint=destructive,
+            )
+            if cacheable:
+                if len(self._contexts) >= _SUBJECT_CACHE_SIZE:
+                    self._contexts.clear()
+                self._contexts[key] = found
+        return found
 
     def _candidate_rules(self, subject: Subject) -> tuple[Rule, ...]:
         """The rules whose `match` holds for `subject`, in order; cached per subject."""
@@ -202,9 +216,7 @@ class PolicyEngine:
                 why = f"skipped by rule {rule.id}" if skipped and rule is not None else "turned off in policy.catalogue"
                 considered.append(Considered("catalogue", entry.id, False, f"{finding.reason}{where}; {why}"))
             return None
-        decision = {CatalogueSetting.DENY: Decision.DENY, CatalogueSetting.ASK: Decision.ASK}.get(
-            setting, Decision.ALLOW
-        )
+        decision = _SETTING_DECISION.get(setting, Decision.ALLOW)
         reason = f"{entry.title} ({entry.id}, {entry.severity}): {finding.reason}{where}"
         if considered is not None:
             considered.append(Considered("catalogue", entry.id, True, reason, decision))

@@ -58,9 +58,15 @@ def annotation_key(annotations: Mapping[str, Any] | None) -> tuple[Any, ...] | N
     """The part of a tool's annotations rules can match on, as a hashable value."""
     if annotations is None:
         return None
-    values = (annotations.get(hint, ANNOTATION_DEFAULTS[hint]) for hint in ANNOTATION_DEFAULTS)
+    if not annotations:
+        return _DEFAULT_ANNOTATION_KEY
+    values = [annotations.get(hint, default) for hint, default in ANNOTATION_DEFAULTS.items()]
     # A non-boolean hint (a server's mistake) matches neither true nor false; keep the key hashable.
-    return tuple(value if isinstance(value, bool) else None for value in values)
+    return tuple([value if isinstance(value, bool) else None for value in values])
+
+
+_DEFAULT_ANNOTATION_KEY = tuple(ANNOTATION_DEFAULTS.values())
+"""The key of a tool that declares no hints (the common case, answered without a loop)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,9 +204,16 @@ def _without_option_values(args: list[str]) -> list[str]:
     return words
 
 
+_CLIS = _SIZING_CLIS | {"aws", "gcloud", "gsutil", "az", "kubectl", "oc", "helm", "terraform", "tofu", "terragrunt",
+                        "pulumi", "cdk", "cdktf"}  # fmt: skip
+"""Every program `_cloud_cli` judges: it finds nothing in another's command line."""
+
+
 def detect(call: CallView) -> Iterator[Finding]:
     for where, script in call.commands:
         for cmd in script.commands:
+            if call.prescreen and cmd.name not in _CLIS:
+                continue
             for eid, reason in _cloud_cli(cmd):
                 yield Finding(_BY_ID[eid], f"{reason} in {where.path}", where.path)
     yield from _tools(call)

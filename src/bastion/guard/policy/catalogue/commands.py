@@ -106,15 +106,19 @@ def _norm(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+_FLAT = frozenset({str, int, float, bool, type(None)})
+"""Exact types of flat values (their isinstance checks against ABCs cost more than this lookup)."""
+
+
 def may_hold_argv(arguments: Any) -> bool:
     """False for flat arguments of strings and numbers without an argument-list key: no argv form there
     (the common case, answered without a walk)."""
     if type(arguments) is not dict:
         return True
     for k, v in arguments.items():
-        if type(v) is not str and (isinstance(v, Mapping | list | tuple) or not isinstance(v, int | float | None)):
+        if type(v) not in _FLAT and (isinstance(v, Mapping | list | tuple) or not isinstance(v, int | float | None)):
             return True
-        if _arg_key(str(k)):
+        if _arg_key(k if type(k) is str else str(k)):
             return True
     return False
 

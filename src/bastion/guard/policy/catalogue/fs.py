@@ -11,9 +11,11 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, StringValue, entry
 from bastion.guard.policy.catalogue.machine import machine_path
+from bastion.guard.policy.catalogue.needles import Needles
 from bastion.guard.policy.catalogue.view import CallView, norm_key
 from bastion.model import Decision
 
@@ -65,7 +67,39 @@ _ANY_SENSITIVE = re.compile(
     "|".join(p.pattern for p in (_DEVICE, _CREDENTIALS, _SECRET_FILES, _STARTUP, _CI, _SYSTEM))
     + r"|/\.git/hooks/|^\.git/hooks/|^/etc(/|$)"
 )
-"""One pass that no ordinary path matches; the kinds are then told apart one by one."""
+"""Every sensitive kind in one pattern (the reference the path needles are tested against)."""
+_PATH_NEEDLES = Needles()
+_PATH_NEEDLES.add(
+    n.lower()
+    for n in (
+        # _DEVICE, _SYSTEM, /etc and the /proc files (`^/...`): what such a path starts with
+        "/dev/", "/proc", "docker.sock", "/etc", "/usr", "/bin", "/sbin", "/lib", "/boot", "/sys", "/var/lib",
+        "/var/spool/cron", "/opt/",
+        # _CREDENTIALS
+        ".ssh", ".aws/", ".config/gcloud/", "application_default_credentials.json", ".azure/", ".kube/config",
+        ".docker/config.json", ".gnupg/", ".vault-token", ".p12", ".pfx", ".jks", ".keystore", ".ppk", "id_",
+        "Login Data", "Cookies", "key3.db", "key4.db", "logins.json", ".password-store/",
+        # _SECRET_FILES
+        ".env", ".netrc", "_netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc", ".my.cnf", ".terraformrc",
+        "credentials.json", "secret", ".htpasswd", "terraform.tfstate",
+        # _STARTUP
+        ".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile", ".zshenv", ".login", ".cshrc",
+        ".tcshrc", ".config/fish/config.fish", "Library/LaunchAgents/",
+        # _CI, git hooks
+        ".github/workflows/", ".gitlab-ci.yml", ".circleci/", "Jenkinsfile", ".buildkite/", "azure-pipelines",
+        ".git/hooks/",
+    )
+)  # fmt: skip
+"""A literal every branch of `_ANY_SENSITIVE` needs, lower-cased: a path holding none of them (the common case,
+found in one Aho-Corasick pass) is no sensitive path. One regex over every kind costs several microseconds a path:
+its alternation defeats the regex engine's literal scan."""
+
+
+def may_be_sensitive(path: str) -> bool:
+    """False only when `path` matches no sensitive kind (`_ANY_SENSITIVE`): it holds none of `_PATH_NEEDLES`."""
+    return bool(_PATH_NEEDLES.find(path.lower()))
+
+
 _WRITE_WORDS = frozenset({"write", "edit", "create", "move", "rename", "delete", "remove", "append", "copy", "upload",
                           "save", "put", "mkdir", "patch", "replace", "chmod", "chown", "truncate", "unlink", "rm",
                           "touch", "insert", "overwrite", "modify", "set", "update", "mv", "cp"})  # fmt: skip
@@ -103,6 +137,15 @@ _DEST_KEYS = frozenset({"destination", "dest", "dst", "target", "to", "output", 
 
 def normalise(value: str, base: str = "") -> str:
     """`value` with duplicate slashes, `.` and `..` folded; relative paths joined to `base`."""
+    if len(value) <= _CACHED_LENGTH:
+        return _normalise_cached(value, base)  # the allowed roots, normalised on every call, and repeated paths
+    return _normalise(value, base)
+
+
+_CACHED_LENGTH = 512
+
+
+def _normalise(value: str, base: str) -> str:
     v = machine_path(value).replace("\\", "/")
     if v.startswith("file://"):
         v = v[7:]
@@ -114,6 +157,9 @@ def normalise(value: str, base: str = "") -> str:
         head, _, rest = v.partition("/")
         return head + ("/" + posixpath.normpath("/" + rest).lstrip("/") if rest else "")
     return posixpath.normpath(v) if v else v
+
+
+_normalise_cached = lru_cache(maxsize=4096)(_normalise)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -144,7 +190,7 @@ def sensitive_path(value: str) -> str | None:
 
 
 def _sensitive(path: str) -> str | None:
-    if not _ANY_SENSITIVE.search(path) or _TEMPLATE_SUFFIX.search(path):
+    if not may_be_sensitive(path) or _TEMPLATE_SUFFIX.search(path):
         return None
     if _DEVICE.search(path):
         return "device"
@@ -173,6 +219,17 @@ _WRITE_KIND = {"credentials": "fs.sensitive_write", "secrets": "fs.sensitive_wri
 
 def judge_path(value: str, write: bool, roots: Sequence[str], base: str = "") -> Iterator[tuple[str, str]]:
     """(entry id, reason) pairs for one path accessed for reading or writing."""
+    if len(value) <= _CACHED_LENGTH and type(roots) is tuple:
+        return iter(_judged(value, write, roots, base))  # a workdir or repository path is judged on every call
+    return _judge(value, write, roots, base)
+
+
+@lru_cache(maxsize=4096)
+def _judged(value: str, write: bool, roots: tuple[str, ...], base: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_judge(value, write, roots, base))
+
+
+def _judge(value: str, write: bool, roots: Sequence[str], base: str) -> Iterator[tuple[str, str]]:
     root0 = normalise(roots[0]) if roots else ""
     path = normalise(value, base or root0)
     kind = _sensitive(path)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
 from bastion.model import Decision
@@ -125,6 +126,9 @@ _NEEDLES = (
     "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
 )  # fmt: skip
 """Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
+_NEEDLE_SET = NEEDLES.add(_NEEDLES)
+_AGENT_NEEDLE_SET = NEEDLES.add(_AGENT_NEEDLES)
+_PHRASE_NEEDLES = {entry_id: NEEDLES.add(needles) for entry_id, _, needles in _PHRASES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,20 +162,22 @@ def injection_findings(text: str) -> list[InjectionMatch]:
     """Injection signals in `text` (an argument, or a tool description). Never raises."""
     if not isinstance(text, str) or len(text) < 6:
         return []
-    lowered = text.lower()
-    if (
-        text.isascii()
-        and not any(n in lowered for n in _NEEDLES)
-        and not (" " in text and any(n in lowered for n in _AGENT_NEEDLES))
-    ):
+    return injection_in(text, NEEDLES.find(text.lower()))
+
+
+def injection_in(text: str, hits: frozenset[str]) -> list[InjectionMatch]:
+    """`injection_findings(text)`, given the registered needles `text.lower()` holds (`NEEDLES.find`)."""
+    if len(text) < 6:
+        return []
+    if text.isascii() and hits.isdisjoint(_NEEDLE_SET) and not (" " in text and not hits.isdisjoint(_AGENT_NEEDLE_SET)):
         return []
     try:
-        return list(_scan(_fix_surrogates(text)))
+        return list(_scan(_fix_surrogates(text), hits))
     except Exception:
         return []
 
 
-def _scan(text: str) -> Iterator[InjectionMatch]:
+def _scan(text: str, text_hits: frozenset[str]) -> Iterator[InjectionMatch]:
     hidden = "" if text.isascii() else _tag_text(text)
     if hidden:
         yield InjectionMatch("injection.hidden_unicode", f"{len(hidden)} invisible tag characters: {hidden[:60]!r}")
@@ -180,9 +186,10 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
     visible = text if text.isascii() else unicodedata.normalize("NFKC", _TAGS.sub("", text)) + "\n" + hidden
     long_ascii = len(visible) > LONG_TEXT and visible.isascii()
     lowered = visible.lower()
+    hits = text_hits if visible is text else NEEDLES.find(lowered)
     for entry_id, pattern, needles in _PHRASES:
         if pattern is _AGENT_DIRECTIVE:
-            if visible.isascii() and not any(n in lowered for n in needles):
+            if visible.isascii() and hits.isdisjoint(_PHRASE_NEEDLES[entry_id]):
                 continue
             agent = _agent_directive(visible)
             if agent:
@@ -190,7 +197,7 @@ def _scan(text: str) -> Iterator[InjectionMatch]:
             continue
         elif long_ascii:
             windows = needle_windows(lowered, needles, 250, 250)
-        elif not visible.isascii() or any(n in lowered for n in needles):
+        elif not visible.isascii() or not hits.isdisjoint(_PHRASE_NEEDLES[entry_id]):
             windows = [(0, len(visible))]
         else:
             continue
@@ -251,6 +258,8 @@ def _addressed(pattern: re.Pattern[str], text: str, start: int, end: int) -> re.
 
 
 def detect(call: CallView) -> Iterator[Finding]:
-    for s in call.strings:
-        for match in injection_findings(s.value):
+    for s, hits in zip(call.strings, call.hits, strict=True):
+        if not hits and s.value.isascii():
+            continue  # no needle of any family in an ASCII text: `injection_in` would find nothing, slower
+        for match in injection_in(s.value, hits):
             yield Finding(_BY_ID[match.entry_id], f"{match.reason} in {s.path}", s.path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
@@ -150,6 +151,20 @@ def url_off_allowlist(value: str, domains: Sequence[str]) -> bool:
 
 def judge_url(url: str, domains: Sequence[str], write: bool) -> Iterator[tuple[str, str]]:
     """(entry id, reason) pairs for one URL."""
+    if len(url) <= _CACHED_LENGTH and type(domains) is tuple:
+        return iter(_judged(url, domains, write))  # the same endpoints are called again and again
+    return _judge(url, domains, write)
+
+
+_CACHED_LENGTH = 2048
+
+
+@lru_cache(maxsize=4096)
+def _judged(url: str, domains: tuple[str, ...], write: bool) -> tuple[tuple[str, str], ...]:
+    return tuple(_judge(url, domains, write))
+
+
+def _judge(url: str, domains: Sequence[str], write: bool) -> Iterator[tuple[str, str]]:
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".").lower()
@@ -223,7 +238,7 @@ def _write_method(call: CallView) -> bool:
 
 def detect(call: CallView) -> Iterator[Finding]:
     domains = call.context.allowed_domains
-    write = _write_method(call)
+    write = _write_method(call) if call.urls else False
     http_method = _method(call) if call.urls else None
     raw = {s.path: s.value for s in call.strings} if call.urls else {}
     for s in call.urls:

@@ -13,6 +13,7 @@ reports as a disguise; `readings` gives every URL some client would request, and
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote
 
 _C0_SPACE = "".join(chr(c) for c in range(0x21))
@@ -26,6 +27,13 @@ _SPECIAL_SLASHES = re.compile(r"^(https?|wss?|ftp):([/\\]*)(?=[^/\\\s])", re.I)
 
 def machine_url(value: str) -> tuple[str, bool]:
     """(the URL a client would request, whether the written form disguised it)."""
+    return _machine_url_cached(value) if len(value) <= _CACHED_LENGTH else _machine_url(value)
+
+
+_CACHED_LENGTH = 2048
+
+
+def _machine_url(value: str) -> tuple[str, bool]:
     stripped = value.strip(_C0_SPACE)
     cleaned = stripped.translate(_TAB_NEWLINE)
     disguised = cleaned != stripped
@@ -54,6 +62,10 @@ def machine_url(value: str) -> tuple[str, bool]:
             disguised = True
             authority = userinfo + at + decoded
     return head + authority + rest[end:], disguised
+
+
+_machine_url_cached = lru_cache(maxsize=4096)(_machine_url)
+"""A call's URLs are read here twice (which strings are URLs, then what each reaches), and the same URLs recur."""
 
 
 def readings(url: str) -> tuple[str, ...]:

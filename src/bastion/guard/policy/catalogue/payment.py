@@ -9,6 +9,7 @@ is not recognised (write a policy rule for it).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.view import CallView
@@ -68,15 +69,20 @@ def _entry_for(words: frozenset[str]) -> str | None:
     return None
 
 
-def detect(call: CallView) -> Iterator[Finding]:
-    words = call.tool_words
-    if words & _READ:
-        return
-    money_context = bool(call.words & _MONEY_SERVERS) or bool(
-        words & {"refund", "payout", "charge", "funds", "money", "payment"}
+@lru_cache(maxsize=4096)
+def _tool_entry(tool_words: frozenset[str], words: frozenset[str]) -> str | None:
+    """The entry a tool's name says it acts on (it depends on the tool and server names alone: cached)."""
+    if tool_words & _READ:
+        return None
+    money_context = bool(words & _MONEY_SERVERS) or bool(
+        tool_words & {"refund", "payout", "charge", "funds", "money", "payment"}
     )
-    eid = _entry_for(words)
-    if eid is None or not money_context:
+    return _entry_for(tool_words) if money_context else None
+
+
+def detect(call: CallView) -> Iterator[Finding]:
+    eid = _tool_entry(call.tool_words, call.words)
+    if eid is None:
         return
     yield Finding(_BY_ID[eid], f"tool {call.tool} on {call.server or 'this server'}", "arguments")
     amount = call.scalar("amount", "amount_cents", "value", "total")

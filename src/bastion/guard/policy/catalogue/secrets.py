@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
+from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
 from bastion.model import Decision
@@ -133,7 +134,17 @@ _WHOLE_TEXT = frozenset({"private_key", "gcp_service_account"})
 _GATE = ("akia", "asia", "abia", "acca", "aws", "aiza", "ya29", "private", "accountkey", "sig=", "gh", "gl", "xox",
          "xapp", "hooks.slack", "_live_", "_test_", "sk", "hf_", "sg.", "npm_", "pypi-", "_v1_", "eyj", "://", "pass",
          "pwd", "secret_key", "github", "t3blbkfj")  # fmt: skip
-"""Short substrings, one of which every pattern's needles contain: a text with none of them holds no secret."""
+"""Short substrings, one of which every pattern's needles contain (a checked invariant: the coarse gate a text
+passed before the needles were searched all at once; `SECRET_NEEDLES` is the exact gate now)."""
+_NEEDLE_SETS: dict[str, frozenset[str]] = {kind: NEEDLES.add(needles) for kind, needles in _NEEDLES.items()}
+SECRET_NEEDLES: frozenset[str] = frozenset().union(*_NEEDLE_SETS.values())
+"""Every pattern's needles: a text holding none of them holds no secret (the gate, exact)."""
+_PATTERNS_BY_NEEDLE: dict[str, tuple[int, ...]] = {
+    needle: tuple(i for i, (kind, *_) in enumerate(_PATTERNS) if needle in _NEEDLE_SETS[kind])
+    for needle in SECRET_NEEDLES
+}
+"""For each needle, the patterns (indexes into `_PATTERNS`) that need it: a text's needles name the few patterns
+worth running."""
 
 
 def _entropy(s: str) -> float:
@@ -167,12 +178,17 @@ def find_secrets(text: str) -> list[SecretMatch]:
     if not isinstance(text, str) or len(text) < 8:
         return []
     lowered = text.lower()
-    if not any(n in lowered for n in _GATE):
+    return secrets_in(text, lowered, NEEDLES.find(lowered))
+
+
+def secrets_in(text: str, lowered: str, hits: frozenset[str]) -> list[SecretMatch]:
+    """`find_secrets(text)`, given `text.lower()` and the registered needles it holds (`NEEDLES.find`)."""
+    if len(text) < 8:
         return []
+    indexes = {i for needle in hits if needle in _PATTERNS_BY_NEEDLE for i in _PATTERNS_BY_NEEDLE[needle]}
     found: list[SecretMatch] = []
-    for kind, eid, pattern, group in _PATTERNS:
-        if not any(n in lowered for n in _NEEDLES[kind]):
-            continue  # the pattern cannot match: skip a regex pass over a long text
+    for i in sorted(indexes):  # the others cannot match: no regex pass over the text for them
+        kind, eid, pattern, group = _PATTERNS[i]
         if len(text) <= LONG_TEXT or kind in _WHOLE_TEXT:
             windows = [(0, len(text))]
         else:
@@ -189,9 +205,11 @@ def find_secrets(text: str) -> list[SecretMatch]:
 
 
 def detect(call: CallView) -> Iterator[Finding]:
-    for s in call.strings:
+    for s, lowered, hits in zip(call.strings, call.lowered, call.hits, strict=True):
+        if not hits:
+            continue  # no needle of any family: no secret (`secrets_in` would say so, slower)
         seen: set[str] = set()
-        for match in find_secrets(s.value):
+        for match in secrets_in(s.value, lowered, hits):
             if match.entry_id in seen:
                 continue
             seen.add(match.entry_id)

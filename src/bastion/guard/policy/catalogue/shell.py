@@ -84,6 +84,7 @@ _INSTALLERS = {"pip": "install", "pip3": "install", "pipx": "install", "uv": "ad
                "apt-get": "install", "yum": "install", "dnf": "install", "apk": "add", "brew": "install",
                "conda": "install", "composer": "require", "poetry": "add"}  # fmt: skip
 _INSTALL_WORDS = frozenset({"install", "add", "i", "require"})
+_SOURCING = INTERPRETERS | {"source", "."}
 _UNTRUSTED_OPTS = frozenset({"--index-url", "-i", "--extra-index-url", "--trusted-host", "--registry", "--source",
                              "-f", "--find-links", "--allow-unauthenticated", "--no-verify", "--insecure"})  # fmt: skip
 
@@ -151,7 +152,7 @@ def _reads_stdin(cmd: Command) -> bool:
 
 
 def _command(cmd: Command) -> Iterator[ShellFinding]:
-    if set(cmd.wrappers) & {"sudo", "doas", "pkexec", "runuser"}:
+    if cmd.wrappers and set(cmd.wrappers) & {"sudo", "doas", "pkexec", "runuser"}:
         yield ShellFinding("shell.sudo", f"{'/'.join(cmd.wrappers)} {' '.join(cmd.argv)[:60]}")
     name, args = cmd.name, cmd.args
     yield from _redirects(cmd)
@@ -176,7 +177,7 @@ def _command(cmd: Command) -> Iterator[ShellFinding]:
         yield ShellFinding("shell.sudo", f"{name} {' '.join(args)[:60]}")
     if name == "eval" and any("$" in a or "`" in a for a in args):
         yield ShellFinding("shell.eval_dynamic", f"eval {' '.join(args)[:60]}")
-    if name in INTERPRETERS | {"source", "."} and any(a.startswith("<(") for a in args):
+    if name in _SOURCING and any(a.startswith("<(") for a in args):
         yield ShellFinding("shell.pipe_to_interpreter", f"{name} runs the output of a process substitution")
     if name in SHELLS and "c" in short_flags(args) and any(a.startswith("$") for a in args):
         yield ShellFinding("shell.eval_dynamic", f"{name} -c of a substitution")

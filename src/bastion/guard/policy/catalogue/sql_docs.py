@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bastion.guard.policy.catalogue.bulk_rows import BULK_ROWS
-from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key
+from bastion.guard.policy.catalogue.view import PROSE_KEYS, CallView, name_words, norm_key, wanted_keys
 
 _FILTER_KEYS = ("filter", "query", "where", "selector", "criteria", "conditions", "match", "predicate",
                 "filterexpression", "keyconditionexpression")  # fmt: skip
@@ -109,10 +109,9 @@ def _pipeline_unbounded(pipeline: Any) -> bool:
 
 
 def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
-    args = call.arguments
-    wanted = {norm_key(k) for k in keys}
-    for key, value in args.items():
-        if norm_key(str(key)) in wanted:
+    wanted = wanted_keys(keys)
+    for key, value in call.arguments.items():
+        if norm_key(key if type(key) is str else str(key)) in wanted:
             return True, value
     return False, None
 
@@ -120,16 +119,21 @@ def _arg(call: CallView, keys: tuple[str, ...]) -> tuple[bool, Any]:
 def _verbs(call: CallView) -> frozenset[str]:
     """The words of the tool name and of an operation named in the arguments (`{"operation": "deleteMany"}`)."""
     words = call.tool_words
-    for key in ("operation", "action", "op", "method", "command", "type"):
-        value = call.arguments.get(key) if isinstance(call.arguments, Mapping) else None
-        if isinstance(value, str) and len(value) <= 40:
+    args = call.arguments
+    if not isinstance(args, Mapping):
+        return words
+    for key in _OPERATION_KEYS:
+        value = args.get(key)
+        if value is not None and isinstance(value, str) and len(value) <= 40:
             words = words | name_words(value)
     return words
 
 
-def _reads_documents(call: CallView) -> bool:
-    """A tool reading documents of a named collection (or a DynamoDB-style table scan)."""
-    words = _verbs(call)
+_OPERATION_KEYS = ("operation", "action", "op", "method", "command", "type")
+
+
+def _reads_documents(call: CallView, words: frozenset[str]) -> bool:
+    """A tool reading documents of a named collection (or a DynamoDB-style table scan); `words` are `_verbs(call)`."""
     if words & {"export", "dump"}:  # export_table, dump_collection: a whole table or collection out
         return _arg(call, ("collection", "coll", "collectionname", "table", "tablename"))[0]
     if words & {"find", "aggregate"}:
@@ -143,6 +147,12 @@ def _reads_documents(call: CallView) -> bool:
     )
 
 
+_ANY_DOCUMENT_VERB = frozenset({"many", "all", "export", "dump", "find", "aggregate", "scan", "query", "list", "read",
+                                "get", "fetch", "search"})  # fmt: skip
+"""`structured` finds nothing without one of these words: a bulk delete or update needs `many`/`all`, a read one of
+`_reads_documents`' verbs."""
+
+
 def structured(call: CallView) -> Iterator[tuple[str, str]]:
     """(operation, reason) for a document-database tool called with structured arguments."""
     words = _verbs(call)
@@ -151,6 +161,8 @@ def structured(call: CallView) -> Iterator[tuple[str, str]]:
         return
     if not isinstance(call.arguments, Mapping):
         return
+    if call.prescreen and words.isdisjoint(_ANY_DOCUMENT_VERB):
+        return  # pre-screen: every finding below needs one of these words
     has_filter, filt = _arg(call, _FILTER_KEYS)
     empty = not has_filter or filter_everything(filt)
     many = "many" in words or "all" in words
@@ -158,7 +170,7 @@ def structured(call: CallView) -> Iterator[tuple[str, str]]:
         yield "document_delete_all", f"tool {call.tool} with a filter that selects every document"
     elif many and empty and words & {"update", "replace"}:
         yield "document_update_all", f"tool {call.tool} with a filter that selects every document"
-    elif _reads_documents(call):
+    elif _reads_documents(call, words):
         has_pipeline, pipeline = _arg(call, ("pipeline", "stages"))
         if has_pipeline:
             if _pipeline_unbounded(pipeline):

@@ -80,11 +80,15 @@ class Statement:
     table: str
     raw: str
     tree: exp.Expr | None = field(default=None, compare=False, repr=False)
+    _text: list[str] = field(default_factory=list, compare=False, repr=False)
+    """`text`, once made (statements are cached with their parse, so a repeated call pays for it once)."""
 
     @property
     def text(self) -> str:
         """The statement as SQL (regenerated from the tree: generation costs more than parsing)."""
-        return self.tree.sql()[:120] if self.tree is not None else self.raw[:120]
+        if not self._text:
+            self._text.append(self.tree.sql()[:120] if self.tree is not None else self.raw[:120])
+        return self._text[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,15 +135,8 @@ def _tools(call: CallView) -> Iterator[Finding]:
         "set",
     }:
         yield Finding(_BY_ID["vcs.access_grant"], f"tool {call.tool}", "arguments")
-    forced = any(s.value is True and "force" in norm_key(s.key) for s in call.scalars) or any(
-        s.value.strip().lower() in ("force", "force-with-lease", "--force", "--force-with-lease", "-f")
-        for s in call.strings
-        if norm_key(s.key) in ("mode", "strategy", "options", "flags", "pushmode")
-    )
-    hard = call.flag("hard") or any(
-        s.value.strip().lower() in ("hard", "--hard") for s in call.strings if norm_key(s.key) in ("mode", "type")
-    )
-    if words & {"reset"} and hard:
+    forced = bool(words & {"clean", "push", "update"}) and _forced(call)  # only these words read it
+    if words & {"reset"} and _hard(call):
         yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} resets hard", "arguments")
     if words & {"clean"} and (forced or call.flag("directories", "ignored", "x", "d")):
         yield Finding(_BY_ID["vcs.reset_hard"], f"tool {call.tool} removes untracked files", "arguments")
@@ -156,3 +149,19 @@ def _tools(call: CallView) -> Iterator[Finding]:
         and words & {"update", "edit"}
     ):
         yield Finding(_BY_ID["vcs.visibility_change"], f"tool {call.tool} makes a repository public", "arguments")
+
+
+def _forced(call: CallView) -> bool:
+    """A force flag among the arguments (`force: true`, `mode: "force-with-lease"`)."""
+    return any(s.value is True and "force" in norm_key(s.key) for s in call.scalars) or any(
+        s.value.strip().lower() in ("force", "force-with-lease", "--force", "--force-with-lease", "-f")
+        for s in call.strings
+        if norm_key(s.key) in ("mode", "strategy", "options", "flags", "pushmode")
+    )
+
+
+def _hard(call: CallView) -> bool:
+    """A hard reset asked for (`hard: true`, `mode: "hard"`)."""
+    return call.flag("hard") or any(
+        s.value.strip().lower() in ("hard", "--hard") for s in call.strings if norm_key(s.key) in ("mode", "type")
+    )

@@ -25,18 +25,17 @@ from bastion.guard.policy.catalogue.commands import (
     CLI_NAMES,
     CLI_WORDS,
     LANGUAGE_KEYS,
-    NONE,
     argv_lines,
     cli_lines,
     code_key,
     code_line,
     commandish,
-    may_hold_argv,
 )
 from bastion.guard.policy.catalogue.machine import machine_path
+from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.net_url import machine_url
 from bastion.guard.policy.catalogue.shell_parse import Script, parse_shell
-from bastion.guard.policy.catalogue.sql_parse import SqlScript, parse_sql
+from bastion.guard.policy.catalogue.sql_parse import STATEMENT_KEYWORDS, SqlScript, parse_sql
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 COMMAND_KEYS = frozenset({"command", "cmd", "commandline", "script", "shell", "clicommand", "bash", "sh", "exec"})
@@ -63,6 +62,12 @@ _HOSTLIKE = re.compile(r"^[\w.\-]+\.[a-zA-Z]{2,}(:\d+)?(/\S*)?$")
 _ABS = re.compile(r"^(~[\w.\-]*|/|\\\\)")
 _ABS_WORD = re.compile(r"(~[\w.\-]*|/|\\\\)\S*\Z")
 """An absolute or `~` value without whitespace."""
+
+
+SQL_NEEDLES = NEEDLES.add(STATEMENT_KEYWORDS)
+"""`parse_sql` accepts a text only when its first word is a statement keyword; that word's letters stand in the text
+unchanged (unwrapping executable comments and splitting `GO` batches only put spaces and `;` where markers were), so
+a text holding none of the keywords, lower-cased, is never SQL."""
 
 
 T = TypeVar("T")
@@ -102,6 +107,13 @@ def name_words(name: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORD.findall(name)) | frozenset(re.split(r"[^a-z0-9]+", name.lower())) - {""}
 
 
+@lru_cache(maxsize=4096)
+def tool_and_server_words(tool: str, server: str) -> frozenset[str]:
+    """`name_words(tool) | name_words(server)`, one object per pair (its hash computed once, for caches keyed
+    by it)."""
+    return name_words(tool) | name_words(server)
+
+
 COMMAND, CODE = 1, 2
 _UNDER_COMMANDS = re.compile(r"\.(scripts?|commands|cmds|hooks|githooks|entrypoints)(\[\d+\])?\.", re.I)
 """A string one level under a key that holds named commands (npm `scripts`, `hooks`)."""
@@ -121,7 +133,7 @@ def path_key(key: str) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _wanted(keys: tuple[str, ...]) -> frozenset[str]:
+def wanted_keys(keys: tuple[str, ...]) -> frozenset[str]:
     return frozenset(norm_key(k) for k in keys)
 
 
@@ -141,6 +153,19 @@ class CallView:
     context: ScanContext
     strings: list[StringValue] = field(default_factory=list)
     scalars: list[ScalarValue] = field(default_factory=list)
+    prescreen: bool = True
+    """Whether families may skip work their cheap pre-screens prove useless (off: every family runs in full;
+    the differential tests compare both)."""
+
+    @cached_property
+    def lowered(self) -> list[str]:
+        """Each string of `strings`, lower-cased (same order)."""
+        return [s.value.lower() for s in self.strings]
+
+    @cached_property
+    def hits(self) -> list[frozenset[str]]:
+        """The registered needles (`needles.NEEDLES`) each string holds, lower-cased (same order as `strings`)."""
+        return NEEDLES.find_each(self.lowered, self.prescreen)
 
     @cached_property
     def tool_words(self) -> frozenset[str]:
@@ -149,18 +174,18 @@ class CallView:
     @cached_property
     def words(self) -> frozenset[str]:
         """Words of the tool name and the server name."""
-        return self.tool_words | name_words(self.server)
+        return tool_and_server_words(self.tool, self.server)
 
     def by_key(self, *keys: str) -> Iterator[StringValue]:
         """Strings whose normalised key (lower case, no `_`/`-`) is one of `keys`."""
-        wanted = _wanted(keys)
+        wanted = wanted_keys(keys)
         return (s for s in self.strings if norm_key(s.key) in wanted)
 
     def first(self, *keys: str) -> StringValue | None:
         return next(self.by_key(*keys), None)
 
     def scalar(self, *keys: str) -> ScalarValue | None:
-        wanted = _wanted(keys)
+        wanted = wanted_keys(keys)
         return next((s for s in self.scalars if norm_key(s.key) in wanted), None)
 
     def flag(self, *keys: str) -> bool:
@@ -176,7 +201,7 @@ class CallView:
     def commands(self) -> list[tuple[StringValue, Script]]:
         """Command lines, parsed: strings under command keys, and argv lists or program-plus-arguments
         objects at any depth (`commands.argv_lines`), joined as the OS would run them."""
-        argv = argv_lines(self.arguments, self.exec_tool) if may_hold_argv(self.arguments) else NONE
+        argv = argv_lines(self.arguments, self.exec_tool)  # NONE at once when `may_hold_argv` says no
         lines = argv.lines
         named = self.tool_words & CLI_NAMES
         if not named and self.exec_tool and self.words & CLI_NAMES:
@@ -186,7 +211,7 @@ class CallView:
         out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
         for s in self.strings:
             role = key_role(s.key)
-            if role == 0 and _UNDER_COMMANDS.search(s.path):
+            if role == 0 and s.path.count(".") > 1 and _UNDER_COMMANDS.search(s.path):
                 role = COMMAND  # `{"scripts": {"postinstall": "..."}}`, `{"hooks": {"pre": "..."}}`
             if role == 0 and not (self.exec_tool and norm_key(s.key) in ("input", "args", "argv", "")):
                 continue
@@ -215,10 +240,12 @@ class CallView:
         # `search_query`, `query_docs`: a search tool's query is not SQL it runs, unless a database is named too.
         sql_tool = bool(sql_words) and not (self.tool_words & _SEARCH_WORDS and sql_words <= {"query", "queries"})
         out: list[tuple[StringValue, SqlScript]] = []
-        for s in self.strings:
-            if not sql_tool and norm_key(s.key) in PROSE_KEYS:
-                continue
+        for s, hits in zip(self.strings, self.hits, strict=True):
+            if self.prescreen and hits.isdisjoint(SQL_NEEDLES):
+                continue  # no statement keyword anywhere: `parse_sql` would say None (see `SQL_NEEDLES`)
             key = norm_key(s.key)
+            if not sql_tool and key in PROSE_KEYS:
+                continue
             # `query` is also what search tools take: only a SQL tool's query is SQL it will surely run.
             runs = key in SQL_KEYS and (key not in _AMBIGUOUS_SQL_KEYS or not self.tool_words & _SEARCH_WORDS)
             strict = not (runs or (sql_tool and key not in PROSE_KEYS))
@@ -247,8 +274,7 @@ class CallView:
             if not s.value or len(s.value) > 4096 or ("\n" in s.value and "\n" in s.value.split("\x00", 1)[0].strip()):
                 continue  # several lines: text, not a path (a trailing newline is stripped, as servers do)
             v = s.value if s.value.isprintable() and s.value[0] != " " and s.value[-1] != " " else machine_path(s.value)
-            if not v or _SCHEME.match(v):
+            if not v or not (path_key(s.key) or (v[0] in "~/\\" and _ABS_WORD.match(v))) or _SCHEME.match(v):
                 continue
-            if path_key(s.key) or _ABS_WORD.match(v):
-                out.append(s)
+            out.append(s)
         return out
