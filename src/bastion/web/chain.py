@@ -52,17 +52,22 @@ class CausedView:
     reason: str
 
 
-def source_call_of(verdict: StoredEvent | None) -> str | None:
-    """The result a provenance verdict names: its `source_call`, or the id its reason ends with."""
-    if verdict is None:
-        return None
-    named = verdict.details.get("source_call")
-    if isinstance(named, str) and named:
-        return named
-    rule, reason = verdict.details.get("rule"), verdict.details.get("reason")
-    if rule == PROVENANCE_CHECK and isinstance(reason, str):
-        found = _REASON_CALL.search(reason)
-        return found[1] if found else None
+def source_call_of(events: Sequence[StoredEvent]) -> str | None:
+    """The result a call's provenance verdict names: the `source_call` of its verdict, or (older
+    records) the `(call <id>)` ending the reason the provenance check gave (its verdict's, or the
+    approval request's when the call was held)."""
+    for event in reversed(events):
+        if event.type != "call.verdict":
+            continue
+        named = event.details.get("source_call")
+        if isinstance(named, str) and named:
+            return named
+    for event in events:
+        if event.type in ("call.verdict", "approval.requested") and event.details.get("rule") == PROVENANCE_CHECK:
+            reason = event.details.get("reason")
+            found = _REASON_CALL.search(reason) if isinstance(reason, str) else None
+            if found:
+                return found[1]
     return None
 
 
@@ -97,7 +102,10 @@ def caused_by(reader: AuditReader, events: Sequence[StoredEvent]) -> list[Caused
     found = [decode_row(row) for row in reader.rows(query, newest_first=False, limit=MAX_CAUSED * 2)]
     caused = []
     for verdict in found:
-        if verdict.correlation_id == call_id or source_call_of(verdict) != call_id:
+        named = verdict.details.get("source_call")
+        reason = verdict.details.get("reason")
+        older = named is None and isinstance(reason, str) and f"(call {call_id})" in reason
+        if verdict.correlation_id == call_id or (named != call_id and not older):
             continue
         tool = verdict.details.get("tool")
         caused.append(

@@ -65,7 +65,7 @@ def load_call(
         decisions = _oldest_first(reader, held)
     egress = EventQuery(types=("egress.blocked",), server=first.server, since=first.time, until=last.time + 1)
     view = call_view(events, decisions=decisions, egress=_oldest_first(reader, egress), alerts=alerts)
-    source = source_call_of(next((e for e in reversed(events) if e.type == "call.verdict"), None))
+    source = source_call_of(events)
     if source is not None and source != one.correlation_id:
         view = dataclasses.replace(view, source=source_view(reader, source))
     view.caused.extend(caused_by(reader, events))
