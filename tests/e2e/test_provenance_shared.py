@@ -13,12 +13,15 @@ content an attacker wrote (tests/e2e/servers/poisoned_server.py), real agent cli
 from __future__ import annotations
 
 import sys
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
 
 from bastion.audit.chain import decode_row
 from bastion.audit.query import EventQuery
@@ -82,14 +85,27 @@ async def test_a_value_planted_through_one_replica_is_held_on_another(tmp_path: 
     assert f"(call {flagged.correlation_id})" in text_of(attack), "replica B names the result replica A read"
 
 
-async def test_memory_is_kept_per_session_and_per_agent(tmp_path: Path) -> None:
+@asynccontextmanager
+async def client_for(gateway: Gateway, token: str, front: str) -> AsyncIterator[Client]:
+    """A real SDK client over Streamable HTTP (a session named by `Mcp-Session-Id`) or legacy SSE."""
+    if front == "http":
+        async with http_client(gateway, "mail", token) as client:
+            yield client
+    else:
+        url = f"{gateway.base_url}/servers/mail/sse"
+        async with Client(sse_client(url, headers={"Authorization": f"Bearer {token}"}), mode="legacy") as client:
+            yield client
+
+
+@pytest.mark.parametrize("front", ["http", "sse"])
+async def test_memory_is_kept_per_session_and_per_agent(tmp_path: Path, front: str) -> None:
     outcomes: dict[str, bool] = {}
     for scope in ("session", "both"):
         gateway = gateway_for(tmp_path / scope, scope=scope)
         with anyio.fail_after(90):
             async with serving(gateway):
                 token = token_for(gateway)
-                async with http_client(gateway, "mail", token) as reader, http_client(gateway, "mail", token) as other:
+                async with client_for(gateway, token, front) as reader, client_for(gateway, token, front) as other:
                     await reader.call_tool("read_inbox", {"folder": "inbox"})
                     elsewhere = await other.call_tool("send_money", {"recipient": ATTACKER_IBAN, "amount": 1})
                     same = await reader.call_tool("send_money", {"recipient": ATTACKER_IBAN, "amount": 2})
