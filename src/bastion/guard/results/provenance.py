@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 
 from bastion.guard.results.config import ResultsConfig
@@ -30,6 +31,9 @@ from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
 logger = logging.getLogger(__name__)
+NOTE_RETRY = 1.0
+"""After noting the agent's own values failed, seconds before it is tried again (a Redis that is down
+is not waited on by every call)."""
 
 SINK_WORDS = frozenset({
     "send", "post", "reply", "forward", "publish", "broadcast", "notify", "message", "email", "mail", "dm", "invite",
@@ -73,6 +77,7 @@ class ProvenanceCheck:
         self.config = config
         self.taints = taints
         self.sinks = sinks
+        self._note_failed_at = float("-inf")
 
     def sink_override(self, call: ToolCall) -> bool | None:
         """A policy rule's `sink:` for the call, else `results.tools.<glob>.sink`, else None."""
@@ -89,7 +94,10 @@ class ProvenanceCheck:
         sink = checked and is_sink(call, override)
         watched = values if sink else argument_links(call.arguments) if override is None else set()
         if checked and watched:
-            found = await self.taints.find(whose, sorted(watched), scope=provenance.scope, flagged_only=not sink)
+            # One step: looked up, then noted as the agent's own (a failure here denies the call).
+            found = await self.taints.find_and_note(
+                whose, sorted(watched), values, scope=provenance.scope, flagged_only=not sink
+            )
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY
@@ -98,10 +106,11 @@ class ProvenanceCheck:
                     f"{source.why} (call {source.correlation_id})"
                 )
                 verdict = Verdict(decision, reason, check=CHECK_NAME, source_call=source.correlation_id)
-        if values:
+        elif values and time.monotonic() - self._note_failed_at >= NOTE_RETRY:
             try:
                 await self.taints.note_arguments(whose, values)
             except Exception:  # only makes later holds likelier: never a reason to refuse this call
+                self._note_failed_at = time.monotonic()
                 logger.warning("could not note the argument values of %s/%s", call.server, call.tool, exc_info=True)
         return verdict
 

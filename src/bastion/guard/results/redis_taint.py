@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -84,21 +83,42 @@ end
 return kept
 """
 
-# KEYS: (tainted, sources) pairs in the order checked. ARGV: since, flagged only (0/1), digests...
-_FIND = """
-local since, flagged_only = tonumber(ARGV[1]), ARGV[2] == '1'
-for i = 3, #ARGV do
-  for p = 1, #KEYS / 2 do
-    local t = redis.call('ZSCORE', KEYS[2 * p - 1], ARGV[i])
+# KEYS: written, then (tainted, sources) pairs in the order checked. ARGV: now, window, cap of
+# written, flagged only (0/1), how many digests to look up, those digests, then the digests to
+# note as written (after the lookup: a call's own values do not clear it).
+_FIND_AND_NOTE = """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local since, cap, flagged_only, n = now - window, tonumber(ARGV[3]), ARGV[4] == '1', tonumber(ARGV[5])
+local found = false
+for i = 6, 5 + n do
+  for p = 1, (#KEYS - 1) / 2 do
+    local t = redis.call('ZSCORE', KEYS[2 * p], ARGV[i])
     if t and tonumber(t) >= since then
-      local source = redis.call('HGET', KEYS[2 * p], ARGV[i])
+      local source = redis.call('HGET', KEYS[2 * p + 1], ARGV[i])
       if source and (not flagged_only or cjson.decode(source).flagged) then
-        return {i - 2, source}
+        found = {i - 5, source}
+        break
       end
     end
   end
+  if found then break end
 end
-return false
+if #ARGV >= 6 + n then
+  local written = KEYS[1]
+  for i = 6 + n, #ARGV, 1000 do
+    local batch = {}
+    for j = i, math.min(i + 999, #ARGV) do
+      table.insert(batch, now)
+      table.insert(batch, ARGV[j])
+    end
+    redis.call('ZADD', written, unpack(batch))
+  end
+  redis.call('ZREMRANGEBYSCORE', written, '-inf', '(' .. since)
+  local excess = redis.call('ZCARD', written) - cap
+  if excess > 0 then redis.call('ZREMRANGEBYRANK', written, 0, excess - 1) end
+  redis.call('EXPIRE', written, math.ceil(window))
+end
+return found
 """
 
 
@@ -138,7 +158,7 @@ class RedisTaintStore:
             redis_client_url(url), socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
         )
         self._taint = self.redis.register_script(_TAINT)
-        self._find = self.redis.register_script(_FIND)
+        self._find_and_note = self.redis.register_script(_FIND_AND_NOTE)
 
     def _agent_key(self, agent: str) -> str:
         return f"{PREFIX}:{{{digest(agent)}}}"  # one hash slot per agent: a script's keys stay together
@@ -148,17 +168,7 @@ class RedisTaintStore:
         return [f"{base}:tainted", f"{base}:sources"]
 
     async def note_arguments(self, whose: Whose, values: Iterable[str]) -> None:
-        now = self.clock()
-        digests = {digest(value): now for value in values}
-        if not digests:
-            return
-        key = f"{self._agent_key(whose.agent)}:written"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, digests)
-            pipe.zremrangebyscore(key, "-inf", f"({now - self.window}")
-            pipe.zremrangebyrank(key, 0, -(self.max_values + 1))
-            pipe.expire(key, math.ceil(self.window))
-            await pipe.execute()
+        await self.find_and_note(whose, (), values)
 
     async def taint(self, whose: Whose, values: Iterable[str], source: TaintSource) -> list[str]:
         unique = list(dict.fromkeys(values))
@@ -184,14 +194,25 @@ class RedisTaintStore:
     async def find(
         self, whose: Whose, values: Iterable[str], *, scope: Scope = "both", flagged_only: bool = False
     ) -> tuple[str, TaintSource] | None:
+        return await self.find_and_note(whose, values, (), scope=scope, flagged_only=flagged_only)
+
+    async def find_and_note(
+        self,
+        whose: Whose,
+        values: Iterable[str],
+        written: Iterable[str],
+        *,
+        scope: Scope = "both",
+        flagged_only: bool = False,
+    ) -> tuple[str, TaintSource] | None:
         ordered = list(values)
-        if not ordered:
+        noted = list(dict.fromkeys(digest(value) for value in written))
+        if not ordered and not noted:
             return None
-        keys = [key for place in memories(whose, scope) for key in self._pair(whose.agent, place)]
-        since = self.clock() - self.window
-        found = await self._find(
-            keys=keys, args=[since, "1" if flagged_only else "0", *(digest(value) for value in ordered)]
-        )
+        keys = [f"{self._agent_key(whose.agent)}:written"]
+        keys += [key for place in memories(whose, scope) for key in self._pair(whose.agent, place)]
+        args: list[Any] = [self.clock(), self.window, self.max_values, "1" if flagged_only else "0", len(ordered)]
+        found = await self._find_and_note(keys=keys, args=[*args, *(digest(value) for value in ordered), *noted])
         if not found:
             return None
         index, raw = found

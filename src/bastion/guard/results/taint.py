@@ -78,6 +78,18 @@ class TaintStore(Protocol):
         from; `flagged_only`: only values from a result a detector flagged."""
         ...
 
+    async def find_and_note(
+        self,
+        whose: Whose,
+        values: Iterable[str],
+        written: Iterable[str],
+        *,
+        scope: Scope = "both",
+        flagged_only: bool = False,
+    ) -> tuple[str, TaintSource] | None:
+        """`find` over `values`, then `note_arguments` of `written`: one step (one round trip to Redis)."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections (nothing to do in memory)."""
         ...
@@ -209,6 +221,19 @@ class MemoryTaintStore:
                 if found is not None and found[1] is not None and (found[1].flagged or not flagged_only):
                     return value, found[1]
         return None
+
+    async def find_and_note(
+        self,
+        whose: Whose,
+        values: Iterable[str],
+        written: Iterable[str],
+        *,
+        scope: Scope = "both",
+        flagged_only: bool = False,
+    ) -> tuple[str, TaintSource] | None:
+        found = await self.find(whose, values, scope=scope, flagged_only=flagged_only)
+        await self.note_arguments(whose, written)
+        return found
 
     async def aclose(self) -> None:
         return None

@@ -181,15 +181,18 @@ async def test_an_unreachable_redis_raises_so_the_checks_fail_closed() -> None:
         await store.aclose()
 
 
-async def test_redis_holds_digests_not_the_values(make: StoreMaker) -> None:
-    store = make()
-    if not isinstance(store, RedisTaintStore):
-        pytest.skip("about the Redis store")
+async def test_redis_holds_digests_not_the_values() -> None:
+    store = RedisTaintStore(redis_url(), window=60, max_values=10, max_session_values=10)
     me = agent()
-    await store.note_arguments(Whose(me, "s"), [USER])
-    await store.taint(Whose(me, "s"), [ATTACKER], FLAGGED)
-    keys = [key async for key in store.redis.scan_iter(match=f"{store._agent_key(me).replace('{', '[{]')}*")]
-    assert len(keys) >= 4
-    dumped = b"".join([repr(await store.redis.dump(key)).encode() for key in keys])
-    for clear in (ATTACKER, USER, me):
-        assert clear.encode() not in dumped
+    try:
+        await store.note_arguments(Whose(me, "s"), [USER])
+        await store.taint(Whose(me, "s"), [ATTACKER], FLAGGED)
+        keys = [key async for key in store.redis.scan_iter(match=f"{store._agent_key(me).replace('{', '[{]')}*")]
+        assert len(keys) == 6, keys  # written; tainted and sources of the agent and of the session; sessions
+        dumped = b"".join([repr(await store.redis.dump(key)).encode() for key in keys])
+        for clear in (ATTACKER, USER, me):
+            assert clear.encode() not in dumped
+        ttls = [await store.redis.ttl(key) for key in keys]
+        assert all(0 < ttl <= 60 for ttl in ttls), "every key expires with the window"
+    finally:
+        await store.aclose()
