@@ -54,6 +54,8 @@ class Verdict:
     """The approval that admitted the call (approved while it waited, or its retry)."""
     allow_rule_id: str | None = None
     """The always-allow rule that admitted the call."""
+    source_call: str | None = None
+    """The correlation id of the result an argument value came from, when provenance held or denied the call."""
 
     @property
     def allowed(self) -> bool:
@@ -75,6 +77,9 @@ class ToolCall:
     definition: Mapping[str, Any] | None = None
     """The tool as the upstream declared it in its tool list (name, description, inputSchema,
     annotations), or `None` when the upstream does not list it. Never taken from the request."""
+    session: str | None = None
+    """The agent's MCP session the call came in on (`http:<Mcp-Session-Id>`, `sse:<id>`, `conn:<id>`
+    for stdio), or `None` where there is none (the stateless 2026 era)."""
 
 
 class Outcome(enum.StrEnum):

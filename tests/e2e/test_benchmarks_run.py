@@ -35,6 +35,7 @@ RUNS = [
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),
     (["bench_gateway.py", "--calls", "20", "--modes", "2026-07-28", "--durability", "process"], "total"),
     (["bench_ratelimit.py", "--agents", "2", "--calls", "2", "--rounds", "1"], "load average"),
+    (["bench_taint_store.py", "20"], "ratio provenance redis/memory"),
     (["bench_scale_out.py", "--agents", "2", "--calls", "2", "--rounds", "1"], "load average"),
     (["fuzz_front_door.py", "--cases", "10"], "cases/s"),
 ]

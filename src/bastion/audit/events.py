@@ -99,6 +99,7 @@ class VerdictReached(AuditEvent):
     """What the guard pipeline decided about a tool call, and which check (or rule) decided."""
 
     type: ClassVar[str] = "call.verdict"
+    OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("source_call",)
     tool: str | None = None
     verdict: str
     """`allow`, `deny` or `ask`."""
@@ -110,6 +111,9 @@ class VerdictReached(AuditEvent):
     """The approval that admitted a held call (see `CallCompleted.approval_id`)."""
     allow_rule_id: str | None = None
     """The always-allow rule that admitted a held call."""
+    source_call: str | None = None
+    """Provenance: the correlation id of the (untrusted or flagged) result the call's argument value
+    came from; the call page links to it. Unset in older records and for other verdicts."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

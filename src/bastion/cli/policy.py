@@ -27,9 +27,10 @@ def lint(config_path: Path) -> None:
     config = load_or_exit(config_path)
     policy = policy_of(config)
     included = sum(1 for rule in policy.rules if rule.file != config.source)
+    sinks = f", {len(policy.sinks)} setting `sink`" if policy.sinks else ""
     click.echo(
         f"{config.source}: policy OK (profile {policy.profile}, {len(policy.rules)} rule(s)"
-        f"{f', {included} from included files' if included else ''}, "
+        f"{f', {included} from included files' if included else ''}{sinks}, "
         f"{len(policy.catalogue)} catalogue setting(s))"
     )
 

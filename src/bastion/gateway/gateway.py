@@ -68,6 +68,7 @@ from bastion.guard.pinning.audit_events import AuditedPinEvents
 from bastion.guard.pipeline import Check, ContentWithheld, GuardPipeline
 from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import CompiledPolicy, policy_of
+from bastion.guard.policy.sinks import SinkRules
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
@@ -226,7 +227,14 @@ class Gateway:
         self.results: ResultChecks | None = None
         if checks is None:
             untrusted = {name: server.untrusted for name, server in config.servers.items()}
-            self.results = result_checks(config.results, untrusted, record=self.audit.emit, alerts=self.recent_alerts)
+            self.results = result_checks(
+                config.results,
+                untrusted,
+                record=self.audit.emit,
+                alerts=self.recent_alerts,
+                shared_url=config.limits.storage if config.limits.shared else None,
+                sinks=SinkRules(policy_of(config)),
+            )
         self.pipeline = GuardPipeline(
             default_checks(config, self.pins, self.pin_events, self.limits, self.results) if checks is None else checks,
             on_deny=call_denied_alerts(self.recent_alerts),
@@ -268,6 +276,8 @@ class Gateway:
             await self.audit.record(config_loaded_event(self.config))
             if self.limits is not None and self.limits.counters is not None:
                 stack.push_async_callback(self.limits.counters.aclose)
+            if self.results is not None:
+                stack.push_async_callback(self.results.taints.aclose)
             self.tokens = open_token_store(self.config)
             stack.callback(self.tokens.close)
             if self.pins is not None:

@@ -196,7 +196,7 @@ class ProxyServer(Server[Any]):
         state = current_call.get()
         if state is None or state.principal is None:
             raise MCPError(code=INTERNAL_ERROR, message="Bastion: the caller is not authenticated")
-        call = ToolCall(state.call_id, state.principal, self.upstream.name, method, params)
+        call = ToolCall(state.call_id, state.principal, self.upstream.name, method, params, session=state.session)
         try:
             return await self.pipeline.check_content(call, method, result)
         except ContentWithheld as exc:
@@ -243,6 +243,7 @@ class ProxyServer(Server[Any]):
             tool=name,
             arguments=arguments,
             definition=definition,
+            session=state.session,
         )
         try:
             verdict = await self.pipeline.evaluate(call)

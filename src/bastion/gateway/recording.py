@@ -29,6 +29,7 @@ from bastion.compact_json import compact_json
 from bastion.gateway.in_flight import InFlightCall, InFlightCalls
 from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.sdk_access import connection_of
+from bastion.gateway.sessions import session_of
 from bastion.model import Outcome, Principal, Verdict
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class CallState:
     in_flight: InFlightCalls | None = None
     target: Target | None = None
     """Where an aggregate endpoint routes the request (read by its handlers)."""
+    session: str | None = None
+    """The agent's MCP session (see `session_of`), for the checks that remember per session."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -84,6 +87,7 @@ class CallState:
             log=verdict.log,
             approval_id=verdict.approval_id,
             allow_rule_id=verdict.allow_rule_id,
+            source_call=verdict.source_call,
         )
         try:
             self.store.record_nowait(event)
@@ -217,6 +221,7 @@ class CallRecorder:
             tool=tool,
             store=self.store,
             target=target,
+            session=session_of(ctx),
         )
         if self.tracer is not None:
             state.trace = _begin_trace(self.tracer, ctx, state, params)

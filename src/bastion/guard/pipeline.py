@@ -218,6 +218,7 @@ class GuardPipeline:
                 if self.approvals is None:
                     return Verdict(Decision.DENY, f"human approval is required: {verdict.reason}", check=verdict.check)
                 waited = time.perf_counter()
+                asked = verdict
                 try:
                     verdict = await self.approvals.resolve(call, verdict)
                 except Exception as exc:
@@ -230,6 +231,9 @@ class GuardPipeline:
                 finally:
                     if self.approval_timer is not None:
                         _time_approval(self.approval_timer, time.perf_counter() - waited)
+                if asked.source_call is not None and verdict.source_call is None:
+                    # The record of a held call keeps naming the result its value came from.
+                    verdict = dataclasses.replace(verdict, source_call=asked.source_call)
                 if verdict.decision is Decision.ALLOW:
                     approved = verdict
                     continue
@@ -238,7 +242,10 @@ class GuardPipeline:
             if approved is not None and verdict.allowed:
                 # A later check allowed too; the record still names what admitted the held call.
                 verdict = dataclasses.replace(
-                    verdict, approval_id=approved.approval_id, allow_rule_id=approved.allow_rule_id
+                    verdict,
+                    approval_id=approved.approval_id,
+                    allow_rule_id=approved.allow_rule_id,
+                    source_call=approved.source_call,
                 )
             return verdict
         return approved if approved is not None else ALLOW

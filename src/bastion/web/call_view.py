@@ -16,6 +16,7 @@ from typing import Any
 from bastion.alerts.model import Alert, AlertKind
 from bastion.audit.events import StoredEvent
 from bastion.audit.subject import subject
+from bastion.web.chain import CausedView, SourceView
 from bastion.web.tree import mask
 
 ALERT_SLACK_SECONDS = 2.0
@@ -73,6 +74,10 @@ class CallView:
     approval: ApprovalView | None
     egress_blocks: list[StoredEvent] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    source: SourceView | None = None
+    """Provenance held or denied the call: the result its argument value came from (web/chain.py)."""
+    caused: list[CausedView] = field(default_factory=list)
+    """The later calls provenance held or denied because of this call's result."""
 
     @property
     def window(self) -> tuple[float, float] | None:

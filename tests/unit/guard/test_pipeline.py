@@ -140,3 +140,23 @@ def test_every_end_listener_is_told_and_none_may_raise() -> None:
     pipeline.ended(call())
     assert failing.ended == fine.ended == ["c1"]
     assert [c.name for c in pipeline.end_listeners] == ["failing", "fine"]
+
+
+class Deciding:
+    """An approval stage that decides at once, as the gate does (a new verdict of its own)."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    async def resolve(self, call: ToolCall, asked: Verdict) -> Verdict:
+        return Verdict(self.decision, f"a person said {self.decision}", check="approval")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("decision", [Decision.DENY, Decision.ALLOW])
+async def test_a_held_calls_verdict_keeps_naming_the_result_its_value_came_from(decision: Decision) -> None:
+    asked = Verdict(Decision.ASK, "value from a poisoned result", source_call="c0ffee")
+    pipeline = GuardPipeline([Fixed("provenance", asked), Fixed("policy")], approvals=Deciding(decision))
+    verdict = await pipeline.evaluate(call())
+    assert verdict.decision is decision
+    assert verdict.source_call == "c0ffee"

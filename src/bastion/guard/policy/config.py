@@ -219,11 +219,33 @@ class RuleConfig(_Strict):
     name: str | None = None
     match: MatchConfig = Field(default_factory=MatchConfig)
     when: Annotated[dict[str, ConditionConfig], BeforeValidator(_check_condition_paths)] | None = None
-    action: Action
+    action: Action | None = None
+    """Required, but on a rule that only marks sinks (`sink` set, no action)."""
     log: bool = False
     reason: str | None = None
     skip_catalogue: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = ()
     cel: str | None = None
+    sink: bool | None = None
+    """`true`: a call to the tools `match` names is side-effecting, so provenance holds it when it carries
+    a value an untrusted or flagged result brought in; `false`: never (see docs/injection.md)."""
+
+    @model_validator(mode="after")
+    def _action_or_sink(self) -> RuleConfig:
+        if self.action is None and self.sink is None:
+            raise config_problem(
+                "has no `action`",
+                "add `action: allow`, `deny` or `ask`, or `sink: true` to only mark the tools it matches as sinks",
+            )
+        if self.sink is not None and (self.when or self.cel is not None):
+            raise config_problem(
+                "sets `sink` and a `when`/`cel` condition; a tool is a sink or not whatever its arguments",
+                "put `sink:` on a rule with only `match` (a separate rule if this one needs its condition)",
+            )
+        if self.action is None and (self.log or self.reason is not None or self.skip_catalogue):
+            raise config_problem(
+                "sets `log`, `reason` or `skip_catalogue` but no `action`", "add `action: allow`, `deny` or `ask`"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

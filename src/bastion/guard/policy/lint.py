@@ -63,6 +63,8 @@ class CompiledPolicy:
     catalogue: Mapping[str, CatalogueSetting] = field(default_factory=dict)
     servers: Mapping[str, ServerContext] = field(default_factory=dict)
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    sinks: tuple[Rule, ...] = ()
+    """The rules that set `sink` (also those that only do that, which are not in `rules`)."""
 
     def context_for(self, server: str) -> ServerContext:
         """The server's configured roots and domains; an empty context for a server not configured."""
@@ -101,6 +103,8 @@ def compile_policy(
             else:
                 problems.append(ConfigError(source, format_key(loc), exc.problem, exc.fix, line=lines.line_of(loc)))
     problems += _duplicate_names(rules, lines)
+    sinks = tuple(rule for rule in rules if rule.sink is not None)
+    rules = [rule for rule in rules if rule.action]  # a rule that only marks sinks decides nothing
     problems += _unreachable(rules)
     problems += _catalogue_keys(policy.catalogue, source, lines)
     if servers is not None:
@@ -111,7 +115,7 @@ def compile_policy(
         first, *rest = problems
         raise ConfigError(first.file, first.key, first.problem, first.fix, line=first.line, also=rest)
     contexts = {name: ServerContext(tuple(s.roots), tuple(s.domains)) for name, s in policy.servers.items()}
-    return CompiledPolicy(policy.profile, tuple(rules), dict(policy.catalogue), contexts, dict(roles or {}))
+    return CompiledPolicy(policy.profile, tuple(rules), dict(policy.catalogue), contexts, dict(roles or {}), sinks)
 
 
 def _resolve(path: Path, source: Path) -> Path:

@@ -87,6 +87,8 @@ class Rule:
     regexes: tuple[re.Pattern[str] | None, ...] = ()
     """Compiled agent, role, server and tool globs."""
     cel: CelExpression | None = None
+    sink: bool | None = None
+    """The rule marks the tools it matches as sinks (`true`) or never sinks (`false`); see `SinkRules`."""
 
     @classmethod
     def compile(
@@ -98,7 +100,7 @@ class Rule:
             index=index,
             match=config.match,
             conditions=conditions,
-            action=config.action.value,
+            action=config.action.value if config.action is not None else "",
             log=config.log,
             reason=config.reason,
             skip_catalogue=config.skip_catalogue,
@@ -109,6 +111,7 @@ class Rule:
                 _globs_regex(p) for p in (config.match.agent, config.match.role, config.match.server, config.match.tool)
             ),
             cel=_cel(config),
+            sink=config.sink,
         )
 
     @property
@@ -205,7 +208,7 @@ def _cel(config: RuleConfig) -> CelExpression | None:
     from bastion.guard.policy.cel import CelExpression
 
     # An evaluation error must not open a door: it counts as a match for deny and ask rules.
-    return CelExpression.compile(config.cel, on_error=config.action.value != "allow")
+    return CelExpression.compile(config.cel, on_error=config.action is not None and config.action.value != "allow")
 
 
 def _list(patterns: tuple[str, ...] | None) -> str:

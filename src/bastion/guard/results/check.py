@@ -26,7 +26,7 @@ from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.regions import regions
 from bastion.guard.results.sanitize import sanitized
 from bastion.guard.results.scan import scan_result, volume_findings
-from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
+from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore, Whose
 from bastion.guard.results.values import trusted, values_in
 from bastion.model import Decision, ToolCall, Verdict
 
@@ -146,7 +146,7 @@ class ResultsCheck:
             why = f"from untrusted server {call.server!r}"
         tool = call.tool if method == "tools/call" else method
         source = TaintSource(call.call_id, call.server, tool, why, self.clock())
-        return len(await self.taints.taint(call.principal.agent, kept, source))
+        return len(await self.taints.taint(Whose(call.principal.agent, call.session), kept, source))
 
     async def _hold(self, call: ToolCall, result: Any, summary: str, source: str) -> Judged:
         if self.approvals is None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from bastion.config_errors import check_tool_globs, config_problem
+from bastion.guard.results.taint import Scope
 from bastion.runtime.config import parse_size
 
 __all__ = [
@@ -73,6 +74,11 @@ class ProvenanceConfig(_Frozen):
     """Seconds a remembered value stays remembered."""
     max_values: Count = 10000
     """Values remembered per agent at most (the oldest are forgotten first)."""
+    max_session_values: Count = 1000
+    """Values remembered per agent session at most (the oldest are forgotten first)."""
+    scope: Scope = "both"
+    """Which memory a call is checked against: `both` (its session's and its agent's), `session`
+    (its session's only; the agent's for a call without a session) or `agent`."""
 
 
 class ResultsConfig(_Frozen):

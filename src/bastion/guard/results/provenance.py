@@ -2,28 +2,38 @@
 flagged result is held for a person (`provenance.on_match: ask`) or denied, and the verdict
 names the result the value came from.
 
-A call is side-effecting (a sink) when `results.tools.<glob>.sink` says so, or else when its
-name has a verb of the catalogue's send / post / write / delete / payment / exec / share
-families and the server does not declare it read-only. Any other call (whatever its name:
+A call is side-effecting (a sink) when a policy rule's `sink:` says so, else when
+`results.tools.<glob>.sink` (the older alias) says so, or else when its name has a verb of the
+catalogue's send / post / write / delete / payment / exec / share families and the server does
+not declare it read-only. Any other call (whatever its name:
 `get_webpage`, `fetch`, `browser_navigate`, `check_link`) is held when it carries a URL or host
 that a *flagged* result brought in: following a planted link is itself a request out (its path
 and query can carry data, the page the next injection), while following a link an ordinary page
 of an untrusted server shows is what browsing is. Only `sink: false` exempts a tool from both.
 Every call's argument values are noted as the agent's own: a value the agent wrote before a
-result carried it is not tainted by it.
+result carried it is not tainted by it. A call is checked against the memory `provenance.scope`
+names (its session's and its agent's by default). When that memory cannot be read (the shared
+Redis is down) the check raises, and the pipeline denies the call (fail closed); failing to note
+the agent's own values only makes later holds more likely, so it is logged, not fatal.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from bastion.guard.results.config import ResultsConfig
-from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore
+from bastion.guard.results.taint import TaintStore, Whose
 from bastion.guard.results.values import argument_links, argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
+logger = logging.getLogger(__name__)
+NOTE_RETRY = 1.0
+"""After noting the agent's own values failed, seconds before it is tried again (a Redis that is down
+is not waited on by every call)."""
 
 SINK_WORDS = frozenset({
     "send", "post", "reply", "forward", "publish", "broadcast", "notify", "message", "email", "mail", "dm", "invite",
@@ -55,25 +65,39 @@ def _words(tool: str) -> set[str]:
 
 
 class ProvenanceCheck:
-    """See the module docstring. Runs before policy, so a rule that allows a call does not skip it."""
+    """See the module docstring. Runs before policy, so a rule that allows a call does not skip it.
+
+    `sinks` says what the policy's `sink:` rules make of a call (None: no rule marks it)."""
 
     name = CHECK_NAME
 
-    def __init__(self, config: ResultsConfig, taints: TaintStore) -> None:
+    def __init__(
+        self, config: ResultsConfig, taints: TaintStore, sinks: Callable[[ToolCall], bool | None] | None = None
+    ) -> None:
         self.config = config
         self.taints = taints
+        self.sinks = sinks
+        self._note_failed_at = float("-inf")
+
+    def sink_override(self, call: ToolCall) -> bool | None:
+        """A policy rule's `sink:` for the call, else `results.tools.<glob>.sink`, else None."""
+        marked = self.sinks(call) if self.sinks is not None else None
+        return marked if marked is not None else self.config.settings(call.server, call.tool).sink
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
-        agent = call.principal.agent
+        whose = Whose(call.principal.agent, call.session)
         values = argument_values(call.arguments)
         verdict: Verdict | None = None
-        settings = self.config.settings(call.server, call.tool)
         provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)
-        sink = checked and is_sink(call, settings.sink)
-        watched = values if sink else argument_links(call.arguments) if settings.sink is None else set()
+        override = self.sink_override(call) if checked else None
+        sink = checked and is_sink(call, override)
+        watched = values if sink else argument_links(call.arguments) if override is None else set()
         if checked and watched:
-            found = await self._find(agent, sorted(watched), flagged_only=not sink)
+            # One step: looked up, then noted as the agent's own (a failure here denies the call).
+            found = await self.taints.find_and_note(
+                whose, sorted(watched), values, scope=provenance.scope, flagged_only=not sink
+            )
             if found is not None:
                 value, source = found
                 decision = Decision.ASK if provenance.on_match == "ask" else Decision.DENY
@@ -81,18 +105,14 @@ class ProvenanceCheck:
                     f"argument value {_short(value)!r} first appeared in a result of {source.server}.{source.tool} "
                     f"{source.why} (call {source.correlation_id})"
                 )
-                verdict = Verdict(decision, reason, check=CHECK_NAME)
-        await self.taints.note_arguments(agent, values)
+                verdict = Verdict(decision, reason, check=CHECK_NAME, source_call=source.correlation_id)
+        elif values and time.monotonic() - self._note_failed_at >= NOTE_RETRY:
+            try:
+                await self.taints.note_arguments(whose, values)
+            except Exception:  # only makes later holds likelier: never a reason to refuse this call
+                self._note_failed_at = time.monotonic()
+                logger.warning("could not note the argument values of %s/%s", call.server, call.tool, exc_info=True)
         return verdict
-
-    async def _find(self, agent: str, values: list[str], *, flagged_only: bool) -> tuple[str, TaintSource] | None:
-        if not flagged_only:
-            return await self.taints.find(agent, values)
-        for value in values:
-            found = await self.taints.find(agent, [value])
-            if found is not None and found[1].why.startswith(FLAGGED):
-                return found
-        return None
 
 
 def _short(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from bastion.audit.search import DEFAULT_PAGE_SIZE, SearchPage, search
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.web.audit_filters import RANGES, VERDICTS, AuditFilters, FilterError, parse_filters
 from bastion.web.call_view import CallView, call_view
+from bastion.web.chain import caused_by, source_call_of, source_view
 from bastion.web.context import PageContext, off_loop
 from bastion.web.session import Session
 from bastion.web.tree import mask, tree
@@ -63,6 +65,10 @@ def load_call(
         decisions = _oldest_first(reader, held)
     egress = EventQuery(types=("egress.blocked",), server=first.server, since=first.time, until=last.time + 1)
     view = call_view(events, decisions=decisions, egress=_oldest_first(reader, egress), alerts=alerts)
+    source = source_call_of(events)
+    if source is not None and source != one.correlation_id:
+        view = dataclasses.replace(view, source=source_view(reader, source))
+    view.caused.extend(caused_by(reader, events))
     return one, events, view
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.provenance import ProvenanceCheck, is_sink
-from bastion.guard.results.taint import MemoryTaintStore, TaintSource
+from bastion.guard.results.taint import MemoryTaintStore, TaintSource, Whose
 from bastion.guard.results.values import argument_links, values_in
 from bastion.model import Decision, Principal, ToolCall
 
@@ -26,7 +26,7 @@ async def checked(
     tool: str, arguments: dict[str, Any], config: dict[str, Any] | None = None, source: TaintSource = SOURCE
 ) -> Decision | None:
     store = MemoryTaintStore(window=60, max_values=100)
-    await store.taint("a", [value for _, value in values_in(INJECTED)], source)
+    await store.taint(Whose("a"), [value for _, value in values_in(INJECTED)], source)
     verdict = await ProvenanceCheck(ResultsConfig.model_validate(config or {}), store).check_tool_call(
         call(tool, arguments)
     )

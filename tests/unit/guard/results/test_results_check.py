@@ -15,7 +15,7 @@ from bastion.guard.results.check import ResultsCheck
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.sanitize import CLOSE, OPEN, mark
-from bastion.guard.results.taint import MemoryTaintStore
+from bastion.guard.results.taint import MemoryTaintStore, Whose
 from bastion.guard.results.volume import result_records
 from bastion.model import Decision, Principal, ToolCall, Verdict
 
@@ -161,8 +161,8 @@ async def test_untrusted_servers_taint_without_a_finding_and_trusted_values_do_n
     check = check_for(config, untrusted=frozenset({"web"}), taints=store)
     page = tool_result("See https://docs.example/a and https://other.example/b")
     assert await check.check_tool_result(call("web", "read_page"), page) is None
-    assert await store.find("assistant", ["docs.example"]) is None
-    found = await store.find("assistant", ["other.example"])
+    assert await store.find(Whose("assistant"), ["docs.example"]) is None
+    found = await store.find(Whose("assistant"), ["other.example"])
     assert found is not None
     assert found[1].why == "from untrusted server 'web'"
 

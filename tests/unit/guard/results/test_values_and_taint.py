@@ -8,7 +8,7 @@ import pytest
 
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.provenance import ProvenanceCheck, is_sink
-from bastion.guard.results.taint import MemoryTaintStore, TaintSource
+from bastion.guard.results.taint import MemoryTaintStore, TaintSource, Whose
 from bastion.guard.results.values import argument_values, trusted, values_in
 from bastion.model import Decision, Principal, ToolCall
 
@@ -70,32 +70,32 @@ def test_trusted_values(value: str, allowlist: tuple[str, ...], expected: bool) 
 @pytest.mark.anyio
 async def test_values_the_agent_wrote_before_are_not_tainted() -> None:
     store = MemoryTaintStore(window=60, max_values=10)
-    await store.note_arguments("a", ["GB29NWBK60161331926819"])
-    kept = await store.taint("a", ["GB29NWBK60161331926819", "US133000000121212121212"], SOURCE)
+    await store.note_arguments(Whose("a"), ["GB29NWBK60161331926819"])
+    kept = await store.taint(Whose("a"), ["GB29NWBK60161331926819", "US133000000121212121212"], SOURCE)
     assert kept == ["US133000000121212121212"]
-    assert await store.find("a", ["GB29NWBK60161331926819"]) is None
-    assert await store.find("a", ["US133000000121212121212"]) == ("US133000000121212121212", SOURCE)
-    assert await store.find("other-agent", ["US133000000121212121212"]) is None
+    assert await store.find(Whose("a"), ["GB29NWBK60161331926819"]) is None
+    assert await store.find(Whose("a"), ["US133000000121212121212"]) == ("US133000000121212121212", SOURCE)
+    assert await store.find(Whose("other-agent"), ["US133000000121212121212"]) is None
 
 
 @pytest.mark.anyio
 async def test_taints_expire_and_are_bounded() -> None:
     now = [0.0]
     store = MemoryTaintStore(window=60, max_values=2, clock=lambda: now[0])
-    await store.taint("a", ["v1", "v2", "v3"], SOURCE)
-    assert await store.find("a", ["v1"]) is None, "the oldest value is forgotten first"
-    assert await store.find("a", ["v3"]) is not None
+    await store.taint(Whose("a"), ["v1", "v2", "v3"], SOURCE)
+    assert await store.find(Whose("a"), ["v1"]) is None, "the oldest value is forgotten first"
+    assert await store.find(Whose("a"), ["v3"]) is not None
     now[0] = 61.0
-    assert await store.find("a", ["v3"]) is None, "expired after the window"
+    assert await store.find(Whose("a"), ["v3"]) is None, "expired after the window"
 
 
 @pytest.mark.anyio
 async def test_the_number_of_agents_is_bounded() -> None:
     store = MemoryTaintStore(window=60, max_values=10, max_agents=2)
     for agent in ("a", "b", "c"):
-        await store.taint(agent, ["v"], SOURCE)
-    assert await store.find("a", ["v"]) is None
-    assert await store.find("c", ["v"]) is not None
+        await store.taint(Whose(agent), ["v"], SOURCE)
+    assert await store.find(Whose("a"), ["v"]) is None
+    assert await store.find(Whose("c"), ["v"]) is not None
 
 
 def call(tool: str, arguments: dict[str, Any], annotations: dict[str, Any] | None = None) -> ToolCall:
@@ -132,7 +132,7 @@ async def test_a_sink_carrying_a_tainted_value_is_held_naming_its_source(
 ) -> None:
     store = MemoryTaintStore(window=60, max_values=10)
     check = ProvenanceCheck(ResultsConfig.model_validate(config), store)
-    await store.taint("a", ["US133000000121212121212"], SOURCE)
+    await store.taint(Whose("a"), ["US133000000121212121212"], SOURCE)
     assert await check.check_tool_call(call("read_file", {"path": "US133000000121212121212"})) is None
     assert await check.check_tool_call(call("send_money", {"recipient": "GB29NWBK60161331926819"})) is None
     verdict = await check.check_tool_call(call("send_money", {"recipient": "US133000000121212121212", "amount": 1}))
@@ -149,6 +149,6 @@ async def test_a_sink_carrying_a_tainted_value_is_held_naming_its_source(
 async def test_a_tool_marked_not_a_sink_is_not_held() -> None:
     store = MemoryTaintStore(window=60, max_values=10)
     config = ResultsConfig.model_validate({"tools": {"banking/send_money": {"sink": False}}})
-    await store.taint("a", ["US133000000121212121212"], SOURCE)
+    await store.taint(Whose("a"), ["US133000000121212121212"], SOURCE)
     check = ProvenanceCheck(config, store)
     assert await check.check_tool_call(call("send_money", {"recipient": "US133000000121212121212"})) is None
