@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
@@ -68,6 +69,7 @@ from bastion.guard.policy.lint import CompiledPolicy, policy_of
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
+from bastion.lazy_app import LazyApp
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
@@ -113,6 +115,12 @@ def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> Audit
         durability=audit.durability,
         anchor=anchor,
     )
+
+
+def _build_dashboard(gateway: Gateway, admin_tokens: AdminTokenStore) -> ASGIApp:
+    from bastion.web.wiring import gateway_dashboard
+
+    return gateway_dashboard(gateway, admin_tokens).app
 
 
 def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
@@ -291,9 +299,7 @@ class Gateway:
                 readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
-                from bastion.web.wiring import gateway_dashboard
-
-                self.dashboard = gateway_dashboard(self, admin_tokens).app
+                self.dashboard = LazyApp(partial(_build_dashboard, self, admin_tokens))  # by its first page
             self.observability.attach(
                 self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
             )
@@ -440,6 +446,7 @@ class Gateway:
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints, aggregate),
             lifespan="off",
+            ws="none",  # no WebSocket route: the websockets library stays unimported
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,

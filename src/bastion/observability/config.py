@@ -6,6 +6,7 @@ docs/observability.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -60,6 +61,16 @@ class TracingConfig(_Frozen):
                 f"`{endpoint}` is not an http(s) URL", "write e.g. http://127.0.0.1:4318 (OTLP/HTTP) or :4317 (gRPC)"
             )
         return endpoint
+
+
+def tracing_wanted(config: TracingConfig, environ: Mapping[str, str]) -> bool:
+    """Whether traces are on: `enabled`, else whether the `OTEL_*` variables name an exporter."""
+    if config.enabled is not None:
+        return config.enabled
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "")
+    if exporter and exporter != "none":
+        return True
+    return any(environ.get(name) for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 class ObservabilityConfig(_Frozen):
