@@ -15,8 +15,9 @@ Attribution (a second `bastion up`, same config, started through a launcher that
 allocations with tracemalloc and writes a report on SIGUSR1; its own RSS is inflated by the
 tracing and is not the figure above): the modules imported while idle, counted by group,
 the Python memory allocated while importing each module (loading its code, running its
-body: pydantic models built, tables compiled), summed by group, and the resident size of the largest mapped files (shared libraries: pydantic_core,
-cryptography, uvloop, ...) from /proc/PID/smaps. Figures are printed, not asserted.
+body: pydantic models built, tables compiled), summed by group. From the first gateway, its
+resident memory by mapping (/proc/PID/smaps): the heap, and each shared library (pydantic_core,
+cryptography, uvloop, ...). Figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ async def idle_http(url: str, token: str, calls: int, pid: int, then: Any = None
             await echo(client)
         await anyio.sleep(IDLE_S)
         figures = memory(pid)
+        figures["mapped"] = mapped_files_kb(pid)
         figures["first_call_ms"] = first_ms
         if then is not None:
             figures["report"] = await anyio.to_thread.run_sync(then, pid)
@@ -295,14 +297,12 @@ def cmdline(pid: int) -> str:
 
 def ask_report(path: Path) -> Any:
     def run(pid: int) -> dict[str, Any]:
-        mapped = mapped_files_kb(pid)
         os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if path.exists() and path.stat().st_size:
                 time.sleep(0.2)  # the writer finishes the file
                 report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-                report["mapped"] = mapped
                 return report
             time.sleep(0.05)
         raise RuntimeError("the launcher wrote no report")
@@ -323,6 +323,17 @@ def print_memory(label: str, m: dict[str, Any]) -> None:
         f"anon {mb(m['anon']):>6}  threads {m['threads']:>3}  tree RSS {mb(m['tree_rss']):>6} MB "
         f"({m['tree_processes']} processes)"
     )
+
+
+def print_mappings(mapped: dict[str, int], top: int) -> None:
+    libs: Counter[str] = Counter()
+    for path, kb in mapped.items():
+        libs[library_group(path)] += kb
+    print(
+        "\nthe gateway's resident memory by mapping (smaps; [heap] and [anon]: Python objects, C allocations, stacks):"
+    )
+    for name, kb in libs.most_common(top):
+        print(f"  {name:<34} {mb(kb):>6} MB")
 
 
 def print_report(report: dict[str, Any], top: int) -> None:
@@ -348,46 +359,51 @@ def print_report(report: dict[str, Any], top: int) -> None:
         first = next((m for m in report["order"] if module_group(m) == group), None)
         if first is not None:
             print(f"  {group:<34} {' <- '.join(importer_chain(first, report['importers']))}")
-    libs: Counter[str] = Counter()
-    for path, kb in report["mapped"].items():
-        libs[library_group(path)] += kb
-    print("\nresident by mapping (smaps; [anon] is the heap, incl. Python objects and thread stacks):")
-    for name, kb in libs.most_common(top):
-        print(f"  {name:<34} {mb(kb):>6} MB")
     watched = ("sqlglot", "jinja2", "bastion.web", "prometheus_client", "opentelemetry", "cryptography", "jwt")
     watched += ("bashlex", "celpy", "bastion.admin", "psycopg", "redis", "uvloop", "pydantic", "mcp")
-    print("\nwatched groups imported while idle: " + ", ".join(f"{w}={'yes' if counts.get(w) else 'no'}" for w in watched))
+    flags = ", ".join(f"{w}={'yes' if counts.get(w) else 'no'}" for w in watched)
+    print(f"\nwatched groups imported while idle: {flags}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
     extra = dict(item.split("=", 1) for item in args.env)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
-    with tempfile.TemporaryDirectory(prefix="bastion-idle-") as tmp, open(Path(tmp) / "log.txt", "w") as log:
+    with tempfile.TemporaryDirectory(prefix="bastion-idle-") as tmp:
         root = Path(tmp)
-        config = write_config(root / "plain")
-        process, base_url, token = start_up([BASTION, "up", "--config", str(config)], env, log)
-        try:
-            up = await idle_http(f"{base_url}/servers/echo/mcp", token, args.calls, process.pid)
-        finally:
-            stop(process)
-        print(f"extra environment: {extra or 'none'}; {args.calls} calls, then {IDLE_S} s idle")
-        print_memory("bastion up (gateway)", up)
-        print(f"{'':<26} first call through a fresh gateway: {up['first_call_ms']:.1f} ms")
-        wrap_env = {**env, "BASTION_DATA_DIR": str(root / "wrap-data")}
-        wrap = await idle_wrap(wrap_env, args.calls, log)
-        print_memory("bastion wrap (wrap)", wrap)
-        if args.no_attribution:
-            return
-        config = write_config(root / "traced")
-        report_path = root / "report.json"
-        launcher = [sys.executable, "-c", LAUNCHER, str(report_path), str(config)]
-        process, base_url, token = start_up(launcher, env, log)
-        try:
-            traced = await idle_http(f"{base_url}/servers/echo/mcp", token, args.calls, process.pid, ask_report(report_path))
-        finally:
-            stop(process)
-        print(f"\n--- attribution (a second gateway under tracemalloc: RSS {mb(traced['vmrss'])} MB, inflated) ---")
-        print_report(traced["report"], args.top)
+        with (root / "log.txt").open("w", encoding="utf-8") as log:
+            await measure(args, env, extra, root, log)
+
+
+async def measure(
+    args: argparse.Namespace, env: dict[str, str], extra: dict[str, str], root: Path, log: TextIO
+) -> None:
+    """The plain gateway, `bastion wrap`, then (unless skipped) the traced gateway; printed as they come."""
+    config = write_config(root / "plain")
+    process, base_url, token = start_up([BASTION, "up", "--config", str(config)], env, log)
+    try:
+        up = await idle_http(f"{base_url}/servers/echo/mcp", token, args.calls, process.pid)
+    finally:
+        stop(process)
+    print(f"extra environment: {extra or 'none'}; {args.calls} calls, then {IDLE_S} s idle")
+    print_memory("bastion up (gateway)", up)
+    print(f"{'':<26} first call through a fresh gateway: {up['first_call_ms']:.1f} ms")
+    wrap_env = {**env, "BASTION_DATA_DIR": str(root / "wrap-data")}
+    wrap = await idle_wrap(wrap_env, args.calls, log)
+    print_memory("bastion wrap (wrap)", wrap)
+    print_mappings(up["mapped"], args.top)
+    if args.no_attribution:
+        return
+    config = write_config(root / "traced")
+    report_path = root / "report.json"
+    launcher = [sys.executable, "-c", LAUNCHER, str(report_path), str(config)]
+    process, base_url, token = start_up(launcher, env, log)
+    try:
+        url = f"{base_url}/servers/echo/mcp"
+        traced = await idle_http(url, token, args.calls, process.pid, ask_report(report_path))
+    finally:
+        stop(process)
+    print(f"\n--- attribution (a second gateway under tracemalloc: RSS {mb(traced['vmrss'])} MB, inflated) ---")
+    print_report(traced["report"], args.top)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ def _options() -> Any:
 
 def compile_regex(pattern: str) -> Regex:
     """The compiled pattern; ValueError saying what RE2 cannot read."""
-    import re2  # type: ignore[import-untyped]
+    import re2
 
     try:
         compiled: Regex = re2.compile(pattern, options=_options())
