@@ -90,3 +90,12 @@ def test_a_failed_build_fails_that_request_and_is_tried_again() -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_preloaded_modules_are_imported_before_the_build_and_a_missing_one_fails_the_request() -> None:
+    missing = LazyApp(page_app, preload=["bastion_tests_no_such_module"])
+    with pytest.raises(ModuleNotFoundError):
+        TestClient(missing).get("/ui")
+    assert not missing.built
+    lazy = LazyApp(page_app, preload=["bastion.lazy_import"])
+    assert TestClient(lazy).get("/ui").text == "the page"

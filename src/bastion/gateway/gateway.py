@@ -299,7 +299,8 @@ class Gateway:
                 readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
-                self.dashboard = LazyApp(partial(_build_dashboard, self, admin_tokens))  # by its first page
+                dashboard = partial(_build_dashboard, self, admin_tokens)
+                self.dashboard = LazyApp(dashboard, preload=["bastion.web.wiring"])  # built by its first page
             self.observability.attach(
                 self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
             )
