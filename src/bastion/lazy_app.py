@@ -32,6 +32,16 @@ class LazyApp:
     def built(self) -> bool:
         return self._app is not None
 
+    @property
+    def app(self) -> ASGIApp:
+        """The app, built now (on this thread) if no request has built it yet: for looking into it, as
+        one does through a middleware's `app`; requests go through `__call__`."""
+        if self._app is None:
+            for module in self._preload:
+                importlib.import_module(module)
+            self._app = self._build()
+        return self._app
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._app
         if app is None:

@@ -99,3 +99,10 @@ def test_preloaded_modules_are_imported_before_the_build_and_a_missing_one_fails
     assert not missing.built
     lazy = LazyApp(page_app, preload=["bastion.lazy_import"])
     assert TestClient(lazy).get("/ui").text == "the page"
+
+
+def test_looking_into_it_builds_it() -> None:
+    lazy = LazyApp(page_app, preload=["bastion.lazy_import"])
+    assert isinstance(lazy.app, Starlette)
+    assert lazy.built
+    assert TestClient(lazy).get("/ui").text == "the page"
