@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -310,6 +309,8 @@ def _allowed(key: str, parent: Loc, models_at: Mapping[Loc, type[BaseModel]]) ->
     if model is None:
         return f"remove it (see {DOCS})"
     allowed = yaml_keys(model)
+    import difflib  # here: only a mistyped key needs it, not every gateway
+
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"did you mean `{close[0]}`? " if close else "remove it; "
     return hint + "allowed keys here: " + ", ".join(allowed)

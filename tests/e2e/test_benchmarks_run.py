@@ -30,6 +30,7 @@ RUNS = [
     (["bench_shared_state.py", "20", "3"], "PostgreSQL"),
     (["bench_sandbox.py", "5"], "ratio"),
     (["bench_cold_start.py", "--rounds", "1", "--parallel", "1"], "time to initialize answered"),
+    (["bench_idle_memory.py", "--calls", "3", "--top", "3"], "watched groups imported while idle"),
     (["bench_stages.py", "--calls", "20", "--durability", "process"], "load average"),
     (["bench_own_work.py", "--calls", "20", "--observe", "off,tracing"], "own CPU per call"),
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
@@ -72,6 +73,7 @@ from bastion.guard.policy.sinks import SinkRules
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
 from bastion.guard.server_access import ServerAccessCheck
+from bastion.lazy_app import LazyApp
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
@@ -302,7 +304,8 @@ class Gateway:
                 readiness=self.readiness,
             ).app
             if self.local_principal is None:  # `bastion wrap` serves stdio: no dashboard to build
-                self.dashboard = self._dashboard(admin_tokens)
+                dashboard = partial(self._dashboard, admin_tokens)
+                self.dashboard = LazyApp(dashboard, preload=["bastion.web.wiring"])  # built by its first page
             self.observability.attach(
                 self.server_readings, self.approvals, admin_tokens, self.authenticator.authenticate
             )
@@ -449,6 +452,7 @@ class Gateway:
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints, aggregate),
             lifespan="off",
+            ws="none",  # no WebSocket route: the websockets library stays unimported
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,

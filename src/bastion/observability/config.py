@@ -64,6 +64,16 @@ class TracingConfig(_Frozen):
         return endpoint
 
 
+def tracing_wanted(config: TracingConfig, environ: Mapping[str, str]) -> bool:
+    """Whether traces are on: `enabled`, else whether the `OTEL_*` variables name an exporter."""
+    if config.enabled is not None:
+        return config.enabled
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "")
+    if exporter and exporter != "none":
+        return True
+    return any(environ.get(name) for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
 class ObservabilityConfig(_Frozen):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
 

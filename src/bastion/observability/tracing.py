@@ -41,16 +41,6 @@ TRACER_NAME = "bastion"
 _CONTEXT_KEYS = ("traceparent", "tracestate")
 
 
-def tracing_wanted(config: TracingConfig, environ: Mapping[str, str]) -> bool:
-    """Whether traces are on: `enabled`, else whether the `OTEL_*` variables name an exporter."""
-    if config.enabled is not None:
-        return config.enabled
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "")
-    if exporter and exporter != "none":
-        return True
-    return any(environ.get(name) for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-
-
 def exporter_for(config: TracingConfig, environ: Mapping[str, str]) -> SpanExporter | None:
     """The exporter the settings (then the `OTEL_*` variables) name."""
     kind = config.exporter

@@ -18,7 +18,7 @@ from bastion.audit.bus import EventBus
 from bastion.audit.store import AuditStore
 from bastion.audit.writer_front import WriterFront
 from bastion.config_errors import ConfigError, split_listen
-from bastion.observability.config import ObservedConfig, TracingConfig
+from bastion.observability.config import ObservedConfig, TracingConfig, tracing_wanted
 from bastion.observability.readings import LiveReadings, ServerReading
 
 if TYPE_CHECKING:
@@ -40,10 +40,10 @@ def open_tracer(settings: TracingConfig, source: Path) -> CallTracer | None:
     """
     environ = os.environ
     explicit = settings.enabled is True
-    if settings.enabled is False:
+    if not tracing_wanted(settings, environ):  # off: the OpenTelemetry SDK is not even imported
         return None
     try:
-        from bastion.observability.tracing import CallTracer, provider_for, tracing_wanted
+        from bastion.observability.tracing import CallTracer, provider_for
     except ImportError as exc:
         if explicit:
             raise ConfigError(
@@ -52,13 +52,11 @@ def open_tracer(settings: TracingConfig, source: Path) -> CallTracer | None:
                 f"tracing is on but OpenTelemetry is not installed ({exc})",
                 "install it: pip install 'bastion-mcp[otel]', or set enabled: false",
             ) from exc
-        if any(name.startswith("OTEL_") for name in environ):
+        if any(name.startswith("OTEL_") for name in environ):  # they name an exporter: tracing was wanted
             logger.warning(
                 "OTEL_* variables are set but OpenTelemetry is not installed: pip install 'bastion-mcp[otel]'"
             )
 
-        return None
-    if not tracing_wanted(settings, environ):
         return None
     provider = provider_for(settings)
     return CallTracer(provider) if provider is not None else None

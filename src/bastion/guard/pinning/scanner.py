@@ -16,9 +16,15 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from confusable_homoglyphs import categories, confusables  # type: ignore[import-untyped]
+from bastion.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    from confusable_homoglyphs import categories, confusables  # type: ignore[import-untyped]
+else:  # its tables (about 6 MB) are loaded by the first word that mixes scripts, not by every gateway
+    categories = lazy_module("confusable_homoglyphs.categories")
+    confusables = lazy_module("confusable_homoglyphs.confusables")
 
 _EXCERPT = 100
 _MAX_STRINGS = 2000

@@ -7,23 +7,30 @@ or lookaround, and a pattern that needs them is reported when the config is load
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Protocol
-
-import re2  # type: ignore[import-untyped]
 
 
 class Regex(Protocol):
     def search(self, text: str) -> Any: ...
 
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # errors are reported by the config loader, not logged to stderr
+@cache
+def _options() -> Any:
+    # RE2 (and the C++ runtime it maps, about 2.5 MB) is loaded by the first `regex:` in a config.
+    import re2  # type: ignore[import-untyped]
+
+    options = re2.Options()
+    options.log_errors = False  # errors are reported by the config loader, not logged to stderr
+    return options
 
 
 def compile_regex(pattern: str) -> Regex:
     """The compiled pattern; ValueError saying what RE2 cannot read."""
+    import re2
+
     try:
-        compiled: Regex = re2.compile(pattern, options=_OPTIONS)
+        compiled: Regex = re2.compile(pattern, options=_options())
     except re2.error as exc:
         detail = exc.args[0] if exc.args else exc
         if isinstance(detail, bytes):

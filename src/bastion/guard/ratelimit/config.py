@@ -7,13 +7,18 @@ at once, `10/second; 1000/day`. Documented in docs/configuration.md and docs/lim
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import limits
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from bastion.config_errors import check_tool_globs, config_problem
+from bastion.lazy_import import lazy_module
 from bastion.runtime.config import parse_size
+
+if TYPE_CHECKING:
+    import limits
+else:  # the rate parser is loaded by the first rate in a config, not by every gateway
+    limits = lazy_module("limits")
 
 __all__ = ["LimitsConfig", "ToolLimitConfig", "parse_rate"]
 

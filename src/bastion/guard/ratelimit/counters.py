@@ -11,22 +11,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
-import limits
-from limits.aio import strategies
-from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
+from bastion.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import limits
+    from limits import storage as sync_storage
+    from limits.aio import storage as aio_storage
+    from limits.aio import strategies
+else:  # loaded by the first counters (a `limits:` section with a rate), not by every gateway
+    sync_storage = lazy_module("limits.storage")
+    aio_storage = lazy_module("limits.aio.storage")
+    strategies = lazy_module("limits.aio.strategies")
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STRATEGIES: dict[str, type[strategies.RateLimiter]] = {
-    "moving-window": strategies.MovingWindowRateLimiter,
-    "sliding-window": strategies.SlidingWindowCounterRateLimiter,
-    "fixed-window": strategies.FixedWindowRateLimiter,
-}
 KEY_PREFIX = "bastion"
 INDEX_KEY = f"{KEY_PREFIX}:limits:index"
 """A Redis set of every counter any replica has counted against (for `bastion limits`)."""
@@ -56,10 +58,20 @@ def redacted_url(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
-def open_storage(url: str) -> Storage:
+def limiter_class(strategy: str) -> type[strategies.RateLimiter]:
+    """The `limits` rate limiter for a `limits.strategy` name."""
+    classes: dict[str, type[strategies.RateLimiter]] = {
+        "moving-window": strategies.MovingWindowRateLimiter,
+        "sliding-window": strategies.SlidingWindowCounterRateLimiter,
+        "fixed-window": strategies.FixedWindowRateLimiter,
+    }
+    return classes[strategy]
+
+
+def open_storage(url: str) -> aio_storage.Storage:
     """The `limits` async storage for `memory://` or a Redis URL."""
     if url.startswith("memory"):
-        return MemoryStorage()
+        return aio_storage.MemoryStorage()
     from redis.asyncio.retry import Retry  # here: only a Redis storage needs the Redis client
     from redis.backoff import NoBackoff
 
@@ -72,8 +84,8 @@ def open_storage(url: str) -> Storage:
         # One quick retry: a pooled connection that Redis closed while restarting fails once.
         "retry": Retry(NoBackoff(), 1),
     }
-    storage = storage_from_string(url if url.startswith("async+") else f"async+{url}", **options)
-    assert isinstance(storage, Storage)
+    storage = sync_storage.storage_from_string(url if url.startswith("async+") else f"async+{url}", **options)
+    assert isinstance(storage, aio_storage.Storage)
     return storage
 
 
@@ -92,11 +104,11 @@ class Counters:
         self.url = url
         self.description = redacted_url(url)
         self.storage = open_storage(url)
-        self.limiter = STRATEGIES[strategy](self.storage)
+        self.limiter = limiter_class(strategy)(self.storage)
         self.on_failure = on_failure
         self.health = health
         self._clock = clock
-        self._strategy = STRATEGIES[strategy]
+        self._strategy = limiter_class(strategy)
         self._local: strategies.RateLimiter | None = None
         self.failing_since: float | None = None
         self._last_failure = 0.0
@@ -131,7 +143,7 @@ class Counters:
         if self.on_failure == "deny":
             raise CountersUnavailable(f"the rate-limit storage {self.description} cannot be reached")
         if self._local is None:
-            self._local = self._strategy(MemoryStorage())
+            self._local = self._strategy(aio_storage.MemoryStorage())
         return await op(self._local)
 
     def _failed(self, exc: Exception) -> None:

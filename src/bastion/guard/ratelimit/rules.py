@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
-
-import limits
 
 from bastion.guard.ratelimit.config import LimitsConfig, parse_rate
 from bastion.model import ToolCall
+
+if TYPE_CHECKING:
+    import limits
 
 Scope = Literal["agent", "agent-server", "all"]
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from bastion.guard.pinning import PinEvent, PinningCheck, PinStore, SqlitePinStore
+from bastion.guard.pinning import PinEvent, PinningCheck, PinStore, SqlitePinStore, scanner
 from bastion.guard.pipeline import GuardPipeline
+from bastion.lazy_import import lazy_module
 from bastion.model import Decision, Principal, ToolCall
 from tests.unit.state_backends import StateBackend
 
@@ -155,3 +156,19 @@ async def test_a_held_tool_that_changes_gets_the_stricter_action(store: PinStore
     verdict = await check.check_tool_call(call("weather", changed))
     assert verdict is not None
     assert verdict.decision is Decision.DENY
+
+
+LOOKALIKE: dict[str, Any] = {"name": "pay", "description": "Sends a p\u0430yment to the account."}  # Cyrillic a
+
+
+async def test_when_the_lookalike_tables_cannot_be_loaded_listing_and_calling_fail_closed(
+    store: PinStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables are imported by the first word that mixes scripts; a failed import fails closed."""
+    monkeypatch.setattr(scanner, "categories", lazy_module("bastion_tests_no_such_module.categories"))
+    monkeypatch.setattr(scanner, "confusables", lazy_module("bastion_tests_no_such_module.confusables"))
+    pipeline = GuardPipeline([PinningCheck(store, sink=RecordingSink())])
+    assert await pipeline.filter_tools(AGENT, "srv", [ADD, LOOKALIKE]) == []  # a failed filter shows nothing
+    verdict = await pipeline.evaluate(call("pay", LOOKALIKE))
+    assert verdict.decision is Decision.DENY
+    assert "the pinning check failed (ModuleNotFoundError)" in verdict.reason
