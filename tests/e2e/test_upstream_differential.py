@@ -222,7 +222,8 @@ def check_meaningful(transcript: list[Any], *, handshake: bool) -> None:
     assert "héllo ✓" in str(transcript)
     assert "refused on purpose" in str(transcript)
     if handshake:
-        assert "sampled!" in str(transcript) and "file:///work/a" in str(transcript)
+        assert "sampled!" in str(transcript)
+        assert "file:///work/a" in str(transcript)
         assert any(method == "notifications/message" for method, _ in steps["notifications"][0])
 
 
