@@ -72,6 +72,7 @@ async def script(upstream: Upstream, recorder: Recorder, marker: Path, *, can_re
     handshake = info.protocol_version != "2026-07-28"
     out.append(await outcome(upstream, "tools/list"))
     out.append(await outcome(upstream, "tools/call", {"name": "echo", "arguments": {"text": "héllo ✓"}}))
+    out.append(await outcome(upstream, "tools/call", {"name": "number", "arguments": {"value": 2**70 + 1}}))
     out.append(await outcome(upstream, "tools/call", {"name": "fails", "arguments": {"reason": "broken"}}))
     out.append(await outcome(upstream, "tools/call", {"name": "refuses", "arguments": {}}))
     out.append(await outcome(upstream, "tools/call", {"name": "no-such-tool", "arguments": {}}))
@@ -221,6 +222,7 @@ def check_meaningful(transcript: list[Any], *, handshake: bool) -> None:
     assert steps["cancelled"] == ("cancelled",)
     assert "héllo ✓" in str(transcript)
     assert "refused on purpose" in str(transcript)
+    assert str(2**70 + 1) in str(transcript)
     if handshake:
         assert "sampled!" in str(transcript)
         assert "file:///work/a" in str(transcript)

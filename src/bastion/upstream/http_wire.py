@@ -21,13 +21,13 @@ from contextlib import asynccontextmanager
 
 import anyio
 import httpx2
-import orjson
 from mcp.client.streamable_http import MCP_SESSION_ID
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion.gateway.sdk_access import stream_within_origin
+from bastion.upstream.json_codec import DecodeError, loads
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId
 
 __all__ = ["HttpWire", "http_wire"]
@@ -117,8 +117,8 @@ class HttpWire:
         if content_type.startswith(_JSON):
             body = await response.aread()
             try:
-                message = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
+                message = loads(body)
+            except DecodeError as exc:
                 inbox.fail(request_id, PARSE_ERROR, f"Failed to parse JSON response: {exc}")
                 return
             inbox.deliver(message, reply_to=request_id)
@@ -136,8 +136,8 @@ class HttpWire:
         assert inbox is not None
         if content_type.startswith(_JSON):
             try:
-                message = orjson.loads(await response.aread())
-            except (httpx2.StreamError, orjson.JSONDecodeError):
+                message = loads(await response.aread())
+            except (httpx2.StreamError, DecodeError):
                 message = None
             if isinstance(message, dict) and isinstance(message.get("error"), dict):
                 inbox.deliver({"jsonrpc": "2.0", "id": request_id, "error": message["error"]}, reply_to=request_id)
@@ -257,8 +257,8 @@ def _deliver_event(inbox: Inbox, event: httpx2.ServerSentEvent, request_id: Requ
     if event.event != "message" or not event.data:
         return False  # priming events (an id, no data) only mark where to resume
     try:
-        message = orjson.loads(event.data)
-    except orjson.JSONDecodeError as exc:
+        message = loads(event.data)
+    except DecodeError as exc:
         logger.warning("unparsable SSE message from the server: %s", exc)
         if request_id is not None:
             inbox.fail(request_id, PARSE_ERROR, f"Failed to parse SSE message: {exc}")

@@ -23,11 +23,11 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import orjson
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_PARAMS, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
+from bastion.upstream.json_codec import dumps
 from bastion.upstream.wire import ConnectionLost, RequestId, Wire
 
 __all__ = ["JsonRpcSession", "NotificationHandler", "ProgressHandler", "ServerRequestHandler"]
@@ -146,7 +146,7 @@ class JsonRpcSession:
             params["_meta"] = {**(params.get("_meta") or {}), "progressToken": request_id}
         if params:
             message["params"] = params
-        payload = orjson.dumps(message)
+        payload = dumps(message)
         waiter = _Waiter(on_progress)
         self._pending[request_id] = waiter
         written = False
@@ -184,7 +184,7 @@ class JsonRpcSession:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = dict(params)
-        await self._send_quietly(orjson.dumps(message), method, headers)
+        await self._send_quietly(dumps(message), method, headers)
 
     async def _cancel(self, request_id: RequestId, reason: str, headers: Mapping[str, str] | None) -> None:
         if self.closed.is_set() or not self._wire.cancels_by_notification:
@@ -312,7 +312,7 @@ class JsonRpcSession:
                 del self._serving[request_id]
         if scope.cancel_called:
             return  # the server cancelled it: it must not be answered
-        await self._send_quietly(orjson.dumps(reply), None, None)
+        await self._send_quietly(dumps(reply), None, None)
 
 
 async def _quiet_progress(fn: ProgressHandler, progress: float, total: float | None, message: str | None) -> None:

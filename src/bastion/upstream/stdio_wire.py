@@ -3,7 +3,7 @@
 The process is started here (`spawn`: what the SDK's `stdio_client` does, in its own
 process group so its children end with it) or adopted already running (`bastion wrap`'s
 prestarted sandbox). Its stdout is read by one task, a line at a time, each line parsed
-once with orjson; writes go straight onto the stdin pipe. Its stderr goes where it was
+once (`json_codec`); writes go straight onto the stdin pipe. Its stderr goes where it was
 pointed at the start (the server's log), untouched.
 
 On exit stdin is closed and the server has a moment to exit, then it (its process group,
@@ -25,9 +25,9 @@ from typing import TextIO
 
 import anyio
 import anyio.to_thread
-import orjson
 from mcp.client.stdio import get_default_environment
 
+from bastion.upstream.json_codec import DecodeError, loads
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId
 
 __all__ = ["StdioWire", "spawn", "stdio_wire"]
@@ -121,8 +121,8 @@ async def _long_line(reader: asyncio.StreamReader, consumed: int) -> bytes:
 
 def _deliver_line(inbox: Inbox, line: bytes) -> None:
     try:
-        message = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
+        message = loads(line)
+    except DecodeError as exc:
         if line.strip():
             logger.warning("unparsable message from the server: %s", exc)
         return

@@ -46,6 +46,12 @@ async def echo(text: str) -> str:
 
 
 @server.tool()
+async def number(value: int) -> int:
+    """Return the number (beyond 64 bits too)."""
+    return value
+
+
+@server.tool()
 async def fails(reason: str) -> str:
     """Raise: the result is a tool error."""
     raise ValueError(reason)
