@@ -39,6 +39,7 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.notifications: list[tuple[str, dict[str, Any]]] = []
+        self.notified = anyio.Event()
 
     async def on_request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         self.requests.append((method, params))
@@ -52,6 +53,12 @@ class Recorder:
 
     async def on_notification(self, method: str, params: dict[str, Any]) -> None:
         self.notifications.append((method, params))
+        self.notified.set()
+
+    async def wait_for(self, method: str) -> None:
+        while not any(m == method for m, _ in self.notifications):
+            await self.notified.wait()
+            self.notified = anyio.Event()
 
 
 async def outcome(upstream: Upstream, method: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
@@ -115,6 +122,9 @@ async def script(upstream: Upstream, recorder: Recorder, marker: Path, *, can_re
         for tool, arguments in (("sample", {"prompt": "hi"}), ("ask", {"question": "ok?"}), ("roots", {})):
             out.append(await outcome(upstream, "tools/call", {"name": tool, "arguments": arguments}))
         out.append(("server requests", list(recorder.requests)))
+        out.append(await outcome(upstream, "tools/call", {"name": "changed", "arguments": {}}))
+        await recorder.wait_for("notifications/tools/list_changed")
+        out.append(("list changed", recorder.notifications[-1]))
 
     texts = [f"call {i}" for i in range(12)]
     async with anyio.create_task_group() as tg:

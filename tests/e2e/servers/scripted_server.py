@@ -80,6 +80,13 @@ async def logs(ctx: Context) -> str:
 
 
 @server.tool()
+async def changed(ctx: Context) -> str:
+    """Tell the client the tool list changed (outside any request: the GET stream over HTTP)."""
+    await ctx.session.send_tool_list_changed()
+    return "told"
+
+
+@server.tool()
 async def sample(prompt: str, ctx: Context) -> str:
     """Ask the client's model (sampling), return its text."""
     result = await ctx.session.create_message(
