@@ -3,8 +3,9 @@
 An MCP server made of the SDK's own parts, the way Bastion's proxy is (the low-level
 `Server` behind `StreamableHTTPSessionManager` on uvicorn, or `stdio_server()` on
 loop-driven pipes), forwarding `tools/list` and `tools/call` raw through Bastion's
-`Upstream` (the SDK's client dispatcher and transport). No authentication, guard checks,
-audit or routing: what it adds to a call is what the two protocol hops cost on their own.
+`Upstream(client="sdk")` (the SDK's client dispatcher and transport, not Bastion's own
+session). No authentication, guard checks, audit or routing: what it adds to a call is
+what the two protocol hops cost on their own.
 
     python sdk_proxy.py http UPSTREAM_URL PORT     # Streamable HTTP front door on 127.0.0.1:PORT
     python sdk_proxy.py stdio ECHO_SERVER_SCRIPT   # stdio front door, the echo server over stdio
@@ -41,7 +42,7 @@ async def serve(kind: str, target: str, port: int) -> None:
         config: Any = HttpServerConfig(url=target)
     else:
         config = StdioServerConfig(command=sys.executable, args=[target, "stdio"])
-    upstream = Upstream("echo", config, on_server_request=_ignore, on_notification=_ignore)
+    upstream = Upstream("echo", config, on_server_request=_ignore, on_notification=_ignore, client="sdk")
 
     async def forward(ctx: Any, params: Any) -> dict[str, Any]:
         result = _inbound_result(await upstream.request(ctx.method, outbound_params(ctx.params)))

@@ -1,36 +1,37 @@
 """One long-lived client session to an upstream MCP server, shared by every agent that reaches it.
 
 The session is opened when the gateway starts and reopened on the next request after it
-dies. A request in flight when the server dies fails promptly with CONNECTION_CLOSED (the
-SDK dispatcher fans the close out to every waiter), never hangs.
+dies. It is Bastion's own JSON-RPC session (`bastion.upstream`) for stdio and Streamable
+HTTP servers; legacy HTTP+SSE servers, an exotic transport, get the SDK's client
+(`upstream_sdk`), which the differential tests also run as the reference
+(`Upstream(..., client="sdk")`). A request in flight when the server dies fails promptly
+with CONNECTION_CLOSED (every waiter is woken when the connection ends), never hangs.
 
 A Streamable HTTP server of the handshake era may forget the session while the connection
 looks fine (it restarted on the same port, or expired the session): it answers the old
 `Mcp-Session-Id` with HTTP 404 (see `http_session`). The session is then replaced, and a
-request the 404 refused is sent once more on the new session: the server did not process it.
+request the 404 refused is sent once more on a new session: the server did not process it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 import anyio
 import anyio.abc
 import httpx2
 import mcp_types as types
-from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from bastion import __version__
@@ -38,10 +39,19 @@ from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.http_session import SessionWatch
 from bastion.gateway.popen_stdio import popen_client
 from bastion.gateway.sdk_access import parsed_endpoint
-from bastion.gateway.upstream_wire import Stamp
+from bastion.gateway.upstream_sdk import open_sdk_session, with_client
+from bastion.gateway.upstream_wire import CLIENT_CAPABILITIES, Stamp
 from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
 from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
+from bastion.upstream.handshake import UpstreamInfo, negotiate
+from bastion.upstream.http_wire import http_wire
+from bastion.upstream.jsonrpc_session import JsonRpcSession
+from bastion.upstream.server_messages import ServerMessages
+from bastion.upstream.stdio_wire import spawn, stdio_wire
+from bastion.upstream.wire import RequestId
+
+__all__ = ["Upstream", "UpstreamInfo", "UpstreamUnavailable", "resolve_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +62,9 @@ ServerRequestHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]
 
 NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Receives a server notification (list changed, logging, resource updated): `(method, params)`."""
+
+ClientKind = Literal["raw", "sdk"]
+"""Whose client speaks to the server: Bastion's own JSON-RPC session, or the SDK's (the reference)."""
 
 _CLIENT_INFO = types.Implementation(name="bastion", version=__version__)
 
@@ -67,14 +80,43 @@ class _SessionForgotten(Exception):
     """The server answered HTTP 404 for Bastion's session: the request was not processed."""
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamInfo:
-    """What the upstream said about itself in the handshake."""
+class _Session(Protocol):
+    """An open session to the server: `JsonRpcSession`, or the SDK's (`upstream_sdk.SdkSession`)."""
 
-    protocol_version: str
-    server_info: types.Implementation | None
-    capabilities: types.ServerCapabilities
-    instructions: str | None
+    closed: anyio.Event
+    failure: BaseException | None
+
+    async def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        time_limit: float | None = None,
+        on_progress: ProgressFnT | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: RequestId | None = None,
+        cancellable: bool = True,
+    ) -> dict[str, Any]: ...
+
+    async def notify(
+        self, method: str, params: Mapping[str, Any] | None, *, headers: Mapping[str, str] | None = None
+    ) -> None: ...
+
+
+@dataclass
+class _Connection:
+    """How one session reaches its server: a process (started here, or prestarted), or a URL."""
+
+    start: ServerStart | None = None
+    process: subprocess.Popen[bytes] | None = None
+    """Already running (`bastion wrap`'s prestarted sandbox)."""
+    params: StdioServerParameters | None = None
+    """To start (stdio)."""
+    errlog: TextIO | None = None
+    client: httpx2.AsyncClient | None = None
+    """Streamable HTTP."""
+    watch: SessionWatch | None = None
+    url: str = ""
 
 
 class Upstream:
@@ -82,7 +124,8 @@ class Upstream:
 
     `request()` forwards a raw request and returns the raw result dict. Server-to-client
     requests and notifications go to `on_server_request` / `on_notification`, which the
-    gateway routes to the right agent.
+    gateway routes to the right agent. `client="sdk"` speaks through the SDK's client stack
+    instead of Bastion's own (the reference the differential tests compare against).
     """
 
     def __init__(
@@ -95,8 +138,10 @@ class Upstream:
         errlog: TextIO | None = None,
         runtime: ServerRuntime | None = None,
         prestarted: PrestartedServer | None = None,
+        client: ClientKind = "raw",
     ) -> None:
         self.name = name
+        self.client: ClientKind = client
         self.runtime = runtime
         self._prestarted = prestarted
         """Its first start, already running (`bastion wrap`): adopted by the first session."""
@@ -104,8 +149,7 @@ class Upstream:
         self._on_server_request = on_server_request
         self._on_notification = on_notification
         self._errlog = errlog if errlog is not None else sys.stderr
-        self._session: ClientSession | None = None
-        self._dispatcher: _WatchedDispatcher | None = None
+        self._session: _Session | None = None
         self._watch: SessionWatch | None = None
         self._stamp: Stamp | None = None
         self._info: UpstreamInfo | None = None
@@ -144,7 +188,7 @@ class Upstream:
 
     @property
     def is_up(self) -> bool:
-        if self._dispatcher is None or self._dispatcher.closed.is_set() or self._end_reason is not None:
+        if self._session is None or self._session.closed.is_set() or self._end_reason is not None:
             return False
         return self._watch is None or not self._watch.expired
 
@@ -236,19 +280,19 @@ class Upstream:
             await self.ensure_started()
         except UpstreamUnavailable as exc:
             raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
-        dispatcher, stamp, watch = self._dispatcher, self._stamp, self._watch
-        if dispatcher is None or stamp is None or dispatcher.closed.is_set():
+        session, stamp, watch = self._session, self._stamp, self._watch
+        if session is None or stamp is None or session.closed.is_set():
             raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} closed the connection")
         out, headers = stamp.request(method, params or {})
-        opts = stamp.options(headers, self.config.timeout)
-        if on_progress is not None:
-            opts["on_progress"] = on_progress
+        timeout = self.config.timeout
         if watch is None:
-            return await dispatcher.send_raw_request(method, out, opts)
-        opts["request_id"] = request_id = watch.next_id()
+            return await session.request(method, out, time_limit=timeout, on_progress=on_progress, headers=headers)
+        request_id = watch.next_id()
         watch.begin()
         try:
-            return await dispatcher.send_raw_request(method, out, opts)
+            return await session.request(
+                method, out, time_limit=timeout, on_progress=on_progress, headers=headers, request_id=request_id
+            )
         except MCPError:
             if watch.refused(request_id):
                 raise _SessionForgotten from None
@@ -258,12 +302,13 @@ class Upstream:
 
     async def ping(self, within: float) -> None:
         """A protocol-level `ping` on the open session. Raises if it is down or does not answer in time."""
-        dispatcher, stamp = self._dispatcher, self._stamp
-        if dispatcher is None or stamp is None or dispatcher.closed.is_set():
+        session, stamp, watch = self._session, self._stamp, self._watch
+        if session is None or stamp is None or session.closed.is_set():
             raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} is down")
         out, headers = stamp.request("ping", {})
+        request_id = watch.next_id() if watch is not None else None
         with anyio.fail_after(within):
-            await dispatcher.send_raw_request("ping", out, stamp.options(headers, within))
+            await session.request("ping", out, time_limit=within, headers=headers, request_id=request_id)
 
     def kill(self, reason: str) -> bool:
         """Kill a sandboxed server's process (the session then closes and calls in flight fail)."""
@@ -282,41 +327,30 @@ class Upstream:
 
     async def notify(self, method: str, params: Mapping[str, Any] | None) -> None:
         """Forward a client notification (e.g. roots list changed). Dropped if the session is down."""
-        session = self._session
-        if session is None:
+        session, stamp = self._session, self._stamp
+        if session is None or stamp is None:
             return
-        notification: types.Notification[Any, Any] = types.Notification(method=method, params=dict(params or {}))
+        headers = stamp.request(method, {})[1]
         with contextlib.suppress(Exception):
-            await session.send_notification(notification)  # type: ignore[arg-type]
+            await session.notify(method, dict(params or {}), headers=headers)
 
     async def _hold_session(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         started = False
-        dispatcher: _WatchedDispatcher | None = None
+        session: _Session | None = None
         self.session_ended = ended = anyio.Event()
         start: ServerStart | None = None
         ended_because: str | None = None  # None: the gateway cancelled it (shutdown)
         try:
             async with AsyncExitStack() as stack:
-                transport, start, watch = self._transport()
-                self._start = start
-                read, write = await stack.enter_async_context(transport)
-                dispatcher = _WatchedDispatcher(read, write)
-                session = ClientSession(
-                    dispatcher=dispatcher,
-                    sampling_callback=self._sampling,
-                    elicitation_callback=self._elicitation,
-                    list_roots_callback=self._list_roots,
-                    message_handler=self._message,
-                    client_info=_CLIENT_INFO,
-                )
-                await stack.enter_async_context(session)
-                self._info = await _negotiate(session)
+                connection = self._connection()
+                start = self._start = connection.start
+                watch = connection.watch
+                session, self._info = await self._open(stack, connection)
                 if start is not None:
                     start.spoke()
                 self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
                 self._hold = hold = watch.scope if watch is not None else anyio.CancelScope()
                 self._end_reason = None
-                self._dispatcher = dispatcher
                 self._watch = watch
                 self._session = session
                 self.starts += 1
@@ -331,11 +365,13 @@ class Upstream:
                 # HTTP stream ends), the server forgets it (`watch.scope` is cancelled), it is
                 # ended (`end_session`) or the gateway cancels us.
                 with hold:
-                    await dispatcher.closed.wait()
+                    await session.closed.wait()
                 if self._end_reason is not None and self._hold is hold:
                     ended_because = self._end_reason
                 elif watch is not None and watch.expired:
                     ended_because = "the server forgot the session (HTTP 404 for its Mcp-Session-Id)"
+                elif session.failure is not None and connection.client is not None:
+                    ended_because = f"connection failed: {_describe(session.failure)}"
                 else:
                     ended_because = "connection closed"
         except Exception as exc:
@@ -353,10 +389,9 @@ class Upstream:
         finally:
             # A newer session may already have replaced this one (the server forgot this one
             # and it was ended once its last request was answered); only clear our own.
-            current = dispatcher is not None and self._dispatcher is dispatcher
+            current = session is not None and self._session is session
             if current:
                 self._session = None
-                self._dispatcher = None
                 self._watch = None
                 self._hold = None
             if start is not None:
@@ -374,30 +409,19 @@ class Upstream:
                     logger.info("upstream %s: a replaced session ended: %s", self.name, ended_because)
             ended.set()
 
-    def _transport(self) -> tuple[Any, ServerStart | None, SessionWatch | None]:
+    def _connection(self) -> _Connection:
+        """How the next session reaches the server (a sandboxed start is prepared here)."""
         config = self.config
         if isinstance(config, StdioServerConfig) and self.runtime is not None:
             prestarted, self._prestarted = self._prestarted, None
             if prestarted is not None:
                 prestarted.adopted = True
                 self.runtime.limits = dict(prestarted.limits)
-                return popen_client(prestarted.process), prestarted.start, None
+                return _Connection(start=prestarted.start, process=prestarted.process)
             params, start = self.runtime.launch(resolve_command(config.command))
             target = self.runtime.stderr or self._errlog
             errlog = start.stderr(target) if start is not None else target
-            return stdio_client(params, errlog=errlog), start, None
-        if isinstance(config, HttpServerConfig) and config.transport == "streamable-http":
-            watch = SessionWatch()
-            client = httpx2.AsyncClient(
-                headers=dict(config.headers),
-                timeout=httpx2.Timeout(30.0, read=config.timeout),
-                event_hooks={"response": [watch.on_response]},
-            )
-            return _with_client(client, config.url), None, watch
-        return self._plain_transport(), None, None
-
-    def _plain_transport(self) -> Any:
-        config = self.config
+            return _Connection(start=start, params=params, errlog=errlog)
         if isinstance(config, StdioServerConfig):
             params = StdioServerParameters(
                 command=resolve_command(config.command),
@@ -405,79 +429,61 @@ class Upstream:
                 env=dict(config.env) or None,
                 cwd=config.cwd,
             )
-            return stdio_client(params, errlog=self._errlog)
-        return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
+            return _Connection(params=params, errlog=self._errlog)
+        if config.transport == "streamable-http":
+            watch = SessionWatch()
+            client = httpx2.AsyncClient(
+                headers=dict(config.headers),
+                timeout=httpx2.Timeout(30.0, read=config.timeout),
+                event_hooks={"response": [watch.on_response]},
+            )
+            return _Connection(client=client, watch=watch, url=config.url)
+        return _Connection(url=config.url)
 
-    async def _sampling(
-        self, context: ClientRequestContext, params: types.CreateMessageRequestParams
-    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools:
-        raw = await self._relay("sampling/createMessage", params)
-        if params.tools:
-            return types.CreateMessageResultWithTools.model_validate(raw)
-        return types.CreateMessageResult.model_validate(raw)
-
-    async def _elicitation(
-        self, context: ClientRequestContext, params: types.ElicitRequestParams
-    ) -> types.ElicitResult:
-        raw = await self._relay("elicitation/create", params)
-        return types.ElicitResult.model_validate(raw)
-
-    async def _list_roots(self, context: ClientRequestContext) -> types.ListRootsResult:
-        raw = await self._relay("roots/list", None)
-        return types.ListRootsResult.model_validate(raw)
-
-    async def _relay(self, method: str, params: Any) -> dict[str, Any]:
-        dumped = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
-        return await self._on_server_request(method, dumped)
-
-    async def _message(self, message: Any) -> None:
-        if isinstance(message, Exception):
-            logger.debug("upstream %s transport error: %r", self.name, message)
-            return
-        if isinstance(message, types.ProgressNotification):
-            return  # routed to the waiting request by the dispatcher
-        dumped = message.model_dump(by_alias=True, mode="json", exclude_none=True)
-        await self._on_notification(dumped["method"], dumped.get("params") or {})
-
-
-@asynccontextmanager
-async def _with_client(client: httpx2.AsyncClient, url: str) -> AsyncIterator[Any]:
-    async with client, streamable_http_client(parsed_endpoint(url), http_client=client) as streams:
-        yield streams
-
-
-async def _negotiate(session: ClientSession) -> UpstreamInfo:
-    """Speak the newest era the server offers: `server/discover` first, else the handshake."""
-    try:
-        discovered = await session.discover()
-    except MCPError:
-        initialized = await session.initialize()
-        return UpstreamInfo(
-            protocol_version=initialized.protocol_version,
-            server_info=initialized.server_info,
-            capabilities=initialized.capabilities,
-            instructions=initialized.instructions,
+    async def _open(self, stack: AsyncExitStack, connection: _Connection) -> tuple[_Session, UpstreamInfo]:
+        """Connect and negotiate: on Bastion's own session, or the SDK's (`client="sdk"`, legacy SSE)."""
+        if self.client == "sdk" or (
+            connection.client is None and connection.params is None and connection.process is None
+        ):
+            return await open_sdk_session(
+                stack,
+                self._sdk_transport(connection),
+                name=self.name,
+                client_info=_CLIENT_INFO,
+                on_server_request=self._on_server_request,
+                on_notification=self._on_notification,
+            )
+        if connection.process is not None:
+            wire: Any = await stack.enter_async_context(stdio_wire(connection.process, own_group=False))
+        elif connection.params is not None:
+            params = connection.params
+            errlog = connection.errlog if connection.errlog is not None else self._errlog
+            process = spawn(params.command, params.args, params.env, params.cwd, errlog)
+            wire = await stack.enter_async_context(stdio_wire(process, own_group=True))
+        else:
+            assert connection.client is not None
+            wire = await stack.enter_async_context(http_wire(connection.client, parsed_endpoint(connection.url)))
+        messages = ServerMessages(self._on_server_request, self._on_notification)
+        session = JsonRpcSession(
+            wire, name=self.name, on_request=messages.request, on_notification=messages.notification
         )
-    return UpstreamInfo(
-        protocol_version=session.protocol_version or discovered.supported_versions[-1],
-        server_info=session.server_info,
-        capabilities=discovered.capabilities,
-        instructions=discovered.instructions,
-    )
+        await stack.enter_async_context(session.running())
+        info = await negotiate(session, _CLIENT_INFO, CLIENT_CAPABILITIES)
+        messages.version = info.protocol_version
+        return session, info
 
-
-class _WatchedDispatcher(JSONRPCDispatcher[Any]):
-    """A dispatcher that says when its receive loop has ended (the transport closed)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.closed = anyio.Event()
-
-    async def run(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            await super().run(*args, **kwargs)
-        finally:
-            self.closed.set()
+    def _sdk_transport(self, connection: _Connection) -> Any:
+        """The SDK client transport for `connection`."""
+        config = self.config
+        if connection.process is not None:
+            return popen_client(connection.process)
+        if connection.params is not None:
+            errlog = connection.errlog if connection.errlog is not None else self._errlog
+            return stdio_client(connection.params, errlog=errlog)
+        if connection.client is not None:
+            return with_client(connection.client, connection.url)
+        assert isinstance(config, HttpServerConfig)
+        return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from mcp.server.session import ServerSession
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCNotification, JSONRPCRequest
 
-from bastion.gateway.sdk_access import connection_of, parsed_endpoint
+from bastion.gateway.sdk_access import connection_of, parsed_endpoint, stream_within_origin
 
 
 class _NoOutbound:
@@ -104,3 +104,26 @@ async def test_a_handshake_era_session_on_a_parsed_endpoint_streams_and_ends_on_
             await listening.wait()
     assert sorted(method for method, _ in requests) == ["DELETE", "GET", "POST", "POST"]
     assert {address for _, address in requests} == {url}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("location", "followed"),
+    [
+        ("http://upstream.test/mcp/", True),
+        ("http://elsewhere.test/mcp", False),
+        ("https://upstream.test:8443/mcp", False),
+    ],
+)
+async def test_stream_within_origin_follows_only_same_origin_redirects(location: str, followed: bool) -> None:
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/mcp":
+            return httpx2.Response(307, headers={"location": location})
+        return httpx2.Response(200, json={"ok": True})
+
+    async with (
+        httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as client,
+        stream_within_origin(client, "POST", "http://upstream.test/mcp", content=b"{}") as response,
+    ):
+        assert (response.status_code == 200) is followed
+        assert (response.next_request is not None) is not followed
