@@ -71,6 +71,7 @@ from bastion.guard.server_access import ServerAccessCheck
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
+from bastion.relay import relay_enabled
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.prestart import PrestartedServer
@@ -411,8 +412,9 @@ class Gateway:
         config = self.config
         security = transport_security(config.host, config.public_url)
         served: dict[str, ProxyServer | AggregateServer] = {**self.servers, **self.virtual_servers}
+        relay = relay_enabled()
         endpoints = {
-            name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
+            name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security, relay=relay)
             for name, server in served.items()
         }
         aggregate = None
@@ -464,6 +466,9 @@ class Gateway:
                     raise
                 managers.cancel_scope.cancel()
         finally:
+            for endpoint in self._endpoints.values():
+                if endpoint.relay is not None:
+                    await endpoint.relay.close()
             self._endpoints = {}
             self.observability.listening_on(None)
             for listening in sockets:
