@@ -14,7 +14,7 @@ once; this module speaks the transport as the SDK's `StreamableHTTPSessionManage
 - DELETE: ends the session.
 
 Requests of the 2026-07-28 era (an `Mcp-Protocol-Version` header outside the handshake
-versions) are handed to the SDK's manager, which serves them statelessly.
+versions) carry no session: `modern` serves them.
 """
 
 from __future__ import annotations
@@ -32,11 +32,12 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from bastion.gateway.front_checks import replay
 from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.model import Principal
 from bastion.relay import jsonrpc
+from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
+from bastion.relay.modern import ModernFront
 from bastion.relay.relay import Relay
 from bastion.relay.session import OutMessage, RelaySession, RequestChannel
 
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 SESSION_IDLE_SECONDS = 30 * 60.0
 """A session with nothing in flight for this long is ended (the SDK's default)."""
 MAX_SESSIONS = 10_000
-KEEPALIVE_SECONDS = 10.0
+KEEPALIVE_SECONDS = 15.0
 """A request whose answer takes longer is answered as an SSE stream, with a comment this often."""
 
 _SESSION = b"mcp-session-id"
@@ -66,6 +67,8 @@ class RelayHttpEndpoint:
         self.relay = relay
         self.sdk = sdk
         self.security = TransportSecurityMiddleware(security)
+        self.modern = ModernFront(relay, sdk, self.security)
+        """2026-07-28 requests (no session)."""
         self.sessions: dict[str, RelaySession] = {}
         self.idle_seconds: float | None = SESSION_IDLE_SECONDS
 
@@ -75,7 +78,7 @@ class RelayHttpEndpoint:
         headers = _headers(scope)
         version = headers.get(_VERSION)
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-            await self.sdk.handle_request(scope, replay(body, receive), send)
+            await self.modern.post(scope, receive, send, body, raw)
             return
         session_id = headers.get(_SESSION)
         session = self._session(session_id, scope) if session_id is not None else None
@@ -86,7 +89,7 @@ class RelayHttpEndpoint:
         if refused is not None:
             await refused(scope, receive, send)
             return
-        has_json, has_sse = _accepts(headers.get(b"accept", ""))
+        has_json, has_sse = accepts(headers.get(b"accept", ""))
         if not (has_json and has_sse):
             message = "Not Acceptable: Client must accept both application/json and text/event-stream"
             await _error(send, 406, message, session_id)
@@ -138,7 +141,7 @@ class RelayHttpEndpoint:
             await refused(scope, receive, send)
             return
         if method == "GET":
-            if not _accepts(headers.get(b"accept", ""))[1]:
+            if not accepts(headers.get(b"accept", ""))[1]:
                 await _error(send, 406, "Not Acceptable: Client must accept text/event-stream", session_id)
                 return
             if session is None:
@@ -229,7 +232,7 @@ class RelayHttpEndpoint:
         async with out:
             answer: bytes | None = None
             with cancel:
-                answer = await self.relay.answer(flow)
+                answer, _ = await self.relay.answer(flow)
             if answer is None:  # the agent cancelled it: this era's wire still ends the stream
                 answer = jsonrpc.error_bytes(flow.request_id, jsonrpc.REQUEST_CANCELLED, "Request cancelled")
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -339,15 +342,6 @@ async def _error(
 def _headers(scope: Scope) -> dict[bytes, str]:
     wanted = (_SESSION, _VERSION, b"accept")
     return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
-
-
-def _accepts(accept: str) -> tuple[bool, bool]:
-    """(JSON, SSE) accepted, with RFC 7231 wildcards (as the SDK's `check_accept_headers`)."""
-    types = [part.strip().split(";")[0].strip().lower() for part in accept.split(",")]
-    wildcard = "*/*" in types
-    has_json = wildcard or any(t in ("application/json", "application/*") for t in types)
-    has_sse = wildcard or any(t in ("text/event-stream", "text/*") for t in types)
-    return has_json, has_sse
 
 
 def _owner(scope: Scope) -> str:

@@ -13,9 +13,11 @@ import logging
 from typing import Any
 
 import mcp_types as types
+from mcp.server.caching import CACHEABLE_METHODS
 from mcp.shared.exceptions import MCPError
+from mcp_types import SERVER_INFO_META_KEY
 from mcp_types import methods as spec_methods
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
 from bastion.gateway.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 _SERVED = frozenset({*FORWARDED_METHODS, "initialize"})
 """Requests that are recorded and answered (every other one but `ping` is METHOD_NOT_FOUND, recorded too)."""
+_MODERN_ONLY_KEYS = ("resultType", "ttlMs", "cacheScope")
+"""Result fields of the 2026-07-28 era: the SDK's serializer drops them from a handshake-era answer."""
+HOT_METHODS = frozenset(FORWARDED_METHODS)
+"""What the relay serves in the 2026-07-28 era (`server/discover`, the rest and errors go to the SDK's server)."""
 
 
 class Relay:
@@ -43,21 +49,28 @@ class Relay:
     def name(self) -> str:
         return self.proxy.upstream.name
 
-    async def answer(self, flow: Flow) -> bytes:
-        """The encoded JSON-RPC answer to `flow`'s request (a result or an error; never raises but cancellation)."""
+    async def answer(self, flow: Flow) -> tuple[bytes, int | None]:
+        """The encoded JSON-RPC answer to `flow`'s request, and its error code (None for a result).
+
+        Never raises but cancellation. Errors are mapped as the SDK maps them for the era."""
         request_id = flow.request_id
         assert request_id is not None
+        modern = flow.protocol_version in MODERN_PROTOCOL_VERSIONS
         try:
             result = await self._serve(flow)
         except MCPError as exc:
             error = exc.error
-            return jsonrpc.error_bytes(request_id, error.code, error.message, error.data)
+            return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
         except ValidationError:
-            return jsonrpc.error_bytes(request_id, jsonrpc.INVALID_PARAMS, "Invalid request parameters", "")
+            code = jsonrpc.INVALID_PARAMS
+            return jsonrpc.error_bytes(request_id, code, "Invalid request parameters", ""), code
         except Exception as exc:
             logger.exception("handler for %r raised", flow.method)
-            return jsonrpc.error_bytes(request_id, 0, str(exc))  # what the SDK's dispatcher answers
-        return jsonrpc.result_bytes(request_id, result)
+            if modern:
+                code = jsonrpc.INTERNAL_ERROR
+                return jsonrpc.error_bytes(request_id, code, "Internal server error"), code
+            return jsonrpc.error_bytes(request_id, 0, str(exc)), 0  # what the SDK's dispatcher answers
+        return jsonrpc.result_bytes(request_id, result), None
 
     async def _serve(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
@@ -65,7 +78,8 @@ class Relay:
             return {}
         name = (flow.params or {}).get("name") if method == "tools/call" else None
         flow.tool = name if isinstance(name, str) else None
-        agent = self.proxy.hub.join(flow.session.session, flow.principal, flow.session)
+        session = flow.session.session
+        agent = self.proxy.hub.join(session, flow.principal, flow.session) if session is not None else None
         request = RecordedRequest(
             principal=flow.principal,
             method=method,
@@ -93,9 +107,28 @@ class Relay:
         if method == "tools/call":
             params = flow.params or {}
             assert flow.tool is not None
-            result = await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw)
-            return _dumped(result)
-        return await self.proxy.relay(flow, method, raw)
+            result = _dumped(await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw))
+        else:
+            result = await self.proxy.relay(flow, method, raw)
+        if flow.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return self._modern_envelope(method, result)
+        for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
+            result.pop(key, None)
+        return result
+
+    def _modern_envelope(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """What the SDK's server adds to a 2026-era result: cache hints (private, never cached across
+        agents), `resultType`, and the server's identity stamp in `_meta`."""
+        if method in CACHEABLE_METHODS and result.get("resultType") != "input_required":
+            result = {"ttlMs": 0, "cacheScope": "private", **result}
+        if result.get("resultType") is None:
+            result["resultType"] = "complete"
+        meta = result.get("_meta")
+        if meta is None:
+            result["_meta"] = {SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
+        elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
+            result["_meta"] = {**meta, SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
+        return result
 
     async def _initialize(self, flow: Flow) -> dict[str, Any]:
         """The handshake, as the SDK's server answers it: version negotiation, the upstream's
