@@ -9,6 +9,7 @@ progress, log messages, server-to-client requests) must be the same, ids aside.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -278,3 +279,111 @@ async def audit_of(gateway: Gateway) -> list[Any]:
         key=str,
     )
     return [*completed, *requested]
+
+
+ACCEPT_BOTH = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+MODERN_HEADERS = {**ACCEPT_BOTH, "MCP-Protocol-Version": "2026-07-28"}
+
+# (label, needs a session, extra headers, body): raw HTTP the agent side may send, well-formed or not.
+RAW_CASES: list[tuple[str, bool, dict[str, str], Any]] = [
+    ("no session, not initialize", False, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    (
+        "unknown session",
+        False,
+        {**ACCEPT_BOTH, "Mcp-Session-Id": "nope"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ),
+    ("no accept", True, {"Content-Type": "application/json"}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    ("json only accept", True, {"Accept": "application/json", "Content-Type": "application/json"}, INIT),
+    ("wrong version field", True, ACCEPT_BOTH, {"jsonrpc": "1.0", "id": 2, "method": "ping"}),
+    ("params not an object", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": [1]}),
+    ("id is a float", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2.5, "method": "ping"}),
+    ("not an object", True, ACCEPT_BOTH, "hello"),
+    ("unknown method", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2, "method": "no/such"}),
+    ("tools/call without a name", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {}}),
+    ("ping", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 2, "method": "ping"}),
+    ("notification", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ("stray response", True, ACCEPT_BOTH, {"jsonrpc": "2.0", "id": 99, "result": {}}),
+    ("2026 without envelope", False, MODERN_HEADERS, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    (
+        "2026 header mismatch",
+        False,
+        {**MODERN_HEADERS, "Mcp-Method": "prompts/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": MODERN_META}},
+    ),
+    (
+        "2026 tools/list",
+        False,
+        {**MODERN_HEADERS, "Mcp-Method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": MODERN_META}},
+    ),
+    (
+        "2026 unknown tool",
+        False,
+        {**MODERN_HEADERS, "Mcp-Method": "tools/call", "Mcp-Name": "missing"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "missing", "_meta": MODERN_META}},
+    ),
+]
+
+
+def answer_of(response: httpx2.Response) -> tuple[int, Any]:
+    """Status and JSON-RPC answer (from a JSON body or the last SSE event); error messages left out."""
+    text = response.text
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+        text = data[-1] if data else ""
+    if not text:
+        return response.status_code, None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return response.status_code, "not json"
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = {**body, "error": {"code": body["error"].get("code")}}
+    if isinstance(body, dict) and isinstance(body.get("result"), dict):
+        body = {**body, "result": sorted(body["result"])}
+    return response.status_code, body
+
+
+async def test_raw_requests_get_the_answers_the_sdk_path_gives(tmp_path, monkeypatch):
+    """Hostile and odd HTTP, byte for byte the same statuses and JSON-RPC error codes through the relay."""
+    answers: dict[str, list[Any]] = {}
+    with anyio.fail_after(120):
+        async with gateways(tmp_path, monkeypatch) as served:
+            for name, (gateway, token) in served.items():
+                url = f"{gateway.base_url}/servers/probe/mcp"
+                auth = {"Authorization": f"Bearer {token}"}
+                async with httpx2.AsyncClient(headers=auth, timeout=30) as http:
+                    opened = await http.post(url, json=INIT, headers=ACCEPT_BOTH)
+                    session = opened.headers["mcp-session-id"]
+                    got = []
+                    for number, (label, with_session, headers, body) in enumerate(RAW_CASES, start=10):
+                        if isinstance(body, dict) and body.get("id") == 2:
+                            # A fresh id each: the SDK path forgets an id a moment after answering it.
+                            body = {**body, "id": number}
+                        extra = {**headers, "Mcp-Session-Id": session} if with_session else headers
+                        response = await http.post(url, content=json.dumps(body), headers=extra)
+                        got.append((label, *answer_of(response)))
+                    get = await http.get(url, headers={"Accept": "text/plain", "Mcp-Session-Id": session})
+                    put = await http.put(url, headers={"Mcp-Session-Id": session})
+                    deleted = await http.delete(url, headers={"Mcp-Session-Id": session})
+                    after = await http.post(
+                        url,
+                        json={"jsonrpc": "2.0", "id": 5, "method": "ping"},
+                        headers={**ACCEPT_BOTH, "Mcp-Session-Id": session},
+                    )
+                    got += [("GET not accepting SSE", get.status_code), ("PUT", put.status_code)]
+                    got += [("DELETE", deleted.status_code), ("after DELETE", after.status_code)]
+                answers[name] = got
+    differences = [(sdk, relay) for sdk, relay in zip(answers["sdk"], answers["relay"], strict=True) if sdk != relay]
+    assert differences == [], "\n".join(map(repr, differences))

@@ -16,14 +16,31 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.model import Principal, Verdict
 from bastion.relay.jsonrpc import RequestId
 
 if TYPE_CHECKING:
     from bastion.gateway.recording import OpenCall
-    from bastion.relay.session import RequestChannel
+    from bastion.relay.session import RelaySession
+
+
+class Channel(Protocol):
+    """A request's way back to its agent: progress, and server-to-client requests where the era has them."""
+
+    @property
+    def session(self) -> RelaySession | None:
+        """The handshake-era session the request came on (None: a 2026-era request has none)."""
+
+    @property
+    def can_send_request(self) -> bool: ...
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None: ...
+
+    async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any: ...
 
 
 @dataclass(eq=False, slots=True)
@@ -48,7 +65,7 @@ class Flow:
     params: dict[str, Any] | None
     protocol_version: str
     transport: str
-    session: RequestChannel
+    session: Channel
     """The agent's channel back for this request (progress, server-to-client requests)."""
     tool: str | None = None
     verdict: Verdict | None = None

@@ -75,9 +75,12 @@ def classify(raw: Any) -> Message:
             raise Invalid("method must be a string")
         if params is not None and not isinstance(params, dict):
             raise Invalid("params must be an object")
-        if "id" not in raw:
+        request_id = raw.get("id")
+        if "id" not in raw or not _is_request_id(request_id):
+            # An id that is neither a string nor an integer makes it a notification to the SDK's
+            # reader (its union falls through to that shape): nothing is answered.
             return Notification(method, params)
-        return Request(_request_id(raw["id"]), method, params)
+        return Request(request_id, method, params)
     if "id" not in raw:
         raise Invalid("neither a request, a notification nor a response")
     request_id = _request_id(raw["id"])
@@ -93,9 +96,13 @@ def classify(raw: Any) -> Message:
 
 
 def _request_id(value: Any) -> RequestId:
-    if isinstance(value, str) or _is_int(value):
+    if _is_request_id(value):
         return cast("RequestId", value)
     raise Invalid("id must be a string or an integer")
+
+
+def _is_request_id(value: Any) -> bool:
+    return isinstance(value, str) or _is_int(value)
 
 
 def _is_int(value: Any) -> bool:

@@ -130,7 +130,7 @@ class ModernFront:
             params=params,
             protocol_version=verdict.protocol_version,
             transport="streamable-http",
-            session=ModernChannel(out, progress_token),  # type: ignore[arg-type]
+            session=ModernChannel(out, progress_token),
             scope=scope,
         )
         codes: list[int | None] = []

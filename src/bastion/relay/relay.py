@@ -157,7 +157,8 @@ class Relay:
             instructions=options.instructions,
         )
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        flow.session.session.protocol_version = negotiated
+        if flow.session.session is not None:
+            flow.session.session.protocol_version = negotiated
         return spec_methods.serialize_server_result("initialize", negotiated, dumped)
 
     async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
