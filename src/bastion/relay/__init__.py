@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 
 RELAY_ENV = "BASTION_RELAY"
-"""`1` serves `/servers/<name>/mcp` through the relay, `0` through the SDK's server stack (the reference)."""
+"""`0` serves `/servers/<name>/mcp` through the SDK's server stack (the reference); anything else
+(and unset, the default) through the relay."""
 
 
 def relay_enabled() -> bool:
     """Whether the relay serves the per-server Streamable HTTP endpoints (hidden switch, `BASTION_RELAY`)."""
-    return os.environ.get(RELAY_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+    return os.environ.get(RELAY_ENV, "1").strip().lower() not in ("0", "false", "no", "off")

@@ -80,9 +80,9 @@ def classify(raw: Any) -> Message:
             # An id that is neither a string nor an integer makes it a notification to the SDK's
             # reader (its union falls through to that shape): nothing is answered.
             return Notification(method, params)
-        return Request(request_id, method, params)
+        return Request(cast("RequestId", request_id), method, params)
     if "id" not in raw:
-        raise Invalid("neither a request, a notification nor a response")
+        raise Invalid("a message needs a method (a request or a notification) or an id (a response)")
     request_id = _request_id(raw["id"])
     if "result" in raw:
         result = raw["result"]
