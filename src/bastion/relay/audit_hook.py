@@ -10,6 +10,7 @@ those of the SDK path's recorder (`CallRecorder`): it is the same code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,3 +36,4 @@ class AuditHook:
             return await self.recorder.observe(opened, run)
         finally:
             flow.verdict = opened.state.verdict
+            flow.timings.completed = time.perf_counter()
