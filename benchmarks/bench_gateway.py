@@ -1,7 +1,7 @@
 """What Bastion adds to a tool call: latency and throughput, direct path vs through the gateway.
 
 Run: .venv/bin/python benchmarks/bench_gateway.py [--calls N] [--modes legacy,2026-07-28]
-                                                   [--durability power,process]
+                                                   [--durability power,process] [--fronts relay,sdk]
      .venv/bin/python benchmarks/bench_gateway.py --profile DIR   (gateway under cProfile)
 
 One real upstream (benchmarks/servers/echo_server.py, the SDK's `MCPServer` with a
@@ -44,6 +44,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 import bastion
+from bastion.relay import RELAY_ENV
 
 VENV_BIN = Path(sys.executable).parent
 BASTION = str(VENV_BIN / "bastion")
@@ -140,9 +141,11 @@ def write_config(folder: Path, servers: dict[str, Any], durability: str = "power
     return path
 
 
-def start_gateway(config: Path, log: TextIO, program: list[str] | None = None) -> Gateway:
+def start_gateway(
+    config: Path, log: TextIO, program: list[str] | None = None, env_extra: dict[str, str] | None = None
+) -> Gateway:
     """`bastion up --config CONFIG` (or `program up --config CONFIG`), once it prints its URL and token."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     process = subprocess.Popen(
         [*(program or [BASTION]), "up", "--config", str(config)],
         stdout=subprocess.PIPE, stderr=log, text=True, env=env,
@@ -296,6 +299,16 @@ class Bastion:
     gateway: Gateway
     wrap_cmd: list[str]
     tokens: list[str]
+    front: str = "relay"
+    """`relay` (Bastion's own relay serves the front door) or `sdk` (the SDK's server stack, the reference)."""
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.durability}, {self.front}]"
+
+    @property
+    def folder(self) -> str:
+        return f"{self.durability}-{self.front}"
 
 
 @dataclass
@@ -317,18 +330,21 @@ def start_echo_http(stack: contextlib.ExitStack, log: TextIO) -> str:
     return f"http://127.0.0.1:{port}/mcp"
 
 
-def set_up(stack: contextlib.ExitStack, tmp: Path, log: TextIO, durabilities: list[str]) -> Setup:
+def set_up(stack: contextlib.ExitStack, tmp: Path, log: TextIO, durabilities: list[str], fronts: list[str]) -> Setup:
     direct_url = start_echo_http(stack, log)
     stdio_cmd = [sys.executable, ECHO_SERVER, "stdio"]
     upstreams = {"echo": {"command": stdio_cmd[0], "args": stdio_cmd[1:]}, "echo-http": {"url": direct_url}}
     bastions = []
     for durability in durabilities:
-        gateway = start_gateway(write_config(tmp / f"up-{durability}", upstreams, durability), log)
-        stack.callback(gateway.stop)
-        wrap_config = write_config(tmp / f"wrap-{durability}", {"echo": upstreams["echo"]}, durability)
-        wrap_cmd = [BASTION, "wrap", "--config", str(wrap_config), "--server", "echo"]
-        tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(AGENTS)]
-        bastions.append(Bastion(durability, gateway, wrap_cmd, tokens))
+        for front in fronts:
+            folder = f"{durability}-{front}"
+            env = {RELAY_ENV: "1" if front == "relay" else "0"}
+            gateway = start_gateway(write_config(tmp / f"up-{folder}", upstreams, durability), log, env_extra=env)
+            stack.callback(gateway.stop)
+            wrap_config = write_config(tmp / f"wrap-{folder}", {"echo": upstreams["echo"]}, durability)
+            wrap_cmd = [BASTION, "wrap", "--config", str(wrap_config), "--server", "echo"]
+            tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(AGENTS)]
+            bastions.append(Bastion(durability, gateway, wrap_cmd, tokens, front))
     return Setup(log, direct_url, stdio_cmd, bastions)
 
 
@@ -342,12 +358,12 @@ def wrap_pid(config_folder: str) -> int | None:
 
 def bastion_cases(b: Bastion, mode: str, log: TextIO) -> tuple[list[Case], list[Case]]:
     """The cases through one `bastion up` / `bastion wrap` pair: (stdio upstream, HTTP upstream)."""
-    gw, tag = b.gateway, f"[{b.durability}]"
+    gw, tag = b.gateway, b.tag
     pid = gw.process.pid
     stdio = [
         Case(
             f"wrap {tag}", f"client -stdio-> bastion wrap -stdio-> echo {tag}", "stdio-direct",
-            partial(stdio_mcp_client, b.wrap_cmd, mode, log), partial(wrap_pid, f"wrap-{b.durability}"),
+            partial(stdio_mcp_client, b.wrap_cmd, mode, log), partial(wrap_pid, f"wrap-{b.folder}"),
         ),
         Case(
             f"up-stdio {tag}", f"client -http-> bastion up -stdio-> echo {tag}", "stdio-direct",
@@ -367,7 +383,7 @@ async def latency_table(setup: Setup, modes: list[str], calls: int) -> None:
     log = setup.log
     print(f"{calls} sequential calls per configuration after {WARMUP} warm-up calls; audit on (SQLite)")
     print("[power]/[process]: audit.durability of that Bastion (write-ahead fsynced, or handed to the OS)\n")
-    header = f"{'mode':<11} {'path':<54} {'p50':>6} {'p99':>6} {'mean':>6} {'added p50':>10} {'gw CPU/call':>11}"
+    header = f"{'mode':<11} {'path':<62} {'p50':>6} {'p99':>6} {'mean':>6} {'added p50':>10} {'gw CPU/call':>11}"
     print(header + "\n" + "-" * len(header))
     for mode in modes:
         stdio_group = [
@@ -387,20 +403,20 @@ async def latency_table(setup: Setup, modes: list[str], calls: int) -> None:
                 if case.baseline is not None:
                     added = f"{p50 - statistics.median(by_label[case.baseline].samples):+.2f}"
                 cpu = f"{case.cpu / len(case.samples) * 1000:.2f} ms" if case.cpu else ""
-                row = f"{mode:<11} {case.path:<54} {p50:>6.2f} {pct(case.samples, 0.99):>6.2f}"
+                row = f"{mode:<11} {case.path:<62} {p50:>6.2f} {pct(case.samples, 0.99):>6.2f}"
                 print(f"{row} {statistics.fmean(case.samples):>6.2f} {added:>10} {cpu:>11}", flush=True)
         print()
 
 
 async def throughput_table(setup: Setup, mode: str, per_agent: int) -> None:
     print(f"throughput: {AGENTS} concurrent agents (own token each) x {per_agent} sequential calls, mode {mode}")
-    header = f"{'path':<54} {'calls/s':>8} {'p50 ms':>7} {'vs direct':>9} {'gw CPU/call':>11}"
+    header = f"{'path':<62} {'calls/s':>8} {'p50 ms':>7} {'vs direct':>9} {'gw CPU/call':>11}"
     print(header + "\n" + "-" * len(header))
     runs: list[tuple[str, list[Callable[[], Any]], int | None]] = [
         ("client -http-> echo", [partial(http_client, setup.direct_url, mode)] * AGENTS, None),
     ]
     for b in setup.bastions:
-        gw, tag = b.gateway, f"[{b.durability}]"
+        gw, tag = b.gateway, b.tag
         runs += [
             (
                 f"client -http-> bastion up -http-> echo {tag}",
@@ -417,13 +433,13 @@ async def throughput_table(setup: Setup, mode: str, per_agent: int) -> None:
         rate, p50 = await throughput(connects, per_agent)
         cpu = f"{(cpu_seconds(pid) - before) / (AGENTS * (per_agent + 10)) * 1000:.2f} ms" if pid else ""
         direct_rate = direct_rate or rate
-        print(f"{path:<54} {rate:>8.0f} {p50:>7.2f} {rate / direct_rate:>8.0%} {cpu:>11}", flush=True)
+        print(f"{path:<62} {rate:>8.0f} {p50:>7.2f} {rate / direct_rate:>8.0%} {cpu:>11}", flush=True)
 
 
 def benchmark(args: argparse.Namespace, tmp: Path, log: TextIO) -> None:
     modes = args.modes.split(",")
     with contextlib.ExitStack() as stack:
-        setup = set_up(stack, tmp, log, args.durability.split(","))
+        setup = set_up(stack, tmp, log, args.durability.split(","), args.fronts.split(","))
         print(machine_facts())
         anyio.run(latency_table, setup, modes, args.calls, backend="asyncio")
         anyio.run(throughput_table, setup, modes[0], max(20, args.calls // 4), backend="asyncio")
@@ -534,6 +550,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500, help="measured calls per configuration (default 500)")
     parser.add_argument("--modes", default="legacy,2026-07-28", help="client modes, comma-separated")
     parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
+    parser.add_argument(
+        "--fronts", default="relay", help="relay (Bastion's own) and/or sdk (the SDK's server stack), comma-separated"
+    )
     parser.add_argument("--profile", metavar="DIR", help="profile the gateway (cProfile) instead of benchmarking")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bastion-bench-") as folder:

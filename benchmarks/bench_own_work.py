@@ -1,7 +1,7 @@
 """The CPU of Bastion's own work per tool call, without the SDK's protocol stacks.
 
 Run: .venv/bin/python benchmarks/bench_own_work.py [--calls N] [--durability power,process]
-     [--observe off,metrics,tracing]
+     [--observe off,metrics,tracing] [--front none,sdk,relay]
 
 Per call it runs what the gateway runs outside the SDK: the audit middleware
 (`CallRecorder._record`: the write-ahead `call.requested` record, durable, then the
@@ -13,7 +13,11 @@ call of the whole process (all threads, the audit writer's included), minus the 
 doing only the sleep. `--observe` compares the observers: `off` (no metrics, no traces),
 `metrics` (the default: Prometheus metrics on), `tracing` (metrics, and a span per call with
 its children, handed to a span processor that drops them, so the cost is Bastion's and the
-OpenTelemetry SDK's, not an exporter's). Compare two checkouts by running this file under each one's
+OpenTelemetry SDK's, not an exporter's). `--front` adds the front door's server side around
+it (`own_work_fronts.py`): `none` (only the audit and guard work above), `sdk` (the POSTed
+body through the SDK's server stack, as `BASTION_RELAY=0` serves it) or `relay` (through
+Bastion's relay, the default): from the parsed HTTP request to the serialized answer.
+Compare two checkouts by running this file under each one's
 `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import tempfile
 import time
@@ -28,6 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import yaml
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -36,6 +42,7 @@ from bastion.gateway import recording
 from bastion.gateway.gateway import Gateway
 from bastion.model import Principal, ToolCall
 from bastion.observability.wiring import GatewayObservability
+from own_work_fronts import StubUpstream, front_door  # type: ignore[import-not-found]
 
 TEXT = "hello from the benchmark"
 DEFINITION = {
@@ -69,7 +76,7 @@ def observability_for(config: BastionConfig, observe: str) -> GatewayObservabili
     return GatewayObservability(config, tracer=CallTracer(provider))
 
 
-async def measure(durability: str, calls: int, observe: str = "metrics") -> tuple[float, float]:
+async def measure(durability: str, calls: int, observe: str = "metrics", front: str = "none") -> tuple[float, float]:
     """Median and lowest CPU microseconds per call over ROUNDS rounds of `calls`."""
     with tempfile.TemporaryDirectory(prefix="bastion-own-work-") as folder:
         config_file = Path(folder) / "bastion.yaml"
@@ -85,6 +92,8 @@ async def measure(durability: str, calls: int, observe: str = "metrics") -> tupl
         gateway = Gateway(loaded, observability=observability_for(loaded, observe))
         await gateway.audit.open()
         try:
+            if front != "none":
+                return await _front_rounds(gateway, calls, front)
             return await _rounds(gateway, calls)
         finally:
             await gateway.audit.close()
@@ -139,18 +148,59 @@ async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
     return statistics.median(own), min(own)
 
 
+async def _front_rounds(gateway: Gateway, calls: int, front: str) -> tuple[float, float]:
+    recorder = recording.CallRecorder(gateway.audit, tracer=gateway.observability.tracer)
+    upstream = StubUpstream(DEFINITION, RESULT, UPSTREAM_S)
+    ids = itertools.count(1)
+    async with front_door(front, gateway.pipeline, recorder, upstream, Principal("local")) as post:
+
+        async def one() -> None:
+            body = orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": next(ids),
+                    "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"text": TEXT}},
+                }
+            )
+            sent = await post(body)
+            if TEXT.encode() not in b"".join(m.get("body", b"") for m in sent):
+                raise RuntimeError(f"unexpected answer: {sent}")
+
+        return await _timed(one, calls)
+
+
+async def _timed(one: Any, calls: int) -> tuple[float, float]:
+    for _ in range(WARMUP):
+        await one()
+    own: list[float] = []
+    for _ in range(ROUNDS):
+        began = time.process_time()
+        for _ in range(calls):
+            await asyncio.sleep(UPSTREAM_S)
+        idle = time.process_time() - began
+        began = time.process_time()
+        for _ in range(calls):
+            await one()
+        own.append((time.process_time() - began - idle) / calls * 1e6)
+    return statistics.median(own), min(own)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=600, help="calls per round (default 600)")
     parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
     parser.add_argument("--observe", default="metrics", help="off, metrics and/or tracing, comma-separated")
+    parser.add_argument("--front", default="none", help="none, sdk and/or relay, comma-separated")
     args = parser.parse_args()
     for durability in args.durability.split(","):
         for observe in args.observe.split(","):
-            median, lowest = asyncio.run(measure(durability, args.calls, observe))
-            print(
-                f"[{durability}, {observe}] Bastion's own CPU per call: median {median:.0f} µs, lowest {lowest:.0f} µs"
-            )
+            for front in args.front.split(","):
+                median, lowest = asyncio.run(measure(durability, args.calls, observe, front))
+                print(
+                    f"[{durability}, {observe}, front {front}] Bastion's own CPU per call: "
+                    f"median {median:.0f} µs, lowest {lowest:.0f} µs"
+                )
 
 
 if __name__ == "__main__":

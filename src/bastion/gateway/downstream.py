@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import mcp_types as types
-from mcp.server.connection import Connection
-from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import INVALID_REQUEST, RequestId
@@ -38,13 +37,37 @@ _SERVER_REQUESTS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
 }
 
 
+class AgentConnection(Protocol):
+    """One agent connection (the SDK's `Connection`, or a relay session): what the hub reads of it."""
+
+    @property
+    def has_standalone_channel(self) -> bool: ...
+
+    @property
+    def protocol_version(self) -> str | None: ...
+
+    @property
+    def exit_stack(self) -> AsyncExitStack: ...
+
+    async def notify(self, method: str, params: Any) -> None: ...
+
+
+class AgentChannel(Protocol):
+    """Where a server-to-client request is sent (the SDK's per-request `ServerSession`, or the relay's)."""
+
+    @property
+    def can_send_request(self) -> bool: ...
+
+    async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any: ...
+
+
 @dataclass(eq=False)
 class AgentSession:
     """One connected agent session (a legacy-era connection with a channel back to the agent)."""
 
-    connection: Connection
+    connection: AgentConnection
     principal: Principal
-    session: ServerSession
+    session: AgentChannel
     subscriptions: set[str] = field(default_factory=set)
 
 
@@ -53,7 +76,7 @@ class InFlight:
     """A request forwarded upstream and not yet answered."""
 
     agent: AgentSession | None
-    session: ServerSession
+    session: AgentChannel
     request_id: RequestId | None
 
 
@@ -66,7 +89,7 @@ class DownstreamHub:
         self._in_flight: dict[int, InFlight] = {}
         self._ids = itertools.count()
 
-    def join(self, connection: Connection, principal: Principal, session: ServerSession) -> AgentSession | None:
+    def join(self, connection: AgentConnection, principal: Principal, session: AgentChannel) -> AgentSession | None:
         """Register the connection a request came in on; `None` for connections with no back-channel."""
         if not connection.has_standalone_channel or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return None
@@ -84,7 +107,7 @@ class DownstreamHub:
     def agent_count(self) -> int:
         return len(self._agents)
 
-    def begin(self, agent: AgentSession | None, session: ServerSession, request_id: RequestId | None) -> int:
+    def begin(self, agent: AgentSession | None, session: AgentChannel, request_id: RequestId | None) -> int:
         token = next(self._ids)
         self._in_flight[token] = InFlight(agent, session, request_id)
         return token
@@ -118,10 +141,11 @@ class DownstreamHub:
             raise MCPError(code=INVALID_REQUEST, message=f"Bastion cannot route {method!r} to an agent: {why}")
         session, related = target
         metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
-        result = await session.send_request(request, result_type, metadata=metadata)  # type: ignore[arg-type]
-        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        result = await session.send_request(request, result_type, metadata=metadata)
+        dumped: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return dumped
 
-    def _target(self) -> tuple[ServerSession, RequestId | None] | None:
+    def _target(self) -> tuple[AgentChannel, RequestId | None] | None:
         in_flight = list(self._in_flight.values())
         if len(in_flight) == 1 and in_flight[0].session.can_send_request:
             only = in_flight[0]

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic_core
+import orjson
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
@@ -40,6 +40,8 @@ class Judged:
 
     id_key: str | None
     request_id: Any = None
+    message: Any = None
+    """The body, parsed (once: the relay reads it from here)."""
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -76,13 +78,13 @@ def replay(body: bytes, receive: Receive) -> Receive:
 def judge(body: bytes) -> Refusal | Judged:
     """Refuse a body that is not JSON, a batch, or a request sent without an id."""
     try:
-        message = pydantic_core.from_json(body)
+        message = orjson.loads(body)
     except ValueError:
         return Refusal("parse_error", 400, "Parse error: the body is not JSON", PARSE_ERROR)
     if isinstance(message, list):
         return Refusal("batch", 400, "JSON-RPC batches are not accepted: send one message per request")
     if not isinstance(message, dict):
-        return Judged(None)  # the transport answers what is not a JSON-RPC message
+        return Judged(None, message=message)  # the transport answers what is not a JSON-RPC message
     method = message.get("method")
     if isinstance(method, str) and "id" not in message and not method.startswith("notifications/"):
         what = f"{method[:64]!r} was sent as a notification (no id)"
@@ -90,8 +92,8 @@ def judge(body: bytes) -> Refusal | Judged:
     if isinstance(method, str) and "id" in message:
         request_id = message["id"]
         if isinstance(request_id, str | int) and not isinstance(request_id, bool):
-            return Judged(str(request_id), request_id)
-    return Judged(None)
+            return Judged(str(request_id), request_id, message)
+    return Judged(None, message=message)
 
 
 def duplicate_id(request_id: Any) -> Refusal:

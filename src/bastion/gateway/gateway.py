@@ -77,6 +77,7 @@ from bastion.lazy_app import LazyApp
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
+from bastion.relay import relay_enabled
 from bastion.runtime.audit_events import AuditedRuntimeEvents
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
@@ -423,8 +424,9 @@ class Gateway:
         config = self.config
         security = transport_security(config.host, config.public_url)
         served: dict[str, ProxyServer | AggregateServer] = {**self.servers, **self.virtual_servers}
+        relay = relay_enabled()
         endpoints = {
-            name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security)
+            name: ServerEndpoint(server, max_body_bytes=config.max_body_bytes, security=security, relay=relay)
             for name, server in served.items()
         }
         aggregate = None
@@ -477,6 +479,9 @@ class Gateway:
                     raise
                 managers.cancel_scope.cancel()
         finally:
+            for endpoint in self._endpoints.values():
+                if endpoint.relay is not None:
+                    await endpoint.relay.close()
             self._endpoints = {}
             self.observability.listening_on(None)
             for listening in sockets:

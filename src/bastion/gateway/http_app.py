@@ -59,6 +59,8 @@ from bastion.gateway.http_auth import (
 from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.gateway.proxy import ProxyServer
 from bastion.model import Principal
+from bastion.relay.http_front import RelayHttpEndpoint
+from bastion.relay.relay import Relay
 
 if TYPE_CHECKING:
     from bastion.gateway.front_door_services import FrontDoorServices
@@ -100,6 +102,7 @@ class ServerEndpoint:
         *,
         max_body_bytes: int,
         security: TransportSecuritySettings,
+        relay: bool = False,
     ) -> None:
         self.server = server
         name = server.upstream.name if isinstance(server, ProxyServer) else server.virtual or AGGREGATE_NAME
@@ -117,6 +120,10 @@ class ServerEndpoint:
             security_settings=security,
             max_request_body_size=max_body_bytes,
         )
+        self.relay: RelayHttpEndpoint | None = None
+        """Bastion's own relay, serving handshake-era Streamable HTTP here (None: the SDK's stack serves)."""
+        if relay and isinstance(server, ProxyServer):
+            self.relay = RelayHttpEndpoint(Relay(server, server.recorder), self.manager, security)
 
     async def serve_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -250,7 +257,10 @@ class GatewayApp:
             await self._post(endpoint, suffix, scope, receive, send, principal.agent, name, owner)
         elif suffix == "mcp":
             scope["bastion.transport"] = "streamable-http"
-            await endpoint.manager.handle_request(scope, receive, send)
+            if endpoint.relay is not None:
+                await endpoint.relay.handle(scope, receive, send)
+            else:
+                await endpoint.manager.handle_request(scope, receive, send)
         elif suffix == "sse" and method == "GET":
             scope["bastion.transport"] = "sse"
             await endpoint.serve_sse(scope, receive, send)
@@ -282,10 +292,9 @@ class GatewayApp:
         if isinstance(judged, Refusal):
             await self._refuse(judged, scope, receive, send, agent, name)
             return
-        receive = replay(body, receive)
         if suffix != "mcp":
             scope["bastion.transport"] = "sse"
-            await endpoint.sse.handle_post_message(scope, receive, send)
+            await endpoint.sse.handle_post_message(scope, replay(body, receive), send)
             return
         scope["bastion.transport"] = "streamable-http"
         session = Headers(scope=scope).get("mcp-session-id")
@@ -296,7 +305,10 @@ class GatewayApp:
         if key is not None:
             self._ids_in_flight.add(key)
         try:
-            await endpoint.manager.handle_request(scope, receive, send)
+            if endpoint.relay is not None:
+                await endpoint.relay.post(scope, receive, send, body, judged.message)
+            else:
+                await endpoint.manager.handle_request(scope, replay(body, receive), send)
         finally:
             if key is not None:
                 self._ids_in_flight.discard(key)

@@ -8,7 +8,7 @@ relays progress and cancellation, and puts every `tools/call` through the guard 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import mcp_types as types
 from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
@@ -19,7 +19,7 @@ from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from bastion.gateway.downstream import DownstreamHub
+from bastion.gateway.downstream import AgentChannel, DownstreamHub
 from bastion.gateway.recording import CallRecorder, Target, current_call
 from bastion.gateway.sdk_access import connection_of
 from bastion.gateway.tool_definitions import ToolDefinitions
@@ -50,6 +50,23 @@ _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 _HANDSHAKE_METHODS = frozenset({"initialize", "server/discover"})
 
 
+class RequestScope(Protocol):
+    """What forwarding reads of the request being served: the SDK's `ServerRequestContext`, or a relay flow's."""
+
+    @property
+    def session(self) -> Any:
+        """Where progress (`report_progress`) and server-to-client requests for this request go."""
+
+    @property
+    def request_id(self) -> types.RequestId | None: ...
+
+    @property
+    def params(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def protocol_version(self) -> str: ...
+
+
 class ProxyServer(Server[Any]):
     """Presents one upstream to agents, under the upstream's own name and capabilities."""
 
@@ -75,6 +92,7 @@ class ProxyServer(Server[Any]):
         self.hub = DownstreamHub(upstream.name)
         self.tools = ToolDefinitions(upstream.request, lambda: upstream.starts)
         self.local_principal = local_principal
+        self.recorder = recorder
         self.middleware = [recorder.middleware(self), self._upstream_ready]
         self.tracer = recorder.tracer
         for method in FORWARDED_METHODS:
@@ -152,7 +170,7 @@ class ProxyServer(Server[Any]):
     async def _forward(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
         return await self.relay(ctx, ctx.method, outbound_params(ctx.params))
 
-    async def relay(self, ctx: ServerRequestContext[Any, Any], method: str, raw: dict[str, Any]) -> dict[str, Any]:
+    async def relay(self, ctx: RequestScope, method: str, raw: dict[str, Any]) -> dict[str, Any]:
         """Send `method` with `raw` params upstream for the agent of `ctx`; its result as the agent gets it.
 
         Tool lists are filtered for the caller, resource contents and prompts pass the result checks.
@@ -163,7 +181,8 @@ class ProxyServer(Server[Any]):
             agent.subscriptions.add(str(raw.get("uri")))
         elif method == "resources/unsubscribe" and agent is not None:
             agent.subscriptions.discard(str(raw.get("uri")))
-        token = self.hub.begin(agent, ctx.session, ctx.request_id)
+        channel: AgentChannel = ctx.session
+        token = self.hub.begin(agent, channel, ctx.request_id)
         span = self.tracer.upstream(self.upstream.name, method, raw) if self.tracer is not None else None
         try:
             wants_progress = progress_token_from_params(ctx.params) is not None
@@ -215,9 +234,7 @@ class ProxyServer(Server[Any]):
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
         return await self.call_tool(ctx, params.name, params.arguments or {}, outbound_params(ctx.params))
 
-    async def call_tool(
-        self, ctx: ServerRequestContext[Any, Any], name: str, arguments: dict[str, Any], raw: dict[str, Any]
-    ) -> Any:
+    async def call_tool(self, ctx: RequestScope, name: str, arguments: dict[str, Any], raw: dict[str, Any]) -> Any:
         """Judge a call of tool `name` through the guard pipeline and, when allowed, forward `raw` upstream."""
         state = current_call.get()
         principal = state.principal if state is not None else None

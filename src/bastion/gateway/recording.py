@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
@@ -103,6 +103,34 @@ class Target:
     tool: str | None = None
     error: str | None = None
     """Why it cannot be served (no such tool, its server is down): the handler refuses with it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """What the audit record of one request is made of, as a front door knows it."""
+
+    principal: Principal
+    method: str
+    params: Mapping[str, Any]
+    target: Target
+    agent: AgentSession | None
+    """The agent session it came on, when it has a channel back (notifications reach it)."""
+    transport: str
+    endpoint: str | None
+    request_id: Any = None
+    scope: Mapping[str, Any] | None = None
+    """The HTTP request's ASGI scope (headers, timing of authentication), for its trace."""
+    session: str | None = None
+    """The agent session it belongs to (`gateway.sessions`), for what is remembered per session."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A request recorded (`call.requested`) and not yet ended."""
+
+    state: CallState
+    requested: CallRequested
+    began: float
 
 
 class RecordedServer(Protocol):
@@ -210,32 +238,58 @@ class CallRecorder:
         if principal is None:
             raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
-        is_tool_call = ctx.method == "tools/call"
         target = await server.target_of(ctx, principal)
+        scope = getattr(ctx.request, "scope", None)
+        opened = await self.open(
+            RecordedRequest(
+                principal=principal,
+                method=ctx.method,
+                params=params,
+                target=target,
+                agent=server.bind_connection(ctx, principal),
+                transport=_transport_of(ctx),
+                endpoint=server.endpoint,
+                request_id=ctx.request_id,
+                scope=scope if isinstance(scope, Mapping) else None,
+                session=session_of(ctx),
+            )
+        )
+        result: HandlerResult = await self.observe(opened, lambda: call_next(ctx))
+        return result
+
+    async def open(self, request: RecordedRequest) -> OpenCall:
+        """Record `request` (write-ahead for a `tools/call`); fail closed when the store cannot write.
+
+        The front doors call this before anything else happens to a request (the SDK
+        middleware above, the relay's audit hook); `observe` then runs the request."""
+        principal = request.principal
+        params = request.params
+        is_tool_call = request.method == "tools/call"
+        target = request.target
         tool = target.tool if is_tool_call else None
         state = CallState(
             uuid.uuid4().hex,
             principal,
-            server.bind_connection(ctx, principal),
+            request.agent,
             server=target.server,
             tool=tool,
             store=self.store,
             target=target,
-            session=session_of(ctx),
+            session=request.session,
         )
         if self.tracer is not None:
-            state.trace = _begin_trace(self.tracer, ctx, state, params)
+            state.trace = _begin_trace(self.tracer, request, state)
         requested = CallRequested(
             time=time.time(),
             agent=principal.agent,
             server=target.server,
             correlation_id=state.call_id,
-            method=ctx.method,
+            method=request.method,
             tool=tool,
             arguments=params.get("arguments") if is_tool_call else _interesting_params(params),
-            transport=_transport_of(ctx),
+            transport=request.transport,
             trace_id=state.trace.trace_id if state.trace is not None else None,
-            endpoint=server.endpoint,
+            endpoint=request.endpoint,
         )
         began = time.perf_counter()
         try:
@@ -251,13 +305,21 @@ class CallRecorder:
                     code=INTERNAL_ERROR,
                     message="Bastion refused the request: its audit log cannot be written",
                 ) from exc
+        return OpenCall(state, requested, began)
+
+    async def observe(self, opened: OpenCall, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run `call` as the request `opened` records, then record how it ended (`call.completed`)."""
+        state, requested, began = opened.state, opened.requested, opened.began
+        principal = state.principal
+        assert principal is not None
+        is_tool_call = requested.method == "tools/call"
         token = current_call.set(state)
-        state.flight = InFlightCall(state.call_id, principal.agent, target.server or "", tool)
+        state.flight = InFlightCall(state.call_id, principal.agent, requested.server or "", requested.tool)
         state.in_flight = self.in_flight
         if not is_tool_call:
             self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
         try:
-            result = await call_next(ctx)
+            result = await call()
         except MCPError as exc:
             await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
             raise
@@ -319,28 +381,26 @@ class CallRecorder:
             logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
 
 
-def _begin_trace(
-    tracer: CallTracer, ctx: ServerRequestContext[Any, Any], state: CallState, params: Mapping[str, Any]
-) -> CallTrace | None:
+def _begin_trace(tracer: CallTracer, request: RecordedRequest, state: CallState) -> CallTrace | None:
     from bastion.observability.tracing import TracedRequest  # tracing is on: OpenTelemetry is installed
 
-    scope = getattr(ctx.request, "scope", None)
+    scope = request.scope
     headers: dict[str, str] | None = None
     auth_seconds = None
-    if isinstance(scope, Mapping):
+    if scope is not None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         auth_seconds = scope.get("bastion.auth_seconds")
     return tracer.begin(
         TracedRequest(
-            method=ctx.method,
+            method=request.method,
             tool=state.tool,
             server=state.server or "",
             agent=state.principal.agent if state.principal is not None else "",
             call_id=state.call_id,
-            request_id=ctx.request_id,
+            request_id=request.request_id,
             session_id=headers.get("mcp-session-id") if headers is not None else None,
-            transport=_transport_of(ctx),
-            meta=params.get("_meta"),
+            transport=request.transport,
+            meta=request.params.get("_meta"),
             headers=headers,
             auth_seconds=auth_seconds if isinstance(auth_seconds, float) else None,
         )

@@ -1,0 +1,181 @@
+"""The relay for one upstream server: a parsed request in, its answer (bytes) out.
+
+Requests the SDK's server answered itself (`initialize`, `ping`) are answered here the
+same way; the others go through the audit hook, then to the `ProxyServer`'s forwarding
+(tool lists filtered, `tools/call` judged by the guard pipeline, content checked), on
+the shared upstream session. Results are relayed as the upstream gave them (no model
+validation): only the `_meta` rules of `outbound_params`/`_inbound_result` apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp.server.caching import CACHEABLE_METHODS
+from mcp.shared.exceptions import MCPError
+from mcp_types import SERVER_INFO_META_KEY
+from mcp_types import methods as spec_methods
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ValidationError
+
+from bastion.gateway.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
+from bastion.gateway.recording import CallRecorder, RecordedRequest, Target
+from bastion.gateway.upstream import UpstreamUnavailable
+from bastion.relay import jsonrpc
+from bastion.relay.audit_hook import AuditHook
+from bastion.relay.flow import Flow
+from bastion.relay.params import params_ok
+
+logger = logging.getLogger(__name__)
+
+_SERVED = frozenset({*FORWARDED_METHODS, "initialize"})
+"""Requests that are recorded and answered (every other one but `ping` is METHOD_NOT_FOUND, recorded too)."""
+_MODERN_ONLY_KEYS = ("resultType", "ttlMs", "cacheScope")
+"""Result fields of the 2026-07-28 era: the SDK's serializer drops them from a handshake-era answer."""
+HOT_METHODS = frozenset(FORWARDED_METHODS)
+"""What the relay serves in the 2026-07-28 era (`server/discover`, the rest and errors go to the SDK's server)."""
+
+
+class Relay:
+    """Serves the requests for one upstream server, through its `ProxyServer`."""
+
+    def __init__(self, proxy: ProxyServer, recorder: CallRecorder) -> None:
+        self.proxy = proxy
+        self.audit = AuditHook(recorder)
+
+    @property
+    def name(self) -> str:
+        return self.proxy.upstream.name
+
+    async def answer(self, flow: Flow) -> tuple[bytes, int | None]:
+        """The encoded JSON-RPC answer to `flow`'s request, and its error code (None for a result).
+
+        Never raises but cancellation. Errors are mapped as the SDK maps them for the era."""
+        request_id = flow.request_id
+        assert request_id is not None
+        modern = flow.protocol_version in MODERN_PROTOCOL_VERSIONS
+        try:
+            result = await self._serve(flow)
+        except MCPError as exc:
+            error = exc.error
+            return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
+        except ValidationError:
+            code = jsonrpc.INVALID_PARAMS
+            return jsonrpc.error_bytes(request_id, code, "Invalid request parameters", ""), code
+        except Exception as exc:
+            logger.exception("handler for %r raised", flow.method)
+            if modern:
+                code = jsonrpc.INTERNAL_ERROR
+                return jsonrpc.error_bytes(request_id, code, "Internal server error"), code
+            return jsonrpc.error_bytes(request_id, 0, str(exc)), 0  # what the SDK's dispatcher answers
+        return jsonrpc.result_bytes(request_id, result), None
+
+    async def _serve(self, flow: Flow) -> dict[str, Any]:
+        method = flow.method
+        if method == "ping":
+            return {}
+        name = (flow.params or {}).get("name") if method == "tools/call" else None
+        flow.tool = name if isinstance(name, str) else None
+        session = flow.session.session
+        agent = self.proxy.hub.join(session, flow.principal, flow.session) if session is not None else None
+        request = RecordedRequest(
+            principal=flow.principal,
+            method=method,
+            params=flow.params or {},
+            target=Target(self.name, flow.tool),
+            agent=agent,
+            transport=flow.transport,
+            endpoint=flow.endpoint,
+            request_id=flow.request_id,
+            scope=flow.scope,
+            session=f"mcp:{session.id}" if session is not None else None,
+        )
+        opened = await self.audit.requested(flow, request)
+        result: dict[str, Any] = await self.audit.observe(flow, opened, lambda: self._dispatch(flow))
+        return result
+
+    async def _dispatch(self, flow: Flow) -> dict[str, Any]:
+        method = flow.method
+        if method not in _SERVED:
+            raise MCPError(code=jsonrpc.METHOD_NOT_FOUND, message="Method not found", data=method)
+        if method == "initialize":
+            return await self._initialize(flow)
+        if not params_ok(method, flow.params):
+            raise MCPError(code=jsonrpc.INVALID_PARAMS, message="Invalid request parameters", data="")
+        raw = outbound_params(flow.params)
+        if method == "tools/call":
+            params = flow.params or {}
+            assert flow.tool is not None
+            result = _dumped(await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw))
+        else:
+            result = await self.proxy.relay(flow, method, raw)
+        if flow.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return self._modern_envelope(method, result)
+        for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
+            result.pop(key, None)
+        return result
+
+    def _modern_envelope(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """What the SDK's server adds to a 2026-era result: cache hints (private, never cached across
+        agents), `resultType`, and the server's identity stamp in `_meta`."""
+        if method in CACHEABLE_METHODS and result.get("resultType") != "input_required":
+            result = {"ttlMs": 0, "cacheScope": "private", **result}
+        if result.get("resultType") is None:
+            result["resultType"] = "complete"
+        meta = result.get("_meta")
+        if meta is None:
+            result["_meta"] = {SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
+        elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
+            result["_meta"] = {**meta, SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
+        return result
+
+    async def _initialize(self, flow: Flow) -> dict[str, Any]:
+        """The handshake, as the SDK's server answers it: version negotiation, the upstream's
+        identity and the capabilities Bastion forwards (`ProxyServer.get_capabilities`)."""
+        spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, flow.params)
+        init = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False)
+        requested = init.protocol_version
+        negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        try:
+            await self.proxy.upstream.ensure_started()
+        except UpstreamUnavailable as exc:
+            raise MCPError(code=jsonrpc.INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
+        self.proxy.adopt_upstream_identity()
+        options = self.proxy.create_initialization_options()
+        result = types.InitializeResult(
+            protocol_version=negotiated,
+            capabilities=options.capabilities,
+            server_info=types.Implementation(
+                name=options.server_name,
+                title=options.title,
+                description=options.description,
+                version=options.server_version,
+                website_url=options.website_url,
+                icons=options.icons,
+            ),
+            instructions=options.instructions,
+        )
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        if flow.session.session is not None:
+            flow.session.session.protocol_version = negotiated
+        return spec_methods.serialize_server_result("initialize", negotiated, dumped)
+
+    async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
+        """A notification from the agent: cancellation, the handshake's end, roots changed."""
+        method = notification.method
+        params = notification.params or {}
+        if method == "notifications/cancelled":
+            flow_session.cancel(params.get("requestId"))
+        elif method == "notifications/roots/list_changed":
+            try:
+                await self.proxy.upstream.notify("notifications/roots/list_changed", None)
+            except Exception:
+                logger.exception("could not tell server %r that the agent's roots changed", self.name)
+
+
+def _dumped(result: Any) -> dict[str, Any]:
+    if isinstance(result, BaseModel):
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return dict(result)
