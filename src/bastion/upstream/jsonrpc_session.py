@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,20 +39,26 @@ ServerRequestHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]
 NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 ProgressHandler = Callable[[float, float | None, str | None], Awaitable[None]]
 
+_PROGRESS_DRAIN_TIMEOUT = 5.0
+"""How long a reply waits for its request's earlier progress to be handed on (a stalled agent must not hold it)."""
+
 _CANCEL_WRITE_TIMEOUT = 5.0
 """Bound on sending `notifications/cancelled` for an abandoned request (a wedged pipe must not hang it)."""
 
 
 class _Waiter:
-    """One request awaiting its reply."""
+    """One request awaiting its reply, and the progress it has been sent but not yet handed on."""
 
-    __slots__ = ("done", "error", "on_progress", "result")
+    __slots__ = ("done", "error", "on_progress", "progress", "progress_sent", "result")
 
     def __init__(self, on_progress: ProgressHandler | None) -> None:
         self.done = anyio.Event()
         self.result: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.on_progress = on_progress
+        self.progress: deque[tuple[float, float | None, str | None]] = deque()
+        self.progress_sent: anyio.Event | None = None
+        """Set when the progress received so far has been handed on (None: none received)."""
 
     def settle(self, result: dict[str, Any] | None, error: dict[str, Any] | None) -> bool:
         if self.done.is_set():
@@ -171,6 +178,10 @@ class JsonRpcSession:
         finally:
             if self._pending.get(request_id) is waiter:
                 del self._pending[request_id]
+        if waiter.progress_sent is not None:
+            # The server sent its progress before the reply: the caller hands it on first.
+            with anyio.move_on_after(_PROGRESS_DRAIN_TIMEOUT):
+                await waiter.progress_sent.wait()
         if waiter.error is not None:
             error = waiter.error
             raise MCPError(code=error["code"], message=error["message"], data=error.get("data"))
@@ -261,13 +272,16 @@ class JsonRpcSession:
                 and not isinstance(progress, bool)
             ):
                 total, text = params.get("total"), params.get("message")
-                self._spawn(
-                    _quiet_progress,
-                    waiter.on_progress,
-                    float(progress),
-                    float(total) if isinstance(total, int | float) else None,
-                    text if isinstance(text, str) else None,
+                waiter.progress.append(
+                    (
+                        float(progress),
+                        float(total) if isinstance(total, int | float) else None,
+                        text if isinstance(text, str) else None,
+                    )
                 )
+                if waiter.progress_sent is None or waiter.progress_sent.is_set():
+                    waiter.progress_sent = anyio.Event()
+                    self._spawn(_hand_on_progress, waiter)
             return
         if method == "notifications/cancelled":
             scope = self._serving.get(params.get("requestId"))
@@ -315,8 +329,15 @@ class JsonRpcSession:
         await self._send_quietly(dumps(reply), None, None)
 
 
-async def _quiet_progress(fn: ProgressHandler, progress: float, total: float | None, message: str | None) -> None:
+async def _hand_on_progress(waiter: _Waiter) -> None:
+    """Hand a request's progress to its handler, in the order it came, one at a time."""
+    assert waiter.on_progress is not None
+    assert waiter.progress_sent is not None
     try:
-        await fn(progress, total, message)
-    except Exception:
-        logger.exception("a progress handler raised")
+        while waiter.progress:
+            try:
+                await waiter.on_progress(*waiter.progress.popleft())
+            except Exception:
+                logger.exception("a progress handler raised")
+    finally:
+        waiter.progress_sent.set()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import orjson
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -299,3 +300,29 @@ async def test_a_server_request_the_server_cancels_is_not_answered() -> None:
             session.deliver({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}})
             await anyio.wait_all_tasks_blocked()
     assert wire.sent == []
+
+
+async def test_progress_sent_before_the_reply_is_handed_on_first_in_order() -> None:
+    wire = ScriptedWire()
+    session = session_over(wire)
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        await anyio.lowlevel.checkpoint()  # a handler that yields (it relays to an agent)
+        seen.append(progress)
+
+    with anyio.fail_after(5):
+        async with session.running(), anyio.create_task_group() as tg:
+
+            async def answer() -> None:
+                (sent,) = await wire.next_sent(1)
+                token = sent["params"]["_meta"]["progressToken"]
+                for step in (1, 2, 3):
+                    params = {"progressToken": token, "progress": step}
+                    session.deliver({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
+                session.deliver({"jsonrpc": "2.0", "id": token, "result": {"done": True}})
+
+            tg.start_soon(answer)
+            result = await session.request("tools/call", {"name": "slow"}, on_progress=on_progress)
+            assert seen == [1.0, 2.0, 3.0]
+    assert result == {"done": True}
