@@ -47,8 +47,15 @@ async def negotiate(
     offered = capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
     try:
         discovered = await _discover(session, info, offered)
-    except MCPError:
-        return await _initialize(session, info, offered)
+    except MCPError as probe:
+        try:
+            return await _initialize(session, info, offered)
+        except MCPError as refused:
+            # A server slow to start (over the probe's timeout) answers the late probe, which
+            # settles it on the stateless era, and then refuses the handshake: probe again.
+            if probe.code != types.REQUEST_TIMEOUT or refused.code != types.UNSUPPORTED_PROTOCOL_VERSION:
+                raise
+            discovered = await _discover(session, info, offered)
     mutual = [v for v in MODERN_PROTOCOL_VERSIONS if v in discovered.supported_versions]
     if not mutual:
         raise RuntimeError(
