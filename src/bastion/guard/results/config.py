@@ -31,6 +31,7 @@ __all__ = [
 ResultAction: TypeAlias = Literal["log", "sanitize", "ask", "deny"]
 OversizeAction: TypeAlias = Literal["log", "ask", "deny"]
 SinkAction: TypeAlias = Literal["ask", "deny"]
+RequestMatch: TypeAlias = Literal["objects", "action", "off"]
 
 DEFAULT_MAX_RECORDS = 1000
 """Records (rows of a table, items of a JSON array) a result may carry before it is flagged."""
@@ -73,6 +74,10 @@ class ProvenanceConfig(_Frozen):
     """Seconds a remembered value stays remembered."""
     max_values: Count = 10000
     """Values remembered per agent at most (the oldest are forgotten first)."""
+    requests: RequestMatch = "objects"
+    """What injected text asked for (actions, objects) is remembered too: `objects` holds a call doing a requested
+    action with an object the injection named; `action` also one doing a requested action the agent had not done
+    before the injection; `off` remembers nothing (guard/results/requested.py)."""
 
 
 class ResultsConfig(_Frozen):
