@@ -31,7 +31,7 @@ FAMILIES: dict[str, frozenset[str]] = {
     "send": frozenset({"send", "forward", "reply", "post", "publish", "broadcast", "notify", "message", "email", "mail",
                        "e-mail", "dm", "tweet", "comment", "sms", "text", "webhook"}),
     "pay": frozenset({"pay", "payment", "transfer", "wire", "money", "charge", "refund", "withdraw", "deposit",
-                      "donate", "purchase", "buy", "order", "checkout", "sell", "trade"}),
+                      "donate", "purchase", "buy", "order", "checkout", "sell", "trade", "transaction"}),
     "reserve": frozenset({"reserve", "reservation", "book", "booking", "rent", "rental", "order", "rsvp"}),
     "create": frozenset({"create", "add", "insert", "schedule", "write", "save", "upload", "append", "register",
                          "make", "new", "put", "copy"}),
@@ -50,14 +50,15 @@ for _family, _words in FAMILIES.items():
     for _word in _words:
         _FAMILY_OF[_word] = _FAMILY_OF.get(_word, frozenset()) | {_family}
 
-_IMPERATIVE_VERBS = frozenset(FAMILIES["send"] | FAMILIES["pay"] | FAMILIES["reserve"] | FAMILIES["create"]
-                              | FAMILIES["change"] | FAMILIES["delete"] | FAMILIES["share"] | FAMILIES["exec"]) - {
+_IMPERATIVE_VERBS = frozenset(_FAMILY_OF) - {
     "make", "new", "money", "payment", "reservation", "booking", "rental", "access", "command", "password", "text",
-    "webhook", "comment", "order", "set", "put", "run", "sign", "follow", "commit",
+    "webhook", "comment", "order", "put", "sign", "follow", "commit", "transaction", "set",
 }  # fmt: skip
 """Words read as an imperative at the start of a clause ("Send ...", "... then delete ..."). Words that
 open ordinary sentences as often as they order something ("Make sure", "Set in a garden", "Order
-of events") are left out; their request forms are read by `_REQUEST_NOUN` instead."""
+of events") are left out; their request forms are read by `_REQUEST_NOUN` and `_SET_TO` instead. The others
+count only in a flagged region, and only with an object the call shares ("Run by a family, the
+hotel ..." matches no call)."""
 _LEAD = re.compile(
     r"(?:[.!?:;,(\[\n\"'*>]|^\s*[-*\d.)]+|\b(?:please|kindly|then|and|also|must|should|to|now|first|next|finally|"
     r"immediately|quickly|just|go ahead and|make sure to|make sure you|be sure to|don'?t forget to|remember to|"
@@ -72,6 +73,7 @@ _REQUEST_NOUN = re.compile(
     r"(?P<noun>reservation|booking|payment|transfer|order|purchase|rental|donation|deposit|withdrawal|refund)\b",
     re.IGNORECASE,
 )
+_SET_TO = re.compile(r"\bset\s+(?:the|my|a|an|its|their|his|her|your)\s+[\w' -]{1,40}?\s+to\b", re.IGNORECASE)
 _NOUN_FAMILY = {"donation": "pay", "withdrawal": "pay"}
 _AMOUNT = re.compile(
     r"(?:[$€£¥]\s?(?P<a>\d[\d,]*(?:\.\d+)?)|(?P<b>\d[\d,]*(?:\.\d+)?)\s?(?:usd|eur|gbp|chf|jpy|dollars?|euros?|"
@@ -114,6 +116,8 @@ def requested_actions(text: str) -> frozenset[str]:
     for match in _REQUEST_NOUN.finditer(text):
         noun = match["noun"].lower()
         found |= {_NOUN_FAMILY[noun]} if noun in _NOUN_FAMILY else families(noun)
+    if _SET_TO.search(text):
+        found |= families("set")
     return found
 
 

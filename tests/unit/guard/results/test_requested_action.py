@@ -29,7 +29,10 @@ class Session:
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         ticks = itertools.count(1000)
-        clock = lambda: float(next(ticks))  # noqa: E731: a clock that moves on each reading
+
+        def clock() -> float:  # moves on at each reading: every event has its own time
+            return float(next(ticks))
+
         results = ResultsConfig.model_validate(config or {})
         self.requested = RequestedActionCheck(results, MemoryRequestStore(window=3600, max_values=100, clock=clock),
                                               clock=clock)  # fmt: skip
@@ -56,9 +59,11 @@ async def test_the_injected_reservation_is_held_and_the_verdict_names_the_poison
     assert await session.do("get_hotels_prices", {"hotel_names": ["Luxury Palace"]}) is None  # a read
     call = session._call("reserve_hotel", RESERVE_PARIS)
     verdict = await session.requested.check_tool_call(call)
-    assert verdict is not None and verdict.decision is Decision.ASK
-    assert "travel.get_rating_reviews_for_hotels" in verdict.reason and "call-0" in verdict.reason
-    assert "'2024-05-01'" in verdict.reason and "flagged as injection (framing)" in verdict.reason
+    assert verdict is not None
+    assert verdict.decision is Decision.ASK
+    assert verdict.check == "requested_action"
+    for named in ("travel.get_rating_reviews_for_hotels", "call-0", "'2024-05-01'", "flagged as injection (framing)"):
+        assert named in verdict.reason
 
 
 @pytest.mark.anyio
