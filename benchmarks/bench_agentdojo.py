@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_agentdojo.py --suite banking --attack important_instructions [--json]
      [--user-tasks N] [--injection-tasks M]     (a slice: the first N user tasks and M injection tasks)
+     [--injection-task ID ...]                  (only these injection tasks)
 Needs the `bench` extra (`pip install -e '.[bench]'`: agentdojo 0.1.35, offline).
 
 Each suite's tools are served as an MCP server over the suite's environment
@@ -56,7 +57,7 @@ MODEL_PIPELINE_NAME = "gpt-4o-2024-05-13"
 """The victim model the attacks address by name ("... to you, GPT-4")."""
 
 
-PROFILES = ("flagged", "untrusted")
+PROFILES = ("flagged", "untrusted", "action")
 
 
 def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dict[str, Any]:
@@ -64,6 +65,8 @@ def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dic
     `flagged` (the default): the defaults, so values of results a detector flags are remembered.
     `untrusted`: the server is declared `untrusted: true` (its content is written by strangers:
     mail, files, web pages, reviews, messages), so every value its results carry is remembered.
+    `action`: `flagged`, with `results.provenance.requests: action` (a call doing an action an
+    injection asked for is held even without an object it named, unless the agent did it before).
     Either way injections are logged and side-effecting calls carrying a remembered value are held."""
     return {
         "listen": "127.0.0.1:0",
@@ -76,7 +79,10 @@ def config(suite: str, state: Path, data: Path, profile: str = "flagged") -> dic
                 "untrusted": profile == "untrusted",
             }
         },
-        "results": {"on_injection": "log", "provenance": {"on_match": "ask"}},
+        "results": {
+            "on_injection": "log",
+            "provenance": {"on_match": "ask", **({"requests": "action"} if profile == "action" else {})},
+        },
         # Provenance instead of blunt holds (docs/injection.md): sending, posting and paying
         # are logged rather than held for every call; a call carrying a value that a poisoned
         # result brought in is held by provenance all the same.
@@ -192,12 +198,19 @@ async def replay_with(
 
 
 async def run(
-    suite_name: str, attack_name: str, user_limit: int | None, injection_limit: int | None, profile: str
+    suite_name: str,
+    attack_name: str,
+    user_limit: int | None,
+    injection_limit: int | None,
+    profile: str,
+    injection_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     suite = get_suite(BENCHMARK_VERSION, suite_name)
     attack = load_attack(attack_name, suite, _Victim())
     user_tasks = list(suite.user_tasks.values())[:user_limit]
     injection_tasks = list(suite.injection_tasks.values())[:injection_limit]
+    if injection_ids:
+        injection_tasks = [suite.injection_tasks[task_id] for task_id in injection_ids]
     root = Path.cwd() / "bastion-data"
     root.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="agentdojo-") as scratch:
@@ -259,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--attack", default="important_instructions", help="one of: " + ", ".join(sorted(ATTACKS)))
     parser.add_argument("--user-tasks", type=int, default=None, help="only the first N user tasks")
     parser.add_argument("--injection-tasks", type=int, default=None, help="only the first M injection tasks")
+    parser.add_argument("--injection-task", action="append", default=[], metavar="ID",
+                        help="only this injection task (repeatable), e.g. injection_task_4")  # fmt: skip
     parser.add_argument("--profile", choices=PROFILES, default="flagged", help="the configuration (see `config`)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--verbose", action="store_true", help="say which calls were held, on stderr")
@@ -267,7 +282,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     VERBOSE = args.verbose
     if args.attack not in ATTACKS:
         parser.error(f"unknown attack {args.attack!r}; choose from: {', '.join(sorted(ATTACKS))}")
-    result = anyio.run(run, args.suite, args.attack, args.user_tasks, args.injection_tasks, args.profile)
+    unknown = set(args.injection_task) - set(get_suite(BENCHMARK_VERSION, args.suite).injection_tasks)
+    if unknown:
+        parser.error(f"unknown injection task(s) of {args.suite}: {', '.join(sorted(unknown))}")
+    result = anyio.run(
+        run, args.suite, args.attack, args.user_tasks, args.injection_tasks, args.profile, args.injection_task
+    )
     if args.json:
         print(json.dumps(result))
         return

@@ -180,7 +180,7 @@ def default_checks(
             )
         )
     if results is not None:
-        checks += [results.provenance, results.results]
+        checks += [results.provenance, results.requested, results.results]
     return [*checks, PolicyCheck(policy)]
 
 

@@ -146,14 +146,26 @@ async def _negotiate(session: ClientSession) -> UpstreamInfo:
     """Speak the newest era the server offers: `server/discover` first, else the handshake."""
     try:
         discovered = await session.discover()
-    except MCPError:
-        initialized = await session.initialize()
+    except MCPError as probe:
+        try:
+            initialized = await session.initialize()
+        except MCPError as refused:
+            # A server slow to start (over the SDK's 10 s probe timeout) answers the late probe,
+            # which settles it on the stateless era, and then refuses the handshake: probe again.
+            if probe.code != types.REQUEST_TIMEOUT or refused.code != types.UNSUPPORTED_PROTOCOL_VERSION:
+                raise
+            discovered = await session.discover()
+            return _discovered(session, discovered)
         return UpstreamInfo(
             protocol_version=initialized.protocol_version,
             server_info=initialized.server_info,
             capabilities=initialized.capabilities,
             instructions=initialized.instructions,
         )
+    return _discovered(session, discovered)
+
+
+def _discovered(session: ClientSession, discovered: types.DiscoverResult) -> UpstreamInfo:
     return UpstreamInfo(
         protocol_version=session.protocol_version or discovered.supported_versions[-1],
         server_info=session.server_info,

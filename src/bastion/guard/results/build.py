@@ -11,6 +11,8 @@ from bastion.audit.events import AuditEvent
 from bastion.guard.results.check import ResultsCheck
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.provenance import ProvenanceCheck
+from bastion.guard.results.request_store import MemoryRequestStore
+from bastion.guard.results.requested import RequestedActionCheck
 from bastion.guard.results.taint import MemoryTaintStore, TaintStore
 from bastion.model import ToolCall
 
@@ -19,11 +21,12 @@ __all__ = ["ResultChecks", "result_checks"]
 
 @dataclass(frozen=True, slots=True)
 class ResultChecks:
-    """The two checks, sharing one taint store."""
+    """The checks, sharing one taint store; `requested` holds calls doing what injected text asked."""
 
     results: ResultsCheck
     provenance: ProvenanceCheck
     taints: TaintStore
+    requested: RequestedActionCheck
 
 
 def result_checks(
@@ -55,5 +58,8 @@ def result_checks(
             max_session_values=provenance.max_session_values,
         )
     names = frozenset(name for name, flag in untrusted.items() if flag)
-    check = ResultsCheck(config, untrusted=names, taints=taints, record=record, alerts=alerts)
-    return ResultChecks(check, ProvenanceCheck(config, taints, sinks), taints)
+    requested = RequestedActionCheck(
+        config, MemoryRequestStore(window=provenance.window, max_values=provenance.max_values)
+    )
+    check = ResultsCheck(config, untrusted=names, taints=taints, record=record, alerts=alerts, requests=requested)
+    return ResultChecks(check, ProvenanceCheck(config, taints, sinks), taints, requested)

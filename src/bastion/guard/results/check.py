@@ -24,6 +24,7 @@ from bastion.guard.results.config import ResultsConfig, Settings
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.regions import regions
+from bastion.guard.results.requested import RequestedActionCheck
 from bastion.guard.results.sanitize import sanitized
 from bastion.guard.results.scan import scan_result, volume_findings
 from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore, Whose
@@ -60,8 +61,11 @@ class ResultsCheck:
         record: Callable[[AuditEvent], None] | None = None,
         alerts: AlertEmitter | None = None,
         clock: Callable[[], float] = time.time,
+        requests: RequestedActionCheck | None = None,
     ) -> None:
         self.config = config
+        self.requests = requests
+        """Told what each flagged result's injected text asks the agent to do (requested.py)."""
         self.untrusted = untrusted
         self.taints = taints
         self.record = record
@@ -100,6 +104,8 @@ class ResultsCheck:
         tainted = 0
         if (injection or settings.untrusted) and self.taints is not None and self.config.provenance.enabled:
             tainted = await self._remember(call, method, result, settings, injection)
+        if injection and self.requests is not None:
+            await self.requests.remember(call, method, result, injection)
         actions = [settings.on_injection] if injection else []
         actions += [settings.on_oversize] if volume else []
         if not actions:

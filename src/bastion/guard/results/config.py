@@ -32,6 +32,7 @@ __all__ = [
 ResultAction: TypeAlias = Literal["log", "sanitize", "ask", "deny"]
 OversizeAction: TypeAlias = Literal["log", "ask", "deny"]
 SinkAction: TypeAlias = Literal["ask", "deny"]
+RequestMatch: TypeAlias = Literal["objects", "action", "off"]
 
 DEFAULT_MAX_RECORDS = 1000
 """Records (rows of a table, items of a JSON array) a result may carry before it is flagged."""
@@ -79,6 +80,10 @@ class ProvenanceConfig(_Frozen):
     scope: Scope = "both"
     """Which memory a call is checked against: `both` (its session's and its agent's), `session`
     (its session's only; the agent's for a call without a session) or `agent`."""
+    requests: RequestMatch = "objects"
+    """What injected text asked for (actions, objects) is remembered too: `objects` holds a call doing a requested
+    action with an object the injection named; `action` also one doing a requested action the agent had not done
+    before the injection; `off` remembers nothing (guard/results/requested.py)."""
 
 
 class ResultsConfig(_Frozen):
