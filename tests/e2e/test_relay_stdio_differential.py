@@ -176,3 +176,33 @@ async def test_odd_and_malformed_lines_get_the_answers_the_sdk_path_gives(tmp_pa
     assert differences == [], "\n".join(map(repr, differences))
     assert ("unknown method", [{"jsonrpc": "2.0", "id": 17, "error": {"code": -32601}}]) in answers["1"]
     assert answers["1"][-1] == ("exit", 0)
+
+
+async def reused_id_session(tmp_path: Path, relay: str) -> list[Any]:
+    answers: list[Any] = []
+    async with await anyio.open_process(wrap_command("legacy"), env=wrap_env(tmp_path, relay)) as process:
+        lines = Lines(process)
+        await lines.send(json.dumps(INIT))
+        await lines.receive()
+        await lines.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "wait_forever", "arguments": {}}}
+        await lines.send(json.dumps({**call, "id": 7}))
+        await lines.send(json.dumps({**call, "id": "7"}))
+        refused = await lines.receive()
+        answers.append((refused["id"], refused["error"]["code"], "already in flight" in refused["error"]["message"]))
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+        await lines.send(json.dumps(cancel))
+        answers.append(("after cancel", await lines.until(1000, None)))  # the cancelled call is never answered
+        assert process.stdin is not None
+        await process.stdin.aclose()
+        answers.append(("exit", await process.wait()))
+    return answers
+
+
+async def test_a_reused_id_in_flight_is_refused_at_once_as_on_the_sdk_path(tmp_path):
+    answers: dict[str, list[Any]] = {}
+    with anyio.fail_after(120):
+        for relay in ("0", "1"):
+            answers[relay] = await reused_id_session(tmp_path, relay)
+    assert answers["1"] == answers["0"]
+    assert answers["1"][0] == ("7", -32600, True)
