@@ -55,7 +55,7 @@ from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.remote_watch import RemoteWatch
 from bastion.gateway.server_status import ServerStatus, server_status
 from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file, write_status_key
-from bastion.gateway.stdio_pipes import loop_driven_stdio
+from bastion.gateway.stdio_pipes import ReplayedLines, loop_driven_stdio
 from bastion.gateway.tokens import TokenStore
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.denial_alerts import call_denied_alerts, call_flagged_alerts
@@ -495,8 +495,22 @@ class Gateway:
             self.servers[server_name] if server_name is not None else self.aggregate
         )
         assert server is not None, "serve_stdio runs inside running()"
-        async with loop_driven_stdio() as (stdin, stdout), stdio_server(stdin, stdout) as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        async with loop_driven_stdio() as (stdin, stdout):
+            principal = self.local_principal
+            if isinstance(server, ProxyServer) and stdin is not None and principal is not None and relay_enabled():
+                # One server, over pipes: Bastion's own relay serves the handshake era (the SDK's
+                # stack is the reference, and serves a 2026-07-28 agent).
+                from bastion.relay.relay import Relay
+                from bastion.relay.stdio_front import StdioFront, opens_handshake
+
+                while (first := await stdin.readline()) and not first.strip():
+                    pass  # blank lines: both stacks ignore them
+                stdin = ReplayedLines(first, stdin)
+                if opens_handshake(first):
+                    await StdioFront(Relay(server, server.recorder), principal).serve(stdin, stdout)
+                    return
+            async with stdio_server(stdin, stdout) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
 
     def _dashboard(self, admin_tokens: AdminTokenStore) -> ASGIApp:
         """The dashboard, given the services it reads and acts on (not the gateway)."""

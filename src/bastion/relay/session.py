@@ -16,7 +16,7 @@ import math
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -32,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 OutMessage = tuple[bytes, bool]
 """An encoded message for the agent, and whether it is the answer that ends its stream."""
+
+
+class Outbox(Protocol):
+    """Where messages for the agent go: a memory stream (HTTP), or the agent's stdout (stdio)."""
+
+    async def send(self, item: OutMessage, /) -> None: ...
+
 
 _BUFFER = 64
 """Messages a stream holds for an agent that reads slowly, before the sender waits."""
@@ -101,9 +108,7 @@ class RelaySession:
         self._to_get_stream(jsonrpc.notification_bytes(method, params))
 
     # Server-to-client requests
-    async def request_agent(
-        self, method: str, params: dict[str, Any] | None, stream: MemoryObjectSendStream[OutMessage] | None
-    ) -> dict[str, Any]:
+    async def request_agent(self, method: str, params: dict[str, Any] | None, stream: Outbox | None) -> dict[str, Any]:
         """Send a request to the agent, on `stream` (a call's) or else the GET stream; its result."""
         request_id = next(self._ids)
         message = jsonrpc.request_bytes(request_id, method, params)
@@ -169,7 +174,7 @@ class RequestChannel:
         self,
         session: RelaySession,
         request_id: RequestId,
-        stream: MemoryObjectSendStream[OutMessage],
+        stream: Outbox,
         progress_token: str | int | None,
     ) -> None:
         self.session = session
