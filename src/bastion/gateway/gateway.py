@@ -7,7 +7,6 @@ single agent (`serve_stdio`, used by `bastion wrap`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import uuid
@@ -32,17 +31,14 @@ from bastion.approvals.audit_events import AuditedApprovalEvents
 from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.store import ApprovalStore
-from bastion.audit import open_audit_store
-from bastion.audit.anchor_check import UNANCHORED
 from bastion.audit.bus import EventBus
-from bastion.audit.events import ConfigLoaded
-from bastion.audit.pii import pii_masker
-from bastion.audit.redact import PayloadPolicy, Redactor
-from bastion.audit.store import AuditStore
-from bastion.config import BastionConfig, JwtConfig, StdioServerConfig
+from bastion.config import BastionConfig, StdioServerConfig
 from bastion.gateway.aggregate import AggregateServer, aggregate_servers
+from bastion.gateway.assembly import config_loaded_event as config_loaded_event
+from bastion.gateway.assembly import default_checks as default_checks
+from bastion.gateway.assembly import jwt_settings as jwt_settings
+from bastion.gateway.assembly import open_audit as open_audit
 from bastion.gateway.authenticator import Authenticator
-from bastion.gateway.catalogue_redaction import audit_redactor
 from bastion.gateway.embedded_server import EmbeddedServer
 from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.gateway.in_flight import InFlightCalls
@@ -61,18 +57,14 @@ from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.denial_alerts import call_denied_alerts, call_flagged_alerts
 from bastion.guard.pinning import (
     LoggingPinEventSink,
-    PinEventSink,
-    PinningCheck,
     PinStore,
 )
 from bastion.guard.pinning.audit_events import AuditedPinEvents
 from bastion.guard.pipeline import Check, ContentWithheld, GuardPipeline
-from bastion.guard.policy.check import PolicyCheck
-from bastion.guard.policy.lint import CompiledPolicy, policy_of
+from bastion.guard.policy.lint import policy_of
 from bastion.guard.policy.sinks import SinkRules
 from bastion.guard.ratelimit import LimitReporter, RateLimitCheck
 from bastion.guard.results.build import ResultChecks, result_checks
-from bastion.guard.server_access import ServerAccessCheck
 from bastion.lazy_app import LazyApp
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
@@ -85,7 +77,6 @@ from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
 from bastion.stores import (
-    audit_url,
     open_admin_token_store,
     open_approval_store,
     open_pin_store,
@@ -93,95 +84,9 @@ from bastion.stores import (
 )
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
-    from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
+    from bastion.gateway.jwt_auth import JwtVerifier
 
 logger = logging.getLogger(__name__)
-
-
-def open_audit(config: BastionConfig, redactor: Redactor | None = None) -> AuditStore:
-    """The audit store the `audit` section configures (not yet opened).
-
-    `redactor` replaces the secret recogniser in `redacted` mode; the default is the built-in
-    one chained with the policy catalogue's (`audit_redactor()`), so secrets the catalogue
-    recognises never reach the store in clear.
-    """
-    audit = config.audit
-    redactor = redactor if redactor is not None else audit_redactor()
-    policy = PayloadPolicy(audit.mode, redactor, results=audit.results, pii=pii_masker(audit.redact_pii))
-    url = audit_url(config)
-    anchor = audit.anchor(config.data_dir, url)
-    if anchor is None:
-        logger.warning(UNANCHORED)
-    return open_audit_store(
-        config.data_dir,
-        url=url,
-        policy=policy,
-        retention=audit.retention.retention(),
-        durability=audit.durability,
-        anchor=anchor,
-    )
-
-
-def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
-    """The `config.loaded` event for `config` (the digest is of the file as it is now)."""
-    try:
-        digest = hashlib.sha256(config.source.read_bytes()).hexdigest()
-    except OSError:
-        digest = ""
-    return ConfigLoaded(source=str(config.source), digest=digest, servers=tuple(config.servers))
-
-
-def jwt_settings(config: JwtConfig) -> JwtSettings:
-    """The verifier's settings from the `auth.jwt` section (a key file is read here)."""
-    from bastion.gateway.jwt_auth import JwtSettings
-
-    public_key = config.public_key
-    if config.public_key_file is not None:
-        public_key = config.public_key_file.read_text(encoding="utf-8")
-    return JwtSettings(
-        issuer=config.issuer,
-        audience=config.audience,
-        jwks_url=str(config.jwks_url) if config.jwks_url is not None else None,
-        public_key=public_key,
-        secret=config.secret,
-        algorithms=tuple(config.algorithms),
-        agent_claim=config.agent_claim,
-        servers_claim=config.servers_claim,
-    )
-
-
-def default_checks(
-    config: BastionConfig | None = None,
-    pins: PinStore | None = None,
-    pin_events: PinEventSink | None = None,
-    limits: RateLimitCheck | None = None,
-    results: ResultChecks | None = None,
-) -> list[Check]:
-    """The guard pipeline's checks, in order. Later capabilities insert theirs here.
-
-    The rate-limit check (`limits`, when any limit is configured) comes first, so a flood
-    is turned away before anything costlier runs. Tool pinning runs when a pin store is
-    given and `pinning.enabled` is on; its events go to `pin_events` (default: the log).
-    The result checks (`results`) come before policy, so a rule that allows a call does not
-    skip provenance.
-    """
-    policy = policy_of(config) if config is not None else CompiledPolicy()
-    checks: list[Check] = [] if limits is None else [limits]
-    checks.append(ServerAccessCheck())
-    if pins is not None and config is not None and config.pinning.enabled:
-        pinning = config.pinning
-        checks.append(
-            PinningCheck(
-                pins,
-                sink=pin_events,
-                on_change=pinning.on_change,
-                on_finding=pinning.on_finding,
-                scan_descriptions=pinning.scan_descriptions,
-            )
-        )
-    if results is not None:
-        checks += [results.provenance, results.requested, results.results]
-    return [*checks, PolicyCheck(policy)]
 
 
 class Gateway:

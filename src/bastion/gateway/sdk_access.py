@@ -5,19 +5,20 @@ needs the connection it belongs to (to notify that agent later, outside any requ
 The Streamable HTTP client transport is typed to take its endpoint as a string, which
 httpx2 then parses again for every POST; it hands the value to httpx2 untouched, so a
 URL parsed once is accepted too and saves that work on every forwarded call. Bastion's own
-Streamable HTTP client follows redirects by the SDK's rule (`stream_within_origin`).
+Streamable HTTP client follows redirects by the SDK's rule (`stream_within_origin`, kept with
+that client in `bastion.upstream.origin` and named here so this file's test covers it).
 If an SDK upgrade changes either, `tests/unit/gateway/test_sdk_access.py` fails.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import httpx2
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
-from mcp.shared._httpx_utils import stream_within_origin as _stream_within_origin
+
+from bastion.upstream.origin import stream_within_origin as stream_within_origin
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
@@ -31,11 +32,3 @@ def parsed_endpoint(url: str) -> str:
     """`url` parsed once, for `streamable_http_client(url, ...)`: httpx2 takes a parsed URL
     as is, where it would parse a string again on every request (about 45 µs a POST)."""
     return cast("str", httpx2.URL(url))
-
-
-def stream_within_origin(
-    client: httpx2.AsyncClient, method: str, url: httpx2.URL | str, **kwargs: Any
-) -> AbstractAsyncContextManager[httpx2.Response]:
-    """`client.stream(...)` following redirects only within the endpoint's origin, as the SDK's own
-    Streamable HTTP transport does (a redirect elsewhere would take the configured headers along)."""
-    return _stream_within_origin(client, method, url, **kwargs)

@@ -127,6 +127,16 @@ def notification_bytes(method: str, params: dict[str, Any] | None) -> bytes:
     return orjson.dumps(message)
 
 
+def progress_bytes(token: str | int, progress: float, total: float | None, message: str | None) -> bytes:
+    """A `notifications/progress` for `token`, with `total` and `message` when given."""
+    params: dict[str, Any] = {"progressToken": token, "progress": progress}
+    if total is not None:
+        params["total"] = total
+    if message is not None:
+        params["message"] = message
+    return notification_bytes("notifications/progress", params)
+
+
 def request_bytes(request_id: RequestId, method: str, params: dict[str, Any] | None) -> bytes:
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
     if params is not None:

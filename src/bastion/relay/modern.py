@@ -64,13 +64,8 @@ class ModernChannel:
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         if self.progress_token is None:
             return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self.stream.send((jsonrpc.notification_bytes("notifications/progress", params), False))
+            await self.stream.send((jsonrpc.progress_bytes(self.progress_token, progress, total, message), False))
 
     async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
         raise AssertionError("a 2026-era request has no channel for server-to-client requests")

@@ -185,14 +185,9 @@ class RequestChannel:
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         if self.progress_token is None:
             return
-        params: dict[str, Any] = {"progressToken": self.progress_token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
         # When the agent went away, or the call ended, progress has nowhere to go.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self.stream.send((jsonrpc.notification_bytes("notifications/progress", params), False))
+            await self.stream.send((jsonrpc.progress_bytes(self.progress_token, progress, total, message), False))
 
     async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
         """The hub's server-to-client request (an SDK model), sent on this call's stream when

@@ -26,8 +26,8 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from bastion.gateway.sdk_access import stream_within_origin
 from bastion.upstream.json_codec import DecodeError, loads
+from bastion.upstream.origin import stream_within_origin
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId
 
 __all__ = ["HttpWire", "http_wire"]
