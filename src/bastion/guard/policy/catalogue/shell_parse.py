@@ -25,6 +25,7 @@ from bastion.guard.policy.catalogue.interpreters import (
     inline_effects,
     without_heredocs,
 )
+from bastion.guard.policy.catalogue.shell_lex import plain_line
 from bastion.guard.policy.catalogue.wrappers import WRAPPERS as WRAPPER_SPECS
 from bastion.guard.policy.catalogue.wrappers import inner_commands, peel
 
@@ -85,6 +86,8 @@ class Script:
     fork_bomb: bool = False
     oversized: bool = False
     """Longer than MAX_PARSED: split on operators and whitespace, not parsed (quoting tricks are not undone)."""
+    fast: bool = field(default=True, compare=False, repr=False)
+    """Whether plain lines (`shell_lex.plain_line`) skip bashlex; off only to compare the two readings."""
 
 
 def short_flags(args: tuple[str, ...] | list[str]) -> set[str]:
@@ -327,6 +330,12 @@ def _parse_into(script: Script, text: str, depth: int, via: str) -> None:
     if "$'" in text:
         text = _ANSI_C_SPAN.sub(lambda m: _ansi_c_word(script, m.group(1)), text)
     builder = _Builder(script, depth, via, text)
+    if script.fast and (pipelines := plain_line(text)) is not None:
+        for stages in pipelines:  # what bashlex would build, without its grammar walk (see `shell_lex`)
+            built = [builder.add(words, tuple(redirects)) for words, redirects in stages]
+            if len(built) > 1:
+                script.pipelines.append(built)
+        return
     import bashlex  # type: ignore[import-untyped]  # here, not above: parsing shell is not on every path
 
     for reader, body in heredocs(text) if "<<" in text else ():
@@ -357,9 +366,10 @@ def _fallback(builder: _Builder, text: str, quoted: bool = True) -> None:
 
 
 @lru_cache(maxsize=2048)
-def parse_shell(text: str) -> Script:
-    """Parse `text` as a shell command line. Cached: callers must not mutate the result."""
-    script = Script()
+def parse_shell(text: str, fast: bool = True) -> Script:
+    """Parse `text` as a shell command line. Cached: callers must not mutate the result. `fast=False` hands
+    every line to bashlex (`shell_lex` off), for the differential tests and A/B measurements."""
+    script = Script(fast=fast)
     if len(text) > MAX_PARSED:
         script.parsed = False
         script.oversized = True

@@ -208,7 +208,10 @@ class CallView:
             named = self.words & CLI_NAMES
         if named and isinstance(self.arguments, Mapping):
             lines = [*lines, *cli_lines(self.arguments, CLI_WORDS[min(named)])]
-        out = [(StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line)) for path, first, line in lines]
+        out = [
+            (StringValue(path, path.rsplit(".", 1)[-1], first), parse_shell(line, self.prescreen))
+            for path, first, line in lines
+        ]
         for s in self.strings:
             role = key_role(s.key)
             if role == 0 and s.path.count(".") > 1 and _UNDER_COMMANDS.search(s.path):
@@ -218,11 +221,11 @@ class CallView:
             if not s.value.strip():
                 continue
             if role != CODE and s.path not in argv.consumed:
-                out.append((s, parse_shell(s.value)))
+                out.append((s, parse_shell(s.value, self.prescreen)))
             if role & CODE:
                 line = code_line(s.key, s.value, self._language(s.path), self.tool_words)
                 if line is not None and not (line == s.value and role & COMMAND):
-                    out.append((s, parse_shell(line)))
+                    out.append((s, parse_shell(line, self.prescreen)))
         return out
 
     def _language(self, path: str) -> str:
