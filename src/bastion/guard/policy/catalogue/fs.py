@@ -162,8 +162,19 @@ def _normalise(value: str, base: str) -> str:
 _normalise_cached = lru_cache(maxsize=4096)(_normalise)
 
 
+def _root(root: str) -> str:
+    """An allowed root, normalised (`normalise(root)`). Roots are configuration, the same on every call to a
+    server: cached apart from the calls' own paths, which may each be new."""
+    return _root_cached(root) if len(root) <= _CACHED_LENGTH else _normalise(root, "")
+
+
+@lru_cache(maxsize=256)
+def _root_cached(root: str) -> str:
+    return _normalise(root, "")
+
+
 def _inside(path: str, root: str) -> bool:
-    root = normalise(root)
+    root = _root(root)
     return path == root or path.startswith(root.rstrip("/") + "/") or root == "/"
 
 
@@ -174,7 +185,7 @@ def path_outside_roots(value: str, roots: Sequence[str]) -> bool:
     try:
         if not roots or not isinstance(value, str) or not value.strip():
             return False
-        path = normalise(value, normalise(roots[0]))
+        path = normalise(value, _root(roots[0]))
         return not any(_inside(path, r) for r in roots)
     except Exception:
         return False
@@ -230,7 +241,7 @@ def _judged(value: str, write: bool, roots: tuple[str, ...], base: str) -> tuple
 
 
 def _judge(value: str, write: bool, roots: Sequence[str], base: str) -> Iterator[tuple[str, str]]:
-    root0 = normalise(roots[0]) if roots else ""
+    root0 = _root(roots[0]) if roots else ""
     path = normalise(value, base or root0)
     kind = _sensitive(path)
     verb = "write" if write else "read"

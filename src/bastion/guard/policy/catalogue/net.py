@@ -106,6 +106,9 @@ def host_of(url: str) -> str | None:
 
 def parse_ip(host: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address | None, bool]:
     """The address a host names, and whether it was written in a disguised form (decimal, hex, octal)."""
+    numeric = _NUMERIC_HOST.match(host) is not None
+    if not numeric and ":" not in host:
+        return None, False  # a name: `ip_address` reads only dotted digits (IPv4) or text with a colon (IPv6)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -114,7 +117,7 @@ def parse_ip(host: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address |
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             return ip.ipv4_mapped, True
         return ip, False
-    if not _NUMERIC_HOST.match(host):
+    if not numeric:
         return None, False
     try:
         nums = [int(p, 16) if p.lower().startswith("0x") else int(p, 8) if len(p) > 1 and p.startswith("0") else int(p)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from bastion.lazy_import import lazy_module
 if TYPE_CHECKING:
     import sqlglot
     from sqlglot import exp
+    from sqlglot.parser import Parser
+    from sqlglot.tokens import Tokenizer
 
     from bastion.guard.policy.catalogue import sql_lex, sql_scope
     from bastion.guard.policy.catalogue.sql_lex import Piece
@@ -77,11 +80,23 @@ class Statement:
     """One statement: its operations (`drop`, `delete_without_where`, ...) and table; `text` is made on demand."""
 
     ops: frozenset[str]
-    table: str
+    given_table: str | None
+    """The table, or None: the first table of `tree`, made on demand (`table`)."""
     raw: str
     tree: exp.Expr | None = field(default=None, compare=False, repr=False)
     _text: list[str] = field(default_factory=list, compare=False, repr=False)
     """`text`, once made (statements are cached with their parse, so a repeated call pays for it once)."""
+    _table: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def table(self) -> str:
+        """The first table the statement names, as SQL ("" when none). Made on demand, as `text` is: generating
+        SQL copies the tree and costs more than parsing it, and only a finding's reason would show it."""
+        if self.given_table is not None:
+            return self.given_table
+        if not self._table:
+            self._table.append(_table(self.tree) if self.tree is not None else "")
+        return self._table[0]
 
     @property
     def text(self) -> str:
@@ -147,7 +162,7 @@ def _strict_payloads(text: str, depth: int) -> SqlScript | None:
     if toks is None or depth >= MAX_DEPTH:
         return None
     stmts = [
-        Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree)
+        Statement(s.ops, s.given_table, f"dynamic SQL: {s.text}", s.tree)
         for payload in sql_lex.dynamic_payloads(sql_lex.split(text, toks))
         for s in (parse_sql(payload.text, True) or SqlScript((), "")).statements
     ]
@@ -159,7 +174,7 @@ def _parse_whole(text: str, strict: bool) -> SqlScript | None:
     hints = _Hints.of(text)
     for dialect in DIALECTS:
         try:
-            trees = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+            trees = read_sql(text, dialect)
         except Exception:  # sqlglot raises ParseError, TokenError and others on non-SQL
             continue
         stmts = tuple(_statement(t, hints) for t in trees if t is not None and not isinstance(t, exp.Semicolon))
@@ -169,6 +184,23 @@ def _parse_whole(text: str, strict: bool) -> SqlScript | None:
             continue
         return SqlScript(stmts, dialect or "generic")
     return None
+
+
+_READERS = threading.local()
+
+
+def read_sql(text: str, dialect: str | None) -> list[exp.Expr | None]:
+    """`sqlglot.parse(text, read=dialect, error_level=RAISE)`, with this thread's tokenizer and parser for the
+    dialect kept (both reset themselves on each use): making them anew cost a fifth of a short statement's parse."""
+    readers: dict[str | None, tuple[Tokenizer, Parser]] | None = getattr(_READERS, "by_dialect", None)
+    if readers is None:
+        readers = _READERS.by_dialect = {}
+    pair = readers.get(dialect)
+    if pair is None:
+        reader = sqlglot.Dialect.get_or_raise(dialect)
+        pair = readers[dialect] = (reader.tokenizer(), reader.parser(error_level=sqlglot.ErrorLevel.RAISE))
+    tokenizer, parser = pair
+    return parser.parse(tokenizer.tokenize(text), text)
 
 
 def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript | None:
@@ -195,7 +227,7 @@ def _parse_pieces(text: str, whole: SqlScript | None, depth: int) -> SqlScript |
         elif depth < MAX_DEPTH and _PROC_CALL.match(code):  # EXEC of a procedure by name, such as xp_cmdshell
             inner = _parse("EXEC " + code, False, depth + 1)
         if inner is not None:
-            stmts += [Statement(s.ops, s.table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
+            stmts += [Statement(s.ops, s.given_table, f"dynamic SQL: {s.text}", s.tree) for s in inner.statements]
         if payload.opaque or inner is None or depth >= MAX_DEPTH:
             stmts.append(Statement(frozenset({"dynamic_sql"}), "", f"dynamic SQL: {payload.text[:80] or '?'}"))
     if not stmts:
@@ -323,7 +355,7 @@ def _statement(tree: exp.Expr, hints: _Hints) -> Statement:
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in _FILE_FUNCS:
             ops.add("file_access")
-    return Statement(frozenset(ops), _table(tree), "", tree)
+    return Statement(frozenset(ops), None, "", tree)
 
 
 def _command_ops(tree: exp.Command) -> set[str]:
