@@ -33,7 +33,18 @@ def machine_url(value: str) -> tuple[str, bool]:
 _CACHED_LENGTH = 2048
 
 
+_PLAIN = re.compile(r"[^\x00-\x20\x7f\\%]*")
+"""No control character, space, backslash or percent sign: nothing `_written_url` would remove or decode."""
+
+
 def _machine_url(value: str) -> tuple[str, bool]:
+    if _PLAIN.fullmatch(value) and ((slashes := _SPECIAL_SLASHES.match(value)) is None or slashes.group(2) == "//"):
+        return value, False  # what `_written_url` returns for it, without taking the URL apart
+    return _written_url(value)
+
+
+def _written_url(value: str) -> tuple[str, bool]:
+    """`machine_url` in full: every step, whatever the text."""
     stripped = value.strip(_C0_SPACE)
     cleaned = stripped.translate(_TAB_NEWLINE)
     disguised = cleaned != stripped
