@@ -63,7 +63,8 @@ def large_arguments() -> dict[str, Any]:
 
 
 def clear_caches() -> None:
-    """Forget every parse and every judged path, so the next call pays for them (a call never seen before)."""
+    """Forget every parse and every judged path, so the next call pays for them (a call never seen before).
+    The allowed roots' normal forms (`fs._root_cached`) stay: they are the server's configuration, not the call."""
     parse_shell.cache_clear()
     sql_parse._parse.cache_clear()
     fs._judged.cache_clear()

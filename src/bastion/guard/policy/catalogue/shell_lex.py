@@ -18,10 +18,12 @@ from __future__ import annotations
 import re
 
 _UNQUOTED = r"[A-Za-z0-9_./=:,@%+\-~^]"
-_WORD = rf"(?:{_UNQUOTED}+|'[^'\"$`\\!\n\r]*'|\"[^\"'$`\\!\n\r]*\")+"
-_TOKEN = re.compile(rf"[ \t]*(?:(?P<word>{_WORD})|(?P<op>&&|\|\||>>|[|;<>]))")
+_WORD = rf"(?:{_UNQUOTED}++|'[^'\"$`\\!\n\r]*+'|\"[^\"'$`\\!\n\r]*+\")++"
+_OP = r"&&|\|\||>>|[|;<>]"
+_LINE = re.compile(rf"(?:[ \t]*+(?:{_WORD}|{_OP}))*+[ \t]*+")
+"""A line made of words, operators and blanks only (possessive: no backtracking, linear in the text)."""
+_TOKEN = re.compile(rf"([ \t]*+)(?:({_WORD})|({_OP}))")
 _SEGMENT = re.compile(r"'([^']*)'|\"([^\"]*)\"|([^'\"]+)")
-_BLANK = re.compile(r"[ \t]*")
 RESERVED = frozenset(
     {"if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until", "do", "done", "in",
      "function", "time", "coproc"}
@@ -43,21 +45,16 @@ def _unquote(word: str) -> str:
 
 def plain_line(text: str) -> list[list[Stage]] | None:
     """The pipelines of `text` (each a list of stages), when it is a plain line; None for anything else."""
+    if _LINE.fullmatch(text) is None:
+        return None
     pipelines: list[list[Stage]] = []
     stages: list[Stage] = []
     words: list[str] = []
     redirects: list[tuple[str, str]] = []
-    pos, end = 0, len(text)
     pending = ""  # a redirect operator waiting for its target
     glued = False  # the previous token was a word ending right here (`2>`: a file descriptor)
-    while True:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            break
-        word, op = m.group("word"), m.group("op")
-        blank = m.start("word" if word is not None else "op") > pos
-        pos = m.end()
-        if word is not None:
+    for blank, word, op in _TOKEN.findall(text):
+        if word:
             if pending:
                 if "'" in word or '"' in word:
                     return None
@@ -65,7 +62,7 @@ def plain_line(text: str) -> list[list[Stage]] | None:
                 pending = ""
             else:
                 value = _unquote(word)
-                if value in RESERVED or (not words and _APPEND.match(value)):
+                if value in RESERVED or _APPEND.match(value):
                     return None
                 words.append(value)
             glued = True
@@ -83,7 +80,7 @@ def plain_line(text: str) -> list[list[Stage]] | None:
         if op != "|":
             pipelines.append(stages)
             stages = []
-    if _BLANK.match(text, pos).end() != end or pending or not (words or redirects):  # type: ignore[union-attr]
+    if pending or not (words or redirects):
         return None
     stages.append((words, redirects))
     pipelines.append(stages)
