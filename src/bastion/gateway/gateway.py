@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.abc
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp
@@ -414,6 +413,8 @@ class Gateway:
                 if opens_handshake(first):
                     await StdioFront(Relay(server, server.recorder), principal).serve(stdin, stdout)
                     return
+            from mcp.server.stdio import stdio_server
+
             async with stdio_server(stdin, stdout) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
 

@@ -28,8 +28,6 @@ import anyio
 import anyio.abc
 import httpx2
 import mcp_types as types
-from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
@@ -43,6 +41,7 @@ from bastion.gateway.upstream_sdk import open_sdk_session, with_client
 from bastion.gateway.upstream_wire import CLIENT_CAPABILITIES, Stamp
 from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
 from bastion.runtime.prestart import PrestartedServer
+from bastion.runtime.server_command import ServerCommand
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 from bastion.upstream.handshake import UpstreamInfo, negotiate
 from bastion.upstream.http_wire import http_wire
@@ -110,7 +109,7 @@ class _Connection:
     start: ServerStart | None = None
     process: subprocess.Popen[bytes] | None = None
     """Already running (`bastion wrap`'s prestarted sandbox)."""
-    params: StdioServerParameters | None = None
+    params: ServerCommand | None = None
     """To start (stdio)."""
     errlog: TextIO | None = None
     client: httpx2.AsyncClient | None = None
@@ -423,7 +422,7 @@ class Upstream:
             errlog = start.stderr(target) if start is not None else target
             return _Connection(start=start, params=params, errlog=errlog)
         if isinstance(config, StdioServerConfig):
-            params = StdioServerParameters(
+            params = ServerCommand(
                 command=resolve_command(config.command),
                 args=list(config.args),
                 env=dict(config.env) or None,
@@ -478,11 +477,17 @@ class Upstream:
         if connection.process is not None:
             return popen_client(connection.process)
         if connection.params is not None:
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
             errlog = connection.errlog if connection.errlog is not None else self._errlog
-            return stdio_client(connection.params, errlog=errlog)
+            command = connection.params
+            params = StdioServerParameters(command=command.command, args=command.args, env=command.env, cwd=command.cwd)
+            return stdio_client(params, errlog=errlog)
         if connection.client is not None:
             return with_client(connection.client, connection.url)
         assert isinstance(config, HttpServerConfig)
+        from mcp.client.sse import sse_client
+
         return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
 
 

@@ -13,10 +13,10 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from mcp.server.caching import CACHEABLE_METHODS
 from mcp.shared.exceptions import MCPError
 from mcp_types import SERVER_INFO_META_KEY
 from mcp_types import methods as spec_methods
+from mcp_types.methods import CACHEABLE_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 

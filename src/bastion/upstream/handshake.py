@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
-from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_PROTOCOL_VERSION_HEADER
 from mcp_types.version import (
     HANDSHAKE_PROTOCOL_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -21,6 +20,7 @@ from mcp_types.version import (
 )
 from pydantic import ValidationError
 
+from bastion.mcp_names import MCP_METHOD_HEADER, MCP_PROTOCOL_VERSION_HEADER
 from bastion.upstream.jsonrpc_session import JsonRpcSession
 
 __all__ = ["UpstreamInfo", "negotiate"]
