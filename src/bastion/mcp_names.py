@@ -8,7 +8,11 @@ them equal to the SDK's (`tests/unit/test_mcp_names.py`).
 
 from __future__ import annotations
 
+import base64
 import os
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 __all__ = [
@@ -17,7 +21,9 @@ __all__ = [
     "MCP_NAME_HEADER",
     "MCP_PROTOCOL_VERSION_HEADER",
     "MCP_SESSION_ID",
+    "NAME_BEARING_METHODS",
     "default_environment",
+    "encode_header_value",
 ]
 
 MCP_SESSION_ID: Final = "mcp-session-id"
@@ -35,3 +41,20 @@ def default_environment() -> dict[str, str]:
     `get_default_environment`."""
     inherited = ((key, os.environ.get(key)) for key in DEFAULT_INHERITED_ENV_VARS)
     return {key: value for key, value in inherited if value is not None and not value.startswith("()")}
+
+
+NAME_BEARING_METHODS: Final[Mapping[str, str]] = MappingProxyType(
+    {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+)
+"""Method -> the params key whose value a 2026-era request mirrors in its `Mcp-Name` header."""
+
+_B64_SENTINEL = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
+_HEADER_SAFE = re.compile(r"^[\x20-\x7E]*$")
+
+
+def encode_header_value(value: str) -> str:
+    """`value` as an HTTP header carries it: verbatim when printable ASCII without edge whitespace
+    (and not itself shaped like the sentinel), else `=?base64?...?=` (the SDK's encoding)."""
+    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _B64_SENTINEL.fullmatch(value):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="

@@ -43,6 +43,8 @@ from pathlib import Path
 from bastion.config import StdioServerConfig
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 import bastion.gateway.http_session, bastion.upstream.http_wire, bastion.upstream.origin, bastion.upstream.stdio_wire
+import bastion.gateway.upstream, bastion.gateway.recording, bastion.gateway.downstream, bastion.upstream.handshake
+import bastion.upstream.server_messages, bastion.relay.session, bastion.gateway.upstream_wire
 
 config = StdioServerConfig.model_validate({"command": "echo", "args": ["hi"], "sandbox": {"enabled": False}})
 command, start = ServerRuntime("echo", config, RuntimeSettings(Path(sys.argv[1]))).launch("/bin/echo")
@@ -51,10 +53,18 @@ print(sorted(m for m in sys.modules if m == "mcp" or m.startswith("mcp.")))
 """
 
 
-def test_launching_a_server_and_the_upstream_wires_import_no_sdk(tmp_path: Path) -> None:
+def test_launching_a_server_and_the_upstream_client_import_no_sdk(tmp_path: Path) -> None:
     # Any `mcp.*` import runs the package's __init__: the SDK's client and server stacks, 65 MB.
     run = subprocess.run(
         [sys.executable, "-c", SDK_FREE, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_the_name_header_is_the_sdks() -> None:
+    from mcp.shared.inbound import NAME_BEARING_METHODS, encode_header_value
+
+    assert dict(mcp_names.NAME_BEARING_METHODS) == dict(NAME_BEARING_METHODS)
+    for value in ("echo", " edge ", "naïve", "a\tb", "=?base64?eA==?=", "", "file:///tmp/x y"):
+        assert mcp_names.encode_header_value(value) == encode_header_value(value), value
