@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.upstream import ClientKind, Upstream
+from bastion.rpc_error import RpcError
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, LineReader
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -65,8 +66,8 @@ async def outcome(upstream: Upstream, method: str, params: dict[str, Any] | None
     """The result, or the error as (code, message, data)."""
     try:
         return await upstream.request(method, params, **kw)
-    except MCPError as exc:
-        return ("error", exc.error.code, exc.error.message, exc.error.data)
+    except RpcError as exc:  # both clients' error replies (the SDK's converted at its session)
+        return ("error", exc.code, exc.message, exc.data)
 
 
 async def script(upstream: Upstream, recorder: Recorder, marker: Path, *, can_restart: bool) -> list[Any]:

@@ -25,7 +25,6 @@ import mcp_types as types
 from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -38,6 +37,7 @@ from bastion.gateway.recording import CallRecorder, Target, current_call
 from bastion.gateway.sdk_access import connection_of
 from bastion.gateway.upstream import UpstreamUnavailable
 from bastion.model import Principal
+from bastion.rpc_error import RpcError
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +161,8 @@ class AggregateServer(Server[Any]):
             except UpstreamUnavailable as exc:
                 problems.append(str(exc))
                 continue
-            except MCPError as exc:
-                problems.append(f"server {server!r} did not list its tools: {exc.error.message}")
+            except RpcError as exc:
+                problems.append(f"server {server!r} did not list its tools: {exc.message}")
                 continue
             tool = self.catalogue.real_tool(server, exposed, tools)
             if tool is not None:
@@ -198,7 +198,7 @@ class AggregateServer(Server[Any]):
                 return Target(server, plain)  # a name as is: no list to fetch (the server refuses one it lacks)
             try:
                 names = [str(p.get("name")) for p in await self._upstream_pages(server, "prompts/list", "prompts")]
-            except (UpstreamUnavailable, MCPError) as exc:
+            except (UpstreamUnavailable, RpcError) as exc:
                 problems.append(_why(server, exc))
                 continue
             for name in names:
@@ -243,7 +243,7 @@ class AggregateServer(Server[Any]):
             self._resources_fetched[server] = now
             try:
                 listed = await self._upstream_pages(server, "resources/list", "resources")
-            except (UpstreamUnavailable, MCPError) as exc:
+            except (UpstreamUnavailable, RpcError) as exc:
                 problems.append(_why(server, exc))
                 continue
             self._resources[server] = frozenset(str(r.get("uri")) for r in listed)
@@ -258,14 +258,14 @@ class AggregateServer(Server[Any]):
         state = current_call.get()
         principal = state.principal if state is not None else None
         if principal is None:
-            raise MCPError(code=INTERNAL_ERROR, message="Bastion: the caller is not authenticated")
+            raise RpcError(INTERNAL_ERROR, "Bastion: the caller is not authenticated")
         servers = [s for s in self.catalogue.order if principal.may_reach(s) and self.servers[s].upstream.is_up]
         found: dict[str, list[dict[str, Any]]] = {}
 
         async def one(server: str) -> None:
             try:
                 found[server] = await lister(server)
-            except (UpstreamUnavailable, MCPError) as exc:
+            except (UpstreamUnavailable, RpcError) as exc:
                 logger.warning("%s: leaving server %s out of a list: %s", self.endpoint, server, _why(server, exc))
 
         async with anyio.create_task_group() as tg:
@@ -305,11 +305,11 @@ def _routed() -> tuple[str, str]:
     state = current_call.get()
     target = state.target if state is not None else None
     if target is None:
-        raise MCPError(code=INTERNAL_ERROR, message="Bastion: the request was not routed")
+        raise RpcError(INTERNAL_ERROR, "Bastion: the request was not routed")
     if target.server is None:
         down = target.error is not None and "unavailable" in target.error
         code = INTERNAL_ERROR if down else INVALID_PARAMS
-        raise MCPError(code=code, message=target.error or "Bastion: no server serves this request")
+        raise RpcError(code, target.error or "Bastion: no server serves this request")
     return target.server, target.tool or ""
 
 
@@ -320,8 +320,8 @@ def _unknown(kind: str, name: str, problems: list[str]) -> str:
 
 
 def _why(server: str, exc: Exception) -> str:
-    if isinstance(exc, MCPError):
-        return f"server {server!r} answered: {exc.error.message}"
+    if isinstance(exc, RpcError):
+        return f"server {server!r} answered: {exc.message}"
     return str(exc)
 
 

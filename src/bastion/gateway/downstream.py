@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import mcp_types as types
-from mcp.shared.exceptions import MCPError
-from mcp.shared.message import ServerMessageMetadata
 from mcp_types import INVALID_REQUEST, RequestId
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
 from bastion.model import Principal
+from bastion.rpc_error import RpcError
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ class DownstreamHub:
         """Send a server-to-client request to the one agent it can belong to."""
         kinds = _SERVER_REQUESTS.get(method)
         if kinds is None:
-            raise MCPError(code=INVALID_REQUEST, message=f"Bastion does not relay {method!r}")
+            raise RpcError(INVALID_REQUEST, f"Bastion does not relay {method!r}")
         request_type, result_type = kinds
         request = request_type.model_validate({"method": method, "params": params})
         target = self._target()
@@ -138,9 +137,13 @@ class DownstreamHub:
                 why = "no agent is connected"
             else:
                 why = f"{len(self._in_flight)} requests from several agents are in flight"
-            raise MCPError(code=INVALID_REQUEST, message=f"Bastion cannot route {method!r} to an agent: {why}")
+            raise RpcError(INVALID_REQUEST, f"Bastion cannot route {method!r} to an agent: {why}")
         session, related = target
-        metadata = ServerMessageMetadata(related_request_id=related) if related is not None else None
+        metadata = None
+        if related is not None:  # the SDK's type (its sessions read it); the relay's reads the id only
+            from mcp.shared.message import ServerMessageMetadata
+
+            metadata = ServerMessageMetadata(related_request_id=related)
         result = await session.send_request(request, result_type, metadata=metadata)
         dumped: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         return dumped

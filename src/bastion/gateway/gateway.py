@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 import anyio.abc
-from mcp.server.stdio import stdio_server
-from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_REQUEST
 from starlette.types import ASGIApp
 
@@ -70,6 +68,7 @@ from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
 from bastion.relay import relay_enabled
+from bastion.rpc_error import RpcError
 from bastion.runtime.audit_events import AuditedRuntimeEvents
 from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import LoggingSink, RuntimeEventSink
@@ -414,6 +413,8 @@ class Gateway:
                 if opens_handshake(first):
                     await StdioFront(Relay(server, server.recorder), principal).serve(stdin, stdout)
                     return
+            from mcp.server.stdio import stdio_server
+
             async with stdio_server(stdin, stdout) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
 
@@ -534,7 +535,7 @@ class Gateway:
         try:
             return await self.pipeline.check_content(call, method, params)
         except ContentWithheld as exc:
-            raise MCPError(code=INVALID_REQUEST, message=str(exc)) from exc
+            raise RpcError(INVALID_REQUEST, str(exc)) from exc
 
     def _notification_router(self, name: str) -> Any:
         async def route(method: str, params: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ import json
 
 import anyio
 import httpx2
-from mcp.client.streamable_http import MCP_SESSION_ID
+
+from bastion.mcp_names import MCP_SESSION_ID
 
 __all__ = ["SessionWatch"]
 

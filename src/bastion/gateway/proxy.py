@@ -14,7 +14,6 @@ import mcp_types as types
 from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -26,6 +25,7 @@ from bastion.gateway.tool_definitions import ToolDefinitions
 from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.pipeline import ContentWithheld, GuardPipeline, denial_message
 from bastion.model import Principal, ToolCall
+from bastion.rpc_error import RpcError
 
 FORWARDED_METHODS: tuple[str, ...] = (
     "tools/list",
@@ -141,7 +141,7 @@ class ProxyServer(Server[Any]):
             try:
                 await self.upstream.ensure_started()
             except UpstreamUnavailable as exc:
-                raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
+                raise RpcError(INTERNAL_ERROR, f"Bastion: {exc}") from exc
             self.adopt_upstream_identity()
         return await call_next(ctx)
 
@@ -188,13 +188,13 @@ class ProxyServer(Server[Any]):
             wants_progress = progress_token_from_params(ctx.params) is not None
             on_progress = ctx.session.report_progress if wants_progress else None
             result = _inbound_result(await self.upstream.request(method, raw, on_progress=on_progress))
-        except MCPError as exc:
-            if exc.error.code != CONNECTION_CLOSED:
+        except RpcError as exc:
+            if exc.code != CONNECTION_CLOSED:
                 raise
             again = "reopened" if self.upstream.config.kind == "http" else "restarted"
-            raise MCPError(
-                code=INTERNAL_ERROR,
-                message=f"Bastion: server {self.upstream.name!r} stopped while handling this request; "
+            raise RpcError(
+                INTERNAL_ERROR,
+                f"Bastion: server {self.upstream.name!r} stopped while handling this request; "
                 f"it is {again} on the next request",
             ) from exc
         finally:
@@ -214,12 +214,12 @@ class ProxyServer(Server[Any]):
         """Resource contents and prompt messages pass the result checks, as tool results do."""
         state = current_call.get()
         if state is None or state.principal is None:
-            raise MCPError(code=INTERNAL_ERROR, message="Bastion: the caller is not authenticated")
+            raise RpcError(INTERNAL_ERROR, "Bastion: the caller is not authenticated")
         call = ToolCall(state.call_id, state.principal, self.upstream.name, method, params, session=state.session)
         try:
             return await self.pipeline.check_content(call, method, result)
         except ContentWithheld as exc:
-            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
+            raise RpcError(INTERNAL_ERROR, str(exc)) from exc
 
     async def _filter_tool_list(self, params: Mapping[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         """Remember the declared tools, then show the agent only those the guard checks let it see."""
@@ -247,11 +247,11 @@ class ProxyServer(Server[Any]):
             await self.upstream.ensure_started()
             definition = await self.tools.definition(name)
         except UpstreamUnavailable as exc:
-            raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
-        except MCPError as exc:
-            raise MCPError(
-                code=INTERNAL_ERROR,
-                message=f"Bastion: could not read the tool list of server {self.upstream.name!r}: {exc.error.message}",
+            raise RpcError(INTERNAL_ERROR, f"Bastion: {exc}") from exc
+        except RpcError as exc:
+            raise RpcError(
+                INTERNAL_ERROR,
+                f"Bastion: could not read the tool list of server {self.upstream.name!r}: {exc.message}",
             ) from exc
         call = ToolCall(
             call_id=state.call_id,

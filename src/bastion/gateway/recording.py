@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import anyio
-from mcp.server.connection import Connection
-from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
-from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from pydantic import ValidationError
 
@@ -31,8 +28,12 @@ from bastion.gateway.refusals import RefusalRecorder
 from bastion.gateway.sdk_access import connection_of
 from bastion.gateway.sessions import session_of
 from bastion.model import Outcome, Principal, Verdict
+from bastion.rpc_error import RpcError, rpc_error
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK's server types: its middleware runs only once the SDK's server is loaded
+    from mcp.server.connection import Connection
+    from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+
     from bastion.gateway.downstream import AgentSession
     from bastion.observability.tracing import CallTrace, CallTracer
 
@@ -196,7 +197,16 @@ class CallRecorder:
         """Told each time the store cannot write (the gateway raises `audit_store_failing`)."""
 
     def middleware(self, server: RecordedServer) -> ServerMiddleware[Any]:
+        """The SDK server middleware recording `server`'s requests (the outermost: Bastion's `RpcError`
+        raised under it reaches the SDK as its `MCPError`, the error reply it answers with)."""
+
         async def record(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+            try:
+                return await recorded(ctx, call_next)
+            except RpcError as exc:
+                raise exc.as_sdk() from exc
+
+        async def recorded(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
             if ctx.request_id is None or ctx.method in _UNRECORDED_METHODS:
                 return await call_next(ctx)
             if _transport_of(ctx) not in _SESSION_TRANSPORTS:
@@ -229,14 +239,14 @@ class CallRecorder:
                 path=_transport_of(ctx),
                 detail=message,
             )
-        raise MCPError(code=INVALID_REQUEST, message=message)
+        raise RpcError(INVALID_REQUEST, message)
 
     async def _record(
         self, server: RecordedServer, ctx: ServerRequestContext[Any, Any], call_next: CallNext
     ) -> HandlerResult:
         principal = server.principal_of(ctx)
         if principal is None:
-            raise MCPError(code=INVALID_REQUEST, message="Bastion: request is not authenticated")
+            raise RpcError(INVALID_REQUEST, "Bastion: request is not authenticated")
         params = ctx.params if isinstance(ctx.params, Mapping) else {}
         target = await server.target_of(ctx, principal)
         scope = getattr(ctx.request, "scope", None)
@@ -301,9 +311,9 @@ class CallRecorder:
             if self.on_failure is not None:
                 self.on_failure(exc)
             if self.refuse_on_failure:
-                raise MCPError(
-                    code=INTERNAL_ERROR,
-                    message="Bastion refused the request: its audit log cannot be written",
+                raise RpcError(
+                    INTERNAL_ERROR,
+                    "Bastion refused the request: its audit log cannot be written",
                 ) from exc
         return OpenCall(state, requested, began)
 
@@ -320,15 +330,13 @@ class CallRecorder:
             self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
         try:
             result = await call()
-        except MCPError as exc:
-            await self._finish(requested, state, began, Outcome.ERROR, error=exc.error.message)
-            raise
         except ValidationError:
             await self._finish(requested, state, began, Outcome.ERROR, error="invalid request parameters")
             raise
         except BaseException as exc:
+            replied = rpc_error(exc)  # an error reply (Bastion's, the server's or the SDK's)
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-            error = "cancelled" if cancelled else type(exc).__name__
+            error = replied.message if replied is not None else "cancelled" if cancelled else type(exc).__name__
             await self._finish(requested, state, began, Outcome.ERROR, error=error)
             raise
         finally:

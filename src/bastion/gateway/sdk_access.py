@@ -12,17 +12,21 @@ If an SDK upgrade changes either, `tests/unit/gateway/test_sdk_access.py` fails.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
-from mcp.server.connection import Connection
-from mcp.server.context import ServerRequestContext
 
 from bastion.upstream.origin import stream_within_origin as stream_within_origin
+
+if TYPE_CHECKING:  # the SDK's server is loaded by then: these run on its requests only
+    from mcp.server.connection import Connection
+    from mcp.server.context import ServerRequestContext
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
     """The connection (one agent session) a request arrived on."""
+    from mcp.server.connection import Connection
+
     connection = ctx.session._connection
     assert isinstance(connection, Connection)
     return connection

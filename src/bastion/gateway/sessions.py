@@ -9,12 +9,14 @@ checks then remember per agent only).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.context import ServerRequestContext
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion.gateway.sdk_access import connection_of
+
+if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
 
 _KEY = "bastion.session"
 

@@ -68,7 +68,7 @@ class ToolDefinitions:
     async def definition(self, name: str) -> Mapping[str, Any] | None:
         """The declared definition of tool `name`, or `None` when the upstream does not list it.
 
-        Raises what `request` raises (`MCPError`) when the list cannot be fetched.
+        Raises what `request` raises (`RpcError`) when the list cannot be fetched.
         """
         if self._fresh() and name in self._tools:
             return self._tools[name]

@@ -22,27 +22,23 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import anyio
 import anyio.abc
 import httpx2
 import mcp_types as types
-from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.shared.dispatcher import ProgressFnT
-from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
 from bastion.gateway.http_session import SessionWatch
-from bastion.gateway.popen_stdio import popen_client
 from bastion.gateway.sdk_access import parsed_endpoint
-from bastion.gateway.upstream_sdk import open_sdk_session, with_client
 from bastion.gateway.upstream_wire import CLIENT_CAPABILITIES, Stamp
+from bastion.rpc_error import RpcError
 from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
 from bastion.runtime.prestart import PrestartedServer
+from bastion.runtime.server_command import ServerCommand
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 from bastion.upstream.handshake import UpstreamInfo, negotiate
 from bastion.upstream.http_wire import http_wire
@@ -50,6 +46,9 @@ from bastion.upstream.jsonrpc_session import JsonRpcSession
 from bastion.upstream.server_messages import ServerMessages
 from bastion.upstream.stdio_wire import spawn, stdio_wire
 from bastion.upstream.wire import RequestId
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
 
 __all__ = ["Upstream", "UpstreamInfo", "UpstreamUnavailable", "resolve_command"]
 
@@ -110,7 +109,7 @@ class _Connection:
     start: ServerStart | None = None
     process: subprocess.Popen[bytes] | None = None
     """Already running (`bastion wrap`'s prestarted sandbox)."""
-    params: StdioServerParameters | None = None
+    params: ServerCommand | None = None
     """To start (stdio)."""
     errlog: TextIO | None = None
     client: httpx2.AsyncClient | None = None
@@ -251,7 +250,7 @@ class Upstream:
         *,
         on_progress: ProgressFnT | None = None,
     ) -> dict[str, Any]:
-        """Forward one request and return the raw result. Raises `MCPError` for error responses.
+        """Forward one request and return the raw result. Raises `RpcError` for error responses.
 
         When the server answers with HTTP 404 for a session it no longer knows, the request is
         sent once more on a new session. That is safe even for `tools/call`: the server refuses
@@ -267,10 +266,9 @@ class Upstream:
         except _SessionForgotten:
             # The new session was forgotten at once too (the server restarting again?). This
             # attempt did not run either; the next request opens yet another session.
-            raise MCPError(
-                code=INTERNAL_ERROR,
-                message=f"server {self.name!r} forgot its session twice in a row (HTTP 404); "
-                "the request was not processed",
+            raise RpcError(
+                INTERNAL_ERROR,
+                f"server {self.name!r} forgot its session twice in a row (HTTP 404); the request was not processed",
             ) from None
 
     async def _request_once(
@@ -279,10 +277,10 @@ class Upstream:
         try:
             await self.ensure_started()
         except UpstreamUnavailable as exc:
-            raise MCPError(code=INTERNAL_ERROR, message=str(exc)) from exc
+            raise RpcError(INTERNAL_ERROR, str(exc)) from exc
         session, stamp, watch = self._session, self._stamp, self._watch
         if session is None or stamp is None or session.closed.is_set():
-            raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} closed the connection")
+            raise RpcError(CONNECTION_CLOSED, f"server {self.name!r} closed the connection")
         out, headers = stamp.request(method, params or {})
         timeout = self.config.timeout
         if watch is None:
@@ -293,7 +291,7 @@ class Upstream:
             return await session.request(
                 method, out, time_limit=timeout, on_progress=on_progress, headers=headers, request_id=request_id
             )
-        except MCPError:
+        except RpcError:
             if watch.refused(request_id):
                 raise _SessionForgotten from None
             raise
@@ -304,7 +302,7 @@ class Upstream:
         """A protocol-level `ping` on the open session. Raises if it is down or does not answer in time."""
         session, stamp, watch = self._session, self._stamp, self._watch
         if session is None or stamp is None or session.closed.is_set():
-            raise MCPError(code=CONNECTION_CLOSED, message=f"server {self.name!r} is down")
+            raise RpcError(CONNECTION_CLOSED, f"server {self.name!r} is down")
         out, headers = stamp.request("ping", {})
         request_id = watch.next_id() if watch is not None else None
         with anyio.fail_after(within):
@@ -423,7 +421,7 @@ class Upstream:
             errlog = start.stderr(target) if start is not None else target
             return _Connection(start=start, params=params, errlog=errlog)
         if isinstance(config, StdioServerConfig):
-            params = StdioServerParameters(
+            params = ServerCommand(
                 command=resolve_command(config.command),
                 args=list(config.args),
                 env=dict(config.env) or None,
@@ -445,6 +443,8 @@ class Upstream:
         if self.client == "sdk" or (
             connection.client is None and connection.params is None and connection.process is None
         ):
+            from bastion.gateway.upstream_sdk import open_sdk_session  # the SDK's client: this path only
+
             return await open_sdk_session(
                 stack,
                 self._sdk_transport(connection),
@@ -475,14 +475,23 @@ class Upstream:
     def _sdk_transport(self, connection: _Connection) -> Any:
         """The SDK client transport for `connection`."""
         config = self.config
+        from bastion.gateway.popen_stdio import popen_client
+        from bastion.gateway.upstream_sdk import with_client
+
         if connection.process is not None:
             return popen_client(connection.process)
         if connection.params is not None:
+            from mcp.client.stdio import StdioServerParameters, stdio_client
+
             errlog = connection.errlog if connection.errlog is not None else self._errlog
-            return stdio_client(connection.params, errlog=errlog)
+            command = connection.params
+            params = StdioServerParameters(command=command.command, args=command.args, env=command.env, cwd=command.cwd)
+            return stdio_client(params, errlog=errlog)
         if connection.client is not None:
             return with_client(connection.client, connection.url)
         assert isinstance(config, HttpServerConfig)
+        from mcp.client.sse import sse_client
+
         return sse_client(config.url, headers=dict(config.headers), timeout=min(config.timeout, 30.0))
 
 

@@ -23,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
 from bastion.gateway.sdk_access import parsed_endpoint
+from bastion.rpc_error import RpcError
 from bastion.upstream.handshake import UpstreamInfo
 from bastion.upstream.jsonrpc_session import NotificationHandler, ServerRequestHandler
 from bastion.upstream.wire import RequestId
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 class SdkSession:
-    """A `ClientSession` and its dispatcher, with the call shape of `JsonRpcSession`."""
+    """A `ClientSession` and its dispatcher, with the call shape of `JsonRpcSession` (error replies: `RpcError`)."""
 
     failure: BaseException | None = None
     """Always None: a failing SDK transport raises out of the session's context instead."""
@@ -63,7 +64,10 @@ class SdkSession:
             opts["request_id"] = request_id
         if not cancellable:
             opts["cancel_on_abandon"] = False
-        return await self._dispatcher.send_raw_request(method, params, opts)
+        try:
+            return await self._dispatcher.send_raw_request(method, params, opts)
+        except MCPError as exc:  # Bastion's code reads error replies as its own `RpcError`
+            raise RpcError.from_error_data(exc.error) from exc
 
     async def notify(
         self, method: str, params: Mapping[str, Any] | None, *, headers: Mapping[str, str] | None = None
@@ -130,7 +134,10 @@ class _Callbacks:
 
     async def _relay(self, method: str, params: Any) -> dict[str, Any]:
         dumped = params.model_dump(by_alias=True, mode="json", exclude_none=True) if params is not None else {}
-        return await self._on_request(method, dumped)
+        try:
+            return await self._on_request(method, dumped)
+        except RpcError as exc:  # the SDK answers the server with its own error type only
+            raise exc.as_sdk() from exc
 
     async def message(self, message: Any) -> None:
         if isinstance(message, Exception):

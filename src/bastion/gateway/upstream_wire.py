@@ -9,18 +9,21 @@ dispatcher, so it stamps them the way the SDK's `ClientSession` stamps its own: 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-from mcp.shared.dispatcher import CallOptions
-from mcp.shared.inbound import (
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from bastion.mcp_names import (
     MCP_METHOD_HEADER,
     MCP_NAME_HEADER,
     MCP_PROTOCOL_VERSION_HEADER,
     NAME_BEARING_METHODS,
     encode_header_value,
 )
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import CallOptions
 
 CLIENT_CAPABILITIES = types.ClientCapabilities(
     sampling=types.SamplingCapability(),

@@ -25,7 +25,7 @@ class AuditHook:
         self.recorder = recorder
 
     async def requested(self, flow: Flow, request: RecordedRequest) -> OpenCall:
-        """Write the `call.requested` record (may raise MCPError: fail closed)."""
+        """Write the `call.requested` record (may raise `RpcError`: fail closed)."""
         opened = await self.recorder.open(request)
         flow.record = opened
         return opened

@@ -13,10 +13,9 @@ import logging
 from typing import Any
 
 import mcp_types as types
-from mcp.server.caching import CACHEABLE_METHODS
-from mcp.shared.exceptions import MCPError
 from mcp_types import SERVER_INFO_META_KEY
 from mcp_types import methods as spec_methods
+from mcp_types.methods import CACHEABLE_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +26,7 @@ from bastion.relay import jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
 from bastion.relay.params import params_ok
+from bastion.rpc_error import RpcError, rpc_error
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +58,12 @@ class Relay:
         modern = flow.protocol_version in MODERN_PROTOCOL_VERSIONS
         try:
             result = await self._serve(flow)
-        except MCPError as exc:
-            error = exc.error
-            return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
         except ValidationError:
             code = jsonrpc.INVALID_PARAMS
             return jsonrpc.error_bytes(request_id, code, "Invalid request parameters", ""), code
         except Exception as exc:
+            if (error := rpc_error(exc)) is not None:
+                return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
             logger.exception("handler for %r raised", flow.method)
             if modern:
                 code = jsonrpc.INTERNAL_ERROR
@@ -99,11 +98,11 @@ class Relay:
     async def _dispatch(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
         if method not in _SERVED:
-            raise MCPError(code=jsonrpc.METHOD_NOT_FOUND, message="Method not found", data=method)
+            raise RpcError(jsonrpc.METHOD_NOT_FOUND, "Method not found", method)
         if method == "initialize":
             return await self._initialize(flow)
         if not params_ok(method, flow.params):
-            raise MCPError(code=jsonrpc.INVALID_PARAMS, message="Invalid request parameters", data="")
+            raise RpcError(jsonrpc.INVALID_PARAMS, "Invalid request parameters", "")
         raw = outbound_params(flow.params)
         if method == "tools/call":
             params = flow.params or {}
@@ -141,7 +140,7 @@ class Relay:
         try:
             await self.proxy.upstream.ensure_started()
         except UpstreamUnavailable as exc:
-            raise MCPError(code=jsonrpc.INTERNAL_ERROR, message=f"Bastion: {exc}") from exc
+            raise RpcError(jsonrpc.INTERNAL_ERROR, f"Bastion: {exc}") from exc
         self.proxy.adopt_upstream_identity()
         options = self.proxy.create_initialization_options()
         result = types.InitializeResult(

@@ -20,13 +20,13 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, ErrorData
 from pydantic import BaseModel
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.jsonrpc import RequestId
+from bastion.rpc_error import RpcError
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +122,12 @@ class RelaySession:
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     sent = False
             if not sent and not self._to_get_stream(message):
-                raise MCPError(code=INTERNAL_ERROR, message=f"Bastion: no open stream to the agent for {method!r}")
+                raise RpcError(INTERNAL_ERROR, f"Bastion: no open stream to the agent for {method!r}")
             await pending.done.wait()
         finally:
             self._pending.pop(request_id, None)
         if pending.error is not None:
-            raise MCPError.from_error_data(ErrorData.model_validate(pending.error))
+            raise RpcError.from_error_data(ErrorData.model_validate(pending.error))
         return pending.result or {}
 
     def answer(self, response: jsonrpc.Response) -> None:

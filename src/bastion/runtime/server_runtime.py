@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from bastion.runtime.config import StdioLaunch
 from bastion.runtime.egress.policy import EgressPolicy
@@ -31,10 +31,8 @@ from bastion.runtime.leftovers import egress_prefix, sweep_egress_dirs
 from bastion.runtime.limits import AppliedLimits, apply_limits
 from bastion.runtime.sandbox import SandboxPlan, SandboxUnavailable, bubblewrap_problem, build_bwrap_argv, sandbox_env
 from bastion.runtime.sandbox_stderr import StderrTail
+from bastion.runtime.server_command import ServerCommand
 from bastion.runtime.server_log import RotatingLog, StderrCapture, server_log_path
-
-if TYPE_CHECKING:  # the SDK is imported by `launch` only: `prestart` spawns before Bastion loads it
-    from mcp.client.stdio import StdioServerParameters
 
 __all__ = ["RuntimeSettings", "ServerRuntime", "ServerStart"]
 
@@ -122,20 +120,18 @@ class ServerRuntime:
             egress_dir=egress_dir,
         )
 
-    def launch(self, command: str) -> tuple[StdioServerParameters, ServerStart | None]:
+    def launch(self, command: str) -> tuple[ServerCommand, ServerStart | None]:
         """The parameters of one start and its handle (None unsandboxed); `command` is already resolved.
 
         Raises `SandboxUnavailable` when bubblewrap cannot run here.
         """
-        from mcp.client.stdio import StdioServerParameters
-
         config = self.config
         if not self.sandboxed:
             env = dict(config.env) or None
-            return StdioServerParameters(command=command, args=list(config.args), env=env, cwd=config.cwd), None
+            return ServerCommand(command=command, args=list(config.args), env=env, cwd=config.cwd), None
         argv, env, start = self.sandboxed_start(command)
         python, *args = argv
-        return StdioServerParameters(command=python, args=args, env=env), start
+        return ServerCommand(command=python, args=args, env=env), start
 
     def sandboxed_start(self, command: str) -> tuple[list[str], dict[str, str], ServerStart]:
         """The command line and whole environment of one sandboxed start, and its handle.

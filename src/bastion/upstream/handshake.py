@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import mcp_types as types
-from mcp.shared.exceptions import MCPError
-from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_PROTOCOL_VERSION_HEADER
 from mcp_types.version import (
     HANDSHAKE_PROTOCOL_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -21,6 +19,8 @@ from mcp_types.version import (
 )
 from pydantic import ValidationError
 
+from bastion.mcp_names import MCP_METHOD_HEADER, MCP_PROTOCOL_VERSION_HEADER
+from bastion.rpc_error import RpcError
 from bastion.upstream.jsonrpc_session import JsonRpcSession
 
 __all__ = ["UpstreamInfo", "negotiate"]
@@ -47,10 +47,10 @@ async def negotiate(
     offered = capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
     try:
         discovered = await _discover(session, info, offered)
-    except MCPError as probe:
+    except RpcError as probe:
         try:
             return await _initialize(session, info, offered)
-        except MCPError as refused:
+        except RpcError as refused:
             # A server slow to start (over the probe's timeout) answers the late probe, which
             # settles it on the stateless era, and then refuses the handshake: probe again.
             if probe.code != types.REQUEST_TIMEOUT or refused.code != types.UNSUPPORTED_PROTOCOL_VERSION:
@@ -75,7 +75,7 @@ async def _discover(
 ) -> types.DiscoverResult:
     try:
         raw = await _send_discover(session, LATEST_MODERN_VERSION, info, offered)
-    except MCPError as exc:
+    except RpcError as exc:
         if exc.code != types.UNSUPPORTED_PROTOCOL_VERSION:
             raise
         try:

@@ -21,11 +21,10 @@ from contextlib import asynccontextmanager
 
 import anyio
 import httpx2
-from mcp.client.streamable_http import MCP_SESSION_ID
-from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from bastion.mcp_names import MCP_PROTOCOL_VERSION_HEADER, MCP_SESSION_ID
 from bastion.upstream.json_codec import DecodeError, loads
 from bastion.upstream.origin import stream_within_origin
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId

@@ -24,10 +24,10 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_PARAMS, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
+from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.json_codec import dumps
 from bastion.upstream.wire import ConnectionLost, RequestId, Wire
 
@@ -139,10 +139,10 @@ class JsonRpcSession:
         request_id: RequestId | None = None,
         cancellable: bool = True,
     ) -> dict[str, Any]:
-        """Send a request and return its result. Raises `MCPError` for an error reply, REQUEST_TIMEOUT
+        """Send a request and return its result. Raises `RpcError` for an error reply, REQUEST_TIMEOUT
         after `time_limit` seconds, CONNECTION_CLOSED when the connection ends first."""
         if self.closed.is_set():
-            raise MCPError(code=CONNECTION_CLOSED, message="Connection closed")
+            raise RpcError(CONNECTION_CLOSED, "Connection closed")
         if request_id is None:
             request_id = next(self._ids)
         elif request_id in self._pending:
@@ -169,7 +169,7 @@ class JsonRpcSession:
             if cancellable:
                 with anyio.move_on_after(_CANCEL_WRITE_TIMEOUT):
                     await self._cancel(request_id, f"timed out after {time_limit}s", headers)
-            raise MCPError(code=REQUEST_TIMEOUT, message=f"Request {method!r} timed out") from None
+            raise RpcError(REQUEST_TIMEOUT, f"Request {method!r} timed out") from None
         except anyio.get_cancelled_exc_class():
             if cancellable and written and not waiter.done.is_set():
                 with anyio.move_on_after(_CANCEL_WRITE_TIMEOUT, shield=True):
@@ -184,7 +184,7 @@ class JsonRpcSession:
                 await waiter.progress_sent.wait()
         if waiter.error is not None:
             error = waiter.error
-            raise MCPError(code=error["code"], message=error["message"], data=error.get("data"))
+            raise RpcError(error["code"], error["message"], error.get("data"))
         assert waiter.result is not None
         return waiter.result
 
@@ -314,13 +314,13 @@ class JsonRpcSession:
             with scope:
                 try:
                     reply["result"] = await self._on_request(method, params if isinstance(params, dict) else {})
-                except MCPError as exc:
-                    reply["error"] = exc.error.model_dump(by_alias=True, mode="json", exclude_none=True)
                 except ValidationError:
                     reply["error"] = {"code": INVALID_PARAMS, "message": "Invalid request parameters", "data": ""}
                 except Exception as exc:
-                    logger.exception("upstream %s: the handler of %r raised", self.name, method)
-                    reply["error"] = {"code": 0, "message": str(exc)}
+                    error = rpc_error(exc)  # the agent's error reply, or Bastion's refusal
+                    if error is None:
+                        logger.exception("upstream %s: the handler of %r raised", self.name, method)
+                    reply["error"] = error.reply() if error is not None else {"code": 0, "message": str(exc)}
         finally:
             if self._serving.get(request_id) is scope:
                 del self._serving[request_id]

@@ -8,7 +8,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx2
-from mcp.shared._httpx_utils import stream_within_origin as _stream_within_origin
 
 __all__ = ["stream_within_origin"]
 
@@ -17,5 +16,7 @@ def stream_within_origin(
     client: httpx2.AsyncClient, method: str, url: httpx2.URL | str, **kwargs: Any
 ) -> AbstractAsyncContextManager[httpx2.Response]:
     """`client.stream(...)` following redirects only within the endpoint's origin, as the SDK's own
-    Streamable HTTP transport does."""
+    Streamable HTTP transport does. The SDK is imported by the first request (to an HTTP server)."""
+    from mcp.shared._httpx_utils import stream_within_origin as _stream_within_origin
+
     return _stream_within_origin(client, method, url, **kwargs)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mcp.shared.exceptions import MCPError
 from mcp_types import METHOD_NOT_FOUND
 from mcp_types.methods import parse_server_notification, parse_server_request
 from pydantic import ValidationError
 
+from bastion.rpc_error import RpcError
 from bastion.upstream.jsonrpc_session import NotificationHandler, ServerRequestHandler
 
 __all__ = ["ServerMessages"]
@@ -37,11 +37,11 @@ class ServerMessages:
         """The negotiated protocol version, once known."""
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """The result of a server-to-client request. Raises `MCPError` (or `ValidationError` for bad params)."""
+        """The result of a server-to-client request. Raises `RpcError` (or `ValidationError` for bad params)."""
         try:
             request = parse_server_request(method, self.version or _FALLBACK_VERSION, params)
         except KeyError:
-            raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data=method) from None
+            raise RpcError(METHOD_NOT_FOUND, "Method not found", method) from None
         if method == "ping":
             return {}
         body = request.params.model_dump(by_alias=True, mode="json", exclude_none=True) if request.params else {}

@@ -25,8 +25,8 @@ from typing import TextIO
 
 import anyio
 import anyio.to_thread
-from mcp.client.stdio import get_default_environment
 
+from bastion.mcp_names import default_environment
 from bastion.upstream.json_codec import DecodeError, loads
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId
 
@@ -50,7 +50,7 @@ def spawn(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=errlog,
-        env=get_default_environment() | dict(env or {}),
+        env=default_environment() | dict(env or {}),
         cwd=cwd,
         start_new_session=True,
     )

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from mcp.server.connection import Connection
 from mcp.server.session import ServerSession
-from mcp.shared.exceptions import MCPError
 
 from bastion.gateway.downstream import DownstreamHub
 from bastion.model import Principal
+from bastion.rpc_error import RpcError
 
 ROOTS = {"roots": [{"uri": "file:///srv", "name": "srv"}]}
 
@@ -63,7 +63,7 @@ async def test_calls_from_two_agents_in_flight_refuse_the_request():
     b, sb, cb = agent_session(hub, "b")
     hub.begin(a, sa, request_id=1)
     hub.begin(b, sb, request_id=2)
-    with pytest.raises(MCPError, match="requests from several agents are in flight"):
+    with pytest.raises(RpcError, match="requests from several agents are in flight"):
         await hub.relay_request("sampling/createMessage", {"messages": [], "maxTokens": 5})
     assert ca.sent == cb.sent == []
 
@@ -82,7 +82,7 @@ async def test_several_calls_of_one_agent_go_to_that_agent():
 @pytest.mark.anyio
 async def test_idle_single_agent_gets_it_and_no_agent_is_refused():
     hub = DownstreamHub("files")
-    with pytest.raises(MCPError, match="no agent is connected"):
+    with pytest.raises(RpcError, match="no agent is connected"):
         await hub.relay_request("roots/list", {})
     agent_session(hub, "only")
     assert (await hub.relay_request("roots/list", {}))["roots"][0]["uri"] == "file:///only"
@@ -91,7 +91,7 @@ async def test_idle_single_agent_gets_it_and_no_agent_is_refused():
 @pytest.mark.anyio
 async def test_unknown_server_requests_are_refused():
     hub = DownstreamHub("files")
-    with pytest.raises(MCPError, match="does not relay"):
+    with pytest.raises(RpcError, match="does not relay"):
         await hub.relay_request("tasks/get", {})
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_REQUEST, METHOD_NOT_FOUND, REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION
 
+from bastion.rpc_error import RpcError
 from bastion.upstream.handshake import negotiate
 
 DISCOVERED = {"supportedVersions": ["2026-07-28"], "capabilities": {}, "resultType": "complete"}
@@ -37,8 +37,8 @@ class ScriptedSession:
 @pytest.mark.anyio
 async def test_a_late_probe_then_a_refused_handshake_is_probed_again() -> None:
     session = ScriptedSession(
-        [MCPError(REQUEST_TIMEOUT, "Request 'server/discover' timed out"), DISCOVERED],
-        [MCPError(UNSUPPORTED_PROTOCOL_VERSION, "the initialize handshake is not accepted")],
+        [RpcError(REQUEST_TIMEOUT, "Request 'server/discover' timed out"), DISCOVERED],
+        [RpcError(UNSUPPORTED_PROTOCOL_VERSION, "the initialize handshake is not accepted")],
     )
     info = await negotiate(session, CLIENT, types.ClientCapabilities())  # type: ignore[arg-type]
     assert info.protocol_version == "2026-07-28"
@@ -52,6 +52,6 @@ async def test_a_late_probe_then_a_refused_handshake_is_probed_again() -> None:
     ids=["legacy-server-refusing", "timeout-then-other-refusal"],
 )
 async def test_other_refusals_still_fail(probe: int, refused: int) -> None:
-    session = ScriptedSession([MCPError(probe, "no"), DISCOVERED], [MCPError(refused, "no")])
-    with pytest.raises(MCPError):
+    session = ScriptedSession([RpcError(probe, "no"), DISCOVERED], [RpcError(refused, "no")])
+    with pytest.raises(RpcError):
         await negotiate(session, CLIENT, types.ClientCapabilities())  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, METHOD_NOT_FOUND, REQUEST_TIMEOUT
 
+from bastion.rpc_error import RpcError
 from bastion.upstream.jsonrpc_session import JsonRpcSession
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId
 
@@ -148,7 +149,7 @@ async def test_error_replies_raise_with_code_message_and_data() -> None:
                 session.deliver({"jsonrpc": "2.0", "id": sent["id"], "error": error})
 
             tg.start_soon(answer)
-            with pytest.raises(MCPError) as raised:
+            with pytest.raises(RpcError) as raised:
                 await session.request("tools/call", {"name": "x"})
     assert (raised.value.error.code, raised.value.error.message, raised.value.error.data) == (
         -32042,
@@ -222,7 +223,7 @@ async def test_a_timed_out_request_fails_and_is_cancelled() -> None:
     session = session_over(wire)
     with anyio.fail_after(5):
         async with session.running():
-            with pytest.raises(MCPError) as raised:
+            with pytest.raises(RpcError) as raised:
                 await session.request("tools/call", {"name": "slow"}, time_limit=0.05)
     assert raised.value.error.code == REQUEST_TIMEOUT
     assert wire.sent[1]["method"] == "notifications/cancelled"
@@ -236,7 +237,7 @@ async def test_every_waiter_fails_with_connection_closed_when_the_connection_end
     async def call() -> None:
         try:
             await session.request("tools/call", {"name": "slow"})
-        except MCPError as exc:
+        except RpcError as exc:
             errors.append(exc.error.code)
 
     with anyio.fail_after(5):
@@ -246,7 +247,7 @@ async def test_every_waiter_fails_with_connection_closed_when_the_connection_end
             await wire.next_sent(3)
             wire.ended.set()
         assert session.closed.is_set()
-        with pytest.raises(MCPError) as raised:
+        with pytest.raises(RpcError) as raised:
             await session.request("ping", None)
     assert errors == [CONNECTION_CLOSED] * 3
     assert raised.value.error.code == CONNECTION_CLOSED
@@ -258,7 +259,7 @@ async def test_a_broken_wire_closes_the_session() -> None:
     session = session_over(wire)
     with anyio.fail_after(5):
         async with session.running():
-            with pytest.raises(MCPError) as raised:
+            with pytest.raises(RpcError) as raised:
                 await session.request("ping", None)
     assert raised.value.error.code == CONNECTION_CLOSED
     assert isinstance(session.failure, ConnectionLost)
