@@ -46,7 +46,7 @@ NOT_WHILE_IDLE = (
     "bashlex",
     "celpy",
     "jwt",
-    "bastion.gateway.jwt_auth",
+    "bastion.auth.jwt_auth",
     "psycopg",
     "redis",
 )

@@ -24,7 +24,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from bastion.config import HttpServerConfig, StdioServerConfig
-from bastion.gateway.upstream import ClientKind, Upstream
+from bastion.upstream.upstream import ClientKind, Upstream
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, LineReader
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -3,6 +3,6 @@
 Each message is serialised once (orjson) and parsed once (`json_codec`); one reader per connection routes
 replies to the request waiting on them by Bastion's own request id, server-to-client
 requests and notifications to the handlers the gateway gives. The MCP SDK's client stack
-stays the reference (`bastion.gateway.upstream_sdk`) and the client of the legacy HTTP+SSE
+stays the reference (`bastion.upstream.upstream_sdk`) and the client of the legacy HTTP+SSE
 transport.
 """
