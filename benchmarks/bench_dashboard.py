@@ -40,12 +40,12 @@ from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import ListEventSink
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.audit.chain import EventRow
+from bastion.auth.sqlite_tokens import SqliteTokenStore
 from bastion.config import load_config
 from bastion.gateway.gateway import open_audit
-from bastion.gateway.server_status import ServerStatus
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
 from bastion.guard.pinning import LoggingPinEventSink, SqlitePinStore, fingerprint
 from bastion.guard.policy.lint import policy_of
+from bastion.upstream.server_status import ServerStatus
 from bastion.web.app import Dashboard
 from bastion.web.services import DashboardServices
 from bench_audit_search import AGENTS, SEED_BATCH, SERVERS, TOOLS, WORDS, seed_rows

@@ -38,10 +38,10 @@ import yaml
 from opentelemetry.sdk.trace import SpanProcessor
 
 from bastion.config import BastionConfig, load_config
-from bastion.gateway import recording
 from bastion.gateway.gateway import Gateway
 from bastion.model import Principal, ToolCall
 from bastion.observability.wiring import GatewayObservability
+from bastion.proxy import recording
 from own_work_fronts import StubUpstream, front_door  # type: ignore[import-not-found]
 
 TEXT = "hello from the benchmark"

@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 
 from bastion.config import load_config
-from bastion.gateway.upstream import Upstream
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
+from bastion.upstream.upstream import Upstream
 
 SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 

@@ -35,9 +35,9 @@ import psycopg
 from bastion.approvals.postgres_store import PostgresApprovalStore
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.approvals.store import ApprovalStore
-from bastion.gateway.postgres_tokens import PostgresTokenStore
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
-from bastion.gateway.tokens import TokenStore
+from bastion.auth.postgres_tokens import PostgresTokenStore
+from bastion.auth.sqlite_tokens import SqliteTokenStore
+from bastion.auth.tokens import TokenStore
 from bastion.guard.pinning import fingerprint
 from bastion.guard.pinning.postgres_store import PostgresPinStore
 from bastion.guard.pinning.sqlite_store import SqlitePinStore

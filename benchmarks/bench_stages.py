@@ -75,7 +75,10 @@ from anyio._backends import _asyncio as anyio_asyncio
 stamp(anyio_asyncio.StreamWriterWrapper, "send", "pipe write")
 stamp(httpx2.AsyncClient, "send", "http send")
 
-from bastion.gateway import authenticator, http_app, recording, upstream
+from bastion.auth import authenticator
+from bastion.front import http_app
+from bastion.proxy import recording
+from bastion.upstream import upstream
 from bastion.guard import pipeline
 stamp(recording.CallRecorder, "_record", lambda s, server, ctx, n: "record" if ctx.method == "tools/call" else None)
 stamp(recording.CallRecorder, "_finish", "finish")
@@ -101,7 +104,7 @@ async def stamped_app(self, scope, receive, send):
 http_app.GatewayApp.__call__ = stamped_app
 
 try:
-    from bastion.gateway import stdio_pipes
+    from bastion import stdio_pipes
     stamp(stdio_pipes.PipeLineReader, "readline", "stdin")
     stamp(stdio_pipes.PipeTextWriter, "flush", "stdout")
 except ImportError:  # a Bastion whose wrap reads stdio through the SDK's worker threads

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from bastion.config import HttpServerConfig, StdioServerConfig
-from bastion.gateway.upstream import ClientKind, Upstream
+from bastion.upstream.upstream import ClientKind, Upstream
 
 ECHO_SERVER = str(Path(__file__).parent / "servers" / "echo_server.py")
 BLOCK = 50

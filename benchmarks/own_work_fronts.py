@@ -24,16 +24,16 @@ import orjson
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from bastion.gateway.front_checks import Judged, judge, replay
-from bastion.gateway.http_auth import attach_principal
-from bastion.gateway.kept_manager import KeptSessionManager
-from bastion.gateway.proxy import ProxyServer
-from bastion.gateway.recording import CallRecorder
-from bastion.gateway.upstream import UpstreamInfo
+from bastion.front.http_auth import attach_principal
 from bastion.guard.pipeline import GuardPipeline
 from bastion.model import Principal
+from bastion.proxy.kept_manager import KeptSessionManager
+from bastion.proxy.proxy import ProxyServer
+from bastion.proxy.recording import CallRecorder
+from bastion.relay.front_checks import Judged, judge, replay
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
+from bastion.upstream.upstream import UpstreamInfo
 
 INIT = {
     "jsonrpc": "2.0",

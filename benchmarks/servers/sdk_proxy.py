@@ -27,10 +27,10 @@ from starlette.types import Receive, Scope, Send
 
 from bastion.cli.main import EVENT_LOOP_OPTIONS
 from bastion.config import HttpServerConfig, StdioServerConfig
-from bastion.gateway.listening import bind_socket
-from bastion.gateway.proxy import _inbound_result, outbound_params
-from bastion.gateway.stdio_pipes import loop_driven_stdio
-from bastion.gateway.upstream import Upstream
+from bastion.front.listening import bind_socket
+from bastion.proxy.proxy import _inbound_result, outbound_params
+from bastion.stdio_pipes import loop_driven_stdio
+from bastion.upstream.upstream import Upstream
 
 
 async def _ignore(method: str, params: dict[str, Any]) -> Any:

@@ -13,9 +13,9 @@ from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
 from bastion.admin.tokens import AdminTokenStore
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.approvals.store import ApprovalStore
+from bastion.auth.sqlite_tokens import SqliteTokenStore
+from bastion.auth.tokens import TokenStore
 from bastion.config import BastionConfig
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
-from bastion.gateway.tokens import TokenStore
 from bastion.guard.pinning.sqlite_store import SqlitePinStore
 from bastion.guard.pinning.store import PinStore
 from bastion.state.errors import StateStoreUnavailable
@@ -38,7 +38,7 @@ def open_token_store(config: BastionConfig) -> TokenStore:
     """The agent-token store (shared with `bastion token`)."""
     if config.database_url is not None:
         _require_psycopg()
-        from bastion.gateway.postgres_tokens import PostgresTokenStore
+        from bastion.auth.postgres_tokens import PostgresTokenStore
 
         return PostgresTokenStore(config.database_url)
     return SqliteTokenStore(config.data_dir / TOKENS_DB)

@@ -46,14 +46,14 @@ NOT_WHILE_IDLE = (
     "bashlex",
     "celpy",
     "jwt",
-    "bastion.gateway.jwt_auth",
+    "bastion.auth.jwt_auth",
     "psycopg",
     "redis",
     # The SDK's client is Bastion's reference path (`client: sdk`, legacy SSE upstreams); the
     # modules wrapping it are imported when such an upstream opens (the SDK itself still loads
     # at start, through the proxy server and the HTTP endpoints: docs/performance.md).
-    "bastion.gateway.upstream_sdk",
-    "bastion.gateway.popen_stdio",
+    "bastion.upstream.upstream_sdk",
+    "bastion.upstream.popen_stdio",
 )
 
 

@@ -30,8 +30,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from bastion.config import load_config
+from bastion.front.listening import running_url_file
 from bastion.gateway.gateway import Gateway
-from bastion.gateway.listening import running_url_file
 from tests.e2e.clients import connect
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, RunningGateway, write_config
 from tests.e2e.inprocess import serving

@@ -24,8 +24,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from bastion.config import HttpServerConfig, StdioServerConfig
-from bastion.gateway.upstream import ClientKind, Upstream
 from bastion.rpc_error import RpcError
+from bastion.upstream.upstream import ClientKind, Upstream
 from tests.e2e.conftest import SERVERS_DIR, VENV_BIN, LineReader
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -27,7 +27,7 @@ pytestmark = [
 NOT_ON_THE_PATH = (
     "bastion.web",
     "bastion.state.postgres",
-    "bastion.gateway.jwt_auth",
+    "bastion.auth.jwt_auth",
     "jinja2",
     "itsdangerous",
     "psycopg",

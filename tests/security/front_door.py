@@ -20,9 +20,9 @@ from bastion.admin.tokens import Role
 from bastion.audit.chain import decode_row
 from bastion.audit.export import event_record
 from bastion.audit.query import EventQuery
+from bastion.auth.sqlite_tokens import SqliteTokenStore
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
 from bastion.stores import TOKENS_DB
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import serving

@@ -22,7 +22,7 @@ import httpx2
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
-from bastion.gateway.http_app import ROUTES
+from bastion.front.http_app import ROUTES
 from tests.security.front_door import FrontDoor, front_door
 
 pytestmark = pytest.mark.e2e

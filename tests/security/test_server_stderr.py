@@ -28,7 +28,7 @@ pytestmark = [
 ]
 
 MARKER = "forged-by-the-probe"
-FAKE_LOG_LINE = f"2026-12-06 00:45:30,178 WARNING bastion.gateway.upstream: {MARKER}"
+FAKE_LOG_LINE = f"2026-12-06 00:45:30,178 WARNING bastion.upstream.upstream: {MARKER}"
 FORGED = f"\x1b]0;bastion\x07\r\x1b[2K{FAKE_LOG_LINE} \x1b[31mdown\x1b[0m"
 
 

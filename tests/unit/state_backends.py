@@ -19,8 +19,8 @@ from bastion.admin.sqlite_tokens import SqliteAdminTokenStore
 from bastion.admin.tokens import AdminTokenStore
 from bastion.approvals.sqlite_store import SqliteApprovalStore
 from bastion.approvals.store import ApprovalStore
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
-from bastion.gateway.tokens import TokenStore
+from bastion.auth.sqlite_tokens import SqliteTokenStore
+from bastion.auth.tokens import TokenStore
 from bastion.guard.pinning.sqlite_store import SqlitePinStore
 from bastion.guard.pinning.store import PinStore
 from tests.unit.audit.postgres import postgres_schema
@@ -48,7 +48,7 @@ class StateBackend:
     def tokens(self) -> TokenStore:
         if self.url is None:
             return self._keep(SqliteTokenStore(self.folder / "tokens.db", clock=self.clock))  # type: ignore[no-any-return]
-        from bastion.gateway.postgres_tokens import PostgresTokenStore
+        from bastion.auth.postgres_tokens import PostgresTokenStore
 
         return self._keep(PostgresTokenStore(self.url, clock=self.clock))  # type: ignore[no-any-return]
 

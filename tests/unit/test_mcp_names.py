@@ -42,9 +42,9 @@ from pathlib import Path
 
 from bastion.config import StdioServerConfig
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
-import bastion.gateway.http_session, bastion.upstream.http_wire, bastion.upstream.origin, bastion.upstream.stdio_wire
-import bastion.gateway.upstream, bastion.gateway.recording, bastion.gateway.downstream, bastion.upstream.handshake
-import bastion.upstream.server_messages, bastion.relay.session, bastion.gateway.upstream_wire
+import bastion.upstream.http_session, bastion.upstream.http_wire, bastion.upstream.origin, bastion.upstream.stdio_wire
+import bastion.upstream.upstream, bastion.proxy.recording, bastion.proxy.downstream, bastion.upstream.handshake
+import bastion.upstream.server_messages, bastion.relay.session, bastion.upstream.upstream_wire
 
 config = StdioServerConfig.model_validate({"command": "echo", "args": ["hi"], "sandbox": {"enabled": False}})
 command, start = ServerRuntime("echo", config, RuntimeSettings(Path(sys.argv[1]))).launch("/bin/echo")

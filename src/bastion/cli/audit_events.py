@@ -9,9 +9,9 @@ import anyio
 
 from bastion.audit.events import AuditEvent
 from bastion.audit.store import AuditStoreError
+from bastion.auth.token_requests import token_created
 from bastion.config import BastionConfig
 from bastion.gateway.gateway import open_audit
-from bastion.gateway.token_requests import token_created
 
 __all__ = ["AuditNotWritable", "audited", "record_events", "token_created"]
 

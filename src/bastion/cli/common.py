@@ -51,7 +51,7 @@ def setup_logging(verbose: bool, log_format: str | None = None, *, quiet: bool =
 
     context = None
     if log_format == "json":
-        from bastion.gateway.recording import call_log_context
+        from bastion.proxy.recording import call_log_context
 
         context = call_log_context
     level = logging.DEBUG if verbose else (logging.WARNING if quiet else logging.INFO)

@@ -17,13 +17,13 @@ from typing import Any
 
 import click
 
+from bastion.auth.token_requests import parse_lifetime
 from bastion.cli.common import config_option, load_or_exit
 from bastion.cli.running_gateway import running_base_url
 from bastion.cli.tokens import issue_token
 from bastion.clients.config_file import ClientConfigError, read_config, write_entries
 from bastion.clients.shapes import CLIENTS, Client, HttpTarget, StdioTarget, Target
 from bastion.config import BastionConfig
-from bastion.gateway.token_requests import parse_lifetime
 from bastion.stores import open_token_store
 
 AGGREGATE_ENTRY = "bastion"

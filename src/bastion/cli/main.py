@@ -139,8 +139,8 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
 
 def _first_run_token(config: BastionConfig) -> str | None:
     """On a fresh data folder, an agent token to start with (printed once, like any token)."""
+    from bastion.auth.token_requests import token_created
     from bastion.cli.audit_events import record_events
-    from bastion.gateway.token_requests import token_created
 
     store = open_token_store(config)
     try:

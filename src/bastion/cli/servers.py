@@ -16,7 +16,7 @@ from bastion.cli.common import config_option, load_or_exit
 from bastion.cli.running_gateway import admin_request, running_base_url
 from bastion.cli.server_logs import server_logs
 from bastion.config import StdioServerConfig
-from bastion.gateway.status_key import read_status_key, status_key_file
+from bastion.front.status_key import read_status_key, status_key_file
 
 
 @click.group(invoke_without_command=True)

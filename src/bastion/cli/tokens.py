@@ -10,11 +10,11 @@ import click
 
 from bastion.audit.events import TokenRevoked
 from bastion.audit.store import AuditStoreError
+from bastion.auth.token_requests import check_token_request, parse_lifetime, parse_servers, token_created
+from bastion.auth.tokens import TokenInfo
 from bastion.cli.audit_events import record_events
 from bastion.cli.common import config_option, load_or_exit
 from bastion.config import BastionConfig
-from bastion.gateway.token_requests import check_token_request, parse_lifetime, parse_servers, token_created
-from bastion.gateway.tokens import TokenInfo
 from bastion.stores import open_token_store
 
 

@@ -31,7 +31,7 @@ from bastion.stores import (
 )
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
-    from bastion.gateway.jwt_auth import JwtSettings
+    from bastion.auth.jwt_auth import JwtSettings
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def config_loaded_event(config: BastionConfig) -> ConfigLoaded:
 
 def jwt_settings(config: JwtConfig) -> JwtSettings:
     """The verifier's settings from the `auth.jwt` section (a key file is read here)."""
-    from bastion.gateway.jwt_auth import JwtSettings
+    from bastion.auth.jwt_auth import JwtSettings
 
     public_key = config.public_key
     if config.public_key_file is not None:

@@ -30,28 +30,17 @@ from bastion.approvals.events import EventSink, LoggingEventSink
 from bastion.approvals.gate import ApprovalGate
 from bastion.approvals.store import ApprovalStore
 from bastion.audit.bus import EventBus
+from bastion.auth.authenticator import Authenticator
+from bastion.auth.tokens import TokenStore
 from bastion.config import BastionConfig, StdioServerConfig
-from bastion.gateway.aggregate import AggregateServer, aggregate_servers
+from bastion.front.embedded_server import EmbeddedServer
+from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
+from bastion.front.listening import bind_socket, running_url_file, stop_listening
+from bastion.front.status_key import bearer_of, is_status_key, status_key_file, write_status_key
 from bastion.gateway.assembly import config_loaded_event as config_loaded_event
 from bastion.gateway.assembly import default_checks as default_checks
 from bastion.gateway.assembly import jwt_settings as jwt_settings
 from bastion.gateway.assembly import open_audit as open_audit
-from bastion.gateway.authenticator import Authenticator
-from bastion.gateway.embedded_server import EmbeddedServer
-from bastion.gateway.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
-from bastion.gateway.in_flight import InFlightCalls
-from bastion.gateway.list_changes import ListChanges
-from bastion.gateway.listening import bind_socket, running_url_file, stop_listening
-from bastion.gateway.proxy import ProxyServer
-from bastion.gateway.recording import CallRecorder
-from bastion.gateway.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
-from bastion.gateway.refusals import RefusalRecorder
-from bastion.gateway.remote_watch import RemoteWatch
-from bastion.gateway.server_status import ServerStatus, server_status
-from bastion.gateway.status_key import bearer_of, is_status_key, status_key_file, write_status_key
-from bastion.gateway.stdio_pipes import ReplayedLines, loop_driven_stdio
-from bastion.gateway.tokens import TokenStore
-from bastion.gateway.upstream import Upstream, UpstreamUnavailable
 from bastion.guard.denial_alerts import call_denied_alerts, call_flagged_alerts
 from bastion.guard.pinning import (
     LoggingPinEventSink,
@@ -67,6 +56,13 @@ from bastion.lazy_app import LazyApp
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.observability.wiring import GatewayObservability
+from bastion.proxy.aggregate import AggregateServer, aggregate_servers
+from bastion.proxy.in_flight import InFlightCalls
+from bastion.proxy.list_changes import ListChanges
+from bastion.proxy.proxy import ProxyServer
+from bastion.proxy.recording import CallRecorder
+from bastion.proxy.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
+from bastion.proxy.refusals import RefusalRecorder
 from bastion.relay import relay_enabled
 from bastion.rpc_error import RpcError
 from bastion.runtime.audit_events import AuditedRuntimeEvents
@@ -75,15 +71,19 @@ from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
+from bastion.stdio_pipes import ReplayedLines, loop_driven_stdio
 from bastion.stores import (
     open_admin_token_store,
     open_approval_store,
     open_pin_store,
     open_token_store,
 )
+from bastion.upstream.remote_watch import RemoteWatch
+from bastion.upstream.server_status import ServerStatus, server_status
+from bastion.upstream.upstream import Upstream, UpstreamUnavailable
 
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
-    from bastion.gateway.jwt_auth import JwtVerifier
+    from bastion.auth.jwt_auth import JwtVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class Gateway:
         """Opens `/readyz` in full, like an admin token (`bastion servers` reads it from data_dir)."""
         self._endpoints: dict[str, ServerEndpoint] = {}
         self.aggregate: AggregateServer | None = None
-        """`/mcp`: every server a credential reaches (bastion.gateway.aggregate)."""
+        """`/mcp`: every server a credential reaches (bastion.proxy.aggregate)."""
         self.virtual_servers: dict[str, AggregateServer] = {}
         self.list_changes: ListChanges | None = None
 
@@ -514,7 +514,7 @@ class Gateway:
         jwt = self.config.auth.jwt
         if jwt is None:
             return None
-        from bastion.gateway.jwt_auth import JwtVerifier
+        from bastion.auth.jwt_auth import JwtVerifier
 
         return JwtVerifier(jwt_settings(jwt))
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bastion.gateway.recording import CallRecorder, OpenCall, RecordedRequest
+from bastion.proxy.recording import CallRecorder, OpenCall, RecordedRequest
 from bastion.relay.flow import Flow
 
 

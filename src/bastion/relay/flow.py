@@ -22,7 +22,7 @@ from bastion.model import Principal, Verdict
 from bastion.relay.jsonrpc import RequestId
 
 if TYPE_CHECKING:
-    from bastion.gateway.recording import OpenCall
+    from bastion.proxy.recording import OpenCall
     from bastion.relay.session import RelaySession
 
 

@@ -32,8 +32,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.model import Principal
+from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow

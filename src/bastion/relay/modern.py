@@ -28,12 +28,12 @@ from mcp_types import HEADER_MISMATCH
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from bastion.gateway.front_checks import replay
-from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.model import Principal
+from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
+from bastion.relay.front_checks import replay
 from bastion.relay.relay import HOT_METHODS, Relay
 from bastion.relay.session import OutMessage
 

@@ -19,14 +19,14 @@ from mcp_types.methods import CACHEABLE_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
-from bastion.gateway.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
-from bastion.gateway.recording import CallRecorder, RecordedRequest, Target
-from bastion.gateway.upstream import UpstreamUnavailable
+from bastion.proxy.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
+from bastion.proxy.recording import CallRecorder, RecordedRequest, Target
 from bastion.relay import jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
 from bastion.relay.params import params_ok
 from bastion.rpc_error import RpcError, rpc_error
+from bastion.upstream.upstream import UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from bastion.gateway.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.flow import Flow
 from bastion.relay.relay import Relay
 from bastion.relay.session import Outbox, OutMessage, RelaySession, RequestChannel
+from bastion.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class Supervised(Protocol):
-    """What the supervisor needs of an upstream (`bastion.gateway.upstream.Upstream`)."""
+    """What the supervisor needs of an upstream (`bastion.upstream.upstream.Upstream`)."""
 
     name: str
     refusal: str | None

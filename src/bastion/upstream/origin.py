@@ -1,6 +1,6 @@
 """Redirects followed by the SDK's rule: only within the endpoint's origin (a redirect elsewhere
 would take the configured headers along). Reads past the SDK's public surface: if an SDK upgrade
-changes it, `tests/unit/gateway/test_sdk_access.py` fails."""
+changes it, `tests/unit/upstream/test_sdk_access.py` fails."""
 
 from __future__ import annotations
 

@@ -12,12 +12,12 @@ from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import EventSink
 from bastion.approvals.store import ApprovalStore
 from bastion.audit.store import AuditStore
+from bastion.auth.tokens import TokenStore
 from bastion.config import BastionConfig
-from bastion.gateway.server_status import ServerStatus
-from bastion.gateway.tokens import TokenStore
 from bastion.guard.pinning.events import PinEventSink
 from bastion.guard.pinning.store import PinStore
 from bastion.guard.policy.lint import CompiledPolicy
+from bastion.upstream.server_status import ServerStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bastion.gateway.embedded_server import EmbeddedServer
+from bastion.front.embedded_server import EmbeddedServer
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 import jwt
 import pytest
 
-from bastion.gateway.authenticator import Authenticator, bearer_token
-from bastion.gateway.jwt_auth import JwtSettings, JwtVerifier
-from bastion.gateway.sqlite_tokens import SqliteTokenStore as TokenStore
+from bastion.auth.authenticator import Authenticator, bearer_token
+from bastion.auth.jwt_auth import JwtSettings, JwtVerifier
+from bastion.auth.sqlite_tokens import SqliteTokenStore as TokenStore
 
 SECRET = "k" * 32
 pytestmark = pytest.mark.anyio

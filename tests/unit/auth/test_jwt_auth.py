@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from bastion.gateway.jwt_auth import JWKS_MAX_AGE, JWKS_MIN_REFETCH_INTERVAL, JwtSettings, JwtVerifier
+from bastion.auth.jwt_auth import JWKS_MAX_AGE, JWKS_MIN_REFETCH_INTERVAL, JwtSettings, JwtVerifier
 from bastion.model import Principal
 
 ISSUER = "https://idp.example"

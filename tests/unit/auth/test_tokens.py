@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bastion.gateway.sqlite_tokens import SCHEMA_VERSION, SqliteTokenStore
-from bastion.gateway.tokens import TokenStore
+from bastion.auth.sqlite_tokens import SCHEMA_VERSION, SqliteTokenStore
+from bastion.auth.tokens import TokenStore
 from bastion.model import Principal
 from tests.unit.state_backends import StateBackend
 
@@ -215,7 +215,7 @@ def test_create_validates(store: TokenStore, kwargs, message):
 def test_id_collision_is_retried(store: TokenStore, monkeypatch: pytest.MonkeyPatch):
     first, _ = store.create("claude")
     ids = iter([first.id, first.id, "0badc0de"])
-    monkeypatch.setattr("bastion.gateway.tokens.secrets.token_hex", lambda n: next(ids))
+    monkeypatch.setattr("bastion.auth.tokens.secrets.token_hex", lambda n: next(ids))
     info, token = store.create("cursor")
     assert info.id == "0badc0de"
     assert store.verify(token) is not None

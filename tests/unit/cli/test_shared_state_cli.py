@@ -36,7 +36,7 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: Path, command: lis
 
 
 def test_doctor_reports_the_shared_database(tmp_path: Path) -> None:
-    from bastion.gateway.postgres_tokens import PostgresTokenStore
+    from bastion.auth.postgres_tokens import PostgresTokenStore
     from tests.unit.audit.postgres import postgres_schema
 
     with postgres_schema() as url:

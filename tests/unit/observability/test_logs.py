@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bastion.gateway.recording import CallState, call_log_context, current_call
 from bastion.model import Principal
 from bastion.observability.logs import configure_logging
+from bastion.proxy.recording import CallState, call_log_context, current_call
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from bastion.runtime.server_log import (
     tail_lines,
 )
 
-FAKE = "2026-12-06 00:45:30,178 WARNING bastion.gateway.upstream: upstream db down: token bst_x leaked"
+FAKE = "2026-12-06 00:45:30,178 WARNING bastion.upstream.upstream: upstream db down: token bst_x leaked"
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,12 @@ from bastion.admin.tokens import Role
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.events import ListEventSink
 from bastion.approvals.sqlite_store import SqliteApprovalStore
+from bastion.auth.sqlite_tokens import SqliteTokenStore
 from bastion.config import load_config
 from bastion.gateway.gateway import open_audit
-from bastion.gateway.server_status import ServerStatus
-from bastion.gateway.sqlite_tokens import SqliteTokenStore
 from bastion.guard.pinning import LoggingPinEventSink, SqlitePinStore
 from bastion.guard.policy.lint import policy_of
+from bastion.upstream.server_status import ServerStatus
 from bastion.web.app import Dashboard
 from bastion.web.services import DashboardServices, UsageProvider
 

@@ -7,7 +7,7 @@ import pytest
 from bastion.alerts.model import Alert, AlertKind
 from bastion.alerts.recent import RecentAlerts
 from bastion.approvals.model import Approval
-from bastion.gateway.token_requests import parse_lifetime
+from bastion.auth.token_requests import parse_lifetime
 from bastion.guard.policy.lint import CompiledPolicy
 from bastion.guard.policy.paths import parse_argument_path
 from bastion.web.highlight import Flags, HighlightedArguments, pretty_arguments

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from bastion.admin.tokens import Role
 from bastion.audit.store import AuditStoreError
-from bastion.gateway.token_requests import (
+from bastion.auth.token_requests import (
     check_token_request,
     parse_lifetime,
     parse_servers,

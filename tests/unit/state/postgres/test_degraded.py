@@ -9,7 +9,7 @@ import pytest
 
 from bastion.approvals.model import ApprovalState
 from bastion.approvals.postgres_store import PostgresApprovalStore
-from bastion.gateway.postgres_tokens import PostgresTokenStore
+from bastion.auth.postgres_tokens import PostgresTokenStore
 from bastion.state.postgres import acquire
 from tests.unit.audit.postgres import postgres_schema
 
