@@ -41,11 +41,9 @@ from bastion.upstream.handshake import UpstreamInfo, negotiate
 from bastion.upstream.http_session import SessionWatch
 from bastion.upstream.http_wire import http_wire
 from bastion.upstream.jsonrpc_session import JsonRpcSession
-from bastion.upstream.popen_stdio import popen_client
 from bastion.upstream.sdk_access import parsed_endpoint
 from bastion.upstream.server_messages import ServerMessages
 from bastion.upstream.stdio_wire import spawn, stdio_wire
-from bastion.upstream.upstream_sdk import with_client
 from bastion.upstream.upstream_wire import CLIENT_CAPABILITIES, Stamp
 from bastion.upstream.wire import RequestId
 
@@ -477,6 +475,8 @@ class Upstream:
     def _sdk_transport(self, connection: _Connection) -> Any:
         """The SDK client transport for `connection`."""
         config = self.config
+        from bastion.upstream.popen_stdio import popen_client
+        from bastion.upstream.upstream_sdk import with_client
 
         if connection.process is not None:
             return popen_client(connection.process)
