@@ -266,9 +266,12 @@ async def audit_of(gateway: Gateway) -> list[Any]:
     query = EventQuery(types=("call.requested", "call.completed"))
     events = [event_record(decode_row(row)) for row in gateway.audit.rows(query, newest_first=False)]
     requested = sorted(
-        (e["method"], e["tool"], str(e.get("arguments")), e["transport"])
-        for e in events
-        if e["type"] == "call.requested"
+        (
+            (e["method"], e["tool"], str(e.get("arguments")), e["transport"])
+            for e in events
+            if e["type"] == "call.requested"
+        ),
+        key=str,
     )
     completed = sorted(
         (
@@ -358,6 +361,7 @@ def answer_of(response: httpx2.Response) -> tuple[int, Any]:
 async def test_raw_requests_get_the_answers_the_sdk_path_gives(tmp_path, monkeypatch):
     """Hostile and odd HTTP, byte for byte the same statuses and JSON-RPC error codes through the relay."""
     answers: dict[str, list[Any]] = {}
+    audited: dict[str, list[Any]] = {}
     with anyio.fail_after(120):
         async with gateways(tmp_path, monkeypatch) as served:
             for name, (gateway, token) in served.items():
@@ -385,5 +389,7 @@ async def test_raw_requests_get_the_answers_the_sdk_path_gives(tmp_path, monkeyp
                     got += [("GET not accepting SSE", get.status_code), ("PUT", put.status_code)]
                     got += [("DELETE", deleted.status_code), ("after DELETE", after.status_code)]
                 answers[name] = got
+                audited[name] = await audit_of(gateway)
     differences = [(sdk, relay) for sdk, relay in zip(answers["sdk"], answers["relay"], strict=True) if sdk != relay]
     assert differences == [], "\n".join(map(repr, differences))
+    assert audited["relay"] == audited["sdk"]  # refusals recorded alike (malformed params too)

@@ -336,7 +336,9 @@ class Gateway:
         }
         aggregate = None
         if self.aggregate is not None:
-            aggregate = ServerEndpoint(self.aggregate, max_body_bytes=config.max_body_bytes, security=security)
+            aggregate = ServerEndpoint(
+                self.aggregate, max_body_bytes=config.max_body_bytes, security=security, relay=relay
+            )
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         sockets = [sock]

@@ -59,6 +59,7 @@ from bastion.gateway.http_auth import (
 from bastion.gateway.kept_manager import KeptSessionManager
 from bastion.gateway.proxy import ProxyServer
 from bastion.model import Principal
+from bastion.relay.aggregate import AggregateRelay
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
 
@@ -122,8 +123,9 @@ class ServerEndpoint:
         )
         self.relay: RelayHttpEndpoint | None = None
         """Bastion's own relay, serving handshake-era Streamable HTTP here (None: the SDK's stack serves)."""
-        if relay and isinstance(server, ProxyServer):
-            self.relay = RelayHttpEndpoint(Relay(server, server.recorder), self.manager, security)
+        if relay:
+            served = Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
+            self.relay = RelayHttpEndpoint(served, self.manager, security)
 
     async def serve_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

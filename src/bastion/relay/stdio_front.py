@@ -35,8 +35,7 @@ from anyio.abc import TaskGroup
 from bastion.gateway.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
 from bastion.model import Principal
 from bastion.relay import jsonrpc
-from bastion.relay.flow import Flow
-from bastion.relay.relay import Relay
+from bastion.relay.flow import Flow, FlowServer
 from bastion.relay.session import Outbox, OutMessage, RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class StdioSession(RelaySession):
 class StdioFront:
     """Serves one server's relay to the agent on stdin and stdout."""
 
-    def __init__(self, relay: Relay, principal: Principal) -> None:
+    def __init__(self, relay: FlowServer, principal: Principal) -> None:
         self.relay = relay
         self.principal = principal
 
