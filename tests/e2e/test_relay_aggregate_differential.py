@@ -23,18 +23,20 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from bastion.audit.chain import decode_row
 from bastion.audit.export import event_record
 from bastion.audit.query import EventQuery
 from bastion.config import load_config
+from bastion.gateway.assembly import open_audit
 from bastion.gateway.gateway import Gateway
 from bastion.gateway.http_app import AGGREGATE_NAME
 from bastion.guard.server_access import ServerAccessCheck
 from bastion.relay import RELAY_ENV
 from bastion.relay.aggregate import AggregateRelay
-from tests.e2e.conftest import SERVERS_DIR, write_config
+from tests.e2e.conftest import BASTION, SERVERS_DIR, write_config
 from tests.e2e.inprocess import serving
 from tests.e2e.test_relay_differential import (
     ACCEPT_BOTH,
@@ -49,6 +51,7 @@ from tests.e2e.test_relay_differential import (
     outcome,
     probe,
 )
+from tests.e2e.test_relay_stdio_differential import wrap_env
 
 pytestmark = [
     pytest.mark.anyio,
@@ -198,8 +201,11 @@ async def script(client: Client, agent: Watcher, mode: str) -> Steps:
 async def audit_of(gateway: Gateway) -> list[Any]:
     """The gateway's `call.requested` and `call.completed` records, comparable across paths (sorted)."""
     await gateway.audit.flush()
-    query = EventQuery(types=("call.requested", "call.completed"))
-    events = [event_record(decode_row(row)) for row in gateway.audit.rows(query, newest_first=False)]
+    return comparable(gateway.audit.rows(EventQuery(types=("call.requested", "call.completed")), newest_first=False))
+
+
+def comparable(rows: Any) -> list[Any]:
+    events = [event_record(decode_row(row)) for row in rows]
     kept = ("type", "server", "tool", "method", "endpoint", "transport", "arguments", "outcome", "rule", "error")
     more = ("is_error", "result_size", "agent")
     return sorted((json.dumps({k: e.get(k) for k in (*kept, *more)}, sort_keys=True) for e in events), key=str)
@@ -340,3 +346,40 @@ def _message(response: httpx2.Response) -> Any:
         return body["error"].get("message")
     result = body.get("result")
     return result.get("content") if isinstance(result, dict) else None
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_wrap_all_on_the_relay_shows_what_the_sdk_path_shows(tmp_path, mode):
+    """`bastion wrap --all` (`/mcp` over stdio, a real subprocess): the same session and audit on both paths."""
+    seen: dict[str, tuple[Steps, Watcher]] = {}
+    audited: dict[str, list[Any]] = {}
+    with anyio.fail_after(180):
+        for name, relay in (("sdk", "0"), ("relay", "1")):
+            path = write_config(tmp_path / name, servers(mode))
+            command = [BASTION, "wrap", "--all", "--config", str(path)]
+            params = StdioServerParameters(command=command[0], args=command[1:], env=wrap_env(tmp_path, relay))
+            agent = Watcher()
+            async with Client(params, mode=mode, **agent.options()) as client:  # type: ignore[arg-type]
+                seen[name] = (await script(client, agent, mode), agent)
+            store = open_audit(load_config(path))
+            await store.open()
+            try:
+                audited[name] = comparable(
+                    store.rows(EventQuery(types=("call.requested", "call.completed")), newest_first=False)
+                )
+            finally:
+                await store.close()
+    differences = [
+        (step, sdk, relay)
+        for (step, sdk), (_, relay) in zip(seen["sdk"][0], seen["relay"][0], strict=True)
+        if sdk != relay
+    ]
+    for what in ("sampled", "logs"):
+        if getattr(seen["sdk"][1], what) != getattr(seen["relay"][1], what):
+            differences.append((what, getattr(seen["sdk"][1], what), getattr(seen["relay"][1], what)))
+    assert differences == [], "\n".join(map(repr, differences))
+    only = [("sdk", r) for r in audited["sdk"] if r not in audited["relay"]]
+    only += [("relay", r) for r in audited["relay"] if r not in audited["sdk"]]
+    assert only == [], "\n".join(map(repr, only))
+    assert audited["relay"] == audited["sdk"]
+    assert any('"transport": "stdio"' in record for record in audited["relay"])

@@ -404,9 +404,11 @@ class Gateway:
         assert server is not None, "serve_stdio runs inside running()"
         async with loop_driven_stdio() as (stdin, stdout):
             principal = self.local_principal
-            if isinstance(server, ProxyServer) and stdin is not None and principal is not None and relay_enabled():
-                # One server, over pipes: Bastion's own relay serves the handshake era (the SDK's
-                # stack is the reference, and serves a 2026-07-28 agent).
+            if stdin is not None and principal is not None and relay_enabled():
+                # Over pipes, Bastion's own relay serves the handshake era, for one server or all
+                # (`--all`); the SDK's stack is the reference, and serves a 2026-07-28 agent.
+                from bastion.relay.aggregate import AggregateRelay
+                from bastion.relay.flow import FlowServer
                 from bastion.relay.relay import Relay
                 from bastion.relay.stdio_front import StdioFront, opens_handshake
 
@@ -414,7 +416,10 @@ class Gateway:
                     pass  # blank lines: both stacks ignore them
                 stdin = ReplayedLines(first, stdin)
                 if opens_handshake(first):
-                    await StdioFront(Relay(server, server.recorder), principal).serve(stdin, stdout)
+                    served: FlowServer = (
+                        Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
+                    )
+                    await StdioFront(served, principal).serve(stdin, stdout)
                     return
             async with stdio_server(stdin, stdout) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
