@@ -6,6 +6,7 @@ as at `/servers/<name>/mcp`), renamed by its `Catalogue`. A request that concern
 (`tools/call`, `prompts/get`, `resources/read`) is routed to the real server and tool before
 it is recorded, so the audit names them, and is then served by that server's `ProxyServer`:
 the same guard pipeline, approvals and result checks as the same call at its own endpoint.
+The relay (`relay/aggregate.py`) serves it with the same routing (`route`) and `handlers`.
 
 A server that is down is left out of the lists (`notifications/tools/list_changed` tells
 legacy-era agents when it goes and comes back); a call to one of its tools gets an error
