@@ -61,6 +61,8 @@ pytestmark = [
 
 PAGING = [sys.executable, str(SERVERS_DIR / "paging_probe_server.py")]
 REACHED = ("alpha", "beta", "pages")
+VIRTUAL = {"kit": {"tools": ["alpha__e*", "say"]}}
+"""A virtual server: a tool set at `/servers/kit/mcp`, which the token reaches."""
 
 
 def servers(mode: str) -> dict[str, Any]:
@@ -105,24 +107,24 @@ async def gateways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -
     served: dict[str, tuple[Gateway, str]] = {}
     async with AsyncExitStack() as stack:
         for name, relay in (("sdk", "0"), ("relay", "1")):
-            config = write_config(tmp_path / name, servers(mode))
+            config = write_config(tmp_path / name, servers(mode), virtual_servers=VIRTUAL)
             gateway = Gateway(load_config(config), checks=[ServerAccessCheck(), DenyForbidden()])
             monkeypatch.setenv(RELAY_ENV, relay)  # read as the gateway starts serving
             await stack.enter_async_context(serving(gateway))
             endpoint = gateway._endpoints[AGGREGATE_NAME]
             assert isinstance(endpoint.relay.relay if endpoint.relay else None, AggregateRelay) is (relay == "1")
             assert gateway.tokens is not None
-            _, token = gateway.tokens.create("differ", servers=REACHED)
+            _, token = gateway.tokens.create("differ", servers=[*REACHED, "kit"])
             served[name] = (gateway, token)
         yield served
 
 
 @asynccontextmanager
-async def through(gateway: Gateway, token: str, mode: str, agent: Agent) -> AsyncIterator[Client]:
+async def through(gateway: Gateway, token: str, mode: str, agent: Agent, path: str = "/mcp") -> AsyncIterator[Client]:
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http,
         Client(
-            streamable_http_client(f"{gateway.base_url}/mcp", http_client=http),
+            streamable_http_client(f"{gateway.base_url}{path}", http_client=http),
             mode=mode,  # type: ignore[arg-type]
             **agent.options(),
         ) as client,
@@ -247,6 +249,33 @@ async def test_the_aggregate_on_the_relay_shows_what_the_sdk_path_shows(tmp_path
         assert "pages__grown4" in json.dumps(steps["tools/list grown"])
         assert steps["notices"] == ["notifications/tools/list_changed"]
         assert seen["relay"][1].sampled == ["why?"]
+
+
+async def test_a_virtual_server_on_the_relay_shows_what_the_sdk_path_shows(tmp_path, monkeypatch):
+    """`/servers/kit/mcp`, a tool set: the same list, calls, refusals and audit on both paths."""
+    seen: dict[str, Steps] = {}
+    audited: dict[str, list[Any]] = {}
+    with anyio.fail_after(120):
+        async with gateways(tmp_path, monkeypatch, "legacy") as served:
+            for name, (gateway, token) in served.items():
+                assert (gateway._endpoints["kit"].relay is not None) is (name == "relay")
+                async with through(gateway, token, "legacy", Agent(), "/servers/kit/mcp") as client:
+                    steps: Steps = [("tools/list", await outcome(client.list_tools))]
+                    for tool in ("alpha__echo", "say", "alpha__fail", "beta__say", "secret__echo", "kit__echo"):
+                        steps.append((tool, await outcome(lambda t=tool: client.call_tool(t, {"text": "hi"}))))  # type: ignore[misc]
+                    steps.append(("prompts/list", await outcome(client.list_prompts)))
+                    steps.append(("read", await outcome(lambda: client.read_resource("probe://note"))))
+                    seen[name] = steps
+                audited[name] = await audit_of(gateway)
+    differences = [
+        (step, sdk, relay) for (step, sdk), (_, relay) in zip(seen["sdk"], seen["relay"], strict=True) if sdk != relay
+    ]
+    assert differences == [], "\n".join(map(repr, differences))
+    assert audited["relay"] == audited["sdk"]
+    steps = dict(seen["relay"])
+    assert steps["alpha__echo"][0] == "ok"
+    assert steps["secret__echo"][0] == "error"
+    assert any('"endpoint": "virtual:kit"' in record for record in audited["relay"])
 
 
 AGGREGATE_RAW: list[tuple[str, bool, dict[str, str], Any]] = [
