@@ -21,6 +21,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -221,6 +222,33 @@ async def test_the_relay_shows_the_agent_what_the_sdk_path_and_the_server_show(t
         for what in ("sampled", "logs"):
             if getattr(seen[left][1], what) != getattr(seen[right][1], what):
                 differences.append((left, right, what, getattr(seen[left][1], what), getattr(seen[right][1], what)))
+    assert differences == [], "\n".join(map(repr, differences))
+
+
+async def test_legacy_sse_through_the_relay_shows_what_the_sdk_path_shows(tmp_path, monkeypatch):
+    """`/servers/probe/sse` (legacy HTTP+SSE): the same session, and audit, on both paths."""
+    seen: dict[str, tuple[Steps, Agent]] = {}
+    audited: dict[str, list[Any]] = {}
+    with anyio.fail_after(120):
+        async with gateways(tmp_path, monkeypatch) as served:
+            for name, (gateway, token) in served.items():
+                agent = Agent()
+                transport = sse_client(
+                    f"{gateway.base_url}/servers/probe/sse", headers={"Authorization": f"Bearer {token}"}
+                )
+                async with Client(transport, mode="legacy", **agent.options()) as client:  # type: ignore[arg-type]
+                    seen[name] = (await script(client, agent, "legacy"), agent)
+                audited[name] = await audit_of(gateway)
+    assert audited["relay"] == audited["sdk"]
+    assert ("tools/call", "echo", "{'text': 'hi'}", "sse") in audited["relay"]
+    differences = [
+        (step, one, other)
+        for (step, one), (_, other) in zip(*(seen[n][0] for n in ("sdk", "relay")), strict=True)
+        if one != other
+    ]
+    for what in ("sampled", "logs"):
+        if getattr(seen["sdk"][1], what) != getattr(seen["relay"][1], what):
+            differences.append((what, getattr(seen["sdk"][1], what), getattr(seen["relay"][1], what)))
     assert differences == [], "\n".join(map(repr, differences))
 
 

@@ -389,6 +389,8 @@ class Gateway:
             for endpoint in self._endpoints.values():
                 if endpoint.relay is not None:
                     await endpoint.relay.close()
+                if endpoint.relay_sse is not None:
+                    await endpoint.relay_sse.close()
             self._endpoints = {}
             self.observability.listening_on(None)
             for listening in sockets:
