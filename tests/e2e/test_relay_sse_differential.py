@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from bastion.gateway.gateway import Gateway
+from bastion.gateway.http_app import AGGREGATE_NAME
 from tests.e2e.test_relay_aggregate_differential import REACHED, audit_of, gateways
 from tests.e2e.test_relay_differential import INIT
 
@@ -100,6 +101,7 @@ async def test_raw_legacy_sse_at_the_aggregate_gets_what_the_sdk_path_gives(tmp_
     with anyio.fail_after(120):
         async with gateways(tmp_path, monkeypatch, "legacy") as served:
             for name, (gateway, token) in served.items():
+                assert (gateway._endpoints[AGGREGATE_NAME].relay_sse is not None) is (name == "relay")
                 assert gateway.tokens is not None
                 _, other = gateway.tokens.create("other", servers=REACHED)
                 seen[name] = await sse_session(gateway, token, other)
