@@ -5,9 +5,10 @@ Run: .venv/bin/python benchmarks/bench_gateway.py [--calls N] [--modes legacy,20
      .venv/bin/python benchmarks/bench_gateway.py --profile DIR   (gateway under cProfile)
 
 One real upstream (benchmarks/servers/echo_server.py, the SDK's `MCPServer` with a
-trivial `echo` tool), one real SDK client (`mcp.Client`), real `bastion up` / `bastion wrap`
-processes with audit on (it always is). Every configuration is measured in the same run,
-in alternating blocks of calls, so drift on a shared machine hits all sides alike.
+trivial `echo` tool, called at `/servers/echo/mcp` and as `echo__echo` at `/mcp`), one
+real SDK client (`mcp.Client`), real `bastion up` / `bastion wrap` processes with audit on
+(it always is). Every configuration is measured in the same run, in alternating blocks of
+calls, so drift on a shared machine hits all sides alike.
 Figures are printed, not asserted.
 """
 
@@ -189,8 +190,8 @@ async def stdio_mcp_client(args: list[str], mode: str, log: TextIO) -> AsyncIter
         yield client
 
 
-async def call(client: Client) -> None:
-    result = await client.call_tool("echo", {"text": TEXT})
+async def call(client: Client, tool: str = "echo") -> None:
+    result = await client.call_tool(tool, {"text": TEXT})
     if result.is_error or result.content[0].text != TEXT:  # type: ignore[union-attr]
         raise RuntimeError(f"unexpected echo result: {result}")
 
@@ -207,6 +208,8 @@ class Case:
     baseline: str | None
     connect: Callable[[], Any]
     cpu_pid: Callable[[], int | None] = lambda: None
+    tool: str = "echo"
+    """The name the client calls (`echo__echo` at the aggregate endpoint `/mcp`)."""
     samples: list[float] = field(default_factory=list)
     cpu: float = 0.0
     client: Any = None
@@ -223,7 +226,7 @@ async def measure_group(cases: list[Case], calls: int) -> None:
         for case in cases:
             case.client = await stack.enter_async_context(case.connect())
             for _ in range(WARMUP):
-                await call(case.client)
+                await call(case.client, case.tool)
         done = 0
         while done < calls:
             n = min(BLOCK, calls - done)
@@ -234,7 +237,7 @@ async def measure_group(cases: list[Case], calls: int) -> None:
                 before = cpu_seconds(pid) if pid else 0.0
                 for _ in range(n):
                     began = time.perf_counter()
-                    await call(client)
+                    await call(client, case.tool)
                     case.samples.append((time.perf_counter() - began) * 1000.0)
                 if pid:
                     case.cpu += cpu_seconds(pid) - before
@@ -368,6 +371,10 @@ def bastion_cases(b: Bastion, mode: str, log: TextIO) -> tuple[list[Case], list[
         Case(
             f"up-stdio {tag}", f"client -http-> bastion up -stdio-> echo {tag}", "stdio-direct",
             partial(http_client, gw.url("echo"), mode, gw.token), lambda: pid,
+        ),
+        Case(
+            f"up-/mcp {tag}", f"client -http-> bastion up /mcp -stdio-> echo {tag}", "stdio-direct",
+            partial(http_client, f"{gw.base_url}/mcp", mode, gw.token), lambda: pid, "echo__echo",
         ),
     ]  # fmt: skip
     http = [

@@ -21,6 +21,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -224,6 +225,33 @@ async def test_the_relay_shows_the_agent_what_the_sdk_path_and_the_server_show(t
     assert differences == [], "\n".join(map(repr, differences))
 
 
+async def test_legacy_sse_through_the_relay_shows_what_the_sdk_path_shows(tmp_path, monkeypatch):
+    """`/servers/probe/sse` (legacy HTTP+SSE): the same session, and audit, on both paths."""
+    seen: dict[str, tuple[Steps, Agent]] = {}
+    audited: dict[str, list[Any]] = {}
+    with anyio.fail_after(120):
+        async with gateways(tmp_path, monkeypatch) as served:
+            for name, (gateway, token) in served.items():
+                agent = Agent()
+                transport = sse_client(
+                    f"{gateway.base_url}/servers/probe/sse", headers={"Authorization": f"Bearer {token}"}
+                )
+                async with Client(transport, mode="legacy", **agent.options()) as client:  # type: ignore[arg-type]
+                    seen[name] = (await script(client, agent, "legacy"), agent)
+                audited[name] = await audit_of(gateway)
+    assert audited["relay"] == audited["sdk"]
+    assert ("tools/call", "echo", "{'text': 'hi'}", "sse") in audited["relay"]
+    differences = [
+        (step, one, other)
+        for (step, one), (_, other) in zip(*(seen[n][0] for n in ("sdk", "relay")), strict=True)
+        if one != other
+    ]
+    for what in ("sampled", "logs"):
+        if getattr(seen["sdk"][1], what) != getattr(seen["relay"][1], what):
+            differences.append((what, getattr(seen["sdk"][1], what), getattr(seen["relay"][1], what)))
+    assert differences == [], "\n".join(map(repr, differences))
+
+
 async def test_denials_and_concurrent_agents_match_through_the_relay(tmp_path, monkeypatch):
     """A denied call, two agents calling with progress at once: the same through both paths, and audited the same."""
     results: dict[str, Any] = {}
@@ -266,9 +294,12 @@ async def audit_of(gateway: Gateway) -> list[Any]:
     query = EventQuery(types=("call.requested", "call.completed"))
     events = [event_record(decode_row(row)) for row in gateway.audit.rows(query, newest_first=False)]
     requested = sorted(
-        (e["method"], e["tool"], str(e.get("arguments")), e["transport"])
-        for e in events
-        if e["type"] == "call.requested"
+        (
+            (e["method"], e["tool"], str(e.get("arguments")), e["transport"])
+            for e in events
+            if e["type"] == "call.requested"
+        ),
+        key=str,
     )
     completed = sorted(
         (
@@ -358,6 +389,7 @@ def answer_of(response: httpx2.Response) -> tuple[int, Any]:
 async def test_raw_requests_get_the_answers_the_sdk_path_gives(tmp_path, monkeypatch):
     """Hostile and odd HTTP, byte for byte the same statuses and JSON-RPC error codes through the relay."""
     answers: dict[str, list[Any]] = {}
+    audited: dict[str, list[Any]] = {}
     with anyio.fail_after(120):
         async with gateways(tmp_path, monkeypatch) as served:
             for name, (gateway, token) in served.items():
@@ -385,5 +417,7 @@ async def test_raw_requests_get_the_answers_the_sdk_path_gives(tmp_path, monkeyp
                     got += [("GET not accepting SSE", get.status_code), ("PUT", put.status_code)]
                     got += [("DELETE", deleted.status_code), ("after DELETE", after.status_code)]
                 answers[name] = got
+                audited[name] = await audit_of(gateway)
     differences = [(sdk, relay) for sdk, relay in zip(answers["sdk"], answers["relay"], strict=True) if sdk != relay]
     assert differences == [], "\n".join(map(repr, differences))
+    assert audited["relay"] == audited["sdk"]  # refusals recorded alike (malformed params too)

@@ -49,6 +49,7 @@ from bastion.model import Principal
 from bastion.proxy.aggregate import AggregateServer
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import ProxyServer
+from bastion.relay.aggregate import AggregateRelay
 from bastion.relay.front_checks import (
     Refusal,
     duplicate_id,
@@ -61,6 +62,7 @@ from bastion.relay.front_checks import (
 )
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
+from bastion.relay.sse_front import RelaySseEndpoint
 
 if TYPE_CHECKING:
     from bastion.front.front_door_services import FrontDoorServices
@@ -115,17 +117,21 @@ class ServerEndpoint:
             ),
         )
         aggregate = isinstance(server, AggregateServer) and server.virtual is None
-        self.sse = SseServerTransport(
-            "/messages/" if aggregate else f"/servers/{name}/messages/",
-            security_settings=security,
-            max_request_body_size=max_body_bytes,
-        )
+        messages = "/messages/" if aggregate else f"/servers/{name}/messages/"
+        self.sse = SseServerTransport(messages, security_settings=security, max_request_body_size=max_body_bytes)
         self.relay: RelayHttpEndpoint | None = None
         """Bastion's own relay, serving handshake-era Streamable HTTP here (None: the SDK's stack serves)."""
-        if relay and isinstance(server, ProxyServer):
-            self.relay = RelayHttpEndpoint(Relay(server, server.recorder), self.manager, security)
+        self.relay_sse: RelaySseEndpoint | None = None
+        """The relay's legacy HTTP+SSE (None: the SDK's `SseServerTransport` serves)."""
+        if relay:
+            served = Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
+            self.relay = RelayHttpEndpoint(served, self.manager, security)
+            self.relay_sse = RelaySseEndpoint(served, messages, security)
 
     async def serve_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.relay_sse is not None:
+            await self.relay_sse.connect(scope, receive, send)
+            return
         try:
             async with self.sse.connect_sse(scope, receive, send) as (read, write):
                 await serve_dual_era_loop(self.server, read, write, lifespan_state={})
@@ -294,7 +300,10 @@ class GatewayApp:
             return
         if suffix != "mcp":
             scope["bastion.transport"] = "sse"
-            await endpoint.sse.handle_post_message(scope, replay(body, receive), send)
+            if endpoint.relay_sse is not None:
+                await endpoint.relay_sse.post(scope, receive, send, judged.message)
+            else:
+                await endpoint.sse.handle_post_message(scope, replay(body, receive), send)
             return
         scope["bastion.transport"] = "streamable-http"
         session = Headers(scope=scope).get("mcp-session-id")

@@ -335,7 +335,9 @@ class Gateway:
         }
         aggregate = None
         if self.aggregate is not None:
-            aggregate = ServerEndpoint(self.aggregate, max_body_bytes=config.max_body_bytes, security=security)
+            aggregate = ServerEndpoint(
+                self.aggregate, max_body_bytes=config.max_body_bytes, security=security, relay=relay
+            )
         sock = bind_socket(config.host, config.port)
         self.bound_port = sock.getsockname()[1]
         sockets = [sock]
@@ -386,6 +388,8 @@ class Gateway:
             for endpoint in self._endpoints.values():
                 if endpoint.relay is not None:
                     await endpoint.relay.close()
+                if endpoint.relay_sse is not None:
+                    await endpoint.relay_sse.close()
             self._endpoints = {}
             self.observability.listening_on(None)
             for listening in sockets:
@@ -401,9 +405,11 @@ class Gateway:
         assert server is not None, "serve_stdio runs inside running()"
         async with loop_driven_stdio() as (stdin, stdout):
             principal = self.local_principal
-            if isinstance(server, ProxyServer) and stdin is not None and principal is not None and relay_enabled():
-                # One server, over pipes: Bastion's own relay serves the handshake era (the SDK's
-                # stack is the reference, and serves a 2026-07-28 agent).
+            if stdin is not None and principal is not None and relay_enabled():
+                # Over pipes, Bastion's own relay serves the handshake era, for one server or all
+                # (`--all`); the SDK's stack is the reference, and serves a 2026-07-28 agent.
+                from bastion.relay.aggregate import AggregateRelay
+                from bastion.relay.flow import FlowServer
                 from bastion.relay.relay import Relay
                 from bastion.relay.stdio_front import StdioFront, opens_handshake
 
@@ -411,7 +417,10 @@ class Gateway:
                     pass  # blank lines: both stacks ignore them
                 stdin = ReplayedLines(first, stdin)
                 if opens_handshake(first):
-                    await StdioFront(Relay(server, server.recorder), principal).serve(stdin, stdout)
+                    served: FlowServer = (
+                        Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
+                    )
+                    await StdioFront(served, principal).serve(stdin, stdout)
                     return
             from mcp.server.stdio import stdio_server
 

@@ -6,6 +6,7 @@ as at `/servers/<name>/mcp`), renamed by its `Catalogue`. A request that concern
 (`tools/call`, `prompts/get`, `resources/read`) is routed to the real server and tool before
 it is recorded, so the audit names them, and is then served by that server's `ProxyServer`:
 the same guard pipeline, approvals and result checks as the same call at its own endpoint.
+The relay (`relay/aggregate.py`) serves it with the same routing (`route`) and `handlers`.
 
 A server that is down is left out of the lists (`notifications/tools/list_changed` tells
 legacy-era agents when it goes and comes back); a call to one of its tools gets an error
@@ -33,7 +34,7 @@ from bastion.config import BastionConfig
 from bastion.model import Principal
 from bastion.proxy.aggregate_catalogue import Catalogue
 from bastion.proxy.downstream import AgentSession, DownstreamHub
-from bastion.proxy.proxy import ProxyServer, outbound_params
+from bastion.proxy.proxy import ProxyServer, RequestScope, outbound_params
 from bastion.proxy.recording import CallRecorder, Target, current_call
 from bastion.rpc_error import RpcError
 from bastion.upstream.sdk_access import connection_of
@@ -45,6 +46,7 @@ AGGREGATE_ENDPOINT = "aggregate"
 _MAX_PAGES = 20
 _MIN_RELIST_SECONDS = 1.0
 _Lister = Callable[[str], Awaitable[list[dict[str, Any]]]]
+_Handler = Callable[[RequestScope, Any], Awaitable[Any]]
 
 
 class AggregateServer(Server[Any]):
@@ -69,19 +71,25 @@ class AggregateServer(Server[Any]):
         """The user of `bastion wrap --all`, the caller of every request over stdio."""
         self.endpoint = AGGREGATE_ENDPOINT if virtual is None else f"virtual:{virtual}"
         self.hub = DownstreamHub(self.endpoint)
+        self.recorder = recorder
         self.middleware = [recorder.middleware(self)]
         self._resources: dict[str, frozenset[str]] = {}
         """The resource URIs each server listed last (routes `resources/read`)."""
         self._resources_fetched: dict[str, float] = {}
         """When a read of an unseen URI last made us list a server's resources (bounds a flood of bogus reads)."""
-        self.add_request_handler("tools/list", types.RequestParams, self._list_tools)
-        self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
+        self.handlers: dict[str, _Handler] = {"tools/list": self._list_tools, "tools/call": self._call_tool}
+        """The requests served here, by method (the SDK's server and the relay call the same handlers)."""
         if virtual is None:  # a virtual server is a tool set
-            self.add_request_handler("prompts/list", types.RequestParams, self._list_prompts)
-            self.add_request_handler("prompts/get", types.RequestParams, self._get_prompt)
-            self.add_request_handler("resources/list", types.RequestParams, self._list_resources)
-            self.add_request_handler("resources/templates/list", types.RequestParams, self._list_templates)
-            self.add_request_handler("resources/read", types.RequestParams, self._read_resource)
+            self.handlers |= {
+                "prompts/list": self._list_prompts,
+                "prompts/get": self._get_prompt,
+                "resources/list": self._list_resources,
+                "resources/templates/list": self._list_templates,
+                "resources/read": self._read_resource,
+            }
+        for method, handler in self.handlers.items():
+            params = types.CallToolRequestParams if method == "tools/call" else types.RequestParams
+            self.add_request_handler(method, params, handler)
 
     def get_capabilities(
         self,
@@ -108,8 +116,10 @@ class AggregateServer(Server[Any]):
         if not isinstance(scope, Mapping):
             return self.local_principal
         principal = scope.get("bastion.principal")
-        if not isinstance(principal, Principal):
-            return None
+        return self.widened(principal) if isinstance(principal, Principal) else None
+
+    def widened(self, principal: Principal) -> Principal:
+        """The caller as this endpoint serves it: at a virtual server it reaches, its tools' servers too."""
         if self.virtual is not None and principal.servers is not None and principal.may_reach(self.virtual):
             # The credential reaches the tool set; which tools it holds is the catalogue's to say.
             return replace(principal, servers=principal.servers | frozenset(self.servers))
@@ -120,19 +130,22 @@ class AggregateServer(Server[Any]):
 
     async def target_of(self, ctx: ServerRequestContext[Any, Any], principal: Principal) -> Target:
         """The real server (and tool or prompt) of a request for one server; no server for a list."""
-        params = ctx.params if isinstance(ctx.params, Mapping) else {}
+        return await self.route(ctx.method, ctx.params if isinstance(ctx.params, Mapping) else {}, principal)
+
+    async def route(self, method: str, params: Mapping[str, Any], principal: Principal) -> Target:
+        """Where a `method` request with `params` goes for `principal` (what `target_of` answers)."""
         name = params.get("name")
-        if ctx.method == "tools/call" and isinstance(name, str):
+        if method == "tools/call" and isinstance(name, str):
             return await self._route_tool(principal, name)
-        if ctx.method == "prompts/get" and isinstance(name, str):
+        if method == "prompts/get" and isinstance(name, str):
             return await self._route_prompt(principal, name)
-        if ctx.method == "resources/read" and isinstance(params.get("uri"), str):
+        if method == "resources/read" and isinstance(params.get("uri"), str):
             return await self._route_resource(principal, str(params["uri"]))
         return Target(None)
 
     # Tools
 
-    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _list_tools(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         lists = await self._gather(lambda server: self._pages(ctx, server, "tools/list", "tools"))
         tools: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -144,10 +157,11 @@ class AggregateServer(Server[Any]):
                     tools.append(exposed)
         return _result(ctx, {"tools": tools})
 
-    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> Any:
+    async def _call_tool(self, ctx: RequestScope, params: Any) -> Any:
         server, tool = _routed()
         raw = {**outbound_params(ctx.params), "name": tool}
-        return await self.servers[server].call_tool(ctx, tool, params.arguments or {}, raw)
+        arguments = params.arguments if isinstance(params, types.CallToolRequestParams) else raw.get("arguments")
+        return await self.servers[server].call_tool(ctx, tool, arguments or {}, raw)
 
     async def _route_tool(self, principal: Principal, exposed: str) -> Target:
         problems: list[str] = []
@@ -171,7 +185,7 @@ class AggregateServer(Server[Any]):
 
     # Prompts
 
-    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _list_prompts(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         lists = await self._gather(lambda server: self._pages(ctx, server, "prompts/list", "prompts"))
         prompts: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -183,7 +197,7 @@ class AggregateServer(Server[Any]):
                     prompts.append({**prompt, "name": name})
         return _result(ctx, {"prompts": prompts})
 
-    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _get_prompt(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         server, prompt = _routed()
         raw = {**outbound_params(ctx.params), "name": prompt}
         return await self.servers[server].relay(ctx, "prompts/get", raw)
@@ -208,7 +222,7 @@ class AggregateServer(Server[Any]):
 
     # Resources (they keep their URIs)
 
-    async def _list_resources(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _list_resources(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         lists = await self._gather(lambda server: self._pages(ctx, server, "resources/list", "resources"))
         resources: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -221,12 +235,12 @@ class AggregateServer(Server[Any]):
                     resources.append(resource)
         return _result(ctx, {"resources": resources})
 
-    async def _list_templates(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _list_templates(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         method = "resources/templates/list"
         lists = await self._gather(lambda server: self._pages(ctx, server, method, "resourceTemplates"))
         return _result(ctx, {"resourceTemplates": [t for listed in lists.values() for t in listed]})
 
-    async def _read_resource(self, ctx: ServerRequestContext[Any, Any], params: Any) -> dict[str, Any]:
+    async def _read_resource(self, ctx: RequestScope, params: Any) -> dict[str, Any]:
         server, _ = _routed()
         return await self.servers[server].relay(ctx, "resources/read", outbound_params(ctx.params))
 
@@ -273,7 +287,7 @@ class AggregateServer(Server[Any]):
                 tg.start_soon(one, server)
         return {server: found[server] for server in servers if server in found}
 
-    async def _pages(self, ctx: ServerRequestContext[Any, Any], server: str, method: str, key: str) -> list[Any]:
+    async def _pages(self, ctx: RequestScope, server: str, method: str, key: str) -> list[Any]:
         """Every page of a list, through the server's proxy (which filters tools for the caller)."""
         items: list[Any] = []
         cursor: str | None = None
@@ -325,7 +339,7 @@ def _why(server: str, exc: Exception) -> str:
     return str(exc)
 
 
-def _result(ctx: ServerRequestContext[Any, Any], result: dict[str, Any]) -> dict[str, Any]:
+def _result(ctx: RequestScope, result: dict[str, Any]) -> dict[str, Any]:
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         result["resultType"] = "complete"
     return result

@@ -36,9 +36,8 @@ from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
-from bastion.relay.flow import Flow
+from bastion.relay.flow import Flow, FlowServer
 from bastion.relay.modern import ModernFront
-from bastion.relay.relay import Relay
 from bastion.relay.session import OutMessage, RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ _PING = b": ping\r\n\r\n"
 class RelayHttpEndpoint:
     """The relay's Streamable HTTP transport for one server; 2026-era requests go to `sdk`."""
 
-    def __init__(self, relay: Relay, sdk: KeptSessionManager, security: TransportSecuritySettings) -> None:
+    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: TransportSecuritySettings) -> None:
         self.relay = relay
         self.sdk = sdk
         self.security = TransportSecurityMiddleware(security)

@@ -32,9 +32,8 @@ from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
-from bastion.relay.flow import Flow
+from bastion.relay.flow import Flow, FlowServer
 from bastion.relay.front_checks import replay
-from bastion.relay.relay import HOT_METHODS, Relay
 from bastion.relay.session import OutMessage
 
 logger = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ class ModernChannel:
 class ModernFront:
     """Serves the 2026-era POSTs the relay handles; hands the rest to the SDK."""
 
-    def __init__(self, relay: Relay, sdk: KeptSessionManager, security: TransportSecurityMiddleware) -> None:
+    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: TransportSecurityMiddleware) -> None:
         self.relay = relay
         self.sdk = sdk
         self.security = security
@@ -84,7 +83,7 @@ class ModernFront:
             message = jsonrpc.classify(raw)
         except jsonrpc.Invalid:
             message = None
-        if not isinstance(message, jsonrpc.Request) or message.method not in HOT_METHODS:
+        if not isinstance(message, jsonrpc.Request) or message.method not in self.relay.hot_methods:
             await self.sdk.handle_request(scope, replay(body, receive), send)
             return
         refused = await self.security.validate_request(Request(scope, receive), is_post=True)

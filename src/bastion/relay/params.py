@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 _Check = Callable[[Mapping[str, Any]], bool]
 
 
@@ -59,3 +61,9 @@ def params_ok(method: str, params: Mapping[str, Any] | None) -> bool:
         if token is not None and (isinstance(token, bool) or not isinstance(token, str | int)):
             return False
     return all(check(values) for check in CHECKS.get(method, ()))
+
+
+def invalid_params(method: str) -> ValidationError:
+    """What to raise for params that fail `params_ok`: what the SDK's validation raises, so the
+    answer (INVALID_PARAMS) and the audit record's error ("invalid request parameters") are the SDK path's."""
+    return ValidationError.from_exception_data(method, [])

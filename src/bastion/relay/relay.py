@@ -10,7 +10,8 @@ validation): only the `_meta` rules of `outbound_params`/`_inbound_result` apply
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp_types import SERVER_INFO_META_KEY
@@ -24,9 +25,12 @@ from bastion.proxy.recording import CallRecorder, RecordedRequest, Target
 from bastion.relay import jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
-from bastion.relay.params import params_ok
+from bastion.relay.params import invalid_params, params_ok
 from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.upstream import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from mcp.server.lowlevel import Server
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ HOT_METHODS = frozenset(FORWARDED_METHODS)
 class Relay:
     """Serves the requests for one upstream server, through its `ProxyServer`."""
 
+    hot_methods = HOT_METHODS
+
     def __init__(self, proxy: ProxyServer, recorder: CallRecorder) -> None:
         self.proxy = proxy
         self.audit = AuditHook(recorder)
@@ -50,26 +56,8 @@ class Relay:
         return self.proxy.upstream.name
 
     async def answer(self, flow: Flow) -> tuple[bytes, int | None]:
-        """The encoded JSON-RPC answer to `flow`'s request, and its error code (None for a result).
-
-        Never raises but cancellation. Errors are mapped as the SDK maps them for the era."""
-        request_id = flow.request_id
-        assert request_id is not None
-        modern = flow.protocol_version in MODERN_PROTOCOL_VERSIONS
-        try:
-            result = await self._serve(flow)
-        except ValidationError:
-            code = jsonrpc.INVALID_PARAMS
-            return jsonrpc.error_bytes(request_id, code, "Invalid request parameters", ""), code
-        except Exception as exc:
-            if (error := rpc_error(exc)) is not None:
-                return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
-            logger.exception("handler for %r raised", flow.method)
-            if modern:
-                code = jsonrpc.INTERNAL_ERROR
-                return jsonrpc.error_bytes(request_id, code, "Internal server error"), code
-            return jsonrpc.error_bytes(request_id, 0, str(exc)), 0  # what the SDK's dispatcher answers
-        return jsonrpc.result_bytes(request_id, result), None
+        """The encoded JSON-RPC answer to `flow`'s request, and its error code (None for a result)."""
+        return await encoded_answer(flow, self._serve)
 
     async def _serve(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
@@ -102,64 +90,26 @@ class Relay:
         if method == "initialize":
             return await self._initialize(flow)
         if not params_ok(method, flow.params):
-            raise RpcError(jsonrpc.INVALID_PARAMS, "Invalid request parameters", "")
+            raise invalid_params(method)
         raw = outbound_params(flow.params)
         if method == "tools/call":
             params = flow.params or {}
             assert flow.tool is not None
-            result = _dumped(await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw))
+            result = dumped(await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw))
         else:
             result = await self.proxy.relay(flow, method, raw)
-        if flow.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return self._modern_envelope(method, result)
-        for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
-            result.pop(key, None)
-        return result
-
-    def _modern_envelope(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
-        """What the SDK's server adds to a 2026-era result: cache hints (private, never cached across
-        agents), `resultType`, and the server's identity stamp in `_meta`."""
-        if method in CACHEABLE_METHODS and result.get("resultType") != "input_required":
-            result = {"ttlMs": 0, "cacheScope": "private", **result}
-        if result.get("resultType") is None:
-            result["resultType"] = "complete"
-        meta = result.get("_meta")
-        if meta is None:
-            result["_meta"] = {SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
-        elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
-            result["_meta"] = {**meta, SERVER_INFO_META_KEY: self.proxy.server_info_stamp}
-        return result
+        return for_era(flow, method, result, self.proxy.server_info_stamp)
 
     async def _initialize(self, flow: Flow) -> dict[str, Any]:
-        """The handshake, as the SDK's server answers it: version negotiation, the upstream's
-        identity and the capabilities Bastion forwards (`ProxyServer.get_capabilities`)."""
-        spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, flow.params)
-        init = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False)
-        requested = init.protocol_version
-        negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        """The handshake, with the upstream's identity and capabilities (`ProxyServer.get_capabilities`)."""
+        return await handshake(flow, self.proxy, self._upstream_ready)
+
+    async def _upstream_ready(self) -> None:
         try:
             await self.proxy.upstream.ensure_started()
         except UpstreamUnavailable as exc:
             raise RpcError(jsonrpc.INTERNAL_ERROR, f"Bastion: {exc}") from exc
         self.proxy.adopt_upstream_identity()
-        options = self.proxy.create_initialization_options()
-        result = types.InitializeResult(
-            protocol_version=negotiated,
-            capabilities=options.capabilities,
-            server_info=types.Implementation(
-                name=options.server_name,
-                title=options.title,
-                description=options.description,
-                version=options.server_version,
-                website_url=options.website_url,
-                icons=options.icons,
-            ),
-            instructions=options.instructions,
-        )
-        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        if flow.session.session is not None:
-            flow.session.session.protocol_version = negotiated
-        return spec_methods.serialize_server_result("initialize", negotiated, dumped)
 
     async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
         """A notification from the agent: cancellation, the handshake's end, roots changed."""
@@ -174,7 +124,82 @@ class Relay:
                 logger.exception("could not tell server %r that the agent's roots changed", self.name)
 
 
-def _dumped(result: Any) -> dict[str, Any]:
+async def encoded_answer(flow: Flow, serve: Callable[[Flow], Awaitable[dict[str, Any]]]) -> tuple[bytes, int | None]:
+    """The encoded JSON-RPC answer `serve` gives `flow`'s request, and its error code (None for a result).
+
+    Never raises but cancellation. Errors are mapped as the SDK maps them for the era."""
+    request_id = flow.request_id
+    assert request_id is not None
+    modern = flow.protocol_version in MODERN_PROTOCOL_VERSIONS
+    try:
+        result = await serve(flow)
+    except ValidationError:
+        code = jsonrpc.INVALID_PARAMS
+        return jsonrpc.error_bytes(request_id, code, "Invalid request parameters", ""), code
+    except Exception as exc:
+        if (error := rpc_error(exc)) is not None:
+            return jsonrpc.error_bytes(request_id, error.code, error.message, error.data), error.code
+        logger.exception("handler for %r raised", flow.method)
+        if modern:
+            code = jsonrpc.INTERNAL_ERROR
+            return jsonrpc.error_bytes(request_id, code, "Internal server error"), code
+        return jsonrpc.error_bytes(request_id, 0, str(exc)), 0  # what the SDK's dispatcher answers
+    return jsonrpc.result_bytes(request_id, result), None
+
+
+def for_era(flow: Flow, method: str, result: dict[str, Any], stamp: Any) -> dict[str, Any]:
+    """A result as the SDK's server sends it in `flow`'s era: what a 2026-era result gains
+    (cache hints, private and never cached across agents; `resultType`; the server's identity
+    `stamp` in `_meta`), or what a handshake-era one loses (the 2026-only fields)."""
+    if flow.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
+            result.pop(key, None)
+        return result
+    if method in CACHEABLE_METHODS and result.get("resultType") != "input_required":
+        result = {"ttlMs": 0, "cacheScope": "private", **result}
+    if result.get("resultType") is None:
+        result["resultType"] = "complete"
+    meta = result.get("_meta")
+    if meta is None:
+        result["_meta"] = {SERVER_INFO_META_KEY: stamp}
+    elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
+        result["_meta"] = {**meta, SERVER_INFO_META_KEY: stamp}
+    return result
+
+
+async def handshake(
+    flow: Flow, server: Server[Any], ready: Callable[[], Awaitable[None]] | None = None
+) -> dict[str, Any]:
+    """`initialize` answered as the SDK's server answers it: version negotiation, the server's
+    identity and capabilities (`create_initialization_options`, once `ready` has run)."""
+    spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, flow.params)
+    init = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False)
+    requested = init.protocol_version
+    negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+    if ready is not None:
+        await ready()
+    options = server.create_initialization_options()
+    result = types.InitializeResult(
+        protocol_version=negotiated,
+        capabilities=options.capabilities,
+        server_info=types.Implementation(
+            name=options.server_name,
+            title=options.title,
+            description=options.description,
+            version=options.server_version,
+            website_url=options.website_url,
+            icons=options.icons,
+        ),
+        instructions=options.instructions,
+    )
+    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if flow.session.session is not None:
+        flow.session.session.protocol_version = negotiated
+    return spec_methods.serialize_server_result("initialize", negotiated, dumped)
+
+
+def dumped(result: Any) -> dict[str, Any]:
+    """A handler's result as a dict (a model dumped as the wire has it)."""
     if isinstance(result, BaseModel):
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
     return dict(result)

@@ -1,17 +1,11 @@
 """stdio for the relay: `bastion wrap` of one server, for the one agent on stdin and stdout.
 
 Each line from the agent is parsed once (`jsonrpc`) and routed as the SDK's stdio server
-routes it, through the same `Relay.answer` the Streamable HTTP front door uses:
+routes it (`session_front.SessionFront`, shared with legacy HTTP+SSE), through the same
+`answer` the Streamable HTTP front door uses:
 
 - the whole connection is one `StdioSession` (the local principal, transport `stdio`);
-- `initialize` is answered before the next line is read (the SDK answers it inline too);
-  every other request runs in a task of its own, so requests overlap;
-- notifications from the agent go to `Relay.notified` (cancellation, roots changed); a
-  cancelled request is never answered, as the SDK's stdio server does;
-- the agent's answers to server-to-client requests (sampling, elicitation, roots) are
-  matched to the request by id; server notifications and requests are written on stdout;
-- a request whose id (as a string) is already in flight is refused at once, as the SDK
-  path refuses it (`CallRecorder`): it would share the first one's cancellation;
+- server notifications and requests are written on stdout;
 - every message out is one whole line, written under a lock;
 - a line that is not JSON, or not a JSON-RPC message, is dropped with a log line (the SDK's
   stdio server answers nothing to it either);
@@ -24,19 +18,17 @@ stack (`opens_handshake`).
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
-from bastion.relay.flow import Flow
-from bastion.relay.relay import Relay
-from bastion.relay.session import Outbox, OutMessage, RelaySession, RequestChannel
+from bastion.relay.flow import FlowServer
+from bastion.relay.session import OutMessage
+from bastion.relay.session_front import OutboxSession, SessionFront
 from bastion.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
 
 logger = logging.getLogger(__name__)
@@ -68,32 +60,18 @@ class StdioOut:
                 raise anyio.BrokenResourceError from exc
 
 
-class StdioSession(RelaySession):
+class StdioSession(OutboxSession):
     """The agent's one session over stdio: everything for it goes to stdout."""
 
     def __init__(self, principal: Principal, out: StdioOut) -> None:
-        super().__init__(uuid.uuid4().hex, TRANSPORT, principal)
-        self.out = out
-
-    async def notify(self, method: str, params: Any) -> None:
-        try:
-            await self.out.send((jsonrpc.notification_bytes(method, params), False))
-        except anyio.BrokenResourceError:
-            logger.debug("the agent's stdout is closed: %r not delivered", method)
-
-    async def request_agent(self, method: str, params: dict[str, Any] | None, stream: Outbox | None) -> dict[str, Any]:
-        return await super().request_agent(method, params, stream if stream is not None else self.out)
-
-    @property
-    def busy(self) -> bool:
-        return True  # never idle: it lasts as long as stdin
+        super().__init__(uuid.uuid4().hex, TRANSPORT, principal, out)
 
 
-class StdioFront:
-    """Serves one server's relay to the agent on stdin and stdout."""
+class StdioFront(SessionFront):
+    """Serves one server's relay (or the aggregate's) to the agent on stdin and stdout."""
 
-    def __init__(self, relay: Relay, principal: Principal) -> None:
-        self.relay = relay
+    def __init__(self, relay: FlowServer, principal: Principal) -> None:
+        super().__init__(relay, TRANSPORT)
         self.principal = principal
 
     async def serve(self, stdin: PipeLineReader | ReplayedLines, stdout: PipeTextWriter) -> None:
@@ -102,12 +80,12 @@ class StdioFront:
         try:
             async with anyio.create_task_group() as tg:
                 async for line in stdin:
-                    await self._receive(tg, session, line)
+                    await self._line(tg, session, line)
                 tg.cancel_scope.cancel()  # the agent is gone: nothing in flight has anyone to answer
         finally:
             await session.close()
 
-    async def _receive(self, tg: TaskGroup, session: StdioSession, line: str) -> None:
+    async def _line(self, tg: TaskGroup, session: StdioSession, line: str) -> None:
         if not line.strip():
             return
         try:
@@ -115,68 +93,4 @@ class StdioFront:
         except (ValueError, jsonrpc.Invalid) as exc:
             logger.warning("the agent sent a line that is not a JSON-RPC message (dropped): %s", exc)
             return
-        if isinstance(message, jsonrpc.Request):
-            if message.method == "initialize":
-                await self._request(session, message)
-            else:
-                tg.start_soon(self._request, session, message)
-        elif isinstance(message, jsonrpc.Response):
-            session.answer(message)
-        else:
-            await self.relay.notified(session, message)
-
-    async def _request(self, session: StdioSession, request: jsonrpc.Request) -> None:
-        params = request.params
-        meta = params.get("_meta") if params is not None else None
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
-        flow = Flow(
-            principal=session.principal,
-            server=self.relay.name,
-            endpoint=None,
-            method=request.method,
-            request_id=request.id,
-            params=params,
-            protocol_version=session.protocol_version or "",
-            transport=TRANSPORT,
-            session=RequestChannel(session, request.id, session.out, progress_token),
-        )
-        key = str(request.id)
-        if key in session.requests:
-            await self._refuse_duplicate(session, request.id)
-            return
-        cancel = anyio.CancelScope()
-        session.requests[key] = cancel
-        answer: bytes | None = None
-        try:
-            with cancel:
-                answer, _ = await self.relay.answer(flow)
-        finally:
-            if session.requests.get(key) is cancel:
-                del session.requests[key]
-        if answer is None:
-            return  # the agent cancelled it: never answered
-        try:
-            await session.out.send((answer, True))
-        except anyio.BrokenResourceError:
-            logger.debug("the agent's stdout is closed: the answer to %r not delivered", request.id)
-
-    async def _refuse_duplicate(self, session: StdioSession, request_id: jsonrpc.RequestId) -> None:
-        message = (
-            f"Bastion: a request with id {json.dumps(request_id)[:80]} is already in flight on this "
-            "session: use a new id for each request (the first one is still being answered)"
-        )
-        refusals = self.relay.audit.recorder.refusals
-        if refusals is not None:
-            refusals.refused(
-                "duplicate_id",
-                409,
-                agent=session.principal.agent,
-                server=self.relay.name,
-                path=TRANSPORT,
-                detail=message,
-            )
-        try:
-            await session.out.send((jsonrpc.error_bytes(request_id, jsonrpc.INVALID_REQUEST, message), True))
-        except anyio.BrokenResourceError:
-            logger.debug("the agent's stdout is closed: the refusal of %r not delivered", request_id)
+        await self.receive(tg, session, message)

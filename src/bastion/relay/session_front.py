@@ -1,0 +1,131 @@
+"""What the front doors with one long agent session per connection share: stdio (`bastion wrap`)
+and legacy HTTP+SSE. Messages arrive one by one (a line, a POST), parsed once; everything for
+the agent goes out on the session's `out`, in order.
+
+- `initialize` is answered before the next message is taken (the SDK answers it inline too);
+  every other request runs in a task of its own, so requests overlap;
+- notifications go to the relay (`FlowServer.notified`: cancellation, roots changed); a
+  cancelled request is never answered, as the SDK's servers on these transports do;
+- the agent's answers to server-to-client requests are matched to them by id;
+- a request whose id (as a string) is already in flight is refused at once, as the SDK path
+  refuses it (`CallRecorder`): it would share the first one's cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from bastion.model import Principal
+from bastion.relay import jsonrpc
+from bastion.relay.flow import Flow, FlowServer
+from bastion.relay.session import Outbox, RelaySession, RequestChannel
+
+logger = logging.getLogger(__name__)
+
+
+class OutboxSession(RelaySession):
+    """A session whose messages for the agent all go to one `out` (stdout, an SSE stream)."""
+
+    def __init__(self, session_id: str, owner: str, principal: Principal, out: Outbox) -> None:
+        super().__init__(session_id, owner, principal)
+        self.out = out
+
+    async def notify(self, method: str, params: Any) -> None:
+        try:
+            await self.out.send((jsonrpc.notification_bytes(method, params), False))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.debug("session %s: the agent's stream is closed: %r not delivered", self.id[:8], method)
+
+    async def request_agent(self, method: str, params: dict[str, Any] | None, stream: Outbox | None) -> dict[str, Any]:
+        return await super().request_agent(method, params, stream if stream is not None else self.out)
+
+    @property
+    def busy(self) -> bool:
+        return True  # it lasts as long as its connection
+
+
+class SessionFront:
+    """Routes one session's messages through `relay`, under `transport` (as the audit names it)."""
+
+    def __init__(self, relay: FlowServer, transport: str) -> None:
+        self.relay = relay
+        self.transport = transport
+
+    async def receive(
+        self, tg: TaskGroup, session: OutboxSession, message: jsonrpc.Message, scope: Mapping[str, Any] | None = None
+    ) -> None:
+        """One message from the agent (`scope`: the HTTP request that carried it, for its trace)."""
+        if isinstance(message, jsonrpc.Request):
+            if message.method == "initialize":
+                await self.request(session, message, scope)
+            else:
+                tg.start_soon(self.request, session, message, scope)
+        elif isinstance(message, jsonrpc.Response):
+            session.answer(message)
+        else:
+            await self.relay.notified(session, message)
+
+    async def request(
+        self, session: OutboxSession, request: jsonrpc.Request, scope: Mapping[str, Any] | None = None
+    ) -> None:
+        params = request.params
+        meta = params.get("_meta") if params is not None else None
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        flow = Flow(
+            principal=session.principal,
+            server=self.relay.name,
+            endpoint=None,
+            method=request.method,
+            request_id=request.id,
+            params=params,
+            protocol_version=session.protocol_version or "",
+            transport=self.transport,
+            session=RequestChannel(session, request.id, session.out, progress_token),
+            scope=scope,
+        )
+        key = str(request.id)
+        if key in session.requests:
+            await self._refuse_duplicate(session, request.id)
+            return
+        cancel = anyio.CancelScope()
+        session.requests[key] = cancel
+        answer: bytes | None = None
+        try:
+            with cancel:
+                answer, _ = await self.relay.answer(flow)
+        finally:
+            if session.requests.get(key) is cancel:
+                del session.requests[key]
+        if answer is None:
+            return  # the agent cancelled it: never answered
+        try:
+            await session.out.send((answer, True))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.debug("the agent's stream is closed: the answer to %r not delivered", request.id)
+
+    async def _refuse_duplicate(self, session: OutboxSession, request_id: jsonrpc.RequestId) -> None:
+        message = (
+            f"Bastion: a request with id {json.dumps(request_id)[:80]} is already in flight on this "
+            "session: use a new id for each request (the first one is still being answered)"
+        )
+        refusals = self.relay.audit.recorder.refusals
+        if refusals is not None:
+            refusals.refused(
+                "duplicate_id",
+                409,
+                agent=session.principal.agent,
+                server=self.relay.name,
+                path=self.transport,
+                detail=message,
+            )
+        try:
+            await session.out.send((jsonrpc.error_bytes(request_id, jsonrpc.INVALID_REQUEST, message), True))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.debug("the agent's stream is closed: the refusal of %r not delivered", request_id)
