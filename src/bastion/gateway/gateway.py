@@ -409,7 +409,7 @@ class Gateway:
                 # Over pipes, Bastion's own relay serves the handshake era, for one server or all
                 # (`--all`); the SDK's stack is the reference, and serves a 2026-07-28 agent.
                 from bastion.relay.aggregate import AggregateRelay
-                from bastion.relay.flow import FlowServer
+                from bastion.relay.flow_server import FlowServer
                 from bastion.relay.relay import Relay
                 from bastion.relay.stdio_front import StdioFront, opens_handshake
 

@@ -23,8 +23,6 @@ from bastion.relay.jsonrpc import RequestId
 
 if TYPE_CHECKING:
     from bastion.proxy.recording import OpenCall
-    from bastion.relay.audit_hook import AuditHook
-    from bastion.relay.jsonrpc import Notification
     from bastion.relay.session import RelaySession
 
 
@@ -43,28 +41,6 @@ class Channel(Protocol):
     ) -> None: ...
 
     async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any: ...
-
-
-class FlowServer(Protocol):
-    """What a front door hands its flows to: one server's `Relay`, or an aggregate endpoint's
-    (`AggregateRelay`: `/mcp`, a virtual server)."""
-
-    @property
-    def name(self) -> str:
-        """What the endpoint is called in logs and refusals (the server's name, or `/mcp`)."""
-
-    @property
-    def hot_methods(self) -> frozenset[str]:
-        """The 2026-07-28 requests it serves (the rest go to the SDK's server, the reference)."""
-
-    @property
-    def audit(self) -> AuditHook: ...
-
-    async def answer(self, flow: Flow) -> tuple[bytes, int | None]:
-        """The encoded answer to `flow`'s request, and its JSON-RPC error code (None for a result)."""
-
-    async def notified(self, flow_session: Any, notification: Notification) -> None:
-        """A notification from the agent (cancellation, roots changed)."""
 
 
 @dataclass(eq=False, slots=True)

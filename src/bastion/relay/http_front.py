@@ -36,7 +36,8 @@ from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
-from bastion.relay.flow import Flow, FlowServer
+from bastion.relay.flow import Flow
+from bastion.relay.flow_server import FlowServer
 from bastion.relay.modern import ModernFront
 from bastion.relay.session import OutMessage, RelaySession, RequestChannel
 

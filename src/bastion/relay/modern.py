@@ -32,7 +32,8 @@ from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
-from bastion.relay.flow import Flow, FlowServer
+from bastion.relay.flow import Flow
+from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
 from bastion.relay.session import OutMessage
 

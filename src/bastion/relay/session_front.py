@@ -23,7 +23,8 @@ from anyio.abc import TaskGroup
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
-from bastion.relay.flow import Flow, FlowServer
+from bastion.relay.flow import Flow
+from bastion.relay.flow_server import FlowServer
 from bastion.relay.session import Outbox, RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)

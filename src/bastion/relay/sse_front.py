@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
-from bastion.relay.flow import FlowServer
+from bastion.relay.flow_server import FlowServer
 from bastion.relay.session import OutMessage
 from bastion.relay.session_front import OutboxSession, SessionFront
 

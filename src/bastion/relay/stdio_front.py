@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
-from bastion.relay.flow import FlowServer
+from bastion.relay.flow_server import FlowServer
 from bastion.relay.session import OutMessage
 from bastion.relay.session_front import OutboxSession, SessionFront
 from bastion.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
