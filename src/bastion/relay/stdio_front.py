@@ -5,14 +5,18 @@ routes it, through the same `Relay.answer` the Streamable HTTP front door uses:
 
 - the whole connection is one `StdioSession` (the local principal, transport `stdio`);
 - `initialize` is answered before the next line is read (the SDK answers it inline too);
-  every other request runs in a task of its own, so requests overlap;
+  every other request runs in a task of its own, so requests overlap: a plain event-loop
+  task (a tenth of what an anyio task group's `start_soon` costs, on every call), kept in
+  `InFlight` and cancelled, and waited for, when the session ends; a request task that
+  fails unexpectedly is logged and the session goes on;
 - notifications from the agent go to `Relay.notified` (cancellation, roots changed); a
   cancelled request is never answered, as the SDK's stdio server does;
 - the agent's answers to server-to-client requests (sampling, elicitation, roots) are
   matched to the request by id; server notifications and requests are written on stdout;
 - a request whose id (as a string) is already in flight is refused at once, as the SDK
   path refuses it (`CallRecorder`): it would share the first one's cancellation;
-- every message out is one whole line, written under a lock;
+- every message out is one whole line, handed to the pipe's transport in one synchronous
+  write (so lines never interleave, without a lock), then flow control (`drain`);
 - a line that is not JSON, or not a JSON-RPC message, is dropped with a log line (the SDK's
   stdio server answers nothing to it either);
 - at the end of stdin the requests in flight are cancelled and the session ends.
@@ -24,13 +28,14 @@ stack (`opens_handshake`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from bastion.gateway.stdio_pipes import PipeLineReader, PipeTextWriter, ReplayedLines
 from bastion.model import Principal
@@ -54,18 +59,42 @@ def opens_handshake(line: str) -> bool:
 
 
 class StdioOut:
-    """The agent's stdout: one whole line per message, one writer at a time."""
+    """The agent's stdout: one whole line per message (`write_line` hands it to the transport at once)."""
 
     def __init__(self, writer: PipeTextWriter) -> None:
         self._writer = writer
-        self._lock = anyio.Lock()
 
     async def send(self, item: OutMessage, /) -> None:
-        async with self._lock:
-            try:
-                await self._writer.write_line(item[0])
-            except OSError as exc:  # the agent closed its end
-                raise anyio.BrokenResourceError from exc
+        try:
+            await self._writer.write_line(item[0])
+        except OSError as exc:  # the agent closed its end
+            raise anyio.BrokenResourceError from exc
+
+
+class InFlight:
+    """The agent's requests being answered, each a plain task on the event loop."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("answering a request on stdio failed", exc_info=exc)
+
+    async def cancel_all(self) -> None:
+        """Cancel what is still running and wait until it has ended."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(tasks)
 
 
 class StdioSession(RelaySession):
@@ -99,15 +128,15 @@ class StdioFront:
     async def serve(self, stdin: PipeLineReader | ReplayedLines, stdout: PipeTextWriter) -> None:
         """Until the end of stdin."""
         session = StdioSession(self.principal, StdioOut(stdout))
+        in_flight = InFlight()
         try:
-            async with anyio.create_task_group() as tg:
-                async for line in stdin:
-                    await self._receive(tg, session, line)
-                tg.cancel_scope.cancel()  # the agent is gone: nothing in flight has anyone to answer
+            async for line in stdin:
+                await self._receive(in_flight, session, line)
         finally:
+            await in_flight.cancel_all()  # the agent is gone: nothing in flight has anyone to answer
             await session.close()
 
-    async def _receive(self, tg: TaskGroup, session: StdioSession, line: str) -> None:
+    async def _receive(self, in_flight: InFlight, session: StdioSession, line: str) -> None:
         if not line.strip():
             return
         try:
@@ -119,7 +148,7 @@ class StdioFront:
             if message.method == "initialize":
                 await self._request(session, message)
             else:
-                tg.start_soon(self._request, session, message)
+                in_flight.start(self._request(session, message))
         elif isinstance(message, jsonrpc.Response):
             session.answer(message)
         else:
