@@ -107,10 +107,24 @@ try:
     from bastion import stdio_pipes
     stamp(stdio_pipes.PipeLineReader, "readline", "stdin")
     stamp(stdio_pipes.PipeTextWriter, "flush", "stdout")
+    if hasattr(stdio_pipes.PipeTextWriter, "write_line"):  # the relay's stdio front door
+        stamp(stdio_pipes.PipeTextWriter, "write_line", "stdout")
 except ImportError:  # a Bastion whose wrap reads stdio through the SDK's worker threads
     from anyio._core import _fileio
     stamp(_fileio.AsyncFile, "readline", "stdin")
     stamp(_fileio.AsyncFile, "flush", "stdout")
+
+try:  # the relay's path (Bastion's own stdio front door and upstream session)
+    from bastion.upstream import stdio_wire
+    stamp(recording.CallRecorder, "open", lambda s, request: "open" if request.method == "tools/call" else None)
+    stamp(stdio_wire.StdioWire, "send", lambda s, payload, **k: "wire" if k.get("method") == "tools/call" else None)
+    deliver_line = stdio_wire._deliver_line
+    def stamped_deliver_line(inbox, line):
+        mark("reply line")
+        return deliver_line(inbox, line)
+    stdio_wire._deliver_line = stamped_deliver_line
+except (ImportError, AttributeError):  # a Bastion whose wrap is the SDK's stack throughout
+    pass
 
 from bastion.cli.main import main
 main()
@@ -127,6 +141,19 @@ WRAP_STAGES = [
     ("completion record (encode, queue)", "finish>", "finish<"),
     ("front door out: SDK serialise, write, flush", "finish<", "stdout<"),
     ("everything from request read to response flushed", "stdin<", "stdout<"),
+]
+RELAY_WRAP_STAGES = [
+    ("front door in: line read, parsed, task, flow", "stdin<", "open>"),
+    ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
+    ("open< to the guard (hub, call state)", "open<", "pipeline>"),
+    ("guard pipeline", "pipeline>", "pipeline<"),
+    ("verdict to the server's stdin (verdict event, params, id, encode)", "pipeline<", "wire>"),
+    ("write to the server's stdin", "wire>", "wire<"),
+    ("upstream server (echo), both pipes", "wire<", "reply line"),
+    ("reply line parsed, waiting call woken", "reply line", "upstream<"),
+    ("result checks, completion record", "upstream<", "finish<"),
+    ("front door out: encode, write to stdout", "finish<", "stdout<"),
+    ("everything from request read to response written", "stdin<", "stdout<"),
 ]
 HTTP_STAGES = [
     ("front door in: authentication", "auth>", "auth<"),
@@ -151,6 +178,8 @@ def stage_medians(events: list[tuple[str, int]], first: str, stages: list[tuple[
         if calls and label not in calls[-1]:
             calls[-1][label] = at
     calls = calls[5:-5]  # the ends may be cut by the signals
+    if stages is WRAP_STAGES and any("open>" in c for c in calls):
+        stages = RELAY_WRAP_STAGES  # wrap served by the relay, not the SDK's server stack
     lines = []
     for name, start, end in stages:
         spans = [(c[end] - c[start]) / 1000 for c in calls if start in c and end in c and c[end] >= c[start]]

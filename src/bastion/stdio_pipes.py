@@ -84,9 +84,14 @@ class PipeTextWriter:
         await self._writer.drain()
 
     async def write_line(self, line: bytes) -> None:
-        """`line` and a newline, written whole and flushed (Bastion's own relay writes bytes)."""
-        self._writer.write(line + b"\n")
-        await self._writer.drain()
+        """`line` and a newline, handed to the transport in one call (so concurrent writers never
+        interleave), then flushed (Bastion's own relay writes bytes). `BrokenPipeError` once the
+        pipe is closed (the agent went away): uvloop would raise `RuntimeError`, asyncio drop it."""
+        writer = self._writer
+        if writer.transport.is_closing():
+            raise BrokenPipeError("the agent's stdout is closed")
+        writer.writelines((line, b"\n"))
+        await writer.drain()
 
 
 def _dup(fd: int) -> int:

@@ -35,6 +35,7 @@ RUNS = [
     (["bench_own_work.py", "--calls", "20", "--observe", "off,tracing"], "own CPU per call"),
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),
     (["bench_upstream_session.py", "--calls", "50"], "raw/sdk CPU ratio"),
+    (["bench_stdio_front.py", "--requests", "50", "--runs", "2"], "CPU per request"),
     (["bench_gateway.py", "--calls", "20", "--modes", "2026-07-28", "--durability", "process"], "total"),
     (["bench_ratelimit.py", "--agents", "2", "--calls", "2", "--rounds", "1"], "load average"),
     (["bench_taint_store.py", "20"], "ratio provenance redis/memory"),

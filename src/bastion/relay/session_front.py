@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
@@ -28,6 +27,9 @@ from bastion.relay.flow_server import FlowServer
 from bastion.relay.session import Outbox, RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)
+
+Start = Callable[[Coroutine[Any, Any, None]], None]
+"""Runs a request's answering in a task of its own (`RequestTasks.start`, or a task group's)."""
 
 
 class OutboxSession(RelaySession):
@@ -59,14 +61,15 @@ class SessionFront:
         self.transport = transport
 
     async def receive(
-        self, tg: TaskGroup, session: OutboxSession, message: jsonrpc.Message, scope: Mapping[str, Any] | None = None
+        self, start: Start, session: OutboxSession, message: jsonrpc.Message, scope: Mapping[str, Any] | None = None
     ) -> None:
-        """One message from the agent (`scope`: the HTTP request that carried it, for its trace)."""
+        """One message from the agent (`scope`: the HTTP request that carried it, for its trace);
+        a request other than `initialize` is answered in a task of its own, handed to `start`."""
         if isinstance(message, jsonrpc.Request):
             if message.method == "initialize":
                 await self.request(session, message, scope)
             else:
-                tg.start_soon(self.request, session, message, scope)
+                start(self.request(session, message, scope))
         elif isinstance(message, jsonrpc.Response):
             session.answer(message)
         else:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Coroutine
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -122,7 +124,7 @@ class RelaySseEndpoint:
             return
         await _plain(send, 202, b"Accepted")
         session, tg = found
-        await self.front.receive(tg, session, message, scope)
+        await self.front.receive(partial(_start_in, tg), session, message, scope)
 
     async def close(self) -> None:
         """End every session (the gateway is stopping)."""
@@ -144,3 +146,12 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 def _owner(scope: Scope) -> str:
     principal = scope["bastion.principal"]
     return str(principal.credential_id or principal.agent)
+
+
+def _start_in(tg: TaskGroup, work: Coroutine[Any, Any, None]) -> None:
+    """Answer a request in the SSE session's task group (it ends with the event stream)."""
+    tg.start_soon(_run, work)
+
+
+async def _run(work: Coroutine[Any, Any, None]) -> None:
+    await work

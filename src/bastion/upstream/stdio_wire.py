@@ -80,7 +80,7 @@ class StdioWire:
         writer = self._writer
         if writer.transport.is_closing():
             raise ConnectionLost("the server's stdin is closed")
-        writer.write(payload + b"\n")
+        writer.writelines((payload, b"\n"))
         try:
             await writer.drain()
         except (ConnectionError, OSError) as exc:
