@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from bastion.guard.results.config import ResultsConfig
+from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.taint import TaintStore, Whose
 from bastion.guard.results.values import argument_links, argument_values
 from bastion.model import Decision, ToolCall, Verdict
@@ -78,11 +78,12 @@ class ProvenanceCheck:
         self.taints = taints
         self.sinks = sinks
         self._note_failed_at = float("-inf")
+        self._settings = SettingsMemo()
 
     def sink_override(self, call: ToolCall) -> bool | None:
         """A policy rule's `sink:` for the call, else `results.tools.<glob>.sink`, else None."""
         marked = self.sinks(call) if self.sinks is not None else None
-        return marked if marked is not None else self.config.settings(call.server, call.tool).sink
+        return marked if marked is not None else self._settings(self.config, call.server, call.tool).sink
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         whose = Whose(call.principal.agent, call.session)
