@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.taint import TaintStore, Whose
-from bastion.guard.results.values import argument_links, argument_values
+from bastion.guard.results.values import argument_links, call_argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
@@ -87,7 +87,7 @@ class ProvenanceCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         whose = Whose(call.principal.agent, call.session)
-        values = argument_values(call.arguments)
+        values = call_argument_values(call.call_id, call.arguments)
         verdict: Verdict | None = None
         provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)

@@ -34,7 +34,7 @@ from bastion.guard.results.regions import regions
 from bastion.guard.results.request_store import RequestStore
 from bastion.guard.results.requests import Request, argument_objects, request_in, tool_actions
 from bastion.guard.results.taint import FLAGGED, TaintSource
-from bastion.guard.results.values import argument_values, trusted
+from bastion.guard.results.values import call_argument_values, trusted
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "requested_action"
@@ -89,7 +89,7 @@ class RequestedActionCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         agent = call.principal.agent
-        objects = argument_values(call.arguments) | argument_objects(call.arguments)
+        objects = call_argument_values(call.call_id, call.arguments) | argument_objects(call.arguments)
         mode = self.mode
         settings = self._settings(self.config, call.server, call.tool)
         actions = tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()

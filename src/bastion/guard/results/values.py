@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
+import orjson
+
 _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'`)\]}]+", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
 _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b(?![\w-])")
@@ -95,6 +97,27 @@ def argument_values(arguments: Mapping[str, object]) -> set[str]:
         whole = text.strip()
         if whole and len(whole) <= MAX_VALUE:
             found.update(_whole_forms(whole))
+    return found
+
+
+_last_call: tuple[str, bytes, frozenset[str]] | None = None
+"""The call id, its arguments as JSON and their values, of the last `call_argument_values`."""
+
+
+def call_argument_values(call_id: str, arguments: Mapping[str, object]) -> set[str]:
+    """`argument_values(arguments)` of the call `call_id`, found once per call: the provenance
+    and requested-action checks both ask. Only the same call with the same arguments (compared
+    as their JSON, so a change is seen) gets the values found before."""
+    global _last_call
+    try:
+        text = orjson.dumps(arguments)
+    except TypeError:  # not JSON (a test's arguments): found afresh
+        return argument_values(arguments)
+    last = _last_call
+    if last is not None and last[0] == call_id and last[1] == text:
+        return set(last[2])
+    found = argument_values(arguments)
+    _last_call = (call_id, text, frozenset(found))
     return found
 
 
