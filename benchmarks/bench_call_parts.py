@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R]
 `bench_own_work.py` measures a whole call (the audit writer thread and its commit included),
 which on a busy host moves by more than a change to one part. This measures each part on
 its own, in the event loop's thread, with the gateway's default configuration (the default
-guard pipeline, the audit store's payload policy): `evaluate` (every check on an `echo`
+guard pipeline, the audit store's payload policy, metrics on): `evaluate` (every check on an `echo`
 call), `check_result` (the result checks on its answer) and `encode x3` (the call's three
 audit events encoded as the store encodes them, redaction included). Printed: the median over
 `--rounds` of the CPU microseconds per part. Compare two checkouts by running this file under
@@ -45,7 +45,12 @@ async def measure(calls: int, rounds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bastion-call-parts-") as folder:
         config_file = Path(folder) / "bastion.yaml"
         data_dir = str(Path(folder) / "data")
-        config = {"listen": "127.0.0.1:0", "data_dir": data_dir, "servers": {"echo": {"command": "true"}}}
+        config = {
+            "listen": "127.0.0.1:0",
+            "data_dir": data_dir,
+            "servers": {"echo": {"command": "true"}},
+            "metrics": {"enabled": True},
+        }
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         gateway = Gateway(load_config(config_file))
         await gateway.audit.open()
