@@ -110,6 +110,8 @@ class AuditAnchor:
         self._seen = 0
         """The highest sequence number this process has committed or chained onto."""
         self._pending: SignedHead | None = None
+        self._committed: SignedHead | None = None
+        """The newest head this process committed (signed by it)."""
         self._written_at = 0.0
 
     def key(self, *, create: bool = False) -> AuditKey:
@@ -123,7 +125,8 @@ class AuditAnchor:
     def check_chain_onto(self, head: SignedHead) -> None:
         """Raise unless a writer may chain onto `head`, the head the database holds: signed by
         the key (or the empty log's), and not older than a head this process saw."""
-        if (head.seq > 0 or head.mac) and not self.key(create=True).signs(head):
+        # The head this process committed last carries the signature it made: no need to check it again.
+        if head != self._committed and (head.seq > 0 or head.mac) and not self.key(create=True).signs(head):
             raise AuditStoreError(
                 f"the audit log's head ({head.seq}) is not signed by this Bastion's key: the log was changed "
                 "outside Bastion, or replicas use different keys; run `bastion audit verify`"
@@ -141,6 +144,7 @@ class AuditAnchor:
             if head.seq >= self._seen:
                 self._seen = head.seq
                 self._pending = head
+                self._committed = head
 
     def head_file_due(self) -> float | None:
         """When (`time.monotonic`) a committed head should go to the head file; None: nothing to write."""

@@ -42,6 +42,10 @@ class GatewayMetrics:
         self._servers = frozenset(servers)
         self._tools: dict[str, set[str]] = {}
         self._outcomes = CallOutcomes()
+        # The labelled children, looked up once: `labels()` validates and locks on every call.
+        self._check_children: dict[str, Histogram] = {}
+        self._call_children: dict[tuple[str, ...], Counter] = {}
+        self._duration_children: dict[str, Histogram] = {}
         call_labels = ["server", "tool", "outcome", *(["agent"] if per_agent else [])]
         self.tool_calls = Counter(
             "bastion_tool_calls",
@@ -108,15 +112,24 @@ class GatewayMetrics:
     # the guard pipeline
 
     def check_timed(self, check: str, seconds: float) -> None:
-        self.guard_duration.labels(check).observe(seconds)
+        child = self._check_children.get(check)
+        if child is None:  # check names are the pipeline's: a handful
+            child = self._check_children[check] = self.guard_duration.labels(check)
+        child.observe(seconds)
 
     def _call_completed(self, event: CallCompleted) -> None:
         server = self._server(event.server)
-        labels = [server, self._tool(server, event.tool), self._outcomes.outcome(event)]
+        labels: tuple[str, ...] = (server, self._tool(server, event.tool), self._outcomes.outcome(event))
         if self.per_agent:
-            labels.append(event.agent or NO_AGENT)
-        self.tool_calls.labels(*labels).inc()
-        self.call_duration.labels(server).observe(event.latency_ms / 1000.0)
+            labels += (event.agent or NO_AGENT,)
+        counter = self._call_children.get(labels)
+        if counter is None:  # bounded as the series are (see the module docstring)
+            counter = self._call_children[labels] = self.tool_calls.labels(*labels)
+        counter.inc()
+        duration = self._duration_children.get(server)
+        if duration is None:
+            duration = self._duration_children[server] = self.call_duration.labels(server)
+        duration.observe(event.latency_ms / 1000.0)
 
     def _server(self, name: str | None) -> str:
         return name if name in self._servers else OTHER

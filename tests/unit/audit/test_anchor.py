@@ -80,3 +80,15 @@ def test_the_head_file_is_private_and_never_goes_back(tmp_path: Path) -> None:
 
     assert anchor.read_head_file() == anchor.sign(5, "a" * 64)
     assert stat.S_IMODE((tmp_path / "audit.head").stat().st_mode) == 0o600
+
+
+def test_chaining_onto_its_own_last_head_skips_no_check_that_matters(tmp_path: Path) -> None:
+    """The head this process committed is trusted as is; anything else stored there is checked."""
+    anchor = anchor_at(tmp_path)
+    committed = anchor.sign(9, "a" * 64)
+    anchor.committed(committed)
+
+    anchor.check_chain_onto(committed)
+    for forged in (committed._replace(mac="0" * 64), committed._replace(hash="b" * 64), committed._replace(seq=10)):
+        with pytest.raises(AuditStoreError, match="not signed"):
+            anchor.check_chain_onto(forged)

@@ -150,3 +150,34 @@ def test_a_failing_redactor_stores_nothing_of_the_value() -> None:
         raise RuntimeError("detector crashed")
 
     assert PayloadPolicy("redacted", broken).apply({"password": "hunter2"}) == {"_redaction_failed": "RuntimeError"}
+
+
+def test_the_trigger_screen_finds_what_each_test_finds() -> None:
+    """`has_trigger` (one Aho-Corasick pass) against one `in` test per trigger."""
+    from bastion.audit.redact import _TRIGGERS, has_trigger
+
+    texts = [t.lower() for t in ("SELECT 1", "my passwd", "xoxo", "a.hooks.slack.com.b", "EYJ", "bearer", "")]
+    texts += [trigger[1:] for trigger in _TRIGGERS] + [trigger[:-1] for trigger in _TRIGGERS] + list(_TRIGGERS)
+    texts += [f"..{a}{b}.." for a, b in zip(_TRIGGERS, reversed(_TRIGGERS), strict=True)]
+    for text in texts:
+        assert has_trigger(text) == any(trigger in text for trigger in _TRIGGERS), text
+
+
+def test_a_string_held_twice_is_masked_the_same_each_time() -> None:
+    seen: list[str] = []
+
+    def counting(text: str) -> str:
+        seen.append(text)
+        return text.replace("ACME-SECRET-1", "[REDACTED:acme]")
+
+    result = {
+        "content": [{"type": "text", "text": "key ACME-SECRET-1"}],
+        "structuredContent": {"r": "key ACME-SECRET-1"},
+    }
+    stored = PayloadPolicy("redacted", SecretRedactor(counting)).apply(result, result=True)
+
+    assert stored == {
+        "content": [{"type": "text", "text": "key [REDACTED:acme]"}],
+        "structuredContent": {"r": "key [REDACTED:acme]"},
+    }
+    assert seen.count("key ACME-SECRET-1") == 1

@@ -57,6 +57,12 @@ _ZWJ = "\u200d"
 
 def _invisible(text: str) -> str | None:
     """The invisible characters in `text`, spelled out (with any tag-smuggled ASCII), or None."""
+    # Every invisible character (format, tag, variation selector) is outside ASCII.
+    return None if text.isascii() else _invisible_in(text)
+
+
+def _invisible_in(text: str) -> str | None:
+    """`_invisible`, character by character."""
     spelled: list[str] = []
     smuggled: list[str] = []
     i = 0
@@ -94,6 +100,8 @@ def _is_symbol(char: str) -> bool:
 
 
 def _smuggled_text(text: str) -> str:
+    if text.isascii():
+        return ""
     return "".join(chr(ord(c) - 0xE0000) for c in text if 0xE0020 <= ord(c) <= 0xE007E)
 
 
@@ -108,11 +116,25 @@ _LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "CO
 def normalise(text: str) -> str:
     """NFKC, format characters dropped, curly quotes straightened, case folded, Latin lookalikes
     (Cyrillic a, Greek omicron, ... inside words of Latin letters) folded to Latin, spaces collapsed."""
+    return _normalise_ascii(text) if text.isascii() else _normalise_any(text)
+
+
+def _normalise_ascii(text: str) -> str:
+    """`normalise` of ASCII text: NFKC keeps it as is, it holds no format character, casefold is lower."""
+    return _SPACES.sub(" ", text.translate(_QUOTES).lower())
+
+
+def _normalise_any(text: str) -> str:
+    """`normalise`, every step."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(c for c in text if unicodedata.category(c) != "Cf" and ord(c) not in _VARIATION_SUPPLEMENT)
     text = text.translate(_QUOTES).casefold()
-    text = re.sub(r"\w+", lambda m: _fold_lookalikes(m[0]), text)
-    return re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = _WORD.sub(lambda m: _fold_lookalikes(m[0]), text)
+    return _SPACES.sub(" ", text)
+
+
+_WORD = re.compile(r"\w+")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
 def _fold_lookalikes(word: str) -> str:
@@ -136,6 +158,8 @@ def _mixes_lookalikes(word: str) -> bool:
 
 def _homoglyph_words(text: str) -> list[str]:
     """Words that mix Latin letters with lookalikes from another script ("paypal" spelled with a Cyrillic a)."""
+    if text.isascii():
+        return []
     words = re.findall(r"\w+", unicodedata.normalize("NFKC", text))
     return [w for w in words if not w.isascii() and _mixes_lookalikes(w)]
 
@@ -192,6 +216,36 @@ _SECRET_WORD = (
 
 _SENSITIVE = re.compile(rf"{_SENSITIVE_PATH}|{_SENSITIVE_DATA}")
 _SENSITIVE_FILE = re.compile(_SENSITIVE_PATH)
+_SENSITIVE_PATH_NEEDLES = (
+    *(".ssh", "id_", ".aws/", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".pgpass", ".docker/config.json"),
+    *(".kube/config", ".gnupg", ".config/gcloud", "/etc/", ".env", "mcp.json", "claude_desktop_config.json"),
+    *(".cursor/", "keychain", "wallet.dat"),
+)
+"""A literal every branch of `_SENSITIVE_PATH` needs (in normalised, lower-case text)."""
+_SENSITIVE_DATA_NEEDLES = (
+    *("of", "variables", "history", "prompt", "messages", "chats", "conversations"),
+    *("key", "secret", "credential", "password", "token"),
+)
+"""A literal every branch of `_SENSITIVE_DATA` needs. A sentence with none of either list (most
+sentences) skips the two patterns, whose leading alternations defeat the regex engine's literal
+scan (several microseconds a sentence)."""
+
+
+def _sensitive_file(sentence: str) -> re.Match[str] | None:
+    """`_SENSITIVE_FILE.search(sentence)`, skipped when no needle of it is in `sentence`."""
+    if not any(map(sentence.__contains__, _SENSITIVE_PATH_NEEDLES)):
+        return None
+    return _SENSITIVE_FILE.search(sentence)
+
+
+def _sensitive(sentence: str) -> re.Match[str] | None:
+    """`_SENSITIVE.search(sentence)`, skipped when no needle of it is in `sentence`."""
+    contains = sentence.__contains__
+    if not any(map(contains, _SENSITIVE_PATH_NEEDLES)) and not any(map(contains, _SENSITIVE_DATA_NEEDLES)):
+        return None
+    return _SENSITIVE.search(sentence)
+
+
 _SECRET = re.compile(rf"\b(?:{_SECRET_WORD})\b")
 
 # An imperative: the verb in its base form at the start of a clause, or after words that
@@ -238,11 +292,12 @@ def _judge(sentence: str) -> Iterator[tuple[str, str]]:
     if _REDIRECT.search(sentence):
         yield "redirect", sentence
     read = _READ.search(sentence)
-    sensitive_file = _SENSITIVE_FILE.search(sentence)
     addressed = _MODEL_ADDRESSED.search(sentence)
-    if (read and sensitive_file) or (addressed and (read or _PASS.search(sentence)) and _SECRET.search(sentence)):
+    if (read and _sensitive_file(sentence)) or (
+        addressed and (read or _PASS.search(sentence)) and _SECRET.search(sentence)
+    ):
         yield "sensitive-read", sentence
-    sensitive = _SENSITIVE.search(sentence) or (read and (_SECRET.search(sentence) or _sensitive_referent(sentence)))
+    sensitive = _sensitive(sentence) or (read and (_SECRET.search(sentence) or _sensitive_referent(sentence)))
     if sensitive and _PASS.search(sentence) and _DESTINATION.search(sentence):
         yield "exfiltration", sentence
 

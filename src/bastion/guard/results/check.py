@@ -20,7 +20,7 @@ from bastion.alerts.model import Alert, AlertEmitter, AlertKind
 from bastion.audit.events import AuditEvent, ResultFlagged
 from bastion.compact_json import compact_json
 from bastion.guard.pipeline import ApprovalResolver, ContentWithheld, tool_error
-from bastion.guard.results.config import ResultsConfig, Settings
+from bastion.guard.results.config import ResultsConfig, Settings, SettingsMemo
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.regions import regions
@@ -72,6 +72,7 @@ class ResultsCheck:
         self.alerts = alerts
         self.approvals: ApprovalResolver | None = None
         self.clock = clock
+        self._settings = SettingsMemo()
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         return None
@@ -89,7 +90,7 @@ class ResultsCheck:
         return None if judged.result is content else dict(judged.result)
 
     def settings(self, server: str, tool: str | None) -> Settings:
-        return self.config.settings(server, tool, untrusted=server in self.untrusted)
+        return self._settings(self.config, server, tool, untrusted=server in self.untrusted)
 
     async def judge(self, call: ToolCall, method: str, result: Any) -> Judged:
         """Judge a result of `method` (`tools/call`, `resources/read`, `prompts/get`, `sampling/createMessage`)."""

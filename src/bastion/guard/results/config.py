@@ -145,3 +145,29 @@ def _matches(glob: str, server: str, tool: str) -> bool:
         server_glob, tool_glob = glob.split("/", 1)
         return fnmatch.fnmatchcase(server, server_glob) and fnmatch.fnmatchcase(tool, tool_glob)
     return fnmatch.fnmatchcase(tool, glob)
+
+
+MAX_SETTINGS_KEPT = 4096
+"""(server, tool) pairs whose resolved settings a `SettingsMemo` keeps (tool names come from agents)."""
+
+
+class SettingsMemo:
+    """`config.settings(server, tool, untrusted=...)`, resolved once per (server, tool) while the
+    config is the same object (a `ResultsConfig` is frozen, so what it resolves to holds)."""
+
+    __slots__ = ("_config", "_made")
+
+    def __init__(self) -> None:
+        self._config: ResultsConfig | None = None
+        self._made: dict[tuple[str, str | None, bool], Settings] = {}
+
+    def __call__(self, config: ResultsConfig, server: str, tool: str | None, *, untrusted: bool = False) -> Settings:
+        if config is not self._config:
+            self._config, self._made = config, {}
+        key = (server, tool, untrusted)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= MAX_SETTINGS_KEPT:
+                self._made.clear()
+            made = self._made[key] = config.settings(server, tool, untrusted=untrusted)
+        return made

@@ -20,28 +20,31 @@ MAX_STRINGS = 20000
 
 def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(path, text) for every content string of a JSON value, keys of maps included."""
-    budget = [MAX_STRINGS]
-    yield from _walk(value, path, budget)
+    found: list[tuple[str, str]] = []
+    _walk(value, path, [MAX_STRINGS], found)
+    return iter(found)
 
 
-def _walk(value: Any, path: str, budget: list[int]) -> Iterator[tuple[str, str]]:
+def _walk(value: Any, path: str, budget: list[int], found: list[tuple[str, str]]) -> None:
+    # Collected into a list rather than yielded: a generator per level of nesting costs more
+    # than the strings of a usual result take to judge.
     if budget[0] <= 0:
         return
     if isinstance(value, str):
         budget[0] -= 1
-        yield path, value
-    elif isinstance(value, Mapping):
+        found.append((path, value))
+    elif isinstance(value, dict | Mapping):
         for key, item in value.items():
             if key in STRUCTURAL_KEYS:
                 continue
             where = f"{path}.{key}" if path else str(key)
             if isinstance(key, str) and len(key) > 20:
                 budget[0] -= 1
-                yield f"{where}(key)", key
-            yield from _walk(item, where, budget)
+                found.append((f"{where}(key)", key))
+            _walk(item, where, budget, found)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _walk(item, f"{path}[{index}]", budget)
+            _walk(item, f"{path}[{index}]", budget, found)
 
 
 def map_strings(value: Any, replace: Callable[[str, str], str], path: str = "") -> Any:

@@ -50,8 +50,34 @@ MAX_HITS = 20
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
+_FRAMING_NEEDLES = (
+    "<",
+    "!!",
+    "[",
+    "message",
+    "gave",
+    "nstruc",
+    "rompt",
+    "irectiv",
+    "todo",
+    "assistant",
+    "agent",
+    "model",
+)
+"""A literal every branch of `_FRAMING` needs, lower-cased. An ASCII text holding none of them (most
+results) cannot match, and is not searched: the pattern's alternation defeats the regex engine's
+literal scan. Text beyond ASCII is always searched (case-insensitive matching folds the long s, U+017F, to `s`)."""
+
+
 def framing(text: str) -> Iterator[Hit]:
     """Framing that addresses the assistant: fake tags, fake system messages, IMPORTANT!!!."""
+    if text.isascii() and not any(map(text.lower().__contains__, _FRAMING_NEEDLES)):
+        return iter(())
+    return _framing(text)
+
+
+def _framing(text: str) -> Iterator[Hit]:
+    """`framing`, searched."""
     found = 0
     for match in _FRAMING.finditer(text):
         before = text[match.start() - 1] if match.start() else ""

@@ -24,9 +24,9 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
-from bastion.guard.results.config import ResultsConfig
+from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.taint import TaintStore, Whose
-from bastion.guard.results.values import argument_links, argument_values
+from bastion.guard.results.values import argument_links, call_argument_values
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "provenance"
@@ -78,15 +78,16 @@ class ProvenanceCheck:
         self.taints = taints
         self.sinks = sinks
         self._note_failed_at = float("-inf")
+        self._settings = SettingsMemo()
 
     def sink_override(self, call: ToolCall) -> bool | None:
         """A policy rule's `sink:` for the call, else `results.tools.<glob>.sink`, else None."""
         marked = self.sinks(call) if self.sinks is not None else None
-        return marked if marked is not None else self.config.settings(call.server, call.tool).sink
+        return marked if marked is not None else self._settings(self.config, call.server, call.tool).sink
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         whose = Whose(call.principal.agent, call.session)
-        values = argument_values(call.arguments)
+        values = call_argument_values(call.call_id, call.arguments)
         verdict: Verdict | None = None
         provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bastion.guard.results.config import ResultsConfig
+from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.provenance import is_sink
@@ -34,7 +34,7 @@ from bastion.guard.results.regions import regions
 from bastion.guard.results.request_store import RequestStore
 from bastion.guard.results.requests import Request, argument_objects, request_in, tool_actions
 from bastion.guard.results.taint import FLAGGED, TaintSource
-from bastion.guard.results.values import argument_values, trusted
+from bastion.guard.results.values import call_argument_values, trusted
 from bastion.model import Decision, ToolCall, Verdict
 
 CHECK_NAME = "requested_action"
@@ -51,6 +51,7 @@ class RequestedActionCheck:
         self.config = config
         self.store = store
         self.clock = clock
+        self._settings = SettingsMemo()
 
     @property
     def mode(self) -> str:
@@ -61,7 +62,7 @@ class RequestedActionCheck:
         """Remember what the injected regions of a flagged result ask for; returns how many requests."""
         if self.mode == "off" or not injection:
             return 0
-        settings = self.config.settings(call.server, call.tool if method == "tools/call" else None)
+        settings = self._settings(self.config, call.server, call.tool if method == "tools/call" else None)
         by_path: dict[str, list[ResultFinding]] = {}
         for finding in injection:
             by_path.setdefault(finding.path, []).append(finding)
@@ -88,9 +89,9 @@ class RequestedActionCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         agent = call.principal.agent
-        objects = argument_values(call.arguments) | argument_objects(call.arguments)
+        objects = call_argument_values(call.call_id, call.arguments) | argument_objects(call.arguments)
         mode = self.mode
-        settings = self.config.settings(call.server, call.tool)
+        settings = self._settings(self.config, call.server, call.tool)
         actions = tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()
         verdict = await self._judge(agent, actions, objects, mode) if actions else None
         await self.store.note(agent, actions, objects)

@@ -75,6 +75,7 @@ _REQUEST_NOUN = re.compile(
 )
 _SET_TO = re.compile(r"\bset\s+(?:the|my|a|an|its|their|his|her|your)\s+[\w' -]{1,40}?\s+to\b", re.IGNORECASE)
 _NOUN_FAMILY = {"donation": "pay", "withdrawal": "pay"}
+_DIGIT = re.compile(r"\d")
 _AMOUNT = re.compile(
     r"(?:[$€£¥]\s?(?P<a>\d[\d,]*(?:\.\d+)?)|(?P<b>\d[\d,]*(?:\.\d+)?)\s?(?:usd|eur|gbp|chf|jpy|dollars?|euros?|"
     r"pounds?|francs?|bucks)\b)",
@@ -144,6 +145,8 @@ def argument_objects(arguments: Mapping[str, object]) -> set[str]:
     found: set[str] = set()
     for value in _leaves(arguments):
         if isinstance(value, str):
+            if _DIGIT.search(value) is None:  # every date and amount is written with a digit
+                continue
             found.update(dates_in(value))
             found.update(f"amount:{amount}" for amount in _amounts(value))
             number = _number(value.strip())

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
+import orjson
+
 _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'`)\]}]+", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
 _DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b(?![\w-])")
@@ -40,23 +42,60 @@ FILE_SUFFIXES = frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "csv", "j
 MAX_VALUE = 512
 
 
-def values_in(text: str) -> Iterator[tuple[str, str]]:
-    """(kind, normalised value) for each remembered kind of value in `text`."""
-    for match in _URL.finditer(text):
-        url = match[0].rstrip(".,;:!?")
-        yield "url", _url(url)
-        host = _host(url)
-        if host:
-            yield "domain", host.removeprefix("www.")
+_DIGIT = re.compile(r"\d")
+_UPPER = re.compile(r"[A-Z]")
+
+
+def values_in(text: str, *, screen: bool = True) -> Iterator[tuple[str, str]]:
+    """(kind, normalised value) for each remembered kind of value in `text`.
+
+    With `screen`, a pattern is not searched when `text` lacks a character every match of it
+    holds (`://`, `@`, a dot, a digit, ...): most argument strings hold few of them."""
+    digit = not screen or _DIGIT.search(text) is not None
+    dot = not screen or "." in text
+    if not screen or "://" in text:
+        for match in _URL.finditer(text):
+            url = match[0].rstrip(".,;:!?")
+            yield "url", _url(url)
+            host = _host(url)
+            if host:
+                yield "domain", host.removeprefix("www.")
     # An address's domain is not remembered on its own: it is often everyone's (gmail.com).
-    for match in _EMAIL.finditer(text):
-        yield "email", match[0].lower()
-    for match in _DOMAIN.finditer(text):
-        if text[match.start() - 1 : match.start()] == "@":
-            continue
-        domain = match[0].lower()
-        if domain.rsplit(".", 1)[1] not in FILE_SUFFIXES and not domain.replace(".", "").isdigit():
-            yield "domain", domain.removeprefix("www.")
+    if not screen or "@" in text:
+        for match in _EMAIL.finditer(text):
+            yield "email", match[0].lower()
+    if dot:
+        for match in _DOMAIN.finditer(text):
+            if text[match.start() - 1 : match.start()] == "@":
+                continue
+            domain = match[0].lower()
+            if domain.rsplit(".", 1)[1] not in FILE_SUFFIXES and not domain.replace(".", "").isdigit():
+                yield "domain", domain.removeprefix("www.")
+    if digit:
+        yield from _numbers_in(text)
+    if dot or not screen or "/" in text:
+        for match in _PATH.finditer(text):
+            if len(match[0]) > 3:
+                yield "path", match[0]
+    if digit:
+        for match in _TOKEN.finditer(text):
+            yield "token", match[0]
+    if not screen or "_" in text:
+        for match in _IDENTIFIER.finditer(text):
+            if len(match[0]) >= 8:
+                yield "identifier", match[0]
+    if not screen or _UPPER.search(text) is not None:
+        for match in _NAME.finditer(text):
+            yield "name", match[0].lower()
+    if not screen or "'" in text or '"' in text:
+        for match in _QUOTED.finditer(text):
+            quoted = (match[1] or match[2]).strip().lower()
+            if len(quoted) >= MIN_QUOTED_WORD or any(c.isdigit() for c in quoted):
+                yield "quoted", quoted
+
+
+def _numbers_in(text: str) -> Iterator[tuple[str, str]]:
+    """The accounts (IBANs, long numbers) and phone numbers in `text`."""
     for match in _IBAN.finditer(text):
         yield "account", match[0].replace(" ", "")
     for match in _ACCOUNT.finditer(text):
@@ -71,20 +110,6 @@ def values_in(text: str) -> Iterator[tuple[str, str]]:
         digits = re.sub(r"\D", "", match[0])
         if 8 <= len(digits) <= 15:
             yield "phone", ("+" if match[0].startswith("+") else "") + digits
-    for match in _PATH.finditer(text):
-        if len(match[0]) > 3:
-            yield "path", match[0]
-    for match in _TOKEN.finditer(text):
-        yield "token", match[0]
-    for match in _IDENTIFIER.finditer(text):
-        if len(match[0]) >= 8:
-            yield "identifier", match[0]
-    for match in _NAME.finditer(text):
-        yield "name", match[0].lower()
-    for match in _QUOTED.finditer(text):
-        quoted = (match[1] or match[2]).strip().lower()
-        if len(quoted) >= MIN_QUOTED_WORD or any(c.isdigit() for c in quoted):
-            yield "quoted", quoted
 
 
 def argument_values(arguments: Mapping[str, object]) -> set[str]:
@@ -95,6 +120,27 @@ def argument_values(arguments: Mapping[str, object]) -> set[str]:
         whole = text.strip()
         if whole and len(whole) <= MAX_VALUE:
             found.update(_whole_forms(whole))
+    return found
+
+
+_last_call: tuple[str, bytes, frozenset[str]] | None = None
+"""The call id, its arguments as JSON and their values, of the last `call_argument_values`."""
+
+
+def call_argument_values(call_id: str, arguments: Mapping[str, object]) -> set[str]:
+    """`argument_values(arguments)` of the call `call_id`, found once per call: the provenance
+    and requested-action checks both ask. Only the same call with the same arguments (compared
+    as their JSON, so a change is seen) gets the values found before."""
+    global _last_call
+    try:
+        text = orjson.dumps(arguments)
+    except TypeError:  # not JSON (a test's arguments): found afresh
+        return argument_values(arguments)
+    last = _last_call
+    if last is not None and last[0] == call_id and last[1] == text:
+        return set(last[2])
+    found = argument_values(arguments)
+    _last_call = (call_id, text, frozenset(found))
     return found
 
 

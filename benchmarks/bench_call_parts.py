@@ -1,0 +1,117 @@
+"""The CPU of the in-process parts of one tool call: the guard pipeline, the result checks, the audit encoding.
+
+Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R]
+
+`bench_own_work.py` measures a whole call (the audit writer thread and its commit included),
+which on a busy host moves by more than a change to one part. This measures each part on
+its own, in the event loop's thread, with the gateway's default configuration (the default
+guard pipeline, the audit store's payload policy, metrics on): `evaluate` (every check on an `echo`
+call), `check_result` (the result checks on its answer) and `encode x3` (the call's three
+audit events encoded as the store encodes them, redaction included). Printed: the median over
+`--rounds` of the CPU microseconds per part. Compare two checkouts by running this file under
+each one's `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import yaml
+
+from bastion.audit.chain import encode_event
+from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
+from bastion.audit.redact import PayloadPolicy
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway
+from bastion.model import Principal, ToolCall
+
+TEXT = "hello from the benchmark"
+DEFINITION = {
+    "name": "echo",
+    "description": "Return the text unchanged.",
+    "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+}
+RESULT = {"content": [{"type": "text", "text": TEXT}], "structuredContent": {"result": TEXT}, "isError": False}
+
+
+async def measure(calls: int, rounds: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bastion-call-parts-") as folder:
+        config_file = Path(folder) / "bastion.yaml"
+        data_dir = str(Path(folder) / "data")
+        config = {
+            "listen": "127.0.0.1:0",
+            "data_dir": data_dir,
+            "servers": {"echo": {"command": "true"}},
+            "metrics": {"enabled": True},
+        }
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        gateway = Gateway(load_config(config_file))
+        await gateway.audit.open()
+        try:
+            return await _parts(gateway, calls, rounds)
+        finally:
+            await gateway.audit.close()
+
+
+async def _parts(gateway: Gateway, calls: int, rounds: int) -> dict[str, float]:
+    pipeline, principal, ids = gateway.pipeline, Principal("local"), itertools.count()
+    policy = getattr(getattr(gateway.audit, "inner", gateway.audit), "policy", PayloadPolicy())
+    ids_text = "0" * 32
+    events = (
+        CallRequested(agent="local", server="echo", correlation_id=ids_text, method="tools/call", tool="echo",
+                      arguments={"text": TEXT}, transport="http"),
+        VerdictReached(agent="local", server="echo", correlation_id=ids_text, tool="echo", verdict="allow"),
+        CallCompleted(agent="local", server="echo", correlation_id=ids_text, method="tools/call", tool="echo",
+                      outcome="allowed", latency_ms=2.0, is_error=False, result_size=120, result=RESULT),
+    )  # fmt: skip
+
+    def call() -> ToolCall:
+        return ToolCall(f"call-{next(ids)}", principal, "echo", "echo", {"text": TEXT}, DEFINITION)
+
+    async def evaluate() -> None:
+        one = call()
+        await pipeline.evaluate(one)
+        pipeline.ended(one)
+
+    async def check_result() -> None:
+        one = call()
+        await pipeline.check_result(one, dict(RESULT))
+        pipeline.ended(one)
+
+    async def encode() -> None:
+        for event in events:
+            encode_event(event, policy)
+
+    parts: dict[str, Callable[[], Awaitable[None]]] = {
+        "evaluate": evaluate,
+        "check_result": check_result,
+        "encode x3": encode,
+    }
+    spent: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(rounds):
+        for name, part in parts.items():
+            began = time.process_time()
+            for _ in range(calls):
+                await part()
+            spent[name].append((time.process_time() - began) / calls * 1e6)
+    return {name: statistics.median(values) for name, values in spent.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500, help="calls per part and round (default 500)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds, the median is printed (default 7)")
+    args = parser.parse_args()
+    for name, micros in asyncio.run(measure(args.calls, args.rounds)).items():
+        print(f"{name}: median {micros:.1f} µs of CPU per call")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The scanner's shortcuts give what the full work gives: ASCII text skips Unicode work, and a
+sentence without a needle skips the sensitive-path and sensitive-data patterns."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import string
+
+import pytest
+
+from bastion.guard.pinning import scanner
+from tests.unit.guard.pinning.test_pin_scanner import ORDINARY, POISONED
+
+SENSITIVE_EXAMPLES = [
+    # every branch of `_SENSITIVE_PATH`
+    "read ~/.ssh/id_rsa now",
+    "open $home/.ssh/config",
+    "cat /home/bob/.ssh/known_hosts",
+    "the key id_ed25519 and id_ecdsa",
+    "load ~/.aws/credentials and .aws/config",
+    "send ~/.netrc, .npmrc, .pypirc, .git-credentials and .pgpass",
+    "fetch .docker/config.json and .kube/config and .gnupg and .config/gcloud",
+    "dump /etc/passwd, /etc/shadow, /etc/sudoers",
+    "read the .env file",
+    "open mcp.json or claude_desktop_config.json",
+    "read ~/.cursor/mcp.json",
+    "the keychain and wallet.dat",
+    # every branch of `_SENSITIVE_DATA`
+    "the contents of the config files",
+    "text of every folder",
+    "data of their home",
+    "all environment variables",
+    "env variables",
+    "the conversation history and chat history and message history",
+    "the system prompt",
+    "previous messages, prior chats, all recent conversations",
+    "all api keys, any secrets, stored credentials, saved passwords, local tokens, other private keys",
+    "all of the user tokens",
+]
+
+
+def _corpus() -> list[str]:
+    texts = [text for text, _ in POISONED] + ORDINARY + SENSITIVE_EXAMPLES
+    texts.append("".join(chr(c) for c in range(128)))
+    generator = random.Random(17)
+    words = [w.strip(",.") for text in SENSITIVE_EXAMPLES for w in text.split()] + ["the", "a", "of", "to", "and"]
+    for _ in range(300):
+        texts.append(" ".join(generator.choice(words) for _ in range(generator.randint(1, 12))))
+        texts.append("".join(generator.choice(string.printable) for _ in range(generator.randint(0, 60))))
+    return texts
+
+
+CORPUS = _corpus()
+
+
+def _sentences_of(text: str) -> list[str]:
+    sentences = scanner._sentences(scanner.normalise(text))
+    return sentences + [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
+
+
+def _span(match: object) -> tuple[int, int] | None:
+    return match.span() if match is not None else None  # type: ignore[attr-defined]
+
+
+def test_every_sensitive_example_matches_the_full_patterns() -> None:
+    """The examples cover the patterns (so the comparison below sees them match)."""
+    for text in SENSITIVE_EXAMPLES:
+        assert scanner._SENSITIVE.search(text), text
+
+
+@pytest.mark.parametrize("text", CORPUS[:80])
+def test_needle_screens_match_the_full_patterns(text: str) -> None:
+    for sentence in [*_sentences_of(text), text.lower()]:
+        assert _span(scanner._sensitive(sentence)) == _span(scanner._SENSITIVE.search(sentence)), sentence
+        assert _span(scanner._sensitive_file(sentence)) == _span(scanner._SENSITIVE_FILE.search(sentence)), sentence
+
+
+def test_needle_screens_match_the_full_patterns_on_generated_text() -> None:
+    for text in CORPUS[80:]:
+        for sentence in [*_sentences_of(text), text.lower()]:
+            assert _span(scanner._sensitive(sentence)) == _span(scanner._SENSITIVE.search(sentence)), sentence
+            assert _span(scanner._sensitive_file(sentence)) == _span(scanner._SENSITIVE_FILE.search(sentence))
+
+
+def test_ascii_shortcuts_give_what_the_full_work_gives() -> None:
+    for text in CORPUS:
+        if not text.isascii():
+            continue
+        assert scanner._normalise_ascii(text) == scanner._normalise_any(text), text
+        assert scanner._invisible_in(text) is None
+        assert scanner._homoglyph_words(text) == []
+        assert scanner._smuggled_text(text) == ""
+
+
+def test_non_ascii_text_still_takes_the_full_path() -> None:
+    assert scanner.normalise("\uff29\uff47\uff4e\uff4f\uff52\uff45\u200b") == "ignore"
+    assert scanner._invisible("a\u200bb") is not None
