@@ -43,7 +43,7 @@ from bastion.config_errors import (
     parse_yaml,
     split_listen,
 )
-from bastion.front.proxy_trust import check_trusted_proxies
+from bastion.config_proxies import check_trusted_proxies
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
