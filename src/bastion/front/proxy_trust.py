@@ -12,6 +12,7 @@ uvicorn explicitly, so the `FORWARDED_ALLOW_IPS` environment variable never wide
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,4 +21,14 @@ def uvicorn_proxy_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:
     """The `uvicorn.Config` keywords: forwarded headers off, or honoured from these peers only."""
     if not trusted_proxies:
         return {"proxy_headers": False}
-    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
+    return {"proxy_headers": True, "forwarded_allow_ips": [*trusted_proxies, *_ipv4_mapped(trusted_proxies)]}
+
+
+def _ipv4_mapped(trusted_proxies: Sequence[str]) -> list[str]:
+    """The IPv4 entries as a dual-stack `[::]` listener sees IPv4 peers (`::ffff:a.b.c.d`)."""
+    mapped = []
+    for entry in trusted_proxies:
+        network = ipaddress.ip_network(entry)
+        if isinstance(network, ipaddress.IPv4Network):
+            mapped.append(f"::ffff:{network.network_address}/{96 + network.prefixlen}")
+    return mapped

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bastion.config import load_config
 from bastion.config_errors import ConfigError
@@ -76,7 +77,26 @@ def test_trusted_proxies_replace_the_environment_variable(monkeypatch: pytest.Mo
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
     config = uvicorn.Config(lambda: None, **uvicorn_proxy_options(["10.0.0.0/8"]))
     assert config.proxy_headers is True
-    assert config.forwarded_allow_ips == ["10.0.0.0/8"]
+    assert config.forwarded_allow_ips == ["10.0.0.0/8", "::ffff:10.0.0.0/104"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "believed"),
+    [
+        ("10.1.2.3", True),
+        ("::ffff:10.1.2.3", True),
+        ("::ffff:192.0.2.1", True),
+        ("::1", True),
+        ("11.0.0.1", False),
+        ("::ffff:11.0.0.1", False),
+        ("192.0.2.2", False),
+        ("::2", False),
+    ],
+)
+def test_an_ipv4_proxy_is_recognised_on_a_dual_stack_listener_too(peer: str, believed: bool) -> None:
+    options = uvicorn_proxy_options(["10.0.0.0/8", "192.0.2.1", "::1"])
+    trusted = ProxyHeadersMiddleware(lambda: None, options["forwarded_allow_ips"]).trusted_hosts  # type: ignore[arg-type]
+    assert (peer in trusted) is believed
 
 
 def test_nothing_in_bastion_reads_forwarded_headers_itself() -> None:
