@@ -43,6 +43,7 @@ from bastion.config_errors import (
     parse_yaml,
     split_listen,
 )
+from bastion.config_proxies import check_trusted_proxies
 from bastion.guard.policy.config import POLICY_MODELS_AT, PolicyConfig
 from bastion.guard.ratelimit.config import LimitsConfig, ToolLimitConfig
 from bastion.guard.results.config import ProvenanceConfig, ResultRule, ResultsConfig
@@ -281,6 +282,8 @@ class BastionConfig(_Frozen):
     data_dir: Path = Field(default=Path("bastion-data"), validate_default=True)
     database_url: str | None = Field(default=None, repr=False)
     public_url: str | None = None
+    trusted_proxies: Annotated[list[str], BeforeValidator(check_trusted_proxies)] = Field(default_factory=list)
+    """Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed; empty: nobody's."""
     max_body_bytes: Annotated[int, BeforeValidator(_not_bool), Field(gt=0)] = DEFAULT_MAX_BODY_BYTES
     audit: AuditConfig = Field(default_factory=AuditConfig)
     servers: dict[str, _TaggedServer] = Field(default_factory=dict)

@@ -403,7 +403,7 @@ def test_error_message_format(tmp_path: Path) -> None:
     assert str(error) == (
         f"{tmp_path / 'bastion.yaml'}:2: lisen: unknown key `lisen`. "
         "Fix: did you mean `listen`? allowed keys here: "
-        "listen, data_dir, database_url, public_url, max_body_bytes, audit, servers, virtual_servers, "
+        "listen, data_dir, database_url, public_url, trusted_proxies, max_body_bytes, audit, servers, virtual_servers, "
         "agents, auth, policy, pinning, approvals, alerts, limits, results, metrics, log_format, observability."
     )
 

@@ -36,6 +36,7 @@ from bastion.config import BastionConfig, StdioServerConfig
 from bastion.front.embedded_server import EmbeddedServer
 from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
 from bastion.front.listening import bind_socket, running_url_file, stop_listening
+from bastion.front.proxy_trust import uvicorn_proxy_options
 from bastion.front.status_key import bearer_of, is_status_key, status_key_file, write_status_key
 from bastion.gateway.assembly import config_loaded_event as config_loaded_event
 from bastion.gateway.assembly import default_checks as default_checks
@@ -364,6 +365,7 @@ class Gateway:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=5,
+            **uvicorn_proxy_options(config.trusted_proxies),
         )
         server = uvicorn.Server(uv_config) if handle_signals else EmbeddedServer(uv_config)
         self._endpoints = endpoints if aggregate is None else {**endpoints, AGGREGATE_NAME: aggregate}
