@@ -32,7 +32,9 @@ import orjson
 from bastion.model import Principal
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = {"front": "src/bastion/relay/stdio_front.py", "pipes": "src/bastion/gateway/stdio_pipes.py"}
+FILES = {"front": "src/bastion/relay/stdio_front.py", "pipes": "src/bastion/stdio_pipes.py"}
+EARLIER = {"src/bastion/stdio_pipes.py": "src/bastion/gateway/stdio_pipes.py"}
+"""Where a file was before the rooms were regrouped (for `--against` an older commit)."""
 
 
 def answer(request_id: Any) -> bytes:
@@ -120,9 +122,17 @@ def main() -> None:
         if args.against:
             loaded = []
             for key, path in FILES.items():
-                text = subprocess.run(
-                    ["git", "-C", str(ROOT), "show", f"{args.against}:{path}"], capture_output=True, check=True
-                ).stdout
+                shown = subprocess.run(
+                    ["git", "-C", str(ROOT), "show", f"{args.against}:{path}"], capture_output=True, check=False
+                )
+                if shown.returncode != 0 and path in EARLIER:
+                    shown = subprocess.run(
+                        ["git", "-C", str(ROOT), "show", f"{args.against}:{EARLIER[path]}"],
+                        capture_output=True,
+                        check=True,
+                    )
+                shown.check_returncode()
+                text = shown.stdout
                 (Path(folder) / f"{key}.py").write_bytes(text)
                 loaded.append(load(f"{key}_{args.against}", Path(folder) / f"{key}.py"))
             baseline = (loaded[0], loaded[1])
