@@ -34,9 +34,10 @@ from bastion.auth.authenticator import Authenticator
 from bastion.auth.tokens import TokenStore
 from bastion.config import BastionConfig, StdioServerConfig
 from bastion.front.embedded_server import EmbeddedServer
-from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
+from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint
 from bastion.front.listening import bind_socket, running_url_file, stop_listening
 from bastion.front.status_key import bearer_of, is_status_key, status_key_file, write_status_key
+from bastion.front.transport_security import transport_security
 from bastion.gateway.assembly import config_loaded_event as config_loaded_event
 from bastion.gateway.assembly import default_checks as default_checks
 from bastion.gateway.assembly import jwt_settings as jwt_settings
@@ -370,9 +371,10 @@ class Gateway:
         try:
             # Each session manager runs in a task of its own, not in this one: a manager whose
             # task group fails is replaced (see kept_manager), and does not cancel the serving.
+            # Each starts with its first request (the relay serves most; see kept_manager).
             async with anyio.create_task_group() as managers:
                 for endpoint in self._endpoints.values():
-                    await managers.start(endpoint.manager.run)
+                    endpoint.manager.serve_in(managers)
                 if ready is not None:
                     ready.set()
                 try:
@@ -425,7 +427,8 @@ class Gateway:
             from mcp.server.stdio import stdio_server
 
             async with stdio_server(stdin, stdout) as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+                sdk = server.sdk
+                await sdk.run(read, write, sdk.create_initialization_options())
 
     def _dashboard(self, admin_tokens: AdminTokenStore) -> ASGIApp:
         """The dashboard, given the services it reads and acts on (not the gateway)."""
@@ -488,7 +491,7 @@ class Gateway:
             "servers": {status.name: status.state for status in statuses},
             "runtime": {status.name: status.runtime_report() for status in statuses},
         }
-        restarting = [name for name, endpoint in self._endpoints.items() if not endpoint.manager.running]
+        restarting = [name for name, endpoint in self._endpoints.items() if endpoint.manager.restarting]
         if restarting:
             report["ready"] = False
             report["restarting_endpoints"] = restarting
