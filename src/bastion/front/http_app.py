@@ -37,18 +37,16 @@ from starlette.types import Message, Receive, Scope, Send
 from bastion.config import SERVER_NAME
 from bastion.front.http_auth import (
     attach_principal,
-    bind_sdk_user,
     forbidden,
     protected_resource_metadata,
     resource_metadata_url,
     unauthorized,
 )
-from bastion.front.transport_security import HostChecks
-from bastion.front.transport_security import transport_security as transport_security
 from bastion.model import Principal
 from bastion.proxy.aggregate import AggregateServer
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import ProxyServer
+from bastion.proxy.sdk_user import bind_sdk_user
 from bastion.relay.aggregate import AggregateRelay
 from bastion.relay.front_checks import (
     Refusal,
@@ -60,6 +58,8 @@ from bastion.relay.front_checks import (
     sdk_refusal_reason,
     too_large,
 )
+from bastion.relay.host_checks import HostChecks
+from bastion.relay.host_checks import transport_security as transport_security
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
 from bastion.relay.sse_front import RelaySseEndpoint

@@ -37,7 +37,6 @@ from bastion.front.embedded_server import EmbeddedServer
 from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint
 from bastion.front.listening import bind_socket, running_url_file, stop_listening
 from bastion.front.status_key import bearer_of, is_status_key, status_key_file, write_status_key
-from bastion.front.transport_security import transport_security
 from bastion.gateway.assembly import config_loaded_event as config_loaded_event
 from bastion.gateway.assembly import default_checks as default_checks
 from bastion.gateway.assembly import jwt_settings as jwt_settings
@@ -65,6 +64,7 @@ from bastion.proxy.recording import CallRecorder
 from bastion.proxy.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
 from bastion.proxy.refusals import RefusalRecorder
 from bastion.relay import relay_enabled
+from bastion.relay.host_checks import transport_security
 from bastion.rpc_error import RpcError
 from bastion.runtime.audit_events import AuditedRuntimeEvents
 from bastion.runtime.egress.proxy import ResolverForTests

@@ -30,7 +30,7 @@ from mcp_types import INTERNAL_ERROR
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from bastion.front.http_auth import bind_sdk_user
+from bastion.proxy.sdk_user import bind_sdk_user
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager

@@ -30,13 +30,13 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import Message, Receive, Scope, Send
 
-from bastion.front.transport_security import HostChecks
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.modern import ModernFront
 from bastion.relay.session import OutMessage, RelaySession, RequestChannel
 

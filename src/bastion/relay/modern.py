@@ -20,7 +20,6 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcp_types import HEADER_MISMATCH
 from starlette.types import Receive, Scope, Send
 
-from bastion.front.transport_security import HostChecks
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.relay import jsonrpc
@@ -28,6 +27,7 @@ from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.session import OutMessage
 
 if TYPE_CHECKING:

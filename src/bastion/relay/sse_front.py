@@ -28,10 +28,10 @@ import anyio
 from anyio.abc import TaskGroup
 from starlette.types import Receive, Scope, Send
 
-from bastion.front.transport_security import HostChecks
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.flow_server import FlowServer
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.session import OutMessage
 from bastion.relay.session_front import OutboxSession, SessionFront
 

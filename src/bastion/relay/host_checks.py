@@ -5,7 +5,7 @@ request; the SDK's transports, built on first use, get the same settings as the 
 `sdk_settings`). Same checks in the same order, same answers: a POST without a JSON
 Content-Type is 400; with the protection on, a missing or unlisted Host is 421 and an unlisted
 Origin 403 (no Origin: same-origin, accepted). An entry ending in `:*` allows any port.
-`tests/unit/front/test_transport_security.py` compares the two on generated headers.
+`tests/unit/relay/test_host_checks.py` compares the two on generated headers.
 """
 
 from __future__ import annotations
