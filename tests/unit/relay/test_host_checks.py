@@ -85,4 +85,5 @@ def test_a_wildcard_bind_turns_the_host_checks_off_but_not_the_content_type_chec
     checks = transport_security("0.0.0.0", None)
     assert checks.refusal(scope_with("evil.example", "http://evil.example", "application/json"), is_post=True) is None
     refused = checks.refusal(scope_with("evil.example", None, "text/plain"), is_post=True)
-    assert refused is not None and refused.status_code == 400
+    assert refused is not None
+    assert refused.status_code == 400
