@@ -49,11 +49,14 @@ NOT_WHILE_IDLE = (
     "bastion.auth.jwt_auth",
     "psycopg",
     "redis",
-    # The SDK's client is Bastion's reference path (`client: sdk`, legacy SSE upstreams); the
-    # modules wrapping it are imported when such an upstream opens (the SDK itself still loads
-    # at start, through the proxy server and the HTTP endpoints: docs/performance.md).
+    # The SDK (client and server stacks, and cryptography under them) is Bastion's reference
+    # path (`client: sdk`, legacy SSE upstreams, `BASTION_RELAY=0`, what the relay hands on):
+    # imported by its first use, never by serving agents over the relay.
     "bastion.upstream.upstream_sdk",
     "bastion.upstream.popen_stdio",
+    "bastion.proxy.sdk_server",
+    "mcp",
+    "cryptography",
 )
 
 
@@ -86,6 +89,7 @@ async def test_an_idle_gateway_has_not_imported_what_no_call_needed_yet(tmp_path
         assert "bastion.gateway.gateway" in idle  # the measurement saw the gateway's imports
         assert "mcp_types" in idle
         assert eager(idle) == []
+        assert not {"mcp", "mcp.server", "mcp.client", "cryptography"} & set(idle)
 
         # The dashboard is imported by its first page, and serves it.
         async with httpx2.AsyncClient(timeout=60) as http:

@@ -27,12 +27,9 @@ import json
 import logging
 import math
 import time
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from mcp.server.runner import serve_dual_era_loop
-from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -49,6 +46,7 @@ from bastion.model import Principal
 from bastion.proxy.aggregate import AggregateServer
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import ProxyServer
+from bastion.proxy.sdk_user import bind_sdk_user
 from bastion.relay.aggregate import AggregateRelay
 from bastion.relay.front_checks import (
     Refusal,
@@ -60,9 +58,15 @@ from bastion.relay.front_checks import (
     sdk_refusal_reason,
     too_large,
 )
+from bastion.relay.host_checks import HostChecks
+from bastion.relay.host_checks import transport_security as transport_security
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
 from bastion.relay.sse_front import RelaySseEndpoint
+
+if TYPE_CHECKING:
+    from mcp.server.sse import SseServerTransport
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 if TYPE_CHECKING:
     from bastion.front.front_door_services import FrontDoorServices
@@ -96,29 +100,28 @@ AGGREGATE_NAME = "/mcp"
 
 
 class ServerEndpoint:
-    """The SDK transports serving one proxy server (or an aggregate: `/mcp`, a virtual server) over HTTP."""
+    """The transports serving one proxy server (or an aggregate: `/mcp`, a virtual server) over HTTP.
+
+    Bastion's relay (`relay`, `relay_sse`) when it is on; the SDK's transports (the Streamable
+    HTTP session manager, `sse`) are built on first use: under the relay only a 2026-07-28
+    request it does not serve itself reaches them, so an idle gateway has not imported the SDK."""
 
     def __init__(
         self,
         server: ProxyServer | AggregateServer,
         *,
         max_body_bytes: int,
-        security: TransportSecuritySettings,
+        security: HostChecks,
         relay: bool = False,
     ) -> None:
         self.server = server
+        self.max_body_bytes = max_body_bytes
+        self.security = security
         name = server.upstream.name if isinstance(server, ProxyServer) else server.virtual or AGGREGATE_NAME
-        self.manager = KeptSessionManager(
-            name,
-            lambda: StreamableHTTPSessionManager(
-                app=server,
-                security_settings=security,
-                max_request_body_size=max_body_bytes,
-            ),
-        )
+        self.manager = KeptSessionManager(name, self._sdk_manager)
         aggregate = isinstance(server, AggregateServer) and server.virtual is None
         messages = "/messages/" if aggregate else f"/servers/{name}/messages/"
-        self.sse = SseServerTransport(messages, security_settings=security, max_request_body_size=max_body_bytes)
+        self.messages_path = messages
         self.relay: RelayHttpEndpoint | None = None
         """Bastion's own relay, serving handshake-era Streamable HTTP here (None: the SDK's stack serves)."""
         self.relay_sse: RelaySseEndpoint | None = None
@@ -128,15 +131,41 @@ class ServerEndpoint:
             self.relay = RelayHttpEndpoint(served, self.manager, security)
             self.relay_sse = RelaySseEndpoint(served, messages, security)
 
+    def _sdk_manager(self) -> StreamableHTTPSessionManager:
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+        return StreamableHTTPSessionManager(
+            app=self.server.sdk,
+            security_settings=self.security.sdk_settings(),
+            max_request_body_size=self.max_body_bytes,
+        )
+
+    @cached_property
+    def sse(self) -> SseServerTransport:
+        """The SDK's legacy HTTP+SSE transport (`BASTION_RELAY=0`), built on first use."""
+        from mcp.server.sse import SseServerTransport
+
+        settings = self.security.sdk_settings()
+        limit = self.max_body_bytes
+        return SseServerTransport(self.messages_path, security_settings=settings, max_request_body_size=limit)
+
     async def serve_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.relay_sse is not None:
             await self.relay_sse.connect(scope, receive, send)
             return
+        from mcp.server.runner import serve_dual_era_loop
+
+        bind_sdk_user(scope)
         try:
             async with self.sse.connect_sse(scope, receive, send) as (read, write):
-                await serve_dual_era_loop(self.server, read, write, lifespan_state={})
+                await serve_dual_era_loop(self.server.sdk, read, write, lifespan_state={})
         except ValueError:
             return  # connect_sse already answered (request validation failed)
+
+    async def sdk_sse_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A message for a session of the SDK's SSE transport."""
+        bind_sdk_user(scope)
+        await self.sse.handle_post_message(scope, receive, send)
 
 
 class GatewayApp:
@@ -303,7 +332,7 @@ class GatewayApp:
             if endpoint.relay_sse is not None:
                 await endpoint.relay_sse.post(scope, receive, send, judged.message)
             else:
-                await endpoint.sse.handle_post_message(scope, replay(body, receive), send)
+                await endpoint.sdk_sse_post(scope, replay(body, receive), send)
             return
         scope["bastion.transport"] = "streamable-http"
         session = Headers(scope=scope).get("mcp-session-id")
@@ -395,21 +424,3 @@ async def _refuse_lifespan(receive: Receive, send: Send) -> None:
     message: Any = await receive()
     if message["type"] == "lifespan.startup":
         await send({"type": "lifespan.startup.complete"})
-
-
-def transport_security(host: str, public_url: str | None) -> TransportSecuritySettings:
-    """DNS-rebinding protection: accept only the Host and Origin values Bastion is reached by."""
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*", f"{host}:*"]
-    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
-    if public_url:
-        from urllib.parse import urlsplit
-
-        netloc = urlsplit(public_url).netloc
-        hosts += [netloc, f"{netloc}:*"]
-        origins.append(public_url.rstrip("/"))
-    wildcard = host in ("0.0.0.0", "::", "")
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=not wildcard,
-        allowed_hosts=hosts,
-        allowed_origins=origins,
-    )

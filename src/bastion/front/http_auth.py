@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import lru_cache
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from starlette.authentication import AuthCredentials
 from starlette.responses import Response
 from starlette.types import Scope
@@ -66,27 +63,12 @@ def protected_resource_metadata(base_url: str, server: str | None, authorization
 
 
 def attach_principal(scope: Scope, principal: Principal) -> None:
-    """Record who is calling, in the form the SDK binds sessions to, and in Bastion's own key.
-
-    The SDK ties each session to (client_id, issuer, subject); using the credential id as
-    client_id means a session opened with one token cannot be used with another.
-    """
-    scope["user"] = _session_owner(principal.credential_id or principal.agent, principal.agent)
+    """Record who is calling, in Bastion's own key (the relay binds its sessions to the credential)."""
     scope["auth"] = _NO_SCOPES
     scope["bastion.principal"] = principal
 
 
 _NO_SCOPES = AuthCredentials([])
-
-
-@lru_cache(maxsize=4096)
-def _session_owner(client_id: str, subject: str) -> AuthenticatedUser:
-    """The SDK's user for one (credential, agent): made once, not on every request.
-
-    It holds no secret (the token field is empty) and the SDK only reads it."""
-    token = AccessToken(token="", client_id=client_id, scopes=[])
-    token.subject = subject
-    return AuthenticatedUser(token)
 
 
 def _quote(text: str) -> str:

@@ -34,7 +34,7 @@ from bastion.auth.authenticator import Authenticator
 from bastion.auth.tokens import TokenStore
 from bastion.config import BastionConfig, StdioServerConfig
 from bastion.front.embedded_server import EmbeddedServer
-from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint, transport_security
+from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint
 from bastion.front.listening import bind_socket, running_url_file, stop_listening
 from bastion.front.proxy_trust import uvicorn_proxy_options
 from bastion.front.status_key import bearer_of, is_status_key, status_key_file, write_status_key
@@ -65,6 +65,7 @@ from bastion.proxy.recording import CallRecorder
 from bastion.proxy.refusals import WINDOW_SECONDS as REFUSAL_WINDOW_SECONDS
 from bastion.proxy.refusals import RefusalRecorder
 from bastion.relay import relay_enabled
+from bastion.relay.host_checks import transport_security
 from bastion.rpc_error import RpcError
 from bastion.runtime.audit_events import AuditedRuntimeEvents
 from bastion.runtime.egress.proxy import ResolverForTests
@@ -372,9 +373,10 @@ class Gateway:
         try:
             # Each session manager runs in a task of its own, not in this one: a manager whose
             # task group fails is replaced (see kept_manager), and does not cancel the serving.
+            # Each starts with its first request (the relay serves most; see kept_manager).
             async with anyio.create_task_group() as managers:
                 for endpoint in self._endpoints.values():
-                    await managers.start(endpoint.manager.run)
+                    endpoint.manager.serve_in(managers)
                 if ready is not None:
                     ready.set()
                 try:
@@ -427,7 +429,8 @@ class Gateway:
             from mcp.server.stdio import stdio_server
 
             async with stdio_server(stdin, stdout) as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+                sdk = server.sdk
+                await sdk.run(read, write, sdk.create_initialization_options())
 
     def _dashboard(self, admin_tokens: AdminTokenStore) -> ASGIApp:
         """The dashboard, given the services it reads and acts on (not the gateway)."""
@@ -490,7 +493,7 @@ class Gateway:
             "servers": {status.name: status.state for status in statuses},
             "runtime": {status.name: status.runtime_report() for status in statuses},
         }
-        restarting = [name for name, endpoint in self._endpoints.items() if not endpoint.manager.running]
+        restarting = [name for name, endpoint in self._endpoints.items() if endpoint.manager.restarting]
         if restarting:
             report["ready"] = False
             report["restarting_endpoints"] = restarting

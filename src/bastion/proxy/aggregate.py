@@ -19,13 +19,11 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
-from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import NotificationOptions, Server
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -34,11 +32,17 @@ from bastion.config import BastionConfig
 from bastion.model import Principal
 from bastion.proxy.aggregate_catalogue import Catalogue
 from bastion.proxy.downstream import AgentSession, DownstreamHub
+from bastion.proxy.identity import ServedIdentity
 from bastion.proxy.proxy import ProxyServer, RequestScope, outbound_params
 from bastion.proxy.recording import CallRecorder, Target, current_call
 from bastion.rpc_error import RpcError
 from bastion.upstream.sdk_access import connection_of
 from bastion.upstream.upstream import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from mcp.server.context import ServerMiddleware, ServerRequestContext
+
+    from bastion.proxy.sdk_server import SdkHandler, SdkServer
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ _Lister = Callable[[str], Awaitable[list[dict[str, Any]]]]
 _Handler = Callable[[RequestScope, Any], Awaitable[Any]]
 
 
-class AggregateServer(Server[Any]):
+class AggregateServer(ServedIdentity):
     """`/mcp` (`virtual=None`) or the virtual server `virtual`, over the gateway's `ProxyServer`s."""
 
     def __init__(
@@ -61,9 +65,8 @@ class AggregateServer(Server[Any]):
         virtual: str | None = None,
         local_principal: Principal | None = None,
     ) -> None:
-        private = CacheHint(ttl_ms=0, scope="private")
-        hints = {cast("CacheableMethod", method): private for method in CACHEABLE_METHODS}
-        super().__init__(virtual or "bastion", version=__version__, cache_hints=hints, get_tool_input_schema=_none)
+        self.name = virtual or "bastion"
+        self.version = __version__
         self.servers = servers
         self.catalogue = catalogue
         self.virtual = virtual
@@ -72,7 +75,6 @@ class AggregateServer(Server[Any]):
         self.endpoint = AGGREGATE_ENDPOINT if virtual is None else f"virtual:{virtual}"
         self.hub = DownstreamHub(self.endpoint)
         self.recorder = recorder
-        self.middleware = [recorder.middleware(self)]
         self._resources: dict[str, frozenset[str]] = {}
         """The resource URIs each server listed last (routes `resources/read`)."""
         self._resources_fetched: dict[str, float] = {}
@@ -87,21 +89,36 @@ class AggregateServer(Server[Any]):
                 "resources/templates/list": self._list_templates,
                 "resources/read": self._read_resource,
             }
-        for method, handler in self.handlers.items():
-            params = types.CallToolRequestParams if method == "tools/call" else types.RequestParams
-            self.add_request_handler(method, params, handler)
 
-    def get_capabilities(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-        *,
-        protocol_version: str | None = None,
-    ) -> types.ServerCapabilities:
-        capabilities = super().get_capabilities(protocol_version=protocol_version)
-        if protocol_version not in MODERN_PROTOCOL_VERSIONS and capabilities.tools is not None:
-            capabilities.tools.list_changed = True  # servers drop out and come back
+    @cached_property
+    def sdk(self) -> SdkServer:
+        """The SDK's `Server` with the same handlers (the reference path), built on first use."""
+        from bastion.proxy.sdk_server import SdkServer
+
+        return SdkServer(self)
+
+    def sdk_requests(self) -> dict[str, tuple[type[types.RequestParams], SdkHandler]]:
+        return {
+            method: (types.CallToolRequestParams if method == "tools/call" else types.RequestParams, handler)
+            for method, handler in self.handlers.items()
+        }
+
+    def sdk_notifications(self) -> dict[str, SdkHandler]:
+        return {}
+
+    def sdk_middleware(self) -> list[ServerMiddleware[Any]]:
+        return [self.recorder.middleware(self)]
+
+    def get_capabilities(self, *, protocol_version: str | None = None) -> types.ServerCapabilities:
+        """What the SDK's server derives from these handlers (no subscriptions, no list-change
+        notices in the 2026 era), but for tools: servers drop out and come back, and legacy-era
+        agents are told (`list_changes`)."""
+        handshake_era = protocol_version not in MODERN_PROTOCOL_VERSIONS
+        capabilities = types.ServerCapabilities(tools=types.ToolsCapability(list_changed=handshake_era))
+        if "prompts/list" in self.handlers:
+            capabilities.prompts = types.PromptsCapability(list_changed=False)
+        if "resources/list" in self.handlers:
+            capabilities.resources = types.ResourcesCapability(subscribe=False, list_changed=False)
         return capabilities
 
     # What the recorder asks (`recording.RecordedServer`)
@@ -343,10 +360,6 @@ def _result(ctx: RequestScope, result: dict[str, Any]) -> dict[str, Any]:
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         result["resultType"] = "complete"
     return result
-
-
-def _none(tool: str) -> None:
-    return None
 
 
 def aggregate_servers(

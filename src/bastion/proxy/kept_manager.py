@@ -11,19 +11,29 @@ So each manager runs in a task of its own (`run`): when its task group fails, th
 logged and a fresh manager takes its place (that server's agents open new sessions; other
 servers are untouched). Requests that arrive while there is none are answered 503 with a
 JSON-RPC error and Retry-After, never 500.
+
+Under the relay the SDK's manager serves only what the relay hands it (2026-07-28 requests it
+does not serve itself, or everything with `BASTION_RELAY=0`): the gateway gives each kept
+manager its task group (`serve_in`) and the first request starts it, so an idle gateway has
+not imported the SDK's server stack.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import INTERNAL_ERROR
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
+
+from bastion.proxy.sdk_user import bind_sdk_user
+
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +48,17 @@ class KeptSessionManager:
         self.replacements = 0
         self.next_start = anyio.Event()
         """Set when the next manager has started (a fresh event is armed each time)."""
+        self._group: anyio.abc.TaskGroup | None = None
+        self._first: anyio.Event | None = None
 
     @property
     def running(self) -> bool:
         return self._manager is not None
+
+    @property
+    def restarting(self) -> bool:
+        """No manager to serve now, though one ran or should run (not: one waiting for its first request)."""
+        return self._manager is None and (self._group is None or self._first is not None)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Keep a manager running until cancelled. Started once the first one runs.
@@ -73,12 +90,32 @@ class KeptSessionManager:
             finally:
                 self._manager = None
 
+    def serve_in(self, group: anyio.abc.TaskGroup) -> None:
+        """Run in `group`, from the first request on (`run` is then started by `handle_request`)."""
+        self._group = group
+
     async def handle_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         manager = self._manager
+        if manager is None and self._group is not None:
+            await self._start_once(self._group)
+            manager = self._manager
+        bind_sdk_user(scope)
         if manager is None:
             await _restarting(self.name)(scope, receive, send)
             return
         await manager.handle_request(scope, receive, send)
+
+    async def _start_once(self, group: anyio.abc.TaskGroup) -> None:
+        """Start `run` in `group` on the first request; a request arriving meanwhile waits for it."""
+        first = self._first
+        if first is not None:
+            await first.wait()
+            return
+        self._first = first = anyio.Event()
+        try:
+            await group.start(self.run)
+        finally:
+            first.set()
 
 
 def _restarting(name: str) -> JSONResponse:

@@ -1,31 +1,35 @@
-"""The MCP server an agent talks to: an SDK `Server` whose handlers forward to one upstream.
+"""The MCP server an agent talks to: one upstream's identity, capabilities and forwarding.
 
-The SDK does the wire work on the agent's side (both protocol eras, every transport);
-this module mirrors the upstream's identity and capabilities, forwards each request raw,
-relays progress and cancellation, and puts every `tools/call` through the guard pipeline.
+Bastion's relay (`bastion.relay`) does the wire work on the agent's side; this module mirrors
+the upstream's identity and capabilities, forwards each request raw, relays progress and
+cancellation, and puts every `tools/call` through the guard pipeline. It imports no SDK: the
+SDK's `Server` serving the same handlers (`sdk`, the reference path) is built on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
-from mcp.server.caching import CACHEABLE_METHODS, CacheableMethod, CacheHint
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion.guard.pipeline import ContentWithheld, GuardPipeline, denial_message
 from bastion.model import Principal, ToolCall
 from bastion.proxy.downstream import AgentChannel, DownstreamHub
+from bastion.proxy.identity import ServedIdentity
 from bastion.proxy.recording import CallRecorder, Target, current_call
 from bastion.proxy.tool_definitions import ToolDefinitions
 from bastion.rpc_error import RpcError
 from bastion.upstream.sdk_access import connection_of
 from bastion.upstream.upstream import Upstream, UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+
+    from bastion.proxy.sdk_server import SdkHandler, SdkServer
 
 FORWARDED_METHODS: tuple[str, ...] = (
     "tools/list",
@@ -67,7 +71,7 @@ class RequestScope(Protocol):
     def protocol_version(self) -> str: ...
 
 
-class ProxyServer(Server[Any]):
+class ProxyServer(ServedIdentity):
     """Presents one upstream to agents, under the upstream's own name and capabilities."""
 
     endpoint: str | None = None
@@ -80,25 +84,35 @@ class ProxyServer(Server[Any]):
         *,
         local_principal: Principal | None = None,
     ) -> None:
-        # Agents may see different tool lists later (policy hides tools), so results are
-        # private to their authorization context and never cached across agents.
-        private = CacheHint(ttl_ms=0, scope="private")
-        hints = {cast("CacheableMethod", method): private for method in CACHEABLE_METHODS}
-        # The SDK's Mcp-Param header check would list tools upstream (unauthenticated, unaudited)
-        # before every 2026-era call; the upstream validates its own inputs, so it is off.
-        super().__init__(upstream.name, version="", cache_hints=hints, get_tool_input_schema=_no_schema)
+        self.name = upstream.name
+        self.version = ""
         self.upstream = upstream
         self.pipeline = pipeline
         self.hub = DownstreamHub(upstream.name)
         self.tools = ToolDefinitions(upstream.request, lambda: upstream.starts)
         self.local_principal = local_principal
         self.recorder = recorder
-        self.middleware = [recorder.middleware(self), self._upstream_ready]
         self.tracer = recorder.tracer
-        for method in FORWARDED_METHODS:
-            self.add_request_handler(method, types.RequestParams, self._forward)
-        self.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
-        self.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, self._roots_changed)
+
+    @cached_property
+    def sdk(self) -> SdkServer:
+        """The SDK's `Server` with this server's handlers (the reference path), built on first use."""
+        from bastion.proxy.sdk_server import SdkServer
+
+        return SdkServer(self)
+
+    def sdk_requests(self) -> dict[str, tuple[type[types.RequestParams], SdkHandler]]:
+        handlers: dict[str, tuple[type[types.RequestParams], SdkHandler]] = {
+            method: (types.RequestParams, self._forward) for method in FORWARDED_METHODS
+        }
+        handlers["tools/call"] = (types.CallToolRequestParams, self._call_tool)
+        return handlers
+
+    def sdk_notifications(self) -> dict[str, SdkHandler]:
+        return {"notifications/roots/list_changed": self._roots_changed}
+
+    def sdk_middleware(self) -> list[ServerMiddleware[Any]]:
+        return [self.recorder.middleware(self), self._upstream_ready]
 
     def adopt_upstream_identity(self) -> None:
         """Show agents the upstream's name, version and instructions once its session is open."""
@@ -110,16 +124,9 @@ class ProxyServer(Server[Any]):
             self.version = info.server_info.version
             self.title = info.server_info.title
         self.instructions = info.instructions
-        self.__dict__.pop("_server_info_stamp_source", None)
+        self.identity_changed()
 
-    def get_capabilities(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-        *,
-        protocol_version: str | None = None,
-    ) -> types.ServerCapabilities:
+    def get_capabilities(self, *, protocol_version: str | None = None) -> types.ServerCapabilities:
         info = self.upstream.info
         if info is None:
             return types.ServerCapabilities()
@@ -185,7 +192,7 @@ class ProxyServer(Server[Any]):
         token = self.hub.begin(agent, channel, ctx.request_id)
         span = self.tracer.upstream(self.upstream.name, method, raw) if self.tracer is not None else None
         try:
-            wants_progress = progress_token_from_params(ctx.params) is not None
+            wants_progress = progress_token_of(ctx.params) is not None
             on_progress = ctx.session.report_progress if wants_progress else None
             result = _inbound_result(await self.upstream.request(method, raw, on_progress=on_progress))
         except RpcError as exc:
@@ -291,8 +298,11 @@ def outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _no_schema(tool: str) -> None:
-    return None
+def progress_token_of(params: Mapping[str, Any] | None) -> str | int | None:
+    """`params._meta.progressToken` (a bool is none: it would alias 1), as the SDK reads it."""
+    meta = params.get("_meta") if params is not None else None
+    token = meta.get("progressToken") if isinstance(meta, Mapping) else None
+    return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
 
 def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:

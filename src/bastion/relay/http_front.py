@@ -27,9 +27,7 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from bastion.model import Principal
@@ -38,6 +36,7 @@ from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.modern import ModernFront
 from bastion.relay.session import OutMessage, RelaySession, RequestChannel
 
@@ -63,10 +62,10 @@ _PING = b": ping\r\n\r\n"
 class RelayHttpEndpoint:
     """The relay's Streamable HTTP transport for one server; 2026-era requests go to `sdk`."""
 
-    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: TransportSecuritySettings) -> None:
+    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: HostChecks) -> None:
         self.relay = relay
         self.sdk = sdk
-        self.security = TransportSecurityMiddleware(security)
+        self.security = security
         self.modern = ModernFront(relay, sdk, self.security)
         """2026-07-28 requests (no session)."""
         self.sessions: dict[str, RelaySession] = {}
@@ -85,7 +84,7 @@ class RelayHttpEndpoint:
         if session_id is not None and session is None:
             await _error(send, 404, "Session not found")
             return
-        refused = await self.security.validate_request(Request(scope, receive), is_post=True)
+        refused = self.security.refusal(scope, is_post=True)
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -136,7 +135,7 @@ class RelayHttpEndpoint:
             await _error(send, 404, "Session not found")
             return
         method = scope["method"]
-        refused = await self.security.validate_request(Request(scope, receive), is_post=False)
+        refused = self.security.refusal(scope, is_post=False)
         if refused is not None:
             await refused(scope, receive, send)
             return

@@ -13,19 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
-from mcp.server.transport_security import TransportSecurityMiddleware
-from mcp.shared.inbound import (
-    ERROR_CODE_HTTP_STATUS,
-    InboundLadderRejection,
-    classify_inbound_request,
-    find_duplicated_routing_header,
-)
 from mcp_types import HEADER_MISMATCH
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from bastion.model import Principal
@@ -35,7 +27,11 @@ from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.session import OutMessage
+
+if TYPE_CHECKING:
+    from mcp.shared.inbound import InboundLadderRejection
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +70,7 @@ class ModernChannel:
 class ModernFront:
     """Serves the 2026-era POSTs the relay handles; hands the rest to the SDK."""
 
-    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: TransportSecurityMiddleware) -> None:
+    def __init__(self, relay: FlowServer, sdk: KeptSessionManager, security: HostChecks) -> None:
         self.relay = relay
         self.sdk = sdk
         self.security = security
@@ -87,7 +83,7 @@ class ModernFront:
         if not isinstance(message, jsonrpc.Request) or message.method not in self.relay.hot_methods:
             await self.sdk.handle_request(scope, replay(body, receive), send)
             return
-        refused = await self.security.validate_request(Request(scope, receive), is_post=True)
+        refused = self.security.refusal(scope, is_post=True)
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -97,6 +93,9 @@ class ModernFront:
         if not (has_json and has_sse):
             await _respond(send, 406, b"", [])
             return
+        # The SDK's checks of the era's envelope: imported by the first 2026-era request.
+        from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request, find_duplicated_routing_header
+
         text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         duplicated = find_duplicated_routing_header(text_headers)
         if duplicated is not None:
@@ -160,7 +159,7 @@ async def _write(send: Send, into: Any, codes: list[int | None]) -> None:
             return
     if first is not None and first[1]:
         code = codes[0] if codes else None
-        status = ERROR_CODE_HTTP_STATUS.get(code, 200) if code is not None else 200
+        status = _http_status(code)
         await _respond(send, status, first[0], [(b"content-type", b"application/json")])
         return
     try:
@@ -186,9 +185,18 @@ async def _write(send: Send, into: Any, codes: list[int | None]) -> None:
 
 
 async def _reject(send: Send, rejection: InboundLadderRejection, request_id: Any) -> None:
-    status = ERROR_CODE_HTTP_STATUS.get(rejection.code, 200)
+    status = _http_status(rejection.code)
     body = jsonrpc.error_bytes(request_id, rejection.code, rejection.message, rejection.data)
     await _respond(send, status, body, [(b"content-type", b"application/json")])
+
+
+def _http_status(code: int | None) -> int:
+    """The HTTP status the era gives a JSON-RPC error `code` (200 for a result or an unmapped code)."""
+    if code is None:
+        return 200
+    from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
+
+    return ERROR_CODE_HTTP_STATUS.get(code, 200)
 
 
 async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

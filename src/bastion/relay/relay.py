@@ -30,7 +30,7 @@ from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.upstream import UpstreamUnavailable
 
 if TYPE_CHECKING:
-    from mcp.server.lowlevel import Server
+    from bastion.proxy.identity import ServedIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def for_era(flow: Flow, method: str, result: dict[str, Any], stamp: Any) -> dict
 
 
 async def handshake(
-    flow: Flow, server: Server[Any], ready: Callable[[], Awaitable[None]] | None = None
+    flow: Flow, server: ServedIdentity, ready: Callable[[], Awaitable[None]] | None = None
 ) -> dict[str, Any]:
     """`initialize` answered as the SDK's server answers it: version negotiation, the server's
     identity and capabilities (`create_initialization_options`, once `ready` has run)."""

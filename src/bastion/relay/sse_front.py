@@ -26,13 +26,12 @@ from urllib.parse import parse_qs, quote
 
 import anyio
 from anyio.abc import TaskGroup
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.flow_server import FlowServer
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.session import OutMessage
 from bastion.relay.session_front import OutboxSession, SessionFront
 
@@ -53,15 +52,15 @@ _PING = b": ping\r\n\r\n"
 class RelaySseEndpoint:
     """Legacy HTTP+SSE sessions of one endpoint (a server, a virtual server, or `/mcp`)."""
 
-    def __init__(self, relay: FlowServer, messages_path: str, security: TransportSecuritySettings) -> None:
+    def __init__(self, relay: FlowServer, messages_path: str, security: HostChecks) -> None:
         self.front = SessionFront(relay, TRANSPORT)
         self.messages_path = messages_path
-        self.security = TransportSecurityMiddleware(security)
+        self.security = security
         self.sessions: dict[str, tuple[OutboxSession, TaskGroup]] = {}
 
     async def connect(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET: the agent's session, for as long as its event stream stays open."""
-        refused = await self.security.validate_request(Request(scope, receive), is_post=False)
+        refused = self.security.refusal(scope, is_post=False)
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -99,7 +98,7 @@ class RelaySseEndpoint:
 
     async def post(self, scope: Scope, receive: Receive, send: Send, raw: Any) -> None:
         """POST of one message (already parsed once by the front door: `raw`)."""
-        refused = await self.security.validate_request(Request(scope, receive), is_post=True)
+        refused = self.security.refusal(scope, is_post=True)
         if refused is not None:
             await refused(scope, receive, send)
             return

@@ -8,7 +8,7 @@ from bastion.front.http_app import transport_security
 
 def test_dns_rebinding_protection_is_on_for_a_specific_host_and_accepts_public_url():
     settings = transport_security("127.0.0.1", "https://bastion.example.com")
-    assert settings.enable_dns_rebinding_protection
+    assert settings.enabled
     assert "bastion.example.com" in settings.allowed_hosts
     assert "https://bastion.example.com" in settings.allowed_origins
-    assert not transport_security("0.0.0.0", None).enable_dns_rebinding_protection
+    assert not transport_security("0.0.0.0", None).enabled

@@ -104,3 +104,34 @@ async def test_a_manager_that_cannot_start_raises_instead_of_being_replaced() ->
         await kept.run()
     assert kept.replacements == 0
     assert not kept.running
+
+
+async def test_a_manager_given_its_task_group_starts_with_the_first_request_and_is_not_restarting_before() -> None:
+    made: list[int] = []
+
+    def make() -> StreamableHTTPSessionManager:
+        made.append(1)
+        return StreamableHTTPSessionManager(app=Server("kept"), json_response=True)
+
+    kept = KeptSessionManager("kept", make)
+    assert kept.restarting  # no task group yet: nothing will serve
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            kept.serve_in(tg)
+            assert made == []
+            assert not kept.running
+            assert not kept.restarting  # waiting for its first request: ready
+            async with http_to(kept) as http:
+                first, second = [], []
+                async with anyio.create_task_group() as both:
+                    both.start_soon(lambda: _post(http, first))
+                    both.start_soon(lambda: _post(http, second))
+            assert first[0].status_code == second[0].status_code == 200
+            assert made == [1]  # one manager, started once for both requests
+            assert kept.running
+            assert not kept.restarting
+            tg.cancel_scope.cancel()
+
+
+async def _post(http: httpx2.AsyncClient, into: list[httpx2.Response]) -> None:
+    into.append(await http.post("/mcp", json=INITIALIZE, headers=HEADERS))
