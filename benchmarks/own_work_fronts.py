@@ -22,7 +22,6 @@ import anyio
 import mcp_types as types
 import orjson
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 
 from bastion.front.http_auth import attach_principal
 from bastion.guard.pipeline import GuardPipeline
@@ -30,7 +29,9 @@ from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import ProxyServer
 from bastion.proxy.recording import CallRecorder
+from bastion.proxy.sdk_user import bind_sdk_user
 from bastion.relay.front_checks import Judged, judge, replay
+from bastion.relay.host_checks import HostChecks
 from bastion.relay.http_front import RelayHttpEndpoint
 from bastion.relay.relay import Relay
 from bastion.upstream.upstream import UpstreamInfo
@@ -128,8 +129,10 @@ async def front_door(
     """A `post(body)` through the `kind` (`sdk` or `relay`) front door, with a session opened."""
     proxy = ProxyServer(upstream, pipeline, recorder)  # type: ignore[arg-type]
     proxy.adopt_upstream_identity()
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    manager = KeptSessionManager("echo", lambda: StreamableHTTPSessionManager(app=proxy, security_settings=security))
+    security = HostChecks(enabled=False)
+    manager = KeptSessionManager(
+        "echo", lambda: StreamableHTTPSessionManager(app=proxy.sdk, security_settings=security.sdk_settings())
+    )
     async with anyio.create_task_group() as tg:
         await tg.start(manager.run)
         relay = RelayHttpEndpoint(Relay(proxy, recorder), manager, security) if kind == "relay" else None
@@ -145,6 +148,7 @@ async def front_door(
                     await relay.post(scope, receive, send, body, judged.message)
 
                 return await _exchange(app, scope, body)
+            bind_sdk_user(scope)  # what the front door adds before handing a request to the SDK's transport
             return await _exchange(manager.handle_request, scope, body)
 
         opened = await post(orjson.dumps(INIT))
