@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 from bastion.proxy.aggregate import AggregateServer
-from bastion.proxy.recording import RecordedRequest
 from bastion.relay import jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
@@ -56,23 +55,7 @@ class AggregateRelay:
         target = await aggregate.route(method, params, principal)  # before the record: it names the real server
         flow.server = target.server or self.name
         flow.tool = target.tool if method == "tools/call" else None
-        session = flow.session.session
-        agent = aggregate.hub.join(session, principal, flow.session) if session is not None else None
-        request = RecordedRequest(
-            principal=principal,
-            method=method,
-            params=params,
-            target=target,
-            agent=agent,
-            transport=flow.transport,
-            endpoint=aggregate.endpoint,
-            request_id=flow.request_id,
-            scope=flow.scope,
-            session=f"mcp:{session.id}" if session is not None else None,
-        )
-        opened = await self.audit.requested(flow, request)
-        result: dict[str, Any] = await self.audit.observe(flow, opened, lambda: self._dispatch(flow))
-        return result
+        return await self.audit.around(flow, target, aggregate.hub, aggregate.endpoint, lambda: self._dispatch(flow))
 
     async def _dispatch(self, flow: Flow) -> dict[str, Any]:
         method = flow.method

@@ -14,7 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bastion.proxy.recording import CallRecorder, OpenCall, RecordedRequest
+from bastion.proxy.downstream import DownstreamHub
+from bastion.proxy.recording import CallRecorder, OpenCall, RecordedRequest, Target
 from bastion.relay.flow import Flow
 
 
@@ -37,3 +38,31 @@ class AuditHook:
         finally:
             flow.verdict = opened.state.verdict
             flow.timings.completed = time.perf_counter()
+
+    async def around(
+        self,
+        flow: Flow,
+        target: Target,
+        hub: DownstreamHub,
+        endpoint: str | None,
+        run: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """`flow`'s request recorded write-ahead (routed to `target`; the agent's session joined
+        on `hub`, for what the server sends back), then `run` observed until it completes."""
+        session = flow.session.session
+        agent = hub.join(session, flow.principal, flow.session) if session is not None else None
+        request = RecordedRequest(
+            principal=flow.principal,
+            method=flow.method,
+            params=flow.params or {},
+            target=target,
+            agent=agent,
+            transport=flow.transport,
+            endpoint=endpoint,
+            request_id=flow.request_id,
+            scope=flow.scope,
+            session=f"mcp:{session.id}" if session is not None else None,
+        )
+        opened = await self.requested(flow, request)
+        result: dict[str, Any] = await self.observe(flow, opened, run)
+        return result

@@ -21,7 +21,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from pydantic import BaseModel, ValidationError
 
 from bastion.proxy.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
-from bastion.proxy.recording import CallRecorder, RecordedRequest, Target
+from bastion.proxy.recording import CallRecorder, Target
 from bastion.relay import jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
@@ -65,23 +65,8 @@ class Relay:
             return {}
         name = (flow.params or {}).get("name") if method == "tools/call" else None
         flow.tool = name if isinstance(name, str) else None
-        session = flow.session.session
-        agent = self.proxy.hub.join(session, flow.principal, flow.session) if session is not None else None
-        request = RecordedRequest(
-            principal=flow.principal,
-            method=method,
-            params=flow.params or {},
-            target=Target(self.name, flow.tool),
-            agent=agent,
-            transport=flow.transport,
-            endpoint=flow.endpoint,
-            request_id=flow.request_id,
-            scope=flow.scope,
-            session=f"mcp:{session.id}" if session is not None else None,
-        )
-        opened = await self.audit.requested(flow, request)
-        result: dict[str, Any] = await self.audit.observe(flow, opened, lambda: self._dispatch(flow))
-        return result
+        target = Target(self.name, flow.tool)
+        return await self.audit.around(flow, target, self.proxy.hub, flow.endpoint, lambda: self._dispatch(flow))
 
     async def _dispatch(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
