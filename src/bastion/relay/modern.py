@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
+from bastion.proxy.proxy import progress_token_of
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
 from bastion.relay.flow import Flow
@@ -111,9 +112,7 @@ class ModernFront:
         principal = scope["bastion.principal"]
         assert isinstance(principal, Principal)
         params = message.params
-        meta = params.get("_meta") if params is not None else None
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        progress_token = progress_token_of(params)
         out, into = anyio.create_memory_object_stream[OutMessage](16)
         flow = Flow(
             principal=principal,

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 
 from bastion.model import Principal
+from bastion.proxy.proxy import progress_token_of
 from bastion.relay import jsonrpc
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
@@ -79,9 +80,7 @@ class SessionFront:
         self, session: OutboxSession, request: jsonrpc.Request, scope: Mapping[str, Any] | None = None
     ) -> None:
         params = request.params
-        meta = params.get("_meta") if params is not None else None
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        progress_token = token if isinstance(token, str | int) and not isinstance(token, bool) else None
+        progress_token = progress_token_of(params)
         flow = Flow(
             principal=session.principal,
             server=self.relay.name,
