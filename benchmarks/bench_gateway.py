@@ -147,10 +147,13 @@ def start_gateway(
 ) -> Gateway:
     """`bastion up --config CONFIG` (or `program up --config CONFIG`), once it prints its URL and token."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    process = subprocess.Popen(
-        [*(program or [BASTION]), "up", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=log, text=True, env=env,
-    )  # fmt: skip
+    process, base_url, token = start_up([*(program or [BASTION]), "up", "--config", str(config)], env, log)
+    return Gateway(process, base_url, token, config)
+
+
+def start_up(program: list[str], env: dict[str, str], log: TextIO) -> tuple[subprocess.Popen[str], str, str]:
+    """Start `program` (a `bastion up`); return it once it printed its URL and first token."""
+    process = subprocess.Popen(program, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     assert process.stdout is not None
     base_url = token = None
     deadline = time.monotonic() + 120
@@ -167,7 +170,7 @@ def start_gateway(
         raise RuntimeError("bastion up did not print its URL and token; see the log")
     # Keep draining stdout so the gateway never blocks on a full pipe.
     threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
-    return Gateway(process, base_url, token, config)
+    return process, base_url, token
 
 
 # --- clients -------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,6 +41,8 @@ import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+
+from bench_gateway import start_up  # type: ignore[import-not-found]  # the sibling benchmark's
 
 VENV_BIN = Path(sys.executable).parent
 BASTION = str(VENV_BIN / "bastion")
@@ -217,27 +218,6 @@ def write_config(folder: Path) -> Path:
     path = folder / "bastion.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
-
-
-def start_up(program: list[str], env: dict[str, str], log: TextIO) -> tuple[subprocess.Popen[str], str, str]:
-    """Start `program` (a `bastion up`); return it once it printed its URL and first token."""
-    process = subprocess.Popen(program, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    assert process.stdout is not None
-    base_url = token = None
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        if m := re.search(r"serving on (http://\S+)", line):
-            base_url = m[1]
-        elif re.fullmatch(r"bst_\S+", line.strip()):
-            token = line.strip()
-            break
-        if time.monotonic() > deadline:
-            break
-    if base_url is None or token is None:
-        process.kill()
-        raise RuntimeError("bastion up did not print its URL and token; see the log")
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()  # type: ignore[union-attr]
-    return process, base_url, token
 
 
 def stop(process: subprocess.Popen[str]) -> None:

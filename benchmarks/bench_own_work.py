@@ -133,19 +133,7 @@ async def _rounds(gateway: Gateway, calls: int) -> tuple[float, float]:
         ctx = SimpleNamespace(request_id=1, method="tools/call", params=params, request=None)
         await recorder._record(server, ctx, tool_call)  # type: ignore[arg-type]
 
-    for _ in range(WARMUP):
-        await one()
-    own: list[float] = []
-    for _ in range(ROUNDS):
-        began = time.process_time()
-        for _ in range(calls):
-            await asyncio.sleep(UPSTREAM_S)
-        idle = time.process_time() - began
-        began = time.process_time()
-        for _ in range(calls):
-            await one()
-        own.append((time.process_time() - began - idle) / calls * 1e6)
-    return statistics.median(own), min(own)
+    return await _timed(one, calls)
 
 
 async def _front_rounds(gateway: Gateway, calls: int, front: str) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
 from bastion.relay.host_checks import HostChecks
-from bastion.relay.session import OutMessage
+from bastion.relay.session import OutMessage, send_progress
 
 if TYPE_CHECKING:
     from mcp.shared.inbound import InboundLadderRejection
@@ -59,10 +59,7 @@ class ModernChannel:
         self.progress_token = progress_token
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        if self.progress_token is None:
-            return
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self.stream.send((jsonrpc.progress_bytes(self.progress_token, progress, total, message), False))
+        await send_progress(self.stream, self.progress_token, progress, total, message)
 
     async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
         raise AssertionError("a 2026-era request has no channel for server-to-client requests")

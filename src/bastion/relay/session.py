@@ -183,11 +183,7 @@ class RequestChannel:
         self.progress_token = progress_token
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        if self.progress_token is None:
-            return
-        # When the agent went away, or the call ended, progress has nowhere to go.
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self.stream.send((jsonrpc.progress_bytes(self.progress_token, progress, total, message), False))
+        await send_progress(self.stream, self.progress_token, progress, total, message)
 
     async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
         """The hub's server-to-client request (an SDK model), sent on this call's stream when
@@ -206,6 +202,17 @@ class RequestChannel:
             if isinstance(result_type, type) and issubclass(result_type, BaseModel)
             else result
         )
+
+
+async def send_progress(
+    stream: Outbox, token: str | int | None, progress: float, total: float | None, message: str | None
+) -> None:
+    """A progress notification for the request that gave `token` (none without one) on its stream.
+    When the agent went away, or the call ended, progress has nowhere to go: dropped."""
+    if token is None:
+        return
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        await stream.send((jsonrpc.progress_bytes(token, progress, total, message), False))
 
 
 def idle_deadline(session: RelaySession, idle_seconds: float | None) -> float:
