@@ -255,7 +255,7 @@ async def test_blocked_egress_is_audited_and_alerted(tmp_path: Path) -> None:
     assert [(e.details["host"], e.details["address"]) for e in allowed] == [("docs.example.test", "127.0.0.1")]
 
 
-def _failing_append(conn: Any, rows: Any, health: Any) -> None:
+def _failing_write(conn: Any, rows: Any, health: Any) -> None:  # the commit, on whichever thread makes it
     raise sqlite3.OperationalError("disk I/O error (injected)")
 
 
@@ -271,7 +271,7 @@ async def test_an_audit_store_that_cannot_write_raises_audit_store_failing(
                 assert gateway.tokens is not None
                 _, token = gateway.tokens.create("agent")
                 async with http_client(gateway, "time", token) as client:
-                    monkeypatch.setattr(gateway.audit.inner.backend, "append", _failing_append)  # type: ignore[attr-defined]
+                    monkeypatch.setattr(gateway.audit.inner.backend, "_write_and_commit", _failing_write)  # type: ignore[attr-defined]
                     for _ in range(3):
                         with pytest.raises(Exception, match="audit log cannot be written"):
                             await client.call_tool("get_current_time", {"timezone": "UTC"})

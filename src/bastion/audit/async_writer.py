@@ -133,8 +133,8 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
             if asyncio.get_running_loop() is self._loop:
                 await asyncio.shield(task)
 
-    async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
-        """Append `event`; with `durable`, return only once it is committed."""
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
+        """Append `event`; with `durable`, return only once it is committed (`alone` changes nothing here)."""
         row = encode_event(event, self.policy)
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))

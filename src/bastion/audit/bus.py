@@ -121,9 +121,12 @@ class EventBus:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         began = time.perf_counter()
-        await self.inner.record(event, durable=durable)
+        if alone:
+            await self.inner.record(event, durable=durable, alone=True)
+        else:
+            await self.inner.record(event, durable=durable)
         if durable:
             elapsed = time.perf_counter() - began
             for subscriber in self.subscribers:

@@ -1,13 +1,15 @@
 """The embedded audit store: one SQLite file (WAL), group-committed.
 
-Writes go through the shared writer thread (`audit/writer.py`). A batch someone waits on
+Writes go through the shared writer thread (`audit/writer.py`), or are made on the caller's
+thread when the writer is idle (every durable write under `durability: process`; under
+`power`, one whose caller has no other request in flight). A batch someone waits on
 (a write-ahead record) commits with `synchronous=FULL` under `durability: power`: the log
 is fsynced before the caller goes on. Every other commit, and all of them under
 `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
 (or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
 waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
-caller's thread under `process` never checkpoint). It also keeps the full-text index,
+caller's thread never checkpoint). It also keeps the full-text index,
 which commits leave out (`sqlite_text_index.py`).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
@@ -329,9 +331,11 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
     ) -> None:
         policy = policy or PayloadPolicy()
         backend = SqliteBackend(path, policy, fsync=durability == "power", anchor=anchor)
-        # Without fsync a commit is quick enough to make on the caller's thread (see writer.py).
-        inline = backend.append_if_free if durability == "process" else None
-        super().__init__(backend, policy, retention, inline=inline)
+        # A commit is quick enough to make on the caller's thread: always without fsync, and
+        # with it for a caller with nothing else to do (see writer.py).
+        super().__init__(
+            backend, policy, retention, inline=backend.append_if_free, inline_waits_for_disk=durability == "power"
+        )
         self.path = path
 
     @property

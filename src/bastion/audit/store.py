@@ -67,7 +67,9 @@ class AuditStore(AuditReader, Protocol):
     async def close(self) -> None:
         """Commit everything queued, then release the store."""
 
-    async def record(self, event: AuditEvent, *, durable: bool = True) -> None: ...
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
+        """`alone`: the caller has no other request in flight, so a durable commit may hold its
+        thread rather than be handed to the writer and back (the SQLite store does so)."""
 
     def record_nowait(self, event: AuditEvent) -> None: ...
 

@@ -16,10 +16,14 @@ synced commit puts them on disk. The writer keeps its own deadline for lingering
 while it is busy (it watches for `LINGER_S` after each commit): only the first lingering
 event after an idle spell wakes it, not one event per call.
 
-With `inline` (SQLite under `durability: process`, where a commit does not wait for the
-disk), a durable write that finds the writer idle and the database free commits on the
-caller's own thread: two thread hand-offs (and, on a busy machine, two trips through the
-scheduler and the GIL) cost more than the commit itself. When the writer is busy, or
+With `inline` (SQLite), a durable write that finds the writer idle and the database free
+commits on the caller's own thread: two thread hand-offs (and, on a busy machine, two trips
+through the scheduler and the GIL) cost more than the commit itself. Under `durability:
+process` a commit does not wait for the disk, so every such write does so. Under `power`
+(`inline_waits_for_disk`) the commit's fsync would hold the caller's event loop, so only a
+write whose caller says it is `alone` (no other request in flight: nothing to do meanwhile,
+and nobody to group-commit with) is made inline; the others go to the writer thread, which
+group-commits them. When the writer is busy, or
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
 `_conn_lock` keeps the caller and the writer thread apart.
@@ -111,12 +115,15 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         *,
         linger_s: float = LINGER_S,
         inline: InlineAppend[ConnT] | None = None,
+        inline_waits_for_disk: bool = False,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.retention = retention
         self.linger_s = linger_s
         self.inline = inline
+        self.inline_waits_for_disk = inline_waits_for_disk
+        """An inline commit is fsynced (`power`): made only for a caller that is `alone`."""
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
@@ -177,10 +184,16 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         finally:
             await anyio.to_thread.run_sync(thread.join)
 
-    async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
-        """Append `event`; with `durable`, return only once it is committed."""
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
+        """Append `event`; with `durable`, return only once it is committed (`alone`: see the module docstring)."""
         row = encode_event(event, self.policy)
-        if durable and self.inline is not None and self._commit_inline(self.inline, row):
+        inline = self.inline
+        if (
+            durable
+            and inline is not None
+            and (alone or not self.inline_waits_for_disk)
+            and self._commit_inline(inline, row)
+        ):
             return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))

@@ -66,6 +66,8 @@ class CallState:
     """Where an aggregate endpoint routes the request (read by its handlers)."""
     session: str | None = None
     """The agent's MCP session (see `session_of`), for the checks that remember per session."""
+    counted: bool = False
+    """Among the recorder's tool calls in flight (from its write-ahead record to its end)."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -190,6 +192,8 @@ class CallRecorder:
         """Makes each request's span when tracing is on (None: off)."""
         self.refusals = refusals
         """Where a request refused before its record goes (`request.refused`)."""
+        self._tool_calls_open = 0
+        """Tool calls recorded and not yet ended (a durable record made with none open is `alone`)."""
         self._ids_in_flight: set[tuple[Connection, str]] = set()
         """(connection, request id) of each request in flight over a legacy SSE session or stdio."""
         self.refuse_on_failure = refuse_on_failure
@@ -303,7 +307,14 @@ class CallRecorder:
         )
         began = time.perf_counter()
         try:
-            await self.store.record(requested, durable=is_tool_call)
+            if is_tool_call:
+                # Alone: no other call in flight here, so the commit may hold this thread (see
+                # audit/writer.py): nothing else to do meanwhile, nobody to group-commit with.
+                await self.store.record(requested, alone=self._tool_calls_open == 0)
+                self._tool_calls_open += 1
+                state.counted = True
+            else:
+                await self.store.record(requested, durable=False)
             if self.tracer is not None and is_tool_call:
                 self.tracer.past_child("bastion.audit.commit", time.perf_counter() - began)
         except AuditStoreError as exc:
@@ -359,6 +370,9 @@ class CallRecorder:
         is_error: bool | None = None,
         result: Any = None,
     ) -> None:
+        if state.counted:
+            state.counted = False
+            self._tool_calls_open -= 1
         verdict = state.verdict
         completed = CallCompleted(
             agent=requested.agent,

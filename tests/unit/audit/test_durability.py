@@ -169,6 +169,30 @@ async def test_under_process_a_lone_durable_write_commits_on_the_callers_thread(
         await writer.close()
 
 
+async def test_under_power_only_a_lone_durable_write_commits_on_the_callers_thread_fsynced(tmp_path: Path) -> None:
+    """A caller with no other request in flight (`alone`) commits inline, fsync included; any
+    other durable write goes to the writer thread, to be group-committed with its neighbours."""
+    backend = WatchedBackend(tmp_path / "audit.db", fsync=True)
+    writer = GroupCommitWriter(
+        backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free, inline_waits_for_disk=True
+    )
+    await writer.open()
+    try:
+        await writer.record(requested(), durable=True)  # not alone: handed to the writer thread
+        assert await next_commit(backend) == (FULL, ["call.requested"], False)
+        assert backend.threads == ["bastion-audit-writer"]
+
+        writer.record_nowait(completed())
+        await writer.record(requested(), durable=True, alone=True)
+        assert await next_commit(backend) == (FULL, ["call.completed", "call.requested"], False)
+        assert backend.threads[1:] == [threading.current_thread().name]  # no hand-off, and synced
+
+        await writer.record(requested(), durable=False, alone=True)  # nobody waits: lingers as before
+        assert backend.threads[2:] == []
+    finally:
+        await writer.close()
+
+
 async def test_a_durable_write_joins_the_queue_when_the_writer_is_busy(tmp_path: Path) -> None:
     backend = WatchedBackend(tmp_path / "audit.db", fsync=False)
     writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free)

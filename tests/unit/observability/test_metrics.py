@@ -108,7 +108,7 @@ class _Store:
     def __init__(self) -> None:
         self.recorded: list[AuditEvent] = []
 
-    async def record(self, event: AuditEvent, *, durable: bool = True) -> None:
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         self.recorded.append(event)
 
     def record_nowait(self, event: AuditEvent) -> None:
