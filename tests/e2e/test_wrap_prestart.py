@@ -4,6 +4,7 @@ that process (issue 16, item 2: the server boots while Bastion does, instead of 
 from __future__ import annotations
 
 import sys
+import threading
 
 import anyio
 import pytest
@@ -47,6 +48,25 @@ async def test_the_gateway_adopts_the_prestarted_server(tmp_path):
             assert not result.is_error
     assert early.process.poll() is not None  # stopped with the gateway
     assert list((config.data_dir / "run").iterdir()) == []  # its status file released
+
+
+def stderr_readers() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "stderr-time" and thread.is_alive()]
+
+
+async def test_an_adopted_server_has_one_stderr_reader_which_stops_with_the_gateway(tmp_path):
+    """The prestarted process's stderr capture becomes the server's (restarts write there too):
+    no second reader on the same log file, and none left running after the gateway stops."""
+    config, early = prestarted(tmp_path, {"command": str(VENV_BIN / "mcp-server-time")})
+    assert early is not None
+    with anyio.fail_after(60):
+        async with serving(Gateway(config, prestarted={"time": early})) as gateway:
+            assert early.adopted
+            assert len(stderr_readers()) == 1
+            runtime = gateway.upstreams["time"].runtime
+            assert runtime is not None
+            assert runtime.stderr is early.stderr.stream
+    assert stderr_readers() == []
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,13 @@ class ServerRuntime:
         """The stderr every start of this server gets (its log file's pipe), while `running()`."""
         return self._stderr.stream if self._stderr is not None else None
 
+    def adopt_stderr(self, capture: StderrCapture) -> None:
+        """Take `capture` (a prestarted process's, on the same log) as the server's stderr from now
+        on, for every later start too, closing the one `running()` opened: one reader per server."""
+        if self._stderr is not None and self._stderr is not capture:
+            self._stderr.close()
+        self._stderr = capture
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ServerRuntime]:
         """Capture the server's stderr into its log; hold the egress proxy (`network: allowlist`) open."""

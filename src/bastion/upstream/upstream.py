@@ -415,6 +415,7 @@ class Upstream:
             if prestarted is not None:
                 prestarted.adopted = True
                 self.runtime.limits = dict(prestarted.limits)
+                self.runtime.adopt_stderr(prestarted.stderr)
                 return _Connection(start=prestarted.start, process=prestarted.process)
             params, start = self.runtime.launch(resolve_command(config.command))
             target = self.runtime.stderr or self._errlog
