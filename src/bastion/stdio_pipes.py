@@ -52,24 +52,6 @@ class PipeLineReader:
             yield line
 
 
-class ReplayedLines:
-    """A line reader that gives `first` again before the rest of `rest` (a line already peeked at)."""
-
-    def __init__(self, first: str, rest: PipeLineReader) -> None:
-        self._first: str | None = first
-        self._rest = rest
-
-    async def readline(self) -> str:
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        return await self._rest.readline()
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while line := await self.readline():
-            yield line
-
-
 class PipeTextWriter:
     """What `stdio_server(stdout=...)` writes to: text, encoded as UTF-8, onto a pipe."""
 

@@ -73,7 +73,7 @@ from bastion.runtime.events import LoggingSink, RuntimeEventSink
 from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_runtime import RuntimeSettings, ServerRuntime
 from bastion.runtime.supervisor import Supervisor
-from bastion.stdio_pipes import ReplayedLines, loop_driven_stdio
+from bastion.stdio_pipes import loop_driven_stdio
 from bastion.stores import (
     open_admin_token_store,
     open_approval_store,
@@ -410,22 +410,18 @@ class Gateway:
         async with loop_driven_stdio() as (stdin, stdout):
             principal = self.local_principal
             if stdin is not None and principal is not None and relay_enabled():
-                # Over pipes, Bastion's own relay serves the handshake era, for one server or all
-                # (`--all`); the SDK's stack is the reference, and serves a 2026-07-28 agent.
+                # Over pipes, Bastion's own relay serves the agent, in either era, for one server
+                # or all (`--all`); the SDK's stack is the reference (`BASTION_RELAY=0`).
                 from bastion.relay.aggregate import AggregateRelay
                 from bastion.relay.flow_server import FlowServer
                 from bastion.relay.relay import Relay
-                from bastion.relay.stdio_front import StdioFront, opens_handshake
+                from bastion.relay.stdio_front import StdioFront
 
-                while (first := await stdin.readline()) and not first.strip():
-                    pass  # blank lines: both stacks ignore them
-                stdin = ReplayedLines(first, stdin)
-                if opens_handshake(first):
-                    served: FlowServer = (
-                        Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
-                    )
-                    await StdioFront(served, principal).serve(stdin, stdout)
-                    return
+                served: FlowServer = (
+                    Relay(server, server.recorder) if isinstance(server, ProxyServer) else AggregateRelay(server)
+                )
+                await StdioFront(served, principal).serve(stdin, stdout)
+                return
             from mcp.server.stdio import stdio_server
 
             async with stdio_server(stdin, stdout) as (read, write):

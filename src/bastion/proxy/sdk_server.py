@@ -1,8 +1,8 @@
 """The SDK's lowlevel `Server` for a `ProxyServer` or `AggregateServer`: built on first use.
 
 Bastion's relay serves agents without it; the SDK's stack is the reference path
-(`BASTION_RELAY=0`), and serves what the relay hands on (2026-07-28 requests it does not
-serve itself, such as `server/discover`, and 2026-era agents over stdio). Importing this
+(`BASTION_RELAY=0`), and serves what the relay hands on (2026-07-28 requests over HTTP it
+does not serve itself, such as `server/discover`; over stdio the relay serves both eras). Importing this
 module imports the SDK's server stack, so only the `sdk` property of the served servers does.
 """
 

@@ -17,13 +17,12 @@ import logging
 from typing import Any
 
 from bastion.proxy.aggregate import AggregateServer
-from bastion.relay import jsonrpc
+from bastion.relay import era, jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
 from bastion.relay.params import CHECKS as SPEC_PARAMS
 from bastion.relay.params import invalid_params, params_ok
 from bastion.relay.relay import dumped, encoded_answer, for_era, handshake
-from bastion.rpc_error import RpcError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +47,7 @@ class AggregateRelay:
     async def _serve(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
         if method == "ping":
+            era.refuse_undefined(flow)  # the 2026-07-28 era has no `ping`
             return {}
         aggregate = self.aggregate
         principal = flow.principal = aggregate.widened(flow.principal)
@@ -59,18 +59,23 @@ class AggregateRelay:
 
     async def _dispatch(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
+        era.refuse_undefined(flow)
         if method == "initialize":
             return await handshake(flow, self.aggregate)
+        if method == era.DISCOVER and era.is_modern(flow):
+            return for_era(flow, method, await era.discover(flow, self.aggregate), self.aggregate.server_info_stamp)
         if method in SPEC_PARAMS and not params_ok(method, flow.params):
             # As the SDK's server: a spec request's params are checked before it looks for a handler.
             raise invalid_params(method)
         handler = self.aggregate.handlers.get(method)
         if handler is None:
-            raise RpcError(jsonrpc.METHOD_NOT_FOUND, "Method not found", method)
+            era.refuse_unserved(flow)
+        era.refuse_before_handshake(flow)
         result = dumped(await handler(flow, None))
         return for_era(flow, method, result, self.aggregate.server_info_stamp)
 
     async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
-        """A notification from the agent: cancellation (the aggregate has no roots of its own to pass on)."""
+        """A notification from the agent on a handshake-era session: cancellation (the aggregate
+        has no roots of its own to pass on)."""
         if notification.method == "notifications/cancelled":
             flow_session.cancel((notification.params or {}).get("requestId"))

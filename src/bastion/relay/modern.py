@@ -16,7 +16,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 from mcp_types import HEADER_MISMATCH
 from starlette.types import Receive, Scope, Send
 
@@ -29,7 +28,7 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
 from bastion.relay.host_checks import HostChecks
-from bastion.relay.session import OutMessage, send_progress
+from bastion.relay.session import ModernChannel, OutMessage
 
 if TYPE_CHECKING:
     from mcp.shared.inbound import InboundLadderRejection
@@ -46,23 +45,6 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _PING = b": ping\r\n\r\n"
-
-
-class ModernChannel:
-    """A 2026-era request's channel back: progress only (the era has no server-to-client requests)."""
-
-    can_send_request = False
-    session = None
-
-    def __init__(self, stream: MemoryObjectSendStream[OutMessage], progress_token: str | int | None) -> None:
-        self.stream = stream
-        self.progress_token = progress_token
-
-    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        await send_progress(self.stream, self.progress_token, progress, total, message)
-
-    async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
-        raise AssertionError("a 2026-era request has no channel for server-to-client requests")
 
 
 class ModernFront:

@@ -1,7 +1,8 @@
 """The relay for one upstream server: a parsed request in, its answer (bytes) out.
 
-Requests the SDK's server answered itself (`initialize`, `ping`) are answered here the
-same way; the others go through the audit hook, then to the `ProxyServer`'s forwarding
+Requests the SDK's server answered itself (`initialize`, `ping`, `server/discover`) are
+answered here the same way, with its checks by era and session state (`era`); the others
+go through the audit hook, then to the `ProxyServer`'s forwarding
 (tool lists filtered, `tools/call` judged by the guard pipeline, content checked), on
 the shared upstream session. Results are relayed as the upstream gave them (no model
 validation): only the `_meta` rules of `outbound_params`/`_inbound_result` apply.
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from bastion.proxy.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
 from bastion.proxy.recording import CallRecorder, Target
-from bastion.relay import jsonrpc
+from bastion.relay import era, jsonrpc
 from bastion.relay.audit_hook import AuditHook
 from bastion.relay.flow import Flow
 from bastion.relay.params import invalid_params, params_ok
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_SERVED = frozenset({*FORWARDED_METHODS, "initialize"})
+_SERVED = frozenset({*FORWARDED_METHODS, "initialize", era.DISCOVER})
 """Requests that are recorded and answered (every other one but `ping` is METHOD_NOT_FOUND, recorded too)."""
 _MODERN_ONLY_KEYS = ("resultType", "ttlMs", "cacheScope")
 """Result fields of the 2026-07-28 era: the SDK's serializer drops them from a handshake-era answer."""
@@ -62,6 +63,7 @@ class Relay:
     async def _serve(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
         if method == "ping":
+            era.refuse_undefined(flow)  # the 2026-07-28 era has no `ping`
             return {}
         name = (flow.params or {}).get("name") if method == "tools/call" else None
         flow.tool = name if isinstance(name, str) else None
@@ -70,12 +72,17 @@ class Relay:
 
     async def _dispatch(self, flow: Flow) -> dict[str, Any]:
         method = flow.method
-        if method not in _SERVED:
-            raise RpcError(jsonrpc.METHOD_NOT_FOUND, "Method not found", method)
+        era.refuse_undefined(flow)
+        if method not in _SERVED or (method == era.DISCOVER and not era.is_modern(flow)):
+            era.refuse_unserved(flow)
         if method == "initialize":
             return await self._initialize(flow)
+        if method == era.DISCOVER:
+            result = await era.discover(flow, self.proxy, self._upstream_ready)
+            return for_era(flow, method, result, self.proxy.server_info_stamp)
         if not params_ok(method, flow.params):
             raise invalid_params(method)
+        era.refuse_before_handshake(flow)
         raw = outbound_params(flow.params)
         if method == "tools/call":
             params = flow.params or {}
@@ -97,7 +104,7 @@ class Relay:
         self.proxy.adopt_upstream_identity()
 
     async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
-        """A notification from the agent: cancellation, the handshake's end, roots changed."""
+        """A notification from the agent on a handshake-era session: cancellation, roots changed."""
         method = notification.method
         params = notification.params or {}
         if method == "notifications/cancelled":

@@ -5,6 +5,7 @@ it holds the agent's GET stream (server notifications, server-to-client requests
 to a call), the agent's requests in flight (so `notifications/cancelled` finds them) and
 the server-to-client requests awaiting the agent's answer. It is what the `DownstreamHub`
 routes to (`AgentConnection`); each request's `RequestChannel` is the hub's `AgentChannel`.
+A 2026-07-28 request has no session: its `ModernChannel` carries progress only.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class RelaySession:
         """The credential that opened it: only it may use the session."""
         self.principal = principal
         self.protocol_version: str | None = None
+        """The version the handshake agreed (None until `initialize` has succeeded)."""
+        self.initialized_notice = False
+        """Whether the agent sent `notifications/initialized` (which opens the session, as a handshake does)."""
         self.exit_stack = AsyncExitStack()
         """Callbacks run when the session ends (the hub forgets the agent)."""
         self.closed = False
@@ -148,6 +152,11 @@ class RelaySession:
     def busy(self) -> bool:
         return bool(self.requests) or self._get_stream is not None
 
+    @property
+    def initialize_accepted(self) -> bool:
+        """Whether requests are served (the SDK's gate): `initialize` succeeded, or `notifications/initialized` came."""
+        return self.protocol_version is not None or self.initialized_notice
+
     async def close(self) -> None:
         """End the session: its requests are cancelled, its streams closed, the hub told."""
         if self.closed:
@@ -202,6 +211,23 @@ class RequestChannel:
             if isinstance(result_type, type) and issubclass(result_type, BaseModel)
             else result
         )
+
+
+class ModernChannel:
+    """A 2026-era request's channel back: progress only (the era has no server-to-client requests)."""
+
+    can_send_request = False
+    session = None
+
+    def __init__(self, stream: Outbox, progress_token: str | int | None) -> None:
+        self.stream = stream
+        self.progress_token = progress_token
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        await send_progress(self.stream, self.progress_token, progress, total, message)
+
+    async def send_request(self, request: Any, result_type: Any, *, metadata: Any = None) -> Any:
+        raise AssertionError("a 2026-era request has no channel for server-to-client requests")
 
 
 async def send_progress(

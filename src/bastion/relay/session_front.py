@@ -5,7 +5,8 @@ the agent goes out on the session's `out`, in order.
 - `initialize` is answered before the next message is taken (the SDK answers it inline too);
   every other request runs in a task of its own, so requests overlap;
 - notifications go to the relay (`FlowServer.notified`: cancellation, roots changed); a
-  cancelled request is never answered, as the SDK's servers on these transports do;
+  cancelled request is never answered, as the SDK's servers on these transports do; before
+  the handshake (`initialize`, or `notifications/initialized`) only cancellation is heeded;
 - the agent's answers to server-to-client requests are matched to them by id;
 - a request whose id (as a string) is already in flight is refused at once, as the SDK path
   refuses it (`CallRecorder`): it would share the first one's cancellation.
@@ -74,11 +75,16 @@ class SessionFront:
         elif isinstance(message, jsonrpc.Response):
             session.answer(message)
         else:
+            if message.method == "notifications/initialized":
+                session.initialized_notice = True
+            elif not session.initialize_accepted and message.method != "notifications/cancelled":
+                return  # the SDK's server drops it too: the session is not open yet
             await self.relay.notified(session, message)
 
     async def request(
         self, session: OutboxSession, request: jsonrpc.Request, scope: Mapping[str, Any] | None = None
     ) -> None:
+        """A handshake-era request, answered on `session.out`."""
         params = request.params
         progress_token = progress_token_of(params)
         flow = Flow(
@@ -93,9 +99,16 @@ class SessionFront:
             session=RequestChannel(session, request.id, session.out, progress_token),
             scope=scope,
         )
-        key = str(request.id)
+        await self.answer(session, flow)
+
+    async def answer(self, session: OutboxSession, flow: Flow) -> None:
+        """`flow`'s request answered on `session.out`, or never once the agent cancelled it; one
+        whose id is already in flight on the session is refused at once."""
+        request_id = flow.request_id
+        assert request_id is not None
+        key = str(request_id)
         if key in session.requests:
-            await self._refuse_duplicate(session, request.id)
+            await self._refuse_duplicate(session, request_id)
             return
         cancel = anyio.CancelScope()
         session.requests[key] = cancel
@@ -111,7 +124,7 @@ class SessionFront:
         try:
             await session.out.send((answer, True))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            logger.debug("the agent's stream is closed: the answer to %r not delivered", request.id)
+            logger.debug("the agent's stream is closed: the answer to %r not delivered", request_id)
 
     async def _refuse_duplicate(self, session: OutboxSession, request_id: jsonrpc.RequestId) -> None:
         message = (
