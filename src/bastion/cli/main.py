@@ -108,10 +108,7 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
     first_token = _first_run_token(config)
     from bastion.gateway.gateway import Gateway
 
-    try:
-        gateway = Gateway(config)
-    except ConfigError as exc:
-        fail_config(exc)
+    gateway = Gateway(config)
 
     async def run() -> None:
         async with gateway.running():
@@ -127,6 +124,8 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+    except ConfigError as exc:  # refused by a part the gateway builds as it starts (before the audit log opens)
+        fail_config(exc)
     except OSError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
@@ -283,16 +282,16 @@ def wrap(
     try:
         from bastion.gateway.gateway import Gateway
 
-        try:
-            gateway = Gateway(only, local_principal=principal, prestarted={served: early} if early else None)
-        except ConfigError as exc:
-            fail_config(exc)
+        gateway = Gateway(only, local_principal=principal, prestarted={served: early} if early else None)
 
         async def run() -> None:
             async with gateway.running():
                 await gateway.serve_stdio(served)
 
-        anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+        try:
+            anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+        except ConfigError as exc:  # refused by a part the gateway builds as it starts
+            fail_config(exc)
     finally:
         if early is not None:
             early.discard()
@@ -311,16 +310,16 @@ def _wrap_every_server(config_path: Path | None, debug: bool, log_format: str | 
     no_metrics = config.metrics.model_copy(update={"enabled": False})
     from bastion.gateway.gateway import Gateway
 
-    try:
-        gateway = Gateway(config.model_copy(update={"metrics": no_metrics}), local_principal=principal)
-    except ConfigError as exc:
-        fail_config(exc)
+    gateway = Gateway(config.model_copy(update={"metrics": no_metrics}), local_principal=principal)
 
     async def run() -> None:
         async with gateway.running():
             await gateway.serve_stdio(None)
 
-    anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+    try:
+        anyio.run(run, backend_options=EVENT_LOOP_OPTIONS)
+    except ConfigError as exc:  # refused by a part the gateway builds as it starts
+        fail_config(exc)
 
 
 def _prestart(config: BastionConfig, name: str) -> PrestartedServer | None:
