@@ -86,7 +86,7 @@ stamp(upstream.Upstream, "request", lambda s, method, *a, **k: "upstream" if met
 stamp(pipeline.GuardPipeline, "evaluate", "pipeline")
 stamp(authenticator.Authenticator, "authenticate", "auth")
 from bastion.audit import writer
-stamp(writer.GroupCommitWriter, "record", lambda s, e, durable=True: "durable" if durable else None)
+stamp(writer.GroupCommitWriter, "record", lambda s, e, durable=True, **k: "durable" if durable else None)
 
 app_call = http_app.GatewayApp.__call__
 async def stamped_app(self, scope, receive, send):
