@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.model import Principal, Verdict
-from bastion.relay.jsonrpc import RequestId
+from bastion.relay.jsonrpc import Request, RequestId
 
 if TYPE_CHECKING:
     from bastion.proxy.recording import OpenCall
@@ -82,3 +82,29 @@ class Flow:
     @property
     def meta(self) -> Any:
         return (self.params or {}).get("_meta")
+
+    @classmethod
+    def of(
+        cls,
+        request: Request,
+        principal: Principal,
+        server: str,
+        *,
+        protocol_version: str,
+        transport: str,
+        session: Channel,
+        scope: Mapping[str, Any] | None = None,
+    ) -> Flow:
+        """The flow of `request` from `principal` to `server` (a front door's own endpoint)."""
+        return cls(
+            principal=principal,
+            server=server,
+            endpoint=None,
+            method=request.method,
+            request_id=request.id,
+            params=request.params,
+            protocol_version=protocol_version,
+            transport=transport,
+            session=session,
+            scope=scope,
+        )

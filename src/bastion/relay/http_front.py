@@ -200,18 +200,8 @@ class RelayHttpEndpoint:
         progress_token = progress_token_of(params)
         out, into = anyio.create_memory_object_stream[OutMessage](16)
         channel = RequestChannel(session, request.id, out, progress_token)
-        flow = Flow(
-            principal=session.principal,
-            server=self.relay.name,
-            endpoint=None,
-            method=request.method,
-            request_id=request.id,
-            params=params,
-            protocol_version=session.protocol_version or "",
-            transport="streamable-http",
-            session=channel,
-            scope=scope,
-        )
+        flow = Flow.of(request, session.principal, self.relay.name, protocol_version=session.protocol_version or "",
+                       transport="streamable-http", session=channel, scope=scope)  # fmt: skip
         key = str(request.id)
         cancel = anyio.CancelScope()
         session.requests[key] = cancel

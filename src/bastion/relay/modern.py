@@ -90,21 +90,10 @@ class ModernFront:
             return
         principal = scope["bastion.principal"]
         assert isinstance(principal, Principal)
-        params = message.params
-        progress_token = progress_token_of(params)
         out, into = anyio.create_memory_object_stream[OutMessage](16)
-        flow = Flow(
-            principal=principal,
-            server=self.relay.name,
-            endpoint=None,
-            method=message.method,
-            request_id=message.id,
-            params=params,
-            protocol_version=verdict.protocol_version,
-            transport="streamable-http",
-            session=ModernChannel(out, progress_token),
-            scope=scope,
-        )
+        channel = ModernChannel(out, progress_token_of(message.params))
+        flow = Flow.of(message, principal, self.relay.name, protocol_version=verdict.protocol_version,
+                       transport="streamable-http", session=channel, scope=scope)  # fmt: skip
         codes: list[int | None] = []
 
         async def run() -> None:

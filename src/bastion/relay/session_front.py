@@ -87,18 +87,9 @@ class SessionFront:
         """A handshake-era request, answered on `session.out`."""
         params = request.params
         progress_token = progress_token_of(params)
-        flow = Flow(
-            principal=session.principal,
-            server=self.relay.name,
-            endpoint=None,
-            method=request.method,
-            request_id=request.id,
-            params=params,
-            protocol_version=session.protocol_version or "",
-            transport=self.transport,
-            session=RequestChannel(session, request.id, session.out, progress_token),
-            scope=scope,
-        )
+        channel = RequestChannel(session, request.id, session.out, progress_token)
+        flow = Flow.of(request, session.principal, self.relay.name, protocol_version=session.protocol_version or "",
+                       transport=self.transport, session=channel, scope=scope)  # fmt: skip
         await self.answer(session, flow)
 
     async def answer(self, session: OutboxSession, flow: Flow) -> None:

@@ -148,17 +148,9 @@ class StdioFront(SessionFront):
         if isinstance(version, envelope.Rejection):
             await _send(session, version.error_bytes(request.id))
             return
-        flow = Flow(
-            principal=session.principal,
-            server=self.relay.name,
-            endpoint=None,
-            method=request.method,
-            request_id=request.id,
-            params=request.params,
-            protocol_version=version,
-            transport=self.transport,
-            session=ModernChannel(session.out, progress_token_of(request.params)),
-        )
+        channel = ModernChannel(session.out, progress_token_of(request.params))
+        flow = Flow.of(request, session.principal, self.relay.name, protocol_version=version,
+                       transport=self.transport, session=channel)  # fmt: skip
         await self.answer(session, flow)
 
 
