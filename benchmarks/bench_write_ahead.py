@@ -62,7 +62,7 @@ async def one_round(folder: Path, alone: bool, records: int) -> tuple[float, flo
 
 async def measure(records: int, rounds: int) -> dict[str, tuple[float, float]]:
     results: dict[str, list[tuple[float, float]]] = {"handed": [], "inline": []}
-    with tempfile.TemporaryDirectory(prefix="bastion-write-ahead-", dir=Path.home()) as folder:
+    with tempfile.TemporaryDirectory(prefix="bastion-write-ahead-") as folder:
         for _ in range(rounds):
             for name, alone in (("handed", False), ("inline", True)):
                 results[name].append(await one_round(Path(folder), alone, records))
