@@ -23,7 +23,9 @@ process` a commit does not wait for the disk, so every such write does so. Under
 (`inline_waits_for_disk`) the commit's fsync would hold the caller's event loop, so only a
 write whose caller says it is `alone` (no other request in flight: nothing to do meanwhile,
 and nobody to group-commit with) is made inline; the others go to the writer thread, which
-group-commits them. When the writer is busy, or
+group-commits them. One such commit slower than `INLINE_SLOW_S` (a slow or busy disk) sends
+them all to the writer thread for `INLINE_BACKOFF_S`, so the event loop (the dashboard, health
+checks, other agents' requests) never waits long on an fsync. When the writer is busy, or
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
 `_conn_lock` keeps the caller and the writer thread apart.
@@ -67,6 +69,11 @@ logger = logging.getLogger(__name__)
 
 LINGER_S = 0.02
 """Longest an event nobody waits on stays queued before it is committed on its own."""
+INLINE_SLOW_S = 0.002
+"""A lone durable commit made inline under `power` that takes longer than this (a slow disk, a
+busy one) sends the next ones to the writer thread for `INLINE_BACKOFF_S`: the event loop
+is never held by a slow fsync for long."""
+INLINE_BACKOFF_S = 5.0
 ConnT = TypeVar("ConnT")
 
 InlineAppend = Callable[[ConnT, list[EventRow]], bool]
@@ -124,6 +131,8 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         self.inline = inline
         self.inline_waits_for_disk = inline_waits_for_disk
         """An inline commit is fsynced (`power`): made only for a caller that is `alone`."""
+        self._inline_barred_until = 0.0
+        """`time.monotonic()` before which no fsynced commit is made inline (one was slow)."""
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
@@ -188,13 +197,16 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         """Append `event`; with `durable`, return only once it is committed (`alone`: see the module docstring)."""
         row = encode_event(event, self.policy)
         inline = self.inline
-        if (
-            durable
-            and inline is not None
-            and (alone or not self.inline_waits_for_disk)
-            and self._commit_inline(inline, row)
-        ):
-            return
+        if durable and inline is not None:
+            if not self.inline_waits_for_disk:
+                if self._commit_inline(inline, row):
+                    return
+            elif alone and time.monotonic() >= self._inline_barred_until:
+                began = time.perf_counter()
+                if self._commit_inline(inline, row):
+                    if time.perf_counter() - began > INLINE_SLOW_S:  # a slow disk: do not hold the loop
+                        self._inline_barred_until = time.monotonic() + INLINE_BACKOFF_S
+                    return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))
 

@@ -17,7 +17,7 @@ from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_store import BUSY_TIMEOUT_MS, CHECKPOINT_EVERY, SqliteBackend
 from bastion.audit.store import Durability
-from bastion.audit.writer import GroupCommitWriter
+from bastion.audit.writer import INLINE_SLOW_S, GroupCommitWriter
 from bastion.audit.writer_front import Job, JobKind
 from bastion.config import load_config
 from bastion.config_errors import ConfigError
@@ -189,6 +189,39 @@ async def test_under_power_only_a_lone_durable_write_commits_on_the_callers_thre
 
         await writer.record(requested(), durable=False, alone=True)  # nobody waits: lingers as before
         assert backend.threads[2:] == []
+    finally:
+        await writer.close()
+
+
+class SlowDiskBackend(WatchedBackend):
+    """Commits made on the caller's thread take `delay` more: a slow disk (which cannot be made here)."""
+
+    def __init__(self, path: Path, *, delay: float) -> None:
+        super().__init__(path, fsync=True)
+        self.delay = delay
+
+    def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
+        time.sleep(self.delay)
+        return super().append_if_free(conn, rows)
+
+
+async def test_a_slow_inline_fsync_sends_the_next_lone_writes_to_the_writer_thread(tmp_path: Path) -> None:
+    """The event loop is not held by a slow disk: after one inline commit slower than
+    INLINE_SLOW_S, lone writes go to the writer thread for INLINE_BACKOFF_S."""
+    backend = SlowDiskBackend(tmp_path / "audit.db", delay=INLINE_SLOW_S * 2)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), inline=backend.append_if_free, inline_waits_for_disk=True)
+    await writer.open()
+    try:
+        await writer.record(requested(), durable=True, alone=True)
+        assert backend.threads == [threading.current_thread().name]  # inline, and slow
+        await writer.record(requested(), durable=True, alone=True)
+        await writer.record(requested(), durable=True, alone=True)
+        assert backend.threads[1:] == ["bastion-audit-writer"] * 2
+
+        backend.delay = 0.0
+        writer._inline_barred_until = time.monotonic()  # the back-off is over
+        await writer.record(requested(), durable=True, alone=True)
+        assert backend.threads[3:] == [threading.current_thread().name]
     finally:
         await writer.close()
 
