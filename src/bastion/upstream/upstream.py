@@ -214,34 +214,48 @@ class Upstream:
                 tg.cancel_scope.cancel()
                 self._tg = None
 
+    async def _restarted(self) -> None:
+        """If the supervisor is restarting the server after a short backoff, wait for that (bounded)."""
+        if self.refusal is not None and self.refusal_state == "restarting":
+            with anyio.move_on_after(_CONNECT_TIMEOUT):
+                await self.released.wait()
+
     async def ensure_started(self) -> UpstreamInfo:
         """Open the session if it is not open. Raises `UpstreamUnavailable` when it cannot."""
         if self.is_up and self._info is not None:
             return self._info
-        if self.refusal is not None and self.refusal_state == "restarting":
-            # The supervisor restarts it after a short backoff: wait for that instead of failing.
-            with anyio.move_on_after(_CONNECT_TIMEOUT):
-                await self.released.wait()
-        async with self._lock:
-            if self.is_up and self._info is not None:
-                return self._info
-            if self._tg is None:
-                raise UpstreamUnavailable(f"server {self.name!r} is not running (gateway shutting down)")
-            if self.refusal is not None:
-                raise UpstreamUnavailable(f"server {self.name!r} is unavailable: {self.refusal}")
-            try:
-                with anyio.fail_after(_CONNECT_TIMEOUT):
-                    await self._tg.start(self._hold_session)
-            except TimeoutError:
-                self.start_failed = True
-                self.last_error = f"did not answer the handshake within {_CONNECT_TIMEOUT:.0f} s"
-                raise UpstreamUnavailable(f"server {self.name!r} {self.last_error}") from None
-            except Exception as exc:
-                self.start_failed = True
-                self.last_error = _describe(exc)
-                raise UpstreamUnavailable(f"server {self.name!r} could not be started: {self.last_error}") from exc
-            assert self._info is not None
-            return self._info
+        for attempt in range(2):
+            await self._restarted()
+            async with self._lock:
+                if self.is_up and self._info is not None:
+                    return self._info
+                if self._tg is None:
+                    raise UpstreamUnavailable(f"server {self.name!r} is not running (gateway shutting down)")
+                if self.refusal is not None:
+                    if attempt == 0 and self.refusal_state == "restarting":
+                        # The supervisor began its restart while this request waited (the server
+                        # had just exited): wait for it too, as above, rather than fail at once.
+                        continue
+                    raise UpstreamUnavailable(f"server {self.name!r} is unavailable: {self.refusal}")
+                return await self._start_session()
+        raise AssertionError("unreachable")
+
+    async def _start_session(self) -> UpstreamInfo:
+        """Open the session (the caller holds `_lock`)."""
+        assert self._tg is not None
+        try:
+            with anyio.fail_after(_CONNECT_TIMEOUT):
+                await self._tg.start(self._hold_session)
+        except TimeoutError:
+            self.start_failed = True
+            self.last_error = f"did not answer the handshake within {_CONNECT_TIMEOUT:.0f} s"
+            raise UpstreamUnavailable(f"server {self.name!r} {self.last_error}") from None
+        except Exception as exc:
+            self.start_failed = True
+            self.last_error = _describe(exc)
+            raise UpstreamUnavailable(f"server {self.name!r} could not be started: {self.last_error}") from exc
+        assert self._info is not None
+        return self._info
 
     async def request(
         self,
