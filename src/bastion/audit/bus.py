@@ -123,10 +123,7 @@ class EventBus:
 
     async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         began = time.perf_counter()
-        if alone:
-            await self.inner.record(event, durable=durable, alone=True)
-        else:
-            await self.inner.record(event, durable=durable)
+        await self.inner.record(event, durable=durable, alone=alone)
         if durable:
             elapsed = time.perf_counter() - began
             for subscriber in self.subscribers:

@@ -112,10 +112,7 @@ class SessionFront:
                 del session.requests[key]
         if answer is None:
             return  # the agent cancelled it: never answered
-        try:
-            await session.out.send((answer, True))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            logger.debug("the agent's stream is closed: the answer to %r not delivered", request_id)
+        await deliver(session, answer, "the answer to", request_id)
 
     async def _refuse_duplicate(self, session: OutboxSession, request_id: jsonrpc.RequestId) -> None:
         message = (
@@ -132,7 +129,14 @@ class SessionFront:
                 path=self.transport,
                 detail=message,
             )
-        try:
-            await session.out.send((jsonrpc.error_bytes(request_id, jsonrpc.INVALID_REQUEST, message), True))
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            logger.debug("the agent's stream is closed: the refusal of %r not delivered", request_id)
+        refusal = jsonrpc.error_bytes(request_id, jsonrpc.INVALID_REQUEST, message)
+        await deliver(session, refusal, "the refusal of", request_id)
+
+
+async def deliver(session: OutboxSession, message: bytes, what: str, request_id: jsonrpc.RequestId) -> None:
+    """`message`, the answer to request `request_id`, on the agent's stream; dropped (logged, as
+    `what` it is) when the agent has gone."""
+    try:
+        await session.out.send((message, True))
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        logger.debug("the agent's stream is closed: %s %r not delivered", what, request_id)

@@ -40,7 +40,7 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.request_tasks import RequestTasks
 from bastion.relay.session import ModernChannel, OutMessage
-from bastion.relay.session_front import OutboxSession, SessionFront
+from bastion.relay.session_front import OutboxSession, SessionFront, deliver
 from bastion.stdio_pipes import PipeLineReader, PipeTextWriter
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class StdioFront(SessionFront):
             and envelope.carries_envelope(message.params)
         ):
             refusal = envelope.Rejection(jsonrpc.INVALID_REQUEST, envelope.HANDSHAKE_ENVELOPE_REFUSED)
-            await _send(session, refusal.error_bytes(message.id))
+            await deliver(session, refusal.error_bytes(message.id), "the refusal of", message.id)
         else:
             await self.receive(tasks.start, session, message)
 
@@ -146,7 +146,7 @@ class StdioFront(SessionFront):
     async def _modern_request(self, session: StdioSession, request: jsonrpc.Request) -> None:
         version = envelope.served_version(request.method, request.params)
         if isinstance(version, envelope.Rejection):
-            await _send(session, version.error_bytes(request.id))
+            await deliver(session, version.error_bytes(request.id), "the refusal of", request.id)
             return
         channel = ModernChannel(session.out, progress_token_of(request.params))
         flow = Flow.of(request, session.principal, self.relay.name, protocol_version=version,
@@ -163,10 +163,3 @@ def _parsed(line: str) -> jsonrpc.Message | None:
     except (ValueError, jsonrpc.Invalid) as exc:
         logger.warning("the agent sent a line that is not a JSON-RPC message (dropped): %s", exc)
         return None
-
-
-async def _send(session: StdioSession, message: bytes) -> None:
-    try:
-        await session.out.send((message, True))
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-        logger.debug("the agent's stream is closed: a refusal not delivered")
