@@ -155,6 +155,20 @@ RELAY_WRAP_STAGES = [
     ("front door out: encode, write to stdout", "finish<", "stdout<"),
     ("everything from request read to response written", "stdin<", "stdout<"),
 ]
+HTTP_STDIO_STAGES = [
+    ("front door in: authentication", "auth>", "auth<"),
+    ("front door in: body read, parsed, flow", "auth<", "open>"),
+    ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
+    ("open< to the guard (hub, call state)", "open<", "pipeline>"),
+    ("guard pipeline", "pipeline>", "pipeline<"),
+    ("verdict to the server's stdin (verdict event, params, id, encode)", "pipeline<", "wire>"),
+    ("write to the server's stdin", "wire>", "wire<"),
+    ("upstream server (echo), both pipes", "wire<", "reply line"),
+    ("reply line parsed, waiting call woken", "reply line", "upstream<"),
+    ("result checks, completion record", "upstream<", "finish<"),
+    ("front door out: encode, until the response is written", "finish<", "http out<"),
+    ("everything from request received to response written", "http in", "http out<"),
+]
 HTTP_STAGES = [
     ("front door in: authentication", "auth>", "auth<"),
     ("front door in: SDK session, transport, dispatch", "auth<", "record>"),
@@ -223,20 +237,27 @@ def run(kind: str, args: argparse.Namespace, tmp: Path, log: Any) -> None:
 
             first, stages = "stdin<", WRAP_STAGES
         else:
-            servers = {"echo-http": {"url": bg.start_echo_http(stack, log)}}
+            if kind == "http-stdio":
+                servers = {"echo": {"command": stdio[0], "args": stdio[1:]}}
+            else:
+                servers = {"echo-http": {"url": bg.start_echo_http(stack, log)}}
             gateway = bg.start_gateway(bg.write_config(tmp / "up", servers, args.durability), log, program)
             stack.callback(gateway.stop)
 
             def connect() -> Any:
-                return bg.http_client(gateway.url("echo-http"), args.mode, gateway.token)
+                return bg.http_client(gateway.url(next(iter(servers))), args.mode, gateway.token)
 
             def pid() -> int:
                 return gateway.process.pid
 
-            first, stages = "http in", HTTP_STAGES
+            first, stages = "http in", HTTP_STDIO_STAGES if kind == "http-stdio" else HTTP_STAGES
         p50 = anyio.run(measure, connect, pid, args.calls, backend="asyncio")
     events = [(label, at) for label, at in json.loads(out.read_text())]
-    path = "client -stdio-> bastion wrap -stdio-> echo" if kind == "wrap" else "client -http-> bastion up -http-> echo"
+    path = {
+        "wrap": "client -stdio-> bastion wrap -stdio-> echo",
+        "http-stdio": "client -http-> bastion up -stdio-> echo (as in bench_peers.sh)",
+        "http": "client -http-> bastion up -http-> echo",
+    }[kind]
     print(f"\n{path}  [{args.mode}, audit.durability: {args.durability}]: client p50 {p50:.2f} ms")
     print("\n".join(stage_medians(events, first, stages)))
 
@@ -246,11 +267,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="measured calls per front door (default 300)")
     parser.add_argument("--mode", default="legacy", help="client mode (legacy or 2026-07-28)")
     parser.add_argument("--durability", default="power", help="audit.durability (power or process)")
+    parser.add_argument("--fronts", default="wrap,http-stdio,http", help="which paths (wrap, http-stdio, http)")
     args = parser.parse_args()
     print(bg.machine_facts())
     print("median per stage, microseconds; stages overlap nothing, but medians of parts need not add up")
     with tempfile.TemporaryDirectory(prefix="bastion-stages-") as folder, open(Path(folder) / "log", "w") as log:
-        for kind in ("wrap", "http"):
+        for kind in args.fronts.split(","):
             run(kind, args, Path(folder), log)
     print(f"\nload average at end: {bg.load_average()}")
 

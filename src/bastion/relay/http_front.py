@@ -19,16 +19,14 @@ versions) carry no session: `modern` serves them.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
@@ -39,7 +37,8 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.host_checks import HostChecks
 from bastion.relay.modern import ModernFront
-from bastion.relay.session import OutMessage, RelaySession, RequestChannel
+from bastion.relay.response_stream import PING, SSE_HEADERS, ResponseStream, respond, sse_event
+from bastion.relay.session import RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +50,6 @@ KEEPALIVE_SECONDS = 15.0
 
 _SESSION = b"mcp-session-id"
 _VERSION = b"mcp-protocol-version"
-_SSE_HEADERS = [
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"connection", b"keep-alive"),
-    (b"content-type", b"text/event-stream"),
-    (b"x-accel-buffering", b"no"),
-]
-_PING = b": ping\r\n\r\n"
 
 
 class RelayHttpEndpoint:
@@ -117,7 +109,7 @@ class RelayHttpEndpoint:
         if isinstance(message_in, jsonrpc.Request):
             await self._request(scope, send, session, message_in)
             return
-        await _respond(send, 202, b"", [(b"content-type", b"application/json"), (_SESSION, session.id.encode())])
+        await respond(send, 202, b"", [(b"content-type", b"application/json"), (_SESSION, session.id.encode())])
         if isinstance(message_in, jsonrpc.Response):
             session.answer(message_in)
         else:
@@ -153,7 +145,7 @@ class RelayHttpEndpoint:
                 await _error(send, 400, "Bad Request: Missing session ID")
                 return
             await self._end(session)
-            await _respond(send, 200, b"", [(b"content-type", b"application/json"), (_SESSION, session.id.encode())])
+            await respond(send, 200, b"", [(b"content-type", b"application/json"), (_SESSION, session.id.encode())])
         else:
             extra = [(b"allow", b"GET, POST, DELETE")]
             await _error(send, 405, "Method Not Allowed", session_id, extra=extra)
@@ -196,35 +188,25 @@ class RelayHttpEndpoint:
 
     # Requests
     async def _request(self, scope: Scope, send: Send, session: RelaySession, request: jsonrpc.Request) -> None:
-        params = request.params
-        progress_token = progress_token_of(params)
-        out, into = anyio.create_memory_object_stream[OutMessage](16)
-        channel = RequestChannel(session, request.id, out, progress_token)
+        """Serve `request` in this task, answering on its own response (`ResponseStream`)."""
+        stream = ResponseStream(send, [(_SESSION, session.id.encode())], KEEPALIVE_SECONDS)
+        channel = RequestChannel(session, request.id, stream, progress_token_of(request.params))
         flow = Flow.of(request, session.principal, self.relay.name, protocol_version=session.protocol_version or "",
                        transport="streamable-http", session=channel, scope=scope)  # fmt: skip
         key = str(request.id)
         cancel = anyio.CancelScope()
         session.requests[key] = cancel
-        headers = [(_SESSION, session.id.encode())]
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._run, flow, cancel, out)
-                with into:  # closed once answered (or the agent left): later sends fail fast
-                    await _write_answer(send, into, headers)
+            answer: bytes | None = None
+            with stream.kept_alive(), cancel:
+                answer, _ = await self.relay.answer(flow)
+            if answer is None:  # the agent cancelled it: this era's wire still ends the stream
+                answer = jsonrpc.error_bytes(flow.request_id, jsonrpc.REQUEST_CANCELLED, "Request cancelled")
+            await stream.finish(answer)
         finally:
             if session.requests.get(key) is cancel:
                 del session.requests[key]
             session.last_active = time.monotonic()
-
-    async def _run(self, flow: Flow, cancel: anyio.CancelScope, out: Any) -> None:
-        async with out:
-            answer: bytes | None = None
-            with cancel:
-                answer, _ = await self.relay.answer(flow)
-            if answer is None:  # the agent cancelled it: this era's wire still ends the stream
-                answer = jsonrpc.error_bytes(flow.request_id, jsonrpc.REQUEST_CANCELLED, "Request cancelled")
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await out.send((answer, True))
 
     async def _get_stream(self, receive: Receive, send: Send, session: RelaySession) -> None:
         into = session.open_get_stream()
@@ -236,7 +218,7 @@ class RelayHttpEndpoint:
                 {
                     "type": "http.response.start",
                     "status": 200,
-                    "headers": [*_SSE_HEADERS, (_SESSION, session.id.encode())],
+                    "headers": [*SSE_HEADERS, (_SESSION, session.id.encode())],
                 }
             )
             async with anyio.create_task_group() as tg:
@@ -253,64 +235,15 @@ class RelayHttpEndpoint:
                             message, _ = await into.receive()
                         except anyio.EndOfStream:
                             break
-                        await send({"type": "http.response.body", "body": _event(message), "more_body": True})
+                        await send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
                         continue
-                    await send({"type": "http.response.body", "body": _PING, "more_body": True})
+                    await send({"type": "http.response.body", "body": PING, "more_body": True})
                 tg.cancel_scope.cancel()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             pass  # the agent went away
         finally:
             session.close_get_stream(into)
-
-
-async def _write_answer(
-    send: Send, into: MemoryObjectReceiveStream[OutMessage], headers: list[tuple[bytes, bytes]]
-) -> None:
-    """JSON when the answer comes first (and soon), else an SSE stream of everything until the answer."""
-    first: OutMessage | None = None
-    with anyio.move_on_after(KEEPALIVE_SECONDS):
-        try:
-            first = await into.receive()
-        except anyio.EndOfStream:
-            return
-    if first is not None and first[1]:
-        await _respond(send, 200, first[0], [(b"content-type", b"application/json"), *headers])
-        return
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
-        if first is not None:
-            await send({"type": "http.response.body", "body": _event(first[0]), "more_body": True})
-        while True:
-            message: OutMessage | None = None
-            with anyio.move_on_after(KEEPALIVE_SECONDS):
-                try:
-                    message = await into.receive()
-                except anyio.EndOfStream:
-                    break
-            if message is None:
-                await send({"type": "http.response.body", "body": _PING, "more_body": True})
-                continue
-            await send({"type": "http.response.body", "body": _event(message[0]), "more_body": True})
-            if message[1]:
-                break
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except OSError:
-        pass  # the agent went away; the request runs to its end all the same (and is recorded)
-
-
-def _event(message: bytes) -> bytes:
-    return b"event: message\r\ndata: " + message + b"\r\n\r\n"
-
-
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    start: Message = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    }
-    await send(start)
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _error(
@@ -324,7 +257,7 @@ async def _error(
     headers = [(b"content-type", b"application/json"), *(extra or [])]
     if session_id is not None:
         headers.append((_SESSION, session_id.encode("latin-1")))
-    await _respond(send, status, jsonrpc.error_bytes(None, code, message), headers)
+    await respond(send, status, jsonrpc.error_bytes(None, code, message), headers)
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

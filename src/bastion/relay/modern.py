@@ -11,7 +11,6 @@ malformed) is handed to the SDK's server, which answers it as the reference does
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,8 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
 from bastion.relay.host_checks import HostChecks
-from bastion.relay.session import ModernChannel, OutMessage
+from bastion.relay.response_stream import ResponseStream, respond
+from bastion.relay.session import ModernChannel
 
 if TYPE_CHECKING:
     from mcp.shared.inbound import InboundLadderRejection
@@ -37,14 +37,6 @@ logger = logging.getLogger(__name__)
 
 DEFERRAL_SECONDS = 15.0
 """How long an answer may take and still go as JSON; then the stream commits to SSE, pinged this often."""
-
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"connection", b"keep-alive"),
-    (b"x-accel-buffering", b"no"),
-]
-_PING = b": ping\r\n\r\n"
 
 
 class ModernFront:
@@ -71,7 +63,7 @@ class ModernFront:
         accept = next((v.decode("latin-1") for k, v in headers if k == b"accept"), "")
         has_json, has_sse = accepts(accept)
         if not (has_json and has_sse):
-            await _respond(send, 406, b"", [])
+            await respond(send, 406, b"", [])
             return
         # The SDK's checks of the era's envelope: imported by the first 2026-era request.
         from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request, find_duplicated_routing_header
@@ -90,19 +82,10 @@ class ModernFront:
             return
         principal = scope["bastion.principal"]
         assert isinstance(principal, Principal)
-        out, into = anyio.create_memory_object_stream[OutMessage](16)
-        channel = ModernChannel(out, progress_token_of(message.params))
+        stream = ResponseStream(send, [], DEFERRAL_SECONDS)
+        channel = ModernChannel(stream, progress_token_of(message.params))
         flow = Flow.of(message, principal, self.relay.name, protocol_version=verdict.protocol_version,
                        transport="streamable-http", session=channel, scope=scope)  # fmt: skip
-        codes: list[int | None] = []
-
-        async def run() -> None:
-            async with out:
-                answer, code = await self.relay.answer(flow)
-                codes.append(code)
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await out.send((answer, True))
-
         async with anyio.create_task_group() as tg:
 
             async def watch_disconnect() -> None:
@@ -110,51 +93,17 @@ class ModernFront:
                     pass
                 tg.cancel_scope.cancel()  # closing the stream cancels the request (2026-07-28)
 
-            tg.start_soon(run)
             tg.start_soon(watch_disconnect)
-            with into:
-                await _write(send, into, codes)
+            with stream.kept_alive():
+                answer, code = await self.relay.answer(flow)
+            await stream.finish(answer, _http_status(code))
             tg.cancel_scope.cancel()
-
-
-async def _write(send: Send, into: Any, codes: list[int | None]) -> None:
-    first: OutMessage | None = None
-    with anyio.move_on_after(DEFERRAL_SECONDS):
-        try:
-            first = await into.receive()
-        except anyio.EndOfStream:
-            return
-    if first is not None and first[1]:
-        code = codes[0] if codes else None
-        status = _http_status(code)
-        await _respond(send, status, first[0], [(b"content-type", b"application/json")])
-        return
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        message: OutMessage | None = first
-        while True:
-            if message is None:
-                await send({"type": "http.response.body", "body": _PING, "more_body": True})
-            else:
-                body = b"event: message\r\ndata: " + message[0] + b"\r\n\r\n"
-                await send({"type": "http.response.body", "body": body, "more_body": not message[1]})
-                if message[1]:
-                    return
-            message = None
-            with anyio.move_on_after(DEFERRAL_SECONDS):
-                try:
-                    message = await into.receive()
-                except anyio.EndOfStream:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    return
-    except OSError:
-        pass  # the agent went away
 
 
 async def _reject(send: Send, rejection: InboundLadderRejection, request_id: Any) -> None:
     status = _http_status(rejection.code)
     body = jsonrpc.error_bytes(request_id, rejection.code, rejection.message, rejection.data)
-    await _respond(send, status, body, [(b"content-type", b"application/json")])
+    await respond(send, status, body, [(b"content-type", b"application/json")])
 
 
 def _http_status(code: int | None) -> int:
@@ -164,14 +113,3 @@ def _http_status(code: int | None) -> int:
     from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 
     return ERROR_CODE_HTTP_STATUS.get(code, 200)
-
-
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
