@@ -42,6 +42,7 @@ from bastion.audit.writer_front import (
     WriterFront,
     fail,
     resolve,
+    settled,
 )
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class AsyncGroupCommitWriter(WriterFront, Generic[ConnT]):
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer and close the connection. Idempotent."""
+        await settled()
         with self._lock:
             task, already_closed = self._task, self._closed
             self._closed = True

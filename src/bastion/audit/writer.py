@@ -63,6 +63,7 @@ from bastion.audit.writer_front import (
     JobKind,
     WriterFront,
     resolve,
+    settled,
 )
 
 logger = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
 
     async def close(self) -> None:
         """Commit everything queued, stop the writer and close the connection. Idempotent."""
+        await settled()
         with self._lock:
             thread, already_closed = self._thread, self._closed
             self._closed = True

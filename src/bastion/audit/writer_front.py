@@ -67,6 +67,12 @@ def waiter() -> asyncio.Future[int]:
     return asyncio.get_running_loop().create_future()
 
 
+async def settled() -> None:
+    """Let the event loop run what was scheduled before this call: the events recorded on its
+    next turn (`proxy.recording.record_soon`) are then queued before a flush or a close."""
+    await asyncio.sleep(0)
+
+
 class WriterFront(ABC):
     """The callers' side of a group-commit writer."""
 
@@ -97,6 +103,7 @@ class WriterFront(ABC):
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed; raise if any of it failed."""
+        await settled()
         failed_before = self.failed_writes
         failed_after = await self._submit_and_wait(Job(JobKind.FLUSH, waiter=waiter()))
         if failed_after > failed_before:

@@ -7,6 +7,7 @@ requests are refused (fail closed) unless `audit.on_failure: allow` says otherwi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ import anyio
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from pydantic import ValidationError
 
-from bastion.audit.events import CallCompleted, CallRequested, VerdictReached
+from bastion.audit.events import AuditEvent, CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.compact_json import compact_json
 from bastion.model import Outcome, Principal, Verdict
@@ -92,10 +93,7 @@ class CallState:
             allow_rule_id=verdict.allow_rule_id,
             source_call=verdict.source_call,
         )
-        try:
-            self.store.record_nowait(event)
-        except AuditStoreError as exc:
-            logger.error("audit store cannot record the verdict on %s: %s", self.call_id, exc)
+        record_soon(self.store, event, "verdict on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,10 +395,26 @@ class CallRecorder:
             state.trace.end(completed.outcome, rule=completed.rule, error=error)
         # Queued without an await (the same as `record(completed, durable=False)`), so a
         # cancelled request has its ending recorded all the same, with no shield to set up.
-        try:
-            self.store.record_nowait(completed)
-        except AuditStoreError as exc:
-            logger.error("audit store cannot record the end of %s: %s", state.call_id, exc)
+        record_soon(self.store, completed, "end of")
+
+
+def record_soon(store: AuditStore, event: AuditEvent, what: str) -> None:
+    """Record `event` (one nobody waits on) on the event loop's next turn, once the calling task
+    has gone as far as it can without waiting: a `call.verdict` is then encoded and queued while
+    the call is on its way to the server, a `call.completed` once the answer is written to the
+    agent, instead of before. Callbacks run in the order they were scheduled, so a call's events
+    keep theirs. Such events are never committed at once anyway (they linger, see
+    `audit/writer.py`); a failure to record one is logged, as when it was recorded in line."""
+    asyncio.get_running_loop().call_soon(_record_now, store, event, what)
+
+
+def _record_now(store: AuditStore, event: AuditEvent, what: str) -> None:
+    try:
+        store.record_nowait(event)
+    except AuditStoreError as exc:
+        logger.error("audit store cannot record the %s %s: %s", what, event.correlation_id, exc)
+    except Exception:
+        logger.exception("recording the %s %s failed", what, event.correlation_id)
 
 
 def _begin_trace(tracer: CallTracer, request: RecordedRequest, state: CallState) -> CallTrace | None:

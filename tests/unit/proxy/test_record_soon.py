@@ -1,0 +1,109 @@
+"""A call's `call.verdict` and `call.completed` are recorded on the loop's next turn: after the
+caller has written what it can (the request to the server, the answer to the agent), in order."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from bastion.audit.events import AuditEvent
+from bastion.audit.query import EventQuery
+from bastion.audit.sqlite_store import SqliteAuditStore
+from bastion.audit.store import AuditStoreError
+from bastion.model import Decision, Principal, Verdict
+from bastion.proxy.recording import CallRecorder, RecordedRequest, Target, current_call
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Store:
+    """Remembers every event recorded, and whether its task had yielded since the answer was returned."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.failing = False
+
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
+        self.events.append(event.type)
+
+    def record_nowait(self, event: AuditEvent) -> None:
+        if self.failing:
+            raise AuditStoreError("injected")
+        self.events.append(event.type)
+
+
+def request() -> RecordedRequest:
+    return RecordedRequest(
+        principal=Principal("agent"),
+        method="tools/call",
+        params={"name": "echo", "arguments": {}},
+        target=Target("s", "echo"),
+        agent=None,
+        transport="stdio",
+        endpoint=None,
+    )
+
+
+async def test_the_verdict_and_the_ending_are_recorded_once_the_caller_yields_in_order() -> None:
+    store = Store()
+    recorder = CallRecorder(store)  # type: ignore[arg-type]
+    seen_while_forwarding: list[str] = []
+
+    async def forward() -> dict[str, Any]:
+        state = current_call.get()
+        assert state is not None
+        state.decide(Verdict(Decision.ALLOW))
+        seen_while_forwarding.extend(store.events)  # the request goes out before the verdict is encoded
+        await anyio.lowlevel.checkpoint()  # waiting for the server's answer
+        seen_while_forwarding.extend(store.events)
+        return {"content": []}
+
+    await recorder.observe(await recorder.open(request()), forward)
+    answered = list(store.events)  # the agent's answer would be written here
+    await anyio.lowlevel.checkpoint()
+    assert seen_while_forwarding == ["call.requested", "call.requested", "call.verdict"]
+    assert answered == ["call.requested", "call.verdict"]
+    assert store.events == ["call.requested", "call.verdict", "call.completed"]
+
+
+async def test_a_store_that_cannot_record_them_is_logged_and_the_call_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Store()
+    recorder = CallRecorder(store)  # type: ignore[arg-type]
+
+    async def forward() -> dict[str, Any]:
+        store.failing = True
+        return {"content": []}
+
+    with caplog.at_level(logging.ERROR, logger="bastion.proxy.recording"):
+        result = await recorder.observe(await recorder.open(request()), forward)
+        await anyio.lowlevel.checkpoint()
+    assert result == {"content": []}
+    assert "audit store cannot record the end of" in caplog.text
+
+
+async def test_a_flush_right_after_the_call_commits_its_ending(tmp_path: Path) -> None:
+    store = SqliteAuditStore(tmp_path / "audit.db", durability="process")
+    await store.open()
+    try:
+        recorder = CallRecorder(store)
+
+        async def forward() -> dict[str, Any]:
+            return {"content": []}
+
+        await recorder.observe(await recorder.open(request()), forward)
+        await store.flush()  # no turn of the loop in between
+        types = [row.row.type for row in store.rows(EventQuery(), newest_first=False)]
+    finally:
+        await store.close()
+    assert types == ["call.requested", "call.completed"]
