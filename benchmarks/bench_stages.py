@@ -241,7 +241,7 @@ def run(kind: str, args: argparse.Namespace, tmp: Path, log: Any) -> None:
                 servers = {"echo": {"command": stdio[0], "args": stdio[1:]}}
             else:
                 servers = {"echo-http": {"url": bg.start_echo_http(stack, log)}}
-            gateway = bg.start_gateway(bg.write_config(tmp / "up", servers, args.durability), log, program)
+            gateway = bg.start_gateway(bg.write_config(tmp / kind, servers, args.durability), log, program)
             stack.callback(gateway.stop)
 
             def connect() -> Any:

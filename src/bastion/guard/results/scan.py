@@ -16,23 +16,38 @@ MIN_LENGTH = 8
 """Shorter strings (ids, flags, numbers) carry no instruction."""
 
 
+Hit = tuple[str, int, int, str]
+"""(detector, start, end, excerpt): a finding before it is placed at a path."""
+
+
 def scan_string(path: str, text: str) -> list[ResultFinding]:
     """Injection findings in one string of a result."""
-    if len(text) < MIN_LENGTH:
-        return []
-    found = [ResultFinding(d, path, s, e, x) for d, s, e, x in text_hits(text)]
-    for detector in HIDDEN_DETECTORS:
-        found.extend(ResultFinding(d, path, s, e, x) for d, s, e, x in detector(text))
-    found.extend(ResultFinding(d, path, s, e, x) for d, s, e, x in encoded_directives(text))
-    return found
+    return [ResultFinding(d, path, s, e, x) for d, s, e, x in _hits(text)]
 
 
 def scan_result(result: Any) -> list[ResultFinding]:
-    """Injection findings anywhere in a result (tool result, resource contents, prompt, sampling request)."""
+    """Injection findings anywhere in a result (tool result, resource contents, prompt, sampling request).
+
+    A string the result holds more than once (`structuredContent` mirroring `content`, say) is
+    scanned once; its findings are reported at every path it is at."""
     found: list[ResultFinding] = []
+    seen: dict[str, list[Hit]] = {}
     for path, text in strings(result):
-        found.extend(scan_string(path, text))
+        hits = seen.get(text)
+        if hits is None:
+            hits = seen[text] = _hits(text)
+        found.extend(ResultFinding(d, path, s, e, x) for d, s, e, x in hits)
     return found
+
+
+def _hits(text: str) -> list[Hit]:
+    if len(text) < MIN_LENGTH:
+        return []
+    hits: list[Hit] = list(text_hits(text))
+    for detector in HIDDEN_DETECTORS:
+        hits.extend(detector(text))
+    hits.extend(encoded_directives(text))
+    return hits
 
 
 def volume_findings(result: Mapping[str, Any], max_records: int, max_bytes: int) -> list[ResultFinding]:

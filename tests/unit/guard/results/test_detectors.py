@@ -125,3 +125,14 @@ def test_a_finding_names_its_span() -> None:
     finding = next(f for f in scan_string("content[0].text", text) if f.detector == "framing")
     assert text[finding.start : finding.end] == "<INFORMATION>"
     assert str(finding).startswith("framing in content[0].text[13:26]: '<INFORMATION>'")
+
+
+def test_a_string_held_twice_is_reported_at_both_paths() -> None:
+    poisoned = f"IMPORTANT!!! {GOAL}"
+    result = {"content": [{"type": "text", "text": poisoned}], "structuredContent": {"result": poisoned}}
+    found = scan_result(result)
+    assert sorted(found, key=lambda f: (f.path, f.detector, f.start)) == sorted(
+        scan_string("content[0].text", poisoned) + scan_string("structuredContent.result", poisoned),
+        key=lambda f: (f.path, f.detector, f.start),
+    )
+    assert {f.path for f in found} == {"content[0].text", "structuredContent.result"}
