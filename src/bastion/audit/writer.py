@@ -23,9 +23,10 @@ process` a commit does not wait for the disk, so every such write does so. Under
 (`inline_waits_for_disk`) the commit's fsync would hold the caller's event loop, so only a
 write whose caller says it is `alone` (no other request in flight: nothing to do meanwhile,
 and nobody to group-commit with) is made inline; the others go to the writer thread, which
-group-commits them. One such commit slower than `INLINE_SLOW_S` (a slow or busy disk) sends
-them all to the writer thread for `INLINE_BACKOFF_S`, so the event loop (the dashboard, health
-checks, other agents' requests) never waits long on an fsync. When the writer is busy, or
+group-commits them. When such commits are slower than `INLINE_SLOW_S` on a moving average (a
+slow or busy disk, not one slow commit among quick ones: a virtual machine's fsync has a long
+tail), they all go to the writer thread for `INLINE_BACKOFF_S`, so the event loop (the
+dashboard, health checks, other agents' requests) never waits long on an fsync. When the writer is busy, or
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
 `_conn_lock` keeps the caller and the writer thread apart.
@@ -71,9 +72,12 @@ logger = logging.getLogger(__name__)
 LINGER_S = 0.02
 """Longest an event nobody waits on stays queued before it is committed on its own."""
 INLINE_SLOW_S = 0.002
-"""A lone durable commit made inline under `power` that takes longer than this (a slow disk, a
-busy one) sends the next ones to the writer thread for `INLINE_BACKOFF_S`: the event loop
-is never held by a slow fsync for long."""
+"""When lone durable commits made inline under `power` take longer than this on a moving
+average (`INLINE_WEIGHT`: a slow disk, a busy one), the next ones go to the writer thread for
+`INLINE_BACKOFF_S`: the event loop is never held by slow fsyncs for long. One commit alone
+bars them only when it is over `INLINE_SLOW_S / INLINE_WEIGHT` (8 ms)."""
+INLINE_WEIGHT = 0.25
+"""The weight of the newest inline commit's time in the moving average."""
 INLINE_BACKOFF_S = 5.0
 ConnT = TypeVar("ConnT")
 
@@ -133,7 +137,9 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         self.inline_waits_for_disk = inline_waits_for_disk
         """An inline commit is fsynced (`power`): made only for a caller that is `alone`."""
         self._inline_barred_until = 0.0
-        """`time.monotonic()` before which no fsynced commit is made inline (one was slow)."""
+        """`time.monotonic()` before which no fsynced commit is made inline (they were slow)."""
+        self._inline_time = 0.0
+        """The moving average of the inline fsynced commits' times, in seconds."""
         self.commits = 0
         self.failed_writes = 0
         self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
@@ -206,11 +212,17 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             elif alone and time.monotonic() >= self._inline_barred_until:
                 began = time.perf_counter()
                 if self._commit_inline(inline, row):
-                    if time.perf_counter() - began > INLINE_SLOW_S:  # a slow disk: do not hold the loop
-                        self._inline_barred_until = time.monotonic() + INLINE_BACKOFF_S
+                    self._inline_took(time.perf_counter() - began)
                     return
         waiter = asyncio.get_running_loop().create_future() if durable else None
         await self._submit_and_wait(Job(JobKind.EVENT, row, waiter))
+
+    def _inline_took(self, seconds: float) -> None:
+        """Note an inline fsynced commit's time; bar them for a while when they are slow on average."""
+        self._inline_time += INLINE_WEIGHT * (seconds - self._inline_time)
+        if self._inline_time > INLINE_SLOW_S:  # a slow disk: do not hold the loop
+            self._inline_barred_until = time.monotonic() + INLINE_BACKOFF_S
+            self._inline_time = 0.0  # judged afresh once the back-off is over
 
     def _check_accepting(self) -> None:
         """Raise unless the store takes writes now. Called with `_lock` held."""
