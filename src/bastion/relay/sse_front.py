@@ -32,6 +32,7 @@ from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.host_checks import HostChecks
+from bastion.relay.response_stream import PING
 from bastion.relay.session import OutMessage
 from bastion.relay.session_front import OutboxSession, SessionFront
 
@@ -46,7 +47,6 @@ _HEADERS = [
     (b"connection", b"keep-alive"),
     (b"x-accel-buffering", b"no"),
 ]
-_PING = b": ping\r\n\r\n"
 
 
 class RelaySseEndpoint:
@@ -87,7 +87,7 @@ class RelaySseEndpoint:
                         message: OutMessage | None = None
                         with anyio.move_on_after(KEEPALIVE_SECONDS):
                             message = await into.receive()
-                        body = _PING if message is None else _event(b"message", message[0])
+                        body = PING if message is None else _event(b"message", message[0])
                         await send({"type": "http.response.body", "body": body, "more_body": True})
         except OSError:
             pass  # the agent went away
