@@ -97,9 +97,6 @@ class ResponseStream:
             with contextlib.suppress(OSError):  # the agent went away; the call was served and recorded all the same
                 await self._send({"type": "http.response.body", "body": sse_event(answer), "more_body": True})
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
-        if self._pinger is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
 
     # Writing (with `_lock` held)
     async def _write_sse(self, body: bytes) -> None:
@@ -119,6 +116,8 @@ class ResponseStream:
             self._pinger = asyncio.get_running_loop().create_task(self._ping())
 
     def _stop_pinging(self) -> None:
+        """Cancel the timer and the pinger (not awaited: a pinger cancelled while it waited for
+        the lock or slept just ends; one cancelled mid-write has written a whole comment or nothing)."""
         if self._timer is not None:
             self._timer.cancel()
         if self._pinger is not None:
