@@ -142,8 +142,7 @@ WRAP_STAGES = [
     ("front door out: SDK serialise, write, flush", "finish<", "stdout<"),
     ("everything from request read to response flushed", "stdin<", "stdout<"),
 ]
-RELAY_WRAP_STAGES = [
-    ("front door in: line read, parsed, task, flow", "stdin<", "open>"),
+RELAY_CALL_STAGES = [
     ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
     ("open< to the guard (hub, call state)", "open<", "pipeline>"),
     ("guard pipeline", "pipeline>", "pipeline<"),
@@ -152,20 +151,18 @@ RELAY_WRAP_STAGES = [
     ("upstream server (echo), both pipes", "wire<", "reply line"),
     ("reply line parsed, waiting call woken", "reply line", "upstream<"),
     ("result checks, completion record", "upstream<", "finish<"),
+]
+"""A call on the relay between its front door's in and out (a stdio upstream)."""
+RELAY_WRAP_STAGES = [
+    ("front door in: line read, parsed, task, flow", "stdin<", "open>"),
+    *RELAY_CALL_STAGES,
     ("front door out: encode, write to stdout", "finish<", "stdout<"),
     ("everything from request read to response written", "stdin<", "stdout<"),
 ]
 HTTP_STDIO_STAGES = [
     ("front door in: authentication", "auth>", "auth<"),
     ("front door in: body read, parsed, flow", "auth<", "open>"),
-    ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
-    ("open< to the guard (hub, call state)", "open<", "pipeline>"),
-    ("guard pipeline", "pipeline>", "pipeline<"),
-    ("verdict to the server's stdin (verdict event, params, id, encode)", "pipeline<", "wire>"),
-    ("write to the server's stdin", "wire>", "wire<"),
-    ("upstream server (echo), both pipes", "wire<", "reply line"),
-    ("reply line parsed, waiting call woken", "reply line", "upstream<"),
-    ("result checks, completion record", "upstream<", "finish<"),
+    *RELAY_CALL_STAGES,
     ("front door out: encode, until the response is written", "finish<", "http out<"),
     ("everything from request received to response written", "http in", "http out<"),
 ]
