@@ -6,6 +6,7 @@ verify`, and a writer refuses to sign on top of them. On SQLite and on a real Po
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -20,9 +21,13 @@ from click.testing import CliRunner
 
 from bastion.audit import open_audit_store
 from bastion.audit.anchor import AuditAnchor, anchor_at
-from bastion.audit.chain import GENESIS_HASH, EventRow, link
-from bastion.audit.events import CallRequested
+from bastion.audit.chain import GENESIS_HASH, EventRow, encode_event, link
+from bastion.audit.events import CallRequested, PendingRejected
+from bastion.audit.query import EventQuery
+from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
+from bastion.audit.search import search, verify_log
+from bastion.audit.sqlite_store import SqliteAuditStore, SqliteBackend
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.cli.main import main
 
@@ -370,3 +375,48 @@ def test_a_running_writer_refuses_to_sign_over_a_truncated_log(log: Log) -> None
 
     assert "not signed by this Bastion's key" in message
     assert log.sql("SELECT max(seq) FROM events") == [(7,)]
+
+
+# A write-ahead record waiting to be chained (`audit_pending`, SQLite under `durability: power`)
+
+
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE audit_pending SET data = replace(data, '\"t\"', '\"other\"'), tool = 'other'",
+        "UPDATE audit_pending SET seal = NULL",
+    ],
+    ids=["changed", "unsealed"],
+)
+def test_a_pending_record_changed_outside_bastion_is_not_chained_as_itself(
+    tmp_path: Path, tampering: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Pending records are not yet under the signed head: under an anchor each carries the key's
+    seal, and one that does not match is chained as `audit.pending_rejected`, holding what was found."""
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path, fsync=True, anchor=anchor_at(tmp_path))
+    conn = backend.connect()
+    try:
+        assert backend.append_if_free(
+            conn,
+            [
+                encode_event(
+                    CallRequested(
+                        agent="bot", server="db", correlation_id="c1", method="tools/call", tool="t", arguments={}
+                    ),
+                    PayloadPolicy(),
+                )
+            ],
+        )
+        conn.execute(tampering)
+        with caplog.at_level(logging.ERROR, logger="bastion.audit.sqlite_pending"):
+            backend.append(conn, [], health=False, sync=True)
+        backend.anchor.write_head_file(force=True)  # type: ignore[union-attr]
+    finally:
+        conn.close()
+    events = search(SqliteAuditStore(path), EventQuery()).events
+    assert [e.type for e in events] == [PendingRejected.type]
+    assert events[0].correlation_id == "c1"
+    assert events[0].details["found_type"] == "call.requested"
+    assert "seal does not match" in caplog.text
+    assert verify_log(SqliteAuditStore(path), anchor_at(tmp_path)).ok

@@ -46,6 +46,7 @@ MIN_KEY_CHARS = 32
 HEAD_FILE_INTERVAL_S = 1.0
 """While the writer is busy, the head file is rewritten at most this often."""
 _CONTEXT = b"bastion-audit-head-v1"
+_SEAL_CONTEXT = b"bastion-audit-pending-v1"
 
 
 class AuditKey:
@@ -63,6 +64,10 @@ class AuditKey:
     def signs(self, head: SignedHead) -> bool:
         """Whether `head.mac` is this key's signature of `head`."""
         return bool(head.mac) and hmac.compare_digest(self.sign(head.seq, head.hash), head.mac)
+
+    def seal(self, data: bytes) -> str:
+        """An HMAC of `data`, a record not yet in the chain (`sqlite_pending.py`); never a head's."""
+        return hmac.new(self._secret, b"%s\n%s" % (_SEAL_CONTEXT, data), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,14 @@ class AuditAnchor:
 
     def sign(self, seq: int, digest: str) -> SignedHead:
         return SignedHead(seq, digest, self.key(create=True).sign(seq, digest))
+
+    def seal(self, data: bytes) -> str:
+        """The key's seal of a record waiting to be chained (see `AuditKey.seal`)."""
+        return self.key(create=True).seal(data)
+
+    def sealed(self, data: bytes, seal: str | None) -> bool:
+        """Whether `seal` is the key's seal of `data`."""
+        return bool(seal) and hmac.compare_digest(self.seal(data), seal or "")
 
     def check_chain_onto(self, head: SignedHead) -> None:
         """Raise unless a writer may chain onto `head`, the head the database holds: signed by

@@ -91,6 +91,11 @@ def to_json(value: Any) -> str:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
+def row_bytes(row: EventRow) -> bytes:
+    """The canonical bytes of `row` alone (compact JSON of its columns), as a seal covers it."""
+    return _CANONICAL([*row]).encode("utf-8", "surrogatepass")
+
+
 def link(previous_hash: str, seq: int, row: EventRow) -> str:
     """The hash of the event `row` at `seq`, chained to `previous_hash`:
     SHA-256 of `<previous hash hex>\n<compact JSON of [seq, *row]>` (UTF-8), as hex."""

@@ -475,6 +475,18 @@ class AuditPruned(AuditEvent):
     removed: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingRejected(AuditEvent):
+    """A write-ahead record waiting to be chained (`audit_pending`) did not carry the audit key's
+    seal when it was chained: it was changed, or written, outside Bastion. What was found is
+    kept here (`found_type`, `found`: its event type and stored details), not as the event it claims to be."""
+
+    type: ClassVar[str] = "audit.pending_rejected"
+    found_type: str
+    found: str
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[AuditEvent]] = {
     cls.type: cls
     for cls in (
@@ -509,6 +521,7 @@ EVENT_TYPES: dict[str, type[AuditEvent]] = {
         TokenRevoked,
         ConfigLoaded,
         AuditPruned,
+        PendingRejected,
     )
 }
 """Every event kind by its `type` name."""

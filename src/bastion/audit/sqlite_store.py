@@ -47,6 +47,7 @@ from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_anchor import add_mac_column, open_anchored, signed_head
 from bastion.audit.sqlite_locking import begin_if_free
+from bastion.audit.sqlite_pending import create_pending_table, has_pending, put_pending, take_pending
 from bastion.audit.sqlite_text_index import (
     INDEX_BATCH,
     INDEXED_MATCH_SQL,
@@ -133,12 +134,18 @@ def _migrate_to_v5(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
     add_mac_column(conn)
 
 
+def _migrate_to_v6(conn: sqlite3.Connection, policy: PayloadPolicy) -> None:
+    """Lone write-ahead records wait in `audit_pending` before they are chained (`sqlite_pending.py`)."""
+    create_pending_table(conn)
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection, PayloadPolicy], None], ...] = (
     _migrate_to_v1,
     _migrate_to_v2,
     _migrate_to_v3,
     _migrate_to_v4,
     _migrate_to_v5,
+    _migrate_to_v6,
 )
 """`MIGRATIONS[n]` brings a database from `PRAGMA user_version` n to n + 1."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -223,6 +230,9 @@ class SqliteBackend:
             if self.anchor is not None:
                 open_anchored(conn, self.anchor)
             self._unindexed = unindexed(conn)  # a writer that stopped (or crashed) may have left some
+            if has_pending(conn):  # a process that crashed (or one still running) left some: chain them now
+                conn.execute("BEGIN IMMEDIATE")
+                self._write_and_commit(conn, [], health=False)
         except BaseException:
             conn.close()
             raise
@@ -237,16 +247,26 @@ class SqliteBackend:
         self._write_and_commit(conn, rows, health)
 
     def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
-        """Like `append` (synced as the store is configured), but False at once, nothing written,
-        when another connection holds the write lock: for callers that must not wait."""
+        """Commit `rows` durably as the store is configured, but False at once, nothing written,
+        when another connection holds the write lock: for callers that must not wait. Fsynced
+        (`power`), they go to `audit_pending`, to be chained by the next commit (`sqlite_pending.py`);
+        otherwise straight into the chain."""
         _set_synchronous(conn, self.fsync)
         _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
         if not begin_if_free(conn):
             return False
-        self._write_and_commit(conn, rows, health=False)
+        if self.fsync:
+            self._pend_and_commit(conn, rows)
+        else:
+            self._write_and_commit(conn, rows, health=False)
         return True
 
+    def _pend_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow]) -> None:
+        put_pending(conn, rows, self.anchor)
+        conn.execute("COMMIT")
+
     def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
+        rows = take_pending(conn, self.anchor, self.policy) + rows  # older than `rows`: chained first
         head = append_chained(conn, rows, self.anchor) if rows else None
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
@@ -334,7 +354,12 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         # A commit is quick enough to make on the caller's thread: always without fsync, and
         # with it for a caller with nothing else to do (see writer.py).
         super().__init__(
-            backend, policy, retention, inline=backend.append_if_free, inline_waits_for_disk=durability == "power"
+            backend,
+            policy,
+            retention,
+            inline=backend.append_if_free,
+            inline_waits_for_disk=durability == "power",
+            inline_pending=durability == "power",  # fsynced, they go to `audit_pending` (sqlite_pending.py)
         )
         self.path = path
 

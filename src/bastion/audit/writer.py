@@ -29,7 +29,10 @@ tail), they all go to the writer thread for `INLINE_BACKOFF_S`, so the event loo
 dashboard, health checks, other agents' requests) never waits long on an fsync. When the writer is busy, or
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
-`_conn_lock` keeps the caller and the writer thread apart.
+`_conn_lock` keeps the caller and the writer thread apart. With `inline_pending` (SQLite under
+`power`), an inline fsynced commit puts its rows in a table of records waiting to be chained
+(`sqlite_pending.py`): the writer thread's next commit, due within `LINGER_S` like lingering
+events, chains them first.
 
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
@@ -128,6 +131,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         linger_s: float = LINGER_S,
         inline: InlineAppend[ConnT] | None = None,
         inline_waits_for_disk: bool = False,
+        inline_pending: bool = False,
     ) -> None:
         self.backend = backend
         self.policy = policy
@@ -136,6 +140,11 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         self.inline = inline
         self.inline_waits_for_disk = inline_waits_for_disk
         """An inline commit is fsynced (`power`): made only for a caller that is `alone`."""
+        self.inline_pending = inline_pending
+        """An inline fsynced commit leaves its rows to be chained by the writer's next commit."""
+        self._pending_since: float | None = None
+        """When this process last left rows pending with nobody due to chain them (`time.monotonic`;
+        guarded by `_lock`): the writer commits by `linger_s` after it."""
         self._inline_barred_until = 0.0
         """`time.monotonic()` before which no fsynced commit is made inline (they were slow)."""
         self._inline_time = 0.0
@@ -270,6 +279,8 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                     with self._lock:  # back in front of anything newer, for the writer to commit
                         self._lingering[:0] = lingering
                     return False
+                if self.inline_pending and self.inline_waits_for_disk:
+                    self._leave_pending()
             except Exception as exc:
                 self._drop_connection()
                 self.failed_writes += len(rows)
@@ -284,6 +295,22 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             return True
         finally:
             self._conn_lock.release()
+
+    def _leave_pending(self) -> None:
+        """Rows were committed pending: have the writer chain them within `linger_s`."""
+        with self._lock:
+            if self._pending_since is None:
+                self._pending_since = time.monotonic()
+                if not self._writer_wakes:
+                    self._writer_wakes = True
+                    self._queue.put(Job(JobKind.NUDGE))
+
+    def _waiting_since(self) -> float | None:
+        """Since when the oldest lingering event or pending row waits for a commit. Called with `_lock` held."""
+        since = [self._lingering_since] if self._lingering else []
+        if self._pending_since is not None:
+            since.append(self._pending_since)
+        return min(since) if since else None
 
     async def _submit_and_wait(self, job: Job) -> int:
         self._submit(job)
@@ -327,10 +354,11 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
                 lingering, self._lingering = self._lingering, []
+                pending = self._pending_since is not None
             batch = lingering + batch
-            if not batch:
+            if not batch and not pending:
                 continue
-            stopping = batch[-1].kind is JobKind.STOP
+            stopping = bool(batch) and batch[-1].kind is JobKind.STOP
             with self._conn_lock:
                 self._commit(batch)
                 if any(job.kind is JobKind.PRUNE for job in batch):
@@ -350,9 +378,10 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                     self._tidy(idle=False)
 
     def _lingering_due(self) -> bool:
-        """Whether the oldest lingering event has waited `linger_s`."""
+        """Whether the oldest lingering event (or pending row) has waited `linger_s`."""
         with self._lock:
-            return bool(self._lingering) and time.monotonic() >= self._lingering_since + self.linger_s
+            since = self._waiting_since()
+            return since is not None and time.monotonic() >= since + self.linger_s
 
     def _next_timeout(self) -> float | None:
         """How long the writer may sleep: until lingering events are due, or retention is.
@@ -364,8 +393,8 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         deadlines = []
         now = time.monotonic()
         with self._lock:
-            if self._lingering:
-                deadlines.append(self._lingering_since + self.linger_s)
+            if (since := self._waiting_since()) is not None:
+                deadlines.append(since + self.linger_s)
             elif self._watch_until is not None and now < self._watch_until:
                 deadlines.append(self._watch_until)
             else:
@@ -403,10 +432,14 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
 
     def _commit(self, batch: list[Job]) -> None:
         rows = [job.row for job in batch if job.row is not None]
-        sync = any(job.waiter is not None for job in batch)
+        with self._lock:  # the backend chains pending rows first in any commit (sqlite_pending.py)
+            pending, self._pending_since = self._pending_since, None
+        # Synced when someone waits; and when it chains pending rows, so that the next inline
+        # commit's fsync has only its own pages to write, not this commit's too.
+        sync = pending is not None or any(job.waiter is not None for job in batch)
         # A flush after unsynced commits syncs them, through a write of the health row.
         health = any(job.kind is JobKind.HEALTH for job in batch) or (sync and self._unsynced)
-        if not rows and not health:
+        if not rows and not health and pending is None:
             return
         try:
             self.backend.append(self._connection(), rows, health, sync)
@@ -417,8 +450,11 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
             logger.error("%s", message)
             self.failed_writes += len(rows)
-            for job in batch:
-                if job.kind in (JobKind.EVENT, JobKind.HEALTH):
+            if pending is not None:  # still in their table: the next commit chains them
+                with self._lock:
+                    self._pending_since = pending if self._pending_since is None else min(pending, self._pending_since)
+            for job in batch:  # a flush fails too when the records pending before it were not chained
+                if job.kind in (JobKind.EVENT, JobKind.HEALTH) or (pending is not None and job.kind is JobKind.FLUSH):
                     job.error = message
 
     def _tidy(self, *, idle: bool) -> None:

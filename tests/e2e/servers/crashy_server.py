@@ -63,14 +63,15 @@ async def peek_audit(db_path: str, nonce: str) -> str:
     """Count the audit records of this very call that exist while it runs (write-ahead proof).
 
     Reads Bastion's audit database directly, from inside the upstream: a count of 1 means the
-    record was committed before the call was forwarded here.
+    record was committed before the call was forwarded here, chained (`events`) or waiting
+    to be (`audit_pending`, where a lone call's record goes under `durability: power`).
     """
     uri = f"file:{db_path}?mode=ro"
+    found = "SELECT count(*) FROM {} WHERE type = 'call.requested' AND tool = 'peek_audit' AND data LIKE ?"
     with sqlite3.connect(uri, uri=True) as conn:
-        (count,) = conn.execute(
-            "SELECT count(*) FROM events WHERE type = 'call.requested' AND tool = 'peek_audit' AND data LIKE ?",
-            (f"%{nonce}%",),
-        ).fetchone()
+        count = sum(
+            conn.execute(found.format(table), (f"%{nonce}%",)).fetchone()[0] for table in ("events", "audit_pending")
+        )
     return str(count)
 
 

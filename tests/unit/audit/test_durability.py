@@ -42,6 +42,12 @@ class WatchedBackend(SqliteBackend):
         self.threads.append(threading.current_thread().name)
         self.commits.put((level, [row.type for row in rows], health))
 
+    def _pend_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow]) -> None:
+        super()._pend_and_commit(conn, rows)
+        level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        self.threads.append(threading.current_thread().name)
+        self.commits.put((level, [f"pending {row.type}" for row in rows], False))
+
 
 async def next_commit(backend: WatchedBackend) -> tuple[int, list[str], bool]:
     return await anyio.to_thread.run_sync(lambda: backend.commits.get(timeout=10))
@@ -184,7 +190,8 @@ async def test_under_power_only_a_lone_durable_write_commits_on_the_callers_thre
 
         writer.record_nowait(completed())
         await writer.record(requested(), durable=True, alone=True)
-        assert await next_commit(backend) == (FULL, ["call.completed", "call.requested"], False)
+        # Synced into the table of records waiting to be chained (sqlite_pending.py), in order.
+        assert await next_commit(backend) == (FULL, ["pending call.completed", "pending call.requested"], False)
         assert backend.threads[1:] == [threading.current_thread().name]  # no hand-off, and synced
 
         await writer.record(requested(), durable=False, alone=True)  # nobody waits: lingers as before
