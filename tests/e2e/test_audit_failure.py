@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import anyio
 import httpx2
 import pytest
 
 from bastion.config import load_config
 from bastion.gateway.gateway import Gateway
-from tests.e2e.audit_calls import store_calls
+from tests.e2e.audit_calls import fail_sqlite_commits, store_calls
 from tests.e2e.conftest import VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-
-
-def _failing_write(conn, rows, health) -> None:
-    # Fails inside the commit (on the writer thread, or on the caller's for a commit made
-    # inline), like a dying disk (which cannot be caused as root): the store's own failure
-    # handling (fail the batch, drop the connection, reconnect) runs for real.
-    raise sqlite3.OperationalError("disk I/O error (injected)")
 
 
 @pytest.mark.parametrize(("on_failure", "refused"), [("refuse", True), ("allow", False)])
@@ -34,7 +25,7 @@ async def test_unwritable_audit_store(tmp_path, monkeypatch, on_failure, refused
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("agent")
             async with http_client(gateway, "time", token) as client:
-                monkeypatch.setattr(gateway.audit.inner.backend, "_write_and_commit", _failing_write)
+                fail_sqlite_commits(monkeypatch, gateway.audit.inner.backend)
                 if refused:
                     with pytest.raises(Exception, match="audit log cannot be written"):
                         await client.call_tool("get_current_time", {"timezone": "UTC"})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from bastion.runtime.egress.proxy import ResolverForTests
 from bastion.runtime.events import RecordingSink
 from bastion.runtime.sandbox import bubblewrap_problem
 from bastion.stores import open_approval_store
+from tests.e2e.audit_calls import fail_sqlite_commits
 from tests.e2e.conftest import BASTION, SERVERS_DIR, VENV_BIN, write_config
 from tests.e2e.inprocess import http_client, serving
 from tests.e2e.sandbox_fixtures import local_site
@@ -255,10 +255,6 @@ async def test_blocked_egress_is_audited_and_alerted(tmp_path: Path) -> None:
     assert [(e.details["host"], e.details["address"]) for e in allowed] == [("docs.example.test", "127.0.0.1")]
 
 
-def _failing_write(conn: Any, rows: Any, health: Any) -> None:  # the commit, on whichever thread makes it
-    raise sqlite3.OperationalError("disk I/O error (injected)")
-
-
 async def test_an_audit_store_that_cannot_write_raises_audit_store_failing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,7 +267,7 @@ async def test_an_audit_store_that_cannot_write_raises_audit_store_failing(
                 assert gateway.tokens is not None
                 _, token = gateway.tokens.create("agent")
                 async with http_client(gateway, "time", token) as client:
-                    monkeypatch.setattr(gateway.audit.inner.backend, "_write_and_commit", _failing_write)  # type: ignore[attr-defined]
+                    fail_sqlite_commits(monkeypatch, gateway.audit.inner.backend)  # type: ignore[attr-defined]
                     for _ in range(3):
                         with pytest.raises(Exception, match="audit log cannot be written"):
                             await client.call_tool("get_current_time", {"timezone": "UTC"})

@@ -79,6 +79,9 @@ INLINE_SLOW_S = 0.002
 average (`INLINE_WEIGHT`: a slow disk, a busy one), the next ones go to the writer thread for
 `INLINE_BACKOFF_S`: the event loop is never held by slow fsyncs for long. One commit alone
 bars them only when it is over `INLINE_SLOW_S / INLINE_WEIGHT` (8 ms)."""
+PENDING_RETRY_S = 1.0
+"""After a commit that was to chain pending records failed, the next try is at least this far off
+(any commit meanwhile chains them too)."""
 INLINE_WEIGHT = 0.25
 """The weight of the newest inline commit's time in the moving average."""
 INLINE_BACKOFF_S = 5.0
@@ -450,9 +453,10 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             message = f"audit write to {self.backend.description} failed, {len(rows)} events not committed: {exc}"
             logger.error("%s", message)
             self.failed_writes += len(rows)
-            if pending is not None:  # still in their table: the next commit chains them
-                with self._lock:
-                    self._pending_since = pending if self._pending_since is None else min(pending, self._pending_since)
+            if pending is not None:  # still in their table: chained by the next commit, or a retry
+                with self._lock:  # not at once: a failing disk would have it retry (and log) in a loop
+                    retry = time.monotonic() + PENDING_RETRY_S - self.linger_s
+                    self._pending_since = retry if self._pending_since is None else min(retry, self._pending_since)
             for job in batch:  # a flush fails too when the records pending before it were not chained
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH) or (pending is not None and job.kind is JobKind.FLUSH):
                     job.error = message

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import anyio
@@ -21,7 +22,7 @@ from bastion.audit.query import EventQuery
 from bastion.audit.redact import PayloadPolicy
 from bastion.audit.search import search, verify_log
 from bastion.audit.sqlite_store import SqliteAuditStore, SqliteBackend
-from bastion.audit.writer import GroupCommitWriter
+from bastion.audit.writer import PENDING_RETRY_S, GroupCommitWriter
 
 pytestmark = pytest.mark.anyio
 
@@ -134,6 +135,10 @@ async def test_a_failed_chaining_commit_leaves_the_records_pending_for_the_next(
         with pytest.raises(Exception, match="injected"):
             await writer.flush()
         assert table(path, "audit_pending") == [("call.requested", "c1")]
+        # Retried later, not at once: a failing disk must not have the writer retry (and log) in a loop.
+        due = writer._pending_since
+        assert due is not None
+        assert due + writer.linger_s >= time.monotonic() + PENDING_RETRY_S / 2
         await writer.flush()
         assert table(path, "events") == [("call.requested", "c1")]
         assert table(path, "audit_pending") == []
