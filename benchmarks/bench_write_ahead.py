@@ -8,7 +8,9 @@ event, a pause standing for the upstream (1.5 ms), the `call.completed` event (b
 committed with the next call's record). `handed` is the record made with `alone=False`,
 as when other calls are in flight: the writer thread commits it (fsync included) and wakes
 the caller; `inline` is `alone=True`, what the recorder asks when no other tool call is in
-flight: committed on the caller's thread, fsync included, when the writer is idle. The two
+flight: committed on the caller's thread, fsync included, when the writer is idle, into the
+table of records waiting to be chained (`audit/sqlite_pending.py`), which the writer thread
+chains within `LINGER_S` (its CPU is in the figure). The two
 alternate round by round in one process. Printed: the median over rounds of each one's p50
 wall time per durable record and its CPU (all threads) per call, and the ratio inline /
 handed. Figures are printed, not asserted.
