@@ -410,6 +410,15 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             Checkpoint(*head) if head is not None else None,
         )
 
+    def pending_count(self) -> int:
+        """Write-ahead records waiting in `audit_pending` to be chained (`sqlite_pending.py`): after
+        a crash, until a Bastion opens the log again; 0 on schemas without the table."""
+        found = _first(self._read("SELECT count(*) FROM sqlite_master WHERE name = 'audit_pending'", []))
+        if not found or not found[0]:
+            return 0
+        counted = _first(self._read("SELECT count(*) FROM audit_pending", []))
+        return int(counted[0]) if counted else 0
+
     def signed_head(self) -> SignedHead | None:
         found = _first(self._read("SELECT * FROM audit_head WHERE id = 1", []))  # before v5: no `mac`
         return SignedHead(int(found[1]), str(found[2]), (found[3] or "") if len(found) > 3 else "") if found else None

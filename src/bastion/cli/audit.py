@@ -20,6 +20,7 @@ from bastion.audit.head import SignedHead
 from bastion.audit.query import EventQuery
 from bastion.audit.retention import parse_duration
 from bastion.audit.search import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, search, verify_log
+from bastion.audit.sqlite_store import SqliteAuditStore
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.audit.subject import subject
 from bastion.cli.common import config_option, load_or_exit
@@ -209,6 +210,13 @@ def verify(config_path: Path, expect: str | None) -> None:
     checked = f" ({'; '.join(anchored)})" if anchored else ""
     verified = f"{report.checked} event(s) verified{since}, head {report.last_seq}{checked}"
     click.echo(f"audit log {reader.description}: OK, {verified}")
+    pending = reader.pending_count() if isinstance(reader, SqliteAuditStore) else 0
+    if pending:
+        click.echo(
+            f"note: {pending} write-ahead record(s) wait in audit_pending, not yet chained (a Bastion "
+            "stopped before chaining them): the next `bastion up` or `bastion wrap` on this log chains them",
+            err=True,
+        )
 
 
 @audit_group.command("head")

@@ -15,7 +15,10 @@ from click.testing import CliRunner
 
 from bastion.audit import open_audit_store
 from bastion.audit.anchor import anchor_at
+from bastion.audit.chain import encode_event
 from bastion.audit.events import CallRequested
+from bastion.audit.redact import PayloadPolicy
+from bastion.audit.sqlite_store import SqliteBackend
 from bastion.cli.main import main
 
 AT = 1_795_586_105.0
@@ -58,6 +61,26 @@ def test_verify_passes_on_an_intact_log(config: Path) -> None:
 
     assert code == 0
     assert "OK, 5 event(s) verified" in out
+
+
+def test_verify_tells_of_write_ahead_records_not_yet_chained(config: Path) -> None:
+    """A gateway killed right after a lone call's record was committed to `audit_pending`
+    leaves it there until the next start: verify passes on the chain, and says so."""
+    db = seed(config)
+    data = config.parent / "data"
+    backend = SqliteBackend(db, fsync=True, anchor=anchor_at(data))
+    conn = backend.connect()
+    try:
+        event = CallRequested(correlation_id="c9", method="tools/call", tool="get_current_time", arguments={})
+        assert backend.append_if_free(conn, [encode_event(event, PayloadPolicy())])
+    finally:
+        conn.close()  # and nothing chains it: as if the process had died here
+
+    code, out, err = run("audit", "verify", "--config", str(config))
+
+    assert code == 0
+    assert "OK, 5 event(s) verified" in out
+    assert "1 write-ahead record(s) wait in audit_pending" in err
 
 
 @pytest.mark.parametrize(
