@@ -16,7 +16,7 @@ Pending rows are not yet covered by the chain, nor by the head the audit key sig
 anchor (`anchor.py`) each carries the key's seal of its columns, checked when it is chained:
 a row changed in the database meanwhile (or put there by anything but Bastion) is not
 chained as the event it claims to be, but as an `audit.pending_rejected` event holding what
-was found, and the writer logs an error.
+was found, and the writer logs an error once that is committed.
 """
 
 from __future__ import annotations
@@ -70,15 +70,10 @@ def take_pending(conn: sqlite3.Connection, anchor: AuditAnchor | None, policy: P
     return rows
 
 
+REJECTED_REASON = "its seal does not match the audit key: changed, or written, outside Bastion"
+
+
 def _rejected(row: EventRow, policy: PayloadPolicy) -> EventRow:
-    reason = "its seal does not match the audit key: changed, or written, outside Bastion"
-    logger.error(
-        "audit: a pending %s record (agent %s, correlation id %s): %s; it is chained as audit.pending_rejected",
-        row.type,
-        row.agent,
-        row.correlation_id,
-        reason,
-    )
     event = PendingRejected(
         time=time.time(),
         agent=row.agent,
@@ -86,9 +81,23 @@ def _rejected(row: EventRow, policy: PayloadPolicy) -> EventRow:
         correlation_id=row.correlation_id,
         found_type=str(row.type),
         found=str(row.data),
-        reason=reason,
+        reason=REJECTED_REASON,
     )
     return encode_event(event, policy)
+
+
+def report_rejected(rows: list[EventRow]) -> None:
+    """Log each `audit.pending_rejected` event among `rows`, once they are committed (a commit
+    that fails leaves the records pending, and nothing is said of them yet)."""
+    for row in rows:
+        if row.type == PendingRejected.type:
+            logger.error(
+                "audit: a pending write-ahead record (agent %s, correlation id %s): %s; it is chained as %s",
+                row.agent,
+                row.correlation_id,
+                REJECTED_REASON,
+                PendingRejected.type,
+            )
 
 
 def has_pending(conn: sqlite3.Connection) -> bool:

@@ -47,7 +47,13 @@ from bastion.audit.redact import PayloadPolicy
 from bastion.audit.retention import Retention
 from bastion.audit.sqlite_anchor import add_mac_column, open_anchored, signed_head
 from bastion.audit.sqlite_locking import begin_if_free
-from bastion.audit.sqlite_pending import create_pending_table, has_pending, put_pending, take_pending
+from bastion.audit.sqlite_pending import (
+    create_pending_table,
+    has_pending,
+    put_pending,
+    report_rejected,
+    take_pending,
+)
 from bastion.audit.sqlite_text_index import (
     INDEX_BATCH,
     INDEXED_MATCH_SQL,
@@ -266,11 +272,13 @@ class SqliteBackend:
         conn.execute("COMMIT")
 
     def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
-        rows = take_pending(conn, self.anchor, self.policy) + rows  # older than `rows`: chained first
+        pending = take_pending(conn, self.anchor, self.policy)
+        rows = pending + rows  # older than `rows`: chained first
         head = append_chained(conn, rows, self.anchor) if rows else None
         if health:
             conn.execute(_UPSERT_HEALTH, (time.time(),))
         conn.execute("COMMIT")
+        report_rejected(pending)
         if head is not None and self.anchor is not None:
             self.anchor.committed(head)
         self._commits_since_checkpoint += 1

@@ -4,6 +4,7 @@ not laundered into the signed chain when changed meanwhile."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from bastion.audit import sqlite_store
 from bastion.audit.anchor import AuditAnchor, anchor_at
 from bastion.audit.chain import EventRow, encode_event
 from bastion.audit.events import CallCompleted, CallRequested
@@ -228,3 +230,37 @@ def test_a_sealed_record_survives_the_round_trip(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert table(path, "events") == [("call.requested", "c1")]
+
+
+def test_a_rejected_pending_record_is_reported_only_once_its_commit_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A commit that fails after taking the pending records rolls back: they stay pending, and
+    nothing is logged of one that would have been rejected until a commit chains it."""
+    path = tmp_path / "audit.db"
+    backend = SqliteBackend(path, fsync=True, anchor=anchor_at(tmp_path))
+    conn = backend.connect()
+    try:
+        assert backend.append_if_free(conn, [row(requested("c1"))])
+        conn.execute("UPDATE audit_pending SET tool = 'other'")
+        with monkeypatch.context() as patched:
+            patched.setattr(sqlite_store, "append_chained", _failing_append)
+            with (
+                caplog.at_level(logging.ERROR, logger="bastion.audit.sqlite_pending"),
+                pytest.raises(OSError, match="injected"),
+            ):
+                backend.append(conn, [], health=False, sync=True)
+            conn.execute("ROLLBACK")  # as the writer's `discard` does
+        assert caplog.text == ""
+        assert table(path, "audit_pending") == [("call.requested", "c1")]
+
+        with caplog.at_level(logging.ERROR, logger="bastion.audit.sqlite_pending"):
+            backend.append(conn, [], health=False, sync=True)
+    finally:
+        conn.close()
+    assert "correlation id c1" in caplog.text
+    assert table(path, "events") == [("audit.pending_rejected", "c1")]
+
+
+def _failing_append(*_: object) -> None:
+    raise OSError("disk I/O error (injected)")
