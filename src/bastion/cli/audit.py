@@ -213,8 +213,9 @@ def verify(config_path: Path, expect: str | None) -> None:
     pending = reader.pending_count() if isinstance(reader, SqliteAuditStore) else 0
     if pending:
         click.echo(
-            f"note: {pending} write-ahead record(s) wait in audit_pending, not yet chained (a Bastion "
-            "stopped before chaining them): the next `bastion up` or `bastion wrap` on this log chains them",
+            f"note: {pending} write-ahead record(s) wait in audit_pending, not yet chained: calls in "
+            "flight (a running gateway chains them within 20 ms), or left by a Bastion that stopped "
+            "before chaining them (the next `bastion up` or `bastion wrap` on this log does)",
             err=True,
         )
 
