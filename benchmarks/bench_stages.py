@@ -88,6 +88,21 @@ stamp(authenticator.Authenticator, "authenticate", "auth")
 from bastion.audit import writer
 stamp(writer.GroupCommitWriter, "record", lambda s, e, durable=True, **k: "durable" if durable else None)
 
+def sstamp(owner, name, label):
+    original = getattr(owner, name, None)
+    if original is None:  # a Bastion without it
+        return
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        mark(label + ">")
+        try:
+            return original(*args, **kwargs)
+        finally:
+            mark(label + "<")
+    setattr(owner, name, wrapper)
+from bastion.audit import sqlite_store
+sstamp(sqlite_store.SqliteBackend, "_pend_and_commit", "pend")  # a lone record's fsynced commit (audit_pending)
+
 app_call = http_app.GatewayApp.__call__
 async def stamped_app(self, scope, receive, send):
     if scope.get("type") != "http" or scope.get("method") != "POST":
@@ -144,6 +159,7 @@ WRAP_STAGES = [
 ]
 RELAY_CALL_STAGES = [
     ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
+    ("  of which the commit to audit_pending (rows, seals, fsync)", "pend>", "pend<"),
     ("open< to the guard (hub, call state)", "open<", "pipeline>"),
     ("guard pipeline", "pipeline>", "pipeline<"),
     ("verdict to the server's stdin (verdict event, params, id, encode)", "pipeline<", "wire>"),
