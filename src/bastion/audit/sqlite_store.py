@@ -215,6 +215,8 @@ class SqliteBackend:
         """How migrated v1 requests store their arguments."""
         self.description = str(path)
         self.fsync = fsync
+        self.pends_inline = fsync
+        """Fsynced, an inline append goes to `audit_pending` (see `append_if_free`)."""
         self._commits_since_checkpoint = 0
         self._unindexed = 0
         """Events committed (by this backend, or found at connect) and not yet full-text indexed."""
@@ -254,14 +256,14 @@ class SqliteBackend:
 
     def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
         """Commit `rows` durably as the store is configured, but False at once, nothing written,
-        when another connection holds the write lock: for callers that must not wait. Fsynced
-        (`power`), they go to `audit_pending`, to be chained by the next commit (`sqlite_pending.py`);
-        otherwise straight into the chain."""
+        when another connection holds the write lock: for callers that must not wait. With
+        `pends_inline` (fsynced, `power`) they go to `audit_pending`, to be chained by the next
+        commit (`sqlite_pending.py`); otherwise straight into the chain."""
         _set_synchronous(conn, self.fsync)
         _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
         if not begin_if_free(conn):
             return False
-        if self.fsync:
+        if self.pends_inline:
             self._pend_and_commit(conn, rows)
         else:
             self._write_and_commit(conn, rows, health=False)
@@ -367,7 +369,6 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             retention,
             inline=backend.append_if_free,
             inline_waits_for_disk=durability == "power",
-            inline_pending=durability == "power",  # fsynced, they go to `audit_pending` (sqlite_pending.py)
         )
         self.path = path
 

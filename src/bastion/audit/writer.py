@@ -29,10 +29,12 @@ tail), they all go to the writer thread for `INLINE_BACKOFF_S`, so the event loo
 dashboard, health checks, other agents' requests) never waits long on an fsync. When the writer is busy, or
 another process holds the database's write lock, it goes through the queue as usual (it
 never waits on the caller's thread), so concurrent writes are still group-committed.
-`_conn_lock` keeps the caller and the writer thread apart. With `inline_pending` (SQLite under
-`power`), an inline fsynced commit puts its rows in a table of records waiting to be chained
-(`sqlite_pending.py`): the writer thread's next commit, due within `LINGER_S` like lingering
-events, chains them first.
+`_conn_lock` keeps the caller and the writer thread apart. When the backend `pends_inline`
+(SQLite under `power`), an inline fsynced commit puts its record alone in a table of records waiting to be
+chained (`sqlite_pending.py`): the writer thread's next commit, due within `LINGER_S` like
+lingering events, chains them first, then what lingers. A call's own events keep their order
+(its write-ahead record comes first); a record may be chained ahead of an earlier call's
+lingering verdict or completion, as under concurrency.
 
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
@@ -97,6 +99,9 @@ class WriterBackend(Protocol[ConnT]):
     description: str
     """Where the log is, for messages (a path, or a URL without its password)."""
 
+    pends_inline: bool
+    """Its `inline` append leaves the row pending, for the next commit to chain (`sqlite_pending.py`)."""
+
     def connect(self) -> ConnT:
         """A fresh writing connection, with the schema created or migrated."""
 
@@ -134,7 +139,6 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         linger_s: float = LINGER_S,
         inline: InlineAppend[ConnT] | None = None,
         inline_waits_for_disk: bool = False,
-        inline_pending: bool = False,
     ) -> None:
         self.backend = backend
         self.policy = policy
@@ -143,8 +147,6 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
         self.inline = inline
         self.inline_waits_for_disk = inline_waits_for_disk
         """An inline commit is fsynced (`power`): made only for a caller that is `alone`."""
-        self.inline_pending = inline_pending
-        """An inline fsynced commit leaves its rows to be chained by the writer's next commit."""
         self._pending_since: float | None = None
         """When this process last left rows pending with nobody due to chain them (`time.monotonic`;
         guarded by `_lock`): the writer commits by `linger_s` after it."""
@@ -266,23 +268,28 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 self._queue.put(job)
 
     def _commit_inline(self, append: InlineAppend[ConnT], row: EventRow) -> bool:
-        """Commit `row` (after whatever lingers) on this thread if the writer and the database
-        are free; False if they are not."""
+        """Commit `row` on this thread if the writer and the database are free; False if they are
+        not. Whatever lingers goes with it into the chain; when the row is left pending, the
+        lingering events stay for the writer, which chains them after it: the fsync the caller
+        waits for then writes this record alone (not, say, the previous call's large result)."""
         if not self._conn_lock.acquire(blocking=False):
             return False
+        pends = self.backend.pends_inline
         try:
             with self._lock:
                 self._check_accepting()
                 if self._queued:  # the writer has work: keep the order, join the queue
                     return False
-                lingering, self._lingering = self._lingering, []
+                lingering: list[Job] = []
+                if not pends:
+                    lingering, self._lingering = self._lingering, []
             rows = [job.row for job in lingering if job.row is not None] + [row]
             try:
                 if not append(self._connection(), rows):
                     with self._lock:  # back in front of anything newer, for the writer to commit
                         self._lingering[:0] = lingering
                     return False
-                if self.inline_pending and self.inline_waits_for_disk:
+                if pends:
                     self._leave_pending()
             except Exception as exc:
                 self._drop_connection()

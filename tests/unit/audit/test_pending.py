@@ -76,7 +76,6 @@ def writer_on(backend: SqliteBackend, linger_s: float) -> GroupCommitWriter[sqli
         linger_s=linger_s,
         inline=backend.append_if_free,
         inline_waits_for_disk=True,
-        inline_pending=True,
     )
 
 
@@ -84,9 +83,11 @@ async def next_chained(backend: ChainingBackend) -> tuple[int, list[str]]:
     return await anyio.to_thread.run_sync(lambda: backend.chained.get(timeout=10))
 
 
-async def test_a_lone_durable_record_is_synced_pending_then_chained_in_order(tmp_path: Path) -> None:
-    """Under `power` a lone durable record (and what lingered before it) is committed to the
-    pending table, not the chain; the writer chains them, in order, within `linger_s`, fsynced."""
+async def test_a_lone_durable_record_is_synced_pending_alone_then_chained_first(tmp_path: Path) -> None:
+    """Under `power` a lone durable record is committed, alone, to the pending table, not the
+    chain: what lingers (the previous call's completion, which may hold a large result) is not
+    in the fsync its caller waits for. The writer chains the pending record, then what lingers,
+    within `linger_s`, fsynced; each call's events keep their order."""
     path = tmp_path / "audit.db"
     backend = ChainingBackend(path)
     writer = writer_on(backend, linger_s=0.05)
@@ -94,13 +95,13 @@ async def test_a_lone_durable_record_is_synced_pending_then_chained_in_order(tmp
     try:
         writer.record_nowait(completed("c0"))
         await writer.record(requested("c1"), durable=True, alone=True)
-        # Back at the caller: both are in the pending table (on disk: the commit was fsynced), none chained.
-        assert table(path, "audit_pending") == [("call.completed", "c0"), ("call.requested", "c1")]
+        # Back at the caller: the record is in the pending table (on disk: the commit was fsynced).
+        assert table(path, "audit_pending") == [("call.requested", "c1")]
         assert table(path, "events") == []
 
-        writer.record_nowait(completed("c1"))  # after it: chained after it
+        writer.record_nowait(completed("c1"))
         level, chained = await next_chained(backend)  # nobody flushed: the writer does so by itself
-        assert chained == ["call.completed c0", "call.requested c1", "call.completed c1"]
+        assert chained == ["call.requested c1", "call.completed c0", "call.completed c1"]
         assert level == FULL  # so the next inline commit's fsync writes only its own pages
         assert table(path, "audit_pending") == []
     finally:
