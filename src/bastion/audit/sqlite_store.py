@@ -364,11 +364,7 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
         # A commit is quick enough to make on the caller's thread: always without fsync, and
         # with it for a caller with nothing else to do (see writer.py).
         super().__init__(
-            backend,
-            policy,
-            retention,
-            inline=backend.append_if_free,
-            inline_waits_for_disk=durability == "power",
+            backend, policy, retention, inline=backend.append_if_free, inline_waits_for_disk=durability == "power"
         )
         self.path = path
 

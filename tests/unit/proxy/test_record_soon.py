@@ -9,13 +9,14 @@ from typing import Any
 
 import anyio
 import pytest
+from tests.unit.proxy.recorded import echo_request
 
 from bastion.audit.events import AuditEvent
 from bastion.audit.query import EventQuery
 from bastion.audit.sqlite_store import SqliteAuditStore
 from bastion.audit.store import AuditStoreError
-from bastion.model import Decision, Principal, Verdict
-from bastion.proxy.recording import CallRecorder, RecordedRequest, Target, current_call
+from bastion.model import Decision, Verdict
+from bastion.proxy.recording import CallRecorder, current_call
 
 pytestmark = pytest.mark.anyio
 
@@ -41,18 +42,6 @@ class Store:
         self.events.append(event.type)
 
 
-def request() -> RecordedRequest:
-    return RecordedRequest(
-        principal=Principal("agent"),
-        method="tools/call",
-        params={"name": "echo", "arguments": {}},
-        target=Target("s", "echo"),
-        agent=None,
-        transport="stdio",
-        endpoint=None,
-    )
-
-
 async def test_the_verdict_and_the_ending_are_recorded_once_the_caller_yields_in_order() -> None:
     store = Store()
     recorder = CallRecorder(store)  # type: ignore[arg-type]
@@ -67,7 +56,7 @@ async def test_the_verdict_and_the_ending_are_recorded_once_the_caller_yields_in
         seen_while_forwarding.extend(store.events)
         return {"content": []}
 
-    await recorder.observe(await recorder.open(request()), forward)
+    await recorder.observe(await recorder.open(echo_request()), forward)
     answered = list(store.events)  # the agent's answer would be written here
     await anyio.lowlevel.checkpoint()
     assert seen_while_forwarding == ["call.requested", "call.requested", "call.verdict"]
@@ -86,7 +75,7 @@ async def test_a_store_that_cannot_record_them_is_logged_and_the_call_answered(
         return {"content": []}
 
     with caplog.at_level(logging.ERROR, logger="bastion.proxy.recording"):
-        result = await recorder.observe(await recorder.open(request()), forward)
+        result = await recorder.observe(await recorder.open(echo_request()), forward)
         await anyio.lowlevel.checkpoint()
     assert result == {"content": []}
     assert "audit store cannot record the end of" in caplog.text
@@ -101,7 +90,7 @@ async def test_a_flush_right_after_the_call_commits_its_ending(tmp_path: Path) -
         async def forward() -> dict[str, Any]:
             return {"content": []}
 
-        await recorder.observe(await recorder.open(request()), forward)
+        await recorder.observe(await recorder.open(echo_request()), forward)
         await store.flush()  # no turn of the loop in between
         types = [row.row.type for row in store.rows(EventQuery(), newest_first=False)]
     finally:

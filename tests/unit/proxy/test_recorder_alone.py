@@ -6,11 +6,11 @@ from typing import Any
 
 import anyio
 import pytest
+from tests.unit.proxy.recorded import echo_request
 
 from bastion.audit.events import AuditEvent
 from bastion.audit.store import AuditStoreError
-from bastion.model import Principal
-from bastion.proxy.recording import CallRecorder, RecordedRequest, Target
+from bastion.proxy.recording import CallRecorder
 from bastion.rpc_error import RpcError
 
 pytestmark = pytest.mark.anyio
@@ -34,18 +34,6 @@ class Store:
             raise AuditStoreError("injected")
 
 
-def request(method: str = "tools/call") -> RecordedRequest:
-    return RecordedRequest(
-        principal=Principal("agent"),
-        method=method,
-        params={"name": "echo", "arguments": {}},
-        target=Target("s", "echo"),
-        agent=None,
-        transport="stdio",
-        endpoint=None,
-    )
-
-
 async def test_only_a_tool_call_with_no_other_in_flight_is_alone() -> None:
     store = Store()
     recorder = CallRecorder(store)  # type: ignore[arg-type]
@@ -56,7 +44,7 @@ async def test_only_a_tool_call_with_no_other_in_flight_is_alone() -> None:
         return {}
 
     async def call() -> None:
-        await recorder.observe(await recorder.open(request()), held)
+        await recorder.observe(await recorder.open(echo_request()), held)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(call)
@@ -69,7 +57,7 @@ async def test_only_a_tool_call_with_no_other_in_flight_is_alone() -> None:
     async def answered() -> dict[str, Any]:
         return {}
 
-    await recorder.observe(await recorder.open(request()), answered)  # both ended: alone again
+    await recorder.observe(await recorder.open(echo_request()), answered)  # both ended: alone again
     assert store.durable[-1] == ("call.requested", True)
 
 
@@ -81,9 +69,9 @@ async def test_a_call_whose_record_failed_is_not_counted_in_flight() -> None:
         return {}
 
     store.failing = True
-    await recorder.observe(await recorder.open(request()), answered)
+    await recorder.observe(await recorder.open(echo_request()), answered)
     store.failing = False
-    await recorder.observe(await recorder.open(request()), answered)
+    await recorder.observe(await recorder.open(echo_request()), answered)
     assert store.durable == [("call.requested", True)]
 
 
@@ -92,11 +80,11 @@ async def test_a_refused_call_leaves_the_next_one_alone() -> None:
     recorder = CallRecorder(store)  # type: ignore[arg-type]
     store.failing = True
     with pytest.raises(RpcError, match="audit log cannot be written"):
-        await recorder.open(request())
+        await recorder.open(echo_request())
     store.failing = False
 
     async def answered() -> dict[str, Any]:
         return {}
 
-    await recorder.observe(await recorder.open(request()), answered)
+    await recorder.observe(await recorder.open(echo_request()), answered)
     assert store.durable == [("call.requested", True)]
