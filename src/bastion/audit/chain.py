@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from bastion.audit.events import AuditEvent, AuditPruned, StoredEvent
 from bastion.audit.redact import MAX_PAYLOAD_BYTES, PayloadPolicy, cap_payload
-from bastion.compact_json import compact_json
+from bastion.compact_json import canonical_json, compact_json
 
 GENESIS_HASH = "0" * 64
 """The `previous hash` of the first event of a log."""
@@ -88,18 +88,15 @@ def to_json(value: Any) -> str:
         return json.dumps(repr(value), ensure_ascii=False)
 
 
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-
-
 def row_bytes(row: EventRow) -> bytes:
     """The canonical bytes of `row` alone (compact JSON of its columns), as a seal covers it."""
-    return _CANONICAL([*row]).encode("utf-8", "surrogatepass")
+    return canonical_json([*row]).encode("utf-8", "surrogatepass")
 
 
 def link(previous_hash: str, seq: int, row: EventRow) -> str:
     """The hash of the event `row` at `seq`, chained to `previous_hash`:
     SHA-256 of `<previous hash hex>\n<compact JSON of [seq, *row]>` (UTF-8), as hex."""
-    canonical = _CANONICAL([seq, *row])
+    canonical = canonical_json([seq, *row])
     return hashlib.sha256(f"{previous_hash}\n{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
 
 

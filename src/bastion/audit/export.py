@@ -253,7 +253,7 @@ def _csv_field(value: Any) -> str:
     """`csv_cell(value)`, quoted for CSV where needed. `value` comes from parsed JSON (no cycles)."""
     kind = type(value)
     if kind is dict or kind is list:
-        text = _encode_parsed(value)
+        text = compact_json(value)
         return _csv_quote("'" + text if text[:1] in _FORMULA_FIRST else text)
     return _csv_quote(csv_cell(value))
 
@@ -303,17 +303,3 @@ def csv_cell(value: Any) -> str:
     text = value if isinstance(value, str) else compact_json(value)
     return "'" + text if text[:1] in _FORMULA_FIRST else text
 
-
-_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-
-
-def _make_parsed_encoder() -> Callable[[Any], str]:
-    """`compact_json` without its per-call set-up: the C encoder made once, and without the cycle
-    check, which values parsed from JSON never need."""
-    if _c_make_encoder is None:  # pragma: no cover - CPython has the C encoder
-        return compact_json
-    encoder = _c_make_encoder(None, str, _encode_string, None, ":", ",", False, False, True)
-    return lambda value: "".join(encoder(value, 0))
-
-
-_encode_parsed = _make_parsed_encoder()

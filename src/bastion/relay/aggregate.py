@@ -63,7 +63,7 @@ class AggregateRelay:
         if method == "initialize":
             return await handshake(flow, self.aggregate)
         if method == era.DISCOVER and era.is_modern(flow):
-            return for_era(flow, method, await era.discover(flow, self.aggregate), self.aggregate.server_info_stamp)
+            return for_era(flow, method, await era.discover(flow, self.aggregate), self.aggregate)
         if method in SPEC_PARAMS and not params_ok(method, flow.params):
             # As the SDK's server: a spec request's params are checked before it looks for a handler.
             raise invalid_params(method)
@@ -72,7 +72,7 @@ class AggregateRelay:
             era.refuse_unserved(flow)
         era.refuse_before_handshake(flow)
         result = dumped(await handler(flow, None))
-        return for_era(flow, method, result, self.aggregate.server_info_stamp)
+        return for_era(flow, method, result, self.aggregate)
 
     async def notified(self, flow_session: Any, notification: jsonrpc.Notification) -> None:
         """A notification from the agent on a handshake-era session: cancellation (the aggregate

@@ -79,7 +79,7 @@ class Relay:
             return await self._initialize(flow)
         if method == era.DISCOVER:
             result = await era.discover(flow, self.proxy, self._upstream_ready)
-            return for_era(flow, method, result, self.proxy.server_info_stamp)
+            return for_era(flow, method, result, self.proxy)
         if not params_ok(method, flow.params):
             raise invalid_params(method)
         era.refuse_before_handshake(flow)
@@ -90,7 +90,7 @@ class Relay:
             result = dumped(await self.proxy.call_tool(flow, flow.tool, params.get("arguments") or {}, raw))
         else:
             result = await self.proxy.relay(flow, method, raw)
-        return for_era(flow, method, result, self.proxy.server_info_stamp)
+        return for_era(flow, method, result, self.proxy)
 
     async def _initialize(self, flow: Flow) -> dict[str, Any]:
         """The handshake, with the upstream's identity and capabilities (`ProxyServer.get_capabilities`)."""
@@ -139,10 +139,10 @@ async def encoded_answer(flow: Flow, serve: Callable[[Flow], Awaitable[dict[str,
     return jsonrpc.result_bytes(request_id, result), None
 
 
-def for_era(flow: Flow, method: str, result: dict[str, Any], stamp: Any) -> dict[str, Any]:
+def for_era(flow: Flow, method: str, result: dict[str, Any], server: ServedIdentity) -> dict[str, Any]:
     """A result as the SDK's server sends it in `flow`'s era: what a 2026-era result gains
-    (cache hints, private and never cached across agents; `resultType`; the server's identity
-    `stamp` in `_meta`), or what a handshake-era one loses (the 2026-only fields)."""
+    (cache hints, private and never cached across agents; `resultType`; `server`'s identity
+    stamp in `_meta`), or what a handshake-era one loses (the 2026-only fields)."""
     if flow.protocol_version not in MODERN_PROTOCOL_VERSIONS:
         for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
             result.pop(key, None)
@@ -153,9 +153,9 @@ def for_era(flow: Flow, method: str, result: dict[str, Any], stamp: Any) -> dict
         result["resultType"] = "complete"
     meta = result.get("_meta")
     if meta is None:
-        result["_meta"] = {SERVER_INFO_META_KEY: stamp}
+        result["_meta"] = {SERVER_INFO_META_KEY: server.server_info_stamp}
     elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
-        result["_meta"] = {**meta, SERVER_INFO_META_KEY: stamp}
+        result["_meta"] = {**meta, SERVER_INFO_META_KEY: server.server_info_stamp}
     return result
 
 

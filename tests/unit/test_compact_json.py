@@ -1,0 +1,77 @@
+"""The encoders made once give the text `json` gives, byte for byte (the hash chain depends on it)."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bastion.compact_json import canonical_json, compact_json
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Level(str, enum.Enum):
+    HIGH = "high"
+
+
+@dataclass
+class Point:
+    x: int
+
+
+VALUES: list[Any] = [
+    None,
+    True,
+    0,
+    -(2**70),
+    1e-05,
+    0.1 + 0.2,
+    1e16,
+    math.inf,
+    -math.inf,
+    "plain",
+    "ünïcödé ✓ \u2028 \x00 \"quoted\" \\ \n",
+    "\ud800 lone surrogate",
+    [],
+    {},
+    {"nested": [1, {"deeper": [None, 2.5, "x"]}], "": ""},
+    {1: "int key", None: "null key", 2.5: "float key", False: "bool key"},
+    ("a", "tuple"),
+    Level.HIGH,
+    {"when": datetime.datetime(2026, 12, 6, 17, 0, tzinfo=datetime.timezone.utc)},
+    {"enum": Colour.RED, "object": Point(1), "set": {1}},
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_compact_json_is_json_dumps(value: Any) -> None:
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert compact_json(value) == expected
+
+
+@pytest.mark.parametrize("value", [v for v in VALUES if type(v) in (type(None), bool, int, float, str, list)])
+def test_canonical_json_is_the_chains_encoder(value: Any) -> None:
+    expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode(value)
+    assert canonical_json(value) == expected
+    assert canonical_json([7, 1.5, "t", None, value]) == expected.join(["[7,1.5,\"t\",null,", "]"])
+
+
+def test_canonical_json_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="Point"):
+        canonical_json([1, Point(1)])
+
+
+def test_a_circular_value_is_a_value_error_and_the_encoder_still_works() -> None:
+    circular: list[Any] = [1]
+    circular.append(circular)
+    with pytest.raises(ValueError):
+        compact_json(circular)
+    assert compact_json({"after": [1, 2]}) == '{"after":[1,2]}'
