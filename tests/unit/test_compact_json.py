@@ -38,7 +38,7 @@ VALUES: list[Any] = [
     math.inf,
     -math.inf,
     "plain",
-    "ünïcödé ✓ \u2028 \x00 \"quoted\" \\ \n",
+    'ünïcödé ✓ \u2028 \x00 "quoted" \\ \n',
     "\ud800 lone surrogate",
     [],
     {},
@@ -61,7 +61,7 @@ def test_compact_json_is_json_dumps(value: Any) -> None:
 def test_canonical_json_is_the_chains_encoder(value: Any) -> None:
     expected = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode(value)
     assert canonical_json(value) == expected
-    assert canonical_json([7, 1.5, "t", None, value]) == expected.join(["[7,1.5,\"t\",null,", "]"])
+    assert canonical_json([7, 1.5, "t", None, value]) == expected.join(['[7,1.5,"t",null,', "]"])
 
 
 def test_canonical_json_refuses_what_json_cannot_hold() -> None:

@@ -302,4 +302,3 @@ def csv_cell(value: Any) -> str:
         return repr(value)
     text = value if isinstance(value, str) else compact_json(value)
     return "'" + text if text[:1] in _FORMULA_FIRST else text
-
