@@ -9,6 +9,7 @@ import contextlib
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -119,7 +120,10 @@ def test_a_body_refused_before_the_guard_is_audited(door: FrontDoor, reason: str
     assert event["detail"]
 
 
-def test_an_unknown_or_foreign_session_is_refused_and_audited(door: FrontDoor) -> None:
+def test_an_unknown_or_foreign_session_is_refused_and_audited(door: FrontDoor, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both refusals in one minute, whenever the test runs (it was flaky across a minute's turn).
+    frozen = time.time()
+    monkeypatch.setattr(door.gateway.refusals, "_clock", lambda: frozen)
     listing = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).encode()
     unknown = post(door, listing, **{"Mcp-Session-Id": "0123456789abcdef0123456789abcdef"})
     assert unknown.status_code == 404, unknown.text

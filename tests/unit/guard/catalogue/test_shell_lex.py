@@ -58,7 +58,17 @@ def check(text: str) -> None:
     pipelines = plain_line(text)
     if pipelines is None:
         return
-    assert pipelines == bashlex_stages(text), text
+    try:
+        expected = bashlex_stages(text)
+    except bashlex.errors.ParsingError:
+        # bashlex's one misreading here: `<(` or `>(` inside quotes, a word glued after the quote
+        # (`'a>('b`, the word `a>(b` to bash), read as process substitution. The lexer refuses an
+        # unquoted one, so a line it accepts holds it quoted; bashlex's fallback reading must agree.
+        assert "<(" in text or ">(" in text, text
+        fallback = shell_parse.parse_shell.__wrapped__(text, False)
+        assert shell_parse.parse_shell.__wrapped__(text, True).commands == fallback.commands, text
+        return
+    assert pipelines == expected, text
     fast = shell_parse.parse_shell.__wrapped__(text, True)
     slow = shell_parse.parse_shell.__wrapped__(text, False)
     assert fast == slow, text
@@ -102,6 +112,17 @@ def test_plain_lines_read_as_bashlex_reads_them(text: str) -> None:
 )  # fmt: skip
 def test_other_lines_are_left_to_bashlex(text: str) -> None:
     assert plain_line(text) is None
+
+
+@pytest.mark.parametrize("text", ["'>('a", "rm -rf 'a>('b", "cat '<('x"])
+def test_a_quoted_process_substitution_glued_to_a_word_is_a_plain_word(text: str) -> None:
+    """bashlex fails on these (found by `test_generated_lines_glued`); bash reads one word."""
+    with pytest.raises(bashlex.errors.ParsingError):
+        bashlex_stages(text)
+    pipelines = plain_line(text)
+    assert pipelines is not None
+    assert any("(" in word for word in pipelines[0][-1][0]), pipelines
+    check(text)
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
