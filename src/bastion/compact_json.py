@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 _make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
@@ -42,3 +44,15 @@ def _refuse(value: Any) -> Any:
 canonical_json: Callable[[Any], str] = _encoder(_refuse)
 """The hash chain's and the seals' text of a row's columns (strings, numbers, null): as
 `compact_json`, but a value of any other type raises TypeError rather than becoming its `str`."""
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON, as orjson writes it (ten times faster than the C
+    encoder on a large result; numbers may be written a few characters apart); what orjson cannot
+    write (an integer beyond 64 bits, a lone surrogate, another type) is measured as
+    `compact_json` writes it, raising as it raises."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:
+        text = compact_json(value)
+        return len(text) if text.isascii() else len(text.encode())

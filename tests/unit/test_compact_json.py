@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bastion.compact_json import canonical_json, compact_json
+from bastion.compact_json import canonical_json, compact_json, json_size
 
 
 class Colour(enum.Enum):
@@ -75,3 +75,23 @@ def test_a_circular_value_is_a_value_error_and_the_encoder_still_works() -> None
     with pytest.raises(ValueError, match="cannot encode as JSON"):
         compact_json(circular)
     assert compact_json({"after": [1, 2]}) == '{"after":[1,2]}'
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"content": [{"type": "text", "text": 'héllo ✓ \u2028 "q" \\\\ \n'}], "isError": False},
+        {"rows": [[1, -2, None, True, "x" * 300]] * 50, "nested": {"a": {"b": {"c": []}}}},
+        {"wei": 2**70, "id": 12},  # beyond 64 bits: measured as the C encoder writes it
+        {1: "int key"},
+        "",
+    ],
+    ids=["unicode", "table", "bigint", "int-key", "empty"],
+)
+def test_json_size_is_the_bytes_of_the_compact_text(value: Any) -> None:
+    assert json_size(value) == len(compact_json(value).encode("utf-8"))
+
+
+def test_json_size_of_a_lone_surrogate_raises_as_before() -> None:
+    with pytest.raises(UnicodeEncodeError):  # the text has no UTF-8 form (a ValueError)
+        json_size({"text": "\ud800"})

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from bastion.audit.events import AuditEvent, CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
-from bastion.compact_json import compact_json
+from bastion.compact_json import json_size
 from bastion.model import Outcome, Principal, Verdict
 from bastion.proxy.in_flight import InFlightCall, InFlightCalls
 from bastion.proxy.refusals import RefusalRecorder
@@ -379,18 +379,57 @@ class CallRecorder:
         is_error: bool | None = None,
         result: Any = None,
     ) -> None:
+        latency_ms = (time.perf_counter() - began) * 1000.0
         if state.counted:
             state.counted = False
             self._tool_calls_open -= 1
         verdict = state.verdict
-        completed = CallCompleted(
+        if state.trace is not None:
+            rule = (verdict.check or None) if verdict is not None else None
+            state.trace.end(str(outcome), rule=rule, error=error)
+        # Queued without an await (the same as `record(completed, durable=False)`), so a
+        # cancelled request has its ending recorded all the same, with no shield to set up;
+        # and built then, so that measuring the result is not on the answer's way either.
+        ending = (requested, state, outcome, latency_ms, error, is_error, result)
+        asyncio.get_running_loop().call_soon(self._record_completed, *ending)
+
+    def _record_completed(
+        self,
+        requested: CallRequested,
+        state: CallState,
+        outcome: Outcome,
+        latency_ms: float,
+        error: str | None,
+        is_error: bool | None,
+        result: Any,
+    ) -> None:
+        """Record a call's `call.completed` (scheduled by `_finish`, on the loop's next turn)."""
+        try:
+            completed = self._completed(requested, state, outcome, latency_ms, error, is_error, result)
+        except Exception:
+            logger.exception("recording the end of %s failed", state.call_id)
+            return
+        _record_now(self.store, completed, "end of")
+
+    @staticmethod
+    def _completed(
+        requested: CallRequested,
+        state: CallState,
+        outcome: Outcome,
+        latency_ms: float,
+        error: str | None,
+        is_error: bool | None,
+        result: Any,
+    ) -> CallCompleted:
+        verdict, flight = state.verdict, state.flight
+        return CallCompleted(
             agent=requested.agent,
             server=requested.server,
             correlation_id=state.call_id,
             method=requested.method,
             tool=requested.tool,
             outcome=str(outcome),
-            latency_ms=(time.perf_counter() - began) * 1000.0,
+            latency_ms=latency_ms,
             is_error=is_error,
             result_size=_size_of(result) if result is not None else None,
             result=result if requested.method == "tools/call" else None,
@@ -399,14 +438,9 @@ class CallRecorder:
             log=verdict.log if verdict is not None else False,
             approval_id=verdict.approval_id if verdict is not None else None,
             allow_rule_id=verdict.allow_rule_id if verdict is not None else None,
-            egress_blocked=list(state.flight.egress_blocked) if state.flight and state.flight.egress_blocked else None,
+            egress_blocked=list(flight.egress_blocked) if flight and flight.egress_blocked else None,
             endpoint=requested.endpoint,
         )
-        if state.trace is not None:
-            state.trace.end(completed.outcome, rule=completed.rule, error=error)
-        # Queued without an await (the same as `record(completed, durable=False)`), so a
-        # cancelled request has its ending recorded all the same, with no shield to set up.
-        record_soon(self.store, completed, "end of")
 
 
 def record_soon(store: AuditStore, event: AuditEvent, what: str) -> None:
@@ -470,7 +504,6 @@ def _interesting_params(params: Mapping[str, Any]) -> Any:
 def _size_of(result: Any) -> int:
     """Bytes of `result` as compact UTF-8 JSON; -1 when it has no such form."""
     try:
-        text = compact_json(result)
-        return len(text) if text.isascii() else len(text.encode())
+        return json_size(result)
     except (TypeError, ValueError):
         return -1

@@ -11,11 +11,13 @@ import anyio
 import pytest
 from tests.unit.proxy.recorded import echo_request
 
-from bastion.audit.events import AuditEvent
+from bastion.audit.events import AuditEvent, CallCompleted
 from bastion.audit.query import EventQuery
 from bastion.audit.sqlite_store import SqliteAuditStore
 from bastion.audit.store import AuditStoreError
+from bastion.compact_json import compact_json
 from bastion.model import Decision, Verdict
+from bastion.proxy import recording
 from bastion.proxy.recording import CallRecorder, current_call
 
 pytestmark = pytest.mark.anyio
@@ -96,3 +98,43 @@ async def test_a_flush_right_after_the_call_commits_its_ending(tmp_path: Path) -
     finally:
         await store.close()
     assert types == ["call.requested", "call.completed"]
+
+
+class Measuring(Store):
+    """Keeps each `call.completed` (to read its `result_size`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.completed: list[CallCompleted] = []
+
+    def record_nowait(self, event: AuditEvent) -> None:
+        super().record_nowait(event)
+        if isinstance(event, CallCompleted):
+            self.completed.append(event)
+
+
+async def test_the_result_is_measured_after_the_answer_and_as_compact_utf8_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = Measuring()
+    recorder = CallRecorder(store)  # type: ignore[arg-type]
+    measured: list[Any] = []
+    size_of = recording._size_of
+
+    def measure(result: Any) -> int:
+        measured.append(result)
+        return size_of(result)
+
+    monkeypatch.setattr(recording, "_size_of", measure)
+    result = {"content": [{"type": "text", "text": "héllo ✓"}], "isError": False}
+
+    async def forward() -> dict[str, Any]:
+        return result
+
+    assert await recorder.observe(await recorder.open(echo_request()), forward) is result
+    assert measured == []  # the answer is written here: measuring a large result would hold it
+    await anyio.lowlevel.checkpoint()
+    assert measured == [result]
+    [completed] = store.completed
+    assert completed.result_size == len(compact_json(result).encode("utf-8"))
+    assert completed.result_size > len(compact_json(result))  # bytes, not characters

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bastion.compact_json import compact_json
+from bastion.compact_json import json_size
 
 _MAX_DEPTH = 6
 _SEPARATORS = (",", "\t", "|", ";")
@@ -19,8 +19,7 @@ _SEPARATORS = (",", "\t", "|", ";")
 
 def result_bytes(result: Any) -> int:
     """Bytes of `result` as compact UTF-8 JSON."""
-    text = compact_json(result)
-    return len(text) if text.isascii() else len(text.encode())
+    return json_size(result)
 
 
 def result_records(result: Mapping[str, Any]) -> int:
