@@ -6,8 +6,9 @@ Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R]
 which on a busy host moves by more than a change to one part. This measures each part on
 its own, in the event loop's thread, with the gateway's default configuration (the default
 guard pipeline, the audit store's payload policy, metrics on): `evaluate` (every check on an `echo`
-call), `check_result` (the result checks on its answer) and `encode x3` (the call's three
-audit events encoded as the store encodes them, redaction included). Printed: the median over
+call), `check_result` (the result checks on its answer), `encode x3` (the call's three
+audit events encoded as the store encodes them, redaction included) and `check_result 1k rows`
+(the result checks on a query tool's answer of a thousand rows, about 150 KB). Printed: the median over
 `--rounds` of the CPU microseconds per part. Compare two checkouts by running this file under
 each one's `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
 """
@@ -39,6 +40,11 @@ DEFINITION = {
     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
 }
 RESULT = {"content": [{"type": "text", "text": TEXT}], "structuredContent": {"result": TEXT}, "isError": False}
+ROWS = [{"id": i, "name": f"customer {i}", "city": "Lyon", "note": "paid on time, no open ticket"} for i in range(1000)]
+LARGE = {"content": [{"type": "text", "text": str(ROWS)}], "structuredContent": {"rows": ROWS}, "isError": False}
+"""A query tool's answer: a thousand rows, as text and as structured content (about 150 KB)."""
+LARGE_EVERY = 20
+"""`check_result 1k rows` runs once for every this many calls of the other parts."""
 
 
 async def measure(calls: int, rounds: int) -> dict[str, float]:
@@ -82,6 +88,11 @@ async def _parts(gateway: Gateway, calls: int, rounds: int) -> dict[str, float]:
         await pipeline.check_result(one, dict(RESULT))
         pipeline.ended(one)
 
+    async def check_large_result() -> None:
+        one = call()
+        await pipeline.check_result(one, dict(LARGE))
+        pipeline.ended(one)
+
     async def encode() -> None:
         for event in events:
             encode_event(event, policy)
@@ -90,14 +101,16 @@ async def _parts(gateway: Gateway, calls: int, rounds: int) -> dict[str, float]:
         "evaluate": evaluate,
         "check_result": check_result,
         "encode x3": encode,
+        "check_result 1k rows": check_large_result,
     }
+    runs = {name: calls for name in parts} | {"check_result 1k rows": max(1, calls // LARGE_EVERY)}
     spent: dict[str, list[float]] = {name: [] for name in parts}
     for _ in range(rounds):
         for name, part in parts.items():
             began = time.process_time()
-            for _ in range(calls):
+            for _ in range(runs[name]):
                 await part()
-            spent[name].append((time.process_time() - began) / calls * 1e6)
+            spent[name].append((time.process_time() - began) / runs[name] * 1e6)
     return {name: statistics.median(values) for name, values in spent.items()}
 
 
