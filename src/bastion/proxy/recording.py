@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 import anyio
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
@@ -390,37 +390,32 @@ class CallRecorder:
         # Queued without an await (the same as `record(completed, durable=False)`), so a
         # cancelled request has its ending recorded all the same, with no shield to set up;
         # and built then, so that measuring the result is not on the answer's way either.
-        ending = (requested, state, outcome, latency_ms, error, is_error, result)
-        asyncio.get_running_loop().call_soon(self._record_completed, *ending)
+        ending = _Ending(requested, state, outcome, latency_ms, error, is_error, result)
+        asyncio.get_running_loop().call_soon(self._record_completed, ending)
 
-    def _record_completed(
-        self,
-        requested: CallRequested,
-        state: CallState,
-        outcome: Outcome,
-        latency_ms: float,
-        error: str | None,
-        is_error: bool | None,
-        result: Any,
-    ) -> None:
+    def _record_completed(self, ending: _Ending) -> None:
         """Record a call's `call.completed` (scheduled by `_finish`, on the loop's next turn)."""
         try:
-            completed = self._completed(requested, state, outcome, latency_ms, error, is_error, result)
+            completed = ending.event()
         except Exception:
-            logger.exception("recording the end of %s failed", state.call_id)
+            logger.exception("recording the end of %s failed", ending.state.call_id)
             return
         _record_now(self.store, completed, "end of")
 
-    @staticmethod
-    def _completed(
-        requested: CallRequested,
-        state: CallState,
-        outcome: Outcome,
-        latency_ms: float,
-        error: str | None,
-        is_error: bool | None,
-        result: Any,
-    ) -> CallCompleted:
+
+class _Ending(NamedTuple):
+    """What `CallRecorder._finish` knows of a call's end, for its `call.completed`."""
+
+    requested: CallRequested
+    state: CallState
+    outcome: Outcome
+    latency_ms: float
+    error: str | None
+    is_error: bool | None
+    result: Any
+
+    def event(self) -> CallCompleted:
+        requested, state, result = self.requested, self.state, self.result
         verdict, flight = state.verdict, state.flight
         return CallCompleted(
             agent=requested.agent,
@@ -428,12 +423,12 @@ class CallRecorder:
             correlation_id=state.call_id,
             method=requested.method,
             tool=requested.tool,
-            outcome=str(outcome),
-            latency_ms=latency_ms,
-            is_error=is_error,
+            outcome=str(self.outcome),
+            latency_ms=self.latency_ms,
+            is_error=self.is_error,
             result_size=_size_of(result) if result is not None else None,
             result=result if requested.method == "tools/call" else None,
-            error=verdict.reason if verdict is not None and not verdict.allowed else error,
+            error=verdict.reason if verdict is not None and not verdict.allowed else self.error,
             rule=(verdict.check or None) if verdict is not None else None,
             log=verdict.log if verdict is not None else False,
             approval_id=verdict.approval_id if verdict is not None else None,
