@@ -441,10 +441,11 @@ class _Ending(NamedTuple):
 def record_soon(store: AuditStore, event: AuditEvent, what: str) -> None:
     """Record `event` (one nobody waits on) on the event loop's next turn, once the calling task
     has gone as far as it can without waiting: a `call.verdict` is then encoded and queued while
-    the call is on its way to the server, a `call.completed` once the answer is written to the
-    agent, instead of before. Callbacks run in the order they were scheduled, so a call's events
-    keep theirs. Such events are never committed at once anyway (they linger, see
-    `audit/writer.py`); a failure to record one is logged, as when it was recorded in line."""
+    the call is on its way to the server, instead of before. A call's `call.completed` goes the
+    same way, built then too (`CallRecorder._finish`), once the answer is written to the agent.
+    Callbacks run in the order they were scheduled, so a call's events keep theirs. Such events
+    are never committed at once anyway (they linger, see `audit/writer.py`); a failure to record
+    one is logged, as when it was recorded in line."""
     asyncio.get_running_loop().call_soon(_record_now, store, event, what)
 
 
