@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bastion.guard.screened import Branch, Found, Literals, Screened, holds_any
 from bastion.lazy_import import lazy_module
 
 if TYPE_CHECKING:
@@ -173,29 +174,60 @@ def _sentences(text: str) -> list[str]:
 
 _W = r"(?:[\w'\"-]+\s+)"  # one word and its trailing space
 
-_HIDDEN_TAG = re.compile(
-    r"<\s*/?\s*(?:important|system|instructions?|secret|hidden|critical|admin|override)\b[^<>]{0,40}>"
-    r"|\[/?(?:inst|system)\]|<\|im_(?:start|end)\|>|<<\s*/?sys\s*>>"
+_TAG_WORDS = ("important", "system", "instruction", "secret", "hidden", "critical", "admin", "override")
+_HIDDEN_TAG = Screened(
+    (
+        Branch(
+            r"<\s*/?\s*(?:important|system|instructions?|secret|hidden|critical|admin|override)\b[^<>]{0,40}>",
+            (("<",), (">",), _TAG_WORDS),
+        ),
+        Branch(r"\[/?(?:inst|system)\]", (("[inst]", "[/inst]", "[system]", "[/system]"),)),
+        Branch(r"<\|im_(?:start|end)\|>", (("<|im_start|>", "<|im_end|>"),)),
+        Branch(r"<<\s*/?\s*sys\s*>>", (("<<",), (">>",), ("sys",))),
+    )
 )
-_OVERRIDE = re.compile(
-    r"\b(?:ignore|disregard|forget|override|bypass)\s+" + _W + r"{0,3}?"
-    r"(?:previous|prior|above|earlier|preceding|all|your|existing|original|safety|system|other)\s+"
-    + _W
-    + r"?(?:instructions?|prompts?|rules|guidelines|directions|directives|guardrails|policies|constraints)\b"
+_OVERRIDE = Screened(
+    (
+        Branch(
+            r"\b(?:ignore|disregard|forget|override|bypass)\s+" + _W + r"{0,3}?"
+            r"(?:previous|prior|above|earlier|preceding|all|your|existing|original|safety|system|other)\s+"
+            + _W
+            + r"?(?:instructions?|prompts?|rules|guidelines|directions|directives|guardrails|policies|constraints)\b",
+            (
+                ("ignore", "disregard", "forget", "override", "bypass"),
+                ("instruction", "prompt", "rules", "guideline", "direct", "guardrail", "policies", "constraint"),
+                (
+                    *("previous", "prior", "above", "earlier", "preceding", "all", "your", "existing", "original"),
+                    *("safety", "system", "other"),
+                ),
+            ),
+        ),
+    )
 )
 _TO_USER = r"(?:to\s+)?(?:the\s+|your\s+|any\s+)?(?:user|human|operator)s?\b(?!['\u2019]s)"
-_CONCEALMENT = re.compile(
-    r"\b(?:do\s+not|don't|dont|never|must\s+not|should\s+not|without)\s+" + _W + r"{0,2}?"
-    r"(?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|alert(?:ing)?|notify(?:ing)?)\s+"
-    r"(?:(?:this|that|it|anything|them)\s+)?"
-    + _TO_USER
-    + r"|\b(?:do\s+not|don't|dont|never)\s+let\s+"
-    + _TO_USER
-    + r"\s+(?:know|see|notice)"
-    r"|\b(?:hide|conceal|keep)\s+(?:this|it|that|these|them)\s+(?:secret\s+)?from\s+"
-    + _TO_USER
-    + r"|\b(?:the\s+)?user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|notice|be\s+told)"
-    r"|\b(?:do\s+not|don't|dont|never)\s+mention\s+(?:that|this)\b"
+_USER = ("user", "human", "operator")
+_NOT = ("not", "don't", "dont", "never")
+_CONCEALMENT = Screened(
+    (
+        Branch(
+            r"\b(?:do\s+not|don't|dont|never|must\s+not|should\s+not|without)\s+" + _W + r"{0,2}?"
+            r"(?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|alert(?:ing)?|notify(?:ing)?)\s+"
+            r"(?:(?:this|that|it|anything|them)\s+)?" + _TO_USER,
+            ((*_NOT, "without"), ("tell", "inform", "mention", "reveal", "disclos", "alert", "notify"), _USER),
+        ),
+        Branch(
+            r"\b(?:do\s+not|don't|dont|never)\s+let\s+" + _TO_USER + r"\s+(?:know|see|notice)", (_NOT, ("let",), _USER)
+        ),
+        Branch(
+            r"\b(?:hide|conceal|keep)\s+(?:this|it|that|these|them)\s+(?:secret\s+)?from\s+" + _TO_USER,
+            (("hide", "conceal", "keep"), ("from",), _USER),
+        ),
+        Branch(
+            r"\b(?:the\s+)?user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|notice|be\s+told)",
+            (("user",), ("must", "should"), ("not", "never")),
+        ),
+        Branch(r"\b(?:do\s+not|don't|dont|never)\s+mention\s+(?:that|this)\b", (("mention",), _NOT)),
+    )
 )
 _SENSITIVE_PATH = (
     r"(?:~|\$home|%userprofile%|/home/[\w.-]+|/root|/users/[\w.-]+)?/?\.ssh\b[\w./-]*|\bid_(?:rsa|dsa|ecdsa|ed25519)\b"
@@ -231,22 +263,32 @@ sentences) skips the two patterns, whose leading alternations defeat the regex e
 scan (several microseconds a sentence)."""
 
 
-def _sensitive_file(sentence: str) -> re.Match[str] | None:
-    """`_SENSITIVE_FILE.search(sentence)`, skipped when no needle of it is in `sentence`."""
-    if not any(map(sentence.__contains__, _SENSITIVE_PATH_NEEDLES)):
+_PATH_NEEDLES = frozenset(_SENSITIVE_PATH_NEEDLES)
+_DATA_NEEDLES = frozenset(_SENSITIVE_DATA_NEEDLES)
+
+
+def _sensitive_file(sentence: str, found: Found) -> re.Match[str] | None:
+    """`_SENSITIVE_FILE.search(sentence)`, skipped when no needle of it is in `sentence` (its literals: `found`)."""
+    if not holds_any(found, _PATH_NEEDLES):
         return None
     return _SENSITIVE_FILE.search(sentence)
 
 
-def _sensitive(sentence: str) -> re.Match[str] | None:
-    """`_SENSITIVE.search(sentence)`, skipped when no needle of it is in `sentence`."""
-    contains = sentence.__contains__
-    if not any(map(contains, _SENSITIVE_PATH_NEEDLES)) and not any(map(contains, _SENSITIVE_DATA_NEEDLES)):
+def _sensitive(sentence: str, found: Found) -> re.Match[str] | None:
+    """`_SENSITIVE.search(sentence)`, skipped when no needle of it is in `sentence` (its literals: `found`)."""
+    if not holds_any(found, _PATH_NEEDLES) and not holds_any(found, _DATA_NEEDLES):
         return None
     return _SENSITIVE.search(sentence)
 
 
-_SECRET = re.compile(rf"\b(?:{_SECRET_WORD})\b")
+_SECRET = Screened(
+    (
+        Branch(
+            rf"\b(?:{_SECRET_WORD})\b",
+            (("api", "secret", "credential", "password", "passphrase", "private", "token", "ssh"),),
+        ),
+    )
+)
 
 # An imperative: the verb in its base form at the start of a clause, or after words that
 # address the model ("you must", "please", "first", "then", "and").
@@ -260,45 +302,106 @@ _READ_VERB = r"(?:read|open|cat|load|fetch|retrieve|access|collect|gather|extrac
 _PASS_VERB = (
     r"(?:send|pass|include|put|add|append|attach|embed|post|upload|forward|transmit|copy|provide|paste|insert|encode)"
 )
-_READ = re.compile(rf"{_LEAD}{_READ_VERB}\b")
-_PASS = re.compile(rf"{_LEAD}{_PASS_VERB}\b")
-_DESTINATION = re.compile(
-    r"\b(?:to|in|into|as|via|inside|within|through)\s+(?:the\s+|a\s+|an\s+|this\s+|that\s+)?(?:[\w'\"-]+\s+)?"
-    r"(?:parameters?|params?|arguments?|args?|fields?|property|sidenote|note|notes|url|endpoint|webhook|server|"
-    r"email|address|request|query\s+string|header|body)\b|https?://|\b[\w.+-]+@[\w-]+\.[\w.-]+|\bas\s+'[\w-]+'"
+_READ_VERBS = ("read", "open", "cat", "load", "fetch", "retrieve", "access", "collect", "gather", "extract", "dump")
+_READ = Screened((Branch(rf"{_LEAD}{_READ_VERB}\b", ((*_READ_VERBS, "grab", "look", "check"),)),))
+_PASS_VERBS = ("send", "pass", "include", "put", "add", "append", "attach", "embed", "post", "upload", "forward")
+_PASS = Screened(
+    (Branch(rf"{_LEAD}{_PASS_VERB}\b", ((*_PASS_VERBS, "transmit", "copy", "provide", "paste", "insert", "encode"),)),)
 )
-_MODEL_ADDRESSED = re.compile(
-    r"\bbefore\s+(?:using|calling|invoking|running|executing)\s+(?:this|the|any)\b|\b(?:you|the\s+(?:assistant|model|ai|llm|agent))"
-    r"\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\b|\bit\s+is\s+(?:very\s+|extremely\s+)?important\s+that\s+you\b"
+_DESTINATION = Screened(
+    (
+        Branch(
+            r"\b(?:to|in|into|as|via|inside|within|through)\s+(?:the\s+|a\s+|an\s+|this\s+|that\s+)?(?:[\w'\"-]+\s+)?"
+            r"(?:parameters?|params?|arguments?|args?|fields?|property|sidenote|note|notes|url|endpoint|webhook|server|"
+            r"email|address|request|query\s+string|header|body)\b",
+            (
+                ("to", "in", "as", "via", "through"),
+                (
+                    *("param", "arg", "field", "property", "note", "url", "endpoint", "webhook", "server", "email"),
+                    *("address", "request", "query", "header", "body"),
+                ),
+            ),
+        ),
+        Branch(r"https?://", (("http",), ("://",))),
+        Branch(r"\b[\w.+-]+@[\w-]+\.[\w.-]+", (("@",), (".",))),
+        Branch(r"\bas\s+'[\w-]+'", (("as",), ("'",))),
+    )
 )
-_REDIRECT = re.compile(
-    r"\b(?:must|should|always|has\s+to|have\s+to|needs\s+to)\s+(?:\w+\s+){0,2}?"
-    r"(?:send|forward|bcc|cc|redirect|route|copy|deliver)\s+(?:all|every|any|each)\b[^.]{0,80}?"
-    r"\bto\s+(?:[\w.+-]+@[\w-]+\.[\w.-]+|https?://)"
-    # "make sure to change the recipient to +13241234123"
-    r"|\b(?:change|set|replace|switch|rewrite)\s+the\s+(?:\w+\s+)?(?:recipients?|receivers?|destination|address|"
-    r"phone\s+number|email|account|iban|wallet)\s+(?:\w+\s+){0,3}?to\s+(?:\+?\d[\d\s-]{5,}|[\w.+-]+@[\w-]+\.|https?://)"
-    # "before executing any shell command, prepend ..." (instructions about other tools' calls)
-    r"|\b(?:before|after|whenever|when)\s+(?:executing|running|calling|using|invoking|sending)\s+(?:any|every|all|other)"
-    r"\b[^.]{0,80}?\b(?:prepend|append|insert|replace|rewrite|modify|bcc|cc|redirect|forward)\b"
+_MODEL_ADDRESSED = Screened(
+    (
+        Branch(
+            r"\bbefore\s+(?:using|calling|invoking|running|executing)\s+(?:this|the|any)\b",
+            (("before",), ("using", "calling", "invoking", "running", "executing")),
+        ),
+        Branch(
+            r"\b(?:you|the\s+(?:assistant|model|ai|llm|agent))"
+            r"\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\b",
+            (("you", "assistant", "model", "ai", "llm", "agent"), ("must", "should", "need", "have", "required")),
+        ),
+        Branch(r"\bit\s+is\s+(?:very\s+|extremely\s+)?important\s+that\s+you\b", (("important",), ("you",))),
+    )
 )
+_REDIRECT = Screened(
+    (
+        Branch(
+            r"\b(?:must|should|always|has\s+to|have\s+to|needs\s+to)\s+(?:\w+\s+){0,2}?"
+            r"(?:send|forward|bcc|cc|redirect|route|copy|deliver)\s+(?:all|every|any|each)\b[^.]{0,80}?"
+            r"\bto\s+(?:[\w.+-]+@[\w-]+\.[\w.-]+|https?://)",
+            (
+                ("must", "should", "always", "has", "have", "needs"),
+                ("send", "forward", "cc", "redirect", "route", "copy", "deliver"),
+                ("all", "every", "any", "each"),
+                ("@", "http"),
+            ),
+        ),
+        # "make sure to change the recipient to +13241234123"
+        Branch(
+            r"\b(?:change|set|replace|switch|rewrite)\s+the\s+(?:\w+\s+)?(?:recipients?|receivers?|destination|address|"
+            r"phone\s+number|email|account|iban|wallet)\s+(?:\w+\s+){0,3}?to\s+(?:\+?\d[\d\s-]{5,}|[\w.+-]+@[\w-]+\.|https?://)",
+            (
+                ("change", "set", "replace", "switch", "rewrite"),
+                ("recipient", "receiver", "destination", "address", "phone", "email", "account", "iban", "wallet"),
+            ),
+        ),
+        # "before executing any shell command, prepend ..." (instructions about other tools' calls)
+        Branch(
+            r"\b(?:before|after|whenever|when)\s+(?:executing|running|calling|using|invoking|sending)\s+(?:any|every|all|other)"
+            r"\b[^.]{0,80}?\b(?:prepend|append|insert|replace|rewrite|modify|bcc|cc|redirect|forward)\b",
+            (
+                ("before", "after", "when"),
+                ("executing", "running", "calling", "using", "invoking", "sending"),
+                ("any", "every", "all", "other"),
+                ("prepend", "append", "insert", "replace", "rewrite", "modify", "cc", "redirect", "forward"),
+            ),
+        ),
+    )
+)
+_SCREENED = (_HIDDEN_TAG, _OVERRIDE, _CONCEALMENT, _REDIRECT, _READ, _MODEL_ADDRESSED, _PASS, _SECRET, _DESTINATION)
+_LITERALS = Literals(
+    (*(word for pattern in _SCREENED for word in pattern.literals.words), *_PATH_NEEDLES, *_DATA_NEEDLES)
+)
+"""Every screened pattern's literals and the sensitive patterns' needles, found once per sentence for all of them."""
 
 
 def _judge(sentence: str) -> Iterator[tuple[str, str]]:
     """(kind, excerpt) for each finding in one normalised sentence (or a pair of adjacent ones)."""
+    found = _LITERALS.find(sentence)
+    if not found:
+        return  # every finding needs a literal of `_LITERALS` (each pattern's branches name theirs)
     for kind, pattern in (("hidden-tag", _HIDDEN_TAG), ("override", _OVERRIDE), ("concealment", _CONCEALMENT)):
-        if match := pattern.search(sentence):
+        if match := pattern.search(sentence, found):
             yield kind, match[0].strip()
-    if _REDIRECT.search(sentence):
+    if _REDIRECT.search(sentence, found):
         yield "redirect", sentence
-    read = _READ.search(sentence)
-    addressed = _MODEL_ADDRESSED.search(sentence)
-    if (read and _sensitive_file(sentence)) or (
-        addressed and (read or _PASS.search(sentence)) and _SECRET.search(sentence)
+    read = _READ.search(sentence, found)
+    addressed = _MODEL_ADDRESSED.search(sentence, found)
+    if (read and _sensitive_file(sentence, found)) or (
+        addressed and (read or _PASS.search(sentence, found)) and _SECRET.search(sentence, found)
     ):
         yield "sensitive-read", sentence
-    sensitive = _sensitive(sentence) or (read and (_SECRET.search(sentence) or _sensitive_referent(sentence)))
-    if sensitive and _PASS.search(sentence) and _DESTINATION.search(sentence):
+    if not (_PASS.search(sentence, found) and _DESTINATION.search(sentence, found)):
+        return
+    if _sensitive(sentence, found) or (read and (_SECRET.search(sentence, found) or _sensitive_referent(sentence))):
         yield "exfiltration", sentence
 
 

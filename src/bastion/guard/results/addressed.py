@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from bastion.guard.screened import Branch, Screened
+
 Hit = tuple[str, int, int, str]
 DETECTOR = "addressed"
 _MODEL = (
@@ -19,12 +21,29 @@ _ORDER = (
     r"(?:send|transfer|forward|delete|remove|e-?mail|post|invite|visit|open|go|ignore|disregard|create|update|change|"
     r"share|reply|pay|book|reserve|make|add|grant|give|write|upload|download|tell|say|do|follow|run|execute)"
 )
-_ADDRESSED = re.compile(
-    # a greeting or a note to the model: "Dear AI,", "Hello assistant!", "Note to the LLM:"
-    rf"\b(?:dear|hey|hi|hello|attention|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for)|reminder\s+for)"
-    rf"\s+(?:the\s+|all\s+|any\s+|my\s+)?{_MODEL}\s*[,:!\-]"
-    # an order under the model's name at the start of a sentence: "Assistant: send ...", "AI, please delete ..."
-    rf"|(?:^|[.!?]\s+){_MODEL}\s*[,:]\s*(?:please\s+)?(?:now\s+)?(?:also\s+)?(?:you\s+(?:must|should)\s+)?{_ORDER}\b",
+_MODEL_WORDS = (
+    *("ai", "a.i.", "llm", "gpt", "claude", "gemini", "copilot", "chatbot", "language", "virtual", "digital"),
+    "assistant",
+)
+"""A literal every spelling of `_MODEL` holds."""
+_ADDRESSED = Screened(
+    (
+        # a greeting or a note to the model: "Dear AI,", "Hello assistant!", "Note to the LLM:"
+        Branch(
+            rf"\b(?:dear|hey|hi|hello|attention|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for)|reminder\s+for)"
+            rf"\s+(?:the\s+|all\s+|any\s+|my\s+)?{_MODEL}\s*[,:!\-]",
+            (
+                ("dear", "hey", "hi", "hello", "attention", "note", "message", "instruction", "reminder"),
+                _MODEL_WORDS,
+                (",", ":", "!", "-"),
+            ),
+        ),
+        # an order under the model's name at the start of a sentence: "Assistant: send ...", "AI, please delete ..."
+        Branch(
+            rf"(?:^|[.!?]\s+){_MODEL}\s*[,:]\s*(?:please\s+)?(?:now\s+)?(?:also\s+)?(?:you\s+(?:must|should)\s+)?{_ORDER}\b",
+            (_MODEL_WORDS, (",", ":")),
+        ),
+    ),
     re.IGNORECASE | re.MULTILINE,
 )
 

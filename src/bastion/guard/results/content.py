@@ -25,26 +25,42 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     return iter(found)
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+"""Types that hold no string: skipped without a path or an `isinstance` check against `Mapping` (an ABC, slow)."""
+
+
 def _walk(value: Any, path: str, budget: list[int], found: list[tuple[str, str]]) -> None:
     # Collected into a list rather than yielded: a generator per level of nesting costs more
     # than the strings of a usual result take to judge.
     if budget[0] <= 0:
         return
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str or (kind not in _SCALARS and kind is not dict and isinstance(value, str)):
         budget[0] -= 1
         found.append((path, value))
-    elif isinstance(value, dict | Mapping):
+    elif kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
             if key in STRUCTURAL_KEYS:
                 continue
+            long_key = isinstance(key, str) and len(key) > 20
+            if type(item) in _SCALARS and not long_key:
+                continue  # nothing to read, and nothing `_walk` would do
             where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and len(key) > 20:
+            if long_key:
                 budget[0] -= 1
                 found.append((f"{where}(key)", key))
-            _walk(item, where, budget, found)
-    elif isinstance(value, list | tuple):
+            if type(item) is str and budget[0] > 0:  # `_walk(item, ...)` of a string, inline
+                budget[0] -= 1
+                found.append((where, item))
+            else:
+                _walk(item, where, budget, found)
+    elif kind is list or kind is tuple or (kind not in _SCALARS and isinstance(value, list | tuple)):
         for index, item in enumerate(value):
-            _walk(item, f"{path}[{index}]", budget, found)
+            if type(item) is str and budget[0] > 0:  # `_walk(item, ...)` of a string, inline
+                budget[0] -= 1
+                found.append((f"{path}[{index}]", item))
+            elif type(item) not in _SCALARS:
+                _walk(item, f"{path}[{index}]", budget, found)
 
 
 def map_strings(value: Any, replace: Callable[[str, str], str], path: str = "") -> Any:

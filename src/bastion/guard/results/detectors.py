@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from bastion.guard.pinning.scanner import scan_text
 from bastion.guard.policy.catalogue.injection import injection_findings
 from bastion.guard.results.addressed import addressed
+from bastion.guard.screened import Branch, Screened
 
 Hit = tuple[str, int, int, str]
 
@@ -26,23 +27,50 @@ fake tags are judged by the catalogue and `framing`, which tell a quoted example
 MAX_SCANNED = 256 * 1024
 """Characters of one string the sentence-level scanner reads (the regex detectors read all)."""
 
-_FRAMING = re.compile(
-    r"</?\s*(?:information|instructions?|system|system[_ ]prompt|important|admin|assistant_?instructions?)\s*>"
-    r"|<\|(?:im_start|im_end|system|endoftext)\|>"
-    r"|\bIMPORTANT\s*!{2,}"
-    r"|#+\s*\(?\s*system[_ ]message\s*\)?"
-    r"|^\s*\[\s*(?:system|sys|admin|developer)\s*(?:message|note|notice)?\s*\]"
-    r"|\bthis\s+is\s+an?\s+(?:important|urgent)\s+message\s+from\s+me\b"
-    r"|\b(?:before|after)\s+you\s+(?:can\s+)?(?:solve|complete|do|finish|continue)\s+(?:with\s+)?the\s+task\s+"
-    r"(?:that\s+)?i\s+gave\s+you\b"
-    r"|(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
-    r"\s+\w{0,12}(?:nstruc|rompt|irectiv)\w{0,12}"
-    # a bare directive glued into a document: "TODO: Send the balance to ..." (not a code comment)
-    r"|(?<![#/*;-])(?<![#/*;-][ \t])(?-i:TODO)\s*:\s*(?:please\s+)?(?:send|transfer|pay|change|modify|update|delete|"
-    r"remove|forward|email|post|invite|add|create|make|visit|say|tell|write|share|book|reserve|give|grant|set|move|"
-    r"concatenate|find|get|read|open|download|upload|go|schedule|reply|rate|summari[sz]e)\b"
-    r"|\b(?:ai|llm)\s+(?:assistants?|agents?|models?)\s*(?:reading\s+this)?\s*[:,]\s*(?:you\s+must|please|do\s+not|"
-    r"ignore|always|never)\b",
+_FRAMING = Screened(
+    (
+        Branch(
+            r"</?\s*(?:information|instructions?|system|system[_ ]prompt|important|admin|assistant_?instructions?)\s*>",
+            (("<",), (">",), ("information", "instruction", "system", "important", "admin", "assistant")),
+        ),
+        Branch(r"<\|(?:im_start|im_end|system|endoftext)\|>", (("<|",), ("|>",), ("im_", "system", "endoftext"))),
+        Branch(r"\bIMPORTANT\s*!{2,}", (("important",), ("!!",))),
+        Branch(r"#+\s*\(?\s*system[_ ]message\s*\)?", (("#",), ("system_message", "system message"))),
+        Branch(
+            r"^\s*\[\s*(?:system|sys|admin|developer)\s*(?:message|note|notice)?\s*\]",
+            (("[",), ("]",), ("sys", "admin", "developer")),
+        ),
+        Branch(
+            r"\bthis\s+is\s+an?\s+(?:important|urgent)\s+message\s+from\s+me\b",
+            (("this",), ("message",), ("important", "urgent")),
+        ),
+        Branch(
+            r"\b(?:before|after)\s+you\s+(?:can\s+)?(?:solve|complete|do|finish|continue)\s+(?:with\s+)?the\s+task\s+"
+            r"(?:that\s+)?i\s+gave\s+you\b",
+            (("before", "after"), ("task",), ("gave",)),
+        ),
+        Branch(
+            r"(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
+            r"\s+\w{0,12}(?:nstruc|rompt|irectiv)\w{0,12}",
+            (
+                ("ignore", "disregard", "forget"),
+                ("previous", "prior", "above", "earlier"),
+                ("nstruc", "rompt", "irectiv"),
+            ),
+        ),
+        # a bare directive glued into a document: "TODO: Send the balance to ..." (not a code comment)
+        Branch(
+            r"(?<![#/*;-])(?<![#/*;-][ \t])(?-i:TODO)\s*:\s*(?:please\s+)?(?:send|transfer|pay|change|modify|update|"
+            r"delete|remove|forward|email|post|invite|add|create|make|visit|say|tell|write|share|book|reserve|give|grant|"
+            r"set|move|concatenate|find|get|read|open|download|upload|go|schedule|reply|rate|summari[sz]e)\b",
+            (("todo",), (":",)),
+        ),
+        Branch(
+            r"\b(?:ai|llm)\s+(?:assistants?|agents?|models?)\s*(?:reading\s+this)?\s*[:,]\s*(?:you\s+must|please|"
+            r"do\s+not|ignore|always|never)\b",
+            (("ai", "llm"), ("assistant", "agent", "model"), (":", ",")),
+        ),
+    ),
     re.IGNORECASE | re.MULTILINE,
 )
 MAX_HITS = 20
@@ -50,34 +78,8 @@ MAX_HITS = 20
 _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 
-_FRAMING_NEEDLES = (
-    "<",
-    "!!",
-    "[",
-    "message",
-    "gave",
-    "nstruc",
-    "rompt",
-    "irectiv",
-    "todo",
-    "assistant",
-    "agent",
-    "model",
-)
-"""A literal every branch of `_FRAMING` needs, lower-cased. An ASCII text holding none of them (most
-results) cannot match, and is not searched: the pattern's alternation defeats the regex engine's
-literal scan. Text beyond ASCII is always searched (case-insensitive matching folds the long s, U+017F, to `s`)."""
-
-
 def framing(text: str) -> Iterator[Hit]:
     """Framing that addresses the assistant: fake tags, fake system messages, IMPORTANT!!!."""
-    if text.isascii() and not any(map(text.lower().__contains__, _FRAMING_NEEDLES)):
-        return iter(())
-    return _framing(text)
-
-
-def _framing(text: str) -> Iterator[Hit]:
-    """`framing`, searched."""
     found = 0
     for match in _FRAMING.finditer(text):
         before = text[match.start() - 1] if match.start() else ""

@@ -56,14 +56,21 @@ def _records_in_text(text: str) -> int:
     return _table_rows(text)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types that hold no array: 0 without an `isinstance` check against `Mapping` (an ABC, slow)."""
+
+
 def _longest_array(value: Any, depth: int) -> int:
-    if depth > _MAX_DEPTH:
+    kind = type(value)
+    if kind in _SCALARS or depth > _MAX_DEPTH:
         return 0
-    if isinstance(value, list):
-        inner = max((_longest_array(item, depth + 1) for item in value[:1000]), default=0)
+    if kind is list or isinstance(value, list):
+        inner = max((_longest_array(item, depth + 1) for item in value[:1000] if type(item) not in _SCALARS), default=0)
         return max(len(value), inner)
-    if isinstance(value, Mapping):
-        return max((_longest_array(item, depth + 1) for item in value.values()), default=0)
+    if kind is dict or isinstance(value, Mapping):
+        return max(
+            (_longest_array(item, depth + 1) for item in value.values() if type(item) not in _SCALARS), default=0
+        )
     return 0
 
 

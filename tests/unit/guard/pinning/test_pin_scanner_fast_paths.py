@@ -72,15 +72,23 @@ def test_every_sensitive_example_matches_the_full_patterns() -> None:
 @pytest.mark.parametrize("text", CORPUS[:80])
 def test_needle_screens_match_the_full_patterns(text: str) -> None:
     for sentence in [*_sentences_of(text), text.lower()]:
-        assert _span(scanner._sensitive(sentence)) == _span(scanner._SENSITIVE.search(sentence)), sentence
-        assert _span(scanner._sensitive_file(sentence)) == _span(scanner._SENSITIVE_FILE.search(sentence)), sentence
+        assert _span(scanner._sensitive(sentence, scanner._LITERALS.find(sentence))) == _span(
+            scanner._SENSITIVE.search(sentence)
+        ), sentence
+        assert _span(scanner._sensitive_file(sentence, scanner._LITERALS.find(sentence))) == _span(
+            scanner._SENSITIVE_FILE.search(sentence)
+        ), sentence
 
 
 def test_needle_screens_match_the_full_patterns_on_generated_text() -> None:
     for text in CORPUS[80:]:
         for sentence in [*_sentences_of(text), text.lower()]:
-            assert _span(scanner._sensitive(sentence)) == _span(scanner._SENSITIVE.search(sentence)), sentence
-            assert _span(scanner._sensitive_file(sentence)) == _span(scanner._SENSITIVE_FILE.search(sentence))
+            assert _span(scanner._sensitive(sentence, scanner._LITERALS.find(sentence))) == _span(
+                scanner._SENSITIVE.search(sentence)
+            ), sentence
+            assert _span(scanner._sensitive_file(sentence, scanner._LITERALS.find(sentence))) == _span(
+                scanner._SENSITIVE_FILE.search(sentence)
+            )
 
 
 def test_ascii_shortcuts_give_what_the_full_work_gives() -> None:
