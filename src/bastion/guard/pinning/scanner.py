@@ -386,8 +386,8 @@ _LITERALS = Literals(
 def _judge(sentence: str) -> Iterator[tuple[str, str]]:
     """(kind, excerpt) for each finding in one normalised sentence (or a pair of adjacent ones)."""
     found = _LITERALS.find(sentence)
-    if not found:
-        return  # every finding needs a literal of `_LITERALS` (each pattern's branches name theirs)
+    if isinstance(found, frozenset) and not _may_find(found):
+        return
     for kind, pattern in (("hidden-tag", _HIDDEN_TAG), ("override", _OVERRIDE), ("concealment", _CONCEALMENT)):
         if match := pattern.search(sentence, found):
             yield kind, match[0].strip()
@@ -403,6 +403,30 @@ def _judge(sentence: str) -> Iterator[tuple[str, str]]:
         return
     if _sensitive(sentence, found) or (read and (_SECRET.search(sentence, found) or _sensitive_referent(sentence))):
         yield "exfiltration", sentence
+
+
+_MAY_FIND: dict[frozenset[str], bool] = {}
+"""`_may_find`'s answers by the literals a sentence holds (sentences share a few such sets)."""
+
+
+def _may_find(found: frozenset[str]) -> bool:
+    """Whether `_judge` can find anything in a sentence holding exactly the literals `found`: each of
+    its findings needs these patterns to have a live branch (and the sensitive ones a needle)."""
+    may = _MAY_FIND.get(found)
+    if may is None:
+        if len(_MAY_FIND) >= 4096:
+            _MAY_FIND.clear()
+
+        def live(pattern: Screened) -> bool:
+            return bool(pattern.live("", found))
+
+        sensitive = not found.isdisjoint(_PATH_NEEDLES) or not found.isdisjoint(_DATA_NEEDLES)
+        may = _MAY_FIND[found] = (
+            any(map(live, (_HIDDEN_TAG, _OVERRIDE, _CONCEALMENT, _REDIRECT, _READ)))
+            or (live(_PASS) and live(_MODEL_ADDRESSED) and live(_SECRET))
+            or (live(_PASS) and live(_DESTINATION) and sensitive)
+        )
+    return may
 
 
 def _sensitive_referent(sentence: str) -> bool:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
+from bastion.guard.screened import fold
+
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10,
     "nov": 11, "dec": 12,
@@ -39,6 +41,7 @@ _ISO = re.compile(r"(?<!\d)(?P<year>(?:19|20)\d{2})[-/.](?P<month>\d{1,2})[-/.](
 _NUMERIC = re.compile(r"(?<![\d/.-])(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>(?:19|20)\d{2})(?!\d)")
 _DAY_NUMBER = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?", re.IGNORECASE)
 _MONTH_WORD = re.compile(_MONTH, re.IGNORECASE)
+_ASCII_DIGIT = re.compile(r"[0-9]")
 
 
 def dates_in(text: str) -> set[str]:
@@ -55,13 +58,29 @@ def dates_in(text: str) -> set[str]:
     return found
 
 
+_MONTH_LITERALS = tuple(_MONTHS)
+"""Every spelling of `_MONTH` begins with one of these (case folded as `screened.fold` folds)."""
+
+
 def _dates(text: str) -> Iterator[tuple[int, int, int]]:
+    if _ASCII_DIGIT.search(text) is None:
+        return  # every shape below holds an ASCII digit: a year's `19`/`20`, or `_DAY`'s first digit
+    yield from _numeric_dates(text)
+    screen = fold(text)
+    if any(map(screen.__contains__, _MONTH_LITERALS)):
+        yield from _worded_dates(text)
+
+
+def _numeric_dates(text: str) -> Iterator[tuple[int, int, int]]:
     for match in _ISO.finditer(text):
         yield int(match["year"]), int(match["month"]), int(match["day"])
     for match in _NUMERIC.finditer(text):
         a, b, year = int(match["a"]), int(match["b"]), int(match["year"])
         yield year, b, a  # 01/05/2024 as day/month
         yield year, a, b  # and as month/day
+
+
+def _worded_dates(text: str) -> Iterator[tuple[int, int, int]]:
     for match in _DAY_FIRST.finditer(text):
         year = int(match["year"]) if match["year"] else 0
         month = _month(match["month"])
@@ -81,4 +100,5 @@ def _dates(text: str) -> Iterator[tuple[int, int, int]]:
 
 
 def _month(word: str) -> int:
-    return _MONTHS[word.lower()[:3]]
+    # folded, not lower-cased: `_MONTH` matches "\u017fept" (a long s) case-insensitively as "sept"
+    return _MONTHS[fold(word)[:3]]

@@ -43,6 +43,16 @@ MAX_VALUE = 512
 
 
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _has_digit(text: str) -> bool:
+    """Whether a character of `text` is a digit (`str.isdigit`: superscripts and other scripts' digits too)."""
+    if text.isascii():
+        return _ASCII_DIGIT.search(text) is not None
+    return any(c.isdigit() for c in text)
+
+
 _UPPER = re.compile(r"[A-Z]")
 
 
@@ -90,7 +100,7 @@ def values_in(text: str, *, screen: bool = True) -> Iterator[tuple[str, str]]:
     if not screen or "'" in text or '"' in text:
         for match in _QUOTED.finditer(text):
             quoted = (match[1] or match[2]).strip().lower()
-            if len(quoted) >= MIN_QUOTED_WORD or any(c.isdigit() for c in quoted):
+            if len(quoted) >= MIN_QUOTED_WORD or _has_digit(quoted):
                 yield "quoted", quoted
 
 

@@ -104,3 +104,44 @@ def test_ascii_shortcuts_give_what_the_full_work_gives() -> None:
 def test_non_ascii_text_still_takes_the_full_path() -> None:
     assert scanner.normalise("\uff29\uff47\uff4e\uff4f\uff52\uff45\u200b") == "ignore"
     assert scanner._invisible("a\u200bb") is not None
+
+
+def _reference_judge(sentence: str) -> list[tuple[str, str]]:
+    """`scanner._judge` with every pattern searched whole: no literal screen, no shortcut."""
+    found: list[tuple[str, str]] = []
+    for kind, pattern in (
+        ("hidden-tag", scanner._HIDDEN_TAG),
+        ("override", scanner._OVERRIDE),
+        ("concealment", scanner._CONCEALMENT),
+    ):
+        if match := pattern.full.search(sentence):
+            found.append((kind, match[0].strip()))
+    if scanner._REDIRECT.full.search(sentence):
+        found.append(("redirect", sentence))
+    read = scanner._READ.full.search(sentence)
+    addressed = scanner._MODEL_ADDRESSED.full.search(sentence)
+    secret = scanner._SECRET.full.search(sentence)
+    passes = scanner._PASS.full.search(sentence)
+    if (read and scanner._SENSITIVE_FILE.search(sentence)) or (addressed and (read or passes) and secret):
+        found.append(("sensitive-read", sentence))
+    sensitive = scanner._SENSITIVE.search(sentence) or (read and (secret or scanner._sensitive_referent(sentence)))
+    if sensitive and passes and scanner._DESTINATION.full.search(sentence):
+        found.append(("exfiltration", sentence))
+    return found
+
+
+def test_the_screened_judge_finds_what_the_whole_patterns_find() -> None:
+    judged = 0
+    for text in CORPUS:
+        for sentence in [*_sentences_of(text), scanner.normalise(text)]:
+            expected = _reference_judge(sentence)
+            assert list(scanner._judge(sentence)) == expected, sentence
+            judged += bool(expected)
+    assert judged > 50  # the corpus's poisoned texts are found, so the comparison sees findings
+
+
+def test_the_screened_judge_finds_what_the_whole_patterns_find_in_a_long_sentence() -> None:
+    # past `screened.LONG`, the literals are probed one by one rather than found by the automaton
+    for text in [t for t, _ in POISONED][:40]:
+        sentence = "x " * 1100 + scanner.normalise(text).replace("\n", " ")
+        assert list(scanner._judge(sentence)) == _reference_judge(sentence), text

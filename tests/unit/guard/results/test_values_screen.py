@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bastion.guard.results.values import values_in
+from bastion.guard.results.values import _has_digit, values_in
 
 EXAMPLES = [
     "pay US133000000121212121212 now",
@@ -47,3 +47,15 @@ def test_the_screen_finds_what_the_full_search_finds(text: str) -> None:
 def test_the_screen_finds_what_the_full_search_finds_on_generated_text() -> None:
     for text in _generated():
         assert list(values_in(text)) == list(values_in(text, screen=False)), text
+
+
+def test_a_quoted_short_value_counts_when_it_holds_a_digit_of_any_script() -> None:
+    assert _has_digit("id 7")
+    assert _has_digit("x\u00b2")
+    assert _has_digit("\u0661")
+    assert not _has_digit("Alice")
+    for code in range(0x110000):
+        if not 0xD800 <= code < 0xE000:
+            char = chr(code)
+            assert _has_digit(f"a{char}") == char.isdigit(), hex(code)
+    assert ("quoted", "'\u00b9'".strip("'")) in list(values_in("use '\u00b9' now"))
