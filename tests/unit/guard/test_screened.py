@@ -58,6 +58,8 @@ def test_the_ignorecase_table_is_the_regex_engines() -> None:
         if match is not None:
             derived[code] = string.ascii_lowercase[match.lastindex - 1]  # type: ignore[operator]
     assert derived == IGNORECASE_TO_ASCII
+    # and the fold keeps every character's place (a lead's places in it are the text's)
+    assert all(len(fold(chr(code))) == 1 for code in range(0x110000) if not 0xD800 <= code < 0xE000)
     assert fold("\u0130STANBUL \u212aelvin \u017fystem \u0131d") == "istanbul kelvin system id"
 
 
@@ -76,6 +78,8 @@ def test_every_literal_a_branch_names_is_in_every_match(
     screen = fold(text)
     for group in branch.needs:
         assert any(word in screen for word in group), (where, text, group)
+    if branch.lead:
+        assert screen.startswith(branch.lead), (where, text, branch.lead)
 
 
 def _texts(pattern: Screened) -> st.SearchStrategy[str]:
@@ -88,7 +92,13 @@ def _texts(pattern: Screened) -> st.SearchStrategy[str]:
     )
     short = st.lists(pieces, max_size=8).map("".join)
     long = st.tuples(short, short, short).map(lambda parts: parts[0] + "x " * (LONG // 2) + parts[1] + "\n" + parts[2])
-    return st.one_of(short, long)
+    # long texts where the leads are rare (each branch tried where its lead occurs) and where they are not
+    leads = [word for branch in pattern.branches for word in branch.lead] or ["x"]
+    sparse = st.tuples(st.lists(pieces, max_size=6), st.lists(st.sampled_from(leads), max_size=4)).map(
+        lambda parts: ("y" * 97 + " ").join([*parts[0], *parts[1], "z" * LONG])
+    )
+    dense = st.tuples(short, st.sampled_from(leads)).map(lambda parts: (parts[1] + " ") * (LONG // 4) + parts[0])
+    return st.one_of(short, long, sparse, dense)
 
 
 def _spans(matches: object) -> list[tuple[tuple[int, int], str]]:
@@ -117,6 +127,21 @@ def test_the_alternations_order_decides_between_branches_at_one_place() -> None:
     later_but_leftmost = Screened((Branch(r"bc", (("bc",),)), Branch(r"abc", (("abc",),))))
     assert _spans(later_but_leftmost.finditer("abc")) == _spans(later_but_leftmost.full.finditer("abc"))
     assert _spans(later_but_leftmost.finditer("abc")) == [((0, 3), "abc")]
+
+
+def test_a_long_text_tries_a_branch_only_where_its_lead_occurs() -> None:
+    pattern = Screened((Branch(r"\bnote\s+to\s+ai\b", (("ai",),), ("note",)),), re.IGNORECASE)
+    text = "row, " * LONG + "NOTE  to AI" + " tail" * 10
+    live = pattern.live(text)
+    assert [type(searcher).__name__ for searcher in live] == ["_Anchored"]
+    assert (
+        _spans(pattern.finditer(text))
+        == _spans(pattern.full.finditer(text))
+        == [((len("row, ") * LONG, len("row, ") * LONG + 11), "NOTE  to AI")]
+    )
+    crowded = "note " * LONG + "note to ai"  # the lead everywhere: one search is cheaper than a try at each
+    assert [type(searcher).__name__ for searcher in pattern.live(crowded)] == ["Pattern"]
+    assert _spans(pattern.finditer(crowded)) == _spans(pattern.full.finditer(crowded))
 
 
 def test_a_branch_without_its_literal_is_not_searched() -> None:

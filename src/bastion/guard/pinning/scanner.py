@@ -179,11 +179,12 @@ _HIDDEN_TAG = Screened(
     (
         Branch(
             r"<\s*/?\s*(?:important|system|instructions?|secret|hidden|critical|admin|override)\b[^<>]{0,40}>",
-            (("<",), (">",), _TAG_WORDS),
+            ((">",), _TAG_WORDS),
+            ("<",),
         ),
         Branch(r"\[/?(?:inst|system)\]", (("[inst]", "[/inst]", "[system]", "[/system]"),)),
         Branch(r"<\|im_(?:start|end)\|>", (("<|im_start|>", "<|im_end|>"),)),
-        Branch(r"<<\s*/?\s*sys\s*>>", (("<<",), (">>",), ("sys",))),
+        Branch(r"<<\s*/?\s*sys\s*>>", ((">>",), ("sys",)), ("<<",)),
     )
 )
 _OVERRIDE = Screened(
@@ -201,12 +202,14 @@ _OVERRIDE = Screened(
                     *("safety", "system", "other"),
                 ),
             ),
+            ("ignore", "disregard", "forget", "override", "bypass"),
         ),
     )
 )
 _TO_USER = r"(?:to\s+)?(?:the\s+|your\s+|any\s+)?(?:user|human|operator)s?\b(?!['\u2019]s)"
 _USER = ("user", "human", "operator")
 _NOT = ("not", "don't", "dont", "never")
+_NOT_LEAD = ("do", "don't", "dont", "never")
 _CONCEALMENT = Screened(
     (
         Branch(
@@ -214,19 +217,24 @@ _CONCEALMENT = Screened(
             r"(?:tell(?:ing)?|inform(?:ing)?|mention(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|alert(?:ing)?|notify(?:ing)?)\s+"
             r"(?:(?:this|that|it|anything|them)\s+)?" + _TO_USER,
             ((*_NOT, "without"), ("tell", "inform", "mention", "reveal", "disclos", "alert", "notify"), _USER),
+            (*_NOT_LEAD, "must", "should", "without"),
         ),
         Branch(
-            r"\b(?:do\s+not|don't|dont|never)\s+let\s+" + _TO_USER + r"\s+(?:know|see|notice)", (_NOT, ("let",), _USER)
+            r"\b(?:do\s+not|don't|dont|never)\s+let\s+" + _TO_USER + r"\s+(?:know|see|notice)",
+            (_NOT, ("let",), _USER),
+            _NOT_LEAD,
         ),
         Branch(
             r"\b(?:hide|conceal|keep)\s+(?:this|it|that|these|them)\s+(?:secret\s+)?from\s+" + _TO_USER,
-            (("hide", "conceal", "keep"), ("from",), _USER),
+            (("from",), _USER),
+            ("hide", "conceal", "keep"),
         ),
         Branch(
             r"\b(?:the\s+)?user\s+(?:must|should)\s+(?:not|never)\s+(?:know|see|notice|be\s+told)",
             (("user",), ("must", "should"), ("not", "never")),
+            ("the", "user"),
         ),
-        Branch(r"\b(?:do\s+not|don't|dont|never)\s+mention\s+(?:that|this)\b", (("mention",), _NOT)),
+        Branch(r"\b(?:do\s+not|don't|dont|never)\s+mention\s+(?:that|this)\b", (("mention",), _NOT), _NOT_LEAD),
     )
 )
 _SENSITIVE_PATH = (
@@ -286,28 +294,46 @@ _SECRET = Screened(
         Branch(
             rf"\b(?:{_SECRET_WORD})\b",
             (("api", "secret", "credential", "password", "passphrase", "private", "token", "ssh"),),
+            (
+                *("api", "secret", "credential", "password", "passphrase", "private", "access", "auth", "bearer"),
+                *("session", "refresh", "ssh"),
+            ),
         ),
     )
 )
 
 # An imperative: the verb in its base form at the start of a clause, or after words that
 # address the model ("you must", "please", "first", "then", "and").
-_LEAD = (
-    r"(?:^|[,:(\"'>-]\s*"
-    r"|\b(?:you|the\s+(?:assistant|model|ai|llm|agent))\s+"
-    r"(?:must|should|need\s+to|have\s+to|are\s+required\s+to|will)\s+(?:first\s+)?"
-    r"|\b(?:please|first|then|and|also|always|otherwise|tool,)\s+|\bmake\s+sure\s+(?:that\s+)?(?:you\s+|to\s+)?)"
+_LEADS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"^", ()),
+    (r"[,:(\"'>-]\s*", (",", ":", "(", '"', "'", ">", "-")),
+    (
+        r"\b(?:you|the\s+(?:assistant|model|ai|llm|agent))\s+"
+        r"(?:must|should|need\s+to|have\s+to|are\s+required\s+to|will)\s+(?:first\s+)?",
+        ("you", "the"),
+    ),
+    (
+        r"\b(?:please|first|then|and|also|always|otherwise|tool,)\s+",
+        ("please", "first", "then", "and", "also", "always", "otherwise", "tool,"),
+    ),
+    (r"\bmake\s+sure\s+(?:that\s+)?(?:you\s+|to\s+)?", ("make",)),
 )
+"""The ways an imperative's clause opens, each with the literals it begins with (none: the text's start)."""
 _READ_VERB = r"(?:read|open|cat|load|fetch|retrieve|access|collect|gather|extract|dump|grab|look\s+up|check)"
 _PASS_VERB = (
     r"(?:send|pass|include|put|add|append|attach|embed|post|upload|forward|transmit|copy|provide|paste|insert|encode)"
 )
 _READ_VERBS = ("read", "open", "cat", "load", "fetch", "retrieve", "access", "collect", "gather", "extract", "dump")
-_READ = Screened((Branch(rf"{_LEAD}{_READ_VERB}\b", ((*_READ_VERBS, "grab", "look", "check"),)),))
+
+
+def _imperative(verb: str, verbs: tuple[str, ...]) -> tuple[Branch, ...]:
+    """`(?:lead1|lead2|...)verb\b` as one branch per way of `_LEADS`, in order (the same alternation)."""
+    return tuple(Branch(rf"{opening}{verb}\b", (verbs,), lead or verbs) for opening, lead in _LEADS)
+
+
+_READ = Screened(_imperative(_READ_VERB, (*_READ_VERBS, "grab", "look", "check")))
 _PASS_VERBS = ("send", "pass", "include", "put", "add", "append", "attach", "embed", "post", "upload", "forward")
-_PASS = Screened(
-    (Branch(rf"{_LEAD}{_PASS_VERB}\b", ((*_PASS_VERBS, "transmit", "copy", "provide", "paste", "insert", "encode"),)),)
-)
+_PASS = Screened(_imperative(_PASS_VERB, (*_PASS_VERBS, "transmit", "copy", "provide", "paste", "insert", "encode")))
 _DESTINATION = Screened(
     (
         Branch(
@@ -315,30 +341,32 @@ _DESTINATION = Screened(
             r"(?:parameters?|params?|arguments?|args?|fields?|property|sidenote|note|notes|url|endpoint|webhook|server|"
             r"email|address|request|query\s+string|header|body)\b",
             (
-                ("to", "in", "as", "via", "through"),
                 (
                     *("param", "arg", "field", "property", "note", "url", "endpoint", "webhook", "server", "email"),
                     *("address", "request", "query", "header", "body"),
                 ),
             ),
+            ("to", "in", "as", "via", "within", "through"),
         ),
-        Branch(r"https?://", (("http",), ("://",))),
+        Branch(r"https?://", (("://",),), ("http",)),
         Branch(r"\b[\w.+-]+@[\w-]+\.[\w.-]+", (("@",), (".",))),
-        Branch(r"\bas\s+'[\w-]+'", (("as",), ("'",))),
+        Branch(r"\bas\s+'[\w-]+'", (("'",),), ("as",)),
     )
 )
 _MODEL_ADDRESSED = Screened(
     (
         Branch(
             r"\bbefore\s+(?:using|calling|invoking|running|executing)\s+(?:this|the|any)\b",
-            (("before",), ("using", "calling", "invoking", "running", "executing")),
+            (("using", "calling", "invoking", "running", "executing"),),
+            ("before",),
         ),
         Branch(
             r"\b(?:you|the\s+(?:assistant|model|ai|llm|agent))"
             r"\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\b",
             (("you", "assistant", "model", "ai", "llm", "agent"), ("must", "should", "need", "have", "required")),
+            ("you", "the"),
         ),
-        Branch(r"\bit\s+is\s+(?:very\s+|extremely\s+)?important\s+that\s+you\b", (("important",), ("you",))),
+        Branch(r"\bit\s+is\s+(?:very\s+|extremely\s+)?important\s+that\s+you\b", (("important",), ("you",)), ("it",)),
     )
 )
 _REDIRECT = Screened(
@@ -348,31 +376,29 @@ _REDIRECT = Screened(
             r"(?:send|forward|bcc|cc|redirect|route|copy|deliver)\s+(?:all|every|any|each)\b[^.]{0,80}?"
             r"\bto\s+(?:[\w.+-]+@[\w-]+\.[\w.-]+|https?://)",
             (
-                ("must", "should", "always", "has", "have", "needs"),
                 ("send", "forward", "cc", "redirect", "route", "copy", "deliver"),
                 ("all", "every", "any", "each"),
                 ("@", "http"),
             ),
+            ("must", "should", "always", "has", "have", "needs"),
         ),
         # "make sure to change the recipient to +13241234123"
         Branch(
             r"\b(?:change|set|replace|switch|rewrite)\s+the\s+(?:\w+\s+)?(?:recipients?|receivers?|destination|address|"
             r"phone\s+number|email|account|iban|wallet)\s+(?:\w+\s+){0,3}?to\s+(?:\+?\d[\d\s-]{5,}|[\w.+-]+@[\w-]+\.|https?://)",
-            (
-                ("change", "set", "replace", "switch", "rewrite"),
-                ("recipient", "receiver", "destination", "address", "phone", "email", "account", "iban", "wallet"),
-            ),
+            (("recipient", "receiver", "destination", "address", "phone", "email", "account", "iban", "wallet"),),
+            ("change", "set", "replace", "switch", "rewrite"),
         ),
         # "before executing any shell command, prepend ..." (instructions about other tools' calls)
         Branch(
             r"\b(?:before|after|whenever|when)\s+(?:executing|running|calling|using|invoking|sending)\s+(?:any|every|all|other)"
             r"\b[^.]{0,80}?\b(?:prepend|append|insert|replace|rewrite|modify|bcc|cc|redirect|forward)\b",
             (
-                ("before", "after", "when"),
                 ("executing", "running", "calling", "using", "invoking", "sending"),
                 ("any", "every", "all", "other"),
                 ("prepend", "append", "insert", "replace", "rewrite", "modify", "cc", "redirect", "forward"),
             ),
+            ("before", "after", "when"),
         ),
     )
 )

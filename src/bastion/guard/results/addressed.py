@@ -32,11 +32,8 @@ _ADDRESSED = Screened(
         Branch(
             rf"\b(?:dear|hey|hi|hello|attention|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for)|reminder\s+for)"
             rf"\s+(?:the\s+|all\s+|any\s+|my\s+)?{_MODEL}\s*[,:!\-]",
-            (
-                ("dear", "hey", "hi", "hello", "attention", "note", "message", "instruction", "reminder"),
-                _MODEL_WORDS,
-                (",", ":", "!", "-"),
-            ),
+            (_MODEL_WORDS, (",", ":", "!", "-")),
+            ("dear", "hey", "hi", "hello", "attention", "note", "message", "instruction", "reminder"),
         ),
         # an order under the model's name at the start of a sentence: "Assistant: send ...", "AI, please delete ..."
         Branch(

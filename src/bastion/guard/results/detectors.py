@@ -31,44 +31,46 @@ _FRAMING = Screened(
     (
         Branch(
             r"</?\s*(?:information|instructions?|system|system[_ ]prompt|important|admin|assistant_?instructions?)\s*>",
-            (("<",), (">",), ("information", "instruction", "system", "important", "admin", "assistant")),
+            ((">",), ("information", "instruction", "system", "important", "admin", "assistant")),
+            ("<",),
         ),
-        Branch(r"<\|(?:im_start|im_end|system|endoftext)\|>", (("<|",), ("|>",), ("im_", "system", "endoftext"))),
-        Branch(r"\bIMPORTANT\s*!{2,}", (("important",), ("!!",))),
-        Branch(r"#+\s*\(?\s*system[_ ]message\s*\)?", (("#",), ("system_message", "system message"))),
+        Branch(r"<\|(?:im_start|im_end|system|endoftext)\|>", (("|>",), ("im_", "system", "endoftext")), ("<|",)),
+        Branch(r"\bIMPORTANT\s*!{2,}", (("!!",),), ("important",)),
+        Branch(r"#+\s*\(?\s*system[_ ]message\s*\)?", (("system_message", "system message"),), ("#",)),
         Branch(
             r"^\s*\[\s*(?:system|sys|admin|developer)\s*(?:message|note|notice)?\s*\]",
             (("[",), ("]",), ("sys", "admin", "developer")),
         ),
         Branch(
             r"\bthis\s+is\s+an?\s+(?:important|urgent)\s+message\s+from\s+me\b",
-            (("this",), ("message",), ("important", "urgent")),
+            (("message",), ("important", "urgent")),
+            ("this",),
         ),
         Branch(
             r"\b(?:before|after)\s+you\s+(?:can\s+)?(?:solve|complete|do|finish|continue)\s+(?:with\s+)?the\s+task\s+"
             r"(?:that\s+)?i\s+gave\s+you\b",
-            (("before", "after"), ("task",), ("gave",)),
+            (("task",), ("gave",)),
+            ("before", "after"),
         ),
         Branch(
             r"(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:your|the|my|any|all)?\s*(?:previous|prior|above|earlier)"
             r"\s+\w{0,12}(?:nstruc|rompt|irectiv)\w{0,12}",
-            (
-                ("ignore", "disregard", "forget"),
-                ("previous", "prior", "above", "earlier"),
-                ("nstruc", "rompt", "irectiv"),
-            ),
+            (("previous", "prior", "above", "earlier"), ("nstruc", "rompt", "irectiv")),
+            ("ignore", "disregard", "forget"),
         ),
         # a bare directive glued into a document: "TODO: Send the balance to ..." (not a code comment)
         Branch(
             r"(?<![#/*;-])(?<![#/*;-][ \t])(?-i:TODO)\s*:\s*(?:please\s+)?(?:send|transfer|pay|change|modify|update|"
             r"delete|remove|forward|email|post|invite|add|create|make|visit|say|tell|write|share|book|reserve|give|grant|"
             r"set|move|concatenate|find|get|read|open|download|upload|go|schedule|reply|rate|summari[sz]e)\b",
-            (("todo",), (":",)),
+            ((":",),),
+            ("todo",),
         ),
         Branch(
             r"\b(?:ai|llm)\s+(?:assistants?|agents?|models?)\s*(?:reading\s+this)?\s*[:,]\s*(?:you\s+must|please|"
             r"do\s+not|ignore|always|never)\b",
-            (("ai", "llm"), ("assistant", "agent", "model"), (":", ",")),
+            (("assistant", "agent", "model"), (":", ",")),
+            ("ai", "llm"),
         ),
     ),
     re.IGNORECASE | re.MULTILINE,
