@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 
+from bastion.guard.results.prefilter import Prefiltered
 from bastion.guard.screened import fold
 
 _MONTHS = {
@@ -37,8 +38,14 @@ _MONTH_FIRST = re.compile(
     rf"(?<![a-z])(?P<month>{_MONTH})\s+(?P<days>{_DAY}(?:{_JOIN}(?:{_MONTH}\s+)?{_DAY})*)(?![\d:])(?:,?\s+(?P<year>{_YEAR}))?(?!\d)",
     re.IGNORECASE,
 )
-_ISO = re.compile(r"(?<!\d)(?P<year>(?:19|20)\d{2})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})(?!\d)")
-_NUMERIC = re.compile(r"(?<![\d/.-])(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>(?:19|20)\d{2})(?!\d)")
+_ISO = Prefiltered(
+    re.compile(r"(?<!\d)(?P<year>(?:19|20)\d{2})[-/.](?P<month>\d{1,2})[-/.](?P<day>\d{1,2})(?!\d)"),
+    r"(?:19|20)\p{Nd}{2}[-/.]\p{Nd}",
+)
+_NUMERIC = Prefiltered(
+    re.compile(r"(?<![\d/.-])(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.](?P<year>(?:19|20)\d{2})(?!\d)"),
+    r"\p{Nd}[/.]\p{Nd}{1,2}[/.](?:19|20)\p{Nd}{2}",
+)
 _DAY_NUMBER = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?", re.IGNORECASE)
 _MONTH_WORD = re.compile(_MONTH, re.IGNORECASE)
 _ASCII_DIGIT = re.compile(r"[0-9]")

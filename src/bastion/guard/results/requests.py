@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from bastion.guard.results.dates import dates_in
+from bastion.guard.results.prefilter import Prefiltered
 from bastion.guard.results.values import values_in
 
 FAMILIES: dict[str, frozenset[str]] = {
@@ -76,10 +77,13 @@ _REQUEST_NOUN = re.compile(
 _SET_TO = re.compile(r"\bset\s+(?:the|my|a|an|its|their|his|her|your)\s+[\w' -]{1,40}?\s+to\b", re.IGNORECASE)
 _NOUN_FAMILY = {"donation": "pay", "withdrawal": "pay"}
 _DIGIT = re.compile(r"\d")
-_AMOUNT = re.compile(
-    r"(?:[$€£¥]\s?(?P<a>\d[\d,]*(?:\.\d+)?)|(?P<b>\d[\d,]*(?:\.\d+)?)\s?(?:usd|eur|gbp|chf|jpy|dollars?|euros?|"
-    r"pounds?|francs?|bucks)\b)",
-    re.IGNORECASE,
+_AMOUNT = Prefiltered(
+    re.compile(
+        r"(?:[$€£¥]\s?(?P<a>\d[\d,]*(?:\.\d+)?)|(?P<b>\d[\d,]*(?:\.\d+)?)\s?(?:usd|eur|gbp|chf|jpy|dollars?|euros?|"
+        r"pounds?|francs?|bucks)\b)",
+        re.IGNORECASE,
+    ),
+    r"[$€£¥].?\p{Nd}|[\p{Nd},].?(?:usd|eur|gbp|chf|jpy|dollar|euro|pound|franc|bucks)",
 )
 _TOOL_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 

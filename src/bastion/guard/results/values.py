@@ -16,22 +16,41 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from bastion.guard.results.prefilter import Prefiltered
+
 _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'`)\]}]+", re.IGNORECASE)
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
-_DOMAIN = re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b(?![\w-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){10,30}\b")
-_ACCOUNT = re.compile(r"(?<![\w.])\d(?:[ -]?\d){7,33}(?![\w.])")
-_PHONE = re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w])")
-_PATH = re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
-                   r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE)  # fmt: skip
+_DOMAIN = Prefiltered(
+    re.compile(r"(?<![@\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b(?![\w-])"),
+    r"[A-Za-z0-9]\.[A-Za-z]{2}",
+)
+_IBAN = Prefiltered(re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){10,30}\b"), r"[A-Z]{2}\p{Nd}{2}")
+_ACCOUNT = Prefiltered(re.compile(r"(?<![\w.])\d(?:[ -]?\d){7,33}(?![\w.])"), r"\p{Nd}(?:[ -]?\p{Nd}){7}")
+_PHONE = Prefiltered(
+    re.compile(r"(?<![\w+])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w])"),
+    r"\p{Nd}\)?(?:[ .-]?\(?\p{Nd}{2,4}\)?){2}",
+)
+_PATH = Prefiltered(
+    re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
+               r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE),
+    r"/[\pL\pN_.@+-]|[\pL\pN_-]\.(?:txt|pdf|docx?|xlsx?|csv|json|ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)",
+)  # fmt: skip
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
-_IDENTIFIER = re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])")
-_NAME = re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b")
+_IDENTIFIER = Prefiltered(
+    re.compile(r"(?<![\w./@-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*_[A-Za-z0-9_-]{2,}(?![\w@-])"),
+    r"[A-Za-z0-9]_[A-Za-z0-9_-]{2}",
+)
+_NAME = Prefiltered(
+    re.compile(r"\b[A-Z][a-z]+(?:[ ](?:(?:of|the|de|la|von)[ ])?[A-Z][a-z]+){1,4}\b"),
+    r"[A-Z][a-z]+ (?:(?:of|the|de|la|von) )?[A-Z][a-z]",
+)
 _QUOTED = re.compile(r"(?<!\w)'([^'\n]{1,120})'(?!\w)|\"([^\"\n]{1,120})\"")
 """An injection quotes the exact value it wants used. Short ones count when they hold a digit
 (ids: `'13'`); a short word (`'Alice'`, `'general'`) is as likely the user's own."""
 MIN_QUOTED_WORD = 6
-_TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])")
+_TOKEN = Prefiltered(
+    re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9_-]{20,}(?![\w-])"), r"[A-Za-z0-9_-]{20}"
+)
 
 _SPACE = re.compile(r"\s")
 LINK_KINDS = frozenset({"url", "domain"})
@@ -75,27 +94,27 @@ def values_in(text: str, *, screen: bool = True) -> Iterator[tuple[str, str]]:
         for match in _EMAIL.finditer(text):
             yield "email", match[0].lower()
     if dot:
-        for match in _DOMAIN.finditer(text):
+        for match in _scan(_DOMAIN, text, screen):
             if text[match.start() - 1 : match.start()] == "@":
                 continue
             domain = match[0].lower()
             if domain.rsplit(".", 1)[1] not in FILE_SUFFIXES and not domain.replace(".", "").isdigit():
                 yield "domain", domain.removeprefix("www.")
     if digit:
-        yield from _numbers_in(text)
+        yield from _numbers_in(text, screen)
     if dot or not screen or "/" in text:
-        for match in _PATH.finditer(text):
+        for match in _scan(_PATH, text, screen):
             if len(match[0]) > 3:
                 yield "path", match[0]
     if digit:
-        for match in _TOKEN.finditer(text):
+        for match in _scan(_TOKEN, text, screen):
             yield "token", match[0]
     if not screen or "_" in text:
-        for match in _IDENTIFIER.finditer(text):
+        for match in _scan(_IDENTIFIER, text, screen):
             if len(match[0]) >= 8:
                 yield "identifier", match[0]
     if not screen or _UPPER.search(text) is not None:
-        for match in _NAME.finditer(text):
+        for match in _scan(_NAME, text, screen):
             yield "name", match[0].lower()
     if not screen or "'" in text or '"' in text:
         for match in _QUOTED.finditer(text):
@@ -104,17 +123,22 @@ def values_in(text: str, *, screen: bool = True) -> Iterator[tuple[str, str]]:
                 yield "quoted", quoted
 
 
-def _numbers_in(text: str) -> Iterator[tuple[str, str]]:
+def _scan(pattern: Prefiltered, text: str, screen: bool) -> Iterator[re.Match[str]]:
+    """`pattern`'s matches in `text`; prefiltered by RE2 (a long text) under `screen`."""
+    return pattern.finditer(text) if screen else pattern.pattern.finditer(text)
+
+
+def _numbers_in(text: str, screen: bool = True) -> Iterator[tuple[str, str]]:
     """The accounts (IBANs, long numbers) and phone numbers in `text`."""
-    for match in _IBAN.finditer(text):
+    for match in _scan(_IBAN, text, screen):
         yield "account", match[0].replace(" ", "")
-    for match in _ACCOUNT.finditer(text):
+    for match in _scan(_ACCOUNT, text, screen):
         if _DATE.fullmatch(match[0]):
             continue
         digits = re.sub(r"[ -]", "", match[0])
         if 8 <= len(digits) <= 34:
             yield "account", digits
-    for match in _PHONE.finditer(text):
+    for match in _scan(_PHONE, text, screen):
         if _DATE.fullmatch(match[0]):
             continue
         digits = re.sub(r"\D", "", match[0])

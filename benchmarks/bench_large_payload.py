@@ -1,0 +1,91 @@
+"""What Bastion adds to a call that carries a large text: the guard reads the argument, the result
+checks read the answer, the audit log keeps both.
+
+Run: .venv/bin/python benchmarks/bench_large_payload.py [--calls N] [--kb K]
+
+One real upstream (benchmarks/servers/echo_server.py, whose `echo` returns its `text`, as text
+and as `structuredContent`), one real SDK client, a real `bastion up` on its defaults (audit
+`power`, the recommended policy, pinning, result checks). Each payload is sent directly to the
+upstream's Streamable HTTP endpoint and through the gateway's `/servers/echo/mcp`, call by call
+in turn, so drift on a shared machine hits both alike. Payloads: a short text, a query's rows
+written as a Python list of dicts (ids, names, a note: quotes and digits everywhere, one
+"sentence"), and prose (sentences). Printed per payload: p50 direct, p50 through Bastion, what
+Bastion adds and the ratio. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_gateway import (  # type: ignore[import-not-found]  # the sibling benchmark's
+    ECHO_SERVER,
+    http_client,
+    load_average,
+    machine_facts,
+    start_echo_http,
+    start_gateway,
+    write_config,
+)
+
+
+def payloads(kb: int) -> list[tuple[str, str]]:
+    size = kb * 1024
+    rows, row = [], 0
+    while len(str(rows)) < size:
+        rows.append({"id": row, "name": f"customer {row}", "city": "Lyon", "note": "paid on time, no open ticket"})
+        row += 1
+    prose = (
+        "The quarterly report shows revenue grew in every region. Customers in Lyon renewed early, "
+        "and the support team closed most tickets within a day. "
+    ) * (size // 140 + 1)
+    return [("short", "hello from the benchmark"), (f"rows {kb} KB", str(rows)[:size]), (f"prose {kb} KB", prose[:size])]
+
+
+async def measure(direct_url: str, gateway_url: str, token: str, calls: int, kb: int) -> None:
+    async with (
+        http_client(direct_url, "legacy") as direct,
+        http_client(gateway_url, "legacy", token) as bastion,
+    ):
+        print(f"{'payload':14s} {'direct p50':>11s} {'Bastion p50':>12s} {'added':>9s} {'ratio':>6s}")
+        for label, text in payloads(kb):
+            times: dict[str, list[float]] = {"direct": [], "bastion": []}
+            for round_ in range(calls + 2):
+                for name, client in (("direct", direct), ("bastion", bastion)):
+                    began = time.perf_counter()
+                    result = await client.call_tool("echo", {"text": text})
+                    spent = time.perf_counter() - began
+                    if result.is_error or result.content[0].text != text:  # type: ignore[union-attr]
+                        raise RuntimeError(f"unexpected echo result through {name}: {str(result)[:300]}")
+                    if round_ >= 2:  # two warm-up rounds
+                        times[name].append(spent)
+            d, b = statistics.median(times["direct"]) * 1e3, statistics.median(times["bastion"]) * 1e3
+            print(f"{label:14s} {d:9.2f} ms {b:10.2f} ms {b - d:+7.2f} ms {b / d:5.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=30, help="calls per payload and side (default 30)")
+    parser.add_argument("--kb", type=int, default=100, help="size of the large payloads in KiB (default 100)")
+    args = parser.parse_args()
+    print(machine_facts())
+    with tempfile.TemporaryDirectory(prefix="bastion-large-") as folder, contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(Path(folder) / "bench.log", "w", encoding="utf-8"))  # noqa: SIM115
+        direct_url = start_echo_http(stack, log)
+        upstream = {"echo": {"command": sys.executable, "args": [ECHO_SERVER, "stdio"]}}
+        gateway = start_gateway(write_config(Path(folder) / "up", upstream), log)
+        stack.callback(gateway.stop)
+        anyio.run(measure, direct_url, gateway.url("echo"), gateway.token, args.calls, args.kb)
+    print(f"load average: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
