@@ -25,7 +25,8 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]
 
@@ -66,35 +67,24 @@ class Branch:
     text the branch is then tried only where one of them occurs, unless they occur too often."""
 
 
-class Probe:
-    """The literals of a long text's fold, each looked for once and only when a branch asks."""
+class LongText:
+    """The literals a long text's fold holds, and the fold (where a branch's lead is looked for)."""
 
-    __slots__ = ("_known", "screen")
+    __slots__ = ("screen", "words")
 
-    def __init__(self, screen: str) -> None:
+    def __init__(self, words: frozenset[str], screen: str) -> None:
+        self.words = words
         self.screen = screen
-        """The text's fold."""
-        self._known: dict[str, bool] = {}
-
-    def holds_any(self, group: frozenset[str]) -> bool:
-        """Whether the fold holds a literal of `group`."""
-        known = self._known
-        for word in group:
-            held = known.get(word)
-            if held is None:
-                held = known[word] = word in self.screen
-            if held:
-                return True
-        return False
 
 
-Found = frozenset[str] | Probe
-"""The literals a text's fold holds: all of them (a short text, one automaton pass) or a `Probe`."""
+Found = frozenset[str] | LongText
+"""The literals a text's fold holds: a short text's, or a `LongText` (which keeps the fold)."""
 
 
 def holds_any(found: Found, group: frozenset[str]) -> bool:
     """Whether a text whose literals are `found` holds one of `group` (all registered with its `Literals`)."""
-    return found.holds_any(group) if isinstance(found, Probe) else not found.isdisjoint(group)
+    words = found.words if isinstance(found, LongText) else found
+    return not words.isdisjoint(group)
 
 
 class Literals:
@@ -102,21 +92,36 @@ class Literals:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(words)
-        if any(not w or w != w.lower() for w in self.words):
+        if any(not w or w != w.lower() or "\\E" in w for w in self.words):
             raise ValueError("screening literals are non-empty lower-case strings")
         self._automaton = ahocorasick.Automaton()
         for word in self.words:
             self._automaton.add_word(word, word)
         self._automaton.make_automaton()
+        self._ordered = tuple(sorted(self.words))
 
     def find(self, text: str) -> Found:
-        """The literals occurring in `fold(text)`: found in one pass over a short text; over a long one,
-        a `Probe` that looks for each literal on demand (a fast C search each; most branches are ruled
-        out by their first group, and the automaton would yield every occurrence of a common literal)."""
+        """The literals occurring in `fold(text)`: one automaton pass over a short text (it yields each
+        occurrence); over a long one, one pass of an RE2 set of them all (it says which occur)."""
         screen = fold(text)
         if len(screen) >= LONG:
-            return Probe(screen)
+            found = _literal_set(self._ordered).Match(screen) or ()  # None when none occurs
+            return LongText(frozenset(self._ordered[i] for i in found), screen)
         return frozenset(word for _, word in self._automaton.iter(screen))
+
+
+@cache
+def _literal_set(words: tuple[str, ...]) -> Any:
+    """An RE2 set matching each of `words` literally (`\\Q...\\E`): `Match` gives the indexes of those a text holds."""
+    import re2  # type: ignore[import-untyped]  # loaded by the first long text, not by every gateway
+
+    options = re2.Options()
+    options.log_errors = False
+    literals = re2.Set.SearchSet(options)
+    for word in words:
+        literals.Add(f"\\Q{word}\\E")
+    literals.Compile()
+    return literals
 
 
 class Searcher(Protocol):
@@ -149,14 +154,13 @@ class _Anchored:
 def _lead_starts(screen: str, lead: tuple[str, ...]) -> list[int] | None:
     """Where a literal of `lead` begins in `screen`, in order; None when so many places would cost
     more to try one by one than one search does."""
-    most = len(screen) // ANCHOR_DENSITY
+    if sum(map(screen.count, lead)) > len(screen) // ANCHOR_DENSITY:
+        return None
     starts: set[int] = set()
     for word in lead:
         at = screen.find(word)
         while at >= 0:
             starts.add(at)
-            if len(starts) > most:
-                return None
             at = screen.find(word, at + 1)
     return sorted(starts)
 
@@ -182,35 +186,35 @@ class Screened:
         self._needs = tuple(tuple(sorted((frozenset(g) for g in needs), key=len)) for needs in groups)
         """Each branch's groups (its lead one of them), the smallest first: a long text's probe looks for fewer
         literals."""
-        self._live: dict[frozenset[str], tuple[re.Pattern[str], ...]] = {}
+        self._live: dict[frozenset[str], tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]] = {}
 
     def live(self, text: str, found: Found | None = None) -> tuple[Searcher, ...]:
         """The branches (in order) whose literals `text` holds. `found`: the literals `text`'s fold
         holds, if already known (from a `Literals` holding at least this pattern's)."""
         if found is None:
             found = self.literals.find(text)
-        if isinstance(found, Probe):
+        if isinstance(found, LongText):
             return self._live_in_long(text, found)
-        live: tuple[Searcher, ...] | None = self._live.get(found)
+        return self._remembered(found)[1]
+
+    def _remembered(self, found: frozenset[str]) -> tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]:
+        """The indexes and patterns of the branches whose literals are all in `found` (remembered)."""
+        live = self._live.get(found)
         if live is None:
             if len(self._live) >= _LIVE_MEMO:
                 self._live.clear()
-            live = self._live[found] = tuple(
-                pattern
-                for pattern, needs in zip(self._compiled, self._needs, strict=True)
-                if all(not found.isdisjoint(group) for group in needs)
-            )
+            indexes = tuple(i for i, needs in enumerate(self._needs) if all(not found.isdisjoint(g) for g in needs))
+            live = self._live[found] = (indexes, tuple(self._compiled[i] for i in indexes))
         return live
 
-    def _live_in_long(self, text: str, probe: Probe) -> tuple[Searcher, ...]:
+    def _live_in_long(self, text: str, long: LongText) -> tuple[Searcher, ...]:
         """`live` of a long text: each branch with a lead tried only where it occurs (the fold is as
         long as the text, so its places are the text's)."""
-        anchors = len(probe.screen) == len(text)
+        anchors = len(long.screen) == len(text)
         live: list[Searcher] = []
-        for pattern, needs, branch in zip(self._compiled, self._needs, self.branches, strict=True):
-            if not all(map(probe.holds_any, needs)):
-                continue
-            starts = _lead_starts(probe.screen, branch.lead) if branch.lead and anchors else None
+        for index in self._remembered(long.words)[0]:
+            pattern, branch = self._compiled[index], self.branches[index]
+            starts = _lead_starts(long.screen, branch.lead) if branch.lead and anchors else None
             live.append(pattern if starts is None else _Anchored(pattern, starts))
         return tuple(live)
 
