@@ -13,12 +13,21 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from bastion.guard.results.detectors import Hit, framing, text_hits
+from bastion.guard.results.prefilter import Prefiltered
 
 MAX_BLOBS = 16
 MAX_BLOB_CHARS = 64 * 1024
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}(?:\s|\\x)?){16,}(?![0-9A-Fa-f])")
-_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}(?:[\w.~+-]{0,40}%[0-9A-Fa-f]{2}){5,}[\w.~+-]{0,40}")
+_BASE64 = Prefiltered(
+    re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}(?![A-Za-z0-9+/=_-])"), r"[A-Za-z0-9+/_-]{24}"
+)
+_HEX = Prefiltered(
+    re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}(?:\s|\\x)?){16,}(?![0-9A-Fa-f])"),
+    r"(?:[0-9A-Fa-f]{2}(?:[\t-\r\x{1c}-\x{20}\x{85}\pZ]|\\x)?){16}",  # `\s` as Python reads it: tested
+)
+_PERCENT = Prefiltered(
+    re.compile(r"%[0-9A-Fa-f]{2}(?:[\w.~+-]{0,40}%[0-9A-Fa-f]{2}){5,}[\w.~+-]{0,40}"),
+    r"%[0-9A-Fa-f]{2}(?:[\pL\pN_.~+-]{0,40}%[0-9A-Fa-f]{2}){5}",
+)
 
 
 def encoded_directives(text: str) -> Iterator[Hit]:

@@ -145,3 +145,24 @@ def test_the_screened_judge_finds_what_the_whole_patterns_find_in_a_long_sentenc
     for text in [t for t, _ in POISONED][:40]:
         sentence = "x " * 1100 + scanner.normalise(text).replace("\n", " ")
         assert list(scanner._judge(sentence)) == _reference_judge(sentence), text
+
+
+def _reference_scan(text: str) -> list[tuple[str, str]]:
+    """`scanner.scan_text`'s sentence findings with `_reference_judge`, each pair's literals found afresh."""
+    found: list[tuple[str, str]] = []
+    for each in filter(None, [text, scanner._smuggled_text(text)]):
+        sentences = scanner._sentences(scanner.normalise(each))
+        per_sentence = [_reference_judge(sentence) for sentence in sentences]
+        for judged in per_sentence:
+            found.extend((kind, excerpt[: scanner._EXCERPT]) for kind, excerpt in judged)
+        for i in range(len(sentences) - 1):
+            known = {kind for kind, _ in per_sentence[i] + per_sentence[i + 1]}
+            pair = _reference_judge(f"{sentences[i]} {sentences[i + 1]}")
+            found.extend((kind, excerpt[: scanner._EXCERPT]) for kind, excerpt in pair if kind not in known)
+    return list(dict.fromkeys(found))
+
+
+@pytest.mark.parametrize("text", [t for t, _ in POISONED] + ORDINARY)
+def test_scan_text_finds_what_the_whole_patterns_find(text: str) -> None:
+    expected = _reference_scan(text)
+    assert [f for f in scanner.scan_text(text) if f[0] not in {"invisible-unicode", "homoglyph"}] == expected

@@ -46,7 +46,7 @@ def _superset_finds(pattern: Prefiltered, text: str) -> bool:
 def test_the_value_and_date_patterns_are_prefiltered() -> None:
     names = {name.rsplit(".", 1)[1] for name in PATTERNS}
     assert {"_DOMAIN", "_IBAN", "_ACCOUNT", "_PHONE", "_PATH", "_TOKEN", "_IDENTIFIER", "_NAME"} <= names
-    assert {"_ISO", "_NUMERIC", "_AMOUNT"} <= names
+    assert {"_ISO", "_NUMERIC", "_AMOUNT", "_BASE64", "_HEX", "_PERCENT"} <= names
 
 
 def _every_char(test: re.Pattern[str]) -> str:
@@ -61,6 +61,8 @@ def test_the_widened_classes_hold_what_pythons_classes_match() -> None:
     assert re2.fullmatch(r"[\pL\pN_]*", fold(words)) is not None  # as a case-insensitive superset reads them
     digits = _every_char(re.compile(r"\d"))
     assert re2.fullmatch(r"\p{Nd}*", digits) is not None
+    spaces = _every_char(re.compile(r"\s"))
+    assert re2.fullmatch(r"[\t-\r\x{1c}-\x{20}\x{85}\pZ]*", spaces) is not None
 
 
 @pytest.mark.parametrize("name", NAMES)
