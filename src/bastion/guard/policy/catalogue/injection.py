@@ -19,6 +19,7 @@ from bastion.guard.policy.catalogue.base import Entry, Finding, Severity, entry
 from bastion.guard.policy.catalogue.needles import NEEDLES
 from bastion.guard.policy.catalogue.view import CallView
 from bastion.guard.policy.catalogue.windows import LONG_TEXT, needle_windows
+from bastion.guard.screened import Branch, Screened
 from bastion.model import Decision
 
 ASK, DENY = Decision.ASK, Decision.DENY
@@ -39,27 +40,96 @@ ENTRIES: tuple[Entry, ...] = (
 )  # fmt: skip
 _BY_ID = {e.id: e for e in ENTRIES}
 
-_OVERRIDE = re.compile(
-    r"(?is)\b(ignore|disregard|forget|override|bypass)\b.{0,30}\b(all\s+|any\s+|the\s+|your\s+|my\s+)?"
-    r"(previous|prior|above|earlier|preceding|original|system|existing|former)\b.{0,20}\b(instructions?|prompts?|"
-    r"rules|directives|guidelines|context|messages)"
-    r"|\b(ignore|disregard|forget)\s+(everything\s+|all\s+)?(of\s+)?(the\s+|that\s+|what\s+is\s+)?(above|previous|"
-    r"prior|preceding)\s*([.,;:!]|\band\b|\bthen\b|$)"
-    r"|\byou\s+are\s+now\s+(in\s+)?\w+\s+(mode|assistant|ai)\b|\bnew\s+(instructions?|task|directive)\s+for\s+(the\s+|"
-    r"all\s+|any\s+)?(assistant|ai|model|agent|llm)s?\b"
-    r"|(^|\n)\s*[\[<(]\s*(system|sys|admin|developer)\s*[\])>]\s*\S"
-    r"|\b(system\s+(notice|message|prompt|override)|important\s+notice)\s+(for|to)\s+(ai|the\s+)?(assistants?|models?|"
-    r"agents?|llms?|ai)\b"
-    r"|</?(system|im_start|im_end)>|<\|im_start\|>")  # fmt: skip
-_COVERT = re.compile(
-    r"(?is)\b(do\s+not|don'?t|never|without)\s+(mention|tell|inform|notify|reveal|show|alert|telling|informing|"
-    r"mentioning)\w*\s+(this\s+|it\s+)?(to\s+)?(the\s+)?(user|human|operator|anyone|them)\b"
-    r"|\balways\s+(bcc|cc|forward|copy|send|include)\b.{0,60}\b(to|@)"
-    r"|\bsecretly\b|\bcovertly\b|\bwithout\s+(the\s+)?user'?s?\s+(knowledge|consent|approval)")  # fmt: skip
-_EXFIL = re.compile(
-    r"(?is)\b(read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(\.ssh|id_rsa|\.env\b|"
-    r"credentials|api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(to|at)\s+(https?://|\S+@)"
+_OVERRIDE_GATE = Screened(
+    (
+        Branch(
+            r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,30}\b(?:all\s+|any\s+|the\s+|your\s+|my\s+)?"
+            r"(?:previous|prior|above|earlier|preceding|original|system|existing|former)\b.{0,20}\b(?:instructions?|"
+            r"prompts?|rules|directives|guidelines|context|messages)",
+            (
+                ("previous", "prior", "above", "earlier", "preceding", "original", "system", "existing", "former"),
+                ("instruction", "prompt", "rules", "directives", "guidelines", "context", "messages"),
+            ),
+            ("ignore", "disregard", "forget", "override", "bypass"),
+        ),
+        Branch(
+            r"\b(?:ignore|disregard|forget)\s+(?:everything\s+|all\s+)?(?:of\s+)?(?:the\s+|that\s+|what\s+is\s+)?"
+            r"(?:above|previous|prior|preceding)\s*(?:[.,;:!]|\band\b|\bthen\b|$)",
+            (("above", "previous", "prior", "preceding"),),
+            ("ignore", "disregard", "forget"),
+        ),
+        Branch(
+            r"\byou\s+are\s+now\s+(?:in\s+)?\w+\s+(?:mode|assistant|ai)\b",
+            (("now",), ("mode", "assistant", "ai")),
+            ("you",),
+        ),
+        Branch(
+            r"\bnew\s+(?:instructions?|task|directive)\s+for\s+(?:the\s+|all\s+|any\s+)?(?:assistant|ai|model|agent|llm)s?\b",
+            (("instruction", "task", "directive"), ("for",), ("assistant", "ai", "model", "agent", "llm")),
+            ("new",),
+        ),
+        Branch(
+            r"(?:^|\n)\s*[\[<(]\s*(?:system|sys|admin|developer)\s*[\])>]\s*\S",
+            (("[", "<", "("), ("sys", "admin", "developer"), ("]", ">", ")")),
+        ),
+        Branch(
+            r"\b(?:system\s+(?:notice|message|prompt|override)|important\s+notice)\s+(?:for|to)\s+(?:ai|the\s+)?"
+            r"(?:assistants?|models?|agents?|llms?|ai)\b",
+            (("notice", "message", "prompt", "override"), ("for", "to"), ("assistant", "model", "agent", "llm", "ai")),
+            ("system", "important"),
+        ),
+        Branch(r"</?(?:system|im_start|im_end)>", (("system", "im_start", "im_end"), (">",)), ("<",)),
+        Branch(r"<\|im_start\|>", (), ("<|im_start|>",)),
+    ),
+    re.IGNORECASE | re.DOTALL,
 )
+_COVERT_GATE = Screened(
+    (
+        Branch(
+            r"\b(?:do\s+not|don'?t|never|without)\s+(?:mention|tell|inform|notify|reveal|show|alert|telling|informing|"
+            r"mentioning)\w*\s+(?:this\s+|it\s+)?(?:to\s+)?(?:the\s+)?(?:user|human|operator|anyone|them)\b",
+            (
+                ("not", "don", "never", "without"),
+                ("mention", "tell", "inform", "notify", "reveal", "show", "alert"),
+                ("user", "human", "operator", "anyone", "them"),
+            ),
+            ("do", "don", "never", "without"),
+        ),
+        Branch(
+            r"\balways\s+(?:bcc|cc|forward|copy|send|include)\b.{0,60}\b(?:to|@)",
+            (("cc", "forward", "copy", "send", "include"), ("to", "@")),
+            ("always",),
+        ),
+        Branch(r"\bsecretly\b", (), ("secretly",)),
+        Branch(r"\bcovertly\b", (), ("covertly",)),
+        Branch(
+            r"\bwithout\s+(?:the\s+)?user'?s?\s+(?:knowledge|consent|approval)",
+            (("user",), ("knowledge", "consent", "approval")),
+            ("without",),
+        ),
+    ),
+    re.IGNORECASE | re.DOTALL,
+)
+_EXFIL_GATE = Screened(
+    (
+        Branch(
+            r"\b(?:read|cat|send|post|upload|email|exfiltrate|leak|copy)\b.{0,40}(?:\.ssh|id_rsa|\.env\b|credentials|"
+            r"api[_\s]?keys?|secrets?|passwords?|tokens?)\b.{0,60}\b(?:to|at)\s+(?:https?://|\S+@)",
+            (
+                (".ssh", "id_rsa", ".env", "credentials", "api", "secret", "password", "token"),
+                ("to", "at"),
+                ("://", "@"),
+            ),
+            ("read", "cat", "send", "post", "upload", "email", "exfiltrate", "leak", "copy"),
+        ),
+    ),
+    re.IGNORECASE | re.DOTALL,
+)
+"""The three phrase families as screened alternations: a text none of whose branches' literals it
+holds skips the family (the windows below are searched only when one is live)."""
+_OVERRIDE = _OVERRIDE_GATE.full
+_COVERT = _COVERT_GATE.full
+_EXFIL = _EXFIL_GATE.full
 _AGENT = (r"(?:(?:ai|llm|coding|automated|autonomous|language\s+model)\s+)?(?:ai|a\.i\.|llms?|(?:large\s+)?"
           r"language\s+models?|assistants?|agents?|copilots?|claude|chatgpt|gpt-?\d*|gemini|codex|cursor|bots?"
           r"|models?|(?<=ai\s)reviewers?|(?<=automated\s)(?:reviewers?|tools?|systems?))")  # fmt: skip
@@ -118,6 +188,11 @@ _PHRASES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
     ("injection.agent_directive", _AGENT_DIRECTIVE, _AGENT_NEEDLES),
 )  # fmt: skip
 """(entry id, pattern, lower-case substrings a match must contain) for each phrase family."""
+_GATES = {
+    "injection.prompt_override": _OVERRIDE_GATE,
+    "injection.hidden_instruction": _COVERT_GATE,
+    "injection.exfil_instruction": _EXFIL_GATE,
+}
 _TAGS = re.compile("[\U000e0000-\U000e007f]")
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u180e]{3,}")
 _NEEDLES = (
@@ -201,6 +276,8 @@ def _scan(text: str, text_hits: frozenset[str]) -> Iterator[InjectionMatch]:
             windows = [(0, len(visible))]
         else:
             continue
+        if windows and not _GATES[entry_id].live(visible):
+            continue  # no branch of the family can match anywhere in the text
         m = next((m for start, end in windows if (m := _addressed(pattern, visible, start, end))), None)
         if m:
             yield InjectionMatch(entry_id, f"{m.group(0).strip()[:60]!r}")
