@@ -30,8 +30,14 @@ _PERCENT = Prefiltered(
 )
 
 
+SHORTEST_BLOB = 18
+"""The fewest characters any blob pattern matches (six `%XX` escapes; hex needs 32, base64 24)."""
+
+
 def encoded_directives(text: str) -> Iterator[Hit]:
     """Blobs whose decoded text a text detector flags."""
+    if len(text) < SHORTEST_BLOB:
+        return
     for detector, pattern, decode in (
         ("encoded.base64", _BASE64, _from_base64),
         ("encoded.hex", _HEX, _from_hex),

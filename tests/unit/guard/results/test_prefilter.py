@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bastion.guard.results
+from bastion.guard.results import encoded
 from bastion.guard.results.prefilter import Prefiltered, _compiled
 from bastion.guard.screened import LONG, fold
 
@@ -103,3 +104,12 @@ def test_a_long_text_without_a_candidate_is_not_searched_and_a_short_one_always_
     assert iban.may_match("short text")  # below `LONG`: searched by Python's engine directly
     path = PATTERNS["bastion.guard.results.values._PATH"]
     assert path.may_match("x" * LONG + " read notes.\u017fh")  # the long s: found case-insensitively, as Python does
+
+
+@pytest.mark.parametrize("name", ["_BASE64", "_HEX", "_PERCENT"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_encoded_blob_is_shorter_than_the_detectors_shortcut(name: str, data: st.DataObject) -> None:
+    # `encoded_directives` returns at once for a text shorter than `SHORTEST_BLOB`
+    pattern = PATTERNS[f"bastion.guard.results.encoded.{name}"]
+    assert len(data.draw(st.from_regex(pattern.pattern, fullmatch=True))) >= encoded.SHORTEST_BLOB
