@@ -2,6 +2,7 @@
 checks read the answer, the audit log keeps both.
 
 Run: .venv/bin/python benchmarks/bench_large_payload.py [--calls N] [--kb K]
+     .venv/bin/python benchmarks/bench_large_payload.py --parts [--kb K]   (in-process, by part)
 
 One real upstream (benchmarks/servers/echo_server.py, whose `echo` returns its `text`, as text
 and as `structuredContent`), one real SDK client, a real `bastion up` on its defaults (audit
@@ -10,13 +11,17 @@ upstream's Streamable HTTP endpoint and through the gateway's `/servers/echo/mcp
 in turn, so drift on a shared machine hits both alike. Payloads: a short text, a query's rows
 written as a Python list of dicts (ids, names, a note: quotes and digits everywhere, one
 "sentence"), and prose (sentences). Printed per payload: p50 direct, p50 through Bastion, what
-Bastion adds and the ratio. Figures are printed, not asserted.
+Bastion adds and the ratio. `--parts` measures instead, in this process, the CPU of each part
+for each payload: the guard (and each of its checks alone) on the argument, the result checks on
+the answer. Compare two checkouts by running this file under each one's `PYTHONPATH=.../src`
+(the gateway it starts inherits it). Figures are printed, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import statistics
 import sys
 import tempfile
@@ -24,6 +29,11 @@ import time
 from pathlib import Path
 
 import anyio
+import yaml
+
+from bastion.config import load_config
+from bastion.gateway.gateway import Gateway
+from bastion.model import Principal, ToolCall
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_gateway import (  # type: ignore[import-not-found]  # the sibling benchmark's
@@ -47,7 +57,52 @@ def payloads(kb: int) -> list[tuple[str, str]]:
         "The quarterly report shows revenue grew in every region. Customers in Lyon renewed early, "
         "and the support team closed most tickets within a day. "
     ) * (size // 140 + 1)
-    return [("short", "hello from the benchmark"), (f"rows {kb} KB", str(rows)[:size]), (f"prose {kb} KB", prose[:size])]
+    return [
+        ("short", "hello from the benchmark"),
+        (f"rows {kb} KB", str(rows)[:size]),
+        (f"prose {kb} KB", prose[:size]),
+    ]
+
+
+async def parts(kb: int, rounds: int) -> None:
+    """CPU of the guard (each check alone too) and of the result checks, per payload, in this process."""
+    with tempfile.TemporaryDirectory(prefix="bastion-large-parts-") as folder:
+        config_file = Path(folder) / "bastion.yaml"
+        config = {"listen": "127.0.0.1:0", "data_dir": str(Path(folder) / "data"), "servers": {}}
+        config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
+        gateway = Gateway(load_config(config_file))
+        async with gateway.running():
+            pipeline, ids = gateway.pipeline, itertools.count()
+            for label, text in payloads(kb):
+                result = {"content": [{"type": "text", "text": text}], "structuredContent": {"result": text}}
+                spent: dict[str, list[float]] = {}
+                for _ in range(rounds + 1):  # the first round warms caches and is dropped
+                    call = ToolCall(f"call-{next(ids)}", Principal("local"), "echo", "echo", {"text": text}, DEFINITION)
+                    for check in pipeline.checks:
+                        began = time.process_time()
+                        await check.check_tool_call(call)
+                        spent.setdefault(check.name, []).append(time.process_time() - began)
+                    pipeline.ended(call)
+                    call = ToolCall(f"call-{next(ids)}", Principal("local"), "echo", "echo", {"text": text}, DEFINITION)
+                    began = time.process_time()
+                    await pipeline.evaluate(call)
+                    spent.setdefault("guard", []).append(time.process_time() - began)
+                    began = time.process_time()
+                    await pipeline.check_result(call, dict(result))
+                    spent.setdefault("result checks", []).append(time.process_time() - began)
+                    pipeline.ended(call)
+                figures = {name: statistics.median(values[1:]) * 1e3 for name, values in spent.items()}
+                checks = ", ".join(f"{name} {ms:.2f}" for name, ms in figures.items() if name not in PARTS)
+                guard, results = figures["guard"], figures["result checks"]
+                print(f"{label:14s} guard {guard:7.2f} ms ({checks}); result checks {results:7.2f} ms")
+
+
+PARTS = ("guard", "result checks")
+DEFINITION = {
+    "name": "echo",
+    "description": "Return the text unchanged.",
+    "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+}
 
 
 async def measure(direct_url: str, gateway_url: str, token: str, calls: int, kb: int) -> None:
@@ -75,10 +130,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=30, help="calls per payload and side (default 30)")
     parser.add_argument("--kb", type=int, default=100, help="size of the large payloads in KiB (default 100)")
+    parser.add_argument("--parts", action="store_true", help="the CPU of each part in this process, no gateway")
     args = parser.parse_args()
     print(machine_facts())
+    if args.parts:
+        anyio.run(parts, args.kb, max(3, args.calls // 6))
+        print(f"load average: {load_average()}")
+        return
     with tempfile.TemporaryDirectory(prefix="bastion-large-") as folder, contextlib.ExitStack() as stack:
-        log = stack.enter_context(open(Path(folder) / "bench.log", "w", encoding="utf-8"))  # noqa: SIM115
+        log = stack.enter_context(open(Path(folder) / "bench.log", "w", encoding="utf-8"))
         direct_url = start_echo_http(stack, log)
         upstream = {"echo": {"command": sys.executable, "args": [ECHO_SERVER, "stdio"]}}
         gateway = start_gateway(write_config(Path(folder) / "up", upstream), log)

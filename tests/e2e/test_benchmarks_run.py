@@ -34,6 +34,8 @@ RUNS = [
     (["bench_stages.py", "--calls", "20", "--durability", "process"], "load average"),
     (["bench_own_work.py", "--calls", "20", "--observe", "off,tracing"], "own CPU per call"),
     (["bench_call_parts.py", "--calls", "20", "--rounds", "1"], "encode x3"),
+    (["bench_large_payload.py", "--calls", "2", "--kb", "4"], "prose 4 KB"),
+    (["bench_large_payload.py", "--parts", "--kb", "4"], "result checks"),
     (["bench_write_ahead.py", "--records", "20", "--rounds", "1"], "inline / handed"),
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),
     (["bench_upstream_session.py", "--calls", "50"], "raw/sdk CPU ratio"),
