@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import string
 
 import pytest
@@ -166,3 +167,24 @@ def _reference_scan(text: str) -> list[tuple[str, str]]:
 def test_scan_text_finds_what_the_whole_patterns_find(text: str) -> None:
     expected = _reference_scan(text)
     assert [f for f in scanner.scan_text(text) if f[0] not in {"invisible-unicode", "homoglyph"}] == expected
+
+
+def test_spaces_are_collapsed_as_every_run_of_them_was() -> None:
+    old = re.compile(r"[ \t\r\f\v]+")
+    generator = random.Random(7)
+    for _ in range(3000):
+        text = "".join(generator.choice(" \t\r\f\v\nab.") for _ in range(generator.randint(0, 30)))
+        assert scanner._SPACES.sub(" ", text) == old.sub(" ", text), repr(text)
+
+
+def test_no_literal_runs_across_the_space_between_two_sentences() -> None:
+    # `scan_text` takes a pair's literals as its two sentences' together
+    assert all(" " not in word and word.isascii() for word in scanner._LITERALS.words)
+
+
+@pytest.mark.parametrize("text", [t for t, _ in POISONED][:30])
+def test_a_phrase_split_over_two_sentences_among_many_is_found(text: str) -> None:
+    prose = "The report shows revenue grew in every region. " * 40
+    padded = prose + text + " " + prose
+    expected = _reference_scan(padded)
+    assert [f for f in scanner.scan_text(padded) if f[0] not in {"invisible-unicode", "homoglyph"}] == expected
