@@ -39,11 +39,14 @@ ANCHOR_DENSITY = 16
 """A lead found more often than once per this many characters is not worth trying place by place."""
 
 LONG = 2048
-"""From this length a text's literals are found by one `in` per literal (each a fast C search)
-rather than by the automaton, which yields one Python object per occurrence."""
+"""From this length a text's literals are found by one RE2 set match rather than by the automaton,
+which yields one Python object per occurrence."""
 
-_LIVE_MEMO = 4096
-"""Sets of found literals remembered per pattern, with the branches they make live."""
+MEMO_ENTRIES = 512
+"""Sets of found literals a memo keeps (with what they decide) at most; a full memo is emptied."""
+MEMO_WORDS = 12
+"""A set of more literals than this is decided afresh, not remembered: a text's author chooses which
+literals its sentences hold, and large keys would let it fill memory."""
 
 
 def fold(text: str) -> str:
@@ -201,10 +204,12 @@ class Screened:
         """The indexes and patterns of the branches whose literals are all in `found` (remembered)."""
         live = self._live.get(found)
         if live is None:
-            if len(self._live) >= _LIVE_MEMO:
-                self._live.clear()
             indexes = tuple(i for i, needs in enumerate(self._needs) if all(not found.isdisjoint(g) for g in needs))
-            live = self._live[found] = (indexes, tuple(self._compiled[i] for i in indexes))
+            live = (indexes, tuple(self._compiled[i] for i in indexes))
+            if len(found) <= MEMO_WORDS:
+                if len(self._live) >= MEMO_ENTRIES:
+                    self._live.clear()
+                self._live[found] = live
         return live
 
     def _live_in_long(self, text: str, long: LongText) -> tuple[Searcher, ...]:

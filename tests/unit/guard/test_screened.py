@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import random
 import re
 import string
 
@@ -163,3 +164,18 @@ def test_a_branch_without_its_literal_is_not_searched() -> None:
 def test_a_branch_that_cannot_be_screened_exactly_is_refused(branch: Branch, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         Screened((branch,))
+
+
+def test_the_memos_stay_small_whatever_literals_a_text_holds() -> None:
+    from bastion.guard.pinning import scanner
+    from bastion.guard.screened import MEMO_ENTRIES, MEMO_WORDS
+
+    generator = random.Random(3)
+    words = sorted(scanner._LITERALS.words)
+    sentences = [" ".join(generator.sample(words, generator.randint(1, 40))) + "." for _ in range(3000)]
+    scanner.scan_text("\n".join(sentences[:1500]))
+    scanner.scan_text("\n".join(sentences[1500:]))
+    memos = [pattern._live for pattern in PATTERNS.values()] + [scanner._MAY_FIND]
+    assert all(len(memo) <= MEMO_ENTRIES for memo in memos)
+    assert all(len(key) <= MEMO_WORDS for memo in memos for key in memo)
+    assert any(memo for memo in memos)  # small sets are still remembered
