@@ -117,8 +117,10 @@ def values_in(text: str, *, screen: bool = True) -> Iterator[tuple[str, str]]:
         for match in _scan(_NAME, text, screen):
             yield "name", match[0].lower()
     if not screen or "'" in text or '"' in text:
-        for match in _QUOTED.finditer(text):
-            quoted = (match[1] or match[2]).strip().lower()
+        # each quoted text once (every caller collects the values into a set): a table's rows quote
+        # the same column names thousands of times
+        for single, double in dict.fromkeys(_QUOTED.findall(text)):
+            quoted = (single or double).strip().lower()
             if len(quoted) >= MIN_QUOTED_WORD or _has_digit(quoted):
                 yield "quoted", quoted
 
