@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.lint import CompiledPolicy
 from bastion.guard.policy.rules import Subject
@@ -17,24 +18,7 @@ from bastion.model import Principal, ToolCall, Verdict
 logger = logging.getLogger(__name__)
 
 
-OFF_LOOP_BYTES = 32 * 1024
-"""Arguments with more text than this are judged on a worker thread."""
-
-
-def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
-    """Characters of text in `value` (nested), counted up to about `limit`."""
-    total = 0
-    stack = [value]
-    while stack and total <= limit:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-            total += len(item)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return total
+__all__ = ["OFF_LOOP_BYTES", "PolicyCheck", "text_size"]
 
 
 class PolicyCheck:

@@ -16,9 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
+
 from bastion.alerts.model import Alert, AlertEmitter, AlertKind
 from bastion.audit.events import AuditEvent, ResultFlagged
 from bastion.compact_json import compact_json
+from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
 from bastion.guard.pipeline import ApprovalResolver, ContentWithheld, tool_error
 from bastion.guard.results.config import ResultsConfig, Settings, SettingsMemo
 from bastion.guard.results.content import strings
@@ -98,10 +101,11 @@ class ResultsCheck:
             return Judged(result)
         is_tool = method == "tools/call"
         settings = self.settings(call.server, call.tool if is_tool else None)
-        injection = scan_result(result)
-        volume = (
-            volume_findings(result, settings.max_records, settings.max_bytes) if isinstance(result, Mapping) else []
-        )
+        if text_size(result) > OFF_LOOP_BYTES:
+            # Reading a large result takes milliseconds: keep the event loop serving other agents.
+            injection, volume = await anyio.to_thread.run_sync(_read, result, settings)
+        else:
+            injection, volume = _read(result, settings)
         tainted = 0
         if (injection or settings.untrusted) and self.taints is not None and self.config.provenance.enabled:
             tainted = await self._remember(call, method, result, settings, injection)
@@ -200,6 +204,13 @@ class ResultsCheck:
                 "findings": list(texts[:5]),
             }
             self.alerts.emit(Alert(AlertKind.RESULT_FLAGGED, summary, details))
+
+
+def _read(result: Any, settings: Settings) -> tuple[list[ResultFinding], list[ResultFinding]]:
+    """The injection findings in `result`, and the thresholds it is over."""
+    injection = scan_result(result)
+    volume = volume_findings(result, settings.max_records, settings.max_bytes) if isinstance(result, Mapping) else []
+    return injection, volume
 
 
 def _summary(findings: list[ResultFinding]) -> str:

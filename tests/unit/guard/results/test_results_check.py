@@ -4,13 +4,16 @@ and alerts, sanitizing that a poisoned text cannot escape, and failing closed.""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
 
 from bastion.alerts.model import Alert, AlertKind
 from bastion.audit.events import AuditEvent, ResultFlagged
+from bastion.guard.off_loop import OFF_LOOP_BYTES
 from bastion.guard.pipeline import ContentWithheld, GuardPipeline
+from bastion.guard.results import check as check_module
 from bastion.guard.results.check import ResultsCheck
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.findings import ResultFinding
@@ -207,3 +210,23 @@ async def test_content_checks_withhold_resources_and_prompts() -> None:
     with pytest.raises(ContentWithheld, match=r"withheld this result of mail \(resources/read\)"):
         await pipeline.check_content(call("mail", "resources/read"), "resources/read", contents)
     assert await pipeline.check_content(call(), "prompts/get", {"messages": []}) == {"messages": []}
+
+
+@pytest.mark.anyio
+async def test_a_large_result_is_read_off_the_event_loop_and_still_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[int] = []
+    scan = check_module.scan_result
+
+    def watched(result: Any) -> list[ResultFinding]:
+        threads.append(threading.get_ident())
+        return scan(result)
+
+    monkeypatch.setattr(check_module, "scan_result", watched)
+    check = check_for({"on_injection": "deny"})
+    assert await check.check_tool_result(call(), tool_result("Rent is due.")) is None
+    large = tool_result("Rent is due. " * (OFF_LOOP_BYTES // 13) + POISON)
+    replaced = await check.check_tool_result(call(), large)
+    assert replaced is not None
+    assert replaced["isError"] is True  # the poison at its end is found there as on the loop
+    assert threads[0] == threading.get_ident()
+    assert threads[1] != threading.get_ident()

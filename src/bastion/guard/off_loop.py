@@ -1,0 +1,26 @@
+"""When a check's work on a call is large enough to run on a worker thread, not the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+OFF_LOOP_BYTES = 32 * 1024
+"""Arguments or results with more text than this are judged on a worker thread: reading them takes
+milliseconds, during which the event loop would serve no other agent."""
+
+
+def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
+    """Characters of text in `value` (nested), counted up to about `limit`."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+            total += len(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
