@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+T = TypeVar("T")
 
 OFF_LOOP_BYTES = 32 * 1024
 """Arguments or results with more text than this are judged on a worker thread: reading them takes
@@ -24,3 +28,11 @@ def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return total
+
+
+async def run_sized(value: Any, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`: on a worker thread when `value` (what it reads) holds more than `OFF_LOOP_BYTES`
+    of text, else here, at once (a thread hop costs more than reading a small value)."""
+    if text_size(value) > OFF_LOOP_BYTES:
+        return await anyio.to_thread.run_sync(work, *args)
+    return work(*args)

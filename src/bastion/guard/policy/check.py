@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import anyio.to_thread
-
-from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
+from bastion.guard.off_loop import OFF_LOOP_BYTES, run_sized, text_size
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.lint import CompiledPolicy
 from bastion.guard.policy.rules import Subject
@@ -41,10 +39,8 @@ class PolicyCheck:
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         subject = self.subject(call.principal, call.server, call.tool, call.definition)
         decide = partial(self.engine.decide, subject, call.arguments, self.policy.context_for(call.server))
-        if text_size(call.arguments) > OFF_LOOP_BYTES:
-            # Parsing a large payload takes milliseconds: keep the event loop serving other agents.
-            return (await anyio.to_thread.run_sync(decide)).verdict
-        return decide().verdict
+        # Parsing a large payload takes milliseconds: on a worker thread, the event loop serves other agents.
+        return (await run_sized(call.arguments, decide)).verdict
 
     async def filter_tool_list(
         self, principal: Principal, server: str, tools: list[dict[str, Any]]

@@ -16,12 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
-
 from bastion.alerts.model import Alert, AlertEmitter, AlertKind
 from bastion.audit.events import AuditEvent, ResultFlagged
 from bastion.compact_json import compact_json
-from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
+from bastion.guard.off_loop import run_sized
 from bastion.guard.pipeline import ApprovalResolver, ContentWithheld, tool_error
 from bastion.guard.results.config import ResultsConfig, Settings, SettingsMemo
 from bastion.guard.results.content import strings
@@ -101,11 +99,8 @@ class ResultsCheck:
             return Judged(result)
         is_tool = method == "tools/call"
         settings = self.settings(call.server, call.tool if is_tool else None)
-        if text_size(result) > OFF_LOOP_BYTES:
-            # Reading a large result takes milliseconds: keep the event loop serving other agents.
-            injection, volume = await anyio.to_thread.run_sync(_read, result, settings)
-        else:
-            injection, volume = _read(result, settings)
+        # Reading a large result takes milliseconds: on a worker thread, the event loop serves other agents.
+        injection, volume = await run_sized(result, _read, result, settings)
         tainted = 0
         if (injection or settings.untrusted) and self.taints is not None and self.config.provenance.enabled:
             tainted = await self._remember(call, method, result, settings, injection)

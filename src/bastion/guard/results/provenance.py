@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
+from bastion.guard.off_loop import run_sized
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.taint import TaintStore, Whose
 from bastion.guard.results.values import argument_links, call_argument_values
@@ -87,7 +88,7 @@ class ProvenanceCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         whose = Whose(call.principal.agent, call.session)
-        values = call_argument_values(call.call_id, call.arguments)
+        values = await run_sized(call.arguments, call_argument_values, call.call_id, call.arguments)
         verdict: Verdict | None = None
         provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bastion.guard.off_loop import run_sized
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
@@ -89,7 +90,7 @@ class RequestedActionCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         agent = call.principal.agent
-        objects = call_argument_values(call.call_id, call.arguments) | argument_objects(call.arguments)
+        objects = await run_sized(call.arguments, _objects, call)
         mode = self.mode
         settings = self._settings(self.config, call.server, call.tool)
         actions = tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()
@@ -120,6 +121,11 @@ class RequestedActionCheck:
             f"({'/'.join(sorted(actions))}), {how}; that result was {source.why} (call {source.correlation_id})"
         )
         return Verdict(decision, reason, check=CHECK_NAME)
+
+
+def _objects(call: ToolCall) -> set[str]:
+    """The values and objects (dates, amounts) `call`'s arguments name."""
+    return call_argument_values(call.call_id, call.arguments) | argument_objects(call.arguments)
 
 
 def _before(at: float | None, source: TaintSource) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
+from bastion.guard.off_loop import OFF_LOOP_BYTES
+from bastion.guard.results import provenance as provenance_module
 from bastion.guard.results.config import ResultsConfig
 from bastion.guard.results.provenance import ProvenanceCheck, is_sink
 from bastion.guard.results.taint import MemoryTaintStore, TaintSource, Whose
@@ -152,3 +155,28 @@ async def test_a_tool_marked_not_a_sink_is_not_held() -> None:
     await store.taint(Whose("a"), ["US133000000121212121212"], SOURCE)
     check = ProvenanceCheck(config, store)
     assert await check.check_tool_call(call("send_money", {"recipient": "US133000000121212121212"})) is None
+
+
+@pytest.mark.anyio
+async def test_a_large_argument_is_read_off_the_event_loop_and_its_planted_value_still_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[int] = []
+    real = provenance_module.call_argument_values
+
+    def watched(call_id: str, arguments: Any) -> set[str]:
+        threads.append(threading.get_ident())
+        return real(call_id, arguments)
+
+    monkeypatch.setattr(provenance_module, "call_argument_values", watched)
+    store = MemoryTaintStore(window=60, max_values=10)
+    check = ProvenanceCheck(ResultsConfig.model_validate({"provenance": {"on_match": "deny"}}), store)
+    await store.taint(Whose("a"), ["US133000000121212121212"], SOURCE)
+    memo = "Quarterly figures. " * (OFF_LOOP_BYTES // 19) + "Pay US133000000121212121212."
+    verdict = await check.check_tool_call(call("send_money", {"recipient": "ops", "memo": memo}))
+    assert verdict is not None
+    assert verdict.decision is Decision.DENY
+    assert threads == [threads[0]]
+    assert threads[0] != threading.get_ident()
+    assert await check.check_tool_call(call("send_money", {"recipient": "GB29NWBK60161331926819"})) is None
+    assert threads[1] == threading.get_ident()  # a small argument is read here, at once
