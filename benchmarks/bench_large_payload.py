@@ -3,6 +3,7 @@ checks read the answer, the audit log keeps both.
 
 Run: .venv/bin/python benchmarks/bench_large_payload.py [--calls N] [--kb K]
      .venv/bin/python benchmarks/bench_large_payload.py --parts [--kb K]   (in-process, by part)
+     .venv/bin/python benchmarks/bench_large_payload.py --mixed [--kb K]   (small calls beside large ones)
 
 One real upstream (benchmarks/servers/echo_server.py, whose `echo` returns its `text`, as text
 and as `structuredContent`), one real SDK client, a real `bastion up` on its defaults (audit
@@ -14,7 +15,9 @@ written as a Python list of dicts (ids, names, a note: quotes and digits everywh
 Bastion adds and the ratio. `--parts` measures instead, in this process, the CPU of each part
 for each payload: the guard (and each of its checks alone) on the argument, the result checks on
 the answer. Compare two checkouts by running this file under each one's `PYTHONPATH=.../src`
-(the gateway it starts inherits it). Figures are printed, not asserted.
+(the gateway it starts inherits it). `--mixed` measures what a large call does to another agent:
+the latency of short calls through the gateway alone, then while a second agent sends large rows
+one after another. Figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -126,11 +129,51 @@ async def measure(direct_url: str, gateway_url: str, token: str, calls: int, kb:
             print(f"{label:14s} {d:9.2f} ms {b:10.2f} ms {b - d:+7.2f} ms {b / d:5.2f}x")
 
 
+async def mixed(gateway_url: str, tokens: list[str], calls: int, kb: int) -> None:
+    """Short calls' latency through the gateway, alone and beside an agent sending large rows."""
+    rows = payloads(kb)[1][1]
+    async with (
+        http_client(gateway_url, "legacy", tokens[0]) as small,
+        http_client(gateway_url, "legacy", tokens[1]) as large,
+    ):
+
+        async def timed() -> list[float]:
+            spent = []
+            for _ in range(calls):
+                began = time.perf_counter()
+                await small.call_tool("echo", {"text": "hello"})
+                spent.append(time.perf_counter() - began)
+            return spent
+
+        await timed()  # warm-up
+        alone = await timed()
+        stop = anyio.Event()
+        sent = [0]
+
+        async def flood() -> None:
+            while not stop.is_set():
+                await large.call_tool("echo", {"text": rows})
+                sent[0] += 1
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(flood)
+            began = time.perf_counter()
+            beside = await timed()
+            window = time.perf_counter() - began
+            stop.set()
+    for label, spent in (("alone", alone), (f"beside {kb} KB rows", beside)):
+        ms = sorted(s * 1e3 for s in spent)
+        p50, p90, p99 = (ms[min(len(ms) - 1, int(q * len(ms)))] for q in (0.5, 0.9, 0.99))
+        print(f"short calls {label:22s} p50 {p50:6.2f} ms  p90 {p90:6.2f} ms  p99 {p99:6.2f} ms  max {ms[-1]:6.2f} ms")
+    print(f"large calls answered meanwhile: {sent[0]} in {window:.1f} s ({sent[0] / window:.1f}/s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=30, help="calls per payload and side (default 30)")
     parser.add_argument("--kb", type=int, default=100, help="size of the large payloads in KiB (default 100)")
     parser.add_argument("--parts", action="store_true", help="the CPU of each part in this process, no gateway")
+    parser.add_argument("--mixed", action="store_true", help="short calls alone and beside an agent sending large rows")
     args = parser.parse_args()
     print(machine_facts())
     if args.parts:
@@ -143,7 +186,11 @@ def main() -> None:
         upstream = {"echo": {"command": sys.executable, "args": [ECHO_SERVER, "stdio"]}}
         gateway = start_gateway(write_config(Path(folder) / "up", upstream), log)
         stack.callback(gateway.stop)
-        anyio.run(measure, direct_url, gateway.url("echo"), gateway.token, args.calls, args.kb)
+        if args.mixed:
+            tokens = [gateway.create_token(f"bench-agent-{i}") for i in range(2)]
+            anyio.run(mixed, gateway.url("echo"), tokens, args.calls * 10, args.kb)
+        else:
+            anyio.run(measure, direct_url, gateway.url("echo"), gateway.token, args.calls, args.kb)
     print(f"load average: {load_average()}")
 
 

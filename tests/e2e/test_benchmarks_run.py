@@ -36,6 +36,7 @@ RUNS = [
     (["bench_call_parts.py", "--calls", "20", "--rounds", "1"], "encode x3"),
     (["bench_large_payload.py", "--calls", "2", "--kb", "4"], "prose 4 KB"),
     (["bench_large_payload.py", "--parts", "--kb", "4"], "result checks"),
+    (["bench_large_payload.py", "--mixed", "--calls", "1", "--kb", "4"], "large calls answered meanwhile"),
     (["bench_write_ahead.py", "--records", "20", "--rounds", "1"], "inline / handed"),
     (["bench_sdk_floor.py", "--calls", "20"], "SDK-only proxy"),
     (["bench_upstream_session.py", "--calls", "50"], "raw/sdk CPU ratio"),
