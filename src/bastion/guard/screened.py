@@ -6,13 +6,17 @@ prefix scan: on a long text (a query's thousand rows, a web page) every branch i
 position, milliseconds of CPU on the result's way to the agent, though almost no text holds the
 words any branch needs. A `Screened` pattern keeps each branch with those words (`Branch.needs`:
 every group must occur, any literal of a group will do) and searches only the branches whose
-words the text holds.
+words the text holds; in a long text, a branch whose matches all begin with one of a few
+literals (`Branch.lead`) is tried only where they occur. The literals a text holds are found in
+one pass: an Aho-Corasick automaton over a short text, an RE2 set over a long one.
 
 Exact, not a heuristic: the answer is the full alternation's, match for match. A branch whose
 needed literal is nowhere in the text cannot match anywhere in it, and the alternation's own
 rule is kept when several branches can: the leftmost match wins, and at one position the first
 branch in order that matches (`search`); `finditer` goes on from each match's end, as the regex
-engine does. `tests/unit/guard/test_screened.py` holds every detector to its full pattern.
+engine does; a branch tried only at its lead's places finds there what a search finds, as every
+match begins at one. `tests/unit/guard/test_screened.py` holds every branch's literals and lead to
+matches generated from it, and every screened pattern to its full alternation.
 
 Case-insensitive patterns are screened on a fold of the text in which every character the
 regex engine matches to an ASCII letter is that letter (`fold`), so a literal can only be missed
@@ -95,7 +99,7 @@ class Literals:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(words)
-        if any(not w or w != w.lower() or "\\E" in w for w in self.words):
+        if any(not w or w != w.lower() for w in self.words):
             raise ValueError("screening literals are non-empty lower-case strings")
         self._automaton = ahocorasick.Automaton()
         for word in self.words:
@@ -115,7 +119,8 @@ class Literals:
 
 @cache
 def _literal_set(words: tuple[str, ...]) -> Any:
-    """An RE2 set matching each of `words` literally (`\\Q...\\E`): `Match` gives the indexes of those a text holds."""
+    """An RE2 set matching each of `words` literally (quoted `\\Q...\\E`, which a lower-case word cannot end):
+    `Match` gives the indexes of those a text holds."""
     import re2  # type: ignore[import-untyped]  # loaded by the first long text, not by every gateway
 
     options = re2.Options()
@@ -187,8 +192,7 @@ class Screened:
         self.literals = Literals(word for needs in groups for group in needs for word in group)
         self._compiled = tuple(re.compile(b.pattern, flags) for b in branches)
         self._needs = tuple(tuple(sorted((frozenset(g) for g in needs), key=len)) for needs in groups)
-        """Each branch's groups (its lead one of them), the smallest first: a long text's probe looks for fewer
-        literals."""
+        """Each branch's groups (its lead one of them), the smallest first: a branch is ruled out sooner."""
         self._live: dict[frozenset[str], tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]] = {}
 
     def live(self, text: str, found: Found | None = None) -> tuple[Searcher, ...]:
