@@ -197,7 +197,6 @@ _OVERRIDE = Screened(
             + _W
             + r"?(?:instructions?|prompts?|rules|guidelines|directions|directives|guardrails|policies|constraints)\b",
             (
-                ("ignore", "disregard", "forget", "override", "bypass"),
                 ("instruction", "prompt", "rules", "guideline", "direct", "guardrail", "policies", "constraint"),
                 (
                     *("previous", "prior", "above", "earlier", "preceding", "all", "your", "existing", "original"),
