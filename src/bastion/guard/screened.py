@@ -112,8 +112,12 @@ class Literals:
         occurrence); over a long one, one pass of an RE2 set of them all (it says which occur)."""
         screen = fold(text)
         if len(screen) >= LONG:
-            found = _literal_set(self._ordered).Match(screen) or ()  # None when none occurs
-            return LongText(frozenset(self._ordered[i] for i in found), screen)
+            try:
+                found = _literal_set(self._ordered).Match(screen) or ()  # None when none occurs
+                words = frozenset(self._ordered[i] for i in found)
+            except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8, the automaton any text
+                words = frozenset(word for _, word in self._automaton.iter(screen))
+            return LongText(words, screen)
         return frozenset(word for _, word in self._automaton.iter(screen))
 
 

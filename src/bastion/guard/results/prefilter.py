@@ -50,9 +50,12 @@ class Prefiltered:
         """False only where `pattern` cannot match `text`."""
         if len(text) < LONG:
             return True
-        if self.folds:
-            return _compiled(self.superset, False).search(fold(text)) is not None
-        return _compiled(self.superset, True).search(text) is not None
+        try:
+            if self.folds:
+                return _compiled(self.superset, False).search(fold(text)) is not None
+            return _compiled(self.superset, True).search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate, which RE2 (UTF-8) cannot read: searched as is
+            return True
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         """`pattern.finditer(text)`."""

@@ -113,3 +113,10 @@ def test_no_encoded_blob_is_shorter_than_the_detectors_shortcut(name: str, data:
     # `encoded_directives` returns at once for a text shorter than `SHORTEST_BLOB`
     pattern = PATTERNS[f"bastion.guard.results.encoded.{name}"]
     assert len(data.draw(st.from_regex(pattern.pattern, fullmatch=True))) >= encoded.SHORTEST_BLOB
+
+
+def test_a_long_text_with_a_lone_surrogate_is_searched_as_is() -> None:
+    iban = PATTERNS["bastion.guard.results.values._IBAN"]
+    text = "\ud800 pay GB29NWBK60161331926819 " + "x" * LONG
+    assert iban.may_match(text)
+    assert _spans(iban.finditer(text)) == _spans(iban.pattern.finditer(text))
