@@ -129,6 +129,9 @@ def _literal_set(words: tuple[str, ...]) -> Any:
 
     options = re2.Options()
     options.log_errors = False
+    # The binding does not say when a set match runs out of memory (it would report fewer literals):
+    # room well beyond what a set of literals' automaton can use (a state per literal prefix).
+    options.max_mem = 64 << 20
     literals = re2.Set.SearchSet(options)
     for word in words:
         literals.Add(f"\\Q{word}\\E")

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bastion.guard
-from bastion.guard.screened import IGNORECASE_TO_ASCII, LONG, Branch, Screened, fold
+from bastion.guard.screened import IGNORECASE_TO_ASCII, LONG, Branch, LongText, Screened, fold
 
 
 def _screened_patterns() -> dict[str, Screened]:
@@ -190,3 +190,18 @@ def test_a_long_text_with_a_lone_surrogate_is_screened_as_any_other() -> None:
     assert _spans(pattern.finditer(scanner.normalise(text))) == _spans(pattern.full.finditer(scanner.normalise(text)))
     kinds = {kind for kind, _ in scanner.scan_text(text)}
     assert {"override", "concealment"} <= kinds
+
+
+def test_a_long_texts_literals_are_every_one_it_holds_however_it_is_made() -> None:
+    # the RE2 set is held to one `in` test per literal, on texts woven from the literals' prefixes
+    from bastion.guard.pinning import scanner
+
+    words = sorted(scanner._LITERALS.words)
+    prefixes = [word[:k] for word in words for k in range(1, len(word) + 1)]
+    generator = random.Random(11)
+    for partial in (False, True):
+        pieces = [p for p in prefixes if not partial or p not in scanner._LITERALS.words]
+        text = "\x00".join(generator.choice(pieces) for _ in range(40_000))
+        found = scanner._LITERALS.find(text)
+        assert isinstance(found, LongText)
+        assert found.words == frozenset(word for word in words if word in fold(text))
