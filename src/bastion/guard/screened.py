@@ -48,7 +48,7 @@ which yields one Python object per occurrence."""
 
 MEMO_ENTRIES = 512
 """Sets of found literals a memo keeps (with what they decide) at most; a full memo is emptied."""
-MEMO_WORDS = 12
+MEMO_WORDS = 24
 """A set of more literals than this is decided afresh, not remembered: a text's author chooses which
 literals its sentences hold, and large keys would let it fill memory."""
 
