@@ -11,13 +11,14 @@ and as `structuredContent`), one real SDK client, a real `bastion up` on its def
 upstream's Streamable HTTP endpoint and through the gateway's `/servers/echo/mcp`, call by call
 in turn, so drift on a shared machine hits both alike. Payloads: a short text, a query's rows
 written as a Python list of dicts (ids, names, a note: quotes and digits everywhere, one
-"sentence"), and prose (sentences). Printed per payload: p50 direct, p50 through Bastion, what
-Bastion adds and the ratio. `--parts` measures instead, in this process, the CPU of each part
-for each payload: the guard (and each of its checks alone) on the argument, the result checks on
-the answer. Compare two checkouts by running this file under each one's `PYTHONPATH=.../src`
-(the gateway it starts inherits it). `--mixed` measures what a large call does to another agent:
-the latency of short calls through the gateway alone, then while a second agent sends large rows
-one after another. Figures are printed, not asserted.
+"sentence"), prose (sentences), an HTML page (a table of links) and markdown (short sections).
+Printed per payload: p50 direct, p50 through Bastion, what Bastion adds and the ratio.
+`--parts` measures instead, in this process, the CPU of each part for each payload: the guard
+(and each of its checks alone) on the argument, the result checks on the answer. Compare two
+checkouts by running this file under each one's `PYTHONPATH=.../src` (the gateway it starts
+inherits it). `--mixed` measures what a large call does to another agent: the latency of short
+calls through the gateway alone, then while a second agent sends large rows one after another.
+Figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -60,10 +61,23 @@ def payloads(kb: int) -> list[tuple[str, str]]:
         "The quarterly report shows revenue grew in every region. Customers in Lyon renewed early, "
         "and the support team closed most tickets within a day. "
     ) * (size // 140 + 1)
+    line = (
+        '<tr><td class="name"><a href="https://shop.example.com/item/{i}">Item {i}</a></td><td>$ {i}.99</td>'
+        '<td><span style="color:#333">In stock</span></td></tr>\n'
+    )
+    page = "<html><head><title>Catalogue</title></head><body><table>\n"
+    page += "".join(line.format(i=i) for i in range(size // len(line) + 1))
+    markdown = "".join(
+        f"## Section {i}\n\nThe service handles request {i} and returns a JSON body with `id`, `status` and "
+        f"`items`. See [docs](https://docs.example.com/s{i}).\n\n"
+        for i in range(size // 140 + 1)
+    )
     return [
         ("short", "hello from the benchmark"),
         (f"rows {kb} KB", str(rows)[:size]),
         (f"prose {kb} KB", prose[:size]),
+        (f"html {kb} KB", page[:size]),
+        (f"markdown {kb} KB", markdown[:size]),
     ]
 
 
