@@ -33,7 +33,9 @@ _PHONE = Prefiltered(
 _PATH = Prefiltered(
     re.compile(r"(?<![\w:/<])(?:~|\.{1,2})?/(?:[\w.@+-]+/)*[\w.@+-]+|\b[\w-]+\.(?:txt|pdf|docx?|xlsx?|csv|json|"
                r"ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)\b", re.IGNORECASE),
-    r"/[\pL\pN_.@+-]|[\pL\pN_-]\.(?:txt|pdf|docx?|xlsx?|csv|json|ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)",
+    # the lookbehind as the character before (any beyond ASCII will do: Python's `\w` is read there)
+    r"(?:^|[^A-Za-z0-9_:/<])(?:~|\.{1,2})?/[\pL\pN_.@+-]"
+    r"|[\pL\pN_-]\.(?:txt|pdf|docx?|xlsx?|csv|json|ya?ml|md|html?|zip|tar|gz|png|jpe?g|sh|py|exe|ics|eml)",
 )  # fmt: skip
 _DATE = re.compile(r"\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4}")
 _IDENTIFIER = Prefiltered(
