@@ -184,8 +184,8 @@ class Screened:
     """`re.compile("|".join(branches), flags)`, searching only the branches the text can match."""
 
     def __init__(self, branches: Sequence[Branch], flags: int = 0) -> None:
-        for branch in branches:
-            compiled = re.compile(branch.pattern, flags)
+        self._compiled = tuple(re.compile(b.pattern, flags) for b in branches)
+        for branch, compiled in zip(branches, self._compiled, strict=True):
             if compiled.groups:
                 raise ValueError(f"a screened branch has a capturing group: {branch.pattern!r}")
             if compiled.search("") is not None:
@@ -197,7 +197,6 @@ class Screened:
         """The whole alternation: the reference the screened searches equal."""
         groups = [(*b.needs, b.lead) if b.lead else b.needs for b in branches]
         self.literals = Literals(word for needs in groups for group in needs for word in group)
-        self._compiled = tuple(re.compile(b.pattern, flags) for b in branches)
         self._needs = tuple(tuple(sorted((frozenset(g) for g in needs), key=len)) for needs in groups)
         """Each branch's groups (its lead one of them), the smallest first: a branch is ruled out sooner."""
         self._live: dict[frozenset[str], tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]] = {}

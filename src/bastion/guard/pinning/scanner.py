@@ -257,23 +257,23 @@ _SECRET_WORD = (
 
 _SENSITIVE = re.compile(rf"{_SENSITIVE_PATH}|{_SENSITIVE_DATA}")
 _SENSITIVE_FILE = re.compile(_SENSITIVE_PATH)
-_SENSITIVE_PATH_NEEDLES = (
-    *(".ssh", "id_", ".aws/", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".pgpass", ".docker/config.json"),
-    *(".kube/config", ".gnupg", ".config/gcloud", "/etc/", ".env", "mcp.json", "claude_desktop_config.json"),
-    *(".cursor/", "keychain", "wallet.dat"),
+_PATH_NEEDLES = frozenset(
+    {
+        *(".ssh", "id_", ".aws/", ".netrc", ".npmrc", ".pypirc", ".git-credentials", ".pgpass", ".docker/config.json"),
+        *(".kube/config", ".gnupg", ".config/gcloud", "/etc/", ".env", "mcp.json", "claude_desktop_config.json"),
+        *(".cursor/", "keychain", "wallet.dat"),
+    }
 )
 """A literal every branch of `_SENSITIVE_PATH` needs (in normalised, lower-case text)."""
-_SENSITIVE_DATA_NEEDLES = (
-    *("of", "variables", "history", "prompt", "messages", "chats", "conversations"),
-    *("key", "secret", "credential", "password", "token"),
+_DATA_NEEDLES = frozenset(
+    {
+        *("of", "variables", "history", "prompt", "messages", "chats", "conversations"),
+        *("key", "secret", "credential", "password", "token"),
+    }
 )
-"""A literal every branch of `_SENSITIVE_DATA` needs. A sentence with none of either list (most
+"""A literal every branch of `_SENSITIVE_DATA` needs. A sentence with none of either set (most
 sentences) skips the two patterns, whose leading alternations defeat the regex engine's literal
 scan (several microseconds a sentence)."""
-
-
-_PATH_NEEDLES = frozenset(_SENSITIVE_PATH_NEEDLES)
-_DATA_NEEDLES = frozenset(_SENSITIVE_DATA_NEEDLES)
 
 
 def _sensitive_file(sentence: str, found: Found) -> re.Match[str] | None:

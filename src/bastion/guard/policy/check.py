@@ -7,16 +7,13 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from bastion.guard.off_loop import OFF_LOOP_BYTES, run_sized, text_size
+from bastion.guard.off_loop import run_sized
 from bastion.guard.policy.engine import PolicyEngine
 from bastion.guard.policy.lint import CompiledPolicy
 from bastion.guard.policy.rules import Subject
 from bastion.model import Principal, ToolCall, Verdict
 
 logger = logging.getLogger(__name__)
-
-
-__all__ = ["OFF_LOOP_BYTES", "PolicyCheck", "text_size"]
 
 
 class PolicyCheck:

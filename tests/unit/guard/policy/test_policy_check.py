@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bastion.config import load_config
+from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
 from bastion.guard.pipeline import GuardPipeline, denial_message
-from bastion.guard.policy.check import OFF_LOOP_BYTES, PolicyCheck, text_size
+from bastion.guard.policy.check import PolicyCheck
 from bastion.guard.policy.lint import policy_of
 from bastion.model import Decision, Principal, ToolCall
 
