@@ -7,12 +7,14 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
+
+if TYPE_CHECKING:
+    import yaml
 
 Loc = tuple[str | int, ...]
 """A key path into the YAML document: mapping keys and sequence indexes."""
@@ -122,6 +124,8 @@ class KeyLines:
 
 def parse_yaml(text: str, file: Path) -> tuple[Any, KeyLines]:
     """Parse one YAML document once, keeping key line numbers; duplicate keys are an error."""
+    import yaml  # loaded by the first file read: `bastion wrap -- CMD` reads none
+
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -146,6 +150,8 @@ def parse_yaml(text: str, file: Path) -> tuple[Any, KeyLines]:
 
 
 def _index(node: yaml.Node, path: Loc, lines: dict[Loc, int], file: Path, depth: int = 0) -> None:
+    import yaml
+
     if depth > 64:  # an alias cycle, or absurd nesting: stop mapping lines, the data is still checked
         return
     if isinstance(node, yaml.MappingNode):

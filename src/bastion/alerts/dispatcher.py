@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
-import httpx2
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -24,6 +24,9 @@ from bastion.alerts.model import Alert, AlertDeliveryFailed, EventLog
 from bastion.alerts.webhook import request_parts
 from bastion.audit.bus import EventSink
 from bastion.audit.events import AlertFailed
+
+if TYPE_CHECKING:
+    import httpx2
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,8 @@ class AlertDispatcher:
             # Nothing is ever queued (`emit`): no HTTP client (its TLS setup is a cost every
             # `bastion wrap` would pay before answering `initialize`).
             await anyio.sleep_forever()
+        import httpx2  # loaded by the first configured webhook's dispatcher, not by every gateway
+
         async with httpx2.AsyncClient(timeout=self.config.timeout) as http, anyio.create_task_group() as tg:
             async for alert in self._receive:
                 key = alert.coalesce_key

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from bastion.admin.api import AdminApi
 from bastion.admin.tokens import AdminTokenStore
 from bastion.alerts.dispatcher import AlertDispatcher
 from bastion.alerts.from_events import EventAlerts
@@ -57,6 +56,7 @@ from bastion.upstream.upstream import Upstream
 if TYPE_CHECKING:  # imported where used: `bastion wrap` needs neither HTTP serving, JWT nor the dashboard
     from starlette.types import ASGIApp
 
+    from bastion.approvals.store import ApprovalStore
     from bastion.auth.jwt_auth import JwtVerifier
 
 
@@ -204,7 +204,26 @@ async def assemble(gateway: GatewayState, stack: AsyncExitStack) -> None:
 
     # What the HTTP front door serves besides the MCP servers: the admin API, the dashboard
     # (`bastion wrap` serves stdio: none built), `/metrics`.
-    gateway.admin_api = AdminApi(
+    # The admin API is built by its first request, as the dashboard is (starlette's application
+    # stack is not loaded by `bastion wrap`, nor by a gateway nobody administers over HTTP).
+    admin_api = partial(_admin_api, gateway, approvals, admin_tokens, authenticator, approval_events)
+    gateway.admin_api = LazyApp(admin_api, preload=["bastion.admin.api"])
+    if gateway.local_principal is None:
+        dashboard = partial(_dashboard, gateway, admin_tokens)
+        gateway.dashboard = LazyApp(dashboard, preload=["bastion.web.wiring"])  # built by its first page
+    observability.attach(gateway.server_readings, approvals, admin_tokens, authenticator.authenticate)
+
+
+def _admin_api(
+    gateway: GatewayState,
+    approvals: ApprovalStore,
+    admin_tokens: AdminTokenStore,
+    authenticator: Authenticator,
+    approval_events: AuditedApprovalEvents,
+) -> ASGIApp:
+    from bastion.admin.api import AdminApi
+
+    return AdminApi(
         approvals,
         admin_tokens,
         authenticator.authenticate,
@@ -213,10 +232,6 @@ async def assemble(gateway: GatewayState, stack: AsyncExitStack) -> None:
         restart_server=gateway.restart_server,
         readiness=gateway.readiness,
     ).app
-    if gateway.local_principal is None:
-        dashboard = partial(_dashboard, gateway, admin_tokens)
-        gateway.dashboard = LazyApp(dashboard, preload=["bastion.web.wiring"])  # built by its first page
-    observability.attach(gateway.server_readings, approvals, admin_tokens, authenticator.authenticate)
 
 
 async def _flush_refusals(refusals: RefusalRecorder) -> None:

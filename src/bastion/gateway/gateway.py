@@ -16,11 +16,6 @@ from typing import TYPE_CHECKING, TextIO
 import anyio
 
 from bastion.config import BastionConfig
-from bastion.front.embedded_server import EmbeddedServer
-from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint
-from bastion.front.listening import bind_socket, running_url_file, stop_listening
-from bastion.front.proxy_trust import uvicorn_proxy_options
-from bastion.front.status_key import status_key_file, write_status_key
 from bastion.gateway.assembly import config_loaded_event as config_loaded_event
 from bastion.gateway.assembly import default_checks as default_checks
 from bastion.gateway.assembly import jwt_settings as jwt_settings
@@ -31,7 +26,6 @@ from bastion.gateway.state import GatewayState
 from bastion.proxy.aggregate import AggregateServer
 from bastion.proxy.proxy import ProxyServer
 from bastion.relay import relay_enabled
-from bastion.relay.host_checks import transport_security
 from bastion.stdio_pipes import loop_driven_stdio
 from bastion.stores import open_admin_token_store as open_admin_token_store
 
@@ -90,6 +84,16 @@ class Gateway(GatewayState):
         gateway (a test run's Ctrl-C then interrupts at once instead of stopping only the
         gateway, and is not lost when the serving is cancelled before uvicorn re-raises it).
         """
+        # The HTTP front door (uvicorn, starlette) is loaded here: `bastion wrap` never needs it.
+        import uvicorn
+
+        from bastion.front.embedded_server import EmbeddedServer
+        from bastion.front.http_app import AGGREGATE_NAME, GatewayApp, ServerEndpoint
+        from bastion.front.listening import bind_socket, running_url_file, stop_listening
+        from bastion.front.proxy_trust import uvicorn_proxy_options
+        from bastion.front.status_key import status_key_file, write_status_key
+        from bastion.relay.host_checks import transport_security
+
         config = self.config
         security = transport_security(config.host, config.public_url)
         served: dict[str, ProxyServer | AggregateServer] = {**self.servers, **self.virtual_servers}
@@ -120,8 +124,6 @@ class Gateway(GatewayState):
         url_file.write_text(self.base_url + "\n", encoding="utf-8")
         key_file = status_key_file(config)
         self.status_key = write_status_key(key_file)
-        import uvicorn
-
         uv_config = uvicorn.Config(
             GatewayApp(self, endpoints, aggregate),
             lifespan="off",

@@ -29,7 +29,7 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Protocol
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]
@@ -193,13 +193,17 @@ class Screened:
             if not branch.needs and not branch.lead:
                 raise ValueError(f"a screened branch names no literal it needs: {branch.pattern!r}")
         self.branches = tuple(branches)
-        self.full = re.compile("|".join(f"(?:{b.pattern})" for b in branches), flags)
-        """The whole alternation: the reference the screened searches equal."""
+        self._flags = flags
         groups = [(*b.needs, b.lead) if b.lead else b.needs for b in branches]
         self.literals = Literals(word for needs in groups for group in needs for word in group)
         self._needs = tuple(tuple(sorted((frozenset(g) for g in needs), key=len)) for needs in groups)
         """Each branch's groups (its lead one of them), the smallest first: a branch is ruled out sooner."""
         self._live: dict[frozenset[str], tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]] = {}
+
+    @cached_property
+    def full(self) -> re.Pattern[str]:
+        """The whole alternation: the reference the screened searches equal (compiled when first read)."""
+        return re.compile("|".join(f"(?:{b.pattern})" for b in self.branches), self._flags)
 
     def live(self, text: str, found: Found | None = None) -> tuple[Searcher, ...]:
         """The branches (in order) whose literals `text` holds. `found`: the literals `text`'s fold

@@ -5,9 +5,10 @@ changes it, `tests/unit/upstream/test_sdk_access.py` fails."""
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["stream_within_origin"]
 

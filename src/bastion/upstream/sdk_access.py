@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx2
-
 from bastion.upstream.origin import stream_within_origin as stream_within_origin
 
 if TYPE_CHECKING:  # the SDK's server is loaded by then: these run on its requests only
@@ -35,4 +33,6 @@ def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
 def parsed_endpoint(url: str) -> str:
     """`url` parsed once, for `streamable_http_client(url, ...)`: httpx2 takes a parsed URL
     as is, where it would parse a string again on every request (about 45 µs a POST)."""
+    import httpx2
+
     return cast("str", httpx2.URL(url))

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
 import anyio
 import anyio.abc
-import httpx2
 import mcp_types as types
 from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
@@ -38,8 +37,6 @@ from bastion.runtime.prestart import PrestartedServer
 from bastion.runtime.server_command import ServerCommand
 from bastion.runtime.server_runtime import ServerRuntime, ServerStart
 from bastion.upstream.handshake import UpstreamInfo, negotiate
-from bastion.upstream.http_session import SessionWatch
-from bastion.upstream.http_wire import http_wire
 from bastion.upstream.jsonrpc_session import JsonRpcSession
 from bastion.upstream.sdk_access import parsed_endpoint
 from bastion.upstream.server_messages import ServerMessages
@@ -48,7 +45,10 @@ from bastion.upstream.upstream_wire import CLIENT_CAPABILITIES, Stamp
 from bastion.upstream.wire import RequestId
 
 if TYPE_CHECKING:
+    import httpx2
     from mcp.shared.dispatcher import ProgressFnT
+
+    from bastion.upstream.http_session import SessionWatch
 
 __all__ = ["Upstream", "UpstreamInfo", "UpstreamUnavailable", "resolve_command"]
 
@@ -444,6 +444,10 @@ class Upstream:
             )
             return _Connection(params=params, errlog=self._errlog)
         if config.transport == "streamable-http":
+            import httpx2  # the HTTP client is loaded by the first server reached over HTTP
+
+            from bastion.upstream.http_session import SessionWatch
+
             watch = SessionWatch()
             client = httpx2.AsyncClient(
                 headers=dict(config.headers),
@@ -477,6 +481,8 @@ class Upstream:
             wire = await stack.enter_async_context(stdio_wire(process, own_group=True))
         else:
             assert connection.client is not None
+            from bastion.upstream.http_wire import http_wire
+
             wire = await stack.enter_async_context(http_wire(connection.client, parsed_endpoint(connection.url)))
         messages = ServerMessages(self._on_server_request, self._on_notification)
         session = JsonRpcSession(

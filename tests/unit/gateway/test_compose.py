@@ -93,3 +93,44 @@ def test_bastion_up_reports_a_refused_configuration_as_a_config_error(tmp_path: 
     assert done.returncode == 2, done.stdout + done.stderr
     assert "error: " in done.stderr, done.stderr
     assert "OpenTelemetry is not installed" in done.stderr, done.stderr
+
+
+_WRAP_LOADS = """
+import sys
+from pathlib import Path
+
+import anyio
+
+import bastion.cli.main
+import bastion.relay.relay
+import bastion.relay.stdio_front
+from bastion.config import config_for_wrap
+from bastion.gateway.gateway import Gateway
+from bastion.model import Principal
+
+config = config_for_wrap(["server"]).model_copy(update={"data_dir": Path(sys.argv[1]), "servers": {}})
+
+
+async def main() -> None:
+    async with Gateway(config, local_principal=Principal("local:test", via="local")).running():
+        pass
+
+
+anyio.run(main)
+print(" ".join(sorted(sys.modules)))
+"""
+
+_HTTP_ONLY = ("uvicorn", "starlette.applications", "starlette.routing", "httpx2", "httpcore2", "yaml", "jinja2")
+"""Loaded by `bastion up` (its HTTP front door, admin API, dashboard), an HTTP upstream, a webhook or a
+config file; a `bastion wrap -- CMD` needs none of them before it answers `initialize`."""
+
+
+def test_wrap_loads_no_http_stack_nor_yaml(tmp_path: Path) -> None:
+    """Each of these cost `bastion wrap`'s start (every agent start pays it, once per server)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAP_LOADS, str(tmp_path / "data")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "bastion.gateway.compose" in loaded
+    assert not loaded & set(_HTTP_ONLY), sorted(loaded & set(_HTTP_ONLY))
