@@ -7,7 +7,9 @@
 # Uses ../shared/bench (setup.sh once, then peers.sh) with Bastion in its slot, on Bastion's
 # defaults: audit durability `power`, the recommended policy, tool pinning, the sandbox. Rows:
 # `bastion` (Streamable HTTP front door, /servers/echo/mcp) and `bastion-stdio` (`bastion wrap`).
-# Knobs are peers.sh's (N, C, T, ROUNDS, MODE, RESULTS); BENCH_DIR (default ../shared/bench).
+# Knobs are peers.sh's (N, C, T, ROUNDS, MODE, RESULTS); BENCH_DIR (default ../shared/bench);
+# DURABILITY=process puts `audit.durability: process` in the `bastion` row's config (not the default:
+# the write-ahead record is then not fsynced; see docs/audit.md), for comparison only.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -32,6 +34,9 @@ servers:
     sandbox:
       read_only: [$CLIENT_VENV, $BENCH_DIR]
 YAML
+if [ -n "${DURABILITY:-}" ]; then
+  printf 'audit:\n  durability: %s\n' "$DURABILITY" >> "$WORK/bench.yaml"
+fi
 TOKEN="$("$BASTION" token create --config "$WORK/bench.yaml" --agent bench | tail -n 1)"
 export TARGET_NAME=bastion
 export TARGET_START="env BENCH_PORT={PORT} $BASTION up --config $WORK/bench.yaml"
