@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]
 
@@ -51,6 +51,19 @@ MEMO_ENTRIES = 512
 MEMO_WORDS = 24
 """A set of more literals than this is decided afresh, not remembered: a text's author chooses which
 literals its sentences hold, and large keys would let it fill memory."""
+
+
+V = TypeVar("V")
+
+
+def remember(memo: dict[frozenset[str], V], found: frozenset[str], value: V) -> V:
+    """`value`, kept in `memo` under `found` unless `found` is too large a key (`MEMO_WORDS`); a full
+    memo (`MEMO_ENTRIES`) is emptied first."""
+    if len(found) <= MEMO_WORDS:
+        if len(memo) >= MEMO_ENTRIES:
+            memo.clear()
+        memo[found] = value
+    return value
 
 
 def fold(text: str) -> str:
@@ -219,11 +232,7 @@ class Screened:
         live = self._live.get(found)
         if live is None:
             indexes = tuple(i for i, needs in enumerate(self._needs) if all(not found.isdisjoint(g) for g in needs))
-            live = (indexes, tuple(self._compiled[i] for i in indexes))
-            if len(found) <= MEMO_WORDS:
-                if len(self._live) >= MEMO_ENTRIES:
-                    self._live.clear()
-                self._live[found] = live
+            live = remember(self._live, found, (indexes, tuple(self._compiled[i] for i in indexes)))
         return live
 
     def _live_in_long(self, text: str, long: LongText) -> tuple[Searcher, ...]:

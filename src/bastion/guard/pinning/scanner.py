@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bastion.guard.screened import MEMO_ENTRIES, MEMO_WORDS, Branch, Found, Literals, Screened, holds_any
+from bastion.guard.screened import Branch, Found, Literals, Screened, holds_any, remember
 from bastion.lazy_import import lazy_module
 
 if TYPE_CHECKING:
@@ -451,15 +451,13 @@ def _may_find(found: frozenset[str]) -> bool:
             return bool(pattern.live("", found))
 
         sensitive = not found.isdisjoint(_PATH_NEEDLES) or not found.isdisjoint(_DATA_NEEDLES)
-        may = (
+        may = remember(
+            _MAY_FIND,
+            found,
             any(map(live, (_HIDDEN_TAG, _OVERRIDE, _CONCEALMENT, _REDIRECT, _READ)))
             or (live(_PASS) and live(_MODEL_ADDRESSED) and live(_SECRET))
-            or (live(_PASS) and live(_DESTINATION) and sensitive)
+            or (live(_PASS) and live(_DESTINATION) and sensitive),
         )
-        if len(found) <= MEMO_WORDS:
-            if len(_MAY_FIND) >= MEMO_ENTRIES:
-                _MAY_FIND.clear()
-            _MAY_FIND[found] = may
     return may
 
 
