@@ -57,6 +57,10 @@ NOT_WHILE_IDLE = (
     "bastion.proxy.sdk_server",
     "mcp",
     "cryptography",
+    # Both protocol eras' own models: by the first 2026-era request, or a server's own message.
+    "mcp_types.methods",
+    "mcp_types._v2025_11_25",
+    "mcp_types._v2026_07_28",
 )
 
 

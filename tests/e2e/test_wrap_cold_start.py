@@ -37,6 +37,11 @@ NOT_ON_THE_PATH = (
     "sqlglot",
     "bashlex",
     "jwt",
+    # Both protocol eras' own models (`mcp_types.methods`): the handshake is answered with the
+    # protocol-wide ones (tests/unit/relay/test_handshake_models.py says why that is the same).
+    "mcp_types.methods",
+    "mcp_types._v2025_11_25",
+    "mcp_types._v2026_07_28",
 )
 
 INITIALIZE = {

@@ -21,16 +21,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import mcp_types as types
-from mcp_types import methods as spec_methods
-from mcp_types.methods import CLIENT_REQUESTS, SPEC_CLIENT_METHODS
 from mcp_types.version import LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 
+from bastion.lazy_import import lazy_module
 from bastion.relay import jsonrpc
 from bastion.relay.flow import Flow
 from bastion.rpc_error import RpcError
 
 if TYPE_CHECKING:
+    from mcp_types import methods as spec_methods
+
     from bastion.proxy.identity import ServedIdentity
+else:  # both eras' models: loaded by the first 2026-era request or unserved spec method, not by the handshake
+    spec_methods = lazy_module("mcp_types.methods")
 
 DISCOVER = "server/discover"
 
@@ -43,7 +46,11 @@ def is_modern(flow: Flow) -> bool:
 def refuse_undefined(flow: Flow) -> None:
     """METHOD_NOT_FOUND for a spec method `flow`'s era (2026-07-28) does not define, before its params are read."""
     method = flow.method
-    if is_modern(flow) and method in SPEC_CLIENT_METHODS and (method, flow.protocol_version) not in CLIENT_REQUESTS:
+    if (
+        is_modern(flow)
+        and method in spec_methods.SPEC_CLIENT_METHODS
+        and (method, flow.protocol_version) not in spec_methods.CLIENT_REQUESTS
+    ):
         raise RpcError(jsonrpc.METHOD_NOT_FOUND, "Method not found", method)
 
 
@@ -51,7 +58,7 @@ def refuse_unserved(flow: Flow) -> NoReturn:
     """METHOD_NOT_FOUND for a request not served here; a spec request's params are validated first
     (a `ValidationError`: INVALID_PARAMS), as the SDK's server validates them before looking for a handler."""
     method = flow.method
-    if method in SPEC_CLIENT_METHODS:
+    if method in spec_methods.SPEC_CLIENT_METHODS:
         with contextlib.suppress(KeyError):  # not of the era: not found
             spec_methods.validate_client_request(method, flow.protocol_version or LATEST_HANDSHAKE_VERSION, flow.params)
     raise RpcError(jsonrpc.METHOD_NOT_FOUND, "Method not found", method)

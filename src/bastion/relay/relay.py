@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp_types import SERVER_INFO_META_KEY
-from mcp_types import methods as spec_methods
-from mcp_types.methods import CACHEABLE_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
+from bastion.lazy_import import lazy_module
 from bastion.proxy.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
 from bastion.proxy.recording import CallRecorder, Target
 from bastion.relay import era, jsonrpc
@@ -31,7 +30,11 @@ from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.upstream import UpstreamUnavailable
 
 if TYPE_CHECKING:
+    from mcp_types import methods as spec_methods
+
     from bastion.proxy.identity import ServedIdentity
+else:  # both eras' models (a third of a wrap's start): loaded by the first 2026-era request
+    spec_methods = lazy_module("mcp_types.methods")
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ def for_era(flow: Flow, method: str, result: dict[str, Any], server: ServedIdent
         for key in _MODERN_ONLY_KEYS:  # a 2026-era upstream's, which the handshake-era wire has no room for
             result.pop(key, None)
         return result
-    if method in CACHEABLE_METHODS and result.get("resultType") != "input_required":
+    if method in spec_methods.CACHEABLE_METHODS and result.get("resultType") != "input_required":
         result = {"ttlMs": 0, "cacheScope": "private", **result}
     if result.get("resultType") is None:
         result["resultType"] = "complete"
@@ -163,8 +166,14 @@ async def handshake(
     flow: Flow, server: ServedIdentity, ready: Callable[[], Awaitable[None]] | None = None
 ) -> dict[str, Any]:
     """`initialize` answered as the SDK's server answers it: version negotiation, the server's
-    identity and capabilities (`create_initialization_options`, once `ready` has run)."""
-    spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, flow.params)
+    identity and capabilities (`create_initialization_options`, once `ready` has run).
+
+    The SDK's server also checks the request, and shapes the answer, with the 2025-11-25 era's
+    own models (`mcp_types.methods`). Both are no-ops here: the protocol-wide models used below
+    accept no request the era's refuse (they are the stricter of the two), and the era's shaping
+    returns an answer built from them unchanged. So the era's models, a third of what a
+    `bastion wrap` imports, are not loaded for the handshake; the property tests in
+    `tests/unit/relay/test_handshake_models.py` hold both facts for the SDK installed."""
     init = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False)
     requested = init.protocol_version
     negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
@@ -187,7 +196,7 @@ async def handshake(
     dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     if flow.session.session is not None:
         flow.session.session.protocol_version = negotiated
-    return spec_methods.serialize_server_result("initialize", negotiated, dumped)
+    return dumped
 
 
 def dumped(result: Any) -> dict[str, Any]:

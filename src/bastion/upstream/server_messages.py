@@ -10,14 +10,19 @@ way; progress and cancellation are the session's own business, the rest is dropp
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_types import METHOD_NOT_FOUND
-from mcp_types.methods import parse_server_notification, parse_server_request
 from pydantic import ValidationError
 
+from bastion.lazy_import import lazy_module
 from bastion.rpc_error import RpcError
 from bastion.upstream.jsonrpc_session import NotificationHandler, ServerRequestHandler
+
+if TYPE_CHECKING:
+    from mcp_types import methods as spec_methods
+else:  # both eras' models: loaded by the first message a server sends on its own, not at start
+    spec_methods = lazy_module("mcp_types.methods")
 
 __all__ = ["ServerMessages"]
 
@@ -39,7 +44,7 @@ class ServerMessages:
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """The result of a server-to-client request. Raises `RpcError` (or `ValidationError` for bad params)."""
         try:
-            request = parse_server_request(method, self.version or _FALLBACK_VERSION, params)
+            request = spec_methods.parse_server_request(method, self.version or _FALLBACK_VERSION, params)
         except KeyError:
             raise RpcError(METHOD_NOT_FOUND, "Method not found", method) from None
         if method == "ping":
@@ -49,7 +54,7 @@ class ServerMessages:
 
     async def notification(self, method: str, params: dict[str, Any]) -> None:
         try:
-            notification = parse_server_notification(method, self.version or _FALLBACK_VERSION, params)
+            notification = spec_methods.parse_server_notification(method, self.version or _FALLBACK_VERSION, params)
         except KeyError:
             logger.debug("dropped %r: not defined at %s", method, self.version)
             return
