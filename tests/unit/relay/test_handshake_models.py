@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,11 +25,10 @@ from mcp_types import methods as spec_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 from pydantic import ValidationError
 
+from bastion.proxy.identity import InitializationOptions
 from bastion.relay.relay import handshake
 
-_ODD = st.one_of(
-    st.none(), st.booleans(), st.integers(-2, 2), st.just(1.5), st.just([]), st.just({}), st.just("x")
-)
+_ODD = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.just(1.5), st.just([]), st.just({}), st.just("x"))
 
 
 def _mostly(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -129,26 +129,18 @@ def test_the_protocol_wide_model_accepts_no_initialize_the_era_refuses(params: A
 
 @_RUNS
 @given(_UPSTREAM_RESULT, st.sampled_from(HANDSHAKE_PROTOCOL_VERSIONS))
-def test_an_answer_built_from_protocol_wide_models_is_what_the_era_shapes(raw: dict[str, Any], version: str) -> None:
+def test_the_handshake_answer_is_what_the_era_shapes(raw: dict[str, Any], version: str) -> None:
     try:
         upstream = types.InitializeResult.model_validate(raw, by_name=False)
     except ValidationError:
         return  # the upstream client refuses it: no answer is built from it
-    capabilities = upstream.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None})
-    info = upstream.server_info
-    answer = types.InitializeResult(
-        protocol_version=version,
-        capabilities=capabilities,
-        server_info=types.Implementation(
-            name=info.name,
-            title=info.title,
-            description=info.description,
-            version=info.version,
-            website_url=info.website_url,
-            icons=info.icons,
-        ),
-        instructions=upstream.instructions,
-    ).model_dump(by_alias=True, mode="json", exclude_none=True)
+    served = _Identity(
+        upstream.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None}),
+        upstream.server_info,
+        upstream.instructions,
+    )
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "agent", "version": "1"}}
+    answer = anyio.run(handshake, _Flow(params), served)  # type: ignore[arg-type]
     assert spec_methods.serialize_server_result("initialize", version, answer) == answer
 
 
@@ -168,20 +160,29 @@ def test_the_properties_saw_both_sides() -> None:
 class _Identity:
     """A served server's identity, as `ServedIdentity` gives it to `handshake`."""
 
-    def __init__(self, capabilities: types.ServerCapabilities) -> None:
+    def __init__(
+        self, capabilities: types.ServerCapabilities, info: types.Implementation, instructions: str | None = None
+    ) -> None:
         self.capabilities = capabilities
+        self.info = info
+        self.instructions = instructions
 
-    def create_initialization_options(self) -> Any:
-        from bastion.proxy.identity import InitializationOptions
-
+    def create_initialization_options(self) -> InitializationOptions:
         return InitializationOptions(
-            server_name="files",
-            server_version="1.2",
+            server_name=self.info.name,
+            server_version=self.info.version,
             capabilities=self.capabilities,
-            title="Files",
-            instructions="read them",
-            icons=[types.Icon(src="https://x/i.png", sizes=["48x48"])],
+            title=self.info.title,
+            description=self.info.description,
+            instructions=self.instructions,
+            website_url=self.info.website_url,
+            icons=self.info.icons,
         )
+
+
+_FILES = types.Implementation(
+    name="files", version="1.2", title="Files", icons=[types.Icon(src="https://x/i.png", sizes=["48x48"])]
+)
 
 
 class _Flow:
@@ -201,7 +202,7 @@ async def test_handshake_answers_as_the_era_shapes_it(version: str) -> None:
         tools=types.ToolsCapability(list_changed=True), experimental={"x": {"on": True}}
     )
     params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "agent", "version": "1"}}
-    answer = await handshake(_Flow(params), _Identity(capabilities))  # type: ignore[arg-type]
+    answer = await handshake(_Flow(params), _Identity(capabilities, _FILES, "read them"))  # type: ignore[arg-type]
     negotiated = version if version in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
     assert answer["protocolVersion"] == negotiated
     assert answer == spec_methods.serialize_server_result("initialize", negotiated, answer)
@@ -219,4 +220,4 @@ async def test_handshake_refuses_what_the_era_refuses(params: Any) -> None:
     with pytest.raises(ValidationError):
         spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, params)
     with pytest.raises(ValidationError):
-        await handshake(_Flow(params), _Identity(types.ServerCapabilities()))  # type: ignore[arg-type]
+        await handshake(_Flow(params), _Identity(types.ServerCapabilities(), _FILES))  # type: ignore[arg-type]
