@@ -42,6 +42,13 @@ NOT_ON_THE_PATH = (
     "mcp_types.methods",
     "mcp_types._v2025_11_25",
     "mcp_types._v2026_07_28",
+    # The policy catalogue's parsers and families (its registry, the call view): loaded by the
+    # first call judged. The audit redactor's secrets and the result checks' injection patterns are not.
+    "bastion.guard.policy.catalogue.registry",
+    "bastion.guard.policy.catalogue.scanner",
+    "bastion.guard.policy.catalogue.view",
+    "bastion.guard.policy.catalogue.shell_parse",
+    "bastion.guard.policy.catalogue.sql_parse",
 )
 
 INITIALIZE = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bastion.audit.redact import Redactor, SecretRedactor, strings_masked_by
-from bastion.guard.policy.catalogue import find_secrets
+from bastion.guard.policy.catalogue.secrets import find_secrets
 
 
 def mask_catalogue_secrets(text: str) -> str:

@@ -84,13 +84,14 @@ class PolicyEngine:
         catalogue_settings: Mapping[str, CatalogueSetting] | None = None,
         scanner: Scanner | None = None,
     ) -> None:
-        # The catalogue is imported here, not at module level: loading a config needs no parsers.
-        from bastion.guard.policy.catalogue import ScanContext, scan
+        # The catalogue's parsers are imported by the first call judged (`_scanner`), not here:
+        # loading a config needs none, and `bastion wrap` answers `initialize` without them.
+        from bastion.guard.policy.catalogue.base import ScanContext
 
         self.rules = tuple(rules)
         self.profile = profile
         self._settings = dict(catalogue_settings or {})
-        self._scan: Scanner = scan if scanner is None else scanner
+        self._scan: Scanner | None = scanner
         self._scan_context = ScanContext
         self._actions: dict[str, CatalogueSetting] = {}
         self._by_subject: dict[tuple[Any, ...], tuple[Rule, ...]] = {}
@@ -99,6 +100,15 @@ class PolicyEngine:
         self._default_allow = Verdict(
             Decision.ALLOW, "no rule or catalogue entry applies", check=f"policy/{self._default_by}"
         )
+
+    def _scanner(self) -> Scanner:
+        """The scanner given, else the catalogue's, imported by the first call (its parsers are most of it)."""
+        scan = self._scan
+        if scan is None:
+            from bastion.guard.policy.catalogue.scanner import scan as catalogue_scan
+
+            scan = self._scan = catalogue_scan
+        return scan
 
     def entry_setting(self, entry: Entry) -> CatalogueSetting:
         """What the catalogue entry does here: the exact override, else the longest matching glob, else its default."""
@@ -121,7 +131,7 @@ class PolicyEngine:
         candidates: list[_Candidate] = []
         if rule is not None:
             candidates.append(_rule_candidate(rule, subject))
-        findings = self._scan(subject.tool, arguments, self._context_for(subject, context))
+        findings = self._scanner()(subject.tool, arguments, self._context_for(subject, context))
         for order, finding in enumerate(findings, start=1):
             candidate = self._finding_candidate(finding, rule, order, considered if explain else None)
             if candidate is not None:
