@@ -119,10 +119,14 @@ def _accepts(check: Any) -> bool:
     return True
 
 
+def _protocol_wide_accepts(params: Any) -> bool:
+    return _accepts(lambda: types.InitializeRequestParams.model_validate(params or {}, by_name=False))
+
+
 @_RUNS
 @given(_REQUEST)
 def test_the_protocol_wide_model_accepts_no_initialize_the_era_refuses(params: Any) -> None:
-    protocol_wide = _accepts(lambda: types.InitializeRequestParams.model_validate(params or {}, by_name=False))
+    protocol_wide = _protocol_wide_accepts(params)
     era = _accepts(lambda: spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, params))
     assert era or not protocol_wide
 
@@ -151,7 +155,7 @@ def test_the_properties_saw_both_sides() -> None:
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(_REQUEST)
     def look(params: Any) -> None:
-        seen.add(_accepts(lambda: types.InitializeRequestParams.model_validate(params or {}, by_name=False)))
+        seen.add(_protocol_wide_accepts(params))
 
     look()
     assert seen == {True, False}

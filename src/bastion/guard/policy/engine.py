@@ -84,7 +84,7 @@ class PolicyEngine:
         catalogue_settings: Mapping[str, CatalogueSetting] | None = None,
         scanner: Scanner | None = None,
     ) -> None:
-        # The catalogue's parsers are imported by the first call judged (`_scanner`), not here:
+        # The catalogue's parsers are imported by the first call judged (`_catalogue_scanner`), not here:
         # loading a config needs none, and `bastion wrap` answers `initialize` without them.
         from bastion.guard.policy.catalogue.base import ScanContext
 
@@ -101,13 +101,11 @@ class PolicyEngine:
             Decision.ALLOW, "no rule or catalogue entry applies", check=f"policy/{self._default_by}"
         )
 
-    def _scanner(self) -> Scanner:
-        """The scanner given, else the catalogue's, imported by the first call (its parsers are most of it)."""
-        scan = self._scan
-        if scan is None:
-            from bastion.guard.policy.catalogue.scanner import scan as catalogue_scan
+    def _catalogue_scanner(self) -> Scanner:
+        """The catalogue's scanner, imported by the first call judged (its parsers are most of the catalogue)."""
+        from bastion.guard.policy.catalogue.scanner import scan
 
-            scan = self._scan = catalogue_scan
+        self._scan = scan
         return scan
 
     def entry_setting(self, entry: Entry) -> CatalogueSetting:
@@ -131,7 +129,9 @@ class PolicyEngine:
         candidates: list[_Candidate] = []
         if rule is not None:
             candidates.append(_rule_candidate(rule, subject))
-        findings = self._scanner()(subject.tool, arguments, self._context_for(subject, context))
+        findings = (self._scan or self._catalogue_scanner())(
+            subject.tool, arguments, self._context_for(subject, context)
+        )
         for order, finding in enumerate(findings, start=1):
             candidate = self._finding_candidate(finding, rule, order, considered if explain else None)
             if candidate is not None:
