@@ -1,6 +1,6 @@
 """Where the time of one tool call goes inside Bastion: a median per stage, wrap and HTTP.
 
-Run: .venv/bin/python benchmarks/bench_stages.py [--calls N] [--mode legacy] [--durability power]
+Run: .venv/bin/python benchmarks/bench_stages.py [--calls N] [--mode legacy] [--durability power] [--interleave K]
 
 The gateway process (`bastion wrap` or `bastion up`, with the same echo upstream as
 bench_gateway.py) is started through a small boot script that wraps a few functions with
@@ -197,6 +197,9 @@ HTTP_STAGES = [
 ]
 
 
+_DIRECT_ECHO = [sys.executable, bg.ECHO_SERVER, "stdio"]
+
+
 def stage_medians(events: list[tuple[str, int]], first: str, stages: list[tuple[str, str, str]]) -> list[str]:
     calls: list[dict[str, int]] = []
     for label, at in events:
@@ -215,8 +218,13 @@ def stage_medians(events: list[tuple[str, int]], first: str, stages: list[tuple[
     return lines
 
 
-async def measure(connect: Callable[[], Any], pid: Callable[[], int], calls: int) -> float:
-    async with connect() as client:
+async def measure(connect: Callable[[], Any], pid: Callable[[], int], calls: int, interleave: int, log: Any) -> float:
+    async with connect() as client, contextlib.AsyncExitStack() as stack:
+        # Calls to the echo server run directly, between Bastion's: other processes take the CPUs (and
+        # their caches) in between, as when a client calls several servers (bench_peers.sh interleaves).
+        others = []
+        if interleave:
+            others.append(await stack.enter_async_context(bg.stdio_mcp_client(_DIRECT_ECHO, "legacy", log)))
         for _ in range(bg.WARMUP):
             await bg.call(client)
         gateway = pid()
@@ -224,6 +232,9 @@ async def measure(connect: Callable[[], Any], pid: Callable[[], int], calls: int
         await anyio.sleep(0.2)
         samples = []
         for _ in range(calls):
+            for other in others:
+                for _ in range(interleave):
+                    await bg.call(other)
             began = time.perf_counter()
             await bg.call(client)
             samples.append((time.perf_counter() - began) * 1000)
@@ -264,14 +275,15 @@ def run(kind: str, args: argparse.Namespace, tmp: Path, log: Any) -> None:
                 return gateway.process.pid
 
             first, stages = "http in", HTTP_STDIO_STAGES if kind == "http-stdio" else HTTP_STAGES
-        p50 = anyio.run(measure, connect, pid, args.calls, backend="asyncio")
+        p50 = anyio.run(measure, connect, pid, args.calls, args.interleave, log, backend="asyncio")
     events = [(label, at) for label, at in json.loads(out.read_text())]
     path = {
         "wrap": "client -stdio-> bastion wrap -stdio-> echo",
         "http-stdio": "client -http-> bastion up -stdio-> echo (as in bench_peers.sh)",
         "http": "client -http-> bastion up -http-> echo",
     }[kind]
-    print(f"\n{path}  [{args.mode}, audit.durability: {args.durability}]: client p50 {p50:.2f} ms")
+    between = f", {args.interleave} direct call(s) between" if args.interleave else ""
+    print(f"\n{path}  [{args.mode}, audit.durability: {args.durability}{between}]: client p50 {p50:.2f} ms")
     print("\n".join(stage_medians(events, first, stages)))
 
 
@@ -281,6 +293,9 @@ def main() -> None:
     parser.add_argument("--mode", default="legacy", help="client mode (legacy or 2026-07-28)")
     parser.add_argument("--durability", default="power", help="audit.durability (power or process)")
     parser.add_argument("--fronts", default="wrap,http-stdio,http", help="which paths (wrap, http-stdio, http)")
+    parser.add_argument(
+        "--interleave", type=int, default=0, help="calls to the echo server run directly before each measured call"
+    )
     args = parser.parse_args()
     print(bg.machine_facts())
     print("median per stage, microseconds; stages overlap nothing, but medians of parts need not add up")
