@@ -43,12 +43,20 @@ NOT_ON_THE_PATH = (
     "mcp_types._v2025_11_25",
     "mcp_types._v2026_07_28",
     # The policy catalogue's parsers and families (its registry, the call view): loaded by the
-    # first call judged. The audit redactor's secrets and the result checks' injection patterns are not.
+    # first call judged. The audit redactor's secrets are not.
     "bastion.guard.policy.catalogue.registry",
     "bastion.guard.policy.catalogue.scanner",
     "bastion.guard.policy.catalogue.view",
     "bastion.guard.policy.catalogue.shell_parse",
     "bastion.guard.policy.catalogue.sql_parse",
+    # The result checks' readers: the injection detectors and their patterns, and the requested-action
+    # reader (dates, amounts, names): loaded by the first result read and the first call judged.
+    "bastion.guard.results.scan",
+    "bastion.guard.results.detectors",
+    "bastion.guard.results.hidden",
+    "bastion.guard.results.requests",
+    "bastion.guard.results.dates",
+    "bastion.guard.policy.catalogue.injection",
 )
 
 INITIALIZE = {

@@ -14,7 +14,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.alerts.model import Alert, AlertEmitter, AlertKind
 from bastion.audit.events import AuditEvent, ResultFlagged
@@ -27,10 +27,15 @@ from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.regions import regions
 from bastion.guard.results.requested import RequestedActionCheck
 from bastion.guard.results.sanitize import sanitized
-from bastion.guard.results.scan import scan_result, volume_findings
 from bastion.guard.results.taint import FLAGGED, TaintSource, TaintStore, Whose
 from bastion.guard.results.values import trusted, values_in
+from bastion.lazy_import import lazy_module
 from bastion.model import Decision, ToolCall, Verdict
+
+if TYPE_CHECKING:
+    from bastion.guard.results import scan
+else:  # the injection detectors and their patterns: loaded by the first result read, not by a gateway's start
+    scan = lazy_module("bastion.guard.results.scan")
 
 CHECK_NAME = "results"
 HELD_RESULT_KEY = "bastion:held_result"
@@ -203,8 +208,10 @@ class ResultsCheck:
 
 def _read(result: Any, settings: Settings) -> tuple[list[ResultFinding], list[ResultFinding]]:
     """The injection findings in `result`, and the thresholds it is over."""
-    injection = scan_result(result)
-    volume = volume_findings(result, settings.max_records, settings.max_bytes) if isinstance(result, Mapping) else []
+    injection = scan.scan_result(result)
+    volume = []
+    if isinstance(result, Mapping):
+        volume = scan.volume_findings(result, settings.max_records, settings.max_bytes)
     return injection, volume
 
 

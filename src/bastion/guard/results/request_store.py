@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bastion.guard.results.requests import Request
 from bastion.guard.results.taint import TaintSource
+
+if TYPE_CHECKING:
+    from bastion.guard.results.requests import Request
 
 MAX_AGENTS = 10000
 MAX_REQUESTS = 200

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.guard.off_loop import run_sized
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
@@ -33,10 +33,15 @@ from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.provenance import is_sink
 from bastion.guard.results.regions import regions
 from bastion.guard.results.request_store import RequestStore
-from bastion.guard.results.requests import Request, argument_objects, request_in, tool_actions
 from bastion.guard.results.taint import FLAGGED, TaintSource
 from bastion.guard.results.values import call_argument_values, trusted
+from bastion.lazy_import import lazy_module
 from bastion.model import Decision, ToolCall, Verdict
+
+if TYPE_CHECKING:
+    from bastion.guard.results import requests
+else:  # the action and object readers (dates, amounts, names): loaded by the first call judged
+    requests = lazy_module("bastion.guard.results.requests")
 
 CHECK_NAME = "requested_action"
 MAX_REQUEST_TEXT = 64 * 1024
@@ -80,11 +85,11 @@ class RequestedActionCheck:
                     return count
                 part = text[start : min(end, start + budget)]
                 budget -= len(part)
-                request = request_in(part)
+                request = requests.request_in(part)
                 if request is None:
                     continue
                 objects = frozenset(o for o in request.objects if not trusted(o, settings.trusted_values))
-                await self.store.remember(call.principal.agent, Request(request.actions, objects), source)
+                await self.store.remember(call.principal.agent, requests.Request(request.actions, objects), source)
                 count += 1
         return count
 
@@ -93,7 +98,7 @@ class RequestedActionCheck:
         objects = await run_sized(call.arguments, _objects, call)
         mode = self.mode
         settings = self._settings(self.config, call.server, call.tool)
-        actions = tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()
+        actions = requests.tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()
         verdict = await self._judge(agent, actions, objects, mode) if actions else None
         await self.store.note(agent, actions, objects)
         return verdict
@@ -125,7 +130,7 @@ class RequestedActionCheck:
 
 def _objects(call: ToolCall) -> set[str]:
     """The values and objects (dates, amounts) `call`'s arguments name."""
-    return call_argument_values(call.call_id, call.arguments) | argument_objects(call.arguments)
+    return call_argument_values(call.call_id, call.arguments) | requests.argument_objects(call.arguments)
 
 
 def _before(at: float | None, source: TaintSource) -> bool:

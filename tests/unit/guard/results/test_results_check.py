@@ -215,13 +215,13 @@ async def test_content_checks_withhold_resources_and_prompts() -> None:
 @pytest.mark.anyio
 async def test_a_large_result_is_read_off_the_event_loop_and_still_withheld(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[int] = []
-    scan = check_module.scan_result
+    scan = check_module.scan.scan_result  # the result reader, loaded by its first use
 
     def watched(result: Any) -> list[ResultFinding]:
         threads.append(threading.get_ident())
         return scan(result)
 
-    monkeypatch.setattr(check_module, "scan_result", watched)
+    monkeypatch.setattr(check_module.scan, "scan_result", watched)
     check = check_for({"on_injection": "deny"})
     assert await check.check_tool_result(call(), tool_result("Rent is due.")) is None
     large = tool_result("Rent is due. " * (OFF_LOOP_BYTES // 13) + POISON)
