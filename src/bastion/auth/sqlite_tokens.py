@@ -2,7 +2,8 @@
 
 `verify` reads a copy in memory, reloaded when another connection changed the file
 (checked at most every `refresh_interval` seconds: the bound on how long a token revoked
-by the CLI keeps working).
+by the CLI keeps working). A token not in the copy has the file checked at once, so one the
+CLI has just created works at once.
 """
 
 from __future__ import annotations
@@ -103,8 +104,13 @@ class SqliteTokenStore:
     def verify(self, token: str) -> Principal | None:
         now = self._clock()
         with self._lock:
-            active = self._cache.get(now)
-        return principal_for(token, active, now)
+            principal = principal_for(token, self._cache.get(now), now)
+            if principal is None:
+                # Not among the tokens copied: one that another process (`bastion token create`) made
+                # since the copy's last check is accepted at once. A revocation by another process is
+                # still seen within `refresh_interval`: a token in the copy is not checked again.
+                principal = principal_for(token, self._cache.recheck(now), now)
+        return principal
 
     def close(self) -> None:
         """Close the database connections."""

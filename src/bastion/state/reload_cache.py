@@ -59,6 +59,12 @@ class ReloadCache(Generic[T]):
         self._loaded_at = now
         return self.value
 
+    def recheck(self, now: float) -> T:
+        """The value, reloaded first if `version()`, asked now whatever `check_interval` says,
+        is new: for a caller that did not find what it looked for in the copy."""
+        self._checked_at = None
+        return self.get(now)
+
     def invalidate(self) -> None:
         """Reload on the next `get`."""
         self._loaded_version = None

@@ -118,6 +118,25 @@ def test_token_created_by_another_process_is_accepted(store: TokenStore, backend
     assert store.verify(token) == Principal("claude", None, "token", info.id)
 
 
+def test_sqlite_token_created_by_another_process_works_at_once(db_path: Path, clock) -> None:
+    """`bastion token create` then a request at once: the gateway's copy, checked a moment ago,
+    must not refuse the new token for the rest of its refresh interval (seen on a fast host)."""
+    gateway = SqliteTokenStore(db_path, clock=clock)
+    cli = SqliteTokenStore(db_path, clock=clock)
+    try:
+        _, known = gateway.create("claude")
+        assert gateway.verify(known) is not None  # the copy is checked now; the clock stands still
+        info, token = cli.create("cursor")
+        assert gateway.verify(token) == Principal("cursor", None, "token", info.id)
+        assert gateway.verify("bst_00000000_" + "A" * 43) is None  # still refused: not a token anywhere
+        assert cli.revoke(info.id) is True
+        clock.advance(0.6)  # past the refresh interval: the revocation is seen
+        assert gateway.verify(token) is None
+    finally:
+        cli.close()
+        gateway.close()
+
+
 def test_expired_token_is_rejected(store: TokenStore, clock):
     info, token = store.create("claude", expires_in=60)
     assert info.expires_at == clock.now + 60
