@@ -33,6 +33,8 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 SERVER = str(BIN / "mcp-server-time")
+BASTION = os.environ.get("BASTION", str(BIN / "bastion"))
+"""The `bastion` program run (`BASTION=...` for another checkout's, as in `bench_peers.sh`)."""
 INITIALIZE = json.dumps(
     {
         "jsonrpc": "2.0",
@@ -53,7 +55,10 @@ def report():
     os.write(2, f"own-cpu {usage.ru_utime + usage.ru_stime:.4f}\\n".encode())
 atexit.register(report)
 sys.argv = ["bastion", *sys.argv[1:]]
-from bastion.cli.main import main
+try:
+    from bastion.cli.program import main  # the console script's entry (it pauses the cycle collector)
+except ImportError:  # a checkout from before it
+    from bastion.cli.main import main
 main()
 """
 
@@ -62,7 +67,7 @@ def command(mode: str, server: list[str], read_only: list[str]) -> list[str]:
     if mode == "direct":
         return server
     shared = [part for path in read_only for part in ("--read-only", path)]
-    return [str(BIN / "bastion"), "wrap", *shared, "--", *server]
+    return [BASTION, "wrap", *shared, "--", *server]
 
 
 def one_batch(mode: str, parallel: int, data_dir: Path, server: list[str], read_only: list[str]) -> list[float]:

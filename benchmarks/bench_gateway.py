@@ -472,9 +472,9 @@ main()
 """`bastion up` whose main thread (the event loop) is profiled between SIGUSR1 and SIGUSR2."""
 
 
-async def profiled_calls(gateway: Gateway, mode: str, calls: int) -> float:
-    """Warm up, then profile `calls` calls through up-http; return seconds per call."""
-    async with http_client(gateway.url("echo-http"), mode, gateway.token) as client:
+async def profiled_calls(gateway: Gateway, mode: str, calls: int, server: str) -> float:
+    """Warm up, then profile `calls` calls through `server`; return seconds per call."""
+    async with http_client(gateway.url(server), mode, gateway.token) as client:
         for _ in range(WARMUP):
             await call(client)
         gateway.process.send_signal(signal.SIGUSR1)
@@ -495,16 +495,20 @@ def profile(args: argparse.Namespace, tmp: Path, log: TextIO) -> None:
     prof = out / f"gateway-{mode}.prof"
     prof.unlink(missing_ok=True)
     with contextlib.ExitStack() as stack:
-        servers = {"echo-http": {"url": start_echo_http(stack, log)}}
+        server = {"up-http": "echo-http", "up-stdio": "echo"}[args.path]
+        if server == "echo-http":
+            servers: dict[str, Any] = {server: {"url": start_echo_http(stack, log)}}
+        else:
+            servers = {server: {"command": sys.executable, "args": [ECHO_SERVER, "stdio"]}}
         program = [sys.executable, "-c", PROFILED_BASTION, str(prof)]
         gateway = start_gateway(write_config(tmp / "up", servers), log, program)
         stack.callback(gateway.stop)
-        per_call = anyio.run(profiled_calls, gateway, mode, args.calls, backend="asyncio")
+        per_call = anyio.run(profiled_calls, gateway, mode, args.calls, server, backend="asyncio")
         deadline = time.monotonic() + 30
         while not prof.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)  # let dump_stats finish writing
-    print(f"bastion up under cProfile (event-loop thread only), {args.calls} calls, mode {mode}, path up-http")
+    print(f"bastion up under cProfile (event-loop thread only), {args.calls} calls, mode {mode}, path {args.path}")
     print(f"client-side latency under the profiler: {per_call * 1000:.2f} ms per call; stats in {prof}")
     print_profile(pstats.Stats(str(prof)), args.calls)
 
@@ -564,6 +568,9 @@ def main() -> None:
         "--fronts", default="relay", help="relay (Bastion's own) and/or sdk (the SDK's server stack), comma-separated"
     )
     parser.add_argument("--profile", metavar="DIR", help="profile the gateway (cProfile) instead of benchmarking")
+    parser.add_argument(
+        "--path", choices=("up-http", "up-stdio"), default="up-http", help="the upstream --profile calls through"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bastion-bench-") as folder:
         tmp = Path(folder)

@@ -45,7 +45,8 @@ from mcp.client.streamable_http import streamable_http_client
 from bench_gateway import start_up  # type: ignore[import-not-found]  # the sibling benchmark's
 
 VENV_BIN = Path(sys.executable).parent
-BASTION = str(VENV_BIN / "bastion")
+BASTION = os.environ.get("BASTION", str(VENV_BIN / "bastion"))
+"""The `bastion` program run (`BASTION=...` for another checkout's, as in `bench_peers.sh`)."""
 ECHO_SERVER = str(Path(__file__).parent / "servers" / "echo_server.py")
 TEXT = "hello from the benchmark"
 IDLE_S = 1.0
@@ -90,7 +91,10 @@ def write_report(signum, frame):
 
 signal.signal(signal.SIGUSR1, write_report)
 sys.argv = ["bastion", "up", "--config", config]
-from bastion.cli.main import main
+try:
+    from bastion.cli.program import main  # the console script's entry (it pauses the cycle collector)
+except ImportError:  # a checkout from before it
+    from bastion.cli.main import main
 main()
 """
 

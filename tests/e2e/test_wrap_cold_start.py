@@ -69,7 +69,7 @@ INITIALIZE = {
 
 def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "bastion.cli.main", "wrap", "--", str(VENV_BIN / "mcp-server-time")],
+        [sys.executable, "-X", "importtime", "-m", "bastion", "wrap", "--", str(VENV_BIN / "mcp-server-time")],
         input=json.dumps(INITIALIZE) + "\n",
         capture_output=True,
         text=True,
@@ -86,3 +86,26 @@ def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_pat
     # The server's sandbox is started (runtime.prestart) before the MCP SDK is loaded: they overlap.
     first_sdk = min(i for i, m in enumerate(order) if m == "mcp" or m.startswith(("mcp.", "mcp_types")))
     assert order.index("bastion.runtime.prestart") < first_sdk
+
+
+def test_the_wrap_turns_the_cycle_collector_on_again_once_its_gateway_runs(tmp_path):
+    """The program starts with the collector paused (`bastion.cli.program`); a wrap left without
+    it would grow for as long as the agent keeps it. Run as the agent runs it: the console script."""
+    done = subprocess.run(
+        [str(VENV_BIN / "bastion"), "wrap", "--", str(VENV_BIN / "mcp-server-time")],
+        input=json.dumps(INITIALIZE) + "\n",
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "BASTION_DATA_DIR": str(tmp_path / "data"),
+            "BASTION_DEBUG": "1",
+        },
+        timeout=90,
+        check=False,
+    )
+    assert json.loads(done.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-time", done.stderr[-3000:]
+    resumed = [line for line in done.stderr.splitlines() if "bastion.cli.program: cycle collector on" in line]
+    assert len(resumed) == 1, done.stderr[-3000:]
+    assert int(resumed[0].split("collector on: ", 1)[1].split()[0]) > 10_000  # what the start built, frozen

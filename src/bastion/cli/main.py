@@ -7,7 +7,6 @@ importing the MCP SDK, the web stack and the policy catalogue (about 2 s of CPU 
 
 from __future__ import annotations
 
-import gc
 import getpass
 import importlib
 import os
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.audit.store import AuditStoreError
+from bastion.cli import program
 from bastion.cli.common import (
     DEFAULT_CONFIG,
     config_option,
@@ -89,8 +89,15 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="bastion")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Bastion: a secure runtime for MCP servers. Every tool call authenticated, checked and audited."""
+    if ctx.invoked_subcommand not in GATEWAY_COMMANDS:  # those turn it on once their gateway runs
+        program.resume()
+
+
+GATEWAY_COMMANDS = frozenset({"up", "wrap"})
+"""The commands that run a gateway: the cycle collector stays paused until it is built (`program.py`)."""
 
 
 @main.command()
@@ -111,6 +118,7 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
 
     async def run() -> None:
         async with gateway.running():
+            program.resume()
             ready = anyio.Event()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_announce, gateway, ready, first_token)
@@ -136,16 +144,10 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
 
 
 def _gateway_class() -> type[Gateway]:
-    """The gateway, imported with the cycle collector paused: the import builds a few hundred
-    thousand objects (models, compiled patterns) and no garbage, and the collections it would set
-    off cost about a twentieth of `bastion wrap`'s start, which an agent waits for."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        from bastion.gateway.gateway import Gateway
-    finally:
-        if collecting:
-            gc.enable()
+    """The gateway, imported by the commands that run one (with the cycle collector paused
+    when run as the `bastion` program: `program.py`)."""
+    from bastion.gateway.gateway import Gateway
+
     return Gateway
 
 
@@ -297,6 +299,7 @@ def wrap(
 
         async def run() -> None:
             async with gateway.running():
+                program.resume()
                 await gateway.serve_stdio(served)
 
         try:
@@ -323,6 +326,7 @@ def _wrap_every_server(config_path: Path | None, debug: bool, log_format: str | 
 
     async def run() -> None:
         async with gateway.running():
+            program.resume()
             await gateway.serve_stdio(None)
 
     try:
@@ -388,4 +392,4 @@ def _name_for(command: list[str]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main())  # `python -m bastion.cli.main`: the collector is not paused (`python -m bastion` pauses it)
