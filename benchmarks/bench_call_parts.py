@@ -1,6 +1,6 @@
 """The CPU of the in-process parts of one tool call: the guard pipeline, the result checks, the audit encoding.
 
-Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R]
+Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R] [--idle MS]
 
 `bench_own_work.py` measures a whole call (the audit writer thread and its commit included),
 which on a busy host moves by more than a change to one part. This measures each part on
@@ -9,8 +9,13 @@ guard pipeline, the audit store's payload policy, metrics on): `evaluate` (every
 call), `check_result` (the result checks on its answer), `encode x3` (the call's three
 audit events encoded as the store encodes them, redaction included) and `check_result 1k rows`
 (the result checks on a query tool's answer of a thousand rows, about 150 KB). Printed: the median over
-`--rounds` of the CPU microseconds per part. Compare two checkouts by running this file under
-each one's `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
+`--rounds` of the CPU microseconds per part, and the median wall time of each guard check in
+`evaluate`. Compare two checkouts by running this file under each one's `PYTHONPATH=.../src`,
+alternately. Figures are printed, not asserted.
+
+`--idle MS` sleeps that long before each part's call, as a gateway idles between an agent's
+calls: the same code then takes longer on a host whose processor goes cold while idle (on a
+small virtual machine, two to three times as long after 2-10 ms: see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ LARGE_EVERY = 20
 """`check_result 1k rows` runs once for every this many calls of the other parts."""
 
 
-async def measure(calls: int, rounds: int) -> dict[str, float]:
+async def measure(calls: int, rounds: int, idle_s: float = 0.0) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bastion-call-parts-") as folder:
         config_file = Path(folder) / "bastion.yaml"
         data_dir = str(Path(folder) / "data")
@@ -60,11 +65,20 @@ async def measure(calls: int, rounds: int) -> dict[str, float]:
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         gateway = Gateway(load_config(config_file))
         async with gateway.running():
-            return await _parts(gateway, calls, rounds)
+            return await _parts(gateway, calls, rounds, idle_s)
 
 
-async def _parts(gateway: Gateway, calls: int, rounds: int) -> dict[str, float]:
+async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float) -> dict[str, float]:
     pipeline, principal, ids = gateway.pipeline, Principal("local"), itertools.count()
+    by_check: dict[str, list[float]] = {}
+    timer = pipeline.check_timer
+
+    def timed(name: str, seconds: float) -> None:  # each check's wall time, and the metrics as before
+        by_check.setdefault(name, []).append(seconds)
+        if timer is not None:
+            timer(name, seconds)
+
+    pipeline.check_timer = timed
     policy = getattr(getattr(gateway.audit, "inner", gateway.audit), "policy", PayloadPolicy())
     ids_text = "0" * 32
     events = (
@@ -109,18 +123,22 @@ async def _parts(gateway: Gateway, calls: int, rounds: int) -> dict[str, float]:
         for name, part in parts.items():
             began = time.process_time()
             for _ in range(runs[name]):
+                if idle_s:
+                    await asyncio.sleep(idle_s)  # idle in the event loop, as between calls (no CPU)
                 await part()
             spent[name].append((time.process_time() - began) / runs[name] * 1e6)
-    return {name: statistics.median(values) for name, values in spent.items()}
+    checks = {f"evaluate, {name} (wall)": statistics.median(values) * 1e6 for name, values in by_check.items()}
+    return {name: statistics.median(values) for name, values in spent.items()} | checks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500, help="calls per part and round (default 500)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds, the median is printed (default 7)")
+    parser.add_argument("--idle", type=float, default=0.0, help="milliseconds idle before each call (default 0)")
     args = parser.parse_args()
-    for name, micros in asyncio.run(measure(args.calls, args.rounds)).items():
-        print(f"{name}: median {micros:.1f} µs of CPU per call")
+    for name, micros in asyncio.run(measure(args.calls, args.rounds, args.idle / 1e3)).items():
+        print(f"{name}: median {micros:.1f} µs{'' if name.endswith('(wall)') else ' of CPU'} per call")
 
 
 if __name__ == "__main__":

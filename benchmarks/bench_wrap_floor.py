@@ -1,7 +1,7 @@
 """`bastion wrap` beside the server run directly and a bare line relay: what one more process costs, what Bastion adds.
 
 Run: .venv/bin/python benchmarks/bench_wrap_floor.py [--calls 800] [--server CMD] [--read-only PATH ...] [--gap MS]
-                                                    [--durability power,process]
+                                                    [--durability power,process] [--compare PROGRAM]
 
 Three stdio targets, called one `tools/call echo` at a time with raw JSON-RPC lines (no SDK
 client: its own time would be in every figure), interleaved call by call in rotating order
@@ -13,7 +13,10 @@ so that drift and cache effects hit all three alike:
   written in Python (one more process, two more pipe hops);
 - `bastion wrap`: on its defaults (audit `power`, the recommended policy, pinning, the sandbox),
   with its own data folder; with `--durability power,process` a second wrap whose write-ahead
-  record is not fsynced (`audit.durability: process`, not the default), to show the fsync's share.
+  record is not fsynced (`audit.durability: process`, not the default), to show the fsync's share;
+- `--compare PROGRAM` adds a `bastion wrap` run by another `bastion` program (another checkout's,
+  e.g. a script running it with its `src` on `PYTHONPATH`), on the same defaults: a before and
+  after of a change, interleaved call by call with everything else.
 
 `--gap MS` idles that long before each call (a client's own work between calls; the disk's
 fsync is slower after idle time: `bench_fsync_gap.py`). Printed: p50 and p90 per target and
@@ -128,6 +131,10 @@ def measure(args: argparse.Namespace, folder: Path) -> list[Target]:
         config = wrap_config(folder, server, args.read_only, durability)
         name = "bastion wrap" if durability == "power" else f"wrap {durability}"
         targets.append(Target(name, [BASTION, "wrap", "--config", str(config), "--server", "echo"], env))
+    if args.compare:
+        (folder / "compare").mkdir()
+        config = wrap_config(folder / "compare", server, args.read_only, "power")
+        targets.append(Target("wrap compare", [args.compare, "wrap", "--config", str(config), "--server", "echo"], env))
     try:
         for number in range(WARMUP + args.calls):
             turn = number % len(targets)
@@ -175,6 +182,7 @@ def main() -> None:
     parser.add_argument("--read-only", action="append", default=[], help="a folder the sandboxed server may read")
     parser.add_argument("--gap", type=float, default=0.0, help="milliseconds the client is busy before each call")
     parser.add_argument("--durability", default="power", help="audit.durability of each wrap: power and/or process")
+    parser.add_argument("--compare", metavar="PROGRAM", help="another `bastion` program's wrap, on the defaults")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bastion-wrap-floor-") as folder:
         targets = measure(args, Path(folder))
