@@ -41,7 +41,8 @@ from typing import IO, Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-BASTION = str(Path(sys.executable).parent / "bastion")
+BASTION = os.environ.get("BASTION", str(Path(sys.executable).parent / "bastion"))
+"""The `bastion` program of the `bastion wrap` rows (`BASTION=...` for another checkout's, as in `bench_peers.sh`)."""
 ECHO = f"{sys.executable} {HERE / 'servers' / 'echo_server.py'} stdio"
 WARMUP = 50
 

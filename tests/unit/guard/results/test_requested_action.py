@@ -134,3 +134,11 @@ async def test_requests_are_per_agent_and_expire() -> None:
     assert await requested.check_tool_call(same) is not None
     now[0] = 100.0
     assert await requested.check_tool_call(same) is None
+
+
+@pytest.mark.anyio
+async def test_objects_an_earlier_read_named_are_the_agents_own() -> None:
+    session = Session()
+    assert await session.do("get_hotels_prices", {"check_in": "2024-05-01", "check_out": "2024-05-05"}) is None
+    await session.read("get_rating_reviews_for_hotels", INJECTED)
+    assert await session.do("reserve_hotel", RESERVE_PARIS) is None
