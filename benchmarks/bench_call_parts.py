@@ -1,6 +1,6 @@
 """The CPU of the in-process parts of one tool call: the guard pipeline, the result checks, the audit encoding.
 
-Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R] [--idle MS]
+Run: .venv/bin/python benchmarks/bench_call_parts.py [--calls N] [--rounds R] [--idle MS [--busy]]
 
 `bench_own_work.py` measures a whole call (the audit writer thread and its commit included),
 which on a busy host moves by more than a change to one part. This measures each part on
@@ -15,7 +15,8 @@ alternately. Figures are printed, not asserted.
 
 `--idle MS` sleeps that long before each part's call, as a gateway idles between an agent's
 calls: the same code then takes longer on a host whose processor goes cold while idle (on a
-small virtual machine, two to three times as long after 2-10 ms: see docs/performance.md).
+small virtual machine, two to six times as long after 2-10 ms: see docs/performance.md). With
+`--busy` the process busy-waits that long instead, the processor kept running: the control.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ LARGE_EVERY = 20
 """`check_result 1k rows` runs once for every this many calls of the other parts."""
 
 
-async def measure(calls: int, rounds: int, idle_s: float = 0.0) -> dict[str, float]:
+async def measure(calls: int, rounds: int, idle_s: float = 0.0, busy: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bastion-call-parts-") as folder:
         config_file = Path(folder) / "bastion.yaml"
         data_dir = str(Path(folder) / "data")
@@ -65,10 +66,16 @@ async def measure(calls: int, rounds: int, idle_s: float = 0.0) -> dict[str, flo
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         gateway = Gateway(load_config(config_file))
         async with gateway.running():
-            return await _parts(gateway, calls, rounds, idle_s)
+            return await _parts(gateway, calls, rounds, idle_s, busy)
 
 
-async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float) -> dict[str, float]:
+def _busy_wait(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float, busy: bool) -> dict[str, float]:
     pipeline, principal, ids = gateway.pipeline, Principal("local"), itertools.count()
     by_check: dict[str, list[float]] = {}
     timer = pipeline.check_timer
@@ -119,14 +126,19 @@ async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float) -> di
     }
     runs = {name: calls for name in parts} | {"check_result 1k rows": max(1, calls // LARGE_EVERY)}
     spent: dict[str, list[float]] = {name: [] for name in parts}
+    warm = 0.0  # CPU of the busy waits, taken out of each part's
     for _ in range(rounds):
         for name, part in parts.items():
-            began = time.process_time()
+            began, warm = time.process_time(), 0.0
             for _ in range(runs[name]):
-                if idle_s:
+                if idle_s and busy:
+                    waited = time.process_time()
+                    _busy_wait(idle_s)
+                    warm += time.process_time() - waited
+                elif idle_s:
                     await asyncio.sleep(idle_s)  # idle in the event loop, as between calls (no CPU)
                 await part()
-            spent[name].append((time.process_time() - began) / runs[name] * 1e6)
+            spent[name].append((time.process_time() - began - warm) / runs[name] * 1e6)
     checks = {f"evaluate, {name} (wall)": statistics.median(values) * 1e6 for name, values in by_check.items()}
     return {name: statistics.median(values) for name, values in spent.items()} | checks
 
@@ -136,8 +148,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500, help="calls per part and round (default 500)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds, the median is printed (default 7)")
     parser.add_argument("--idle", type=float, default=0.0, help="milliseconds idle before each call (default 0)")
+    parser.add_argument("--busy", action="store_true", help="busy-wait the --idle time instead of sleeping")
     args = parser.parse_args()
-    for name, micros in asyncio.run(measure(args.calls, args.rounds, args.idle / 1e3)).items():
+    for name, micros in asyncio.run(measure(args.calls, args.rounds, args.idle / 1e3, args.busy)).items():
         print(f"{name}: median {micros:.1f} µs{'' if name.endswith('(wall)') else ' of CPU'} per call")
 
 

@@ -44,6 +44,6 @@ def resume() -> None:
     _paused = False
     gc.freeze()
     gc.enable()
-    logger.debug(
-        "cycle collector on: %d objects built while starting are left out of its collections", gc.get_freeze_count()
-    )
+    if logger.isEnabledFor(logging.DEBUG):  # counting them walks every one
+        logger.debug("cycle collector on: %d objects built while starting are left out of its collections",
+                     gc.get_freeze_count())  # fmt: skip
