@@ -89,7 +89,7 @@ def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_pat
 
 
 def test_the_wrap_turns_the_cycle_collector_on_again_once_its_gateway_runs(tmp_path):
-    """The program starts with the collector paused (`bastion.cli.program`); a wrap left without
+    """The program starts with the collector paused (`bastion.cli.collector`); a wrap left without
     it would grow for as long as the agent keeps it. Run as the agent runs it: the console script."""
     done = subprocess.run(
         [str(VENV_BIN / "bastion"), "wrap", "--", str(VENV_BIN / "mcp-server-time")],
@@ -106,6 +106,6 @@ def test_the_wrap_turns_the_cycle_collector_on_again_once_its_gateway_runs(tmp_p
         check=False,
     )
     assert json.loads(done.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "mcp-time", done.stderr[-3000:]
-    resumed = [line for line in done.stderr.splitlines() if "bastion.cli.program: cycle collector on" in line]
+    resumed = [line for line in done.stderr.splitlines() if "bastion.cli.collector: cycle collector on" in line]
     assert len(resumed) == 1, done.stderr[-3000:]
     assert int(resumed[0].split("collector on: ", 1)[1].split()[0]) > 10_000  # what the start built, frozen

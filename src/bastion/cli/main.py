@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from bastion import __version__
 from bastion.audit.store import AuditStoreError
-from bastion.cli import program
+from bastion.cli import collector
 from bastion.cli.common import (
     DEFAULT_CONFIG,
     config_option,
@@ -93,11 +93,11 @@ class LazyGroup(click.Group):
 def main(ctx: click.Context) -> None:
     """Bastion: a secure runtime for MCP servers. Every tool call authenticated, checked and audited."""
     if ctx.invoked_subcommand not in GATEWAY_COMMANDS:  # those turn it on once their gateway runs
-        program.resume()
+        collector.resume()
 
 
 GATEWAY_COMMANDS = frozenset({"up", "wrap"})
-"""The commands that run a gateway: the cycle collector stays paused until it is built (`program.py`)."""
+"""The commands that run a gateway: the cycle collector stays paused until it is built (`collector.py`)."""
 
 
 @main.command()
@@ -118,7 +118,7 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
 
     async def run() -> None:
         async with gateway.running():
-            program.resume()
+            collector.resume()
             ready = anyio.Event()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_announce, gateway, ready, first_token)
@@ -145,7 +145,7 @@ def up(config_path: Path, verbose: bool, log_format: str | None) -> None:
 
 def _gateway_class() -> type[Gateway]:
     """The gateway, imported by the commands that run one (with the cycle collector paused
-    when run as the `bastion` program: `program.py`)."""
+    when run as the `bastion` program: `collector.py`)."""
     from bastion.gateway.gateway import Gateway
 
     return Gateway
@@ -299,7 +299,7 @@ def wrap(
 
         async def run() -> None:
             async with gateway.running():
-                program.resume()
+                collector.resume()
                 await gateway.serve_stdio(served)
 
         try:
@@ -326,7 +326,7 @@ def _wrap_every_server(config_path: Path | None, debug: bool, log_format: str | 
 
     async def run() -> None:
         async with gateway.running():
-            program.resume()
+            collector.resume()
             await gateway.serve_stdio(None)
 
     try:

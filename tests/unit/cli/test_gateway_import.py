@@ -1,4 +1,4 @@
-"""The `bastion` program starts with the cycle collector paused (`bastion.cli.program`): a
+"""The `bastion` program starts with the cycle collector paused (`bastion.cli.collector`): a
 command's start builds a few hundred thousand objects and no garbage. It is on again, what was
 built frozen, once the command's code is loaded; for `up` and `wrap`, once their gateway runs
 (tests/e2e/test_wrap_cold_start.py). Only the program pauses it: importing the CLI does not."""
@@ -9,7 +9,7 @@ import gc
 import subprocess
 import sys
 
-from bastion.cli import program
+from bastion.cli import collector
 from bastion.cli.main import _gateway_class
 from bastion.gateway.gateway import Gateway
 
@@ -18,7 +18,7 @@ def test_importing_the_cli_leaves_the_collector_alone() -> None:
     assert gc.isenabled()
     frozen = gc.get_freeze_count()
     assert _gateway_class() is Gateway
-    program.resume()  # not paused by the program: nothing to do
+    collector.resume()  # not paused by the program: nothing to do
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
 
