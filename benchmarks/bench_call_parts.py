@@ -126,10 +126,9 @@ async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float, busy:
     }
     runs = {name: calls for name in parts} | {"check_result 1k rows": max(1, calls // LARGE_EVERY)}
     spent: dict[str, list[float]] = {name: [] for name in parts}
-    warm = 0.0  # CPU of the busy waits, taken out of each part's
     for _ in range(rounds):
         for name, part in parts.items():
-            began, warm = time.process_time(), 0.0
+            began, warm = time.process_time(), 0.0  # warm: the CPU of the busy waits, taken out
             for _ in range(runs[name]):
                 if idle_s and busy:
                     waited = time.process_time()
