@@ -1,7 +1,7 @@
 """The CPU of Bastion's own work per tool call, without the SDK's protocol stacks.
 
 Run: .venv/bin/python benchmarks/bench_own_work.py [--calls N] [--durability power,process]
-     [--observe off,metrics,tracing] [--front none,sdk,relay]
+     [--observe off,metrics,tracing] [--front none,sdk,relay] [--count]
 
 Per call it runs what the gateway runs outside the SDK: the audit middleware
 (`CallRecorder._record`: the write-ahead `call.requested` record, durable, then the
@@ -17,6 +17,9 @@ OpenTelemetry SDK's, not an exporter's). `--front` adds the front door's server 
 it (`own_work_fronts.py`): `none` (only the audit and guard work above), `sdk` (the POSTed
 body through the SDK's server stack, as `BASTION_RELAY=0` serves it) or `relay` (through
 Bastion's relay, the default): from the parsed HTTP request to the serialized answer.
+`--count` prints, instead of CPU, the Python-level calls (functions and builtins, `sys.setprofile`)
+the event loop's thread makes per call: the same for the same tree, so a change's effect shows
+without the host's noise.
 Compare two checkouts by running this file under each one's
 `PYTHONPATH=.../src`, alternately. Figures are printed, not asserted.
 """
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import itertools
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -155,9 +159,32 @@ async def _front_rounds(gateway: Gateway, calls: int, front: str) -> tuple[float
         return await _timed(one, calls)
 
 
+COUNT_CALLS = False
+"""`--count`: Python-level calls (functions and builtins) on the event loop's thread per call, instead of CPU."""
+
+
+def _counted(events: list[int]) -> Any:
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" or event == "c_call":
+            events[0] += 1
+
+    return profile
+
+
 async def _timed(one: Any, calls: int) -> tuple[float, float]:
     for _ in range(WARMUP):
         await one()
+    if COUNT_CALLS:  # deterministic: the same tree gives the same count (less the sleep-only loop's)
+        idle, busy = [0], [0]
+        sys.setprofile(_counted(idle))
+        for _ in range(calls):
+            await asyncio.sleep(UPSTREAM_S)
+        sys.setprofile(_counted(busy))
+        for _ in range(calls):
+            await one()
+        sys.setprofile(None)
+        per_call = (busy[0] - idle[0]) / calls
+        return per_call, per_call
     own: list[float] = []
     for _ in range(ROUNDS):
         began = time.process_time()
@@ -177,11 +204,17 @@ def main() -> None:
     parser.add_argument("--durability", default="power,process", help="audit.durability values, comma-separated")
     parser.add_argument("--observe", default="metrics", help="off, metrics and/or tracing, comma-separated")
     parser.add_argument("--front", default="none", help="none, sdk and/or relay, comma-separated")
+    parser.add_argument("--count", action="store_true", help="count Python calls per call instead of timing CPU")
     args = parser.parse_args()
+    global COUNT_CALLS
+    COUNT_CALLS = args.count
     for durability in args.durability.split(","):
         for observe in args.observe.split(","):
             for front in args.front.split(","):
                 median, lowest = asyncio.run(measure(durability, args.calls, observe, front))
+                if args.count:
+                    print(f"[{durability}, {observe}, front {front}] Python calls per call: {median:.1f}")
+                    continue
                 print(
                     f"[{durability}, {observe}, front {front}] Bastion's own CPU per call: "
                     f"median {median:.0f} µs, lowest {lowest:.0f} µs"

@@ -20,7 +20,9 @@ marked `bus_only()`: context the event bus's subscribers (alerts) read, never re
 from __future__ import annotations
 
 import dataclasses
+import operator
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -57,18 +59,29 @@ class AuditEvent:
 
     def details(self) -> dict[str, Any]:
         """The fields particular to this kind of event, by name."""
-        names = _DETAIL_NAMES.get(type(self))
-        if names is None:
+        read = _DETAIL_READERS.get(type(self))
+        if read is None:
             names = tuple(f.name for f in dataclasses.fields(self) if _recorded(f))
-            _DETAIL_NAMES[type(self)] = names
-        details = {name: getattr(self, name) for name in names}
+            read = _DETAIL_READERS[type(self)] = _reader(names)
+        details = read(self)
         for name in self.OMITTED_WHEN_NONE:
             if details.get(name, 0) is None:
                 del details[name]
         return details
 
 
-_DETAIL_NAMES: dict[type, tuple[str, ...]] = {}
+def _reader(names: tuple[str, ...]) -> Callable[[AuditEvent], dict[str, Any]]:
+    """What `details` builds for a class recording `names`: one `attrgetter` call reads them all."""
+    if not names:
+        return lambda event: {}
+    if len(names) == 1:
+        name = names[0]
+        return lambda event: {name: getattr(event, name)}
+    values = operator.attrgetter(*names)
+    return lambda event: dict(zip(names, values(event), strict=True))
+
+
+_DETAIL_READERS: dict[type, Callable[[AuditEvent], dict[str, Any]]] = {}
 
 
 COMMON_FIELDS = ("time", "agent", "server", "correlation_id")

@@ -170,8 +170,11 @@ def strings_masked_by(mask: TextMasker, value: Any) -> Any:
 
 
 def _is_secret_key(key: Any, item: Any) -> bool:
-    if type(key) is not str or not isinstance(item, str | int) or isinstance(item, bool):
+    if type(key) is not str:
         return False
+    kind = type(item)
+    if kind is not str and kind is not int and (kind is bool or not isinstance(item, str | int)):
+        return False  # exact `str`/`int` (the JSON values) without a trip through `isinstance`
     return names_secret(key)
 
 

@@ -15,12 +15,31 @@ milliseconds, during which the event loop would serve no other agent."""
 
 
 def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
-    """Characters of text in `value` (nested), counted up to about `limit`."""
+    """Characters of text in `value` (nested): the exact count when it is at most `limit`, else some
+    count above `limit` (the walk stops there)."""
     total = 0
     stack = [value]
     while stack and total <= limit:
         item = stack.pop()
-        if isinstance(item, str):
+        kind = type(item)
+        # Exact JSON types first (what a decoded call or result holds): `isinstance` against
+        # `Mapping` is a trip through abc for every value.
+        if kind is dict:
+            total += len(item)
+            for each in item.values():  # a map's strings counted here, not pushed and popped
+                if type(each) is str:
+                    total += len(each)
+                    if total > limit:
+                        return total
+                elif type(each) not in _LEAVES:
+                    stack.append(each)
+        elif kind is str:
+            total += len(item)
+        elif kind is list:
+            stack.extend(item)
+        elif kind in _LEAVES:
+            continue
+        elif isinstance(item, str):
             total += len(item)
         elif isinstance(item, Mapping):
             stack.extend(item.values())
@@ -28,6 +47,9 @@ def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return total
+
+
+_LEAVES = frozenset({int, float, bool, type(None)})
 
 
 async def run_sized(value: Any, work: Callable[..., T], *args: Any) -> T:

@@ -48,3 +48,16 @@ def test_details_are_the_kind_specific_fields() -> None:
         event.tool = "other"  # type: ignore[misc]
     traced = dataclasses.replace(event, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
     assert traced.details()["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.mark.parametrize("cls", EVENT_TYPES.values(), ids=list(EVENT_TYPES))
+def test_details_read_every_recorded_field_in_order(cls: type[AuditEvent]) -> None:
+    """`details` (one `attrgetter` per class) is each recorded field's value, by name, in the class's order."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    event = cls(**{f.name: f"value of {f.name}" for f in fields})
+    recorded = [f.name for f in fields if f.name not in COMMON_FIELDS and not f.metadata.get("bus_only")]
+
+    assert list(event.details().items()) == [(name, f"value of {name}") for name in recorded]
+    if cls.OMITTED_WHEN_NONE:
+        unset = cls(**{f.name: None if f.name in cls.OMITTED_WHEN_NONE else "x" for f in fields})
+        assert not set(unset.details()) & set(cls.OMITTED_WHEN_NONE)

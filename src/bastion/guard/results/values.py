@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -200,19 +201,43 @@ def _whole_forms(text: str) -> Iterator[str]:
         yield compact
 
 
-def _argument_strings(value: object) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
+def _argument_strings(value: object) -> list[str]:
+    """Every string of `value` (nested), and each integer of eight digits or more as its text, in order."""
+    found: list[str] = []
+    _collect_strings(value, found)
+    return found
+
+
+def _collect_strings(value: Any, found: list[str]) -> None:
+    # Exact JSON types first (what a decoded call holds), the ABCs only for anything else: `isinstance`
+    # against `Mapping` is a trip through abc for every value.
+    kind = type(value)
+    if kind is str:
+        found.append(value)
+    elif kind is dict:
+        for item in value.values():
+            if type(item) is str:
+                found.append(item)
+            else:
+                _collect_strings(item, found)
+    elif kind is list:
+        for item in value:
+            _collect_strings(item, found)
+    elif kind is bool or kind is float or value is None:
+        return
+    elif isinstance(value, str):
+        found.append(value)
     elif isinstance(value, bool):
         return
-    elif isinstance(value, int) and abs(value) >= 10_000_000:
-        yield str(value)  # an account number passed as a number
+    elif isinstance(value, int):
+        if abs(value) >= 10_000_000:
+            found.append(str(value))  # an account number passed as a number
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from _argument_strings(item)
+            _collect_strings(item, found)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _argument_strings(item)
+            _collect_strings(item, found)
 
 
 def _url(url: str) -> str:

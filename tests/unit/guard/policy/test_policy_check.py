@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bastion.config import load_config
 from bastion.guard.off_loop import OFF_LOOP_BYTES, text_size
@@ -150,6 +154,46 @@ async def test_an_engine_failure_denies(check: PolicyCheck, monkeypatch: pytest.
 )
 def test_text_size(value: Any, size: int) -> None:
     assert text_size(value) == size
+
+
+def _text_size_by_abc(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
+    """`text_size` as it was written before its exact-type fast path: `isinstance` against the ABCs."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+            total += len(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
+
+
+class _Text(str):
+    pass
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+    | st.text(max_size=10).map(_Text) | st.binary(max_size=5),
+    lambda inner: st.lists(inner, max_size=5) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=5)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=3).map(MappingProxyType),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@given(value=_JSONISH, limit=st.integers(min_value=0, max_value=200))
+def test_text_size_is_the_abc_walks(value: Any, limit: int) -> None:
+    """The fast path by exact type counts what the walk by `isinstance` counted, for JSON values and others
+    (str subclasses, tuples, read-only mappings, bytes): the same count up to the limit, above it both
+    times when the text is larger (where each walk stops past the limit may differ)."""
+    full, counted = _text_size_by_abc(value, 10**9), text_size(value, limit)
+    assert counted == full if full <= limit else counted > limit
+    assert text_size(value) == full
 
 
 @pytest.mark.anyio
