@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bastion.audit.events import AuditEvent, CallCompleted, EgressBlocked, VerdictReached
+from bastion.observability.fast_metrics import CounterChild, FastCounter, FastHistogram, HistogramChild
 from bastion.observability.outcomes import OUTCOMES, CallOutcomes
 from bastion.observability.readings import LiveReadings, ServerReading
 
@@ -43,38 +44,38 @@ class GatewayMetrics:
         self._tools: dict[str, set[str]] = {}
         self._outcomes = CallOutcomes()
         # The labelled children, looked up once: `labels()` validates and locks on every call.
-        self._check_children: dict[str, Histogram] = {}
-        self._call_children: dict[tuple[str, ...], Counter] = {}
-        self._duration_children: dict[str, Histogram] = {}
+        self._check_children: dict[str, HistogramChild] = {}
+        self._call_children: dict[tuple[str, ...], CounterChild] = {}
+        self._duration_children: dict[str, HistogramChild] = {}
         call_labels = ["server", "tool", "outcome", *(["agent"] if per_agent else [])]
-        self.tool_calls = Counter(
+        self.tool_calls = FastCounter(
             "bastion_tool_calls",
             "Tool calls, by how they ended (allowed, denied, held, approved, failed, rate_limited).",
             call_labels,
             registry=self.registry,
         )
-        self.call_duration = Histogram(
+        self.call_duration = FastHistogram(
             "bastion_tool_call_duration_seconds",
             "Client-visible duration of tool calls, from the request reaching Bastion to its answer.",
             ["server"],
             buckets=CALL_BUCKETS,
             registry=self.registry,
         )
-        self.guard_duration = Histogram(
+        self.guard_duration = FastHistogram(
             "bastion_guard_duration_seconds",
             "Time each guard check took on a tool call.",
             ["check"],
             buckets=GUARD_BUCKETS,
             registry=self.registry,
         )
-        self.egress_blocked = Counter(
+        self.egress_blocked = FastCounter(
             "bastion_egress_blocked",
             "Connections a sandboxed server tried that the egress proxy refused.",
             ["server"],
             registry=self.registry,
         )
-        self.audit_events = Counter("bastion_audit_events", "Audit events recorded.", registry=self.registry)
-        self.audit_write = Histogram(
+        self.audit_events = FastCounter("bastion_audit_events", "Audit events recorded.", registry=self.registry)
+        self.audit_write = FastHistogram(
             "bastion_audit_write_seconds",
             "Time a write-ahead (durable) audit record took to commit.",
             buckets=WRITE_BUCKETS,
