@@ -66,6 +66,7 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
         for name in event.PAYLOAD_FIELDS:
             details[name] = cap_payload(details[name])
         data = to_json(details)
+    tool, rule = details.get("tool"), details.get("rule")
     verdict = details.get("verdict", details.get("outcome"))
     return EventRow(
         event.time,
@@ -73,9 +74,10 @@ def encode_event(event: AuditEvent, policy: PayloadPolicy) -> EventRow:
         event.agent,
         event.server,
         event.correlation_id,
-        _text_or_none(details.get("tool")),
-        _text_or_none(verdict),
-        _text_or_none(details.get("rule")),
+        # `type(...) is str` first: the usual value, without a call (a `str` subclass, an enum, still counts)
+        tool if type(tool) is str else _text_or_none(tool),
+        verdict if type(verdict) is str else _text_or_none(verdict),
+        rule if type(rule) is str or rule is None else _text_or_none(rule),
         data,
     )
 

@@ -289,7 +289,7 @@ def outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """The agent's params minus what belongs to its own hop: era envelope keys and progress token."""
     out = dict(params or {})
     meta = out.get("_meta")
-    if isinstance(meta, Mapping):
+    if meta is not None and isinstance(meta, Mapping):  # None (the usual) without a trip through abc
         kept = {k: v for k, v in meta.items() if k != "progressToken" and not k.startswith(_RESERVED_META_PREFIX)}
         if kept:
             out["_meta"] = kept
@@ -301,14 +301,14 @@ def outbound_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 def progress_token_of(params: Mapping[str, Any] | None) -> str | int | None:
     """`params._meta.progressToken` (a bool is none: it would alias 1), as the SDK reads it."""
     meta = params.get("_meta") if params is not None else None
-    token = meta.get("progressToken") if isinstance(meta, Mapping) else None
+    token = meta.get("progressToken") if meta is not None and isinstance(meta, Mapping) else None
     return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
 
 def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:
     """The upstream's result minus its own era stamps; the SDK stamps ours for the agent's era."""
     meta = result.get("_meta")
-    if isinstance(meta, Mapping) and any(k.startswith(_RESERVED_META_PREFIX) for k in meta):
+    if meta is not None and isinstance(meta, Mapping) and any(k.startswith(_RESERVED_META_PREFIX) for k in meta):
         kept = {k: v for k, v in meta.items() if not k.startswith(_RESERVED_META_PREFIX)}
         result = {**result, "_meta": kept} if kept else {k: v for k, v in result.items() if k != "_meta"}
     return result

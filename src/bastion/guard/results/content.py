@@ -42,7 +42,7 @@ def _walk(value: Any, path: str, budget: list[int], found: list[tuple[str, str]]
         for key, item in value.items():
             if key in STRUCTURAL_KEYS:
                 continue
-            long_key = isinstance(key, str) and len(key) > 20
+            long_key = (type(key) is str or isinstance(key, str)) and len(key) > 20
             if type(item) in _SCALARS and not long_key:
                 continue  # nothing to read, and nothing `_walk` would do
             where = f"{path}.{key}" if path else str(key)

@@ -35,13 +35,13 @@ def _text_parts(result: Mapping[str, Any]) -> list[str]:
     for key in ("content", "contents"):
         items = result.get(key)
         for item in items if isinstance(items, list) else ():
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):  # a dict without a trip through abc
                 continue
             text = item.get("text")
             resource = item.get("resource")
-            if isinstance(resource, Mapping):
+            if resource is not None and isinstance(resource, Mapping):
                 text = resource.get("text")
-            if isinstance(text, str):
+            if type(text) is str or isinstance(text, str):
                 parts.append(text)
     return parts
 
