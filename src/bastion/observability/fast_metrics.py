@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -21,6 +22,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 __all__ = ["FastCounter", "FastHistogram"]
+
+C = TypeVar("C")
 
 
 class HistogramChild:
@@ -68,22 +71,35 @@ class CounterChild:
             return self._value
 
 
-class _Labelled:
+class _Labelled(Generic[C]):
     """A metric's name, help and label names, and its children by label values."""
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], child: Callable[[], C]) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self._lock = threading.Lock()
+        self._child = child
+        self._children: dict[tuple[str, ...], C] = {}
+        if not self.labelnames:
+            self._children[()] = child()
 
-    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+    def labels(self, *values: object) -> C:
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name}: {len(self.labelnames)} label values expected, got {len(values)}")
-        return tuple(str(value) for value in values)
+        key = tuple(str(value) for value in values)
+        child = self._children.get(key)
+        if child is None:
+            with self._lock:
+                child = self._children.setdefault(key, self._child())
+        return child
+
+    def _items(self) -> list[tuple[tuple[str, ...], C]]:
+        with self._lock:
+            return list(self._children.items())
 
 
-class FastHistogram(_Labelled, Collector):
+class FastHistogram(_Labelled[HistogramChild], Collector):
     """A histogram with `prometheus_client.Histogram`'s name, help, labels, buckets and exposition."""
 
     def __init__(
@@ -95,23 +111,13 @@ class FastHistogram(_Labelled, Collector):
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        super().__init__(name, documentation, labelnames, registry)
         bounds = tuple(float(b) for b in buckets)
         if list(bounds) != sorted(bounds) or len(set(bounds)) != len(bounds):
             raise ValueError(f"{name}: buckets must be in increasing order")
-        self._bounds = bounds[:-1] if bounds and bounds[-1] == math.inf else bounds
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
-        if not self.labelnames:
-            self._children[()] = HistogramChild(self._bounds)
+        finite = bounds[:-1] if bounds and bounds[-1] == math.inf else bounds
+        self._bounds = finite
+        super().__init__(name, documentation, labelnames, lambda: HistogramChild(finite))
         registry.register(self)
-
-    def labels(self, *values: object) -> HistogramChild:
-        key = self._key(values)
-        child = self._children.get(key)
-        if child is None:
-            with self._lock:
-                child = self._children.setdefault(key, HistogramChild(self._bounds))
-        return child
 
     def observe(self, amount: float) -> None:
         """For a histogram without labels."""
@@ -122,9 +128,7 @@ class FastHistogram(_Labelled, Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        with self._lock:
-            children = list(self._children.items())
-        for values, child in children:
+        for values, child in self._items():
             counts, total = child.snapshot()
             cumulative, buckets = 0, []
             for bound, count in zip((*self._bounds, math.inf), counts, strict=True):
@@ -134,25 +138,14 @@ class FastHistogram(_Labelled, Collector):
         yield family
 
 
-class FastCounter(_Labelled, Collector):
+class FastCounter(_Labelled[CounterChild], Collector):
     """A counter with `prometheus_client.Counter`'s name (`_total` added on exposition), help, labels and text."""
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: CollectorRegistry
     ) -> None:
-        super().__init__(name.removesuffix("_total"), documentation, labelnames, registry)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
-        if not self.labelnames:
-            self._children[()] = CounterChild()
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, CounterChild)
         registry.register(self)
-
-    def labels(self, *values: object) -> CounterChild:
-        key = self._key(values)
-        child = self._children.get(key)
-        if child is None:
-            with self._lock:
-                child = self._children.setdefault(key, CounterChild())
-        return child
 
     def inc(self, amount: float = 1.0) -> None:
         """For a counter without labels."""
@@ -163,8 +156,6 @@ class FastCounter(_Labelled, Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        with self._lock:
-            children = list(self._children.items())
-        for values, child in children:
+        for values, child in self._items():
             family.add_metric(list(values), child.get())
         yield family
