@@ -25,6 +25,7 @@ import ahocorasick  # type: ignore[import-not-found,unused-ignore]
 
 from bastion.audit.secret_keys import names_secret
 from bastion.compact_json import compact_json
+from bastion.json_scalars import JSON_SCALARS
 
 AuditMode = Literal["full", "redacted", "shape"]
 ResultsMode = Literal["full", "redacted", "shape", "none"]
@@ -222,12 +223,9 @@ def _mask_and_truncate(value: Any, redactor: SecretRedactor, masked: dict[str, s
         }
     if kind is list or kind is tuple:
         return [_mask_and_truncate(item, redactor, masked) for item in value]
-    if kind in _SCALARS:
+    if kind in JSON_SCALARS:
         return value
     return truncate_large(redactor(value))
-
-
-_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def shape_of(value: Any) -> Any:

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from bastion.json_scalars import JSON_SCALARS
+
 T = TypeVar("T")
 
 OFF_LOOP_BYTES = 32 * 1024
@@ -31,13 +33,13 @@ def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
                     total += len(each)
                     if total > limit:
                         return total
-                elif type(each) not in _LEAVES:
+                elif type(each) not in JSON_SCALARS:
                     stack.append(each)
         elif kind is str:
             total += len(item)
         elif kind is list:
             stack.extend(item)
-        elif kind in _LEAVES:
+        elif kind in JSON_SCALARS:
             continue
         elif isinstance(item, str):
             total += len(item)
@@ -47,9 +49,6 @@ def text_size(value: Any, limit: int = OFF_LOOP_BYTES + 1) -> int:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return total
-
-
-_LEAVES = frozenset({int, float, bool, type(None)})
 
 
 async def run_sized(value: Any, work: Callable[..., T], *args: Any) -> T:

@@ -43,7 +43,7 @@ class GatewayMetrics:
         self._servers = frozenset(servers)
         self._tools: dict[str, set[str]] = {}
         self._outcomes = CallOutcomes()
-        # The labelled children, looked up once: `labels()` validates and locks on every call.
+        # The labelled children, looked up once: `labels()` checks and converts the label values on every call.
         self._check_children: dict[str, HistogramChild] = {}
         self._call_children: dict[tuple[str, ...], CounterChild] = {}
         self._duration_children: dict[str, HistogramChild] = {}

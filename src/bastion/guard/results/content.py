@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from bastion.json_scalars import JSON_SCALARS
+
 STRUCTURAL_KEYS = frozenset({"type", "mimeType", "role", "resultType", "blob", "annotations", "isError"})
 """Keys whose values describe the shape, not the content (and `blob`: base64 of binary data)."""
 
@@ -25,25 +27,21 @@ def strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     return iter(found)
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
-"""Types that hold no string: skipped without a path or an `isinstance` check against `Mapping` (an ABC, slow)."""
-
-
 def _walk(value: Any, path: str, budget: list[int], found: list[tuple[str, str]]) -> None:
     # Collected into a list rather than yielded: a generator per level of nesting costs more
     # than the strings of a usual result take to judge.
     if budget[0] <= 0:
         return
     kind = type(value)
-    if kind is str or (kind not in _SCALARS and kind is not dict and isinstance(value, str)):
+    if kind is str or (kind not in JSON_SCALARS and kind is not dict and isinstance(value, str)):
         budget[0] -= 1
         found.append((path, value))
-    elif kind is dict or (kind not in _SCALARS and isinstance(value, Mapping)):
+    elif kind is dict or (kind not in JSON_SCALARS and isinstance(value, Mapping)):
         for key, item in value.items():
             if key in STRUCTURAL_KEYS:
                 continue
             long_key = (type(key) is str or isinstance(key, str)) and len(key) > 20
-            if type(item) in _SCALARS and not long_key:
+            if type(item) in JSON_SCALARS and not long_key:
                 continue  # nothing to read, and nothing `_walk` would do
             where = f"{path}.{key}" if path else str(key)
             if long_key:
@@ -54,12 +52,12 @@ def _walk(value: Any, path: str, budget: list[int], found: list[tuple[str, str]]
                 found.append((where, item))
             else:
                 _walk(item, where, budget, found)
-    elif kind is list or kind is tuple or (kind not in _SCALARS and isinstance(value, list | tuple)):
+    elif kind is list or kind is tuple or (kind not in JSON_SCALARS and isinstance(value, list | tuple)):
         for index, item in enumerate(value):
             if type(item) is str and budget[0] > 0:  # `_walk(item, ...)` of a string, inline
                 budget[0] -= 1
                 found.append((f"{path}[{index}]", item))
-            elif type(item) not in _SCALARS:
+            elif type(item) not in JSON_SCALARS:
                 _walk(item, f"{path}[{index}]", budget, found)
 
 
