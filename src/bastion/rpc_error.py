@@ -4,15 +4,17 @@ The relay and Bastion's upstream client raise `RpcError`. The SDK's `MCPError` i
 thing on the SDK's side: its server turns one raised by a handler into the error reply (so
 Bastion's SDK middleware converts at that boundary, `as_sdk`), and its client raises one for
 an error reply (the reference path). `rpc_error` reads either, without importing the SDK:
-importing any part of it loads its client and server stacks (about 15 MB resident).
+importing any part of it loads its client and server stacks (about 15 MB resident), and
+`mcp_types` (for `error`) is imported by the first use.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp_types import ErrorData
+if TYPE_CHECKING:
+    from mcp_types import ErrorData
 
 __all__ = ["RpcError", "rpc_error"]
 
@@ -28,6 +30,8 @@ class RpcError(Exception):
 
     @property
     def error(self) -> ErrorData:
+        from mcp_types import ErrorData  # the protocol-wide models, not loaded by a wrap's start
+
         if self.data is None:
             return ErrorData(code=self.code, message=self.message)
         return ErrorData(code=self.code, message=self.message, data=self.data)

@@ -2,10 +2,9 @@
 
 An agent starts one `bastion wrap` per server and waits for each to answer `initialize`;
 everything imported before that is time it waits. The dashboard, PostgreSQL, Redis, CEL,
-JWT, SQL and shell parsing are imported when first used, never on this path, and the
-server's sandbox is started before the MCP SDK is loaded, so both boot at once. The modules
-are read from a real run (`python -X importtime`), so a new eager import anywhere on the
-path (including one merged from another branch) fails here.
+JWT, SQL and shell parsing, and the MCP SDK (its protocol models too) are imported when first
+used, never on this path. The modules are read from a real run (`python -X importtime`), so a
+new eager import anywhere on the path (including one merged from another branch) fails here.
 """
 
 from __future__ import annotations
@@ -37,11 +36,12 @@ NOT_ON_THE_PATH = (
     "sqlglot",
     "bashlex",
     "jwt",
-    # Both protocol eras' own models (`mcp_types.methods`): the handshake is answered with the
-    # protocol-wide ones (tests/unit/relay/test_handshake_models.py says why that is the same).
-    "mcp_types.methods",
-    "mcp_types._v2025_11_25",
-    "mcp_types._v2026_07_28",
+    # No part of the MCP SDK: not its client and server stacks, not both protocol eras' own models
+    # (tests/unit/relay/test_handshake_models.py says why the handshake needs none), and not the
+    # protocol-wide models: the plain handshake is read and answered without them
+    # (tests/unit/test_handshake_shapes.py says why that is the same).
+    "mcp",
+    "mcp_types",
     # The policy catalogue's parsers and families (its registry, the call view): loaded by the
     # first call judged. The audit redactor's secrets are not.
     "bastion.guard.policy.catalogue.registry",
@@ -83,9 +83,7 @@ def test_wrap_answers_initialize_without_importing_what_it_does_not_need(tmp_pat
     assert "bastion.gateway.gateway" in imported  # the measurement saw the path
     eager = sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_ON_THE_PATH))
     assert eager == []
-    # The server's sandbox is started (runtime.prestart) before the MCP SDK is loaded: they overlap.
-    first_sdk = min(i for i, m in enumerate(order) if m == "mcp" or m.startswith(("mcp.", "mcp_types")))
-    assert order.index("bastion.runtime.prestart") < first_sdk
+    assert "bastion.runtime.prestart" in imported  # the server's sandbox is started first thing
 
 
 def test_the_wrap_turns_the_cycle_collector_on_again_once_its_gateway_runs(tmp_path):

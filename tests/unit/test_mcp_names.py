@@ -22,6 +22,37 @@ def test_the_header_names_are_the_sdks() -> None:
     assert mcp_names.MCP_NAME_HEADER == MCP_NAME_HEADER
 
 
+WIRE_CONSTANTS = (
+    "PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS", "INTERNAL_ERROR",
+    "CONNECTION_CLOSED", "REQUEST_TIMEOUT", "HEADER_MISMATCH", "UNSUPPORTED_PROTOCOL_VERSION",
+    "PROTOCOL_VERSION_META_KEY", "CLIENT_INFO_META_KEY", "CLIENT_CAPABILITIES_META_KEY", "SERVER_INFO_META_KEY",
+)  # fmt: skip
+VERSION_CONSTANTS = (
+    "HANDSHAKE_PROTOCOL_VERSIONS", "MODERN_PROTOCOL_VERSIONS", "LATEST_HANDSHAKE_VERSION", "LATEST_MODERN_VERSION",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", WIRE_CONSTANTS)
+def test_the_error_codes_and_meta_keys_are_the_sdks(name: str) -> None:
+    import mcp_types
+
+    assert getattr(mcp_names, name) == getattr(mcp_types, name)
+
+
+@pytest.mark.parametrize("name", VERSION_CONSTANTS)
+def test_the_protocol_versions_are_the_sdks(name: str) -> None:
+    from mcp_types import version
+
+    assert getattr(mcp_names, name) == getattr(version, name)
+
+
+def test_the_relays_error_codes_are_these() -> None:
+    from bastion.relay import jsonrpc
+
+    for name in ("PARSE_ERROR", "INVALID_REQUEST", "METHOD_NOT_FOUND", "INVALID_PARAMS", "INTERNAL_ERROR"):
+        assert getattr(jsonrpc, name) == getattr(mcp_names, name)
+
+
 def test_a_server_inherits_what_the_sdk_would_pass_it(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(mcp_names.DEFAULT_INHERITED_ENV_VARS) == list(sdk_stdio.DEFAULT_INHERITED_ENV_VARS)
     monkeypatch.setenv("HOME", "/home/agent")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-from mcp_types import INVALID_REQUEST
 
 from bastion.front.status_key import bearer_of, is_status_key
 from bastion.guard.pipeline import ContentWithheld
+from bastion.mcp_names import INVALID_REQUEST
 from bastion.model import Principal, ToolCall
 from bastion.observability.readings import ServerReading
 from bastion.rpc_error import RpcError

@@ -23,12 +23,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import mcp_types as types
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from bastion import __version__
 from bastion.config import BastionConfig
+from bastion.lazy_import import lazy_module
+from bastion.mcp_names import INTERNAL_ERROR, INVALID_PARAMS, MODERN_PROTOCOL_VERSIONS
 from bastion.model import Principal
 from bastion.proxy.aggregate_catalogue import Catalogue
 from bastion.proxy.downstream import AgentSession, DownstreamHub
@@ -40,9 +39,12 @@ from bastion.upstream.sdk_access import connection_of
 from bastion.upstream.upstream import UpstreamUnavailable
 
 if TYPE_CHECKING:
+    import mcp_types as types
     from mcp.server.context import ServerMiddleware, ServerRequestContext
 
     from bastion.proxy.sdk_server import SdkHandler, SdkServer
+else:  # the protocol-wide models: a quarter of a wrap's start, loaded by their first use
+    types = lazy_module("mcp_types")
 
 logger = logging.getLogger(__name__)
 
@@ -109,16 +111,16 @@ class AggregateServer(ServedIdentity):
     def sdk_middleware(self) -> list[ServerMiddleware[Any]]:
         return [self.recorder.middleware(self)]
 
-    def get_capabilities(self, *, protocol_version: str | None = None) -> types.ServerCapabilities:
+    def capabilities_wire(self, *, protocol_version: str | None = None) -> dict[str, Any]:
         """What the SDK's server derives from these handlers (no subscriptions, no list-change
         notices in the 2026 era), but for tools: servers drop out and come back, and legacy-era
-        agents are told (`list_changes`)."""
-        handshake_era = protocol_version not in MODERN_PROTOCOL_VERSIONS
-        capabilities = types.ServerCapabilities(tools=types.ToolsCapability(list_changed=handshake_era))
+        agents are told (`list_changes`). In the model's field order, as the wire has it."""
+        capabilities: dict[str, Any] = {}
         if "prompts/list" in self.handlers:
-            capabilities.prompts = types.PromptsCapability(list_changed=False)
+            capabilities["prompts"] = {"listChanged": False}
         if "resources/list" in self.handlers:
-            capabilities.resources = types.ResourcesCapability(subscribe=False, list_changed=False)
+            capabilities["resources"] = {"subscribe": False, "listChanged": False}
+        capabilities["tools"] = {"listChanged": protocol_version not in MODERN_PROTOCOL_VERSIONS}
         return capabilities
 
     # What the recorder asks (`recording.RecordedServer`)

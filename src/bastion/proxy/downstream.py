@@ -17,23 +17,31 @@ import itertools
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import mcp_types as types
-from mcp_types import INVALID_REQUEST, RequestId
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 
+from bastion.lazy_import import lazy_module
+from bastion.mcp_names import INVALID_REQUEST, MODERN_PROTOCOL_VERSIONS
 from bastion.model import Principal
 from bastion.rpc_error import RpcError
+from bastion.upstream.wire import RequestId
+
+if TYPE_CHECKING:
+    import mcp_types as types
+else:  # the protocol-wide models: a quarter of a wrap's start, loaded by their first use
+    types = lazy_module("mcp_types")
 
 logger = logging.getLogger(__name__)
 
-_SERVER_REQUESTS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
-    "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult),
-    "elicitation/create": (types.ElicitRequest, types.ElicitResult),
-    "roots/list": (types.ListRootsRequest, types.ListRootsResult),
-}
+
+def _server_requests() -> dict[str, tuple[type[BaseModel], type[BaseModel]]]:
+    """The server-to-client requests relayed to an agent: method -> (request model, result model)."""
+    return {
+        "sampling/createMessage": (types.CreateMessageRequest, types.CreateMessageResult),
+        "elicitation/create": (types.ElicitRequest, types.ElicitResult),
+        "roots/list": (types.ListRootsRequest, types.ListRootsResult),
+    }
 
 
 class AgentConnection(Protocol):
@@ -126,7 +134,7 @@ class DownstreamHub:
 
     async def relay_request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a server-to-client request to the one agent it can belong to."""
-        kinds = _SERVER_REQUESTS.get(method)
+        kinds = _server_requests().get(method)
         if kinds is None:
             raise RpcError(INVALID_REQUEST, f"Bastion does not relay {method!r}")
         request_type, result_type = kinds

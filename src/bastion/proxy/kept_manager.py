@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
-from mcp_types import INTERNAL_ERROR
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from bastion.mcp_names import INTERNAL_ERROR
 from bastion.proxy.sdk_user import bind_sdk_user
 
 if TYPE_CHECKING:

@@ -8,15 +8,14 @@ SDK's `Server` serving the same handlers (`sdk`, the reference path) is built on
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-import mcp_types as types
-from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from bastion.guard.pipeline import ContentWithheld, GuardPipeline, denial_message
+from bastion.lazy_import import lazy_module
+from bastion.mcp_names import CONNECTION_CLOSED, INTERNAL_ERROR, MODERN_PROTOCOL_VERSIONS
 from bastion.model import Principal, ToolCall
 from bastion.proxy.downstream import AgentChannel, DownstreamHub
 from bastion.proxy.identity import ServedIdentity
@@ -27,9 +26,12 @@ from bastion.upstream.sdk_access import connection_of
 from bastion.upstream.upstream import Upstream, UpstreamUnavailable
 
 if TYPE_CHECKING:
+    import mcp_types as types
     from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 
     from bastion.proxy.sdk_server import SdkHandler, SdkServer
+else:  # the protocol-wide models: a quarter of a wrap's start, loaded by their first use
+    types = lazy_module("mcp_types")
 
 FORWARDED_METHODS: tuple[str, ...] = (
     "tools/list",
@@ -52,6 +54,10 @@ CHECKED_CONTENT = frozenset({"resources/read", "prompts/get"})
 _RESERVED_META_PREFIX = "io.modelcontextprotocol/"
 
 _HANDSHAKE_METHODS = frozenset({"initialize", "server/discover"})
+
+
+_UNOFFERED = frozenset({"tasks", "extensions"})
+"""Upstream capabilities never offered to agents (Bastion relays neither)."""
 
 
 class RequestScope(Protocol):
@@ -120,26 +126,25 @@ class ProxyServer(ServedIdentity):
         if info is None:
             return
         if info.server_info is not None:
-            self.name = info.server_info.name
-            self.version = info.server_info.version
-            self.title = info.server_info.title
+            self.name = info.server_info["name"]
+            self.version = info.server_info["version"]
+            self.title = info.server_info.get("title")
         self.instructions = info.instructions
         self.identity_changed()
 
-    def get_capabilities(self, *, protocol_version: str | None = None) -> types.ServerCapabilities:
+    def capabilities_wire(self, *, protocol_version: str | None = None) -> dict[str, Any]:
         info = self.upstream.info
         if info is None:
-            return types.ServerCapabilities()
+            return {}
         # Only what Bastion forwards is offered: no tasks, no extension methods.
-        capabilities = info.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None})
+        capabilities = {key: copy.deepcopy(value) for key, value in info.capabilities.items() if key not in _UNOFFERED}
         if protocol_version in MODERN_PROTOCOL_VERSIONS:
             # Change notices reach 2026 agents only over subscriptions/listen, which is not relayed.
-            for part in (capabilities.tools, capabilities.prompts):
-                if part is not None:
-                    part.list_changed = False
-            if capabilities.resources is not None:
-                capabilities.resources.list_changed = False
-                capabilities.resources.subscribe = False
+            for part in ("tools", "prompts"):
+                if part in capabilities:
+                    capabilities[part] = {"listChanged": False}
+            if "resources" in capabilities:
+                capabilities["resources"] = {"subscribe": False, "listChanged": False}
         return capabilities
 
     async def _upstream_ready(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -314,5 +319,6 @@ def _inbound_result(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _tool_error(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+def _tool_error(message: str) -> dict[str, Any]:
+    """A tool result that reports an error, as the SDK's `CallToolResult` dumps it."""
+    return {"content": [{"type": "text", "text": message}], "isError": True, "resultType": "complete"}

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol
 
 import anyio
-from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 from pydantic import ValidationError
 
 from bastion.audit.events import AuditEvent, CallCompleted, CallRequested, VerdictReached
 from bastion.audit.store import AuditStore, AuditStoreError
 from bastion.compact_json import json_size
+from bastion.mcp_names import INTERNAL_ERROR, INVALID_REQUEST
 from bastion.model import Outcome, Principal, Verdict
 from bastion.proxy.in_flight import InFlightCall, InFlightCalls
 from bastion.proxy.refusals import RefusalRecorder

@@ -11,8 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
+from bastion.mcp_names import MODERN_PROTOCOL_VERSIONS
 from bastion.upstream.sdk_access import connection_of
 
 if TYPE_CHECKING:

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_types import (
+from bastion.mcp_names import (
     CLIENT_CAPABILITIES_META_KEY,
+    MODERN_PROTOCOL_VERSIONS,
     PROTOCOL_VERSION_META_KEY,
     UNSUPPORTED_PROTOCOL_VERSION,
 )
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from bastion.relay import jsonrpc
 
 HANDSHAKE_ENVELOPE_REFUSED = (

@@ -20,19 +20,19 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import mcp_types as types
-from mcp_types.version import LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
-
 from bastion.lazy_import import lazy_module
+from bastion.mcp_names import LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from bastion.relay import jsonrpc
 from bastion.relay.flow import Flow
 from bastion.rpc_error import RpcError
 
 if TYPE_CHECKING:
+    import mcp_types as types
     from mcp_types import methods as spec_methods
 
     from bastion.proxy.identity import ServedIdentity
 else:  # both eras' models: loaded by the first 2026-era request or unserved spec method, not by the handshake
+    types = lazy_module("mcp_types")
     spec_methods = lazy_module("mcp_types.methods")
 
 DISCOVER = "server/discover"

@@ -25,9 +25,9 @@ import uuid
 from typing import Any
 
 import anyio
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
+from bastion.mcp_names import HANDSHAKE_PROTOCOL_VERSIONS
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import progress_token_of

@@ -15,9 +15,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp_types import HEADER_MISMATCH
 from starlette.types import Receive, Scope, Send
 
+from bastion.mcp_names import HEADER_MISMATCH
 from bastion.model import Principal
 from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import progress_token_of

@@ -14,12 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
-from mcp_types import SERVER_INFO_META_KEY
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 
+from bastion import handshake_shapes
 from bastion.lazy_import import lazy_module
+from bastion.mcp_names import (
+    HANDSHAKE_PROTOCOL_VERSIONS,
+    LATEST_HANDSHAKE_VERSION,
+    MODERN_PROTOCOL_VERSIONS,
+    SERVER_INFO_META_KEY,
+)
+from bastion.proxy.identity import implementation_wire
 from bastion.proxy.proxy import FORWARDED_METHODS, ProxyServer, outbound_params
 from bastion.proxy.recording import CallRecorder, Target
 from bastion.relay import era, jsonrpc
@@ -30,10 +35,12 @@ from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.upstream import UpstreamUnavailable
 
 if TYPE_CHECKING:
+    import mcp_types as types
     from mcp_types import methods as spec_methods
 
     from bastion.proxy.identity import ServedIdentity
 else:  # both eras' models (a third of a wrap's start): loaded by the first 2026-era request
+    types = lazy_module("mcp_types")
     spec_methods = lazy_module("mcp_types.methods")
 
 logger = logging.getLogger(__name__)
@@ -169,34 +176,38 @@ async def handshake(
     identity and capabilities (`create_initialization_options`, once `ready` has run).
 
     The SDK's server also checks the request, and shapes the answer, with the 2025-11-25 era's
-    own models (`mcp_types.methods`). Both are no-ops here: the protocol-wide models used below
-    accept no request the era's refuse (they are the stricter of the two), and the era's shaping
-    returns an answer built from them unchanged. So the era's models, a third of what a
-    `bastion wrap` imports, are not loaded for the handshake; the property tests in
-    `tests/unit/relay/test_handshake_models.py` hold both facts for the SDK installed."""
-    init = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False)
-    requested = init.protocol_version
-    negotiated = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+    own models (`mcp_types.methods`). Both are no-ops here: the protocol-wide models accept no
+    request the era's refuse (they are the stricter of the two), and the era's shaping returns
+    an answer built as theirs unchanged. So the era's models, a third of what a `bastion wrap`
+    imports, are not loaded for the handshake; the property tests in
+    `tests/unit/relay/test_handshake_models.py` hold both facts for the SDK installed. Nor are
+    the protocol-wide ones, for a request of the plain shape agents send
+    (`handshake_shapes.client_initialize_version`): the answer is built from the served
+    identity's wire form, as `InitializeResult` dumps it."""
+    version = handshake_shapes.client_initialize_version(flow.params or {})
+    if version is None:
+        version = types.InitializeRequestParams.model_validate(flow.params or {}, by_name=False).protocol_version
+    negotiated = version if version in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
     if ready is not None:
         await ready()
     options = server.create_initialization_options()
-    result = types.InitializeResult(
-        protocol_version=negotiated,
-        capabilities=options.capabilities,
-        server_info=types.Implementation(
-            name=options.server_name,
-            title=options.title,
-            description=options.description,
-            version=options.server_version,
-            website_url=options.website_url,
-            icons=options.icons,
+    answer: dict[str, Any] = {
+        "protocolVersion": negotiated,
+        "capabilities": options.capabilities,
+        "serverInfo": implementation_wire(
+            options.server_name,
+            options.server_version,
+            options.title,
+            options.description,
+            options.website_url,
+            options.icons,
         ),
-        instructions=options.instructions,
-    )
-    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    }
+    if options.instructions is not None:
+        answer["instructions"] = options.instructions
     if flow.session.session is not None:
         flow.session.session.protocol_version = negotiated
-    return dumped
+    return answer
 
 
 def dumped(result: Any) -> dict[str, Any]:

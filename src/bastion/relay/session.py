@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from mcp_types import INTERNAL_ERROR, ErrorData
 from pydantic import BaseModel
 
+from bastion.mcp_names import INTERNAL_ERROR
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.jsonrpc import RequestId
@@ -131,6 +131,8 @@ class RelaySession:
         finally:
             self._pending.pop(request_id, None)
         if pending.error is not None:
+            from mcp_types import ErrorData  # the protocol-wide models: not loaded by a wrap's start
+
             raise RpcError.from_error_data(ErrorData.model_validate(pending.error))
         return pending.result or {}
 

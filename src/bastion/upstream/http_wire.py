@@ -21,10 +21,17 @@ from contextlib import asynccontextmanager
 
 import anyio
 import httpx2
-from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from bastion.mcp_names import MCP_PROTOCOL_VERSION_HEADER, MCP_SESSION_ID
+from bastion.mcp_names import (
+    CONNECTION_CLOSED,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    MCP_PROTOCOL_VERSION_HEADER,
+    MCP_SESSION_ID,
+    METHOD_NOT_FOUND,
+    MODERN_PROTOCOL_VERSIONS,
+    PARSE_ERROR,
+)
 from bastion.upstream.json_codec import DecodeError, loads
 from bastion.upstream.origin import stream_within_origin
 from bastion.upstream.wire import ConnectionLost, Inbox, RequestId

@@ -25,9 +25,9 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_PARAMS, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
+from bastion.mcp_names import CONNECTION_CLOSED, INTERNAL_ERROR, INVALID_PARAMS, REQUEST_TIMEOUT
 from bastion.rpc_error import RpcError, rpc_error
 from bastion.upstream.json_codec import dumps
 from bastion.upstream.wire import ConnectionLost, RequestId, Wire

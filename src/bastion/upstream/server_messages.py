@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mcp_types import METHOD_NOT_FOUND
 from pydantic import ValidationError
 
 from bastion.lazy_import import lazy_module
+from bastion.mcp_names import METHOD_NOT_FOUND
 from bastion.rpc_error import RpcError
 from bastion.upstream.jsonrpc_session import NotificationHandler, ServerRequestHandler
 

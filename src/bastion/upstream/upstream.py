@@ -22,15 +22,16 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TextIO
 
 import anyio
 import anyio.abc
-import mcp_types as types
-from mcp_types import CONNECTION_CLOSED, INTERNAL_ERROR
 
 from bastion import __version__
 from bastion.config import HttpServerConfig, StdioServerConfig
+from bastion.lazy_import import lazy_module
+from bastion.mcp_names import CONNECTION_CLOSED, INTERNAL_ERROR
 from bastion.rpc_error import RpcError
 from bastion.runtime.command_paths import resolve_command as resolve_command  # re-exported: it lived here
 from bastion.runtime.prestart import PrestartedServer
@@ -46,9 +47,12 @@ from bastion.upstream.wire import RequestId
 
 if TYPE_CHECKING:
     import httpx2
+    import mcp_types as types
     from mcp.shared.dispatcher import ProgressFnT
 
     from bastion.upstream.http_session import SessionWatch
+else:  # the protocol-wide models: a quarter of a wrap's start, loaded by their first use
+    types = lazy_module("mcp_types")
 
 __all__ = ["Upstream", "UpstreamInfo", "UpstreamUnavailable", "resolve_command"]
 
@@ -65,7 +69,8 @@ NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 ClientKind = Literal["raw", "sdk"]
 """Whose client speaks to the server: Bastion's own JSON-RPC session, or the SDK's (the reference)."""
 
-_CLIENT_INFO = types.Implementation(name="bastion", version=__version__)
+CLIENT_INFO: Final[Mapping[str, str]] = MappingProxyType({"name": "bastion", "version": __version__})
+"""Bastion's `Implementation`, as the wire has it, in every handshake it makes."""
 
 _CONNECT_TIMEOUT = 60.0
 """How long opening a session may take (npx may download a package on first start)."""
@@ -360,7 +365,7 @@ class Upstream:
                 session, self._info = await self._open(stack, connection)
                 if start is not None:
                     start.spoke()
-                self._stamp = Stamp(self._info.protocol_version, _CLIENT_INFO)
+                self._stamp = Stamp(self._info.protocol_version, CLIENT_INFO)
                 self._hold = hold = watch.scope if watch is not None else anyio.CancelScope()
                 self._end_reason = None
                 self._watch = watch
@@ -468,7 +473,7 @@ class Upstream:
                 stack,
                 self._sdk_transport(connection),
                 name=self.name,
-                client_info=_CLIENT_INFO,
+                client_info=types.Implementation.model_validate(CLIENT_INFO),
                 on_server_request=self._on_server_request,
                 on_notification=self._on_notification,
             )
@@ -489,7 +494,7 @@ class Upstream:
             wire, name=self.name, on_request=messages.request, on_notification=messages.notification
         )
         await stack.enter_async_context(session.running())
-        info = await negotiate(session, _CLIENT_INFO, CLIENT_CAPABILITIES)
+        info = await negotiate(session, CLIENT_INFO, CLIENT_CAPABILITIES)
         messages.version = info.protocol_version
         return session, info
 

@@ -21,7 +21,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import CallOptions, ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+from pydantic import BaseModel
 
+from bastion.mcp_names import REQUEST_TIMEOUT, UNSUPPORTED_PROTOCOL_VERSION
 from bastion.rpc_error import RpcError
 from bastion.upstream.handshake import UpstreamInfo
 from bastion.upstream.jsonrpc_session import NotificationHandler, ServerRequestHandler
@@ -159,14 +161,14 @@ async def _negotiate(session: ClientSession) -> UpstreamInfo:
         except MCPError as refused:
             # A server slow to start (over the SDK's 10 s probe timeout) answers the late probe,
             # which settles it on the stateless era, and then refuses the handshake: probe again.
-            if probe.code != types.REQUEST_TIMEOUT or refused.code != types.UNSUPPORTED_PROTOCOL_VERSION:
+            if probe.code != REQUEST_TIMEOUT or refused.code != UNSUPPORTED_PROTOCOL_VERSION:
                 raise
             discovered = await session.discover()
             return _discovered(session, discovered)
         return UpstreamInfo(
             protocol_version=initialized.protocol_version,
-            server_info=initialized.server_info,
-            capabilities=initialized.capabilities,
+            server_info=_wire(initialized.server_info),
+            capabilities=_wire(initialized.capabilities),
             instructions=initialized.instructions,
         )
     return _discovered(session, discovered)
@@ -175,10 +177,15 @@ async def _negotiate(session: ClientSession) -> UpstreamInfo:
 def _discovered(session: ClientSession, discovered: types.DiscoverResult) -> UpstreamInfo:
     return UpstreamInfo(
         protocol_version=session.protocol_version or discovered.supported_versions[-1],
-        server_info=session.server_info,
-        capabilities=discovered.capabilities,
+        server_info=_wire(session.server_info) if session.server_info is not None else None,
+        capabilities=_wire(discovered.capabilities),
         instructions=discovered.instructions,
     )
+
+
+def _wire(model: BaseModel) -> dict[str, Any]:
+    """What `UpstreamInfo` keeps of a model: its wire form."""
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
 
 
 class _WatchedDispatcher(JSONRPCDispatcher[Any]):

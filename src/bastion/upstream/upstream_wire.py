@@ -8,45 +8,43 @@ dispatcher, so it stamps them the way the SDK's `ClientSession` stamps its own: 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-import mcp_types as types
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 from bastion.mcp_names import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
     MCP_METHOD_HEADER,
     MCP_NAME_HEADER,
     MCP_PROTOCOL_VERSION_HEADER,
+    MODERN_PROTOCOL_VERSIONS,
     NAME_BEARING_METHODS,
+    PROTOCOL_VERSION_META_KEY,
     encode_header_value,
 )
 
 if TYPE_CHECKING:
     from mcp.shared.dispatcher import CallOptions
 
-CLIENT_CAPABILITIES = types.ClientCapabilities(
-    sampling=types.SamplingCapability(),
-    elicitation=types.ElicitationCapability(
-        form=types.FormElicitationCapability(), url=types.UrlElicitationCapability()
-    ),
-    roots=types.RootsCapability(list_changed=True),
+CLIENT_CAPABILITIES: Final[Mapping[str, Any]] = MappingProxyType(
+    {"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {"listChanged": True}}
 )
-"""What Bastion declares upstream: everything an agent behind it may be able to answer."""
+"""What Bastion declares upstream: everything an agent behind it may be able to answer (the
+SDK's `ClientCapabilities` as the wire has it; `tests/unit/upstream/test_upstream_wire.py`)."""
 
 
 class Stamp:
     """Stamps requests for one negotiated protocol version."""
 
-    def __init__(self, protocol_version: str, client_info: types.Implementation) -> None:
+    def __init__(self, protocol_version: str, client_info: Mapping[str, Any]) -> None:
         self.protocol_version = protocol_version
         self.modern = protocol_version in MODERN_PROTOCOL_VERSIONS
         self._envelope = {
-            types.PROTOCOL_VERSION_META_KEY: protocol_version,
-            types.CLIENT_INFO_META_KEY: client_info.model_dump(by_alias=True, mode="json", exclude_none=True),
-            types.CLIENT_CAPABILITIES_META_KEY: CLIENT_CAPABILITIES.model_dump(
-                by_alias=True, mode="json", exclude_none=True
-            ),
+            PROTOCOL_VERSION_META_KEY: protocol_version,
+            CLIENT_INFO_META_KEY: copy.deepcopy(dict(client_info)),
+            CLIENT_CAPABILITIES_META_KEY: copy.deepcopy(dict(CLIENT_CAPABILITIES)),
         }
 
     def request(self, method: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -7,6 +7,7 @@ SDK's `Server.get_capabilities` derives them (tools' `listChanged` on in the han
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
@@ -42,6 +43,9 @@ def test_the_aggregate_capabilities_are_those_the_sdk_derives_from_its_handlers(
             derived.tools.list_changed = True  # servers drop out and come back
         assert aggregate.get_capabilities(protocol_version=version) == derived
         assert aggregate.sdk.get_capabilities(protocol_version=version) == derived
+        # The wire form the relay answers with is the model's dump, key for key and in order.
+        wire = aggregate.capabilities_wire(protocol_version=version)
+        assert json.dumps(wire) == json.dumps(derived.model_dump(by_alias=True, mode="json", exclude_none=True))
 
 
 def test_the_handshake_identity_and_stamp_match_the_sdk_servers(tmp_path: Path) -> None:
@@ -49,7 +53,7 @@ def test_the_handshake_identity_and_stamp_match_the_sdk_servers(tmp_path: Path) 
         ours, theirs = aggregate.create_initialization_options(), aggregate.sdk.create_initialization_options()
         assert ours.server_name == theirs.server_name
         assert ours.server_version == theirs.server_version
-        assert ours.capabilities == theirs.capabilities
+        assert ours.capabilities == theirs.capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
         assert (ours.title, ours.instructions, ours.description) == (theirs.title, theirs.instructions, None)
         assert aggregate.server_info_stamp == aggregate.sdk.server_info_stamp
         aggregate.title = "renamed"

@@ -14,6 +14,7 @@ so an SDK whose era models drift from the protocol-wide ones fails here:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -27,87 +28,8 @@ from pydantic import ValidationError
 
 from bastion.proxy.identity import InitializationOptions
 from bastion.relay.relay import handshake
+from tests.unit.handshake_values import REQUEST, UPSTREAM_RESULT
 
-_ODD = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.just(1.5), st.just([]), st.just({}), st.just("x"))
-
-
-def _mostly(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """`valid`, or one time in 25 a value of another JSON type (so both sides of each check are seen)."""
-    return st.integers(0, 24).flatmap(lambda pick: _ODD if pick == 0 else valid)
-
-
-_TEXT = st.text(max_size=3)
-_URL = st.sampled_from(["https://x/i.png", "http://x", "data:image/png;base64,AA==", "x", "", "ftp://x"])
-_ICON = st.fixed_dictionaries(
-    {"src": _mostly(_URL)},
-    optional={
-        "mimeType": _mostly(_TEXT),
-        "sizes": _mostly(st.lists(_mostly(st.sampled_from(["48x48", "any", "x"])), max_size=2)),
-        "theme": _mostly(st.sampled_from(["light", "dark", "x"])),
-        "extra": _ODD,
-    },
-)
-_IMPLEMENTATION = st.fixed_dictionaries(
-    {"name": _mostly(_TEXT), "version": _mostly(_TEXT)},
-    optional={
-        "title": _mostly(_TEXT),
-        "description": _mostly(_TEXT),
-        "websiteUrl": _mostly(_URL),
-        "icons": _mostly(st.lists(_mostly(_ICON), max_size=2)),
-        "extra": _ODD,
-    },
-)
-_FLAG = _mostly(st.booleans())
-_PART = st.fixed_dictionaries(
-    {},
-    optional={
-        "listChanged": _FLAG,
-        "subscribe": _FLAG,
-        "context": _mostly(st.just({})),
-        "tools": _mostly(st.just({})),
-        "form": _mostly(st.fixed_dictionaries({}, optional={"applyDefaults": _FLAG})),
-        "url": _mostly(st.just({})),
-        "x": _ODD,
-    },
-)
-_OPEN = st.dictionaries(_TEXT, _mostly(st.dictionaries(_TEXT, _ODD, max_size=2)), max_size=2)
-_META = st.fixed_dictionaries({}, optional={"progressToken": _mostly(_TEXT | st.integers()), "io.x/k": _ODD})
-_CLIENT_CAPABILITIES = st.fixed_dictionaries(
-    {},
-    optional={
-        name: _mostly(_OPEN if name in ("experimental", "extensions", "tasks") else _PART)
-        for name in ("experimental", "sampling", "elicitation", "roots", "extensions", "tasks")
-    }
-    | {"other": _ODD},
-)
-_SERVER_CAPABILITIES = st.fixed_dictionaries(
-    {},
-    optional={
-        name: _mostly(_OPEN if name in ("experimental", "logging", "completions", "extensions", "tasks") else _PART)
-        for name in ("experimental", "logging", "completions", "prompts", "resources", "tools", "extensions", "tasks")
-    }
-    | {"other": _ODD},
-)
-_VERSION = st.sampled_from([*HANDSHAKE_PROTOCOL_VERSIONS, "1999-01-01"])
-_REQUEST = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "protocolVersion": _mostly(_VERSION),
-            "capabilities": _mostly(_CLIENT_CAPABILITIES),
-            "clientInfo": _mostly(_IMPLEMENTATION),
-        },
-        optional={"_meta": _mostly(_META), "other": _ODD},
-    ),
-    _ODD,
-)
-_UPSTREAM_RESULT = st.fixed_dictionaries(
-    {
-        "protocolVersion": _mostly(_VERSION),
-        "capabilities": _mostly(_SERVER_CAPABILITIES),
-        "serverInfo": _mostly(_IMPLEMENTATION),
-    },
-    optional={"instructions": _mostly(_TEXT), "_meta": _mostly(_META), "other": _ODD},
-)
 _RUNS = settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
@@ -124,7 +46,7 @@ def _protocol_wide_accepts(params: Any) -> bool:
 
 
 @_RUNS
-@given(_REQUEST)
+@given(REQUEST)
 def test_the_protocol_wide_model_accepts_no_initialize_the_era_refuses(params: Any) -> None:
     protocol_wide = _protocol_wide_accepts(params)
     era = _accepts(lambda: spec_methods.validate_client_request("initialize", LATEST_HANDSHAKE_VERSION, params))
@@ -132,20 +54,25 @@ def test_the_protocol_wide_model_accepts_no_initialize_the_era_refuses(params: A
 
 
 @_RUNS
-@given(_UPSTREAM_RESULT, st.sampled_from(HANDSHAKE_PROTOCOL_VERSIONS))
+@given(UPSTREAM_RESULT, st.sampled_from(HANDSHAKE_PROTOCOL_VERSIONS))
 def test_the_handshake_answer_is_what_the_era_shapes(raw: dict[str, Any], version: str) -> None:
     try:
         upstream = types.InitializeResult.model_validate(raw, by_name=False)
     except ValidationError:
         return  # the upstream client refuses it: no answer is built from it
-    served = _Identity(
-        upstream.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None}),
-        upstream.server_info,
-        upstream.instructions,
-    )
+    offered = upstream.capabilities.model_copy(deep=True, update={"tasks": None, "extensions": None})
+    served = _Identity(offered, upstream.server_info, upstream.instructions)
     params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "agent", "version": "1"}}
     answer = anyio.run(handshake, _Flow(params), served)  # type: ignore[arg-type]
     assert spec_methods.serialize_server_result("initialize", version, answer) == answer
+    # Built without the models, the answer is what `InitializeResult` dumps, key for key and in order.
+    model = types.InitializeResult(
+        protocol_version=version,
+        capabilities=offered,
+        server_info=upstream.server_info,
+        instructions=served.instructions,
+    )
+    assert json.dumps(answer) == json.dumps(model.model_dump(by_alias=True, mode="json", exclude_none=True))
 
 
 def test_the_properties_saw_both_sides() -> None:
@@ -153,7 +80,7 @@ def test_the_properties_saw_both_sides() -> None:
     seen: set[bool] = set()
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(_REQUEST)
+    @given(REQUEST)
     def look(params: Any) -> None:
         seen.add(_protocol_wide_accepts(params))
 
@@ -175,7 +102,7 @@ class _Identity:
         return InitializationOptions(
             server_name=self.info.name,
             server_version=self.info.version,
-            capabilities=self.capabilities,
+            capabilities=self.capabilities.model_dump(by_alias=True, mode="json", exclude_none=True),
             title=self.info.title,
             description=self.info.description,
             instructions=self.instructions,
