@@ -182,17 +182,24 @@ def _object(raw: object, spec: Spec) -> dict[str, Any] | None:
     return out
 
 
-def _json(value: object) -> bool:
-    """Whether `value` is made of JSON's exact types (finite numbers), as a JSON parser gives them."""
+MAX_DEPTH: Final = 64
+"""Nesting past which a value is left to the model (a hostile server's, or a deep `_meta`)."""
+
+
+def _json(value: object, depth: int = 0) -> bool:
+    """Whether `value` is made of JSON's exact types (finite numbers), as a JSON parser gives
+    them, nested at most `MAX_DEPTH` deep."""
     kind = type(value)
     if kind is str or kind is bool or kind is int or value is None:
         return True
     if kind is float:
         return math.isfinite(value)  # type: ignore[arg-type]
+    if depth >= MAX_DEPTH:
+        return False
     if kind is list:
-        return all(_json(item) for item in value)  # type: ignore[attr-defined]
+        return all(_json(item, depth + 1) for item in value)  # type: ignore[attr-defined]
     if kind is dict:
-        return all(type(k) is str and _json(v) for k, v in value.items())  # type: ignore[attr-defined]
+        return all(type(k) is str and _json(v, depth + 1) for k, v in value.items())  # type: ignore[attr-defined]
     return False
 
 

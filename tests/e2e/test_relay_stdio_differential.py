@@ -447,6 +447,6 @@ async def test_a_2026_wrap_session_answers_without_loading_the_sdk(tmp_path):
     assert answers[2]["result"]["content"][0]["text"] == "hi"
     modules = imported(stderr)
     assert "bastion.relay.stdio_front" in modules  # the measurement saw the wrap's imports
-    assert "mcp_types" in modules
+    assert any(m.startswith("mcp_types.") for m in modules)  # the 2026 era's answers are shaped by its models
     assert [m for m in modules if m == "mcp.server" or m.startswith("mcp.server.")] == []
     assert [m for m in modules if m == "mcp" or m.startswith("mcp.")] == []

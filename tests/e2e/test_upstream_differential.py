@@ -74,8 +74,8 @@ async def script(upstream: Upstream, recorder: Recorder, marker: Path, *, can_re
     """The scripted session; every step's outcome, in order."""
     info = await upstream.ensure_started()
     out: list[Any] = [
-        ("info", info.protocol_version, info.server_info and info.server_info.name, info.instructions),
-        ("capabilities", info.capabilities.model_dump(by_alias=True, exclude_none=True)),
+        ("info", info.protocol_version, info.server_info, info.instructions),
+        ("capabilities", info.capabilities),
     ]
     handshake = info.protocol_version != "2026-07-28"
     out.append(await outcome(upstream, "tools/list"))
@@ -249,7 +249,7 @@ async def test_a_pypi_server_matches() -> None:
                 info = await upstream.ensure_started()
                 transcripts[client] = [
                     info.protocol_version,
-                    info.capabilities.model_dump(exclude_none=True),
+                    info.capabilities,
                     await outcome(upstream, "tools/list"),
                     await outcome(
                         upstream,
@@ -263,6 +263,7 @@ async def test_a_pypi_server_matches() -> None:
                         upstream, "tools/call", {"name": "get_current_time", "arguments": {"timezone": "Nowhere/Else"}}
                     ),
                     await outcome(upstream, "prompts/list"),
+                    info.server_info,
                 ]
     assert transcripts["raw"] == transcripts["sdk"]
     assert "21:00" in str(transcripts["raw"][3])

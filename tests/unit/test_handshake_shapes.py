@@ -322,3 +322,23 @@ PLAIN = [
 @pytest.mark.parametrize(("reader", "raw"), PLAIN)
 def test_what_real_servers_and_clients_send_is_read_without_the_models(reader: Callable[[Any], Any], raw: Any) -> None:
     assert reader(raw) is not None
+
+
+def test_a_value_nested_deeper_than_the_readers_go_is_left_to_the_model() -> None:
+    deep: dict[str, Any] = {"leaf": True}
+    for _ in range(shapes.MAX_DEPTH + 5):
+        deep = {"k": deep}
+    assert shapes.server_capabilities({"experimental": {"x": deep}}) is None
+    assert (
+        shapes.initialize_result(
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "serverInfo": {"name": "a", "version": "1"},
+                "_meta": deep,
+            }
+        )
+        is None
+    )
+    shallow = {"experimental": {"x": {"k": {"leaf": True}}}}
+    assert shapes.server_capabilities(shallow) == shallow

@@ -111,7 +111,10 @@ async def _discover(session: JsonRpcSession, info: dict[str, object], offered: d
         raw = await _send_discover(session, mutual[-1], info, offered)
     _clamp_ttl(raw)
     plain = handshake_shapes.discover_result(raw)
-    return plain if plain is not None else _dumped(types.DiscoverResult.model_validate(raw))
+    if plain is not None:
+        return plain
+    model = types.DiscoverResult.model_validate(raw)
+    return {"_meta": model.meta, **_dumped(model, exclude={"meta"})}
 
 
 async def _send_discover(
@@ -133,7 +136,7 @@ async def _initialize(session: JsonRpcSession, info: dict[str, object], offered:
     raw = await session.request("initialize", params, cancellable=False)
     result = handshake_shapes.initialize_result(raw)
     if result is None:
-        result = _dumped(types.InitializeResult.model_validate(raw, by_name=False))
+        result = _dumped(types.InitializeResult.model_validate(raw, by_name=False), exclude={"meta"})
     version = result["protocolVersion"]
     if version not in HANDSHAKE_PROTOCOL_VERSIONS:
         raise RuntimeError(f"Unsupported protocol version from the server: {version}")
@@ -160,8 +163,10 @@ def _stamped_server_info(result: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def _dumped(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+def _dumped(model: BaseModel, exclude: set[str] | None = None) -> dict[str, Any]:
+    """`model` as the wire has it (`_meta` left out by the callers that only read it: any JSON
+    may hide there, nested deeper than the serializer goes)."""
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True, exclude=exclude)
 
 
 def _clamp_ttl(raw: dict[str, object]) -> None:
