@@ -60,3 +60,17 @@ def test_the_handshake_identity_and_stamp_match_the_sdk_servers(tmp_path: Path) 
         aggregate.identity_changed()
         assert aggregate.server_info_stamp["title"] == "renamed"
         assert aggregate.sdk.server_info_stamp["title"] == "renamed"
+
+
+def test_a_denials_tool_result_is_what_the_sdks_model_dumps() -> None:
+    """A denied call's result is built as a dict (no model on a wrap's call path): the same as
+    `CallToolResult`'s dump, key for key, which each era's serializer then shapes."""
+    import mcp_types as types
+
+    from bastion.proxy.proxy import _tool_error
+
+    message = 'Bastion denied this tool call: "rm -rf /" [check: policy]'
+    model = types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+    assert json.dumps(_tool_error(message)) == json.dumps(
+        model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    )
