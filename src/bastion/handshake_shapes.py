@@ -15,6 +15,7 @@ as properties, for the SDK installed.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Final
 
@@ -151,7 +152,7 @@ def _meta(raw: dict[str, Any]) -> dict[str, Any] | None:
     if "_meta" not in raw:
         return {}
     meta = raw["_meta"]
-    return {"_meta": _json_copy(meta)} if type(meta) is dict and _json(meta) else None
+    return {"_meta": copy.deepcopy(meta)} if type(meta) is dict and _json(meta) else None
 
 
 def _object(raw: object, spec: Spec) -> dict[str, Any] | None:
@@ -173,7 +174,7 @@ def _object(raw: object, spec: Spec) -> dict[str, Any] | None:
         elif kind is _OPEN:
             if type(value) is not dict or any(type(v) is not dict for v in value.values()) or not _json(value):
                 return None
-            out[key] = _json_copy(value)
+            out[key] = copy.deepcopy(value)
         else:
             nested = _object(value, kind)
             if nested is None:
@@ -201,12 +202,3 @@ def _json(value: object, depth: int = 0) -> bool:
     if kind is dict:
         return all(type(k) is str and _json(v, depth + 1) for k, v in value.items())  # type: ignore[attr-defined]
     return False
-
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of a JSON value (checked by `_json`)."""
-    if type(value) is dict:
-        return {key: _json_copy(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_json_copy(item) for item in value]
-    return value

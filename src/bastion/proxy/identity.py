@@ -4,9 +4,9 @@
 2026-era results (`server_info_stamp`) from here, as the SDK's lowlevel `Server` does from its
 own fields; their SDK `Server` (`sdk_server.SdkServer`, built on first use) copies the same
 identity and asks them for the same capabilities. Both are kept in their wire form
-(`capabilities_wire`, `server_info_wire`): a `bastion wrap` answers `initialize` from them
-without loading the protocol-wide models, which only the SDK's server and the 2026 era's
-`server/discover` ask for (`get_capabilities`).
+(`capabilities_wire`, and `server_info_stamp` built by `implementation_wire`): a `bastion wrap`
+answers `initialize` from them without loading the protocol-wide models, which only the SDK's
+server and the 2026 era's `server/discover` ask for (`get_capabilities`).
 """
 
 from __future__ import annotations
