@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 from bastion.audit.store import AuditStore, AuditStoreError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
     from bastion.audit.head import SignedHead
@@ -125,13 +127,22 @@ class EventBus:
         began = time.perf_counter()
         await self.inner.record(event, durable=durable, alone=alone)
         if durable:
-            elapsed = time.perf_counter() - began
-            for subscriber in self.subscribers:
-                try:
-                    subscriber.observe_write(elapsed)
-                except Exception:
-                    logger.exception("event subscriber %s failed on a write timing", type(subscriber).__name__)
+            self._observe_write(time.perf_counter() - began)
         self._publish(event)
+
+    def _observe_write(self, elapsed: float) -> None:
+        for subscriber in self.subscribers:
+            try:
+                subscriber.observe_write(elapsed)
+            except Exception:
+                logger.exception("event subscriber %s failed on a write timing", type(subscriber).__name__)
+
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> asyncio.Future[None] | None:
+        began = time.perf_counter()
+        on_disk = await self.inner.record_ahead(event, alone=alone)
+        self._observe_write(time.perf_counter() - began)
+        self._publish(event)
+        return on_disk
 
     def record_nowait(self, event: AuditEvent) -> None:
         self.inner.record_nowait(event)

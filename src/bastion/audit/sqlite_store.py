@@ -4,8 +4,10 @@ Writes go through the shared writer thread (`audit/writer.py`), or are made on t
 thread when the writer is idle (every durable write under `durability: process`; under
 `power`, one whose caller has no other request in flight). A batch someone waits on
 (a write-ahead record) commits with `synchronous=FULL` under `durability: power`: the log
-is fsynced before the caller goes on. Every other commit, and all of them under
-`durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
+is fsynced before the caller goes on; or, for a lone call's write-ahead record where io_uring
+is available, committed with `NORMAL` and the log's `fdatasync` handed to the kernel, which
+the caller awaits before it forwards the call (`record_ahead`, `disk_sync.py`). Every other
+commit, and all of them under `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
 hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
 (or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
 waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
@@ -20,7 +22,9 @@ own, in any thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -28,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bastion.audit import disk_sync
 from bastion.audit.anchor import AuditAnchor
 from bastion.audit.chain import (
     GENESIS_HASH,
@@ -38,7 +43,7 @@ from bastion.audit.chain import (
     chained_row,
     encode_event,
 )
-from bastion.audit.events import AuditPruned
+from bastion.audit.events import AuditEvent, AuditPruned
 from bastion.audit.head import SignedHead
 from bastion.audit.legacy_calls import LEGACY_TABLE, has_legacy_calls, legacy_call_events
 from bastion.audit.private_files import make_private
@@ -214,6 +219,8 @@ class SqliteBackend:
         self.policy = policy if policy is not None else PayloadPolicy()
         """How migrated v1 requests store their arguments."""
         self.description = str(path)
+        self.wal_path = f"{path}-wal"
+        """SQLite's write-ahead log, beside the database (WAL mode)."""
         self.fsync = fsync
         self.pends_inline = fsync
         """Fsynced, an inline append goes to `audit_pending` (see `append_if_free`)."""
@@ -254,12 +261,13 @@ class SqliteBackend:
         conn.execute("BEGIN IMMEDIATE")
         self._write_and_commit(conn, rows, health)
 
-    def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow]) -> bool:
+    def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow], *, synced: bool = True) -> bool:
         """Commit `rows` durably as the store is configured, but False at once, nothing written,
         when another connection holds the write lock: for callers that must not wait. With
         `pends_inline` (fsynced, `power`) they go to `audit_pending`, to be chained by the next
-        commit (`sqlite_pending.py`); otherwise straight into the chain."""
-        _set_synchronous(conn, self.fsync)
+        commit (`sqlite_pending.py`); otherwise straight into the chain. Not `synced`: the
+        commit does not wait for the disk, and the caller syncs the log (`wal_path`) itself."""
+        _set_synchronous(conn, self.fsync and synced)
         _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
         if not begin_if_free(conn):
             return False
@@ -367,6 +375,34 @@ class SqliteAuditStore(GroupCommitWriter[sqlite3.Connection]):
             backend, policy, retention, inline=backend.append_if_free, inline_waits_for_disk=durability == "power"
         )
         self.path = path
+        self._sqlite = backend
+        self._append_unsynced = functools.partial(backend.append_if_free, synced=False)
+
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> asyncio.Future[None] | None:
+        """Under `power`, a lone write-ahead record is committed on the caller's thread without
+        waiting for the disk, and the log's `fdatasync` is handed to the event loop's io_uring
+        (`disk_sync.py`): the future resolves once the record is on disk. Otherwise (no io_uring,
+        the database busy, not alone, `process`) as `record`: on disk, or committed, when it returns."""
+        if alone and self._sqlite.fsync:
+            ring = disk_sync.for_loop(asyncio.get_running_loop())
+            if ring is not None and self._commit_inline(
+                self._append_unsynced, encode_event(event, self.policy), synced=False
+            ):
+                return self._synced_later(ring)
+        await self.record(event, alone=alone)
+        return None
+
+    def _synced_later(self, ring: disk_sync.BackgroundSync) -> asyncio.Future[None] | None:
+        """Start syncing the log; when the ring takes no more, sync it now."""
+        wal = self._sqlite.wal_path
+        try:
+            on_disk = ring.start(wal)
+            if on_disk is None:
+                disk_sync.sync_now(wal)
+        except OSError as exc:
+            self.failed_writes += 1
+            raise AuditStoreError(f"audit log {wal} could not be synced: {exc}") from exc
+        return on_disk
 
     @property
     def description(self) -> str:

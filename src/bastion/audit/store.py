@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    import asyncio
+
     from bastion.audit.chain import ChainedRow, Checkpoint
     from bastion.audit.events import AuditEvent
     from bastion.audit.head import SignedHead
@@ -70,6 +72,13 @@ class AuditStore(AuditReader, Protocol):
     async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         """`alone`: the caller has no other request in flight, so a durable commit may hold its
         thread rather than be handed to the writer and back (the SQLite store does so)."""
+
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> asyncio.Future[None] | None:
+        """A durable `record` that may return once `event` is committed, before it is on disk:
+        then with a future that resolves once it is there, or fails with `AuditStoreError`
+        (the SQLite store under `power`, `alone`, where io_uring syncs it: `disk_sync.py`). The
+        caller does what needs no disk meanwhile, and awaits the future before anything the
+        record must precede (forwarding the call). None: on disk already."""
 
     def record_nowait(self, event: AuditEvent) -> None: ...
 

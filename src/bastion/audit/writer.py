@@ -267,11 +267,12 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 self._queued += 1
                 self._queue.put(job)
 
-    def _commit_inline(self, append: InlineAppend[ConnT], row: EventRow) -> bool:
+    def _commit_inline(self, append: InlineAppend[ConnT], row: EventRow, *, synced: bool = True) -> bool:
         """Commit `row` on this thread if the writer and the database are free; False if they are
         not. Whatever lingers goes with it into the chain; when the row is left pending, the
         lingering events stay for the writer, which chains them after it: the fsync the caller
-        waits for then writes this record alone (not, say, the previous call's large result)."""
+        waits for then writes this record alone (not, say, the previous call's large result).
+        `synced`: `append` syncs the commit (False: the caller syncs it its own way)."""
         if not self._conn_lock.acquire(blocking=False):
             return False
         pends = self.backend.pends_inline
@@ -298,7 +299,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 logger.error("%s", message)
                 raise AuditStoreError(message) from exc
             self.commits += 1
-            self._unsynced = False
+            self._unsynced = not synced
             with self._lock:
                 if self._writer_wakes:  # it has a deadline: let it keep watching for what follows
                     self._watch_until = time.monotonic() + self.linger_s

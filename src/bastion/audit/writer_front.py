@@ -97,6 +97,15 @@ class WriterFront(ABC):
     async def _submit_and_wait(self, job: Job) -> int:
         """Queue `job` and wait for its waiter (if it has one); the failed-write count after it."""
 
+    @abstractmethod
+    async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
+        """Append `event`; with `durable`, return only once it is committed."""
+
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> asyncio.Future[None] | None:
+        """A durable `record` (see `AuditStore.record_ahead`); here on disk when it returns."""
+        await self.record(event, alone=alone)
+        return None
+
     def record_nowait(self, event: AuditEvent) -> None:
         """Queue `event` for the next group commit and return at once (any thread, no event loop needed)."""
         self._submit(Job(JobKind.EVENT, encode_event(event, self.policy)))

@@ -279,6 +279,7 @@ class ProxyServer(ServedIdentity):
             state.decide(verdict)
             if not verdict.allowed:
                 return _tool_error(denial_message(verdict))
+            await self.recorder.on_disk(state)  # write-ahead: on disk before the server has it
             result = await self.pipeline.check_result(call, await self.relay(ctx, "tools/call", raw))
             if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and "resultType" not in result:
                 result = {**result, "resultType": "complete"}  # a result a check replaced

@@ -80,6 +80,9 @@ class CallState:
     """The agent's MCP session (see `session_of`), for the checks that remember per session."""
     counted: bool = False
     """Among the recorder's tool calls in flight (from its write-ahead record to its end)."""
+    on_disk: asyncio.Future[None] | None = None
+    """Its write-ahead record committed and still being synced (`AuditStore.record_ahead`):
+    awaited by `CallRecorder.on_disk` before the call goes to the server, or it is answered."""
 
     def deny(self, verdict: Verdict) -> None:
         self.verdict = verdict
@@ -319,7 +322,8 @@ class CallRecorder:
             if is_tool_call:
                 # Alone: no other call in flight here, so the commit may hold this thread (see
                 # audit/writer.py): nothing else to do meanwhile, nobody to group-commit with.
-                await self.store.record(requested, alone=self._tool_calls_open == 0)
+                # It may still be syncing when this returns: see `on_disk`.
+                state.on_disk = await self.store.record_ahead(requested, alone=self._tool_calls_open == 0)
                 self._tool_calls_open += 1
                 state.counted = True
             else:
@@ -327,15 +331,31 @@ class CallRecorder:
             if self.tracer is not None and is_tool_call:
                 self.tracer.past_child("bastion.audit.commit", time.perf_counter() - began)
         except AuditStoreError as exc:
-            logger.error("audit store cannot write: %s", exc)
-            if self.on_failure is not None:
-                self.on_failure(exc)
-            if self.refuse_on_failure:
-                raise RpcError(
-                    INTERNAL_ERROR,
-                    "Bastion refused the request: its audit log cannot be written",
-                ) from exc
+            self._cannot_write(exc)
         return OpenCall(state, requested, began)
+
+    async def on_disk(self, state: CallState) -> None:
+        """Wait until `state`'s write-ahead record is on disk (it is judged meanwhile); fail closed
+        as `open` does. Called before the call is forwarded, and before any answer (`observe`)."""
+        syncing = state.on_disk
+        if syncing is None:
+            return
+        state.on_disk = None
+        try:
+            await syncing
+        except AuditStoreError as exc:
+            self._cannot_write(exc)
+
+    def _cannot_write(self, exc: AuditStoreError) -> None:
+        """The store could not take a write-ahead record: raise the refusal (unless configured to go on)."""
+        logger.error("audit store cannot write: %s", exc)
+        if self.on_failure is not None:
+            self.on_failure(exc)
+        if self.refuse_on_failure:
+            raise RpcError(
+                INTERNAL_ERROR,
+                "Bastion refused the request: its audit log cannot be written",
+            ) from exc
 
     async def observe(self, opened: OpenCall, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run `call` as the request `opened` records, then record how it ended (`call.completed`)."""
@@ -350,6 +370,7 @@ class CallRecorder:
             self.in_flight.begin(state.flight)  # no guard holds it: it goes to the server now
         try:
             result = await call()
+            await self.on_disk(state)  # a call answered without being forwarded (denied, refused)
         except ValidationError:
             await self._finish(requested, state, began, Outcome.ERROR, error="invalid request parameters")
             raise
@@ -380,6 +401,9 @@ class CallRecorder:
         result: Any = None,
     ) -> None:
         latency_ms = (time.perf_counter() - began) * 1000.0
+        if state.on_disk is not None:  # answered with an error before it was synced: not forwarded
+            state.on_disk.add_done_callback(_unsynced)
+            state.on_disk = None
         if state.counted:
             state.counted = False
             self._tool_calls_open -= 1
@@ -436,6 +460,12 @@ class _Ending(NamedTuple):
             egress_blocked=list(flight.egress_blocked) if flight and flight.egress_blocked else None,
             endpoint=requested.endpoint,
         )
+
+
+def _unsynced(syncing: asyncio.Future[None]) -> None:
+    """Log a write-ahead record's failed sync that nobody awaited (its call was not forwarded)."""
+    if not syncing.cancelled() and (exc := syncing.exception()) is not None:
+        logger.error("audit store cannot write: %s", exc)
 
 
 def record_soon(store: AuditStore, event: AuditEvent, what: str) -> None:

@@ -111,6 +111,9 @@ class _Store:
     async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         self.recorded.append(event)
 
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> None:
+        await self.record(event, alone=alone)
+
     def record_nowait(self, event: AuditEvent) -> None:
         self.recorded.append(event)
 

@@ -38,6 +38,9 @@ class Store:
     async def record(self, event: AuditEvent, *, durable: bool = True, alone: bool = False) -> None:
         self.events.append(event.type)
 
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> None:
+        await self.record(event, alone=alone)
+
     def record_nowait(self, event: AuditEvent) -> None:
         if self.failing:
             raise AuditStoreError("injected")

@@ -29,6 +29,9 @@ class Store:
         if durable:
             self.durable.append((event.type, alone))
 
+    async def record_ahead(self, event: AuditEvent, *, alone: bool = False) -> None:
+        await self.record(event, alone=alone)
+
     def record_nowait(self, event: AuditEvent) -> None:
         if self.failing:
             raise AuditStoreError("injected")
