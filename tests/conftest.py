@@ -36,3 +36,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
     return (yield from _unwrap_interrupt())
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """Every async test runs on asyncio, the backend Bastion runs on (the anyio plugin's own
+    fixture, of the same scope, would add trio wherever it is installed)."""
+    return "asyncio"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +62,6 @@ class Syncs:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def syncs(monkeypatch: pytest.MonkeyPatch) -> Syncs:
     seen = Syncs()
     real_start = disk_sync.BackgroundSync.start
@@ -77,7 +74,11 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Syncs:
     return seen
 
 
-def gateway_for(tmp_path: Path) -> Gateway:
+@asynccontextmanager
+async def serving_crashy(tmp_path: Path) -> AsyncIterator[tuple[Gateway, str]]:
+    """A gateway serving `crashy` (allowed to write under `scratch`), and an agent's token."""
+    if disk_sync.for_loop(asyncio.get_running_loop()) is None:
+        pytest.skip("SKIPPED LOUDLY: this kernel refuses io_uring; the record is fsynced in its commit instead")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     servers = {
@@ -87,67 +88,60 @@ def gateway_for(tmp_path: Path) -> Gateway:
             "sandbox": {"writable": [str(scratch)]},
         }
     }
-    return Gateway(load_config(write_config(tmp_path, servers)))
-
-
-async def test_a_call_reaches_its_server_only_once_its_record_is_synced(tmp_path: Path, syncs: Syncs) -> None:
-    if disk_sync.for_loop(asyncio.get_running_loop()) is None:
-        pytest.skip("SKIPPED LOUDLY: this kernel refuses io_uring; the record is fsynced in its commit instead")
-    note = tmp_path / "scratch" / "reached"
-    gateway = gateway_for(tmp_path)
+    gateway = Gateway(load_config(write_config(tmp_path, servers)))
     with anyio.fail_after(60):
         async with serving(gateway):
             assert gateway.tokens is not None
             _, token = gateway.tokens.create("agent")
-            async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
-                answers: list[Any] = []
+            yield gateway, token
 
-                async def call() -> None:
-                    answers.append(await client.call_tool("note", {"path": str(note), "text": "one"}))
 
-                tg.start_soon(call)
-                gate, real = await syncs.next()  # the store started the record's sync
-                await gate.awaited.wait()  # the call waits on it: judged, not forwarded
-                assert not note.exists(), "the server got the call before its write-ahead record was on disk"
-                await real  # the real sync, done
-                assert not note.exists()
-                gate.set_result(None)
-            assert note.read_text() == "one\n"
-            assert not answers[0].is_error
+async def test_a_call_reaches_its_server_only_once_its_record_is_synced(tmp_path: Path, syncs: Syncs) -> None:
+    note = tmp_path / "scratch" / "reached"
+    async with serving_crashy(tmp_path) as (gateway, token):
+        async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
+            answers: list[Any] = []
+
+            async def call() -> None:
+                answers.append(await client.call_tool("note", {"path": str(note), "text": "one"}))
+
+            tg.start_soon(call)
+            gate, real = await syncs.next()  # the store started the record's sync
+            await gate.awaited.wait()  # the call waits on it: judged, not forwarded
+            assert not note.exists(), "the server got the call before its write-ahead record was on disk"
+            await real  # the real sync, done
+            assert not note.exists()
+            gate.set_result(None)
+        assert note.read_text() == "one\n"
+        assert not answers[0].is_error
 
 
 async def test_a_call_whose_record_cannot_be_synced_is_refused_and_never_reaches_its_server(
     tmp_path: Path, syncs: Syncs
 ) -> None:
-    if disk_sync.for_loop(asyncio.get_running_loop()) is None:
-        pytest.skip("SKIPPED LOUDLY: this kernel refuses io_uring; the record is fsynced in its commit instead")
     note = tmp_path / "scratch" / "reached"
-    gateway = gateway_for(tmp_path)
-    with anyio.fail_after(60):
-        async with serving(gateway):
-            assert gateway.tokens is not None
-            _, token = gateway.tokens.create("agent")
-            async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
-                failures: list[BaseException] = []
+    async with serving_crashy(tmp_path) as (gateway, token):
+        async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
+            failures: list[BaseException] = []
 
-                async def call() -> None:
-                    try:
-                        await client.call_tool("note", {"path": str(note), "text": "one"})
-                    except Exception as exc:
-                        failures.append(exc)
+            async def call() -> None:
+                try:
+                    await client.call_tool("note", {"path": str(note), "text": "one"})
+                except Exception as exc:
+                    failures.append(exc)
 
-                tg.start_soon(call)
-                gate, real = await syncs.next()
-                await gate.awaited.wait()
-                await real
-                gate.set_exception(AuditStoreError("fdatasync failed (injected)"))
-            assert failures
-            assert "audit log cannot be written" in str(failures[0])
-            assert not note.exists(), "a call whose record is not on disk reached its server"
-            # The next call's record syncs: it is served.
-            async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
-                tg.start_soon(client.call_tool, "note", {"path": str(note), "text": "two"})
-                gate, real = await syncs.next()
-                await real
-                gate.set_result(None)
-            assert note.read_text() == "two\n"
+            tg.start_soon(call)
+            gate, real = await syncs.next()
+            await gate.awaited.wait()
+            await real
+            gate.set_exception(AuditStoreError("fdatasync failed (injected)"))
+        assert failures
+        assert "audit log cannot be written" in str(failures[0])
+        assert not note.exists(), "a call whose record is not on disk reached its server"
+        # The next call's record syncs: it is served.
+        async with http_client(gateway, "crashy", token) as client, anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "note", {"path": str(note), "text": "two"})
+            gate, real = await syncs.next()
+            await real
+            gate.set_result(None)
+        assert note.read_text() == "two\n"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bastion.audit import disk_sync
+from bastion.audit.chain import EventRow
 from bastion.audit.events import CallRequested
 from bastion.audit.sqlite_store import SqliteAuditStore
 from bastion.audit.store import AuditStoreError
@@ -23,11 +24,6 @@ pytestmark = pytest.mark.anyio
 
 FULL, NORMAL = 2, 1
 """`PRAGMA synchronous` values."""
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def ring() -> disk_sync.BackgroundSync:
@@ -109,21 +105,27 @@ async def test_otherwise_the_record_is_durable_when_record_ahead_returns(
         assert conn.execute("SELECT count(*) FROM events WHERE type = 'call.requested'").fetchone()[0] == 1
 
 
+def pending_commit_levels(store: SqliteAuditStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The `PRAGMA synchronous` level of each commit into `audit_pending`, as the store makes them."""
+    levels: list[int] = []
+    backend = store._sqlite
+    original = backend._pend_and_commit
+
+    def watched(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
+        original(conn, rows)
+        levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    monkeypatch.setattr(backend, "_pend_and_commit", watched)
+    return levels
+
+
 async def test_without_io_uring_a_lone_record_is_fsynced_in_its_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A kernel without io_uring cannot be had here: the ring's absence is injected."""
     monkeypatch.setattr(disk_sync, "for_loop", lambda loop: None)
     store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    levels: list[int] = []
-    backend = store._sqlite
-    original = backend._pend_and_commit
-
-    def watched(conn: sqlite3.Connection, rows: list) -> None:  # type: ignore[type-arg]
-        original(conn, rows)
-        levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
-
-    monkeypatch.setattr(backend, "_pend_and_commit", watched)
+    levels = pending_commit_levels(store, monkeypatch)
     await store.open()
     try:
         assert await store.record_ahead(requested(), alone=True) is None
@@ -137,15 +139,7 @@ async def test_with_io_uring_the_lone_commit_itself_is_not_fsynced(
 ) -> None:
     ring()
     store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    levels: list[int] = []
-    backend = store._sqlite
-    original = backend._pend_and_commit
-
-    def watched(conn: sqlite3.Connection, rows: list) -> None:  # type: ignore[type-arg]
-        original(conn, rows)
-        levels.append(conn.execute("PRAGMA synchronous").fetchone()[0])
-
-    monkeypatch.setattr(backend, "_pend_and_commit", watched)
+    levels = pending_commit_levels(store, monkeypatch)
     await store.open()
     try:
         on_disk = await store.record_ahead(requested(), alone=True)

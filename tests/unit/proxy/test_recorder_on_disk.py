@@ -19,11 +19,6 @@ from bastion.rpc_error import RpcError
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Store:
     """Hands back each write-ahead record's sync as a future the test resolves."""
 
