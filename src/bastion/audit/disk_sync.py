@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RING_SIZE = 64
-"""Syncs in flight at once before `start` refuses (the caller then syncs in the commit)."""
+"""Syncs in flight at once before `start` refuses (the caller then syncs on its own thread)."""
 
 
 class BackgroundSync:
@@ -46,7 +46,7 @@ class BackgroundSync:
 
     @classmethod
     def create(cls, loop: asyncio.AbstractEventLoop) -> BackgroundSync | None:
-        """A ring on `loop`, or None where io_uring cannot be used (logged once, at debug)."""
+        """A ring on `loop`, or None where io_uring cannot be used (logged, at debug)."""
         try:
             from caio import linux_uring
         except ImportError as exc:  # not Linux, or caio built without it
@@ -81,10 +81,6 @@ class BackgroundSync:
         self._in_flight += 1
         done.add_done_callback(self._one_less)
         return done
-
-    def close(self) -> None:
-        """Stop watching the ring (syncs still in flight complete in the kernel all the same)."""
-        self.loop.remove_reader(self._context.fileno)
 
     def _one_less(self, _: asyncio.Future[None]) -> None:
         self._in_flight -= 1

@@ -7,12 +7,12 @@ thread when the writer is idle (every durable write under `durability: process`;
 is fsynced before the caller goes on; or, for a lone call's write-ahead record where io_uring
 is available, committed with `NORMAL` and the log's `fdatasync` handed to the kernel, which
 the caller awaits before it forwards the call (`record_ahead`, `disk_sync.py`). Every other
-commit, and all of them under `durability: process`, uses `synchronous=NORMAL`: the commit is in the operating system's
-hands when it returns, so it survives a crash or kill of Bastion, and a later synced commit
-(or checkpoint) puts it on disk. The writer checkpoints the WAL itself, after a batch's
-waiters are woken, or when it wakes with nothing to commit (`tidy`; commits made on the
-caller's thread never checkpoint). It also keeps the full-text index,
-which commits leave out (`sqlite_text_index.py`).
+commit, and all of them under `durability: process`, uses `synchronous=NORMAL`: the commit
+is in the operating system's hands when it returns, so it survives a crash or kill of
+Bastion, and a later synced commit (or checkpoint) puts it on disk. The writer checkpoints
+the WAL itself, after a batch's waiters are woken, or when it wakes with nothing to commit
+(`tidy`; commits made on the caller's thread never checkpoint). It also keeps the full-text
+index, which commits leave out (`sqlite_text_index.py`).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
 updates the head, commits: so the CLI (recording a token created) and the gateway can
