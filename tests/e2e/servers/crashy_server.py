@@ -68,10 +68,11 @@ async def peek_audit(db_path: str, nonce: str) -> str:
     """
     uri = f"file:{db_path}?mode=ro"
     found = "SELECT count(*) FROM {} WHERE type = 'call.requested' AND tool = 'peek_audit' AND data LIKE ?"
+    # One statement, so one snapshot: the writer moves the record from `audit_pending` into
+    # `events` in one transaction, and two separate reads could fall either side of it.
+    both = f"SELECT ({found.format('events')}) + ({found.format('audit_pending')})"
     with sqlite3.connect(uri, uri=True) as conn:
-        count = sum(
-            conn.execute(found.format(table), (f"%{nonce}%",)).fetchone()[0] for table in ("events", "audit_pending")
-        )
+        (count,) = conn.execute(both, (f"%{nonce}%", f"%{nonce}%")).fetchone()
     return str(count)
 
 
