@@ -10,8 +10,11 @@ series, each at each gap (milliseconds of idle time before the next write), in o
 - `fdatasync`: one 4 KB page rewritten in place in a preallocated file, then `os.fdatasync`
   (the floor: no SQLite, no growth of the file);
 - `write-ahead`: the audit store's own durable record of a lone call (`SqliteAuditStore`,
-  `durability: power`, `record(..., alone=True)`: committed inline, as a wrap's call is),
-  with the call's verdict and completion queued after it, as the gateway does.
+  `durability: power`, `record_ahead(..., alone=True)` and its sync awaited, as the gateway
+  does before it forwards the call: committed inline, the log synced on io_uring where there
+  is one), with the call's verdict and completion queued after it, as the gateway does. Its
+  rows also give the largest size the `-wal` file reached (the log restarts from its
+  beginning after each checkpoint; a log that grows has each sync extend the file).
 
 Printed: p10/p50/p90 in microseconds, and each p50 over the gap-0 p50 of its series. Files go
 in `--dir` (default: a temporary folder in the current directory, so on the filesystem a
@@ -67,9 +70,11 @@ def raw_fdatasync(folder: Path, gap: float, records: int) -> list[float]:
         path.unlink()
 
 
-async def write_ahead(folder: Path, gap: float, records: int) -> list[float]:
-    store = SqliteAuditStore(folder / f"audit-{uuid.uuid4().hex}.db", durability="power")
+async def write_ahead(folder: Path, gap: float, records: int, wal_peak: list[int]) -> list[float]:
+    path = folder / f"audit-{uuid.uuid4().hex}.db"
+    store = SqliteAuditStore(path, durability="power")
     await store.open()
+    wal = path.with_name(path.name + "-wal")
     try:
         took: list[float] = []
         for number in range(WARMUP + records):
@@ -78,7 +83,9 @@ async def write_ahead(folder: Path, gap: float, records: int) -> list[float]:
             requested = CallRequested(agent="bench", server="echo", correlation_id=call_id, method="tools/call",
                                       tool="echo", arguments=arguments, transport="stdio")  # fmt: skip
             began = time.perf_counter()
-            await store.record(requested, durable=True, alone=True)
+            syncing = await store.record_ahead(requested, alone=True)
+            if syncing is not None:
+                await syncing
             if number >= WARMUP:
                 took.append(time.perf_counter() - began)
             store.record_nowait(VerdictReached(agent="bench", server="echo", correlation_id=call_id, tool="echo",
@@ -87,18 +94,21 @@ async def write_ahead(folder: Path, gap: float, records: int) -> list[float]:
                                               method="tools/call", tool="echo", outcome="allowed", latency_ms=1.0,
                                               result={"content": [{"type": "text", "text": "hello"}]}))  # fmt: skip
             await asyncio.sleep(gap)  # the writer thread chains what lingers meanwhile, as in a gateway
+            wal_peak[0] = max(wal_peak[0], wal.stat().st_size)
         return took
     finally:
         await store.close()
 
 
-def report(name: str, gaps: list[float], measure: Callable[[float], list[float]]) -> None:
+def report(name: str, gaps: list[float], measure: Callable[[float], list[float]], wal_peak: list[int]) -> None:
     base: float | None = None
     for gap in gaps:
+        wal_peak[0] = 0
         p10, p50, p90 = percentiles(measure(gap))
         base = p50 if base is None else base
+        wal = f"   -wal at most {wal_peak[0] / 1e6:.1f} MB" if wal_peak[0] else ""
         print(f"{name:<12} gap {gap * 1e3:5.1f} ms   p10 {p10:6.0f}   p50 {p50:6.0f}   p90 {p90:6.0f} µs   "
-              f"p50 x{p50 / base:4.2f}")  # fmt: skip
+              f"p50 x{p50 / base:4.2f}{wal}")  # fmt: skip
 
 
 def main() -> None:
@@ -111,8 +121,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bastion-fsync-gap-", dir=args.dir) as name:
         folder = Path(name)
         print(f"files in {folder} ({args.records} writes per row; load average {os.getloadavg()[0]:.2f})")
-        report("fdatasync", gaps, lambda gap: raw_fdatasync(folder, gap, args.records))
-        report("write-ahead", gaps, lambda gap: asyncio.run(write_ahead(folder, gap, args.records)))
+        wal_peak = [0]
+        report("fdatasync", gaps, lambda gap: raw_fdatasync(folder, gap, args.records), wal_peak)
+        report("write-ahead", gaps, lambda gap: asyncio.run(write_ahead(folder, gap, args.records, wal_peak)), wal_peak)
     print("p50 x: the p50 over the same series' p50 at the first gap (back to back when it is 0).")
 
 

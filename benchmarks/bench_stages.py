@@ -141,6 +141,21 @@ try:  # the relay's path (Bastion's own stdio front door and upstream session)
 except (ImportError, AttributeError):  # a Bastion whose wrap is the SDK's stack throughout
     pass
 
+try:  # the write-ahead record's sync on io_uring, beside the guard (audit/disk_sync.py)
+    from bastion.audit import disk_sync
+    sstamp(disk_sync.BackgroundSync, "start", "submit")
+    finisher = disk_sync._finisher
+    def stamped_finisher(*args):
+        finish = finisher(*args)
+        def marked(result):
+            mark("synced")
+            return finish(result)
+        return marked
+    disk_sync._finisher = stamped_finisher
+    stamp(recording.CallRecorder, "on_disk", lambda s, state: "on disk" if state.on_disk is not None else None)
+except (ImportError, AttributeError):  # a Bastion that syncs in the commit
+    pass
+
 from bastion.cli.main import main
 main()
 """
@@ -160,6 +175,9 @@ WRAP_STAGES = [
 RELAY_CALL_STAGES = [
     ("write-ahead record: encode, commit, wake-up", "open>", "open<"),
     ("  of which the commit to audit_pending (rows, seals, fsync)", "pend>", "pend<"),
+    ("  of which the sync's submission to io_uring", "submit>", "submit<"),
+    ("the sync, submitted to done (beside the guard)", "submit<", "synced"),
+    ("the forward waiting for the sync", "on disk>", "on disk<"),
     ("open< to the guard (hub, call state)", "open<", "pipeline>"),
     ("guard pipeline", "pipeline>", "pipeline<"),
     ("verdict to the server's stdin (verdict event, params, id, encode)", "pipeline<", "wire>"),

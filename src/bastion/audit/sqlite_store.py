@@ -280,6 +280,7 @@ class SqliteBackend:
     def _pend_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow]) -> None:
         put_pending(conn, rows, self.anchor)
         conn.execute("COMMIT")
+        self._commits_since_checkpoint += 1
 
     def _write_and_commit(self, conn: sqlite3.Connection, rows: list[EventRow], health: bool) -> None:
         pending = take_pending(conn, self.anchor, self.policy)

@@ -412,16 +412,23 @@ class CheckpointWatchedBackend(WatchedBackend):
             self.checkpointed.set()
 
 
-async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_commit(tmp_path: Path) -> None:
-    """Under `process` the calls' commits are made inline, and the writer thread may have none
-    of its own for a long while: the WAL must still be checkpointed (by the writer, off the
-    calls' path) whenever it wakes."""
-    backend = CheckpointWatchedBackend(tmp_path / "audit.db", fsync=False)
-    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
+@pytest.mark.parametrize("fsync", [False, True], ids=["process", "power"])
+async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_commit(
+    tmp_path: Path, fsync: bool
+) -> None:
+    """The calls' commits made inline (under `process`; a lone call's write-ahead record under
+    `power`, into `audit_pending`) count towards the next checkpoint, and the writer thread may
+    have none of its own for a long while: the WAL must still be checkpointed (by the writer,
+    off the calls' path) whenever it wakes. Left to grow, the log is extended by each call's
+    commit, and its fsync then waits on the file system's journal too."""
+    backend = CheckpointWatchedBackend(tmp_path / "audit.db", fsync=fsync)
+    writer = GroupCommitWriter(
+        backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free, inline_waits_for_disk=fsync
+    )
     await writer.open()
     try:
         for _ in range(CHECKPOINT_EVERY):
-            await writer.record(requested(), durable=True)  # inline, unless the writer was busy
+            await writer.record(requested(), durable=True, alone=True)  # inline, unless the writer was busy
 
         writer._queue.put(Job(JobKind.NUDGE))  # it wakes (a deadline, a nudge) with nothing to commit
 
