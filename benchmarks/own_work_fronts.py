@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import mcp_types as types
 import orjson
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
@@ -57,8 +56,8 @@ class StubUpstream:
     info: UpstreamInfo = field(
         default_factory=lambda: UpstreamInfo(
             "2025-11-25",
-            types.Implementation(name="echo", version="1"),
-            types.ServerCapabilities(tools=types.ToolsCapability()),
+            {"name": "echo", "version": "1"},  # as the handshake keeps them: wire form (upstream/handshake.py)
+            {"tools": {}},
             None,
         )
     )
