@@ -8,8 +8,10 @@ fall-back is tested all the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from bastion.audit import disk_sync
 from bastion.audit.chain import EventRow
 from bastion.audit.events import CallRequested
 from bastion.audit.sqlite_store import SqliteAuditStore
-from bastion.audit.store import AuditStoreError
+from bastion.audit.store import AuditStoreError, Durability
 
 pytestmark = pytest.mark.anyio
 
@@ -31,6 +33,17 @@ def ring() -> disk_sync.BackgroundSync:
     if found is None:
         pytest.skip("SKIPPED LOUDLY: this kernel refuses io_uring; the write-ahead sync falls back to the commit")
     return found
+
+
+@contextlib.asynccontextmanager
+async def opened_store(tmp_path: Path, durability: Durability = "power") -> AsyncIterator[SqliteAuditStore]:
+    """A real SQLite audit store in `tmp_path`, open for the block and closed after it."""
+    store = SqliteAuditStore(tmp_path / "audit.db", durability=durability)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def open_descriptors() -> int:
@@ -77,30 +90,22 @@ def pending_ids(path: Path) -> list[str]:
 
 async def test_a_lone_write_ahead_record_is_committed_unsynced_then_synced_by_the_ring(tmp_path: Path) -> None:
     ring()
-    store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    await store.open()
-    try:
+    async with opened_store(tmp_path) as store:
         on_disk = await store.record_ahead(requested(), alone=True)
         assert on_disk is not None, "under power, alone, with io_uring: the sync is left to the caller to await"
         assert pending_ids(tmp_path / "audit.db") == ["c1"], "committed (visible) when record_ahead returns"
         await asyncio.wait_for(on_disk, 10)
         assert store.commits == 1
-    finally:
-        await store.close()
     assert pending_ids(tmp_path / "audit.db") == [], "chained by the writer at close"
 
 
 @pytest.mark.parametrize(("durability", "alone"), [("power", False), ("process", True), ("process", False)])
 async def test_otherwise_the_record_is_durable_when_record_ahead_returns(
-    tmp_path: Path, durability: str, alone: bool
+    tmp_path: Path, durability: Durability, alone: bool
 ) -> None:
-    store = SqliteAuditStore(tmp_path / "audit.db", durability=durability)  # type: ignore[arg-type]
-    await store.open()
-    try:
+    async with opened_store(tmp_path, durability) as store:
         assert await store.record_ahead(requested(), alone=alone) is None
         await store.flush()
-    finally:
-        await store.close()
     with sqlite3.connect(tmp_path / "audit.db") as conn:
         assert conn.execute("SELECT count(*) FROM events WHERE type = 'call.requested'").fetchone()[0] == 1
 
@@ -124,13 +129,9 @@ async def test_without_io_uring_a_lone_record_is_fsynced_in_its_commit(
 ) -> None:
     """A kernel without io_uring cannot be had here: the ring's absence is injected."""
     monkeypatch.setattr(disk_sync, "for_loop", lambda loop: None)
-    store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    levels = pending_commit_levels(store, monkeypatch)
-    await store.open()
-    try:
+    async with opened_store(tmp_path) as store:
+        levels = pending_commit_levels(store, monkeypatch)
         assert await store.record_ahead(requested(), alone=True) is None
-    finally:
-        await store.close()
     assert levels == [FULL]
 
 
@@ -138,17 +139,13 @@ async def test_with_io_uring_the_lone_commit_itself_is_not_fsynced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ring()
-    store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    levels = pending_commit_levels(store, monkeypatch)
-    await store.open()
-    try:
+    async with opened_store(tmp_path) as store:
+        levels = pending_commit_levels(store, monkeypatch)
         on_disk = await store.record_ahead(requested(), alone=True)
         assert on_disk is not None
         await asyncio.wait_for(on_disk, 10)
         # The next durable write that is not alone goes through the writer thread, fsynced as before.
         assert await store.record_ahead(requested(2), alone=False) is None
-    finally:
-        await store.close()
     assert levels == [NORMAL]
 
 
@@ -157,9 +154,5 @@ async def test_a_full_ring_syncs_the_record_before_record_ahead_returns(
 ) -> None:
     syncs = ring()
     monkeypatch.setattr(syncs, "_in_flight", disk_sync.RING_SIZE)
-    store = SqliteAuditStore(tmp_path / "audit.db", durability="power")
-    await store.open()
-    try:
+    async with opened_store(tmp_path) as store:
         assert await store.record_ahead(requested(), alone=True) is None
-    finally:
-        await store.close()
