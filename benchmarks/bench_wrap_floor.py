@@ -19,7 +19,7 @@ so that drift and cache effects hit all three alike:
   after of a change, interleaved call by call with everything else.
 
 `--gap MS` idles that long before each call (a client's own work between calls; the disk's
-fsync is slower after idle time: `bench_fsync_gap.py`). Printed: p50 and p90 per target and
+fsync is slower after idle time: `bench_fsync_gap.py`). Printed: p50, p90 and p99 per target and
 what each adds over `direct`. Figures are printed, not asserted.
 """
 
@@ -190,10 +190,11 @@ def main() -> None:
     print(f"{args.calls} calls each, interleaved, client gap {args.gap} ms; load average {os.getloadavg()[0]:.2f}")
     base = statistics.median(targets[0].took)
     for target in targets:
-        p50 = statistics.median(target.took)
-        p90 = sorted(target.took)[int(0.9 * (len(target.took) - 1))]
+        took = sorted(target.took)
+        p50 = statistics.median(took)
+        p90, p99 = (took[int(q * (len(took) - 1))] for q in (0.9, 0.99))
         added = "" if target is targets[0] else f"   +{(p50 - base) * 1e3:.3f} ms over direct"
-        print(f"{target.name:<13} p50 {p50 * 1e3:6.3f} ms   p90 {p90 * 1e3:6.3f} ms{added}")
+        print(f"{target.name:<13} p50 {p50 * 1e3:6.3f} ms   p90 {p90 * 1e3:6.3f} ms   p99 {p99 * 1e3:6.3f} ms{added}")
 
 
 if __name__ == "__main__":

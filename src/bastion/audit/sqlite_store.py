@@ -11,8 +11,9 @@ commit, and all of them under `durability: process`, uses `synchronous=NORMAL`: 
 is in the operating system's hands when it returns, so it survives a crash or kill of
 Bastion, and a later synced commit (or checkpoint) puts it on disk. The writer checkpoints
 the WAL itself, after a batch's waiters are woken, or when it wakes with nothing to commit
-(`tidy`; commits made on the caller's thread never checkpoint). It also keeps the full-text
-index, which commits leave out (`sqlite_text_index.py`).
+(`tidy` says when; commits made on the caller's thread never checkpoint), on a connection
+of its own (`checkpoint`), so that the calls' inline commits do not wait for its syncs. It
+also keeps the full-text index, which commits leave out (`sqlite_text_index.py`).
 
 Each batch takes SQLite's write lock (`BEGIN IMMEDIATE`), reads the chain head, appends,
 updates the head, commits: so the CLI (recording a token created) and the gateway can
@@ -225,6 +226,8 @@ class SqliteBackend:
         self.pends_inline = fsync
         """Fsynced, an inline append goes to `audit_pending` (see `append_if_free`)."""
         self._commits_since_checkpoint = 0
+        self._checkpointer: sqlite3.Connection | None = None
+        """The connection `checkpoint` uses (the writer thread's only), opened on first use."""
         self._unindexed = 0
         """Events committed (by this backend, or found at connect) and not yet full-text indexed."""
 
@@ -295,17 +298,38 @@ class SqliteBackend:
         self._commits_since_checkpoint += 1
         self._unindexed += len(rows)
 
-    def tidy(self, conn: sqlite3.Connection, idle: bool) -> None:
+    def tidy(self, conn: sqlite3.Connection, idle: bool) -> bool:
         if self._unindexed >= (1 if idle else INDEX_BATCH):
             _set_busy_timeout(conn, 0)  # housekeeping never waits for another process's lock
             if catch_up(conn):
                 self._unindexed = 0
                 self._commits_since_checkpoint += 1
-        if self._commits_since_checkpoint >= CHECKPOINT_EVERY:
-            self._commits_since_checkpoint = 0
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         if self.anchor is not None:
             self.anchor.write_head_file()
+        if self._commits_since_checkpoint < CHECKPOINT_EVERY:
+            return False
+        self._commits_since_checkpoint = 0  # counted with the writing connection held, as every commit is
+        return True
+
+    def checkpoint(self) -> None:
+        """A passive checkpoint of the WAL, on a connection of its own: it neither takes the
+        write lock nor holds the writing connection, so the calls' commits on the event loop go
+        on while it copies pages and syncs. Under `synchronous=NORMAL` SQLite syncs the log
+        before it copies from it, and the database after."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._checkpointer.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            self.release()  # opened afresh next time
+            raise
+
+    def release(self) -> None:
+        if self._checkpointer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._checkpointer.close()
+            self._checkpointer = None
 
     def housekeeping_due(self) -> float | None:
         return self.anchor.head_file_due() if self.anchor is not None else None

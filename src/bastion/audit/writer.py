@@ -39,6 +39,10 @@ lingering verdict or completion, as under concurrency.
 Waiters are asyncio futures, resolved with `loop.call_soon_threadsafe`, so awaiting a
 commit never blocks the event loop (asyncio backend of anyio only).
 
+The backend's housekeeping (`tidy`) runs with `_conn_lock` held; a checkpoint it asks for runs
+after, without it (`checkpoint`, on the backend's own connection), so a caller's inline commit
+is not sent to the queue while the checkpoint syncs the log and the database.
+
 A failed batch fails its waiters with `AuditStoreError`; the writer then drops its
 connection and opens a fresh one for the next batch, so the store recovers by itself once
 the database does. Retention runs in the writer too, when due.
@@ -118,9 +122,16 @@ class WriterBackend(Protocol[ConnT]):
     def discard(self, conn: ConnT) -> None:
         """Roll back whatever is open and close `conn`, ignoring errors."""
 
-    def tidy(self, conn: ConnT, idle: bool) -> None:
+    def tidy(self, conn: ConnT, idle: bool) -> bool:
         """Housekeeping after a batch, once its waiters are woken (so off their critical path);
-        `idle`: the writer has nothing else to do, so whatever housekeeping waits is due now."""
+        `idle`: the writer has nothing else to do, so whatever housekeeping waits is due now.
+        True: a checkpoint is due, which the writer makes (`checkpoint`) once it has let go of `conn`."""
+
+    def checkpoint(self) -> None:
+        """Checkpoint the log without the writing connection (inline commits go on meanwhile)."""
+
+    def release(self) -> None:
+        """Close what `checkpoint` opened (the writer thread is stopping, or it failed)."""
 
     def housekeeping_due(self) -> float | None:
         """When (`time.monotonic`) `tidy` has something to do that must not wait for the next
@@ -344,8 +355,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 self._maybe_prune(forced=False)
             timeout = self._next_timeout()
             if timeout is None:  # about to sleep until someone writes: finish the housekeeping first
-                with self._conn_lock:
-                    self._tidy(idle=True)
+                self._housekeep(idle=True)
                 timeout = self._next_timeout()
             try:
                 batch = [self._queue.get(timeout=timeout)]
@@ -359,8 +369,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
             if all(job.kind is JobKind.NUDGE for job in batch) and not self._lingering_due():
                 # Nothing anyone waits on: lingering events are committed once their time is up.
                 # Meanwhile a checkpoint may be due after inline commits, which never tidy.
-                with self._conn_lock:
-                    self._tidy(idle=False)
+                self._housekeep(idle=False)
                 continue
             taken = sum(job.kind is not JobKind.NUDGE for job in batch)
             with self._lock:
@@ -374,9 +383,10 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 self._commit(batch)
                 if any(job.kind is JobKind.PRUNE for job in batch):
                     self._maybe_prune(forced=True, jobs=[j for j in batch if j.kind is JobKind.PRUNE])
-                if stopping:
+                if stopping:  # closing the last connection checkpoints the log all the same
                     self._tidy(idle=True)
                     self._drop_connection()
+                    self.backend.release()
             with self._lock:
                 self._queued -= taken
                 # Watch for what follows (a call's verdict and completion) from now on, so
@@ -385,8 +395,7 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 self._writer_wakes = True
             self._settle(batch)
             if not stopping:
-                with self._conn_lock:
-                    self._tidy(idle=False)
+                self._housekeep(idle=False)
 
     def _lingering_due(self) -> bool:
         """Whether the oldest lingering event (or pending row) has waited `linger_s`."""
@@ -469,14 +478,28 @@ class GroupCommitWriter(WriterFront, Generic[ConnT]):
                 if job.kind in (JobKind.EVENT, JobKind.HEALTH) or (pending is not None and job.kind is JobKind.FLUSH):
                     job.error = message
 
-    def _tidy(self, *, idle: bool) -> None:
-        if self._conn is None:
+    def _housekeep(self, *, idle: bool) -> None:
+        """`tidy` with the connection held; then, if one is due, a checkpoint without it: the
+        checkpoint syncs the log and the database, and a call's inline commit need not wait."""
+        with self._conn_lock:
+            due = self._tidy(idle=idle)
+        if not due:
             return
         try:
-            self.backend.tidy(self._conn, idle)
+            self.backend.checkpoint()
+        except Exception as exc:  # housekeeping must never stop the writer
+            logger.warning("audit log %s checkpoint failed: %s", self.backend.description, exc)
+
+    def _tidy(self, *, idle: bool) -> bool:
+        """`backend.tidy`: whether a checkpoint is due."""
+        if self._conn is None:
+            return False
+        try:
+            return self.backend.tidy(self._conn, idle)
         except Exception as exc:  # housekeeping must never stop the writer
             self._drop_connection()
             logger.warning("audit log %s housekeeping failed: %s", self.backend.description, exc)
+            return False
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

@@ -150,14 +150,18 @@ def test_the_wal_is_checkpointed_after_a_batch_not_inside_a_commit(tmp_path: Pat
         before = (tmp_path / "audit.db").stat().st_size
         for _ in range(CHECKPOINT_EVERY - 1):
             backend.append(conn, [row], health=False, sync=False)
-            backend.tidy(conn, idle=False)
+            assert backend.tidy(conn, idle=False) is False
         assert (tmp_path / "audit.db").stat().st_size == before  # the commits wrote only the WAL
 
         backend.append(conn, [row], health=False, sync=False)
-        backend.tidy(conn, idle=False)
+        assert backend.tidy(conn, idle=False) is True  # due: the writer then checkpoints, without `conn`
+        assert (tmp_path / "audit.db").stat().st_size == before
+        backend.checkpoint()
 
         assert (tmp_path / "audit.db").stat().st_size > before  # the checkpoint copied them into the file
+        assert backend.tidy(conn, idle=False) is False  # counted afresh
     finally:
+        backend.release()
         conn.close()
 
 
@@ -405,11 +409,9 @@ class CheckpointWatchedBackend(WatchedBackend):
         super().__init__(path, fsync=fsync)
         self.checkpointed = threading.Event()
 
-    def tidy(self, conn: sqlite3.Connection, idle: bool) -> None:
-        due = self._commits_since_checkpoint >= CHECKPOINT_EVERY
-        super().tidy(conn, idle)
-        if due:
-            self.checkpointed.set()
+    def checkpoint(self) -> None:
+        super().checkpoint()
+        self.checkpointed.set()
 
 
 @pytest.mark.parametrize("fsync", [False, True], ids=["process", "power"])
@@ -434,4 +436,42 @@ async def test_the_writer_checkpoints_after_inline_commits_even_with_nothing_to_
 
         assert await anyio.to_thread.run_sync(backend.checkpointed.wait, 10)
     finally:
+        await writer.close()
+
+
+class SlowCheckpointBackend(WatchedBackend):
+    """A checkpoint that stops half-way until the test lets it go, as one stuck on a slow disk's syncs."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        super().__init__(path, fsync=fsync)
+        self.checkpointing = threading.Event()
+        self.go_on = threading.Event()
+
+    def checkpoint(self) -> None:
+        self.checkpointing.set()
+        self.go_on.wait(30)
+        super().checkpoint()
+
+
+async def test_a_call_commits_inline_while_the_writer_checkpoints(tmp_path: Path) -> None:
+    """The checkpoint (which syncs the log and the database) runs on a connection of its own,
+    without the writing connection: a call's commit meanwhile is made at once on the caller's
+    thread, not queued behind the checkpoint for the writer thread."""
+    backend = SlowCheckpointBackend(tmp_path / "audit.db", fsync=False)
+    writer = GroupCommitWriter(backend, PayloadPolicy(), linger_s=3600, inline=backend.append_if_free)
+    await writer.open()
+    try:
+        for _ in range(CHECKPOINT_EVERY):
+            await writer.record(requested(), durable=True, alone=True)
+        writer._queue.put(Job(JobKind.NUDGE))  # the writer wakes with nothing to commit: the checkpoint is due
+        assert await anyio.to_thread.run_sync(backend.checkpointing.wait, 10)
+        backend.threads.clear()
+
+        with anyio.fail_after(10):  # queued, it would wait for the checkpoint
+            await writer.record(requested(), durable=True, alone=True)
+
+        assert backend.threads == [threading.current_thread().name]
+        assert not backend.go_on.is_set()  # the checkpoint was still under way
+    finally:
+        backend.go_on.set()
         await writer.close()

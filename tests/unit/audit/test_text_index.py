@@ -155,10 +155,11 @@ async def test_the_store_indexes_everything_when_its_writer_goes_idle(tmp_path: 
     idle = threading.Event()
 
     class Watched(SqliteBackend):
-        def tidy(self, conn: sqlite3.Connection, idle_now: bool) -> None:
-            super().tidy(conn, idle_now)
+        def tidy(self, conn: sqlite3.Connection, idle_now: bool) -> bool:
+            due = super().tidy(conn, idle_now)
             if idle_now and unindexed(conn) == 0 and indexed_matches(path, "apple"):
                 idle.set()
+            return due
 
     store = SqliteAuditStore(path)
     store.backend = Watched(path)
