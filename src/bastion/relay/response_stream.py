@@ -55,10 +55,12 @@ class ResponseStream:
         self._send = send
         self._headers = headers
         self._keepalive_s = keepalive_s
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = asyncio.Lock()
         """Held by whoever writes: the answer, a message sent before it, the keep-alive. Taken
-        without a trip through the event loop when free (`fast_acquire`): the answer is then
-        written before anything queued behind it runs (`recording.record_soon`)."""
+        without a trip through the event loop when free (asyncio's lock does not yield then): the
+        answer is written before anything queued behind it runs (`recording.record_soon`). An
+        asyncio lock rather than anyio's: one per request, and anyio's costs a dozen more calls
+        (its backend looked up to make it, a cancellation checkpoint to take it)."""
         self._streaming = False
         """The SSE response has started."""
         self._closed = False

@@ -3,6 +3,7 @@ soon, else SSE (a message before the answer, or a slow answer kept alive)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -110,3 +111,28 @@ async def test_an_agent_gone_closes_the_stream_and_the_answer_is_dropped_quietly
             await stream.send((b"second", False))
     await stream.finish(b'{"result":1}')  # does not raise
     assert agent.bodies == [sse_event(b"first")]
+
+
+async def test_the_answer_is_written_before_anything_queued_behind_it_runs() -> None:
+    """Taking the free lock does not go through the event loop: a call's completion record,
+    scheduled with `call_soon` as the answer is produced (`recording.record_soon`), runs only
+    once the answer is written."""
+    agent = Agent()
+    stream = ResponseStream(agent.send, HEADERS, keepalive_s=30)
+    ran_before_answer: list[bool] = []
+    queued_ran = [False]
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            ran_before_answer.append(queued_ran[0])
+        await agent.send(message)
+
+    stream._send = send
+    with stream.kept_alive():
+        pass
+    asyncio.get_running_loop().call_soon(queued_ran.__setitem__, 0, True)
+    await stream.finish(b'{"result":1}')
+
+    assert ran_before_answer == [False]
+    await asyncio.sleep(0)
+    assert queued_ran == [True]
