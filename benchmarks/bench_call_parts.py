@@ -15,8 +15,12 @@ alternately. Figures are printed, not asserted.
 
 `--idle MS` sleeps that long before each part's call, as a gateway idles between an agent's
 calls: the same code then takes longer on a host whose processor goes cold while idle (on a
-small virtual machine, two to six times as long after 2-10 ms: see docs/performance.md). With
+small virtual machine, several times as long after 2-20 ms: see docs/performance.md). With
 `--busy` the process busy-waits that long instead, the processor kept running: the control.
+Each part's call is then timed alone (the process's CPU, and the wall time, from the call's
+start to its end), so the wake-up from the sleep, and what the audit writer thread does
+while the loop sleeps, are not counted in it. The wake-up's own CPU (the event loop
+thread's, the sleep included, no part run) is printed as `wake-up from idle`.
 """
 
 from __future__ import annotations
@@ -126,20 +130,42 @@ async def _parts(gateway: Gateway, calls: int, rounds: int, idle_s: float, busy:
     }
     runs = {name: calls for name in parts} | {"check_result 1k rows": max(1, calls // LARGE_EVERY)}
     spent: dict[str, list[float]] = {name: [] for name in parts}
+    walls: dict[str, list[float]] = {name: [] for name in parts}
+    woken: list[float] = []
     for _ in range(rounds):
         for name, part in parts.items():
-            began, warm = time.process_time(), 0.0  # warm: the CPU of the busy waits, taken out
+            if not idle_s:  # back to back: the CPU over the whole round, the stamps' cost spread thin
+                began = time.process_time()
+                for _ in range(runs[name]):
+                    await part()
+                spent[name].append((time.process_time() - began) / runs[name] * 1e6)
+                continue
+            cpu = wall = 0.0
             for _ in range(runs[name]):
-                if idle_s and busy:
-                    waited = time.process_time()
-                    _busy_wait(idle_s)
-                    warm += time.process_time() - waited
-                elif idle_s:
-                    await asyncio.sleep(idle_s)  # idle in the event loop, as between calls (no CPU)
+                await _idle(idle_s, busy)
+                began, started = time.process_time(), time.perf_counter()
                 await part()
-            spent[name].append((time.process_time() - began - warm) / runs[name] * 1e6)
+                wall += time.perf_counter() - started
+                cpu += time.process_time() - began
+            spent[name].append(cpu / runs[name] * 1e6)
+            walls[name].append(wall / runs[name] * 1e6)
+        if idle_s and not busy:  # the wake-up alone: the sleep and what the loop does on waking, no part
+            began = time.thread_time()
+            for _ in range(calls):
+                await _idle(idle_s, busy)
+            woken.append((time.thread_time() - began) / calls * 1e6)
     checks = {f"evaluate, {name} (wall)": statistics.median(values) * 1e6 for name, values in by_check.items()}
-    return {name: statistics.median(values) for name, values in spent.items()} | checks
+    wall_times = {f"{name} (wall)": statistics.median(values) for name, values in walls.items() if values}
+    wake = {"wake-up from idle": statistics.median(woken)} if woken else {}
+    return {name: statistics.median(values) for name, values in spent.items()} | wall_times | wake | checks
+
+
+async def _idle(seconds: float, busy: bool) -> None:
+    """Idle as between an agent's calls: asleep in the event loop (no CPU), or busy-waiting (`busy`)."""
+    if busy:
+        _busy_wait(seconds)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def main() -> None:
