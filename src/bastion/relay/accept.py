@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 
+
+@lru_cache(maxsize=64)  # an agent sends the same header on every request
 def accepts(accept: str) -> tuple[bool, bool]:
     """(JSON, SSE) accepted, with RFC 7231 wildcards (as the SDK's `check_accept_headers`)."""
     types = [part.strip().split(";")[0].strip().lower() for part in accept.split(",")]
