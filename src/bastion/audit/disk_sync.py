@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.audit.store import AuditStoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class BackgroundSync:
         self._context = context
         self._operation = operation
         self._in_flight = 0
-        loop.add_reader(context.fileno, self._completed)
+        loop.add_reader(context.fileno, self.reap)
 
     @classmethod
     def create(cls, loop: asyncio.AbstractEventLoop) -> BackgroundSync | None:
@@ -65,7 +65,7 @@ class BackgroundSync:
         if self._in_flight >= RING_SIZE:
             return None
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        done: asyncio.Future[None] = self.loop.create_future()
+        done = SyncDone(self)
         operation = self._operation.fdsync(fd)
         operation.set_callback(_finisher(operation, fd, path, done))
         try:
@@ -85,11 +85,30 @@ class BackgroundSync:
     def _one_less(self, _: asyncio.Future[None]) -> None:
         self._in_flight -= 1
 
-    def _completed(self) -> None:
+    def reap(self) -> None:
+        """Resolve the futures of the syncs the kernel has finished (what the loop's reader does
+        when it next polls the ring's eventfd); a no-op when none has."""
         with contextlib.suppress(BlockingIOError):  # completions already counted: drained below
             self._context.poll()
         while self._context.process_events():
             pass
+
+
+class SyncDone(asyncio.Future[None]):
+    """A sync's future that, awaited before it is resolved, first reaps the ring's completions.
+
+    A sync that finished while the call was judged (the event loop busy) is then seen at once:
+    the await does not go through the loop (its eventfd polled, the reader run, the waiting
+    task woken), and nothing the loop has queued meanwhile runs before the call is forwarded."""
+
+    def __init__(self, ring: BackgroundSync) -> None:
+        super().__init__(loop=ring.loop)
+        self._ring = ring
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if not self.done():
+            self._ring.reap()
+        return super().__await__()
 
 
 def sync_now(path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,6 +65,34 @@ async def test_a_sync_resolves_once_done_and_closes_the_file_it_opened(tmp_path:
     await asyncio.wait_for(on_disk, 10)
     assert on_disk.result() is None
     assert open_descriptors() == before
+
+
+async def test_a_sync_done_while_the_loop_was_busy_resolves_without_a_turn_of_the_loop(tmp_path: Path) -> None:
+    """As when the sync finishes while the call is judged: awaiting it reaps the ring at once, so
+    what the loop has queued meanwhile (a verdict's audit record) does not run before the forward."""
+    path = tmp_path / "log"
+    path.write_bytes(b"x" * 4096)
+    syncs = ring()
+    on_disk = syncs.start(str(path))
+    assert on_disk is not None
+    # Busy (no await) until the kernel has posted the completion: its eventfd turns readable.
+    readable, _, _ = select.select([syncs._context.fileno], [], [], 10)
+    assert readable, "the kernel did not finish a one-page fdatasync within 10 s"
+    turns: list[str] = []
+    asyncio.get_running_loop().call_soon(turns.append, "the loop turned")
+    await on_disk
+    assert turns == [], "the await went through the event loop"
+    assert on_disk.result() is None
+
+
+async def test_a_sync_not_done_yet_is_still_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.write_bytes(b"x" * 4096)
+    on_disk = ring().start(str(path))
+    assert on_disk is not None
+    await on_disk  # reaps first (nothing, or the completion), then waits on the loop as before
+    assert on_disk.done()
+    assert on_disk.result() is None
 
 
 async def test_a_sync_the_kernel_refuses_fails_with_an_audit_store_error() -> None:
