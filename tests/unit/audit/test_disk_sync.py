@@ -85,12 +85,12 @@ async def test_a_sync_done_while_the_loop_was_busy_resolves_without_a_turn_of_th
     assert on_disk.result() is None
 
 
-async def test_a_sync_not_done_yet_is_still_waited_for(tmp_path: Path) -> None:
+async def test_a_sync_awaited_at_once_resolves_when_the_kernel_is_done(tmp_path: Path) -> None:
     path = tmp_path / "log"
     path.write_bytes(b"x" * 4096)
     on_disk = ring().start(str(path))
     assert on_disk is not None
-    await on_disk  # reaps first (nothing, or the completion), then waits on the loop as before
+    await on_disk  # reaps first (nothing yet, as a rule), then waits on the loop's reader as before
     assert on_disk.done()
     assert on_disk.result() is None
 
