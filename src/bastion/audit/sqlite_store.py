@@ -225,6 +225,8 @@ class SqliteBackend:
         self.fsync = fsync
         self.pends_inline = fsync
         """Fsynced, an inline append goes to `audit_pending` (see `append_if_free`)."""
+        self._inline_full: bool | None = None
+        """The `synchronous` level of the last inline append (None: none yet); see `_rest`."""
         self._commits_since_checkpoint = 0
         self._checkpointer: sqlite3.Connection | None = None
         """The connection `checkpoint` uses (the writer thread's only), opened on first use."""
@@ -263,6 +265,18 @@ class SqliteBackend:
         _set_busy_timeout(conn, BUSY_TIMEOUT_MS)
         conn.execute("BEGIN IMMEDIATE")
         self._write_and_commit(conn, rows, health)
+        self._rest(conn)
+
+    def _rest(self, conn: sqlite3.Connection) -> None:
+        """Leave `conn` set as the next inline append wants it (its `synchronous` level, no busy
+        timeout), once one has been made: the writer thread changes them back, off the event
+        loop, rather than a call's write-ahead commit on the loop, before its sync can start.
+        (Under concurrent calls, which all go to the writer, that is two settings a batch.)
+        The batch is committed by then: should this fail, the inline append sets them itself."""
+        if self._inline_full is not None:
+            with contextlib.suppress(sqlite3.Error):
+                _set_synchronous(conn, self._inline_full)
+                _set_busy_timeout(conn, 0)
 
     def append_if_free(self, conn: sqlite3.Connection, rows: list[EventRow], *, synced: bool = True) -> bool:
         """Commit `rows` durably as the store is configured, but False at once, nothing written,
@@ -270,8 +284,9 @@ class SqliteBackend:
         `pends_inline` (fsynced, `power`) they go to `audit_pending`, to be chained by the next
         commit (`sqlite_pending.py`); otherwise straight into the chain. Not `synced`: the
         commit does not wait for the disk, and the caller syncs the log (`wal_path`) itself."""
-        _set_synchronous(conn, self.fsync and synced)
-        _set_busy_timeout(conn, 0)  # left so: the writer thread's `append` and `prune` set theirs
+        self._inline_full = self.fsync and synced
+        _set_synchronous(conn, self._inline_full)
+        _set_busy_timeout(conn, 0)  # `append` leaves it so (`_rest`); `prune` sets its own
         if not begin_if_free(conn):
             return False
         if self.pends_inline:

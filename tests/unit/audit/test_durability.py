@@ -334,12 +334,17 @@ def test_each_commit_path_sets_the_busy_timeout_it_needs(tmp_path: Path) -> None
     backend = SqliteBackend(tmp_path / "audit.db", fsync=False)
     conn = backend.connect()
     row = encode_event(requested(), PayloadPolicy())
+    statements: list[str] = []
     try:
         assert backend.append_if_free(conn, [row])
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
 
+        conn.set_trace_callback(statements.append)
         backend.append(conn, [row], health=False, sync=True)
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        conn.set_trace_callback(None)
+        begin = statements.index("BEGIN IMMEDIATE")
+        assert f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}" in statements[:begin]
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0  # left as the inline commit wants it
 
         backend.prune(conn, Retention(max_events=10), time.time(), PayloadPolicy())
         assert backend.append_if_free(conn, [row])
@@ -364,6 +369,35 @@ def test_a_commit_repeats_no_setting_already_in_force(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == NORMAL
         backend.append(conn, [row], health=False, sync=True)
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == FULL
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("synced", "level"), [(False, NORMAL), (True, FULL)])
+def test_the_writer_sets_the_connection_back_for_the_next_inline_commit(
+    tmp_path: Path, synced: bool, level: int
+) -> None:
+    """A call's inline write-ahead commit runs on the event loop before its sync can start: after
+    the writer thread's synced commit it must change no setting; the writer sets them back."""
+    backend = SqliteBackend(tmp_path / "audit.db", fsync=True)
+    conn = backend.connect()
+    row = encode_event(requested(), PayloadPolicy())
+    statements: list[str] = []
+    try:
+        assert backend.append_if_free(conn, [row], synced=synced)  # `synced=False`: the io_uring path
+        backend.append(conn, [row], health=False, sync=True)  # the writer chains it: FULL, 5 s timeout
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == level
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+        conn.set_trace_callback(statements.append)
+        assert backend.append_if_free(conn, [row], synced=synced)
+        assert not [s for s in statements if s.startswith("PRAGMA")]
+
+        statements.clear()
+        backend.append(conn, [row], health=False, sync=True)  # and its own settings again for its commit
+        begin = statements.index("BEGIN IMMEDIATE")
+        assert f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}" in statements[:begin]
+        assert synced or "PRAGMA synchronous = FULL" in statements[:begin]
     finally:
         conn.close()
 
