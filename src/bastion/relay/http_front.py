@@ -37,6 +37,7 @@ from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.host_checks import HostChecks
 from bastion.relay.modern import ModernFront
+from bastion.relay.request_cancel import RequestCancel
 from bastion.relay.response_stream import PING, SSE_HEADERS, ResponseStream, respond, sse_event
 from bastion.relay.session import RelaySession, RequestChannel
 
@@ -194,7 +195,7 @@ class RelayHttpEndpoint:
         flow = Flow.of(request, session.principal, self.relay.name, protocol_version=session.protocol_version or "",
                        transport="streamable-http", session=channel, scope=scope)  # fmt: skip
         key = str(request.id)
-        cancel = anyio.CancelScope()
+        cancel = RequestCancel()
         session.requests[key] = cancel
         try:
             answer: bytes | None = None

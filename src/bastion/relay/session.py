@@ -27,6 +27,7 @@ from bastion.mcp_names import INTERNAL_ERROR
 from bastion.model import Principal
 from bastion.relay import jsonrpc
 from bastion.relay.jsonrpc import RequestId
+from bastion.relay.request_cancel import RequestCancel
 from bastion.rpc_error import RpcError
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class RelaySession:
         """Callbacks run when the session ends (the hub forgets the agent)."""
         self.closed = False
         self.last_active = time.monotonic()
-        self.requests: dict[str, anyio.CancelScope] = {}
+        self.requests: dict[str, RequestCancel] = {}
         """The agent's requests in flight, by `str(id)` (the key the SDK uses too)."""
         self._get_stream: MemoryObjectSendStream[OutMessage] | None = None
         self._pending: dict[RequestId, _Pending] = {}

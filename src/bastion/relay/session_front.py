@@ -26,6 +26,7 @@ from bastion.proxy.proxy import progress_token_of
 from bastion.relay import jsonrpc
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
+from bastion.relay.request_cancel import RequestCancel
 from bastion.relay.session import Outbox, RelaySession, RequestChannel
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class SessionFront:
         if key in session.requests:
             await self._refuse_duplicate(session, request_id)
             return
-        cancel = anyio.CancelScope()
+        cancel = RequestCancel()
         session.requests[key] = cancel
         answer: bytes | None = None
         try:
