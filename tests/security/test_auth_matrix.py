@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ import httpx2
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
 
+from bastion.auth.sqlite_tokens import SqliteTokenStore
 from bastion.front.http_app import ROUTES
+from bastion.stores import TOKENS_DB
 from tests.security.front_door import FrontDoor, front_door
 
 pytestmark = pytest.mark.e2e
@@ -229,6 +232,30 @@ def test_readyz_tells_strangers_only_whether_it_is_ready(door: FrontDoor, kind: 
         assert set(report["servers"]) == {"time", "time2"}
     else:
         assert report == {"ready": True}, "server names, limits and exits are for operators only"
+
+
+def test_a_token_in_use_is_refused_once_another_process_revokes_it(door: FrontDoor) -> None:
+    """The gateway remembers the tokens it has verified (`auth/verified_tokens.py`), so that an
+    agent's next request skips parsing and hashing its token: a token in use must still be refused
+    once `bastion token revoke` (another store on the same file) has revoked it, and a forged
+    variant of it never accepted."""
+    tokens = door.gateway.tokens
+    assert tokens is not None
+    info, token = tokens.create("revoked-while-in-use")
+    row = FRONT_ROWS["/servers/{name}/mcp"]
+    for _ in range(3):
+        assert request(door, row, f"Bearer {token}").status_code == row.ok
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert request(door, row, f"Bearer {forged}").status_code == 401
+    cli = SqliteTokenStore(door.gateway.config.data_dir / TOKENS_DB)
+    try:
+        assert cli.revoke(info.id)
+    finally:
+        cli.close()
+    deadline = time.monotonic() + 10  # the gateway checks the file for changes every 0.5 s
+    while (status := request(door, row, f"Bearer {token}").status_code) != 401 and time.monotonic() < deadline:
+        pass
+    assert status == 401
 
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')

@@ -18,7 +18,8 @@ from collections.abc import Callable, Hashable, Iterable
 import psycopg
 
 from bastion.auth import tokens
-from bastion.auth.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
+from bastion.auth.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token
+from bastion.auth.verified_tokens import VerifiedTokens
 from bastion.model import Principal
 from bastion.state.fresh_ids import insert_with_fresh_id
 from bastion.state.postgres import NotificationListener, Subscription, acquire
@@ -59,6 +60,7 @@ class PostgresTokenStore:
         self._db = self._shared.database
         self._clock = clock
         self._lock = threading.Lock()
+        self._verified = VerifiedTokens()
         self._channel = self._db.channel("tokens")
         self._generation = 0
         self._subscription: Subscription | None = None
@@ -122,7 +124,7 @@ class PostgresTokenStore:
         now = self._clock()
         with self._lock:
             active = self._cache.get(now)
-        return principal_for(token, active, now)
+        return self._verified.principal(token, active, now)
 
     def close(self) -> None:
         """Stop listening and drop this store's share of the connection pool."""

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bastion.auth import tokens
-from bastion.auth.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token, principal_for
+from bastion.auth.tokens import ActiveTokens, TokenInfo, active_tokens, info_of, new_token
+from bastion.auth.verified_tokens import VerifiedTokens
 from bastion.model import Principal
 from bastion.state import sqlite_schema
 from bastion.state.fresh_ids import insert_with_fresh_id
@@ -56,6 +57,7 @@ class SqliteTokenStore:
         self._path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self._verified = VerifiedTokens()
         self._db = sqlite_schema.open_private(self._path)
         with self._lock:
             sqlite_schema.migrate(self._db, MIGRATIONS, what="token", path=self._path)
@@ -104,12 +106,12 @@ class SqliteTokenStore:
     def verify(self, token: str) -> Principal | None:
         now = self._clock()
         with self._lock:
-            principal = principal_for(token, self._cache.get(now), now)
+            principal = self._verified.principal(token, self._cache.get(now), now)
             if principal is None:
                 # Not among the tokens copied: one that another process (`bastion token create`) made
                 # since the copy's last check is accepted at once. A revocation by another process is
                 # still seen within `refresh_interval`: a token in the copy is not checked again.
-                principal = principal_for(token, self._cache.recheck(now), now)
+                principal = self._verified.principal(token, self._cache.recheck(now), now)
         return principal
 
     def close(self) -> None:

@@ -3,8 +3,8 @@
 The plaintext token exists once, when `TokenStore.create` returns it; the store holds only
 its SHA-256. `verify` is on the hot path (every HTTP request): both stores answer it from a
 copy in memory, reloaded when another process (the `bastion` CLI, another replica) changed
-the tokens. Stores: `SqliteTokenStore` (`<data_dir>/tokens.db`), `PostgresTokenStore`
-(`database_url`).
+the tokens, and remember the tokens they verified against that copy (`verified_tokens.py`).
+Stores: `SqliteTokenStore` (`<data_dir>/tokens.db`), `PostgresTokenStore` (`database_url`).
 """
 
 from __future__ import annotations
@@ -160,13 +160,18 @@ def active_tokens(rows: Iterable[tuple[Any, ...]]) -> ActiveTokens:
     return {row[0]: (row[3], info_of(row)) for row in rows}
 
 
-def principal_for(token: str, active: ActiveTokens, now: float) -> Principal | None:
-    """The principal of `token` among `active` tokens at Unix time `now`, else None."""
+def verified_info(token: str, active: ActiveTokens) -> TokenInfo | None:
+    """The info of `token` among `active` tokens, its hash checked; None if it is not one of them."""
     public_id = token_id(token)
     entry = None if public_id is None else active.get(public_id)
     if entry is None:
         return None
     stored_hash, info = entry
-    if not hmac.compare_digest(stored_hash, token_hash(token)) or info.state_at(now) != "active":
+    return info if hmac.compare_digest(stored_hash, token_hash(token)) else None
+
+
+def principal_of(info: TokenInfo, now: float) -> Principal | None:
+    """The principal of a verified token at Unix time `now`; None once it has expired or been revoked."""
+    if info.state_at(now) != "active":
         return None
     return Principal(agent=info.agent, servers=info.servers, via="token", credential_id=info.id)
