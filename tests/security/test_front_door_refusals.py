@@ -162,6 +162,38 @@ def test_a_second_request_with_an_id_in_flight_is_refused_at_once_and_the_first_
     assert (event["agent"], event["server"], event["status"]) == ("matrix-agent", "time2", 409)
 
 
+def test_a_request_naming_two_sessions_is_served_on_the_one_its_id_was_checked_against(
+    door: FrontDoor, waiter: ApprovalWaiter
+) -> None:
+    """Two `Mcp-Session-Id` headers: the id-in-flight check and the session that serves the
+    request must read the same one (the first, as Starlette does), or an id in flight on one
+    session could be sent to it again by naming another session first."""
+    held_on, named_first = open_session(door, server="time2"), open_session(door, server="time2")
+    call = json.dumps({**TOOLS_CALL, "id": 7, "params": {"name": "get_current_time", "arguments": {"timezone": "UTC"}}})
+    answers: dict[str, httpx2.Response] = {}
+    held = threading.Thread(target=lambda: answers.update(held=post(door, call.encode(), server="time2",
+                                                                    **{"Mcp-Session-Id": held_on})))  # fmt: skip
+    held.start()
+    held_id = waiter.next_held()  # id 7 is in flight on `held_on`
+    headers = [*MCP_HEADERS.items(), ("Authorization", str(door.credentials["agent"]))]
+    headers += [("Mcp-Session-Id", named_first), ("Mcp-Session-Id", held_on)]
+    second: dict[str, httpx2.Response] = {}
+    other = call.replace('"UTC"', '"Europe/Paris"').encode()  # not the same call: held on its own
+    both = threading.Thread(
+        target=lambda: second.update(
+            answer=httpx2.post(f"{door.base_url}/servers/time2/mcp", content=other, headers=headers, timeout=30)
+        )
+    )
+    both.start()
+    deny(door, waiter.next_held())  # served, and held: on the session named first
+    both.join(30)
+    deny(door, held_id)
+    held.join(30)
+    answer = second["answer"]
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["mcp-session-id"] == named_first
+
+
 class SseSession:
     """A raw legacy SSE session: the stream read in a thread, each event queued."""
 

@@ -30,7 +30,6 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -48,6 +47,7 @@ from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import ProxyServer
 from bastion.proxy.sdk_user import bind_sdk_user
 from bastion.relay.aggregate import AggregateRelay
+from bastion.relay.asgi_headers import header as request_header
 from bastion.relay.front_checks import (
     Refusal,
     duplicate_id,
@@ -232,7 +232,7 @@ class GatewayApp:
 
     async def _authenticate(self, scope: Scope, receive: Receive, send: Send, server: str | None) -> Principal | None:
         """The caller's principal; None once it has been answered 401 (audited, with the RFC 9728 pointer)."""
-        header = Headers(scope=scope).get("authorization")
+        header = request_header(scope, b"authorization")
         began = time.perf_counter()
         principal = await self.gateway.authenticator.authenticate(header)
         scope["bastion.auth_seconds"] = time.perf_counter() - began
@@ -335,7 +335,7 @@ class GatewayApp:
                 await endpoint.sdk_sse_post(scope, replay(body, receive), send)
             return
         scope["bastion.transport"] = "streamable-http"
-        session = Headers(scope=scope).get("mcp-session-id")
+        session = request_header(scope, b"mcp-session-id")
         key = (name, owner, session, judged.id_key) if session and judged.id_key else None
         if key is not None and key in self._ids_in_flight:
             await self._refuse(duplicate_id(judged.request_id), scope, receive, send, agent, name)
@@ -385,7 +385,7 @@ class GatewayApp:
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         report = await self.gateway.readiness()
         status = 200 if report["ready"] else 503
-        if not self.gateway.may_read_status(Headers(scope=scope).get("authorization")):
+        if not self.gateway.may_read_status(request_header(scope, b"authorization")):
             # Strangers learn ready or not; server names, limits and exits are for operators.
             report = {"ready": report["ready"]}
         await JSONResponse(report, status_code=status)(scope, receive, send)

@@ -14,14 +14,17 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Scope
+
+from bastion.relay.asgi_headers import headers_named
 
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
 
 logger = logging.getLogger(__name__)
+
+_CHECKED = frozenset((b"content-type", b"host", b"origin"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +37,18 @@ class HostChecks:
 
     def refusal(self, scope: Scope, *, is_post: bool) -> Response | None:
         """The answer refusing this request, or None when it passes."""
-        headers = Headers(scope=scope)
+        headers = headers_named(scope, _CHECKED)
         if is_post:
-            content_type = headers.get("content-type")
+            content_type = headers.get(b"content-type")
             if content_type is None or not content_type.lower().startswith("application/json"):
                 return Response("Invalid Content-Type header", status_code=400)
         if not self.enabled:
             return None
-        host = headers.get("host")
+        host = headers.get(b"host")
         if not host or not _allowed(host, self.allowed_hosts):
             logger.warning("Invalid Host header: %s", host)
             return Response("Invalid Host header", status_code=421)
-        origin = headers.get("origin")
+        origin = headers.get(b"origin")
         if origin and not _allowed(origin, self.allowed_origins):
             logger.warning("Invalid Origin header: %s", origin)
             return Response("Invalid Origin header", status_code=403)

@@ -33,6 +33,7 @@ from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import progress_token_of
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
+from bastion.relay.asgi_headers import headers_named
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.host_checks import HostChecks
@@ -261,9 +262,11 @@ async def _error(
     await respond(send, status, jsonrpc.error_bytes(None, code, message), headers)
 
 
+_WANTED = frozenset((_SESSION, _VERSION, b"accept"))
+
+
 def _headers(scope: Scope) -> dict[bytes, str]:
-    wanted = (_SESSION, _VERSION, b"accept")
-    return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+    return headers_named(scope, _WANTED)
 
 
 def _owner(scope: Scope) -> str:

@@ -7,8 +7,8 @@ request's flow (the upstream is told, the end recorded) and the scope swallows i
 front door knows the request was cancelled and answers accordingly (not at all, or with the
 era's error). It is what `anyio.CancelScope` did here, for a fifth of the cost: the task
 noted on the way in and an `uncancel` on the way out, where anyio's scope sets up and tears
-down its per-task state (after 20 ms idle, 16 µs against 74 µs on every request, half of it
-before the write-ahead record's sync starts: `benchmarks/bench_request_scope.py`).
+down its per-task state (after 20 ms idle, 18 µs against 78 on every request, half of it
+before the write-ahead record's sync starts: `benchmarks/bench_front_cold.py`).
 
 Only a cancellation the scope itself asked for is swallowed: one from outside (the gateway
 stopping, uvicorn cancelling the request's task) goes on, counted with `Task.uncancel` as
