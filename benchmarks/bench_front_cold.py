@@ -1,4 +1,4 @@
-"""The front door's per-request parts after an idle spell, each beside what it replaced.
+"""The parts of a call's way to its write-ahead record after an idle spell, each beside what it replaced.
 
 Run: .venv/bin/python benchmarks/bench_front_cold.py [--requests N] [--idle MS]
 
@@ -8,6 +8,9 @@ call's write-ahead record can start, the HTTP front door reads the request's hea
 its token and enters the request's cancel scope. Each part is timed here after `--idle` ms
 asleep on uvloop, as the gateway does it now and as it did before, the two (and an empty
 baseline) alternating request by request in one process:
+
+- `seal`: the audit key's seal of the record committed to `audit_pending` (a lone call's
+  write-ahead commit), a prepared HMAC copied / `hmac.digest` (the key set, the digest looked up);
 
 - `headers`: the credential read with `asgi_headers.header` / a Starlette `Headers` built;
 - `token`: `SqliteTokenStore.verify` of a token remembered from the last request
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import statistics
 import tempfile
 import time
@@ -33,6 +37,7 @@ import anyio
 import uvloop
 from starlette.datastructures import Headers
 
+from bastion.audit.anchor import AuditKey
 from bastion.auth.sqlite_tokens import SqliteTokenStore
 from bastion.auth.verified_tokens import VerifiedTokens
 from bastion.relay.asgi_headers import header
@@ -76,7 +81,16 @@ def parts(store: SqliteTokenStore, token: str) -> dict[str, tuple[Part, Part]]:
             await _body()
         return None
 
+    key, record = AuditKey(b"k" * 32), b"r" * 600
+
+    async def seal_now() -> object:
+        return key.seal(record)
+
+    async def seal_before() -> object:
+        return hmac.digest(b"k" * 32, b"bastion-audit-pending-v1\n" + record, "sha256").hex()
+
     return {
+        "seal": (seal_now, seal_before),
         "headers": (headers_now, headers_before),
         "token": (token_now, token_before),
         "cancel scope": (scope_now, scope_before),

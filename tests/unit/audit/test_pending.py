@@ -4,7 +4,10 @@ not laundered into the signed chain when changed meanwhile."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import os
 import queue
 import signal
 import sqlite3
@@ -17,7 +20,7 @@ import anyio
 import pytest
 
 from bastion.audit import sqlite_store
-from bastion.audit.anchor import AuditAnchor, anchor_at
+from bastion.audit.anchor import AuditAnchor, AuditKey, anchor_at
 from bastion.audit.chain import EventRow, encode_event
 from bastion.audit.events import CallCompleted, CallRequested
 from bastion.audit.query import EventQuery
@@ -265,3 +268,15 @@ def test_a_rejected_pending_record_is_reported_only_once_its_commit_holds(
 
 def _failing_append(*_: object) -> None:
     raise OSError("disk I/O error (injected)")
+
+
+@pytest.mark.parametrize("size", [0, 1, 600, 70_000])
+def test_a_seal_is_the_hmac_sha256_of_its_context_and_record(size: int) -> None:
+    """The seal's format does not change with how it is computed: a record sealed by an earlier
+    version (left pending by a crash) still matches its seal after an upgrade."""
+    secret, data = os.urandom(32), os.urandom(size)
+    key = AuditKey(secret)
+    expected = hmac.new(secret, b"bastion-audit-pending-v1\n" + data, hashlib.sha256).hexdigest()
+    assert key.seal(data) == expected
+    assert key.seal(data) == expected  # the prepared HMAC is copied, never consumed
+    assert key.seal(data + b"x") != expected
