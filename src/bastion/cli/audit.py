@@ -159,6 +159,7 @@ def export(config_path: Path, fmt: ExportFormat, output: Path | None, **filters:
     except AuditStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"exported {count} event(s)", err=True)
+    _note_pending(reader)
 
 
 def _export(reader: AuditStore, query: EventQuery, fmt: ExportFormat, out: TextIO) -> int:
@@ -210,6 +211,11 @@ def verify(config_path: Path, expect: str | None) -> None:
     checked = f" ({'; '.join(anchored)})" if anchored else ""
     verified = f"{report.checked} event(s) verified{since}, head {report.last_seq}{checked}"
     click.echo(f"audit log {reader.description}: OK, {verified}")
+    _note_pending(reader)
+
+
+def _note_pending(reader: AuditStore) -> None:
+    """Say on stderr how many write-ahead records wait to be chained (not in the chain's output yet)."""
     pending = reader.pending_count() if isinstance(reader, SqliteAuditStore) else 0
     if pending:
         click.echo(

@@ -63,7 +63,7 @@ def test_verify_passes_on_an_intact_log(config: Path) -> None:
     assert "OK, 5 event(s) verified" in out
 
 
-def test_verify_tells_of_write_ahead_records_not_yet_chained(config: Path) -> None:
+def test_verify_and_export_tell_of_write_ahead_records_not_yet_chained(config: Path) -> None:
     """A gateway killed right after a lone call's record was committed to `audit_pending`
     leaves it there until the next start: verify passes on the chain, and says so."""
     db = seed(config)
@@ -80,6 +80,11 @@ def test_verify_tells_of_write_ahead_records_not_yet_chained(config: Path) -> No
 
     assert code == 0
     assert "OK, 5 event(s) verified" in out
+    assert "1 write-ahead record(s) wait in audit_pending" in err
+
+    code, out, err = run("audit", "export", "--config", str(config))  # the chain only, and it says so
+    assert code == 0
+    assert len(out.splitlines()) == 5
     assert "1 write-ahead record(s) wait in audit_pending" in err
 
 
