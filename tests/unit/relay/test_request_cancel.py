@@ -42,7 +42,8 @@ async def test_a_cancelled_request_stops_at_its_await_and_the_scope_swallows_it(
     assert task.cancelling() == 0  # taken back: the task is not left marked as being cancelled
 
 
-async def test_a_cancellation_from_outside_goes_on() -> None:
+@pytest.mark.parametrize("scope_too", [False, True], ids=["alone", "with-the-scope's"])
+async def test_a_cancellation_from_outside_goes_on(scope_too: bool) -> None:
     cancel = RequestCancel()
     started = asyncio.Event()
 
@@ -53,24 +54,9 @@ async def test_a_cancellation_from_outside_goes_on() -> None:
 
     task = asyncio.get_running_loop().create_task(serve())
     await started.wait()
+    if scope_too:
+        cancel.cancel()
     task.cancel()  # the gateway stopping, say: not this scope's
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, 5)
-
-
-async def test_both_cancelled_the_one_from_outside_still_goes_on() -> None:
-    cancel = RequestCancel()
-    started = asyncio.Event()
-
-    async def serve() -> None:
-        with cancel:
-            started.set()
-            await asyncio.Event().wait()
-
-    task = asyncio.get_running_loop().create_task(serve())
-    await started.wait()
-    cancel.cancel()
-    task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
 
