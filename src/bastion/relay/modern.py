@@ -23,6 +23,7 @@ from bastion.proxy.kept_manager import KeptSessionManager
 from bastion.proxy.proxy import progress_token_of
 from bastion.relay import jsonrpc
 from bastion.relay.accept import accepts
+from bastion.relay.asgi_headers import header
 from bastion.relay.flow import Flow
 from bastion.relay.flow_server import FlowServer
 from bastion.relay.front_checks import replay
@@ -60,8 +61,7 @@ class ModernFront:
             await refused(scope, receive, send)
             return
         headers = scope["headers"]
-        accept = next((v.decode("latin-1") for k, v in headers if k == b"accept"), "")
-        has_json, has_sse = accepts(accept)
+        has_json, has_sse = accepts(header(scope, b"accept") or "")
         if not (has_json and has_sse):
             await respond(send, 406, b"", [])
             return
