@@ -45,7 +45,7 @@ BRANCHES = [
 
 def test_the_detectors_are_screened() -> None:
     names = {name.rsplit(".", 1)[1] for name in PATTERNS}
-    assert {"_FRAMING", "_ADDRESSED", "_HIDDEN_TAG", "_OVERRIDE", "_CONCEALMENT", "_REDIRECT"} <= names
+    assert {"FRAMING", "ADDRESSED", "_HIDDEN_TAG", "_OVERRIDE", "_CONCEALMENT", "_REDIRECT"} <= names
     assert {"_READ", "_PASS", "_DESTINATION", "_MODEL_ADDRESSED", "_SECRET"} <= names
 
 
@@ -171,7 +171,7 @@ def test_the_memos_stay_small_whatever_literals_a_text_holds() -> None:
     from bastion.guard.screened import MEMO_ENTRIES, MEMO_WORDS
 
     generator = random.Random(3)
-    words = sorted(scanner._LITERALS.words)
+    words = sorted(scanner.LITERALS.words)
     sentences = [" ".join(generator.sample(words, generator.randint(1, 40))) + "." for _ in range(3000)]
     scanner.scan_text("\n".join(sentences[:1500]))
     scanner.scan_text("\n".join(sentences[1500:]))
@@ -196,12 +196,12 @@ def test_a_long_texts_literals_are_every_one_it_holds_however_it_is_made() -> No
     # the RE2 set is held to one `in` test per literal, on texts woven from the literals' prefixes
     from bastion.guard.pinning import scanner
 
-    words = sorted(scanner._LITERALS.words)
+    words = sorted(scanner.LITERALS.words)
     prefixes = [word[:k] for word in words for k in range(1, len(word) + 1)]
     generator = random.Random(11)
     for partial in (False, True):
-        pieces = [p for p in prefixes if not partial or p not in scanner._LITERALS.words]
+        pieces = [p for p in prefixes if not partial or p not in scanner.LITERALS.words]
         text = "\x00".join(generator.choice(pieces) for _ in range(40_000))
-        found = scanner._LITERALS.find(text)
+        found = scanner.LITERALS.find(text)
         assert isinstance(found, LongText)
         assert found.words == frozenset(word for word in words if word in fold(text))

@@ -404,7 +404,7 @@ _REDIRECT = Screened(
     )
 )
 _SCREENED = (_HIDDEN_TAG, _OVERRIDE, _CONCEALMENT, _REDIRECT, _READ, _MODEL_ADDRESSED, _PASS, _SECRET, _DESTINATION)
-_LITERALS = Literals(
+LITERALS = Literals(
     (*(word for pattern in _SCREENED for word in pattern.literals.words), *_PATH_NEEDLES, *_DATA_NEEDLES)
 )
 """Every screened pattern's literals and the sensitive patterns' needles, found once per sentence for all of them."""
@@ -412,10 +412,10 @@ _LITERALS = Literals(
 
 def _judge(sentence: str, found: Found | None = None) -> Iterator[tuple[str, str]]:
     """(kind, excerpt) for each finding in one normalised sentence (or a pair of adjacent ones);
-    `found`: the literals of `_LITERALS` it holds, if known."""
+    `found`: the literals of `LITERALS` it holds, if known."""
     if found is None:
-        found = _LITERALS.find(sentence)
-    if isinstance(found, frozenset) and not _may_find(found):
+        found = LITERALS.find(sentence)
+    if isinstance(found, frozenset) and not may_find(found):
         return
     for kind, pattern in (("hidden-tag", _HIDDEN_TAG), ("override", _OVERRIDE), ("concealment", _CONCEALMENT)):
         if match := pattern.search(sentence, found):
@@ -434,14 +434,14 @@ def _judge(sentence: str, found: Found | None = None) -> Iterator[tuple[str, str
         yield "exfiltration", sentence
 
 
-if any(" " in word or not word.isascii() for word in _LITERALS.words):
+if any(" " in word or not word.isascii() for word in LITERALS.words):
     raise RuntimeError("the scanner's literals must be ASCII without spaces: scan_text joins a pair's literal sets")
 
 _MAY_FIND: dict[frozenset[str], bool] = {}
-"""`_may_find`'s answers by the literals a sentence holds (sentences share a few such sets)."""
+"""`may_find`'s answers by the literals a sentence holds (sentences share a few such sets)."""
 
 
-def _may_find(found: frozenset[str]) -> bool:
+def may_find(found: frozenset[str]) -> bool:
     """Whether `_judge` can find anything in a sentence holding exactly the literals `found`: each of
     its findings needs these patterns to have a live branch (and the sensitive ones a needle)."""
     may = _MAY_FIND.get(found)
@@ -478,7 +478,7 @@ def scan_text(text: str) -> list[tuple[str, str]]:
         texts.append(smuggled)
     for each in texts:
         sentences = _sentences(normalise(each))
-        literals = [_LITERALS.find(sentence) for sentence in sentences]
+        literals = [LITERALS.find(sentence) for sentence in sentences]
         per_sentence = [list(_judge(sentence, held)) for sentence, held in zip(sentences, literals, strict=True)]
         for judged in per_sentence:
             found.extend((kind, excerpt[:_EXCERPT]) for kind, excerpt in judged)
@@ -488,7 +488,7 @@ def scan_text(text: str) -> list[tuple[str, str]]:
             first, second = literals[i], literals[i + 1]
             if isinstance(first, frozenset) and isinstance(second, frozenset):
                 pair_held = first | second  # no literal holds a space, so none runs from one into the other
-                if not _may_find(pair_held):
+                if not may_find(pair_held):
                     continue
             known = {kind for kind, _ in per_sentence[i] + per_sentence[i + 1]}
             pair = f"{sentences[i]} {sentences[i + 1]}"

@@ -26,7 +26,7 @@ _MODEL_WORDS = (
     "assistant",
 )
 """A literal every spelling of `_MODEL` holds."""
-_ADDRESSED = Screened(
+ADDRESSED = Screened(
     (
         # a greeting or a note to the model: "Dear AI,", "Hello assistant!", "Note to the LLM:"
         Branch(
@@ -47,7 +47,7 @@ _ADDRESSED = Screened(
 
 def addressed(text: str) -> Iterator[Hit]:
     """Where `text` greets the model or orders it by name (the first place)."""
-    match = _ADDRESSED.search(text)
+    match = ADDRESSED.search(text)
     if match is not None:
         start = match.start() + len(match[0]) - len(match[0].lstrip(".!? \t\n"))
         yield DETECTOR, start, match.end(), match[0].strip()

@@ -27,7 +27,7 @@ fake tags are judged by the catalogue and `framing`, which tell a quoted example
 MAX_SCANNED = 256 * 1024
 """Characters of one string the sentence-level scanner reads (the regex detectors read all)."""
 
-_FRAMING = Screened(
+FRAMING = Screened(
     (
         Branch(
             r"</?\s*(?:information|instructions?|system|system[_ ]prompt|important|admin|assistant_?instructions?)\s*>",
@@ -83,7 +83,7 @@ _QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 def framing(text: str) -> Iterator[Hit]:
     """Framing that addresses the assistant: fake tags, fake system messages, IMPORTANT!!!."""
     found = 0
-    for match in _FRAMING.finditer(text):
+    for match in FRAMING.finditer(text):
         before = text[match.start() - 1] if match.start() else ""
         after = text[match.end() : match.end() + 1]
         if before and before in _QUOTES and after and after in _QUOTES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bastion.guard.results.content import strings
@@ -10,6 +10,7 @@ from bastion.guard.results.detectors import text_hits
 from bastion.guard.results.encoded import encoded_directives
 from bastion.guard.results.findings import ResultFinding
 from bastion.guard.results.hidden import HIDDEN_DETECTORS
+from bastion.guard.results.quiet import quiet
 from bastion.guard.results.volume import result_bytes, result_records
 
 MIN_LENGTH = 8
@@ -18,6 +19,8 @@ MIN_LENGTH = 8
 
 Hit = tuple[str, int, int, str]
 """(detector, start, end, excerpt): a finding before it is placed at a path."""
+DETECTORS: tuple[Callable[[str], Iterable[Hit]], ...] = (text_hits, *HIDDEN_DETECTORS, encoded_directives)
+"""What a result's string is read by (`quiet` knows each: a detector added here must be taught to it)."""
 
 
 def scan_string(path: str, text: str) -> list[ResultFinding]:
@@ -41,12 +44,16 @@ def scan_result(result: Any) -> list[ResultFinding]:
 
 
 def _hits(text: str) -> list[Hit]:
-    if len(text) < MIN_LENGTH:
+    if len(text) < MIN_LENGTH or quiet(text):
         return []
-    hits: list[Hit] = list(text_hits(text))
-    for detector in HIDDEN_DETECTORS:
+    return every_hit(text)
+
+
+def every_hit(text: str) -> list[Hit]:
+    """Every detector's hits on `text`, none skipped (`_hits` skips a `quiet` text)."""
+    hits: list[Hit] = []
+    for detector in DETECTORS:
         hits.extend(detector(text))
-    hits.extend(encoded_directives(text))
     return hits
 
 

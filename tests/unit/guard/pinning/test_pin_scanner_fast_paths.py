@@ -73,10 +73,10 @@ def test_every_sensitive_example_matches_the_full_patterns() -> None:
 @pytest.mark.parametrize("text", CORPUS[:80])
 def test_needle_screens_match_the_full_patterns(text: str) -> None:
     for sentence in [*_sentences_of(text), text.lower()]:
-        assert _span(scanner._sensitive(sentence, scanner._LITERALS.find(sentence))) == _span(
+        assert _span(scanner._sensitive(sentence, scanner.LITERALS.find(sentence))) == _span(
             scanner._SENSITIVE.search(sentence)
         ), sentence
-        assert _span(scanner._sensitive_file(sentence, scanner._LITERALS.find(sentence))) == _span(
+        assert _span(scanner._sensitive_file(sentence, scanner.LITERALS.find(sentence))) == _span(
             scanner._SENSITIVE_FILE.search(sentence)
         ), sentence
 
@@ -84,10 +84,10 @@ def test_needle_screens_match_the_full_patterns(text: str) -> None:
 def test_needle_screens_match_the_full_patterns_on_generated_text() -> None:
     for text in CORPUS[80:]:
         for sentence in [*_sentences_of(text), text.lower()]:
-            assert _span(scanner._sensitive(sentence, scanner._LITERALS.find(sentence))) == _span(
+            assert _span(scanner._sensitive(sentence, scanner.LITERALS.find(sentence))) == _span(
                 scanner._SENSITIVE.search(sentence)
             ), sentence
-            assert _span(scanner._sensitive_file(sentence, scanner._LITERALS.find(sentence))) == _span(
+            assert _span(scanner._sensitive_file(sentence, scanner.LITERALS.find(sentence))) == _span(
                 scanner._SENSITIVE_FILE.search(sentence)
             )
 
@@ -179,7 +179,7 @@ def test_spaces_are_collapsed_as_every_run_of_them_was() -> None:
 
 def test_no_literal_runs_across_the_space_between_two_sentences() -> None:
     # `scan_text` takes a pair's literals as its two sentences' together
-    assert all(" " not in word and word.isascii() for word in scanner._LITERALS.words)
+    assert all(" " not in word and word.isascii() for word in scanner.LITERALS.words)
 
 
 @pytest.mark.parametrize("text", [t for t, _ in POISONED][:30])

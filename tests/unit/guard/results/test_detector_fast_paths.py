@@ -54,7 +54,7 @@ def _corpus() -> list[str]:
 def _reference_framing(text: str) -> Iterator[detectors.Hit]:
     """`framing` over the whole alternation, as it was written before the pattern was screened."""
     found = 0
-    for match in detectors._FRAMING.full.finditer(text):
+    for match in detectors.FRAMING.full.finditer(text):
         before = text[match.start() - 1] if match.start() else ""
         after = text[match.end() : match.end() + 1]
         if before and before in detectors._QUOTES and after and after in detectors._QUOTES:

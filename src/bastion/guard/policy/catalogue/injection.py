@@ -204,8 +204,8 @@ _NEEDLES = (
     "always", "secret", "covert", "without", "ssh", "id_rsa", ".env", "credential", "key", "password", "token",
 )  # fmt: skip
 """Lower-case substrings without which no phrase pattern can match (a cheap gate before the regexes)."""
-_NEEDLE_SET = NEEDLES.add(_NEEDLES)
-_AGENT_NEEDLE_SET = NEEDLES.add(_AGENT_NEEDLES)
+NEEDLE_SET = NEEDLES.add(_NEEDLES)
+AGENT_NEEDLE_SET = NEEDLES.add(_AGENT_NEEDLES)
 _PHRASE_NEEDLES = {entry_id: NEEDLES.add(needles) for entry_id, _, needles in _PHRASES}
 
 
@@ -247,7 +247,7 @@ def injection_in(text: str, hits: frozenset[str]) -> list[InjectionMatch]:
     """`injection_findings(text)`, given the registered needles `text.lower()` holds (`NEEDLES.find`)."""
     if len(text) < 6:
         return []
-    if text.isascii() and hits.isdisjoint(_NEEDLE_SET) and not (" " in text and not hits.isdisjoint(_AGENT_NEEDLE_SET)):
+    if text.isascii() and hits.isdisjoint(NEEDLE_SET) and not (" " in text and not hits.isdisjoint(AGENT_NEEDLE_SET)):
         return []
     try:
         return list(_scan(_fix_surrogates(text), hits))
