@@ -63,6 +63,10 @@ def volume_findings(result: Mapping[str, Any], max_records: int, max_bytes: int)
     size = result_bytes(result)
     if size > max_bytes:
         found.append(ResultFinding("volume.bytes", "", excerpt=f"{size} bytes, over max_bytes {max_bytes}"))
+    if size <= max_records:
+        # Every record takes more than a byte of the result's JSON (an item of an array and its
+        # comma, a row of a table and its line break): a result this small holds no more records.
+        return found
     records = result_records(result)
     if records > max_records:
         found.append(ResultFinding("volume.records", "", excerpt=f"{records} records, over max_records {max_records}"))
