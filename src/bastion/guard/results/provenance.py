@@ -23,8 +23,9 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 
-from bastion.guard.off_loop import run_sized
+from bastion.guard.off_loop import OFF_LOOP_BYTES, run_sized, text_size
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.taint import TaintStore, Whose
 from bastion.guard.results.values import argument_links, call_argument_values
@@ -88,9 +89,18 @@ class ProvenanceCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         whose = Whose(call.principal.agent, call.session)
+        provenance = self.config.provenance
+        # Nothing remembered that a value could match: the values are noted while the call is on its way.
+        later = partial(call_argument_values, call.call_id, call.arguments)
+        if (
+            self.config.enabled
+            and provenance.enabled
+            and text_size(call.arguments) <= OFF_LOOP_BYTES
+            and self.taints.note_soon(whose, provenance.scope, later)
+        ):
+            return None
         values = await run_sized(call.arguments, call_argument_values, call.call_id, call.arguments)
         verdict: Verdict | None = None
-        provenance = self.config.provenance
         checked = self.config.enabled and provenance.enabled and bool(values)
         override = self.sink_override(call) if checked else None
         sink = checked and is_sink(call, override)

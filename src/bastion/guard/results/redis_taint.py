@@ -167,6 +167,10 @@ class RedisTaintStore:
         base = self._agent_key(agent) if session is None else f"{self._agent_key(agent)}:s:{digest(session)}"
         return [f"{base}:tainted", f"{base}:sources"]
 
+    def note_soon(self, whose: Whose, scope: Scope, values: Callable[[], Iterable[str]]) -> bool:
+        """Never: whether Redis remembers a tainted value takes a round trip (the caller notes at once)."""
+        return False
+
     async def note_arguments(self, whose: Whose, values: Iterable[str]) -> None:
         await self.find_and_note(whose, (), values)
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bastion.guard.results.owed import Owed
 from bastion.guard.results.taint import TaintSource
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ class RequestStore(Protocol):
         """The agent did these actions (a side-effecting call) and wrote these objects in its arguments."""
         ...
 
+    def note_soon(self, agent: str, objects: Callable[[], Iterable[str]]) -> bool:
+        """Owe `note` of no action and of what `objects()` gives, as of now (`owed.Owed`: before this
+        store is next read or written, on the event loop's next turn at the latest); False where the
+        store cannot (the caller notes at once)."""
+        ...
+
     async def first_seen(self, agent: str, items: Iterable[str]) -> dict[str, float]:
         """When the agent first did each of `items` (actions as `action:<family>`, or objects) it has done."""
         ...
@@ -49,8 +56,10 @@ class _FirstSeen:
         self.size, self.window, self.clock = size, window, clock
         self.items: OrderedDict[str, float] = OrderedDict()
 
-    def add(self, item: str) -> None:
-        now = self.clock()
+    def add(self, item: str, now: float | None = None) -> None:
+        """`item` seen at `now` (this moment by default)."""
+        if now is None:
+            now = self.clock()
         at = self.items.get(item)
         if at is not None and now - at <= self.window:
             return
@@ -75,6 +84,7 @@ class MemoryRequestStore:
         self.window, self.max_values, self.max_agents, self.clock = window, max_values, max_agents, clock
         self._requests: OrderedDict[str, list[tuple[Request, TaintSource]]] = OrderedDict()
         self._seen: OrderedDict[str, _FirstSeen] = OrderedDict()
+        self._owed = Owed()
 
     def _agent(self, table: OrderedDict[str, Any], agent: str) -> None:
         table.move_to_end(agent)
@@ -82,12 +92,16 @@ class MemoryRequestStore:
             table.popitem(last=False)
 
     async def remember(self, agent: str, request: Request, source: TaintSource) -> None:
+        if self._owed:
+            self._owed.settle()
         kept = self._requests.setdefault(agent, [])
         kept.append((request, source))
         del kept[:-MAX_REQUESTS]
         self._agent(self._requests, agent)
 
     async def requests(self, agent: str) -> list[tuple[Request, TaintSource]]:
+        if self._owed:
+            self._owed.settle()
         kept = self._requests.get(agent)
         if not kept:
             return []
@@ -96,16 +110,27 @@ class MemoryRequestStore:
         return kept[::-1]
 
     async def note(self, agent: str, actions: Iterable[str], objects: Iterable[str]) -> None:
+        if self._owed:
+            self._owed.settle()
+        self._note(agent, actions, objects, self.clock())
+
+    def _note(self, agent: str, actions: Iterable[str], objects: Iterable[str], now: float) -> None:
         seen = self._seen.get(agent)
         if seen is None:
             seen = self._seen[agent] = _FirstSeen(self.max_values, self.window, self.clock)
         self._agent(self._seen, agent)
         for action in actions:
-            seen.add(f"action:{action}")
+            seen.add(f"action:{action}", now)
         for item in objects:
-            seen.add(item)
+            seen.add(item, now)
+
+    def note_soon(self, agent: str, objects: Callable[[], Iterable[str]]) -> bool:
+        now = self.clock()
+        return self._owed.owe(lambda: self._note(agent, (), objects(), now))
 
     async def first_seen(self, agent: str, items: Iterable[str]) -> dict[str, float]:
+        if self._owed:
+            self._owed.settle()
         seen = self._seen.get(agent)
         if seen is None:
             return {}

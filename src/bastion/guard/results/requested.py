@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bastion.guard.off_loop import run_sized
+from bastion.guard.off_loop import OFF_LOOP_BYTES, run_sized, text_size
 from bastion.guard.results.config import ResultsConfig, SettingsMemo
 from bastion.guard.results.content import strings
 from bastion.guard.results.findings import ResultFinding
@@ -95,10 +96,16 @@ class RequestedActionCheck:
 
     async def check_tool_call(self, call: ToolCall) -> Verdict | None:
         agent = call.principal.agent
-        objects = await run_sized(call.arguments, _objects, call)
         mode = self.mode
         settings = self._settings(self.config, call.server, call.tool)
         actions = requests.tool_actions(call.tool) if mode != "off" and is_sink(call, settings.sink) else frozenset()
+        if (
+            not actions
+            and text_size(call.arguments) <= OFF_LOOP_BYTES
+            and self.store.note_soon(agent, partial(_objects, call))
+        ):
+            return None  # no action to judge: what the call names is noted while it is on its way
+        objects = await run_sized(call.arguments, _objects, call)
         verdict = await self._judge(agent, actions, objects, mode) if actions else None
         await self.store.note(agent, actions, objects)
         return verdict

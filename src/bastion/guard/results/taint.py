@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
+from bastion.guard.results.owed import Owed
+
 FLAGGED = "flagged as injection"
 """How `TaintSource.why` begins for values from a result a detector flagged."""
 
@@ -64,6 +66,13 @@ class TaintStore(Protocol):
 
     async def note_arguments(self, whose: Whose, values: Iterable[str]) -> None:
         """The agent wrote these values in a call's arguments (now trusted against later results)."""
+        ...
+
+    def note_soon(self, whose: Whose, scope: Scope, values: Callable[[], Iterable[str]]) -> bool:
+        """When the memories `scope` names remember no tainted value (so no `find` there can match
+        now): owe `note_arguments` of what `values()` gives (`owed.Owed`: before this store is next
+        read or written, on the event loop's next turn at the latest) and return True. Otherwise, or
+        where the store cannot tell without a round trip, do nothing and return False."""
         ...
 
     async def taint(self, whose: Whose, values: Iterable[str], source: TaintSource) -> list[str]:
@@ -161,6 +170,7 @@ class MemoryTaintStore:
         self.max_agents = max_agents
         self.clock = clock
         self._agents: OrderedDict[str, _AgentMemory] = OrderedDict()
+        self._owed = Owed()
 
     def _bounded(self, size: int) -> _Bounded:
         return _Bounded(size, self.window, self.clock)
@@ -188,11 +198,27 @@ class MemoryTaintStore:
         return bounded
 
     async def note_arguments(self, whose: Whose, values: Iterable[str]) -> None:
+        if self._owed:
+            self._owed.settle()
+        self._note(whose, values)
+
+    def _note(self, whose: Whose, values: Iterable[str]) -> None:
         written = self._of(whose.agent).written
         for value in values:
             written.put(value, None)
 
+    def note_soon(self, whose: Whose, scope: Scope, values: Callable[[], Iterable[str]]) -> bool:
+        memory = self._agents.get(whose.agent)
+        if memory is not None:
+            for place in memories(whose, scope):
+                tainted = memory.tainted if place is None else memory.sessions.get(place)
+                if tainted is not None and tainted.items:
+                    return False
+        return self._owed.owe(lambda: self._note(whose, values()))
+
     async def taint(self, whose: Whose, values: Iterable[str], source: TaintSource) -> list[str]:
+        if self._owed:
+            self._owed.settle()
         memory = self._of(whose.agent)
         targets = [memory.tainted]
         if whose.session is not None:
@@ -210,6 +236,8 @@ class MemoryTaintStore:
     async def find(
         self, whose: Whose, values: Iterable[str], *, scope: Scope = "both", flagged_only: bool = False
     ) -> tuple[str, TaintSource] | None:
+        if self._owed:
+            self._owed.settle()
         memory = self._agents.get(whose.agent)
         if memory is None:
             return None
