@@ -8,7 +8,7 @@ result checks' time on a call's way back to the agent. `quiet` decides for all o
 once, from the same literals, found in one pass of one automaton over the lower-cased text:
 
 - the framing and addressing patterns (`Screened`): no branch has all its literal groups;
-- the policy catalogue's injection phrases: its own gate (`injection_in`) would return at once;
+- the policy catalogue's injection phrases: its own gate (`injection.past_gate`) stops the text;
 - the pinning scanner's sentence judge: `may_find` is false for the whole text's literals,
   hence for every sentence's and pair's (each holds a subset, and `may_find` only grows with
   them);
@@ -71,8 +71,8 @@ def quiet(text: str) -> bool:
     found = _found(text)
     if "`" in text:  # the sentence judge reads it as a quote
         found |= _found(text.replace("`", "'"))
-    if " " in text and not found.isdisjoint(injection.AGENT_NEEDLE_SET):
-        return False  # the catalogue's gate lets a text that speaks to an agent through
+    if injection.past_gate(text, found):
+        return False
     verdict = _QUIET.get(found)
     if verdict is None:
         verdict = remember(_QUIET, found, _quiet_for(found))
@@ -89,10 +89,9 @@ def _found(text: str) -> frozenset[str]:
 
 def _quiet_for(found: frozenset[str]) -> bool:
     """Whether a short ASCII text whose lower-case form holds exactly the literals `found` gets
-    past every screened detector's gate (the marks and blobs checked apart)."""
+    past the gates of the framing, addressing and sentence detectors (the rest are checked apart)."""
     return (
         not detectors.FRAMING.live("", found)
         and not addressed.ADDRESSED.live("", found)
-        and found.isdisjoint(injection.NEEDLE_SET)
         and not scanner.may_find(found & scanner.LITERALS.words)
     )

@@ -245,14 +245,21 @@ def injection_findings(text: str) -> list[InjectionMatch]:
 
 def injection_in(text: str, hits: frozenset[str]) -> list[InjectionMatch]:
     """`injection_findings(text)`, given the registered needles `text.lower()` holds (`NEEDLES.find`)."""
-    if len(text) < 6:
-        return []
-    if text.isascii() and hits.isdisjoint(NEEDLE_SET) and not (" " in text and not hits.isdisjoint(AGENT_NEEDLE_SET)):
+    if len(text) < 6 or not past_gate(text, hits):
         return []
     try:
         return list(_scan(_fix_surrogates(text), hits))
     except Exception:
         return []
+
+
+def past_gate(text: str, hits: frozenset[str]) -> bool:
+    """Whether `injection_in` reads `text` past its gate: False when it finds nothing there, an ASCII
+    text holding no needle of a phrase, nor one of an agent's name with a space to address it. `hits`
+    may hold more than the needles (what `quiet` found): only these count."""
+    return (
+        not text.isascii() or not hits.isdisjoint(NEEDLE_SET) or (" " in text and not hits.isdisjoint(AGENT_NEEDLE_SET))
+    )
 
 
 def _scan(text: str, text_hits: frozenset[str]) -> Iterator[InjectionMatch]:
