@@ -92,16 +92,14 @@ class MemoryRequestStore:
             table.popitem(last=False)
 
     async def remember(self, agent: str, request: Request, source: TaintSource) -> None:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         kept = self._requests.setdefault(agent, [])
         kept.append((request, source))
         del kept[:-MAX_REQUESTS]
         self._agent(self._requests, agent)
 
     async def requests(self, agent: str) -> list[tuple[Request, TaintSource]]:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         kept = self._requests.get(agent)
         if not kept:
             return []
@@ -110,8 +108,7 @@ class MemoryRequestStore:
         return kept[::-1]
 
     async def note(self, agent: str, actions: Iterable[str], objects: Iterable[str]) -> None:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         self._note(agent, actions, objects, self.clock())
 
     def _note(self, agent: str, actions: Iterable[str], objects: Iterable[str], now: float) -> None:
@@ -129,8 +126,7 @@ class MemoryRequestStore:
         return self._owed.owe(lambda: self._note(agent, (), objects(), now))
 
     async def first_seen(self, agent: str, items: Iterable[str]) -> dict[str, float]:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         seen = self._seen.get(agent)
         if seen is None:
             return {}

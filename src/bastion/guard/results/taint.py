@@ -198,8 +198,7 @@ class MemoryTaintStore:
         return bounded
 
     async def note_arguments(self, whose: Whose, values: Iterable[str]) -> None:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         self._note(whose, values)
 
     def _note(self, whose: Whose, values: Iterable[str]) -> None:
@@ -217,8 +216,7 @@ class MemoryTaintStore:
         return self._owed.owe(lambda: self._note(whose, values()))
 
     async def taint(self, whose: Whose, values: Iterable[str], source: TaintSource) -> list[str]:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         memory = self._of(whose.agent)
         targets = [memory.tainted]
         if whose.session is not None:
@@ -236,8 +234,7 @@ class MemoryTaintStore:
     async def find(
         self, whose: Whose, values: Iterable[str], *, scope: Scope = "both", flagged_only: bool = False
     ) -> tuple[str, TaintSource] | None:
-        if self._owed:
-            self._owed.settle()
+        self._owed.settle()
         memory = self._agents.get(whose.agent)
         if memory is None:
             return None
