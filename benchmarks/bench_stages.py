@@ -1,13 +1,17 @@
 """Where the time of one tool call goes inside Bastion: a median per stage, wrap and HTTP.
 
 Run: .venv/bin/python benchmarks/bench_stages.py [--calls N] [--mode legacy] [--durability power] [--interleave K]
+                                                 [--fine]
 
 The gateway process (`bastion wrap` or `bastion up`, with the same echo upstream as
 bench_gateway.py) is started through a small boot script that wraps a few functions with
 time stamps (front door read, write-ahead record, guard pipeline, forward, upstream
 answer, completion record, response written). Only the measured calls are stamped. The
 stamps cost a few microseconds each; on a busy machine every stage is slower, so compare
-runs made at the same time. Figures are printed, not asserted.
+runs made at the same time. `--fine` adds the parts of the relay's stages on the paths to a
+stdio server (`wrap`, `http-stdio`): the front door's in, the write-ahead record's encoding
+and write lock, what follows the sync, the reply's way to the result checks and past them.
+Figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import bench_gateway as bg  # the sibling benchmark: its processes and clients
 BOOT = r"""
 import functools, json, signal, sys, time
 out = sys.argv.pop(1)
+FINE = sys.argv.pop(1) == "fine"
 EVENTS, ON = [], [False]
 def mark(label):
     if ON[0]:
@@ -156,6 +161,25 @@ try:  # the write-ahead record's sync on io_uring, beside the guard (audit/disk_
 except (ImportError, AttributeError):  # a Bastion that syncs in the commit
     pass
 
+if FINE:  # the parts of the stages above (`--fine`): a few more stamps a call
+    from bastion.relay import session_front, http_front
+    from bastion.audit import sqlite_store as store_module
+    stamp(session_front.SessionFront, "request",
+          lambda s, session, request, *a: "request task" if request.method == "tools/call" else None)
+    stamp(http_front.RelayHttpEndpoint, "post", "endpoint post")
+    stamp(pipeline.GuardPipeline, "check_result", "result checks")
+    def fstamp(module, name, label):
+        original = getattr(module, name)
+        def wrapper(*args, **kwargs):
+            mark(label + ">")
+            try:
+                return original(*args, **kwargs)
+            finally:
+                mark(label + "<")
+        setattr(module, name, wrapper)
+    fstamp(store_module, "encode_event", "encode")  # also the writer's, after the call: the first counts
+    fstamp(store_module, "begin_if_free", "lock")
+
 from bastion.cli.main import main
 main()
 """
@@ -187,6 +211,27 @@ RELAY_CALL_STAGES = [
     ("result checks, completion record", "upstream<", "finish<"),
 ]
 """A call on the relay between its front door's in and out (a stdio upstream)."""
+FINE_CALL_STAGES = [
+    ("  write-ahead: the record encoded (redaction included)", "encode>", "encode<"),
+    ("  write-ahead: the log's write lock taken", "lock>", "lock<"),
+    ("  open> to the sync's submission done (all of the above)", "open>", "submit<"),
+    ("  synced to the server's stdin (when the sync was the longer)", "synced", "wire>"),
+    ("  reply line to the call's task woken with it", "reply line", "upstream<"),
+    ("  upstream< to the result checks", "upstream<", "result checks>"),
+    ("  result checks", "result checks>", "result checks<"),
+    ("  result checks< to the completion", "result checks<", "finish<"),
+]
+"""`--fine`: parts of the stages above (each stamp costs a few microseconds)."""
+FINE_WRAP_STAGES = [
+    ("  line read to the request's task running", "stdin<", "request task>"),
+    ("  request task to the write-ahead record", "request task>", "open>"),
+    *FINE_CALL_STAGES,
+]
+FINE_HTTP_STAGES = [
+    ("  authenticated to the endpoint (body read, checked, parsed)", "auth<", "endpoint post>"),
+    ("  endpoint to the write-ahead record (session, flow)", "endpoint post>", "open>"),
+    *FINE_CALL_STAGES,
+]
 RELAY_WRAP_STAGES = [
     ("front door in: line read, parsed, task, flow", "stdin<", "open>"),
     *RELAY_CALL_STAGES,
@@ -228,6 +273,11 @@ def stage_medians(events: list[tuple[str, int]], first: str, stages: list[tuple[
     calls = calls[5:-5]  # the ends may be cut by the signals
     if stages is WRAP_STAGES and any("open>" in c for c in calls):
         stages = RELAY_WRAP_STAGES  # wrap served by the relay, not the SDK's server stack
+    if any("result checks>" in c for c in calls):  # stamped with `--fine`: the relay's paths to a stdio server
+        if stages is RELAY_WRAP_STAGES:
+            stages = stages + FINE_WRAP_STAGES
+        elif stages is HTTP_STDIO_STAGES:
+            stages = stages + FINE_HTTP_STAGES
     lines = []
     for name, start, end in stages:
         spans = [(c[end] - c[start]) / 1000 for c in calls if start in c and end in c and c[end] >= c[start]]
@@ -263,7 +313,7 @@ async def measure(connect: Callable[[], Any], pid: Callable[[], int], calls: int
 
 def run(kind: str, args: argparse.Namespace, tmp: Path, log: Any) -> None:
     out = tmp / f"{kind}.json"
-    program = [sys.executable, "-c", BOOT, str(out)]
+    program = [sys.executable, "-c", BOOT, str(out), "fine" if args.fine else "plain"]
     stdio = [sys.executable, bg.ECHO_SERVER, "stdio"]
     with contextlib.ExitStack() as stack:
         if kind == "wrap":
@@ -314,6 +364,7 @@ def main() -> None:
     parser.add_argument(
         "--interleave", type=int, default=0, help="calls to the echo server run directly before each measured call"
     )
+    parser.add_argument("--fine", action="store_true", help="also the parts of the relay's stages (more stamps)")
     args = parser.parse_args()
     print(bg.machine_facts())
     print("median per stage, microseconds; stages overlap nothing, but medians of parts need not add up")
