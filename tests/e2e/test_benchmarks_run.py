@@ -35,6 +35,10 @@ RUNS = [
     (["bench_stages.py", "--calls", "20", "--durability", "process"], "load average"),
     # a figure, not "-": the fine stamps were made and found
     (["bench_stages.py", "--calls", "20", "--fronts", "wrap", "--fine"], re.compile(r"\d µs    result checks\n")),
+    (
+        ["bench_compare.py", "--against", str(Path(sys.executable).parent / "bastion"), "--calls", "10"],
+        re.compile(r"wrap: this tree minus PROGRAM, p50 [+-]\d+ µs"),
+    ),
     (["bench_own_work.py", "--calls", "20", "--observe", "off,tracing"], "own CPU per call"),
     (["bench_call_parts.py", "--calls", "20", "--rounds", "1"], "encode x3"),
     (["bench_large_payload.py", "--calls", "2", "--kb", "4"], "prose 4 KB"),

@@ -1,0 +1,122 @@
+"""This tree's Bastion beside another `bastion` program, call by call: what a change did to a call.
+
+Run: .venv/bin/python benchmarks/bench_compare.py --against PROGRAM [--calls 600] [--mode legacy]
+                                                  [--fronts up,wrap] [--durability power]
+
+PROGRAM is another `bastion` (another checkout's: a script that runs `bastion.cli.main` with
+that checkout's `src` first on `sys.path`, as `bench_peers.sh`'s `BASTION=` takes). Each program
+runs `bastion up` (its `/servers/echo/mcp` in front of the stdio echo server, as in
+`bench_peers.sh`) and `bastion wrap` of the same server, on its defaults (audit `power`, the
+recommended policy, pinning, the sandbox), with a data folder of its own. The echo server,
+called directly over stdio and over HTTP (the SDK's server), is measured alongside as the
+baseline. One call goes to each target in turn, the order rotating from call to call, so the
+host's drift (its speed moved by more than a change's effect between runs a minute apart,
+docs/performance.md) falls on every target alike. `--against` this tree's own `bastion` gives
+the noise floor: what two identical programs differ by.
+
+Printed: p50 and p90 per target, p50 over its direct baseline, and this tree's p50 minus
+PROGRAM's for each front door. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_gateway as bg  # the sibling benchmark: its processes and clients
+
+WARMUP = 30
+
+
+class Target:
+    """One way to call the echo server, with the latencies measured through it."""
+
+    def __init__(self, name: str, connect: Callable[[], Any]) -> None:
+        self.name = name
+        self.connect = connect
+        self.took: list[float] = []
+        self.client: Any = None
+
+
+def targets(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, log: Any) -> list[Target]:
+    """The baselines, then each program's front doors (processes started here, stopped by `stack`)."""
+    stdio = [sys.executable, bg.ECHO_SERVER, "stdio"]
+    upstream = {"echo": {"command": stdio[0], "args": stdio[1:]}}
+    found = [Target("direct stdio", partial(bg.stdio_mcp_client, stdio, args.mode, log))]
+    fronts = args.fronts.split(",")
+    if "up" in fronts:
+        found.append(Target("direct http", partial(bg.http_client, bg.start_echo_http(stack, log), args.mode)))
+    for label, program in (("this", bg.BASTION), ("against", args.against)):
+        if "up" in fronts:
+            config = bg.write_config(tmp / f"up-{label}", upstream, args.durability)
+            gateway = bg.start_gateway(config, log, [program])
+            stack.callback(gateway.stop)
+            connect = partial(bg.http_client, gateway.url("echo"), args.mode, gateway.token)
+            found.append(Target(f"up {label}", connect))
+        if "wrap" in fronts:
+            config = bg.write_config(tmp / f"wrap-{label}", upstream, args.durability)
+            command = [program, "wrap", "--config", str(config), "--server", "echo"]
+            found.append(Target(f"wrap {label}", partial(bg.stdio_mcp_client, command, args.mode, log)))
+    return found
+
+
+async def measure(found: list[Target], calls: int) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        for target in found:
+            target.client = await stack.enter_async_context(target.connect())
+            for _ in range(WARMUP):
+                await bg.call(target.client)
+        for number in range(calls):
+            turn = number % len(found)
+            for target in found[turn:] + found[:turn]:
+                began = time.perf_counter()
+                await bg.call(target.client)
+                target.took.append((time.perf_counter() - began) * 1000.0)
+
+
+def report(found: list[Target], calls: int) -> None:
+    p50 = {t.name: statistics.median(t.took) for t in found}
+    print(f"{calls} calls per target, one to each in turn (rotating); load average {bg.load_average()}")
+    for target in found:
+        base = "direct http" if target.name.startswith("up ") else "direct stdio"
+        over = "" if target.name.startswith("direct") else f"   {p50[target.name] / p50[base]:.2f}x {base}"
+        p90 = bg.pct(target.took, 0.9)
+        print(f"{target.name:<13} p50 {p50[target.name]:6.3f} ms   p90 {p90:6.3f} ms{over}")
+    for front in ("up", "wrap"):
+        if f"{front} this" in p50:
+            change = p50[f"{front} this"] - p50[f"{front} against"]
+            print(f"{front}: this tree minus PROGRAM, p50 {change * 1000:+.0f} µs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", required=True, metavar="PROGRAM", help="the other `bastion` program")
+    parser.add_argument("--calls", type=int, default=600, help="measured calls per target (default 600)")
+    parser.add_argument("--mode", default="legacy", help="client mode (legacy or 2026-07-28)")
+    parser.add_argument("--fronts", default="up,wrap", help="up (HTTP) and/or wrap (stdio)")
+    parser.add_argument("--durability", default="power", help="audit.durability of both (default power)")
+    args = parser.parse_args()
+    print(bg.machine_facts())
+    with (
+        tempfile.TemporaryDirectory(prefix="bastion-compare-") as folder,
+        open(Path(folder) / "log", "w") as log,
+        contextlib.ExitStack() as stack,
+    ):
+        found = targets(args, stack, Path(folder), log)
+        anyio.run(measure, found, args.calls, backend="asyncio")
+    report(found, args.calls)
+
+
+if __name__ == "__main__":
+    main()
