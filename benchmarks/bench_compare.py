@@ -9,10 +9,13 @@ runs `bastion up` (its `/servers/echo/mcp` in front of the stdio echo server, as
 `bench_peers.sh`) and `bastion wrap` of the same server, on its defaults (audit `power`, the
 recommended policy, pinning, the sandbox), with a data folder of its own. The echo server,
 called directly over stdio and over HTTP (the SDK's server), is measured alongside as the
-baseline. One call goes to each target in turn, the order rotating from call to call, so the
-host's drift (its speed moved by more than a change's effect between runs a minute apart,
-docs/performance.md) falls on every target alike. `--against` this tree's own `bastion` gives
-the noise floor: what two identical programs differ by.
+baseline. One call goes to each target in turn, so the host's drift (its speed moved by more
+than a change's effect between runs a minute apart, docs/performance.md) falls on every target
+alike, in an order shuffled for each turn (seeded): in an order rotating from turn to turn,
+each target always came after the same other one, and two identical programs measured 110-250 µs
+apart at p50, again and again. `--against` this tree's own `bastion` gives the noise floor:
+what two identical programs differ by (within about 100 µs over 600 calls on this project's
+2-core test machine).
 
 Printed: p50 and p90 per target, p50 over its direct baseline, and this tree's p50 minus
 PROGRAM's for each front door. Figures are printed, not asserted.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import random
 import statistics
 import sys
 import tempfile
@@ -77,9 +81,11 @@ async def measure(found: list[Target], calls: int) -> None:
             target.client = await stack.enter_async_context(target.connect())
             for _ in range(WARMUP):
                 await bg.call(target.client)
-        for number in range(calls):
-            turn = number % len(found)
-            for target in found[turn:] + found[:turn]:
+        shuffled = random.Random(0)
+        for _ in range(calls):
+            order = list(found)
+            shuffled.shuffle(order)
+            for target in order:
                 began = time.perf_counter()
                 await bg.call(target.client)
                 target.took.append((time.perf_counter() - began) * 1000.0)
