@@ -15,7 +15,8 @@ alike, in an order shuffled for each turn (seeded): in an order rotating from tu
 each target always came after the same other one, and two identical programs measured 110-250 µs
 apart at p50, again and again. `--against` this tree's own `bastion` gives the noise floor:
 what two identical programs differ by (within about 100 µs over 600 calls on this project's
-2-core test machine).
+2-core test machine). `BASTION=PROGRAM2` puts another program in this tree's rows (to swap
+the two programs' slots, say).
 
 Printed: p50 and p90 per target, p50 over its direct baseline, and this tree's p50 minus
 PROGRAM's for each front door. Figures are printed, not asserted.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import statistics
 import sys
@@ -41,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_gateway as bg  # the sibling benchmark: its processes and clients
 
 WARMUP = 30
+THIS = os.environ.get("BASTION", bg.BASTION)
+"""The `bastion` program of the `this` rows: this tree's, or `BASTION=...` (the slots swapped, say)."""
 
 
 class Target:
@@ -61,7 +65,7 @@ def targets(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, lo
     fronts = args.fronts.split(",")
     if "up" in fronts:
         found.append(Target("direct http", partial(bg.http_client, bg.start_echo_http(stack, log), args.mode)))
-    for label, program in (("this", bg.BASTION), ("against", args.against)):
+    for label, program in (("this", THIS), ("against", args.against)):
         if "up" in fronts:
             config = bg.write_config(tmp / f"up-{label}", upstream, args.durability)
             gateway = bg.start_gateway(config, log, [program])
