@@ -168,17 +168,8 @@ if FINE:  # the parts of the stages above (`--fine`): a few more stamps a call
           lambda s, session, request, *a: "request task" if request.method == "tools/call" else None)
     stamp(http_front.RelayHttpEndpoint, "post", "endpoint post")
     stamp(pipeline.GuardPipeline, "check_result", "result checks")
-    def fstamp(module, name, label):
-        original = getattr(module, name)
-        def wrapper(*args, **kwargs):
-            mark(label + ">")
-            try:
-                return original(*args, **kwargs)
-            finally:
-                mark(label + "<")
-        setattr(module, name, wrapper)
-    fstamp(store_module, "encode_event", "encode")  # also the writer's, after the call: the first counts
-    fstamp(store_module, "begin_if_free", "lock")
+    sstamp(store_module, "encode_event", "encode")  # also the writer's, after the call: the first counts
+    sstamp(store_module, "begin_if_free", "lock")
 
 from bastion.cli.main import main
 main()
