@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,39 +46,33 @@ THIS = os.environ.get("BASTION", bg.BASTION)
 """The `bastion` program of the `this` rows: this tree's, or `BASTION=...` (the slots swapped, say)."""
 
 
-class Target:
-    """One way to call the echo server, with the latencies measured through it."""
-
-    def __init__(self, name: str, connect: Callable[[], Any]) -> None:
-        self.name = name
-        self.connect = connect
-        self.took: list[float] = []
-        self.client: Any = None
-
-
-def targets(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, log: Any) -> list[Target]:
+def targets(args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, log: Any) -> list[bg.Case]:
     """The baselines, then each program's front doors (processes started here, stopped by `stack`)."""
     stdio = [sys.executable, bg.ECHO_SERVER, "stdio"]
     upstream = {"echo": {"command": stdio[0], "args": stdio[1:]}}
-    found = [Target("direct stdio", partial(bg.stdio_mcp_client, stdio, args.mode, log))]
+    direct = partial(bg.stdio_mcp_client, stdio, args.mode, log)
+    found = [bg.Case("direct stdio", "client -stdio-> echo", None, direct)]
     fronts = args.fronts.split(",")
     if "up" in fronts:
-        found.append(Target("direct http", partial(bg.http_client, bg.start_echo_http(stack, log), args.mode)))
+        direct = partial(bg.http_client, bg.start_echo_http(stack, log), args.mode)
+        found.append(bg.Case("direct http", "client -http-> echo", None, direct))
     for label, program in (("this", THIS), ("against", args.against)):
         if "up" in fronts:
             config = bg.write_config(tmp / f"up-{label}", upstream, args.durability)
             gateway = bg.start_gateway(config, log, [program])
             stack.callback(gateway.stop)
             connect = partial(bg.http_client, gateway.url("echo"), args.mode, gateway.token)
-            found.append(Target(f"up {label}", connect))
+            found.append(bg.Case(f"up {label}", "client -http-> bastion up -stdio-> echo", "direct http", connect))
         if "wrap" in fronts:
             config = bg.write_config(tmp / f"wrap-{label}", upstream, args.durability)
             command = [program, "wrap", "--config", str(config), "--server", "echo"]
-            found.append(Target(f"wrap {label}", partial(bg.stdio_mcp_client, command, args.mode, log)))
+            connect = partial(bg.stdio_mcp_client, command, args.mode, log)
+            path = "client -stdio-> bastion wrap -stdio-> echo"
+            found.append(bg.Case(f"wrap {label}", path, "direct stdio", connect))
     return found
 
 
-async def measure(found: list[Target], calls: int) -> None:
+async def measure(found: list[bg.Case], calls: int) -> None:
     async with contextlib.AsyncExitStack() as stack:
         for target in found:
             target.client = await stack.enter_async_context(target.connect())
@@ -92,17 +85,17 @@ async def measure(found: list[Target], calls: int) -> None:
             for target in order:
                 began = time.perf_counter()
                 await bg.call(target.client)
-                target.took.append((time.perf_counter() - began) * 1000.0)
+                target.samples.append((time.perf_counter() - began) * 1000.0)
 
 
-def report(found: list[Target], calls: int) -> None:
-    p50 = {t.name: statistics.median(t.took) for t in found}
-    print(f"{calls} calls per target, one to each in turn (rotating); load average {bg.load_average()}")
-    for target in found:
-        base = "direct http" if target.name.startswith("up ") else "direct stdio"
-        over = "" if target.name.startswith("direct") else f"   {p50[target.name] / p50[base]:.2f}x {base}"
-        p90 = bg.pct(target.took, 0.9)
-        print(f"{target.name:<13} p50 {p50[target.name]:6.3f} ms   p90 {p90:6.3f} ms{over}")
+def report(found: list[bg.Case], calls: int) -> None:
+    p50 = {case.label: statistics.median(case.samples) for case in found}
+    print(f"{calls} calls per target, one to each in turn (shuffled); load average {bg.load_average()}")
+    for case in found:
+        base = case.baseline
+        over = f"   {p50[case.label] / p50[base]:.2f}x {base}" if base is not None else ""
+        p90 = bg.pct(case.samples, 0.9)
+        print(f"{case.label:<13} p50 {p50[case.label]:6.3f} ms   p90 {p90:6.3f} ms{over}")
     for front in ("up", "wrap"):
         if f"{front} this" in p50:
             change = p50[f"{front} this"] - p50[f"{front} against"]
