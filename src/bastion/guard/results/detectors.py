@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from bastion.guard.pinning.scanner import scan_text
 from bastion.guard.policy.catalogue.injection import injection_findings
 from bastion.guard.results.addressed import addressed
+from bastion.guard.results.directed import directed
 from bastion.guard.screened import Branch, Screened
 
 Hit = tuple[str, int, int, str]
@@ -107,7 +108,7 @@ def sentences(text: str) -> Iterator[Hit]:
             yield f"instruction.{kind}", 0, 0, excerpt
 
 
-TEXT_DETECTORS = (framing, addressed, catalogue, sentences)
+TEXT_DETECTORS = (framing, addressed, directed, catalogue, sentences)
 
 
 def text_hits(text: str) -> list[Hit]:

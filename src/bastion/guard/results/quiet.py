@@ -7,7 +7,7 @@ short answer, arriving 20 ms after the last (code gone cold), those screens were
 result checks' time on a call's way back to the agent. `quiet` decides for all of them at
 once, from the same literals, found in one pass of one automaton over the lower-cased text:
 
-- the framing and addressing patterns (`Screened`): no branch has all its literal groups;
+- the framing, addressing and directive patterns (`Screened`): no branch has all its literal groups;
 - the policy catalogue's injection phrases: its own gate (`injection.past_gate`) stops the text;
 - the pinning scanner's sentence judge: `may_find` is false for the whole text's literals,
   hence for every sentence's and pair's (each holds a subset, and `may_find` only grows with
@@ -31,11 +31,11 @@ from functools import cache
 
 from bastion.guard.pinning import scanner
 from bastion.guard.policy.catalogue import injection
-from bastion.guard.results import addressed, detectors, encoded, hidden
+from bastion.guard.results import addressed, detectors, directed, encoded, hidden
 from bastion.guard.screened import LONG, Literals, remember
 
 COVERED = frozenset({
-    detectors.framing, addressed.addressed, detectors.catalogue, detectors.sentences,
+    detectors.framing, addressed.addressed, directed.directed, detectors.catalogue, detectors.sentences,
     *hidden.HIDDEN_DETECTORS, encoded.encoded_directives,
 })  # fmt: skip
 """The detectors `quiet` answers for (`scan._hits` runs these and no other)."""
@@ -55,6 +55,7 @@ def _literals() -> Literals:
         (
             *detectors.FRAMING.literals.words,
             *addressed.ADDRESSED.literals.words,
+            *directed.DIRECTED.literals.words,
             *injection.NEEDLE_SET,
             *injection.AGENT_NEEDLE_SET,
             *scanner.LITERALS.words,
@@ -89,9 +90,10 @@ def _found(text: str) -> frozenset[str]:
 
 def _quiet_for(found: frozenset[str]) -> bool:
     """Whether a short ASCII text whose lower-case form holds exactly the literals `found` gets
-    past the gates of the framing, addressing and sentence detectors (the rest are checked apart)."""
+    past the gates of the framing, addressing, directive and sentence detectors (the rest are checked apart)."""
     return (
         not detectors.FRAMING.live("", found)
         and not addressed.ADDRESSED.live("", found)
+        and not directed.DIRECTED.live("", found)
         and not scanner.may_find(found & scanner.LITERALS.words)
     )
