@@ -78,6 +78,7 @@ DIRECTED = Screened(
             r"(?:['\u2019]s|s['\u2019]|s)?\s+(?:(?:original|previous|actual|real|current|initial)\s+)?(?:has\s+)?(?:request|instruction"
             r"|task|question|query|message|prompt|goal|asked|said|wants|wanted|requested)",
             (("ignor", "disregard", "forget", "skip", "abandon", "drop", "aside"), ("user", "human")),
+            ("ignor", "disregard", "forget", "skip", "abandon", "drop", "set"),
         ),
         Branch(
             _START
@@ -110,6 +111,7 @@ DIRECTED = Screened(
             r"|(?:is|are)\s+(?:required|expected|instructed|asked|supposed)\s+to)\s+"
             rf"{_MANNER}{_ACT}",
             (_AI_WORDS, _MODAL_WORDS),
+            ("the", "any", "all", "every", "each", "this", "your", "large", "chat", *_AI_WORDS),
         ),
         # a named tool ordered called: "please call the `delete_repo` tool" (a name, not "another function")
         Branch(
@@ -119,6 +121,7 @@ DIRECTED = Screened(
             rf"\s+(?:the\s+)?(?:{_Q}{{1,2}}[a-z][\w.:/-]{{0,63}}{_Q}{{1,2}}|{_Q}{{0,2}}[a-z][a-z0-9]*(?:[_.:/-][a-z0-9]+)+"
             rf"{_Q}{{0,2}})\s+(?:mcp\s+)?(?:tool|function)\b",
             (("call", "invoke", "use", "run", "execute", "trigger"), ("tool", "function")),
+            ("please", "now", "first", "then", "also", "immediately", "must", "should", "need", "have", "make", "go"),
         ),
     ),
     re.IGNORECASE,
