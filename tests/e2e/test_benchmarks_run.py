@@ -35,6 +35,8 @@ RUNS = [
     (["bench_stages.py", "--calls", "20", "--durability", "process"], "load average"),
     # a figure, not "-": the fine stamps were made and found
     (["bench_stages.py", "--calls", "20", "--fronts", "wrap", "--fine"], re.compile(r"\d µs    result checks\n")),
+    # every stamp found: the relay's wrap, cut at its edges
+    (["bench_wrap_edges.py", "--calls", "20"], re.compile(r"20 of 20 calls stamped")),
     (
         ["bench_compare.py", "--against", str(Path(sys.executable).parent / "bastion"), "--calls", "10"],
         re.compile(r"wrap: this tree minus PROGRAM, p50 [+-]\d+ µs"),
