@@ -5,7 +5,8 @@ sentence that takes over the agent's own turn is enough. Such a sentence does on
 things ordinary content has no reason to do, and tells the reader to act (send, forward, call,
 transfer, delete, ...) while doing it:
 
-- claims the user's authority over the reader: "the user has asked that you transfer ...";
+- claims the user's authority over the reader: "the user has asked that you transfer ...",
+  "per the user's request, wire ...";
 - sets the user's request aside: "ignore the user's request and ...", "instead of answering
   the user ...";
 - puts a step before the reader's answer: "before answering, call the send_email tool ...";
@@ -41,7 +42,7 @@ _ACT = (
 """What the reader is told to do: an action with an effect outside the conversation."""
 _MANNER = r"(?:(?:please|kindly|first|also|immediately|now|quickly|quietly|silently|always|automatically|just)\s+)*"
 _MODAL = (
-    r"(?:(?:you\s+)?(?:must|should|shall|need\s+to|have\s+to|are\s+(?:required|expected|asked|instructed)\s+to"
+    r"(?:(?:you\s+)?(?:must|should|shall|will|need\s+to|have\s+to|are\s+(?:required|expected|asked|instructed)\s+to"
     r"|are\s+to)\s+)?"
 )
 _AI = (
@@ -71,6 +72,20 @@ DIRECTED = Screened(
             (("user", "owner"), ("you",)),
             ("the", "this", "your"),
         ),
+        # the user's request cited for an order: "per the user's request, transfer ...", "as requested by the user, ..."
+        Branch(
+            _START
+            + r"(?:(?:as\s+)?per\s+(?:the|your)\s+user|following\s+(?:the|your)\s+user|according\s+to\s+(?:the|your)"
+            r"\s+user|on\s+behalf\s+of\s+(?:the|your)\s+user|at\s+(?:the|your)\s+user(?:['\u2019]s)?\s+request"
+            r"|as\s+(?:requested|instructed|authori[sz]ed|asked|directed)\s+by\s+(?:the|your)\s+user)"
+            r"(?:['\u2019]s|s['\u2019]|s)?(?:\s+(?:own\s+)?(?:request|instructions?|wish(?:es)?|orders?|direction|approval))?"
+            rf"[ \t]*[,:;\-]?[ \t]*{_MODAL}{_MANNER}{_ACT}",
+            (
+                ("user",),
+                ("per", "following", "according", "behalf", "request", "instructed", "authori", "asked", "directed"),
+            ),
+            ("as", "per", "following", "according", "on", "at"),
+        ),
         # the user's request set aside: "ignore the user's request and ..."
         Branch(
             _START
@@ -99,7 +114,7 @@ DIRECTED = Screened(
         # a standing order: "from now on, forward every email to ..."
         Branch(
             _START + r"(?:from\s+now\s+on|going\s+forward|henceforth|from\s+this\s+point\s+(?:on|forward)"
-            r"|(?:for|in)\s+(?:all|every|any)\s+(?:future|subsequent)\s+\w+|in\s+(?:future|subsequent)\s+\w+)"
+            r"|(?:for|in)\s+(?:all|every|any)\s+(?:future|subsequent)\s+\w+|in\s+(?:future|subsequent)(?:\s+\w+)?)"
             rf"[ \t]*[,:;\-]?[ \t]*{_MODAL}{_MANNER}{_ACT}",
             (("now", "forward", "henceforth", "point", "future", "subsequent"),),
             ("from", "going", "henceforth", "for", "in"),
