@@ -29,6 +29,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from bastion.guard.results.sanitize import FORMAT
 from bastion.guard.screened import Branch, Screened
 
 Hit = tuple[str, int, int, str]
@@ -157,15 +158,7 @@ def directed(text: str) -> Iterator[Hit]:
         yield (DETECTOR, match.start(), match.end(), match[0]) if seen is text else (DETECTOR, 0, 0, match[0])
 
 
-FORMAT = re.compile(
-    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
-    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3"
-    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
-"""The format characters (Unicode category Cf; `test_directed.py` derives them from `unicodedata`)."""
-
-
 def _as_read(text: str) -> str:
     """`text` without format characters, NFKC-normalised; `text` itself when that changes nothing."""
-    read = unicodedata.normalize("NFKC", FORMAT.sub("", text))
+    read = unicodedata.normalize("NFKC", FORMAT.sub("", text))  # the format characters sanitizing strips
     return text if read == text else read

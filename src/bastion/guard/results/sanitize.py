@@ -8,7 +8,6 @@ poisoned text cannot close its marker early and speak outside it.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,14 +17,19 @@ from bastion.guard.results.findings import ResultFinding
 
 OPEN, CLOSE = "\u27e6", "\u27e7"
 _INVISIBLE = re.compile("[\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+"""The format characters (Unicode category Cf; `test_directed.py` derives them from `unicodedata`)."""
 
 
 def strip_invisible(text: str) -> str:
     """`text` without format characters (zero-width, bidi controls), tag and variation-supplement characters."""
     if text.isascii():
         return text
-    text = _INVISIBLE.sub("", text)
-    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return FORMAT.sub("", _INVISIBLE.sub("", text))
 
 
 def _clean(text: str) -> str:

@@ -10,8 +10,9 @@ import pytest
 
 from bastion.guard.results.check import ResultsCheck
 from bastion.guard.results.config import ResultsConfig
-from bastion.guard.results.directed import FORMAT, directed
+from bastion.guard.results.directed import directed
 from bastion.guard.results.provenance import ProvenanceCheck
+from bastion.guard.results.sanitize import FORMAT
 from bastion.guard.results.scan import scan_string
 from bastion.guard.results.taint import MemoryTaintStore
 from bastion.model import Decision, Principal, ToolCall
