@@ -78,15 +78,23 @@ def measure(calls: int, durability: str, folder: Path) -> tuple[list[tuple[int, 
             wrap.request("tools/call", {"name": "echo", "arguments": {"text": f"edge {number}"}})
             times.append((sent, time.perf_counter_ns()))
         os.kill(wrap.process.pid, signal.SIGUSR2)
-        deadline = time.monotonic() + 30
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)  # the dump written whole
+        stamps = _dumped(out)
     finally:
         wrap.close()
         direct.close()
-    stamps = [(label, at, cpu) for label, at, cpu in json.loads(out.read_text())]
     return _per_call(times, stamps), direct.took
+
+
+def _dumped(out: Path) -> list[tuple[str, int, int]]:
+    """The stamps the boot script dumps on SIGUSR2, once the file holds all of them (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return [(label, at, cpu) for label, at, cpu in json.loads(out.read_text())]
+        except (FileNotFoundError, json.JSONDecodeError):  # not yet written, or half
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _per_call(
